@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/* Checked reads and atomic writes of root-trusted files. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "memory.h"
+#include "util.h"
+
+bool logto_owner_trusted(uid_t uid)
+{
+    uid_t me = geteuid();
+    return uid == 0 || (me != 0 && uid == me);
+}
+
+static int check_dir_stat(const struct stat *st, const char *path, bool leaf, bool private_dir,
+                          struct logto_error *err)
+{
+    if (!S_ISDIR(st->st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is not a directory", path);
+    if (!logto_owner_trusted(st->st_uid))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is owned by uid %u, not root", path,
+                               (unsigned)st->st_uid);
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        /* A sticky ancestor (like /tmp) lets nobody else rename or remove our entries. */
+        if (leaf || !(st->st_mode & S_ISVTX))
+            return logto_error_set(err, LOGTO_E_UNSAFE,
+                                   "%s is writable by group or others (mode %04o)", path,
+                                   (unsigned)(st->st_mode & 07777));
+    }
+    if (leaf && private_dir && (st->st_mode & (S_IRWXG | S_IRWXO)))
+        return logto_error_set(err, LOGTO_E_UNSAFE,
+                               "%s must not be accessible by group or others (mode %04o)", path,
+                               (unsigned)(st->st_mode & 07777));
+    return 0;
+}
+
+int logto_dir_open_trusted(const char *dir, bool private_dir, int *ret_dirfd,
+                           struct logto_error *err)
+{
+    _cleanup_free_ char *canon = NULL;
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    int r;
+
+    if (!dir || dir[0] != '/')
+        return logto_error_set(err, LOGTO_E_INVAL, "directory path must be absolute: %s",
+                               dir ? dir : "(null)");
+    /* The directory itself must not be a symlink. */
+    if (lstat(dir, &st) < 0)
+        return logto_error_set(err, errno == ENOENT ? LOGTO_E_NOTFOUND : LOGTO_E_IO,
+                               "cannot access %s: %s", dir, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is a symbolic link", dir);
+
+    canon = realpath(dir, NULL);
+    if (!canon)
+        return logto_error_set(err, LOGTO_E_IO, "cannot resolve %s: %s", dir, strerror(errno));
+
+    /* Every ancestor of the canonical path, from / down. */
+    for (char *p = canon + 1;; p++) {
+        char saved = *p;
+        if (saved != '/' && saved != '\0')
+            continue;
+        *p = '\0';
+        r = lstat(canon[0] ? canon : "/", &st);
+        if (r < 0) {
+            *p = saved;
+            return logto_error_set(err, LOGTO_E_IO, "cannot access %s: %s", canon,
+                                   strerror(errno));
+        }
+        if (saved != '\0') {
+            r = check_dir_stat(&st, canon[0] ? canon : "/", false, false, err);
+            *p = saved;
+            if (r < 0)
+                return r;
+        } else
+            break;
+    }
+    /* Root "/" itself. */
+    if (lstat("/", &st) < 0 || check_dir_stat(&st, "/", false, false, err) < 0)
+        return logto_error_set(err, LOGTO_E_UNSAFE, "/ is not safe");
+
+    fd = open(canon, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot open %s: %s", dir, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", dir, strerror(errno));
+    r = check_dir_stat(&st, dir, true, private_dir, err);
+    if (r < 0)
+        return r;
+    *ret_dirfd = TAKE_FD(fd);
+    return 0;
+}
+
+int logto_dir_ensure(const char *dir, mode_t mode, bool private_dir, int *ret_dirfd,
+                     struct logto_error *err)
+{
+    if (mkdir(dir, mode) < 0 && errno != EEXIST)
+        return logto_error_set(err, LOGTO_E_IO, "cannot create directory %s: %s", dir,
+                               strerror(errno));
+    return logto_dir_open_trusted(dir, private_dir, ret_dirfd, err);
+}
+
+int logto_file_open_at(int dirfd, const char *name, const char *path,
+                       enum logto_file_policy policy, size_t max_size, int *ret_fd,
+                       struct stat *ret_st, struct logto_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return logto_error_set(err, LOGTO_E_NOTFOUND, "%s does not exist", path);
+        if (errno == ELOOP)
+            return logto_error_set(err, LOGTO_E_UNSAFE, "%s is a symbolic link", path);
+        return logto_error_set(err, LOGTO_E_IO, "cannot open %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is not a regular file", path);
+    if (!logto_owner_trusted(st.st_uid))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is owned by uid %u, not root", path,
+                               (unsigned)st.st_uid);
+    if (st.st_nlink != 1)
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s has %lu hard links, expected 1", path,
+                               (unsigned long)st.st_nlink);
+    if (policy == LOGTO_FILE_SECRET && (st.st_mode & (S_IRWXG | S_IRWXO)))
+        return logto_error_set(err, LOGTO_E_UNSAFE,
+                               "%s holds a secret but is accessible by group or others "
+                               "(mode %04o; use 0600)",
+                               path, (unsigned)(st.st_mode & 07777));
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return logto_error_set(err, LOGTO_E_UNSAFE,
+                               "%s is writable by group or others (mode %04o)", path,
+                               (unsigned)(st.st_mode & 07777));
+    if ((uint64_t)st.st_size > (uint64_t)max_size)
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large (%lld bytes, limit %zu)",
+                               path, (long long)st.st_size, max_size);
+    /* Back to blocking mode: O_NONBLOCK only guarded the open against FIFOs. */
+    if (fcntl(fd, F_SETFL, 0) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot use %s: %s", path, strerror(errno));
+    if (ret_st)
+        *ret_st = st;
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int logto_file_read_at(int dirfd, const char *name, const char *path,
+                       enum logto_file_policy policy, size_t max_size, char **ret_buf,
+                       size_t *ret_len, struct logto_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    size_t cap, len = 0;
+    char *buf;
+    int r;
+
+    r = logto_file_open_at(dirfd, name, path, policy, max_size, &fd, &st, err);
+    if (r < 0)
+        return r;
+    cap = (size_t)st.st_size + 1;
+    buf = malloc(cap);
+    if (!buf)
+        return LOGTO_OOM(err);
+    for (;;) {
+        ssize_t n;
+        if (len + 1 >= cap) {
+            /* The file grew after fstat: read at most max_size bytes in all. */
+            if (cap > max_size) {
+                logto_freezero(buf, cap);
+                return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large", path);
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                logto_freezero(buf, cap);
+                return LOGTO_OOM(err);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            logto_freezero(buf, cap);
+            return logto_error_set(err, LOGTO_E_IO, "cannot read %s: %s", path, strerror(errno));
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *ret_buf = buf;
+    if (ret_len)
+        *ret_len = len;
+    return 0;
+}
+
+int logto_path_split(const char *path, char **ret_dir, const char **ret_base)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash || slash[1] == '\0')
+        return -1;
+    *ret_dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    if (!*ret_dir)
+        return -1;
+    *ret_base = slash + 1;
+    return 0;
+}
+
+int logto_file_read_trusted(const char *path, enum logto_file_policy policy, size_t max_size,
+                            char **ret_buf, size_t *ret_len, struct logto_error *err)
+{
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_close_ int dirfd = -1;
+    const char *base;
+    int r;
+
+    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "path must be absolute: %s",
+                               path ? path : "(null)");
+    r = logto_dir_open_trusted(dir, false, &dirfd, err);
+    if (r < 0)
+        return r;
+    return logto_file_read_at(dirfd, base, path, policy, max_size, ret_buf, ret_len, err);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data,
+                        size_t len, mode_t mode, struct logto_error *err)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char tmp[NAME_MAX + 1];
+    unsigned char rnd[8];
+    _cleanup_close_ int fd = -1;
+    int r, saved;
+
+    if (strlen(name) + 10 > NAME_MAX)
+        return logto_error_set(err, LOGTO_E_INVAL, "file name too long: %s", path);
+    for (int attempt = 0;; attempt++) {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            return logto_error_set(err, LOGTO_E_IO, "getrandom failed: %s", strerror(errno));
+        r = snprintf(tmp, sizeof(tmp), ".%s.", name);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            tmp[r + (int)i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+        tmp[r + (int)sizeof(rnd)] = '\0';
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0)
+            break;
+        if (errno != EEXIST || attempt > 16)
+            return logto_error_set(err, LOGTO_E_IO, "cannot create a temporary file for %s: %s",
+                                   path, strerror(errno));
+    }
+    /* The umask must not decide the final mode. */
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0)
+        goto fail;
+    if (close(TAKE_FD(fd)) < 0)
+        goto fail;
+    if (renameat(dirfd, tmp, dirfd, name) < 0)
+        goto fail;
+    /* Make the rename itself durable. */
+    if (fsync(dirfd) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot sync the directory of %s: %s", path,
+                               strerror(errno));
+    return 0;
+
+fail:
+    saved = errno;
+    unlinkat(dirfd, tmp, 0);
+    return logto_error_set(err, LOGTO_E_IO, "cannot write %s: %s", path, strerror(saved));
+}
+
+int logto_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                            struct logto_error *err)
+{
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_close_ int dirfd = -1;
+    const char *base;
+    int r;
+
+    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "path must be absolute: %s",
+                               path ? path : "(null)");
+    r = logto_dir_open_trusted(dir, false, &dirfd, err);
+    if (r < 0)
+        return r;
+    return logto_file_write_at(dirfd, base, path, data, len, mode, err);
+}
+
+int logto_lock_at(int dirfd, const char *name, const char *path, int timeout_ms, int *ret_fd,
+                  struct logto_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    int waited = 0;
+
+    fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        return logto_error_set(err, errno == ELOOP ? LOGTO_E_UNSAFE : LOGTO_E_IO,
+                               "cannot open lock %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !logto_owner_trusted(st.st_uid) ||
+        st.st_nlink != 1)
+        return logto_error_set(err, LOGTO_E_UNSAFE, "lock file %s is not a safe regular file",
+                               path);
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK)
+            return logto_error_set(err, LOGTO_E_IO, "cannot lock %s: %s", path, strerror(errno));
+        if (waited >= timeout_ms)
+            return logto_error_set(err, LOGTO_E_BUSY, "%s is locked by another process", path);
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* Name and ID validation. */
+#include "config.h"
+
+#include <string.h>
+
+#include "names.h"
+
+static bool name_char_ok(char c, bool first)
+{
+    if ((c >= 'a' && c <= 'z') || c == '_')
+        return true;
+    if (first)
+        return false;
+    return (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
+bool logto_name_valid(const char *name)
+{
+    size_t len;
+
+    if (!name)
+        return false;
+    len = strlen(name);
+    if (len == 0 || len > LOGTO_NAME_MAX)
+        return false;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char_ok(name[i], i == 0))
+            return false;
+    return true;
+}
+
+int logto_name_fold(const char *in, char *out, size_t outlen, const char **ret_reason)
+{
+    const char *reason = NULL;
+    size_t len;
+
+    if (!in || !*in)
+        reason = "empty";
+    else if ((len = strlen(in)) > LOGTO_NAME_MAX)
+        reason = "longer than 32 characters";
+    else if (len + 1 > outlen)
+        reason = "too long";
+    else {
+        for (size_t i = 0; i <= len; i++) {
+            char c = in[i];
+            out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        }
+        if (!logto_name_valid(out))
+            reason = "not a portable name ([a-z_][a-z0-9_.-]*)";
+    }
+    if (reason) {
+        if (outlen)
+            out[0] = '\0';
+        if (ret_reason)
+            *ret_reason = reason;
+        return -1;
+    }
+    return 0;
+}
+
+int logto_group_name_sanitize(const char *prefix, const char *in, char *out, size_t outlen,
+                              const char **ret_reason)
+{
+    size_t plen = prefix ? strlen(prefix) : 0, ilen = in ? strlen(in) : 0;
+    const char *reason = NULL;
+
+    if (ilen == 0)
+        reason = "empty";
+    else if (plen + ilen > LOGTO_NAME_MAX || plen + ilen + 1 > outlen)
+        reason = "longer than 32 characters";
+    else {
+        memcpy(out, prefix ? prefix : "", plen);
+        for (size_t i = 0; i < ilen; i++) {
+            char c = in[i];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (!name_char_ok(c, false))
+                c = '_';
+            out[plen + i] = c;
+        }
+        out[plen + ilen] = '\0';
+        if (!logto_name_valid(out))
+            reason = "not a portable name after sanitising";
+    }
+    if (reason) {
+        if (outlen)
+            out[0] = '\0';
+        if (ret_reason)
+            *ret_reason = reason;
+        return -1;
+    }
+    return 0;
+}
+
+bool logto_id_reserved(uint32_t id)
+{
+    return id < 1000 || (id >= 60000 && id <= 65535) || (id >= 524288 && id <= 1879048191) ||
+           (id >= 2147352576u && id <= 2147418111u) || id >= 2147483648u;
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of common/ core helpers: names, IDs, strings, errors, logging, checked files. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "log.h"
+#include "memory.h"
+#include "names.h"
+#include "util.h"
+
+#include "../lib/check.h"
+
+static void test_names(void)
+{
+    static const struct {
+        const char *name;
+        int valid;
+    } cases[] = {
+        { "alice", 1 },
+        { "_svc", 1 },
+        { "a.b-c_9", 1 },
+        { "abcdefghijklmnopqrstuvwxyz012345", 1 }, /* 32 */
+        { "abcdefghijklmnopqrstuvwxyz0123456", 0 }, /* 33 */
+        { "", 0 },
+        { ".", 0 },
+        { "..", 0 },
+        { "Alice", 0 },
+        { "9lives", 0 },
+        { "-rf", 0 },
+        { "a:b", 0 },
+        { "a/b", 0 },
+        { "a\nb", 0 },
+        { "../etc", 0 },
+        { "a b", 0 },
+        { "é", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (logto_name_valid(cases[i].name) != cases[i].valid)
+            fprintf(stderr, "name case %zu: '%s'\n", i, cases[i].name);
+        CHECK(logto_name_valid(cases[i].name) == cases[i].valid);
+    }
+    CHECK(!logto_name_valid(NULL));
+}
+
+static void test_name_fold(void)
+{
+    char out[LOGTO_NAME_MAX + 1];
+    const char *why = NULL;
+
+    CHECK_INT(logto_name_fold("Grace_Hopper", out, sizeof(out), &why), 0);
+    CHECK_STR(out, "grace_hopper");
+    CHECK_INT(logto_name_fold("root:x", out, sizeof(out), &why), -1);
+    CHECK_STR(out, "");
+    CHECK(why != NULL);
+    CHECK_INT(logto_name_fold("", out, sizeof(out), &why), -1);
+    CHECK_STR(why, "empty");
+    CHECK_INT(logto_name_fold("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", out, sizeof(out), &why), -1);
+    CHECK_STR(why, "longer than 32 characters");
+}
+
+static void test_group_sanitize(void)
+{
+    char out[LOGTO_NAME_MAX + 1];
+    const char *why = NULL;
+
+    CHECK_INT(logto_group_name_sanitize("org-", "Acme Corp", out, sizeof(out), &why), 0);
+    CHECK_STR(out, "org-acme_corp");
+    CHECK_INT(logto_group_name_sanitize("", "abc123:admin", out, sizeof(out), &why), 0);
+    CHECK_STR(out, "abc123_admin");
+    /* Two different inputs may sanitise alike; the caller must detect that. */
+    char other[LOGTO_NAME_MAX + 1];
+    CHECK_INT(logto_group_name_sanitize("org-", "acme:corp", other, sizeof(other), &why), 0);
+    CHECK_STR(other, out[0] ? "org-acme_corp" : "");
+    CHECK_INT(logto_group_name_sanitize("", "9ers", out, sizeof(out), &why), -1);
+    CHECK_INT(logto_group_name_sanitize("logto-", "a-very-long-role-name-beyond-limit", out,
+                                        sizeof(out), &why),
+              -1);
+    CHECK_INT(logto_group_name_sanitize("x", "", out, sizeof(out), &why), -1);
+}
+
+static void test_reserved_ids(void)
+{
+    CHECK(logto_id_reserved(0));
+    CHECK(logto_id_reserved(999));
+    CHECK(!logto_id_reserved(1000));
+    CHECK(!logto_id_reserved(59999));
+    CHECK(logto_id_reserved(60000));
+    CHECK(logto_id_reserved(65534));
+    CHECK(!logto_id_reserved(65536));
+    CHECK(logto_id_reserved(524288));
+    CHECK(logto_id_reserved(1879048191));
+    CHECK(!logto_id_reserved(1879048192));
+    CHECK(logto_id_reserved(2147352576u));
+    CHECK(logto_id_reserved(4294967295u));
+}
+
+static void test_strv(void)
+{
+    _cleanup_strv_ char **v = logto_strv_split("  b a,c  a ", true);
+    CHECK_INT(logto_strv_length(v), 4);
+    logto_strv_sort(v);
+    logto_strv_uniq(v);
+    CHECK_INT(logto_strv_length(v), 3);
+    _cleanup_free_ char *j = logto_strv_join(v, "|");
+    CHECK_STR(j, "a|b|c");
+    CHECK(logto_strv_contains(v, "b"));
+    CHECK(!logto_strv_contains(v, "d"));
+}
+
+static void test_parse(void)
+{
+    uint64_t u;
+    int64_t d;
+    CHECK_INT(logto_parse_u64("42", 0, 100, &u), 0);
+    CHECK_INT(u, 42);
+    CHECK_INT(logto_parse_u64("101", 0, 100, &u), -1);
+    CHECK_INT(logto_parse_u64("-1", 0, 100, &u), -1);
+    CHECK_INT(logto_parse_u64("99999999999999999999999", 0, UINT64_MAX, &u), -1);
+    CHECK_INT(logto_parse_duration("300", &d), 0);
+    CHECK_INT(d, 300);
+    CHECK_INT(logto_parse_duration("7d", &d), 0);
+    CHECK_INT(d, 7 * 86400);
+    CHECK_INT(logto_parse_duration("5m", &d), 0);
+    CHECK_INT(d, 300);
+    CHECK_INT(logto_parse_duration("5x", &d), -1);
+    CHECK_INT(logto_parse_duration("", &d), -1);
+    CHECK_INT(logto_parse_duration("d", &d), -1);
+}
+
+static void test_error(void)
+{
+    struct logto_error err = { 0 };
+    CHECK_INT(logto_error_set(&err, LOGTO_E_CONFIG, "%s:%d: unknown key '%s'", "/etc/x", 3, "k"),
+              -LOGTO_E_CONFIG);
+    CHECK_STR(err.message, "/etc/x:3: unknown key 'k'");
+    logto_error_prefix(&err, "loading %s", "config");
+    CHECK_STR(err.message, "loading config: /etc/x:3: unknown key 'k'");
+    CHECK_STR(logto_errc_name(LOGTO_E_UNREACHABLE), "unreachable");
+    CHECK_INT(logto_errc_from(-LOGTO_E_DENIED), LOGTO_E_DENIED);
+    CHECK(logto_error_set(NULL, LOGTO_E_IO, "x") == -LOGTO_E_IO);
+}
+
+static char last_line[1100];
+static int last_prio;
+static void capture(void *ud, int prio, const char *line)
+{
+    (void)ud;
+    last_prio = prio;
+    snprintf(last_line, sizeof(last_line), "%s", line);
+}
+
+static void test_log(void)
+{
+    struct logto_log log = { .fn = capture, .debug = false };
+    logto_log(&log, LOG_ERR, "auth-denied user=%s", "bob\nforged line");
+    CHECK_STR(last_line, "auth-denied user=bob?forged line");
+    CHECK_INT(last_prio, LOG_ERR);
+    last_line[0] = '\0';
+    logto_log_debug(&log, "hidden");
+    CHECK_STR(last_line, "");
+    log.debug = true;
+    logto_log_debug(&log, "shown");
+    CHECK_STR(last_line, "shown");
+}
+
+static void test_erase(void)
+{
+    char *s = strdup("secret");
+    logto_erase_string(s);
+    CHECK(memcmp(s, "\0\0\0\0\0\0", 6) == 0);
+    free(s);
+    logto_free_secret(NULL);
+}
+
+static char tmpdir[64];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/logto-core-XXXXXX");
+    CHECK(mkdtemp(tmpdir) != NULL);
+    chmod(tmpdir, 0755);
+}
+
+static void test_files(void)
+{
+    struct logto_error err = { 0 };
+    char path[128], lnk[128], hard[128];
+    char *buf = NULL;
+    size_t len = 0;
+    _cleanup_close_ int dirfd = -1, lockfd = -1;
+
+    make_tmpdir();
+    snprintf(path, sizeof(path), "%s/data", tmpdir);
+    CHECK_INT(logto_file_write_atomic(path, "hello", 5, 0644, &err), 0);
+    CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, 100, &buf, &len, &err), 0);
+    CHECK_STR(buf, "hello");
+    CHECK_INT(len, 5);
+    free(buf);
+    buf = NULL;
+
+    /* A public file is refused as a secret. */
+    CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_SECRET, 100, &buf, &len, &err),
+              -LOGTO_E_UNSAFE);
+    CHECK_CONTAINS(err.message, "mode 0644");
+
+    /* Too large. */
+    CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, 4, &buf, &len, &err),
+              -LOGTO_E_CORRUPT);
+
+    /* Group-writable. */
+    chmod(path, 0664);
+    CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, 100, &buf, &len, &err),
+              -LOGTO_E_UNSAFE);
+    chmod(path, 0644);
+
+    /* A symlink is never followed. */
+    snprintf(lnk, sizeof(lnk), "%s/link", tmpdir);
+    CHECK(symlink(path, lnk) == 0);
+    CHECK_INT(logto_file_read_trusted(lnk, LOGTO_FILE_PUBLIC, 100, &buf, &len, &err),
+              -LOGTO_E_UNSAFE);
+    CHECK_CONTAINS(err.message, "symbolic link");
+
+    /* A hard link is refused. */
+    snprintf(hard, sizeof(hard), "%s/hard", tmpdir);
+    CHECK(link(path, hard) == 0);
+    CHECK_INT(logto_file_read_trusted(hard, LOGTO_FILE_PUBLIC, 100, &buf, &len, &err),
+              -LOGTO_E_UNSAFE);
+    CHECK_CONTAINS(err.message, "hard links");
+    unlink(hard);
+
+    /* Missing. */
+    snprintf(hard, sizeof(hard), "%s/missing", tmpdir);
+    CHECK_INT(logto_file_read_trusted(hard, LOGTO_FILE_PUBLIC, 100, &buf, &len, &err),
+              -LOGTO_E_NOTFOUND);
+
+    /* Atomic write keeps the mode asked for, whatever the umask. */
+    mode_t old = umask(0);
+    CHECK_INT(logto_file_write_atomic(path, "x", 1, 0600, &err), 0);
+    umask(old);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+
+    /* A world-writable directory is refused. */
+    chmod(tmpdir, 0777);
+    CHECK_INT(logto_dir_open_trusted(tmpdir, false, &dirfd, &err), -LOGTO_E_UNSAFE);
+    chmod(tmpdir, 0755);
+    CHECK_INT(logto_dir_open_trusted(tmpdir, true, &dirfd, &err), -LOGTO_E_UNSAFE);
+    CHECK_INT(logto_dir_open_trusted(tmpdir, false, &dirfd, &err), 0);
+
+    /* Locks exclude each other within the timeout. */
+    CHECK_INT(logto_lock_at(dirfd, "l.lock", "l.lock", 100, &lockfd, &err), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd2 = -1;
+        struct logto_error e2 = { 0 };
+        _exit(logto_lock_at(dirfd, "l.lock", "l.lock", 50, &fd2, &e2) == -LOGTO_E_BUSY ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    unlink(path);
+    unlink(lnk);
+    char lockpath[128];
+    snprintf(lockpath, sizeof(lockpath), "%s/l.lock", tmpdir);
+    unlink(lockpath);
+    CHECK(rmdir(tmpdir) == 0);
+}
+
+TEST_MAIN(TEST(test_names), TEST(test_name_fold), TEST(test_group_sanitize),
+          TEST(test_reserved_ids), TEST(test_strv), TEST(test_parse), TEST(test_error),
+          TEST(test_log), TEST(test_erase), TEST(test_files))
