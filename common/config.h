@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: /etc/logto/logto.conf plus /etc/logto/conf.d/ *.conf in name order (INI:
+ * "key = value", '#' comments, [sections]). An unknown section or key, a bad value, or an
+ * unsafe file is an error naming file, line and key. PAM arguments override service keys per
+ * stack line. Every key is described once, in the schema table of config.c, which also drives
+ * `logtoctl config check` output and the man page test.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+
+#define LOGTO_DEFAULT_CONFIG LOGTO_CONF_DIR "/logto.conf"
+
+enum logto_profile {
+    LOGTO_PROFILE_LOGTO,   /* issuer = endpoint + "/oidc"; Logto claims and extras */
+    LOGTO_PROFILE_GENERIC, /* any OIDC provider, found through discovery at `issuer` */
+};
+
+enum logto_flow {
+    LOGTO_FLOW_DEVICE = 1,   /* device authorization grant (URL, code, QR) */
+    LOGTO_FLOW_PASSWORD = 2, /* a password prompt, checked by password_method */
+    LOGTO_FLOW_BOTH = 3,     /* password prompt; an empty answer starts the device flow */
+};
+
+enum logto_password_method {
+    LOGTO_PW_EXPERIENCE = 1, /* Logto Experience API (MFA by TOTP, lockout respected) */
+    LOGTO_PW_PAT,            /* a personal access token typed as the password */
+    LOGTO_PW_MANAGEMENT,     /* Management API password check: needs M2M secret, no MFA */
+    LOGTO_PW_GRANT,          /* OAuth password grant (generic providers that offer it) */
+};
+
+enum logto_tristate { LOGTO_AUTO = -1, LOGTO_NO = 0, LOGTO_YES = 1 };
+
+/* One [service NAME] section. Unset values are LOGTO_UNSET (ints) or NULL (lists). */
+#define LOGTO_UNSET INT64_MIN
+struct logto_service {
+    char *name; /* PAM service name; "*" for the default section */
+    int64_t flow;            /* enum logto_flow */
+    int64_t password_method; /* enum logto_password_method */
+    char **require_roles;     /* any of these role names */
+    char **require_orgs;      /* member of any of these organization IDs */
+    char **require_org_roles; /* any of these "orgId:role" */
+    char **allow_users;       /* if set, only these users */
+    char **deny_users;        /* never these users */
+    int64_t qr;               /* bool: draw a QR code for the device flow */
+    int64_t enter_prompt;     /* enum logto_tristate: ask "press Enter" before polling */
+    int64_t claims_max_age;   /* seconds before cached claims are refreshed */
+    int64_t offline_grace;    /* seconds cached credentials/claims serve when the IdP is down */
+    int64_t revoke_on_close;  /* bool: revoke tokens in close_session */
+    char *file;               /* where the section was defined (for messages) */
+    int line;
+};
+
+struct logto_config {
+    /* [logto] */
+    enum logto_profile profile;
+    char *endpoint;           /* Logto: https://auth.example.com (issuer = endpoint + /oidc) */
+    char *issuer;             /* generic: the issuer URL; Logto: derived */
+    char *client_id;          /* device-flow app (Native, device flow enabled) */
+    char *client_secret_file; /* generic confidential clients only (0600 file) */
+    char *password_client_id; /* Native app used for Experience API and PAT exchange */
+    char *redirect_uri;       /* its registered redirect URI (never loaded, only matched) */
+    char *ca_file;            /* extra trust anchor; TLS verification is always on */
+    char **scopes;            /* requested scopes (profile-dependent default) */
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;
+    int64_t poll_interval;    /* device flow: seconds between polls when the IdP gives none */
+    int64_t max_response_size;
+
+    /* [identity] */
+    char **name_claims;       /* claim chain for the user name; "email" takes the local part */
+    char *uid_key;            /* custom_data key holding an explicit UID */
+    char *gid_key;            /* custom_data key holding an explicit primary GID */
+    char *shell_key;          /* custom_data key holding a login shell */
+    char *ssh_keys_key;       /* custom_data key holding SSH public keys */
+    char *gecos_claim;        /* claim used for the gecos field */
+    uint32_t id_min, id_max;  /* range for hashed UIDs/GIDs */
+    char *home_pattern;       /* e.g. /home/%u (%u name, %U uid, %s sub) */
+    char *default_shell;
+    char *role_group_prefix;
+    char *org_group_prefix;
+    char *org_role_group_prefix;
+    char *groups_claim;       /* generic: claim holding group names */
+    bool groups_from_roles, groups_from_orgs, groups_from_org_roles;
+
+    /* [sync] */
+    char *m2m_client_id;
+    char *m2m_client_secret_file;
+    char *management_resource; /* default https://default.logto.app/api */
+
+    /* [paths] */
+    char *state_dir;
+    char *cache_dir;
+
+    /* [log] */
+    bool debug;
+
+    /* [service ...] sections, in file order */
+    struct logto_service **services;
+    size_t n_services;
+
+    /* files that were read, in order (NULL-terminated) */
+    char **sources;
+};
+
+/*
+ * Load path (NULL: LOGTO_DEFAULT_CONFIG) and its conf.d drop-ins (the directory "conf.d" next
+ * to it). Fails on the first error; logto_config_check collects them all.
+ */
+int logto_config_load(const char *path, struct logto_config **ret, struct logto_error *err);
+
+/* Like load, but collects every error message ("file:line: key: what") into *ret_errors.
+ * Returns the number of errors (0: *ret is the loaded config). */
+int logto_config_check(const char *path, struct logto_config **ret, char ***ret_errors);
+
+void logto_config_free(struct logto_config *cfg);
+static inline void logto_config_freep(struct logto_config **cfg)
+{
+    logto_config_free(*cfg);
+}
+
+/*
+ * The effective rules for a PAM service: built-in defaults, then [service *], then
+ * [service NAME], then the PAM module arguments ("key=value", "debug", "config=" is skipped).
+ * The result is fully resolved (no LOGTO_UNSET). Caller frees with logto_service_free.
+ */
+int logto_config_service(const struct logto_config *cfg, const char *service, int argc,
+                         const char **argv, struct logto_service **ret, struct logto_error *err);
+void logto_service_free(struct logto_service *svc);
+
+/* Read a secret from a file that must be root-owned and 0600/0400; trailing newline removed.
+ * The caller wipes and frees it (logto_free_secret). */
+int logto_config_read_secret(const char *path, char **ret, struct logto_error *err);
+
+/* Print the effective configuration as INI, secrets masked (only file names are shown). */
+void logto_config_dump(const struct logto_config *cfg, FILE *out);
+
+/* The schema: every key, for documentation checks. */
+struct logto_config_key {
+    const char *section; /* "logto", "identity", "sync", "paths", "log", "service" */
+    const char *name;
+    const char *type;    /* "string", "url", "path", "secret-file", "bool", "duration", ... */
+    const char *def;     /* default as text, or NULL */
+    const char *doc;     /* one line */
+};
+const struct logto_config_key *logto_config_keys(size_t *ret_n);

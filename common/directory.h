@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The POSIX directory that the NSS module serves: Logto users and the groups derived from their
+ * roles and organizations. This is the in-memory model that sign-in and `logtoctl sync` build
+ * and that is written to the snapshot file (snapshot.h). No third-party dependencies.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LOGTO_SNAPSHOT_NAME "directory.snapshot"
+
+enum logto_group_kind {
+    LOGTO_GROUP_PRIVATE = 0,  /* the user's own group (GID = UID unless custom_data says) */
+    LOGTO_GROUP_ROLE = 1,     /* a Logto role, by role name */
+    LOGTO_GROUP_ORG = 2,      /* a Logto organization, by organization ID */
+    LOGTO_GROUP_ORG_ROLE = 3, /* an organization role, "orgId:role" */
+    LOGTO_GROUP_CLAIM = 4,    /* generic providers: a name from the groups claim */
+};
+
+#define LOGTO_USER_SUSPENDED 0x1u
+
+struct logto_dir_user {
+    char *name;         /* validated POSIX name */
+    uint32_t uid, gid;
+    char *gecos, *home, *shell;
+    char *sub;          /* the IdP's user ID: the stable key */
+    uint32_t flags;     /* LOGTO_USER_* */
+    int64_t updated_at; /* when the IdP last confirmed this entry (seconds) */
+};
+
+struct logto_dir_group {
+    char *name;         /* validated POSIX name */
+    uint32_t gid;
+    uint32_t kind;      /* enum logto_group_kind */
+    char *source;       /* role name, org ID, "orgId:role", claim value, or the user's sub */
+    char **members;     /* user names, NULL-terminated, sorted, unique */
+};
+
+struct logto_directory {
+    struct logto_dir_user *users;
+    size_t n_users;
+    struct logto_dir_group *groups;
+    size_t n_groups;
+    int64_t generated_at; /* seconds */
+};
+
+struct logto_directory *logto_directory_new(void);
+void logto_directory_free(struct logto_directory *dir);
+static inline void logto_directory_freep(struct logto_directory **dir)
+{
+    logto_directory_free(*dir);
+}
+
+/* Deep copies. */
+int logto_directory_add_user(struct logto_directory *dir, const struct logto_dir_user *user);
+int logto_directory_add_group(struct logto_directory *dir, const struct logto_dir_group *group);
+
+const struct logto_dir_user *logto_directory_find_user(const struct logto_directory *dir,
+                                                       const char *sub);
+
+/*
+ * Sign-in update: replace (or add) the user with user->sub, make their group memberships exactly
+ * `groups` (creating groups that do not exist yet, adding the user to ones that do), and drop
+ * groups that are left empty and are not the private group of a remaining user.
+ */
+int logto_directory_upsert_user(struct logto_directory *dir, const struct logto_dir_user *user,
+                                const struct logto_dir_group *groups, size_t n_groups,
+                                struct logto_error *err);
+
+/* Remove the user with this sub, their private group and their memberships. */
+int logto_directory_remove_user(struct logto_directory *dir, const char *sub);
+
+/*
+ * Check the invariants the snapshot relies on: valid names, no reserved IDs, unique user names,
+ * UIDs, group names and GIDs, members that exist. The message names the first offender.
+ */
+int logto_directory_validate(const struct logto_directory *dir, struct logto_error *err);
+
+/* Write the snapshot atomically (temp file, fsync, rename, fsync dir), mode 0644. The previous
+ * file, if any, is then marked stale so readers that mapped it notice at once. */
+int logto_snapshot_write(const char *path, const struct logto_directory *dir,
+                         struct logto_error *err);
+
+/* Read and fully validate a snapshot into a directory (for updates and `logtoctl`). */
+int logto_snapshot_read(const char *path, struct logto_directory **ret, struct logto_error *err);
