@@ -1,21 +1,138 @@
 /* SPDX-License-Identifier: MIT */
-/* logtoctl: administration and test command line. */
+/* logtoctl: administration and test command line (see logtoctl(8)). */
 #include "config.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cli.h"
+#include "conf.h"
 #include "version.h"
+
+/* Keep sorted by name; `logtoctl help` prints them in this order. */
+static const struct cli_command commands[] = {
+    { "version", "", "print the version and library versions", cli_cmd_version, false },
+};
+
+static void stderr_log(void *data, int priority, const char *line)
+{
+    (void)data;
+    fprintf(stderr, "logtoctl: %s%s\n", priority <= LOG_ERR ? "error: " : "", line);
+}
+
+int cli_exit_code(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_OK:
+        return CLI_OK;
+    case LOGTO_E_CONFIG:
+    case LOGTO_E_UNSAFE:
+        return CLI_CONFIG;
+    case LOGTO_E_UNREACHABLE:
+        return CLI_UNAVAIL;
+    case LOGTO_E_DENIED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_MFA:
+        return CLI_DENIED;
+    case LOGTO_E_NOTFOUND:
+        return CLI_NOTFOUND;
+    default:
+        return CLI_FAIL;
+    }
+}
+
+int cli_fail(struct cli *cli, int r, const struct logto_error *err)
+{
+    (void)cli;
+    fprintf(stderr, "logtoctl: %s\n",
+            err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
+    return cli_exit_code(r);
+}
+
+int cli_cmd_version(struct cli *cli, int argc, char **argv)
+{
+    char version[256];
+    (void)cli, (void)argc, (void)argv;
+    logto_version_string(version, sizeof(version));
+    puts(version);
+    return CLI_OK;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: logtoctl [--config PATH] [--json] [--debug] COMMAND [ARGS]\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+        fprintf(out, "  %-8s %-28s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+    fprintf(out, "\nSee logtoctl(8).\n");
+}
 
 int main(int argc, char **argv)
 {
-    char version[256];
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },
+        { "debug", no_argument, NULL, 'd' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli cli = { 0 };
+    const struct cli_command *cmd = NULL;
+    int c;
 
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        logto_version_string(version, sizeof(version));
-        puts(version);
-        return 0;
+    /* '+': stop at the first non-option, so subcommands parse their own options. */
+    while ((c = getopt_long(argc, argv, "+c:jdqhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cli.config_path = optarg;
+            break;
+        case 'j':
+            cli.json = true;
+            break;
+        case 'd':
+            cli.debug = true;
+            break;
+        case 'q':
+            cli.quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_OK;
+        case 'V':
+            return cli_cmd_version(&cli, 0, NULL);
+        default:
+            usage(stderr);
+            return CLI_USAGE;
+        }
     }
-    fprintf(stderr, "usage: logtoctl --version\n");
-    return 2;
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[optind], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+        if (strcmp(commands[i].name, argv[optind]) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "logtoctl: unknown command '%s'\n", argv[optind]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
+
+    cli.ctx.log.fn = stderr_log;
+    cli.ctx.log.debug = cli.debug;
+    /* Subcommands parse their own options from their own name on. */
+    int sub = optind;
+    optind = 0;
+    return cmd->run(&cli, argc - sub, argv + sub);
 }

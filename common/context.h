@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 
 struct logto_ctx {
     const struct logto_config *cfg;
     struct logto_log log;
-    int64_t (*now)(void); /* NULL: time(NULL); tests inject a clock */
+    int64_t (*now)(void);    /* NULL: time(NULL); tests inject a clock */
     const char *passwd_path; /* local account databases; NULL: /etc/passwd, /etc/group */
     const char *group_path;
 };

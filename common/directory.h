@@ -25,7 +25,7 @@ enum logto_group_kind {
 #define LOGTO_USER_SUSPENDED 0x1u
 
 struct logto_dir_user {
-    char *name;         /* validated POSIX name */
+    char *name; /* validated POSIX name */
     uint32_t uid, gid;
     char *gecos, *home, *shell;
     char *sub;          /* the IdP's user ID: the stable key */
@@ -34,11 +34,11 @@ struct logto_dir_user {
 };
 
 struct logto_dir_group {
-    char *name;         /* validated POSIX name */
+    char *name; /* validated POSIX name */
     uint32_t gid;
-    uint32_t kind;      /* enum logto_group_kind */
-    char *source;       /* role name, org ID, "orgId:role", claim value, or the user's sub */
-    char **members;     /* user names, NULL-terminated, sorted, unique */
+    uint32_t kind;  /* enum logto_group_kind */
+    char *source;   /* role name, org ID, "orgId:role", claim value, or the user's sub */
+    char **members; /* user names, NULL-terminated, sorted, unique */
 };
 
 struct logto_directory {

@@ -57,7 +57,7 @@ const char *logto_errc_name(enum logto_errc code);
 /* The code from a negative return value (or LOGTO_OK). */
 static inline enum logto_errc logto_errc_from(int r)
 {
-    return r < 0 && -r < LOGTO_E__MAX ? (enum logto_errc)-r : LOGTO_OK;
+    return r < 0 && -r < LOGTO_E__MAX ? (enum logto_errc) - r : LOGTO_OK;
 }
 
 #define LOGTO_OOM(err) logto_error_set((err), LOGTO_E_NOMEM, "out of memory")

@@ -76,8 +76,7 @@ int logto_dir_open_trusted(const char *dir, bool private_dir, int *ret_dirfd,
         r = lstat(canon[0] ? canon : "/", &st);
         if (r < 0) {
             *p = saved;
-            return logto_error_set(err, LOGTO_E_IO, "cannot access %s: %s", canon,
-                                   strerror(errno));
+            return logto_error_set(err, LOGTO_E_IO, "cannot access %s: %s", canon, strerror(errno));
         }
         if (saved != '\0') {
             r = check_dir_stat(&st, canon[0] ? canon : "/", false, false, err);
@@ -112,9 +111,8 @@ int logto_dir_ensure(const char *dir, mode_t mode, bool private_dir, int *ret_di
     return logto_dir_open_trusted(dir, private_dir, ret_dirfd, err);
 }
 
-int logto_file_open_at(int dirfd, const char *name, const char *path,
-                       enum logto_file_policy policy, size_t max_size, int *ret_fd,
-                       struct stat *ret_st, struct logto_error *err)
+int logto_file_open_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
+                       size_t max_size, int *ret_fd, struct stat *ret_st, struct logto_error *err)
 {
     _cleanup_close_ int fd = -1;
     struct stat st;
@@ -143,9 +141,8 @@ int logto_file_open_at(int dirfd, const char *name, const char *path,
                                "(mode %04o; use 0600)",
                                path, (unsigned)(st.st_mode & 07777));
     if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return logto_error_set(err, LOGTO_E_UNSAFE,
-                               "%s is writable by group or others (mode %04o)", path,
-                               (unsigned)(st.st_mode & 07777));
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is writable by group or others (mode %04o)",
+                               path, (unsigned)(st.st_mode & 07777));
     if ((uint64_t)st.st_size > (uint64_t)max_size)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large (%lld bytes, limit %zu)",
                                path, (long long)st.st_size, max_size);
@@ -158,9 +155,8 @@ int logto_file_open_at(int dirfd, const char *name, const char *path,
     return 0;
 }
 
-int logto_file_read_at(int dirfd, const char *name, const char *path,
-                       enum logto_file_policy policy, size_t max_size, char **ret_buf,
-                       size_t *ret_len, struct logto_error *err)
+int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
+                       size_t max_size, char **ret_buf, size_t *ret_len, struct logto_error *err)
 {
     _cleanup_close_ int fd = -1;
     struct stat st;
@@ -255,8 +251,8 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data,
-                        size_t len, mode_t mode, struct logto_error *err)
+int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data, size_t len,
+                        mode_t mode, struct logto_error *err)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     char tmp[NAME_MAX + 1];

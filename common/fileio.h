@@ -40,22 +40,20 @@ int logto_dir_ensure(const char *dir, mode_t mode, bool private_dir, int *ret_di
  * Open name in dirfd for reading and check it: regular file, trusted owner, one link, mode as
  * the policy says, size <= max_size. path is only used in messages. Returns the fd.
  */
-int logto_file_open_at(int dirfd, const char *name, const char *path,
-                       enum logto_file_policy policy, size_t max_size, int *ret_fd,
-                       struct stat *ret_st, struct logto_error *err);
+int logto_file_open_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
+                       size_t max_size, int *ret_fd, struct stat *ret_st, struct logto_error *err);
 
 /* Read a whole checked file; the buffer is NUL-terminated. Caller frees (wipe it if secret). */
-int logto_file_read_at(int dirfd, const char *name, const char *path,
-                       enum logto_file_policy policy, size_t max_size, char **ret_buf,
-                       size_t *ret_len, struct logto_error *err);
+int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
+                       size_t max_size, char **ret_buf, size_t *ret_len, struct logto_error *err);
 
 /* Same, for a full path: its directory must pass logto_dir_open_trusted. */
 int logto_file_read_trusted(const char *path, enum logto_file_policy policy, size_t max_size,
                             char **ret_buf, size_t *ret_len, struct logto_error *err);
 
 /* Atomically replace name in dirfd with data (temp file, fchmod mode, fsync, rename, fsync dir). */
-int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data,
-                        size_t len, mode_t mode, struct logto_error *err);
+int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data, size_t len,
+                        mode_t mode, struct logto_error *err);
 
 /* Same, for a full path. */
 int logto_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,

@@ -18,9 +18,9 @@
 typedef void (*logto_log_fn)(void *userdata, int priority, const char *line);
 
 struct logto_log {
-    logto_log_fn fn;  /* NULL: syslog(LOG_AUTHPRIV | priority, ...) */
+    logto_log_fn fn; /* NULL: syslog(LOG_AUTHPRIV | priority, ...) */
     void *userdata;
-    bool debug;       /* LOG_DEBUG lines are dropped unless set */
+    bool debug; /* LOG_DEBUG lines are dropped unless set */
 };
 
 void logto_log(const struct logto_log *log, int priority, const char *fmt, ...) _printf_(3, 4);

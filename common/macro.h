@@ -5,12 +5,12 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define _public_ __attribute__((visibility("default")))
-#define _printf_(fmt, args) __attribute__((format(printf, fmt, args)))
-#define _unused_ __attribute__((unused))
-#define _nonnull_ __attribute__((nonnull))
+#define _public_             __attribute__((visibility("default")))
+#define _printf_(fmt, args)  __attribute__((format(printf, fmt, args)))
+#define _unused_             __attribute__((unused))
+#define _nonnull_            __attribute__((nonnull))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_(f)         __attribute__((cleanup(f)))
 
 #define ELEMENTSOF(a)                                                                              \
     (sizeof(a) / sizeof((a)[0]) +                                                                  \
@@ -50,4 +50,4 @@ void logto_strv_freep(char ***v);
 #define _cleanup_strv_ _cleanup_(logto_strv_freep)
 
 #define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
+#define STRINGIFY(x)  STRINGIFY_(x)

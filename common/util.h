@@ -11,22 +11,22 @@
 /* NULL-terminated string vectors ("strv"). All return -1 on allocation failure, else 0. */
 size_t logto_strv_length(char *const *v);
 void logto_strv_free(char **v);
-int logto_strv_push(char ***v, const char *s);       /* appends a copy of s */
-int logto_strv_push_take(char ***v, char *s);        /* appends s itself (taken even on failure) */
+int logto_strv_push(char ***v, const char *s); /* appends a copy of s */
+int logto_strv_push_take(char ***v, char *s);  /* appends s itself (taken even on failure) */
 bool logto_strv_contains(char *const *v, const char *s);
-char **logto_strv_copy(char *const *v);              /* NULL on failure */
+char **logto_strv_copy(char *const *v); /* NULL on failure */
 void logto_strv_sort(char **v);
-void logto_strv_uniq(char **v);                      /* sorted input: drops adjacent duplicates */
+void logto_strv_uniq(char **v); /* sorted input: drops adjacent duplicates */
 /* Split s on runs of whitespace (and optionally commas). */
 char **logto_strv_split(const char *s, bool commas);
 /* Join with sep; NULL on allocation failure. */
 char *logto_strv_join(char *const *v, const char *sep);
 
-bool logto_streq(const char *a, const char *b);      /* NULL-safe */
+bool logto_streq(const char *a, const char *b); /* NULL-safe */
 bool logto_startswith(const char *s, const char *prefix);
-char *logto_strdup_or_null(const char *s);           /* strdup, NULL stays NULL */
+char *logto_strdup_or_null(const char *s);                 /* strdup, NULL stays NULL */
 char *logto_asprintf(const char *fmt, ...) _printf_(1, 2); /* NULL on failure */
-char *logto_strip(char *s);                          /* trims ASCII whitespace in place */
+char *logto_strip(char *s);                                /* trims ASCII whitespace in place */
 
 /* Parse a decimal unsigned integer with range check; 0 on success, -1 on error. */
 int logto_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);

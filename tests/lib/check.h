@@ -18,7 +18,7 @@ static const char *check_case_;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: [%s] check failed: %s\n", __FILE__, __LINE__, check_case_,    \
+            fprintf(stderr, "%s:%d: [%s] check failed: %s\n", __FILE__, __LINE__, check_case_,     \
                     #cond);                                                                        \
             check_failures_++;                                                                     \
         }                                                                                          \
@@ -67,7 +67,10 @@ struct check_case {
     void (*fn)(void);
 };
 
-#define TEST(name) {#name, name}
+#define TEST(name)                                                                                 \
+    {                                                                                              \
+#name, name                                                                                \
+    }
 
 static inline int check_run_(const struct check_case *cases, size_t n, int argc, char **argv)
 {

@@ -11,16 +11,21 @@ static const char *const pam_symbols[] = {
 };
 
 static const char *const nss_symbols[] = {
-    "_nss_logto_getpwnam_r", "_nss_logto_getpwuid_r",    "_nss_logto_setpwent",
-    "_nss_logto_getpwent_r", "_nss_logto_endpwent",      "_nss_logto_getgrnam_r",
-    "_nss_logto_getgrgid_r", "_nss_logto_setgrent",      "_nss_logto_getgrent_r",
+    "_nss_logto_getpwnam_r", "_nss_logto_getpwuid_r",     "_nss_logto_setpwent",
+    "_nss_logto_getpwent_r", "_nss_logto_endpwent",       "_nss_logto_getgrnam_r",
+    "_nss_logto_getgrgid_r", "_nss_logto_setgrent",       "_nss_logto_getgrent_r",
     "_nss_logto_endgrent",   "_nss_logto_initgroups_dyn",
 };
 
 /* Internal names that must stay hidden (they exist in the objects, but are local). */
 static const char *const hidden_symbols[] = {
-    "logto_log", "logto_erase", "logto_error_set", "logto_name_valid", "logto_dir_open_trusted",
-    "pam_sm_chauthtok", "nonexistent_symbol",
+    "logto_log",
+    "logto_erase",
+    "logto_error_set",
+    "logto_name_valid",
+    "logto_dir_open_trusted",
+    "pam_sm_chauthtok",
+    "nonexistent_symbol",
 };
 
 static void *open_module(const char *env)

@@ -27,7 +27,7 @@ static void test_names(void)
         { "alice", 1 },
         { "_svc", 1 },
         { "a.b-c_9", 1 },
-        { "abcdefghijklmnopqrstuvwxyz012345", 1 }, /* 32 */
+        { "abcdefghijklmnopqrstuvwxyz012345", 1 },  /* 32 */
         { "abcdefghijklmnopqrstuvwxyz0123456", 0 }, /* 33 */
         { "", 0 },
         { ".", 0 },

@@ -39,9 +39,9 @@ enum logto_tristate { LOGTO_AUTO = -1, LOGTO_NO = 0, LOGTO_YES = 1 };
 /* One [service NAME] section. Unset values are LOGTO_UNSET (ints) or NULL (lists). */
 #define LOGTO_UNSET INT64_MIN
 struct logto_service {
-    char *name; /* PAM service name; "*" for the default section */
-    int64_t flow;            /* enum logto_flow */
-    int64_t password_method; /* enum logto_password_method */
+    char *name;               /* PAM service name; "*" for the default section */
+    int64_t flow;             /* enum logto_flow */
+    int64_t password_method;  /* enum logto_password_method */
     char **require_roles;     /* any of these role names */
     char **require_orgs;      /* member of any of these organization IDs */
     char **require_org_roles; /* any of these "orgId:role" */
@@ -69,23 +69,23 @@ struct logto_config {
     char **scopes;            /* requested scopes (profile-dependent default) */
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
-    int64_t poll_interval;    /* device flow: seconds between polls when the IdP gives none */
+    int64_t poll_interval; /* device flow: seconds between polls when the IdP gives none */
     int64_t max_response_size;
 
     /* [identity] */
-    char **name_claims;       /* claim chain for the user name; "email" takes the local part */
-    char *uid_key;            /* custom_data key holding an explicit UID */
-    char *gid_key;            /* custom_data key holding an explicit primary GID */
-    char *shell_key;          /* custom_data key holding a login shell */
-    char *ssh_keys_key;       /* custom_data key holding SSH public keys */
-    char *gecos_claim;        /* claim used for the gecos field */
-    uint32_t id_min, id_max;  /* range for hashed UIDs/GIDs */
-    char *home_pattern;       /* e.g. /home/%u (%u name, %U uid, %s sub) */
+    char **name_claims;      /* claim chain for the user name; "email" takes the local part */
+    char *uid_key;           /* custom_data key holding an explicit UID */
+    char *gid_key;           /* custom_data key holding an explicit primary GID */
+    char *shell_key;         /* custom_data key holding a login shell */
+    char *ssh_keys_key;      /* custom_data key holding SSH public keys */
+    char *gecos_claim;       /* claim used for the gecos field */
+    uint32_t id_min, id_max; /* range for hashed UIDs/GIDs */
+    char *home_pattern;      /* e.g. /home/%u (%u name, %U uid, %s sub) */
     char *default_shell;
     char *role_group_prefix;
     char *org_group_prefix;
     char *org_role_group_prefix;
-    char *groups_claim;       /* generic: claim holding group names */
+    char *groups_claim; /* generic: claim holding group names */
     bool groups_from_roles, groups_from_orgs, groups_from_org_roles;
 
     /* [sync] */
@@ -144,8 +144,8 @@ void logto_config_dump(const struct logto_config *cfg, FILE *out);
 struct logto_config_key {
     const char *section; /* "logto", "identity", "sync", "paths", "log", "service" */
     const char *name;
-    const char *type;    /* "string", "url", "path", "secret-file", "bool", "duration", ... */
-    const char *def;     /* default as text, or NULL */
-    const char *doc;     /* one line */
+    const char *type; /* "string", "url", "path", "secret-file", "bool", "duration", ... */
+    const char *def;  /* default as text, or NULL */
+    const char *doc;  /* one line */
 };
 const struct logto_config_key *logto_config_keys(size_t *ret_n);

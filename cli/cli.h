@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* logtoctl: shared state of the subcommands. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "context.h"
+
+/* Exit codes, documented in logtoctl(8). */
+enum {
+    CLI_OK = 0,
+    CLI_FAIL = 1,     /* the operation failed (message on stderr) */
+    CLI_USAGE = 2,    /* bad command line */
+    CLI_CONFIG = 3,   /* configuration invalid or unreadable */
+    CLI_UNAVAIL = 4,  /* the IdP could not be reached */
+    CLI_DENIED = 5,   /* the IdP or a rule said no */
+    CLI_NOTFOUND = 6, /* no such user or record */
+};
+
+struct cli {
+    const char *config_path; /* --config, NULL for the default */
+    bool json;               /* --json: machine-readable output on stdout */
+    bool debug;              /* --debug */
+    bool quiet;
+    struct logto_ctx ctx; /* log goes to stderr */
+};
+
+struct cli_command {
+    const char *name;
+    const char *args;    /* usage summary */
+    const char *summary; /* one line */
+    int (*run)(struct cli *cli, int argc, char **argv);
+    bool needs_config; /* load the configuration into cli->ctx.cfg first */
+};
+
+/* Each subcommand file defines its entries; logtoctl.c lists them. */
+int cli_cmd_version(struct cli *cli, int argc, char **argv);
+
+/* Map an error code to a logtoctl exit code. */
+int cli_exit_code(int r);
+
+/* Print an error for the user ("logtoctl: <message>") and return the exit code for it. */
+int cli_fail(struct cli *cli, int r, const struct logto_error *err);
