@@ -1,0 +1,175 @@
+// The main (HTTPS) listener's request handler: classify the request (endpoint class for
+// faults, route key for /stats), apply network faults, buffer the body, then hand the request
+// to oidc-provider (mounted at /oidc or /realms/test) or to the Koa harness app.
+import * as querystring from 'node:querystring';
+
+import Koa from 'koa';
+
+import { Router, errorMiddleware } from './router.js';
+import { logtoUiRoutes, experienceRoutes } from './experience.js';
+import { genericUiRoutes } from './generic-ui.js';
+import { mgmtRoutes } from './mgmt.js';
+import { NETWORK_FAULTS, applyNetworkFault } from './faults.js';
+import { GENERIC_REALM_PATH } from './provider.js';
+
+const BODY_LIMIT = 1024 * 1024;
+
+// Returns { endpoint, routeKey, area, toProvider }.
+export function classify(profile, method, pathname) {
+  const key = (p) => `${method} ${p}`;
+  if (profile === 'logto') {
+    if (pathname === '/oidc' || pathname.startsWith('/oidc/')) {
+      const sub = pathname.slice(5);
+      let endpoint = 'other';
+      let route = pathname;
+      if (sub.startsWith('/.well-known/')) endpoint = 'discovery';
+      else if (sub === '/jwks') endpoint = 'jwks';
+      else if (sub === '/device/auth') endpoint = 'device_auth';
+      else if (sub === '/token') endpoint = 'token';
+      else if (sub === '/me') endpoint = 'userinfo';
+      else if (sub === '/token/revocation') endpoint = 'revocation';
+      else if (sub === '/auth' || sub === '/device') endpoint = 'auth';
+      else if (/^\/auth\/[^/]+$/.test(sub)) {
+        endpoint = 'auth';
+        route = '/oidc/auth/:uid';
+      } else if (/^\/device\/[^/]+$/.test(sub)) {
+        endpoint = 'auth';
+        route = '/oidc/device/:uid';
+      }
+      return { endpoint, routeKey: key(route), area: 'oidc', toProvider: true };
+    }
+    if (pathname === '/device' || pathname.startsWith('/device/') || pathname === '/sign-in' || pathname === '/consent') {
+      return { endpoint: 'auth', routeKey: key(pathname), area: 'ui', toProvider: false };
+    }
+    if (pathname === '/api/experience' || pathname.startsWith('/api/experience/')) {
+      return { endpoint: 'experience', routeKey: key(pathname), area: 'api', toProvider: false };
+    }
+    if (pathname.startsWith('/api/')) {
+      const route = pathname
+        .replace(/^\/api\/users\/[^/]+/, '/api/users/:id')
+        .replace(/^\/api\/roles\/[^/]+/, '/api/roles/:id')
+        .replace(/^\/api\/organizations\/[^/]+/, '/api/organizations/:id');
+      return { endpoint: 'mgmt', routeKey: key(route), area: 'api', toProvider: false };
+    }
+    return { endpoint: 'other', routeKey: key(pathname), area: 'ui', toProvider: false };
+  }
+  // generic (Keycloak-like)
+  if (pathname === GENERIC_REALM_PATH || pathname.startsWith(`${GENERIC_REALM_PATH}/`)) {
+    const sub = pathname.slice(GENERIC_REALM_PATH.length);
+    if (sub.startsWith('/login-actions/')) {
+      return { endpoint: 'auth', routeKey: key(pathname), area: 'ui', toProvider: false };
+    }
+    const oc = '/protocol/openid-connect';
+    let endpoint = 'other';
+    let route = pathname;
+    if (sub.startsWith('/.well-known/')) endpoint = 'discovery';
+    else if (sub === `${oc}/certs`) endpoint = 'jwks';
+    else if (sub === `${oc}/auth/device`) endpoint = 'device_auth';
+    else if (sub === `${oc}/token`) endpoint = 'token';
+    else if (sub === `${oc}/userinfo`) endpoint = 'userinfo';
+    else if (sub === `${oc}/revoke`) endpoint = 'revocation';
+    else if (sub === `${oc}/auth` || sub === '/device') endpoint = 'auth';
+    else if (sub.startsWith(`${oc}/auth/`)) {
+      endpoint = 'auth';
+      route = `${GENERIC_REALM_PATH}${oc}/auth/:uid`;
+    } else if (sub.startsWith('/device/')) {
+      endpoint = 'auth';
+      route = `${GENERIC_REALM_PATH}/device/:uid`;
+    }
+    return { endpoint, routeKey: key(route), area: 'oidc', toProvider: true };
+  }
+  return { endpoint: 'other', routeKey: key(pathname), area: 'ui', toProvider: false };
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > BODY_LIMIT) {
+        reject(Object.assign(new Error('request entity too large'), { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function createHarness(idp) {
+  const app = new Koa();
+  app.keys = idp.cookieKeys;
+  app.silent = true;
+  const router = new Router();
+  if (idp.profile === 'logto') {
+    logtoUiRoutes(router, idp);
+    experienceRoutes(router, idp);
+    mgmtRoutes(router, idp);
+  } else {
+    genericUiRoutes(router, idp, GENERIC_REALM_PATH);
+  }
+  app.use(errorMiddleware(idp.log));
+  app.use(router.middleware());
+  return app.callback();
+}
+
+export function createMainHandler(idp) {
+  const harness = createHarness(idp);
+  const mount = idp.profile === 'logto' ? '/oidc' : GENERIC_REALM_PATH;
+
+  return async function mainHandler(req, res) {
+    const url = new URL(req.url, 'https://placeholder');
+    const info = classify(idp.profile, req.method, url.pathname);
+    const internal = idp.internalSecret && req.headers['x-idp-internal'] === idp.internalSecret;
+    if (!internal) {
+      idp.stats.total += 1;
+      idp.stats.byRoute.set(info.routeKey, (idp.stats.byRoute.get(info.routeKey) ?? 0) + 1);
+      const fault = idp.faults.take(info.endpoint, NETWORK_FAULTS);
+      if (fault) {
+        // Drain the request body so the fault answers a complete request.
+        req.resume();
+        applyNetworkFault(fault, req, res, { area: info.area, hanging: idp.hanging });
+        return;
+      }
+    }
+
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
+      try {
+        req.rawBody = await readBody(req);
+      } catch (e) {
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(e.status ?? 400, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ message: e.message }));
+        }
+        return;
+      }
+    }
+
+    if (info.toProvider) {
+      if (req.rawBody) {
+        const type = String(req.headers['content-type'] ?? '');
+        if (idp.profile === 'logto' && /^application\/json/i.test(type)) {
+          // Logto accepts JSON bodies on OIDC endpoints and hands them on as a form.
+          try {
+            req.body = JSON.parse(req.rawBody.toString('utf8'));
+          } catch {
+            req.body = {};
+          }
+          if (req.body === null || typeof req.body !== 'object') req.body = {};
+          req.headers['content-type'] = 'application/x-www-form-urlencoded';
+        } else if (/^application\/x-www-form-urlencoded/i.test(type)) {
+          req.body = querystring.parse(req.rawBody.toString('utf8'));
+        }
+      }
+      req.originalUrl = req.url;
+      req.url = req.url.slice(mount.length) || '/';
+      if (!req.url.startsWith('/')) req.url = `/${req.url}`;
+      idp.provider.callback()(req, res);
+      return;
+    }
+    harness(req, res);
+  };
+}

@@ -1,0 +1,189 @@
+// Fault injection for the main listener. A rule { endpoint, fault, remaining } affects the
+// requests of one endpoint class (or "*"); `remaining` counts the requests it still affects
+// (Infinity = until DELETE /faults). A rule is only consumed by requests it actually changes.
+import { CompactSign, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose';
+import { createHmac, createPublicKey } from 'node:crypto';
+
+import { generateKey } from './keys.js';
+
+export const ENDPOINTS = new Set(['discovery', 'jwks', 'device_auth', 'token', 'userinfo',
+  'revocation', 'auth', 'experience', 'mgmt', '*']);
+
+export const NETWORK_FAULTS = new Set(['reset', 'hang', 'http500', 'malformed', 'truncated', 'huge']);
+export const ID_TOKEN_FAULTS = new Set(['wrong_issuer', 'bad_signature', 'unknown_kid',
+  'expired_id_token', 'alg_none', 'alg_hs256', 'wrong_aud']);
+export const FAULTS = new Set([...NETWORK_FAULTS, ...ID_TOKEN_FAULTS, 'slow_down']);
+
+export const HUGE_BYTES = 10 * 1024 * 1024;
+
+export class Faults {
+  constructor() {
+    this.rules = [];
+    this.nextId = 1;
+  }
+
+  add({ endpoint, fault, count } = {}) {
+    if (!ENDPOINTS.has(endpoint)) throw new TypeError(`unknown endpoint ${JSON.stringify(endpoint)}; one of ${[...ENDPOINTS].join(', ')}`);
+    if (!FAULTS.has(fault)) throw new TypeError(`unknown fault ${JSON.stringify(fault)}; one of ${[...FAULTS].join(', ')}`);
+    if (count !== undefined && count !== null && !(Number.isInteger(count) && count > 0)) {
+      throw new TypeError('count must be a positive integer');
+    }
+    const rule = { id: this.nextId, endpoint, fault, remaining: count ?? Infinity };
+    this.nextId += 1;
+    this.rules.push(rule);
+    return rule;
+  }
+
+  clear() {
+    this.rules = [];
+  }
+
+  list() {
+    return this.rules.map((r) => ({
+      id: r.id, endpoint: r.endpoint, fault: r.fault, remaining: Number.isFinite(r.remaining) ? r.remaining : null,
+    }));
+  }
+
+  // Takes (consumes one use of) the first live rule for `endpoint` whose fault is in `allowed`.
+  take(endpoint, allowed) {
+    for (const rule of this.rules) {
+      if (rule.remaining <= 0) continue;
+      if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
+      if (!allowed.has(rule.fault)) continue;
+      rule.remaining -= 1;
+      this.rules = this.rules.filter((r) => r.remaining > 0);
+      return rule.fault;
+    }
+    return undefined;
+  }
+}
+
+// ---- network-level faults ------------------------------------------------------------------
+
+function errorBodyFor(area) {
+  if (area === 'oidc') {
+    return {
+      code: 'oidc.server_error',
+      message: 'An unknown OIDC error occurred. Please try again later.',
+      error: 'server_error',
+      error_description: 'oops! something went wrong',
+    };
+  }
+  return { message: 'Internal server error.' };
+}
+
+// Applies a network fault to a raw node request/response. `hanging` is a Set where hung
+// sockets are recorded so that /down and shutdown can destroy them.
+export function applyNetworkFault(fault, req, res, { area, hanging }) {
+  const socket = req.socket;
+  switch (fault) {
+    case 'reset':
+      if (typeof socket.resetAndDestroy === 'function') {
+        try {
+          socket.resetAndDestroy();
+          return;
+        } catch { /* TLS sockets may not support RST; fall through */ }
+      }
+      socket.destroy();
+      return;
+    case 'hang':
+      hanging.add(socket);
+      socket.once('close', () => hanging.delete(socket));
+      return;
+    case 'http500': {
+      const body = JSON.stringify(errorBodyFor(area));
+      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    case 'malformed': {
+      const body = '{"error": "this is not json", oops ]';
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    case 'truncated': {
+      const full = JSON.stringify({
+        access_token: 'x'.repeat(64), issuer: 'truncated', keys: [], padding: 'y'.repeat(512),
+      });
+      const half = full.slice(0, Math.floor(full.length / 2));
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(full) });
+      res.write(half, () => {
+        setTimeout(() => socket.destroy(), 50);
+      });
+      return;
+    }
+    case 'huge': {
+      const head = '{"padding":"';
+      const tail = '"}';
+      const fill = HUGE_BYTES - head.length - tail.length;
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': HUGE_BYTES });
+      res.write(head);
+      const chunk = 'A'.repeat(64 * 1024);
+      let left = fill;
+      const pump = () => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!res.write(n === chunk.length ? chunk : chunk.slice(0, n))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end(tail);
+      };
+      pump();
+      return;
+    }
+    default:
+      throw new Error(`not a network fault: ${fault}`);
+  }
+}
+
+// ---- ID token faults -----------------------------------------------------------------------
+
+const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+
+async function sign(header, payload, keyObject) {
+  return new CompactSign(Buffer.from(JSON.stringify(payload)))
+    .setProtectedHeader(header)
+    .sign(keyObject);
+}
+
+// Returns a tampered copy of `idToken`. `keyRing` holds the real signing keys.
+export async function tamperIdToken(fault, idToken, { keyRing }) {
+  const header = decodeProtectedHeader(idToken);
+  const payload = decodeJwt(idToken);
+  const current = keyRing.current;
+  const now = Math.floor(Date.now() / 1000);
+  switch (fault) {
+    case 'wrong_issuer':
+      return sign(header, { ...payload, iss: 'https://evil.example.com/oidc' }, current.keyObject);
+    case 'wrong_aud':
+      return sign(header, { ...payload, aud: 'another-client' }, current.keyObject);
+    case 'expired_id_token':
+      return sign(header, { ...payload, iat: now - 7200, exp: now - 3600 }, current.keyObject);
+    case 'bad_signature': {
+      const [h, p, s] = idToken.split('.');
+      const sig = Buffer.from(s, 'base64url');
+      sig[Math.floor(sig.length / 2)] ^= 0x5a;
+      return `${h}.${p}.${sig.toString('base64url')}`;
+    }
+    case 'unknown_kid': {
+      const rogue = await generateKey(current.type);
+      return sign({ ...header, kid: await calculateJwkThumbprint(rogue.publicJwk) }, payload, rogue.keyObject);
+    }
+    case 'alg_none':
+      return `${b64({ alg: 'none' })}.${b64(payload)}.`;
+    case 'alg_hs256': {
+      // Key confusion: HMAC keyed with the published public key (PEM), kid of the real key.
+      const pem = createPublicKey({ key: current.publicJwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+      const h = b64({ alg: 'HS256', kid: header.kid });
+      const p = b64(payload);
+      const sig = createHmac('sha256', pem).update(`${h}.${p}`).digest('base64url');
+      return `${h}.${p}.${sig}`;
+    }
+    default:
+      throw new Error(`not an ID token fault: ${fault}`);
+  }
+}
