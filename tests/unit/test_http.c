@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "../lib/check.h"
 #include "http.h"
 #include "json.h"
 #include "util.h"
@@ -374,24 +374,24 @@ static void test_https_requests(void)
               -LOGTO_E_PROTOCOL);
 }
 
+static bool is_json(const char *content_type)
+{
+    char buf[64];
+    struct logto_http_response r = { .content_type = content_type ? buf : NULL };
+
+    snprintf(buf, sizeof(buf), "%s", content_type ? content_type : "");
+    return logto_http_response_is_json(&r);
+}
+
 static void test_content_type(void)
 {
-    struct logto_http_response r = { 0 };
-
-    r.content_type = "application/json; charset=utf-8";
-    CHECK(logto_http_response_is_json(&r));
-    r.content_type = "Application/JSON";
-    CHECK(logto_http_response_is_json(&r));
-    r.content_type = "application/problem+json";
-    CHECK(logto_http_response_is_json(&r));
-    r.content_type = "application/jwt";
-    CHECK(!logto_http_response_is_json(&r));
-    r.content_type = "application/jsonx";
-    CHECK(!logto_http_response_is_json(&r));
-    r.content_type = "text/html";
-    CHECK(!logto_http_response_is_json(&r));
-    r.content_type = NULL;
-    CHECK(!logto_http_response_is_json(&r));
+    CHECK(is_json("application/json; charset=utf-8"));
+    CHECK(is_json("Application/JSON"));
+    CHECK(is_json("application/problem+json"));
+    CHECK(!is_json("application/jwt"));
+    CHECK(!is_json("application/jsonx"));
+    CHECK(!is_json("text/html"));
+    CHECK(!is_json(NULL));
 }
 
 static void test_https_untrusted(void)
