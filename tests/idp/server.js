@@ -117,6 +117,11 @@ async function main() {
     hanging: new Set(),
   };
 
+  // OIDC subject / oidc-provider accountId: the Logto user id, or a UUID in the generic profile.
+  idp.accountIdOf = (user) => (profile === 'logto' ? user.id : store.genericSub(user));
+  idp.userByAccountId = (accountId) => (profile === 'logto'
+    ? store.users.get(accountId) : store.findByGenericSub(accountId));
+
   const tls = { cert: readFileSync(values.cert), key: readFileSync(values.key) };
   const handler = createMainHandler(idp);
   const sockets = new Set();

@@ -13,7 +13,8 @@
 #   idp_ctl METHOD PATH [JSON]
 #       Calls the control API; prints the response body; non-zero when the HTTP status >= 400.
 #   idp_json_field JSON KEY
-#       Prints the value of a top-level string/number/boolean KEY of a flat JSON object.
+#       Prints the value of the first "KEY" member in JSON (a string without quotes, or the
+#       raw number/boolean/null). Meant for the flat objects the control API returns.
 #
 # Cleanup: when tests/lib/testenv.sh was sourced first, idp_stop is registered with its
 # at_exit list. Otherwise idp_start installs `trap idp_stop EXIT` (plus INT/TERM), which
@@ -42,9 +43,13 @@ idp__srcdir() {
     return 1
 }
 
-idp__json_field() { # JSON KEY
-    printf '%s\n' "$1" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p;t
-s/.*\"$2\"[[:space:]]*:[[:space:]]*\\([-0-9.a-z]*\\).*/\\1/p" | head -n 1
+idp__json_field() { # JSON KEY -- value after the first "KEY": (string unquoted, else the raw token)
+    printf '%s\n' "$1" | awk -v k="\"$2\"" '{
+        i = index($0, k); if (i == 0) next
+        s = substr($0, i + length(k)); sub(/^[ \t]*:[ \t]*/, "", s)
+        if (substr(s, 1, 1) == "\"") { s = substr(s, 2); sub(/".*/, "", s) } else { sub(/[,}\]].*/, "", s) }
+        print s; exit
+    }'
 }
 
 idp_json_field() { idp__json_field "$@"; }

@@ -29,11 +29,15 @@ function parseSetCookie(line) {
 }
 
 export class Browser {
-  constructor(base, { internalSecret } = {}) {
+  // `ca`: verify the server against this CA (tests). Without it the browser is the IdP talking
+  // to its own listener (control API), where verification adds nothing.
+  constructor(base, { internalSecret, ca } = {}) {
     this.base = new URL(base);
     this.cookies = []; // { name, value, path }
     this.internalSecret = internalSecret;
-    this.agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
+    this.agent = ca
+      ? new https.Agent({ keepAlive: false, ca })
+      : new https.Agent({ keepAlive: false, rejectUnauthorized: false });
   }
 
   cookie(name) {
@@ -54,10 +58,12 @@ export class Browser {
       .map((c) => `${c.name}=${c.value}`).join('; ');
   }
 
-  request(method, target, { form, json, timeoutMs = 10000 } = {}) {
+  request(method, target, {
+    form, json, timeoutMs = 10000, headers: extra = {},
+  } = {}) {
     const url = new URL(target, this.base);
     let body;
-    const headers = { accept: 'application/json, text/html;q=0.9' };
+    const headers = { accept: 'application/json, text/html;q=0.9', ...extra };
     if (form) {
       body = new URLSearchParams(form).toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';

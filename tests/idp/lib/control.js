@@ -162,14 +162,14 @@ export function createControlApp(idp) {
     const patch = body(ctx);
     const wasSuspended = u.isSuspended;
     store.updateUser(u, patch);
-    if (u.isSuspended && !wasSuspended) idp.storage.revokeAccount(u.id);
+    if (u.isSuspended && !wasSuspended) idp.storage.revokeAccount(idp.accountIdOf(u));
     ctx.body = userRecord(idp, u);
   });
 
   r.delete('/users/:username', async (ctx) => {
     const u = user(ctx);
+    idp.storage.revokeAccount(idp.accountIdOf(u));
     store.deleteUser(u);
-    idp.storage.revokeAccount(u.id);
     idp.sentinel.clear([u.username, u.primaryEmail, u.primaryPhone, u.id]);
     ctx.body = { ok: true };
   });
@@ -181,7 +181,7 @@ export function createControlApp(idp) {
   });
 
   r.post('/users/:username/revoke', async (ctx) => {
-    idp.storage.revokeAccount(user(ctx).id);
+    idp.storage.revokeAccount(idp.accountIdOf(user(ctx)));
     ctx.body = { ok: true };
   });
 
@@ -204,7 +204,7 @@ export function createControlApp(idp) {
   });
 
   r.get('/users/:username/grants', async (ctx) => {
-    const counts = idp.storage.liveCounts(user(ctx).id);
+    const counts = idp.storage.liveCounts(idp.accountIdOf(user(ctx)));
     ctx.body = { active: counts.refresh_tokens, ...counts };
   });
 

@@ -51,7 +51,7 @@ export async function autoConsent(idp, ctx) {
     grant.addResourceScope(indicator, s.join(' '));
   }
   const newGrantId = await grant.save();
-  const user = idp.store.users.get(session.accountId);
+  const user = idp.userByAccountId(session.accountId);
   if (user && !user.applicationId) user.applicationId = clientId;
   return provider.interactionResult(ctx.req, ctx.res, { consent: { grantId: newGrantId } },
     { mergeWithLastSubmission: true });

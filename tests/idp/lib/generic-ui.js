@@ -45,7 +45,7 @@ export function genericUiRoutes(router, idp, realmPath) {
     }
     user.lastSignInAt = Date.now();
     const returnTo = await idp.provider.interactionResult(ctx.req, ctx.res,
-      { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+      { login: { accountId: idp.accountIdOf(user) } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(returnTo);
   });

@@ -182,7 +182,7 @@ function paginate(ctx, items, { optional = false } = {}) {
   const totalPage = Math.ceil(total / size) || 1;
   const link = (n, rel) => {
     const q = new URLSearchParams({ ...ctx.query, page: String(n) });
-    return `<${ctx.origin}${ctx.path}?${q}>; rel="${rel}"`;
+    return `<${ctx.URL.origin}${ctx.path}?${q}>; rel="${rel}"`;
   };
   ctx.set('Total-Number', String(total));
   const links = [link(1, 'first')];

@@ -216,7 +216,7 @@ function resourceServerInfo(idp, ctx, indicator, client) {
     : store.resources.get(indicator);
   if (!res) throw new errors.InvalidTarget();
   const accountId = ctx.oidc.session?.accountId ?? ctx.oidc.entities.Account?.accountId;
-  const user = accountId ? store.users.get(accountId) : undefined;
+  const user = accountId ? idp.userByAccountId(accountId) : undefined;
   const scopes = user
     ? store.userResourceScopes(user, indicator)
     : store.appResourceScopes(client?.clientId ?? ctx.oidc.client?.clientId, indicator);
@@ -355,20 +355,21 @@ function genericPasswordGrant(idp) {
     }
     if (user.isSuspended) throw new errors.InvalidGrant('Account disabled');
     const config = idp.providerConfig;
-    const account = await config.findAccount(ctx, user.id);
+    const accountId = idp.accountIdOf(user);
+    const account = await config.findAccount(ctx, accountId);
     ctx.oidc.entity('Account', account);
 
     const oidcScopes = new Set(idp.oidcScopes);
     const requested = params.scope ? String(params.scope).split(' ').filter(Boolean) : ['openid'];
     const scopes = [...new Set(requested)].filter((s) => oidcScopes.has(s));
     const scope = scopes.join(' ');
-    const grant = new provider.Grant({ accountId: user.id, clientId: client.clientId });
+    const grant = new provider.Grant({ accountId, clientId: client.clientId });
     grant.addOIDCScope(scope);
     const grantId = await grant.save();
     ctx.oidc.entity('Grant', grant);
 
     const source = {
-      accountId: user.id,
+      accountId,
       grantId,
       scope,
       scopes: new Set(scopes),
@@ -399,7 +400,7 @@ export function buildProvider(idp) {
   idp.storage.clients = new Map(clientsFor(idp).map((c) => [c.client_id, c]));
 
   const findAccount = async (ctx, sub) => {
-    const user = store.users.get(sub);
+    const user = idp.userByAccountId(sub);
     if (!user) throw new errors.InvalidGrant('user not found');
     if (user.isSuspended) throw new errors.InvalidGrant('user is suspended');
     return {

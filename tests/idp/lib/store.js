@@ -483,6 +483,14 @@ export class Store {
     return stableUuid(user.id);
   }
 
+  findByGenericSub(sub) {
+    if (!this.genericSubs || !this.genericSubs.has(sub)) {
+      this.genericSubs = new Map([...this.users.values()].map((u) => [stableUuid(u.id), u.id]));
+    }
+    const id = this.genericSubs.get(sub);
+    return id === undefined ? undefined : this.users.get(id);
+  }
+
   genericGroups(user) {
     if (Array.isArray(user.groups)) return [...user.groups];
     return this.userRoles(user).map((r) => r.name);

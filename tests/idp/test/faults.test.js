@@ -1,0 +1,243 @@
+// Fault injection: every fault, endpoint classes, counts (tests/idp/README.md "Faults").
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { jwtVerify, createLocalJWKSet, errors as joseErrors } from 'jose';
+
+import {
+  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, m2mToken, decodeJwt, pkce,
+} from './helpers.js';
+import { HUGE_BYTES } from '../lib/faults.js';
+
+let idp; // logto
+let gen; // generic
+before(async () => {
+  [idp, gen] = await Promise.all([
+    startIdp({ args: ['--refresh-reuse-leeway', '0'] }),
+    startIdp({ profile: 'generic', args: ['--refresh-reuse-leeway', '0'] }),
+  ]);
+});
+after(async () => { await Promise.all([idp?.stop(), gen?.stop()]); });
+
+const fault = (i, endpoint, f, count) => i.ctlOk('POST', '/faults', { endpoint, fault: f, ...(count ? { count } : {}) });
+
+test('reset: the connection is destroyed without a response', async () => {
+  await fault(idp, 'jwks', 'reset', 1);
+  await assert.rejects(idp.req('GET', '/oidc/jwks'), (e) => ['ECONNRESET', 'EPIPE'].includes(e.code) || /socket hang up/.test(e.message));
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 200);
+});
+
+test('hang: accepted, never answered (the client times out)', async () => {
+  await fault(idp, 'token', 'hang', 1);
+  const t0 = Date.now();
+  await assert.rejects(idp.req('POST', '/oidc/token', { form: { grant_type: 'x' }, timeoutMs: 700 }), { code: 'TIMEOUT' });
+  assert.ok(Date.now() - t0 >= 650);
+  assert.equal((await idp.req('POST', '/oidc/token', { form: { grant_type: 'x' } })).status, 400);
+});
+
+test('http500: Logto-style 500 bodies on OIDC and API endpoints', async () => {
+  await fault(idp, 'discovery', 'http500', 1);
+  const r = await idp.req('GET', '/oidc/.well-known/openid-configuration');
+  assert.equal(r.status, 500);
+  assert.equal(r.json.error, 'server_error');
+  assert.equal(r.json.code, 'oidc.server_error');
+  await fault(idp, 'mgmt', 'http500', 1);
+  const m = await idp.req('GET', '/api/users');
+  assert.equal(m.status, 500);
+  assert.deepEqual(m.json, { message: 'Internal server error.' });
+});
+
+test('malformed: 200 with invalid JSON', async () => {
+  await fault(idp, 'userinfo', 'malformed', 1);
+  const r = await idp.req('GET', '/oidc/me');
+  assert.equal(r.status, 200);
+  assert.match(r.headers['content-type'], /application\/json/);
+  assert.equal(r.json, undefined);
+  assert.ok(r.text.length > 0);
+});
+
+test('truncated: Content-Length promises more than is sent, then the connection closes', async () => {
+  await fault(idp, 'discovery', 'truncated', 1);
+  let outcome;
+  try {
+    const r = await idp.req('GET', '/oidc/.well-known/openid-configuration');
+    outcome = r.length < Number(r.headers['content-length']) ? 'short' : 'complete';
+  } catch (e) {
+    outcome = `error:${e.code ?? e.message}`;
+  }
+  assert.notEqual(outcome, 'complete');
+  assert.equal((await idp.req('GET', '/oidc/.well-known/openid-configuration')).status, 200);
+});
+
+test('huge: 200 with a 10 MB JSON body', async () => {
+  await fault(idp, 'jwks', 'huge', 1);
+  const r = await idp.req('GET', '/oidc/jwks', { timeoutMs: 30000 });
+  assert.equal(r.status, 200);
+  assert.equal(r.length, HUGE_BYTES);
+  assert.equal(Number(r.headers['content-length']), HUGE_BYTES);
+  assert.equal(typeof r.json.padding, 'string');
+});
+
+test('count, endpoint scoping, "*" and DELETE /faults', async () => {
+  await fault(idp, 'jwks', 'http500', 2);
+  assert.equal((await idp.req('GET', '/oidc/.well-known/openid-configuration')).status, 200, 'other endpoints untouched');
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 500);
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 500);
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 200);
+  assert.deepEqual(await idp.ctlOk('GET', '/faults'), []);
+
+  await fault(idp, '*', 'http500');
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 500);
+  assert.equal((await idp.req('GET', '/api/users')).status, 500);
+  assert.equal((await idp.req('GET', '/sign-in')).status, 500);
+  assert.equal((await idp.ctlOk('GET', '/faults'))[0].remaining, null);
+  await idp.ctlOk('DELETE', '/faults');
+  assert.equal((await idp.req('GET', '/oidc/jwks')).status, 200);
+});
+
+test('endpoint classes: each class maps to its paths (logto)', async () => {
+  const b = idp.browser();
+  const cases = [
+    ['discovery', () => idp.req('GET', '/oidc/.well-known/oauth-authorization-server')],
+    ['jwks', () => idp.req('GET', '/oidc/jwks')],
+    ['device_auth', () => idp.req('POST', '/oidc/device/auth', { form: { client_id: 'device-app' } })],
+    ['token', () => idp.req('POST', '/oidc/token', { form: {} })],
+    ['userinfo', () => idp.req('GET', '/oidc/me')],
+    ['revocation', () => idp.req('POST', '/oidc/token/revocation', { form: {} })],
+    ['auth', () => idp.req('GET', `/oidc/auth?client_id=native-app&code_challenge=${pkce().challenge}`)],
+    ['auth', () => idp.req('GET', '/device')],
+    ['auth', () => b.request('GET', '/oidc/device')],
+    ['auth', () => idp.req('GET', '/consent')],
+    ['experience', () => idp.req('PUT', '/api/experience', { json: { interactionEvent: 'SignIn' } })],
+    ['experience', () => idp.req('POST', '/api/experience/submit')],
+    ['mgmt', () => idp.req('GET', '/api/organizations')],
+  ];
+  for (const [endpoint, call] of cases) {
+    await fault(idp, endpoint, 'http500', 1);
+    assert.equal((await call()).status, 500, endpoint);
+    assert.notEqual((await call()).status, 500, `${endpoint} after the fault`);
+  }
+  b.close();
+});
+
+test('endpoint classes: generic profile paths', async () => {
+  const OC = '/realms/test/protocol/openid-connect';
+  const cases = [
+    ['discovery', () => gen.req('GET', '/realms/test/.well-known/openid-configuration')],
+    ['jwks', () => gen.req('GET', `${OC}/certs`)],
+    ['device_auth', () => gen.req('POST', `${OC}/auth/device`, { form: { client_id: 'generic-app' } })],
+    ['token', () => gen.req('POST', `${OC}/token`, { form: {} })],
+    ['userinfo', () => gen.req('GET', `${OC}/userinfo`)],
+    ['revocation', () => gen.req('POST', `${OC}/revoke`, { form: {} })],
+    ['auth', () => gen.req('GET', '/realms/test/device')],
+  ];
+  for (const [endpoint, call] of cases) {
+    await fault(gen, endpoint, 'http500', 1);
+    assert.equal((await call()).status, 500, endpoint);
+    assert.notEqual((await call()).status, 500, `${endpoint} after the fault`);
+  }
+});
+
+test('wrong_issuer on discovery', async () => {
+  await fault(idp, 'discovery', 'wrong_issuer', 1);
+  const r = await idp.req('GET', '/oidc/.well-known/openid-configuration');
+  assert.equal(r.json.issuer, 'https://evil.example.com/oidc');
+  assert.equal(r.json.token_endpoint, `${idp.url}/oidc/token`);
+  assert.equal((await idp.req('GET', '/oidc/.well-known/openid-configuration')).json.issuer, idp.issuer);
+});
+
+async function passwordToken(g) {
+  const r = await g.req('POST', '/realms/test/protocol/openid-connect/token', {
+    form: { grant_type: 'password', client_id: 'generic-app', username: 'alice', password: 'alice-pass-1', scope: 'openid' },
+  });
+  assert.equal(r.status, 200, r.text);
+  return r.json.id_token;
+}
+
+test('ID token faults on the generic password grant', async () => {
+  const jwks = createLocalJWKSet((await gen.req('GET', '/realms/test/protocol/openid-connect/certs')).json);
+  const verify = (t) => jwtVerify(t, jwks, { issuer: gen.issuer, audience: 'generic-app' });
+  const good = await passwordToken(gen);
+  await verify(good);
+
+  await fault(gen, 'token', 'wrong_issuer', 1);
+  const wi = await passwordToken(gen);
+  assert.equal(decodeJwt(wi).payload.iss, 'https://evil.example.com/oidc');
+  await assert.rejects(verify(wi), joseErrors.JWTClaimValidationFailed);
+  await jwtVerify(wi, jwks); // signature itself is valid
+
+  await fault(gen, 'token', 'bad_signature', 1);
+  await assert.rejects(verify(await passwordToken(gen)), joseErrors.JWSSignatureVerificationFailed);
+
+  await fault(gen, 'token', 'unknown_kid', 1);
+  const uk = await passwordToken(gen);
+  const ukh = decodeJwt(uk).header;
+  const kids = (await gen.req('GET', '/realms/test/protocol/openid-connect/certs')).json.keys.map((k) => k.kid);
+  assert.ok(!kids.includes(ukh.kid));
+  assert.equal(ukh.alg, 'RS256');
+  await assert.rejects(verify(uk), joseErrors.JWKSNoMatchingKey);
+
+  await fault(gen, 'token', 'expired_id_token', 1);
+  const ex = await passwordToken(gen);
+  assert.ok(decodeJwt(ex).payload.exp < Date.now() / 1000);
+  await assert.rejects(verify(ex), joseErrors.JWTExpired);
+
+  await fault(gen, 'token', 'alg_none', 1);
+  const none = await passwordToken(gen);
+  assert.deepEqual(decodeJwt(none).header, { alg: 'none' });
+  assert.equal(none.split('.')[2], '');
+  await assert.rejects(verify(none));
+
+  await fault(gen, 'token', 'alg_hs256', 1);
+  const hs = await passwordToken(gen);
+  assert.equal(decodeJwt(hs).header.alg, 'HS256');
+  await assert.rejects(verify(hs));
+
+  await fault(gen, 'token', 'wrong_aud', 1);
+  const wa = await passwordToken(gen);
+  assert.equal(decodeJwt(wa).payload.aud, 'another-client');
+  await assert.rejects(verify(wa), joseErrors.JWTClaimValidationFailed);
+
+  await verify(await passwordToken(gen));
+});
+
+test('ID token faults apply to device polls, code exchange and refresh; not consumed without an id_token', async () => {
+  await fault(idp, 'token', 'wrong_aud', 1);
+  await m2mToken(idp); // no id_token: the fault stays
+  assert.equal((await idp.ctlOk('GET', '/faults')).length, 1);
+  const s = await deviceLogin(idp, 'alice', { scope: 'openid offline_access' });
+  assert.equal(decodeJwt(s.id_token).payload.aud, 'another-client');
+  await fault(idp, 'token', 'expired_id_token', 1);
+  const r = await refresh(idp, s.refresh_token);
+  assert.ok(decodeJwt(r.json.id_token).payload.exp < Date.now() / 1000);
+  assert.equal((await userinfo(idp, r.json.access_token)).status, 200, 'access token untouched');
+  await fault(idp, '*', 'alg_none', 1);
+  const s2 = await deviceLogin(idp, 'bob', { scope: 'openid' });
+  assert.equal(decodeJwt(s2.id_token).header.alg, 'none');
+});
+
+test('slow_down on device polls (logto profile too), decorated', async () => {
+  const da = await deviceAuth(idp);
+  await fault(idp, 'token', 'slow_down', 2);
+  const r1 = await poll(idp, da.device_code);
+  assert.equal(r1.status, 400);
+  assert.equal(r1.json.error, 'slow_down');
+  assert.equal(r1.json.code, 'oidc.slow_down');
+  assert.equal((await poll(idp, da.device_code)).json.error, 'slow_down');
+  assert.equal((await poll(idp, da.device_code)).json.error, 'authorization_pending');
+  // slow_down only concerns device-code polls
+  await fault(idp, 'token', 'slow_down', 1);
+  assert.equal((await m2mToken(idp)).status, 200);
+  await idp.ctlOk('DELETE', '/faults');
+});
+
+test('faults do not affect the control API\'s own approval hops', async () => {
+  const da = await deviceAuth(idp);
+  await fault(idp, 'experience', 'http500');
+  await fault(idp, 'auth', 'reset');
+  try {
+    await idp.ctlOk('POST', '/device/approve', { user_code: da.user_code, username: 'alice' });
+  } finally {
+    await idp.ctlOk('DELETE', '/faults');
+  }
+  assert.equal((await poll(idp, da.device_code)).status, 200);
+});

@@ -1,0 +1,132 @@
+// Logto profile: refresh token rotation and reuse detection, revocation (logto-protocol.md §4.3, §4.5).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  startIdp, deviceLogin, refresh, userinfo, decodeJwt, sleep,
+} from './helpers.js';
+
+let idp;
+before(async () => { idp = await startIdp({ args: ['--refresh-reuse-leeway', '0'] }); });
+after(async () => { await idp?.stop(); });
+
+test('public clients: the refresh token rotates on every use', async () => {
+  const s = await deviceLogin(idp, 'alice', { scope: 'openid offline_access profile' });
+  const r1 = await refresh(idp, s.refresh_token);
+  assert.equal(r1.status, 200, r1.text);
+  assert.deepEqual(Object.keys(r1.json).sort(),
+    ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']);
+  assert.notEqual(r1.json.refresh_token, s.refresh_token);
+  assert.equal(decodeJwt(r1.json.id_token).payload.sub, 'e738g7numf03');
+  const r2 = await refresh(idp, r1.json.refresh_token);
+  assert.equal(r2.status, 200);
+  assert.notEqual(r2.json.refresh_token, r1.json.refresh_token);
+  assert.equal((await userinfo(idp, r2.json.access_token)).status, 200);
+});
+
+test('reuse of a consumed refresh token: invalid_grant and the whole grant is revoked', async () => {
+  const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access profile' });
+  const r1 = await refresh(idp, s.refresh_token);
+  assert.equal(r1.status, 200);
+  const before0 = await idp.ctlOk('GET', '/users/bob/grants');
+  assert.ok(before0.active >= 1);
+  const reuse = await refresh(idp, s.refresh_token);
+  assert.equal(reuse.status, 400);
+  assert.equal(reuse.json.error, 'invalid_grant');
+  assert.equal(reuse.json.error_uri, 'https://openid.sh/debug/invalid_grant');
+  const newest = await refresh(idp, r1.json.refresh_token);
+  assert.equal(newest.status, 400, 'the newest refresh token died with the grant');
+  assert.equal(newest.json.error, 'invalid_grant');
+  assert.equal((await userinfo(idp, r1.json.access_token)).status, 401);
+});
+
+test('Logto\'s 3 s reuse leeway: a just-consumed token still works, later reuse kills the grant', async () => {
+  const lax = await startIdp(); // default --refresh-reuse-leeway 3
+  try {
+    const s = await deviceLogin(lax, 'alice', { scope: 'openid offline_access' });
+    const r1 = await refresh(lax, s.refresh_token);
+    assert.equal(r1.status, 200);
+    const again = await refresh(lax, s.refresh_token);
+    assert.equal(again.status, 200, 'within 3 s the consumed token is still accepted');
+    await sleep(3300);
+    const late = await refresh(lax, s.refresh_token);
+    assert.equal(late.status, 400);
+    assert.equal(late.json.error, 'invalid_grant');
+    assert.equal((await refresh(lax, again.json.refresh_token)).status, 400);
+  } finally {
+    await lax.stop();
+  }
+});
+
+test('refresh with a narrower scope; a wider scope is invalid_scope', async () => {
+  const s = await deviceLogin(idp, 'alice', { scope: 'openid offline_access profile email' });
+  const narrow = await refresh(idp, s.refresh_token, { extra: { scope: 'openid offline_access' } });
+  assert.equal(narrow.status, 200, narrow.text);
+  assert.equal(narrow.json.scope, 'openid offline_access');
+  const wide = await refresh(idp, narrow.json.refresh_token, { extra: { scope: 'openid offline_access roles' } });
+  assert.equal(wide.status, 400);
+  assert.equal(wide.json.error, 'invalid_scope');
+});
+
+test('refresh by another client is invalid_grant (client mismatch)', async () => {
+  const s = await deviceLogin(idp, 'alice', { scope: 'openid offline_access' });
+  const r = await refresh(idp, s.refresh_token, { clientId: 'native-app' });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error, 'invalid_grant');
+});
+
+test('revoking the opaque access token revokes the grant (Logto 1.42.0); JWT ATs are unsupported_token_type', async () => {
+  const s = await deviceLogin(idp, 'alice', { scope: 'openid offline_access' });
+  const rv = await idp.req('POST', '/oidc/token/revocation', { form: { client_id: 'device-app', token: s.access_token } });
+  assert.equal(rv.status, 200);
+  assert.equal((await refresh(idp, s.refresh_token)).status, 400);
+
+  const s2 = await deviceLogin(idp, 'alice', { scope: 'openid offline_access' });
+  const rvRt = await idp.req('POST', '/oidc/token/revocation', { form: { client_id: 'device-app', token: s2.refresh_token } });
+  assert.equal(rvRt.status, 200);
+  assert.equal((await userinfo(idp, s2.access_token)).status, 401);
+
+  const s3 = await deviceLogin(idp, 'alice', { scope: 'openid offline_access read', resource: 'https://api.example.com' });
+  const jwt = await refresh(idp, s3.refresh_token, { resource: 'https://api.example.com' });
+  const rvJwt = await idp.req('POST', '/oidc/token/revocation', { form: { client_id: 'device-app', token: jwt.json.access_token } });
+  assert.equal(rvJwt.status, 400);
+  assert.equal(rvJwt.json.error, 'unsupported_token_type');
+});
+
+test('refresh tokens expire after --refresh-ttl', async () => {
+  const short = await startIdp({ args: ['--refresh-ttl', '1', '--access-ttl', '1'] });
+  try {
+    const s = await deviceLogin(short, 'alice', { scope: 'openid offline_access' });
+    assert.equal(s.expires_in, 1);
+    await sleep(1300);
+    // (An expired access token is still accepted for oidc-provider's clockTolerance, 15 s,
+    // as in Logto; refresh tokens expire exactly.)
+    const r = await refresh(short, s.refresh_token);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_grant');
+  } finally {
+    await short.stop();
+  }
+});
+
+test('grants counter follows issuance and revocation', async () => {
+  await idp.ctlOk('POST', '/users', { username: 'counter', password: 'counter-pass-1' });
+  try {
+    assert.equal((await idp.ctlOk('GET', '/users/counter/grants')).active, 0);
+    const a = await deviceLogin(idp, 'counter', { scope: 'openid offline_access' });
+    await deviceLogin(idp, 'counter', { scope: 'openid offline_access' });
+    const g = await idp.ctlOk('GET', '/users/counter/grants');
+    assert.equal(g.active, 2);
+    assert.equal(g.refresh_tokens, 2);
+    assert.equal(g.grants, 2);
+    const r = await refresh(idp, a.refresh_token);
+    assert.equal(r.status, 200);
+    assert.equal((await idp.ctlOk('GET', '/users/counter/grants')).active, 2);
+    await refresh(idp, a.refresh_token); // reuse -> revoke that grant
+    assert.equal((await idp.ctlOk('GET', '/users/counter/grants')).active, 1);
+    await idp.ctlOk('POST', '/users/counter/revoke');
+    assert.equal((await idp.ctlOk('GET', '/users/counter/grants')).active, 0);
+  } finally {
+    await idp.ctlOk('DELETE', '/users/counter');
+  }
+});
