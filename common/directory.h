@@ -47,6 +47,9 @@ struct logto_directory {
     struct logto_dir_group *groups;
     size_t n_groups;
     int64_t generated_at; /* seconds */
+    /* Allocated lengths of users and groups, so adding is amortised O(1). 0 (or anything
+     * smaller than n_*) means "exactly n_*", so a directory built by hand stays valid. */
+    size_t users_allocated, groups_allocated;
 };
 
 struct logto_directory *logto_directory_new(void);
@@ -78,6 +81,15 @@ int logto_directory_remove_user(struct logto_directory *dir, const char *sub);
 /*
  * Check the invariants the snapshot relies on: valid names, no reserved IDs, unique user names,
  * UIDs, group names and GIDs, members that exist. The message names the first offender.
+ * In full (directory.c has the reasons):
+ *  - users: valid name; non-empty sub of printable characters; UID and GID not reserved;
+ *    gecos without ':' or control characters; home and shell absolute, same rule; unique
+ *    names, UIDs and subs;
+ *  - groups: valid name; GID not reserved; known kind; printable source; members sorted,
+ *    unique and existing user names; unique names and GIDs;
+ *  - private groups: every user has exactly one LOGTO_GROUP_PRIVATE group whose source is the
+ *    user's sub, with the user's name and GID = the user's GID, and no members; every private
+ *    group belongs to a user.
  */
 int logto_directory_validate(const struct logto_directory *dir, struct logto_error *err);
 
@@ -85,6 +97,17 @@ int logto_directory_validate(const struct logto_directory *dir, struct logto_err
  * file, if any, is then marked stale so readers that mapped it notice at once. */
 int logto_snapshot_write(const char *path, const struct logto_directory *dir,
                          struct logto_error *err);
+
+/*
+ * Remove what would shadow a local account: users whose name or UID is in the local passwd
+ * file, groups whose name or GID is in the local group file (both read directly, never
+ * through NSS), users whose private group had to go, and groups left empty by those removals.
+ * Each removal is logged as "directory-skip-local name=... reason=...". Writers call it before
+ * logto_snapshot_write. Returns the number of entries removed, or a negative error.
+ */
+struct logto_log;
+int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_path,
+                               const char *group_path, const struct logto_log *log);
 
 /* Read and fully validate a snapshot into a directory (for updates and `logtoctl`). */
 int logto_snapshot_read(const char *path, struct logto_directory **ret, struct logto_error *err);
