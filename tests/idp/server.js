@@ -127,6 +127,10 @@ async function main() {
   const sockets = new Set();
   const makeServer = () => {
     const s = https.createServer(tls, handler);
+    // Idle keep-alive connections stay open longer than any poll interval, so a client that
+    // reuses a connection never races the server closing it (Node's default is 5 s).
+    s.keepAliveTimeout = 65_000;
+    s.headersTimeout = 66_000;
     s.on('connection', (sock) => {
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));

@@ -78,11 +78,16 @@ export function applyNetworkFault(fault, req, res, { area, hanging }) {
   const socket = req.socket;
   switch (fault) {
     case 'reset':
-      if (typeof socket.resetAndDestroy === 'function') {
-        try {
-          socket.resetAndDestroy();
-          return;
-        } catch { /* TLS sockets may not support RST; fall through */ }
+      // A TCP RST ("connection reset by peer"). A TLS socket cannot send one itself
+      // (ERR_INVALID_HANDLE_TYPE), its underlying TCP socket (_parent) can; else just close.
+      for (const s of [socket, socket._parent]) {
+        if (typeof s?.resetAndDestroy === 'function') {
+          try {
+            s.resetAndDestroy();
+            if (s !== socket) socket.destroy();
+            return;
+          } catch { /* try the next one */ }
+        }
       }
       socket.destroy();
       return;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { jwtVerify, createLocalJWKSet } from 'jose';
 
 import {
-  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt,
+  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt, pkce,
 } from './helpers.js';
 
 const REALM = '/realms/test';
@@ -119,6 +119,42 @@ test('device flow: deny, expire, wrong password at approval', async () => {
   const r = await idp.ctl('POST', '/device/approve', { user_code: d3.user_code, username: 'carol' });
   assert.equal(r.status, 409);
   assert.match(r.json.error, /disabled/);
+});
+
+test('authorization code flow through the login page (public client, PKCE)', async () => {
+  const b = idp.browser();
+  const { verifier, challenge } = pkce();
+  const q = new URLSearchParams({
+    client_id: 'generic-app', redirect_uri: 'http://127.0.0.1/callback', response_type: 'code', scope: 'openid profile',
+    state: 'xyz', code_challenge: challenge, code_challenge_method: 'S256',
+  });
+  const auth = await b.request('GET', `${OC}/auth?${q}`);
+  assert.equal(auth.status, 303);
+  assert.match(auth.location, /^\/realms\/test\/login-actions\/authenticate\?/);
+  assert.equal((await b.request('GET', auth.location)).status, 200);
+  const bad = await b.request('POST', auth.location, { form: { username: 'alice', password: 'nope' } });
+  assert.equal(bad.status, 200);
+  assert.match(bad.text, /Invalid username or password/);
+  const login = await b.request('POST', auth.location, { form: { username: 'alice', password: 'alice-pass-1' } });
+  assert.equal(login.status, 303);
+  const resume = await b.request('GET', login.location);
+  assert.equal(resume.status, 303);
+  assert.match(resume.location, /login-actions\/consent/);
+  const consent = await b.request('GET', resume.location);
+  assert.equal(consent.status, 303);
+  const done = await b.request('GET', consent.location);
+  assert.equal(done.status, 303);
+  const cb = new URL(done.location);
+  assert.equal(cb.searchParams.get('state'), 'xyz');
+  const t = await idp.req('POST', `${OC}/token`, {
+    form: {
+      grant_type: 'authorization_code', client_id: 'generic-app', code: cb.searchParams.get('code'),
+      redirect_uri: 'http://127.0.0.1/callback', code_verifier: verifier,
+    },
+  });
+  assert.equal(t.status, 200, t.text);
+  assert.equal(decodeJwt(t.json.id_token).payload.preferred_username, 'alice');
+  b.close();
 });
 
 test('--device-interval and slow_down fault', async () => {
