@@ -132,6 +132,10 @@ static inline void logto_config_freep(struct logto_config **cfg)
 int logto_config_service(const struct logto_config *cfg, const char *service, int argc,
                          const char **argv, struct logto_service **ret, struct logto_error *err);
 void logto_service_free(struct logto_service *svc);
+static inline void logto_service_freep(struct logto_service **svc)
+{
+    logto_service_free(*svc);
+}
 
 /* Read a secret from a file that must be root-owned and 0600/0400; trailing newline removed.
  * The caller wipes and frees it (logto_free_secret). */
