@@ -36,6 +36,11 @@ struct cli_command {
 
 /* Each subcommand file defines its entries; logtoctl.c lists them. */
 int cli_cmd_version(struct cli *cli, int argc, char **argv);
+int cli_cmd_config(struct cli *cli, int argc, char **argv); /* cmd_config.c */
+
+/* path made absolute against the working directory (symlinks kept); NULL stays NULL.
+ * Returns 0, or -1 when out of memory or the working directory is unknown. */
+int cli_absolute_path(const char *path, char **ret);
 
 /* Map an error code to a logtoctl exit code. */
 int cli_exit_code(int r);

@@ -14,6 +14,8 @@
 
 /* Keep sorted by name; `logtoctl help` prints them in this order. */
 static const struct cli_command commands[] = {
+    { "config", "check|keys [--config PATH]", "check the configuration, list its keys",
+      cli_cmd_config, false },
     { "version", "", "print the version and library versions", cli_cmd_version, false },
 };
 
@@ -131,6 +133,22 @@ int main(int argc, char **argv)
 
     cli.ctx.log.fn = stderr_log;
     cli.ctx.log.debug = cli.debug;
+
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    if (cmd->needs_config) {
+        _cleanup_free_ char *path = NULL;
+        struct logto_error err = { 0 };
+        int r;
+
+        if (cli_absolute_path(cli.config_path, &path) < 0)
+            return cli_fail(&cli, -LOGTO_E_IO, NULL);
+        r = logto_config_load(path, &cfg, &err);
+        if (r < 0)
+            return cli_fail(&cli, r, &err);
+        cli.ctx.cfg = cfg;
+        cli.ctx.log.debug = cli.debug || cfg->debug;
+    }
+
     /* Subcommands parse their own options from their own name on. */
     int sub = optind;
     optind = 0;

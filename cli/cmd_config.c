@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/* logtoctl config: check the configuration files, list the keys they accept. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "util.h"
+
+int cli_absolute_path(const char *path, char **ret)
+{
+    _cleanup_free_ char *cwd = NULL;
+
+    *ret = NULL;
+    if (!path)
+        return 0;
+    if (path[0] == '/') {
+        *ret = strdup(path);
+        return *ret ? 0 : -1;
+    }
+    /* Not realpath(): a symlinked configuration must still be seen, and refused, as one. */
+    cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return -1;
+    *ret = logto_asprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", path);
+    return *ret ? 0 : -1;
+}
+
+static int print_json(json_t *doc)
+{
+    int r = json_dumpf(doc, stdout, JSON_INDENT(2)) < 0 ? -1 : 0;
+    json_decref(doc);
+    putchar('\n');
+    return r < 0 ? CLI_FAIL : CLI_OK;
+}
+
+static json_t *strv_to_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static int check_json(const struct logto_config *cfg, char *const *errors, int status)
+{
+    json_t *doc =
+        json_pack("{s:b, s:o, s:o}", "ok", cfg != NULL, "files",
+                  strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors));
+    if (!doc)
+        return CLI_FAIL;
+    return print_json(doc) == CLI_OK ? status : CLI_FAIL;
+}
+
+static int config_check(struct cli *cli, const char *path)
+{
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_strv_ char **errors = NULL;
+    _cleanup_free_ char *abs = NULL, *files = NULL;
+    int n;
+
+    if (cli_absolute_path(path, &abs) < 0)
+        return cli_fail(cli, -LOGTO_E_IO, NULL);
+    n = logto_config_check(abs, &cfg, &errors);
+    if (n < 0)
+        return cli_fail(cli, n, NULL);
+    if (cli->json)
+        return check_json(cfg, errors, n > 0 ? CLI_CONFIG : CLI_OK);
+    if (n > 0) {
+        for (size_t i = 0; errors[i]; i++)
+            fprintf(stderr, "%s\n", errors[i]);
+        return CLI_CONFIG;
+    }
+    if (cli->quiet)
+        return CLI_OK;
+    files = logto_strv_join(cfg->sources, ", ");
+    if (!files)
+        return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
+    printf("configuration OK: %s\n", files);
+    logto_config_dump(cfg, stdout);
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static int config_keys(struct cli *cli)
+{
+    size_t n;
+    const struct logto_config_key *keys = logto_config_keys(&n);
+
+    if (cli->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < n; i++)
+            json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s?, s:s}", "section",
+                                               keys[i].section, "key", keys[i].name, "type",
+                                               keys[i].type, "default", keys[i].def, "doc",
+                                               keys[i].doc));
+        return a ? print_json(a) : CLI_FAIL;
+    }
+    /* Tab-separated: section, key, type, default ("-": none, "": empty), description. */
+    for (size_t i = 0; i < n; i++)
+        printf("%s\t%s\t%s\t%s\t%s\n", keys[i].section, keys[i].name, keys[i].type,
+               !keys[i].def     ? "-"
+               : keys[i].def[0] ? keys[i].def
+                                : "\"\"",
+               keys[i].doc);
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static void config_usage(FILE *out)
+{
+    fprintf(out, "usage: logtoctl config check [--config PATH]\n"
+                 "       logtoctl config keys\n");
+}
+
+int cli_cmd_config(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = cli->config_path;
+    int c;
+
+    if (argc < 2) {
+        config_usage(stderr);
+        return CLI_USAGE;
+    }
+    /* Options follow the subcommand: parse argv from "check" or "keys" on. */
+    optind = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "+c:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            config_usage(stdout);
+            return CLI_OK;
+        default:
+            config_usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "logtoctl: config %s: unexpected argument '%s'\n", argv[1],
+                argv[optind + 1]);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "check") == 0)
+        return config_check(cli, path);
+    if (strcmp(argv[1], "keys") == 0)
+        return config_keys(cli);
+    fprintf(stderr, "logtoctl: config: unknown subcommand '%s'\n", argv[1]);
+    config_usage(stderr);
+    return CLI_USAGE;
+}
