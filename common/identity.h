@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Identity mapping: verified claims (or a Management API user) -> a POSIX identity, under the
+ * hard rules of DESIGN.md "Identity mapping". Everything from the IdP is checked here before
+ * it can become a name, an ID, a path or a group.
+ *
+ * Names. The first claim of cfg->name_claims that is present and not JSON null gives the name
+ * (default: `username`, then `email`; generic profile: `preferred_username`). For `email` the
+ * local part is used, and the email must not be unverified (email_verified false; for generic
+ * providers email_verified must be true). ASCII upper case is folded to lower case; the result
+ * must be a portable name (logto_name_valid) or the identity is refused, naming the claim. A
+ * present but invalid claim never falls through to the next one.
+ *
+ * UIDs. custom_data[cfg->uid_key] when present (a JSON integer or a canonical decimal string,
+ * 1..2^31-1, not logto_id_reserved), else the deterministic hash
+ *
+ *     h   = first 8 bytes of SHA-256("logto-uid:" || sub), read as a big-endian uint64
+ *     uid = id_min + h mod (id_max - id_min + 1)
+ *
+ * with the range from cfg->id_min..id_max (default 1879048192..2147352575 = 0x70000000 up to
+ * just below systemd's foreign range: above system IDs, Debian's reserved block, systemd's
+ * dynamic users and nspawn's container ranges). Every host, and any other tool, computes the
+ * same UID for the same sub. A hashed UID that lands on a reserved ID (a misconfigured range) is
+ * refused. The primary GID is custom_data[cfg->gid_key] (same checks) or the UID.
+ *
+ * Derived groups get GIDs from the same formula with other domain strings, into the same range:
+ *   role            "logto-gid:role:"    || role name
+ *   organization    "logto-gid:org:"     || organization ID
+ *   org role        "logto-gid:orgrole:" || "orgId:role"
+ *   groups claim    "logto-gid:claim:"   || value            (generic providers)
+ *
+ * Collisions are refused, never resolved by arrival order: a name or UID that exists in the
+ * local files is refused (logto_identity_check_local); two identities with the same name, UID or
+ * GID are both refused (logto_identity_find_collisions); derived groups whose names or GIDs clash
+ * are all skipped (logto_identity_groups).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "context.h"
+#include "directory.h"
+#include "error.h"
+
+/* Defaults used when the configuration leaves a field unset (zero / NULL). */
+#define LOGTO_ID_MIN_DEFAULT       1879048192u /* 0x70000000 */
+#define LOGTO_ID_MAX_DEFAULT       2147352575u /* below systemd's foreign range */
+#define LOGTO_HOME_PATTERN_DEFAULT "/home/%u"
+#define LOGTO_SHELL_DEFAULT        "/bin/sh"
+#define LOGTO_GECOS_CLAIM_DEFAULT  "name"
+#define LOGTO_SHELLS_PATH          "/etc/shells"
+
+/* Caps on what one identity may carry; more is refused, not truncated. */
+#define LOGTO_IDENTITY_MAX_VALUES   1024 /* roles, organizations, organization roles, groups */
+#define LOGTO_IDENTITY_MAX_VALUE    256  /* bytes per role name, org ID, "orgId:role", group */
+#define LOGTO_IDENTITY_MAX_SUB      255
+#define LOGTO_IDENTITY_MAX_GECOS    255 /* bytes, cut on a UTF-8 character boundary */
+#define LOGTO_IDENTITY_MAX_SSH_KEYS 64
+#define LOGTO_IDENTITY_MAX_SSH_KEY  16384
+
+struct logto_org_name {
+    char *id;   /* organization ID (validated) */
+    char *name; /* display name: control characters removed, capped; never used to decide */
+};
+
+struct logto_identity {
+    char *sub; /* the IdP's user ID: printable ASCII, no ':' */
+    char *name;
+    uint32_t uid, gid;
+    char *gecos, *home, *shell;
+    char **roles;     /* Logto role names (unique per tenant), sorted, unique */
+    char **orgs;      /* organization IDs, sorted, unique */
+    char **org_roles; /* "orgId:role", sorted, unique */
+    char **groups;    /* generic providers: values of cfg->groups_claim, sorted, unique */
+    struct logto_org_name *org_names; /* from organization_data, for display only */
+    size_t n_org_names;
+    char **ssh_keys; /* from custom_data[cfg->ssh_keys_key] */
+    bool suspended;
+
+    /* Provenance, for `logtoctl user` and log lines. */
+    char *name_from;  /* e.g. "claim username", "field primaryEmail (local part)" */
+    char *uid_from;   /* e.g. "custom_data.uidNumber" or "hash of sub (1879048192-2147352575)" */
+    char *gid_from;   /* e.g. "custom_data.gidNumber" or "uid (private group)" */
+    char *shell_from; /* "custom_data.loginShell" or "default_shell" (+ why it was not used) */
+    char *gecos_from; /* "claim name", "(none)" */
+};
+
+void logto_identity_free(struct logto_identity *id);
+static inline void logto_identity_freep(struct logto_identity **id)
+{
+    logto_identity_free(*id);
+}
+
+/*
+ * Map verified ID-token claims merged with userinfo (custom_data, organization_data live there)
+ * to an identity. Refuses (LOGTO_E_IDENTITY, the claim named in err) anything that does not map
+ * cleanly: wrong JSON types, bad names, bad or reserved IDs, too many values. Does not consult
+ * the local files: call logto_identity_check_local before serving or signing in.
+ */
+int logto_identity_from_claims(const struct logto_ctx *ctx, const json_t *claims,
+                               struct logto_identity **ret, struct logto_error *err);
+
+/* One organization membership as the Management API reports it (§5.2, §5.4). */
+struct logto_org_membership {
+    const char *id;           /* organization ID */
+    const char *name;         /* display name, may be NULL */
+    const char *const *roles; /* organization role names, NULL-terminated, may be NULL */
+};
+
+/*
+ * The same mapping from a Management API user object (id, username, primaryEmail, name,
+ * customData, isSuspended, profile) plus its role names and organization memberships, so that
+ * sync and sign-in produce identical identities: the object is translated field by field into
+ * the claims Logto would issue (username, email, name, custom_data, roles, organizations,
+ * organization_roles, organization_data) and mapped by the same code. Logto profile only.
+ */
+int logto_identity_from_mgmt(const struct logto_ctx *ctx, const json_t *user,
+                             const char *const *roles, const struct logto_org_membership *orgs,
+                             size_t n_orgs, struct logto_identity **ret, struct logto_error *err);
+
+/*
+ * Refuse (LOGTO_E_COLLISION) an identity whose name or UID exists in the local passwd file,
+ * whose name exists in the local group file (it would shadow the private group), or whose
+ * primary GID exists in the local group file. Files are read directly, never through NSS; an
+ * unreadable file fails closed.
+ */
+int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_identity *id,
+                               struct logto_error *err);
+
+/*
+ * Refuse (LOGTO_E_COLLISION) an identity whose name, UID or primary GID is already held in dir by
+ * another sub, or whose private group name or GID is already used by a different group. Sign-in
+ * calls this against the current snapshot so the first user to arrive does not win.
+ */
+int logto_identity_check_directory(const struct logto_directory *dir,
+                                   const struct logto_identity *id, struct logto_error *err);
+
+/*
+ * The groups the user belongs to, each with the user as its only member: the private group
+ * first, then one per role (cfg->groups_from_roles), organization ID (groups_from_orgs),
+ * organization role (groups_from_org_roles) and, for generic providers, groups-claim value
+ * (cfg->groups_claim set). Names are prefix + logto_group_name_sanitize(value); "orgId:role"
+ * becomes "orgId-role" first. Skipped, with an `identity-skip-group` log line each: values that
+ * cannot become a valid name; ALL groups whose names or GIDs clash with each other (never
+ * first come, first served); groups that clash with the private group; groups whose name or
+ * GID exists in the local group file (local groups always win); reserved GIDs.
+ * Authorization never looks at these names: it uses role names and organization IDs.
+ */
+int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identity *id,
+                          struct logto_dir_group **ret_groups, size_t *ret_n,
+                          struct logto_error *err);
+void logto_identity_groups_free(struct logto_dir_group *groups, size_t n);
+
+/* The hash above, exposed for `logtoctl` and tests: domain is "logto-uid:", "logto-gid:role:"... */
+int logto_identity_hash_id(const char *domain, const char *value, uint32_t id_min, uint32_t id_max,
+                           uint32_t *ret, struct logto_error *err);
+
+/*
+ * Collision policy for callers holding many identities (sync). Every pair (a < b) with the same
+ * sub, name, UID or primary GID is reported; the caller refuses BOTH identities of each pair
+ * (report and skip), never keeping whichever arrived first. The result is sorted by (a, b).
+ */
+enum logto_collision_kind {
+    LOGTO_COLLISION_SUB,
+    LOGTO_COLLISION_NAME,
+    LOGTO_COLLISION_UID,
+    LOGTO_COLLISION_GID,
+};
+
+struct logto_identity_collision {
+    size_t a, b; /* indexes into the input array, a < b */
+    enum logto_collision_kind kind;
+};
+
+const char *logto_collision_kind_name(enum logto_collision_kind kind);
+
+int logto_identity_find_collisions(const struct logto_identity *const *ids, size_t n,
+                                   struct logto_identity_collision **ret, size_t *ret_n,
+                                   struct logto_error *err);

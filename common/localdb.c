@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/* Direct reads of /etc/passwd and /etc/group. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "localdb.h"
+#include "util.h"
+
+/* Large enough for any real account file; a bigger one is refused rather than half-read. */
+#define LOCALDB_MAX_SIZE (64u * 1024 * 1024)
+
+static void entries_free(struct logto_local_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(e[i].name);
+    free(e);
+}
+
+void logto_localdb_free(struct logto_localdb *db)
+{
+    if (!db)
+        return;
+    entries_free(db->users, db->n_users);
+    entries_free(db->groups, db->n_groups);
+    free(db);
+}
+
+static int entry_add(struct logto_local_entry **v, size_t *n, size_t *cap, const char *name,
+                     size_t name_len, const char *id_field, size_t id_len)
+{
+    char idbuf[16];
+    uint64_t id;
+
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        struct logto_local_entry *nv = realloc(*v, ncap * sizeof(**v));
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = ncap;
+    }
+    struct logto_local_entry *e = &(*v)[*n];
+    e->name = strndup(name, name_len);
+    if (!e->name)
+        return -1;
+    e->has_id = false;
+    if (id_field && id_len < sizeof(idbuf)) {
+        memcpy(idbuf, id_field, id_len);
+        idbuf[id_len] = '\0';
+        if (logto_parse_u64(idbuf, 0, UINT32_MAX, &id) == 0) {
+            e->id = (uint32_t)id;
+            e->has_id = true;
+        }
+    }
+    (*n)++;
+    return 0;
+}
+
+/* passwd and group share the layout that matters here: name in field 0, the ID in field 2. */
+static int parse_file(char *buf, struct logto_local_entry **ret, size_t *ret_n)
+{
+    struct logto_local_entry *v = NULL;
+    size_t n = 0, cap = 0;
+
+    for (char *line = buf; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        const char *name = line, *colon1 = strchr(line, ':');
+        /* NIS compat entries (+name, -name) still name a local account. */
+        if (*name == '+' || *name == '-')
+            name++;
+        if (line[0] != '#' && colon1 && colon1 > name) {
+            const char *id = NULL;
+            size_t id_len = 0;
+            const char *colon2 = strchr(colon1 + 1, ':');
+            if (colon2) {
+                const char *colon3 = strchr(colon2 + 1, ':');
+                id = colon2 + 1;
+                id_len = colon3 ? (size_t)(colon3 - id) : strlen(id);
+            }
+            if (entry_add(&v, &n, &cap, name, (size_t)(colon1 - name), id, id_len) < 0) {
+                entries_free(v, n);
+                return -1;
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static int load_one(const char *path, struct logto_local_entry **ret, size_t *ret_n,
+                    struct logto_error *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    int r;
+
+    r = logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, LOCALDB_MAX_SIZE, &buf, NULL, err);
+    if (r < 0)
+        return r;
+    if (parse_file(buf, ret, ret_n) < 0)
+        return LOGTO_OOM(err);
+    return 0;
+}
+
+int logto_localdb_load(const struct logto_ctx *ctx, struct logto_localdb **ret,
+                       struct logto_error *err)
+{
+    const char *passwd = ctx && ctx->passwd_path ? ctx->passwd_path : LOGTO_PASSWD_PATH;
+    const char *group = ctx && ctx->group_path ? ctx->group_path : LOGTO_GROUP_PATH;
+    struct logto_localdb *db = calloc(1, sizeof(*db));
+    int r;
+
+    if (!db)
+        return LOGTO_OOM(err);
+    r = load_one(passwd, &db->users, &db->n_users, err);
+    if (r >= 0)
+        r = load_one(group, &db->groups, &db->n_groups, err);
+    if (r < 0) {
+        logto_localdb_free(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+static bool has_name(const struct logto_local_entry *v, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static bool has_id(const struct logto_local_entry *v, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].has_id && v[i].id == id)
+            return true;
+    return false;
+}
+
+bool logto_localdb_has_user(const struct logto_localdb *db, const char *name)
+{
+    return has_name(db->users, db->n_users, name);
+}
+
+bool logto_localdb_has_uid(const struct logto_localdb *db, uint32_t uid)
+{
+    return has_id(db->users, db->n_users, uid);
+}
+
+bool logto_localdb_has_group(const struct logto_localdb *db, const char *name)
+{
+    return has_name(db->groups, db->n_groups, name);
+}
+
+bool logto_localdb_has_gid(const struct logto_localdb *db, uint32_t gid)
+{
+    return has_id(db->groups, db->n_groups, gid);
+}
