@@ -53,13 +53,14 @@ function userRecord(idp, u) {
   };
 }
 
+// In the order the device_code grant checks them: a consumed code is invalid_grant, an
+// expired one expired_token (even if approved or denied), then access_denied, then tokens.
 function deviceStatus(row, now = Date.now()) {
   const p = row.payload;
   if (row.consumedAt || p.consumed) return 'consumed';
-  if (p.error === 'access_denied') return 'denied';
+  if (p.exp * 1000 <= now) return 'expired';
   if (p.error) return 'denied';
   if (p.accountId) return 'approved';
-  if (p.exp * 1000 <= now) return 'expired';
   return 'pending';
 }
 

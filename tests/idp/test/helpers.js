@@ -56,10 +56,12 @@ export async function startIdp({ profile = 'logto', args = [], fixtures } = {}) 
   const exited = new Promise((resolve) => proc.once('exit', (code, sig) => resolve({ code, sig })));
   const deadline = Date.now() + 20000;
   while (!existsSync(readyFile)) {
-    if (proc.exitCode !== null) throw new Error(`IdP exited (${proc.exitCode}): ${stderr}`);
-    if (Date.now() > deadline) {
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      const why = proc.exitCode !== null ? `IdP exited (${proc.exitCode})` : 'IdP not ready after 20 s';
       proc.kill('SIGKILL');
-      throw new Error(`IdP not ready after 20 s: ${stderr}`);
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${why}: ${stderr}`);
     }
     await sleep(25);
   }

@@ -153,13 +153,22 @@ test('expire: the next poll returns expired_token; approving it fails', async ()
   assert.match(ap.json.error, /ExpiredError/);
 });
 
+test('an approved code that expires before the poll answers expired_token', async () => {
+  const da = await deviceAuth(idp);
+  await idp.ctlOk('POST', '/device/approve', { user_code: da.user_code, username: 'alice' });
+  await idp.ctlOk('POST', '/device/expire', { user_code: da.user_code });
+  assert.equal((await idp.ctlOk('GET', '/device')).find((d) => d.user_code === da.user_code).status, 'expired');
+  assert.equal((await poll(idp, da.device_code)).json.error, 'expired_token');
+});
+
 test('device codes expire by themselves after --device-ttl', async () => {
-  const short = await startIdp({ args: ['--device-ttl', '2'] });
+  const short = await startIdp({ args: ['--device-ttl', '3'] });
   try {
     const da = await deviceAuth(short);
-    assert.equal(da.expires_in, 2);
+    assert.equal(da.expires_in, 3);
     assert.equal((await poll(short, da.device_code)).json.error, 'authorization_pending');
-    await sleep(2200);
+    await sleep(3200);
+    assert.equal((await short.ctlOk('GET', '/device'))[0].status, 'expired');
     const r = await poll(short, da.device_code);
     assert.equal(r.json.error, 'expired_token');
   } finally {
