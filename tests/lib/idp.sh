@@ -139,10 +139,14 @@ idp_start() {
         trap 'idp_stop; exit 143' TERM
     fi
 
-    node "$idp__src/server.js" --profile "$idp__profile" \
-        --cert "$IDP_DIR/server.pem" --key "$IDP_DIR/server.key" \
-        --fixtures "$idp__fixtures" --ready-file "$IDP_DIR/ready.json" "$@" \
-        </dev/null >"$IDP_LOG" 2>&1 &
+    # The IdP never runs under the test's preloads (sanitizer runtimes, nss/pam/uid_wrapper).
+    (
+        unset LD_PRELOAD
+        exec node "$idp__src/server.js" --profile "$idp__profile" \
+            --cert "$IDP_DIR/server.pem" --key "$IDP_DIR/server.key" \
+            --fixtures "$idp__fixtures" --ready-file "$IDP_DIR/ready.json" "$@" \
+            </dev/null >"$IDP_LOG" 2>&1
+    ) &
     IDP_PID=$!
 
     idp__i=0

@@ -72,11 +72,13 @@ echo "field=$(idp_json_field "$(idp_ctl GET /users/alice)" id)"
   assert.ok(!alive(v.pid), 'server stopped by the EXIT trap');
 });
 
-test('idp_stop is idempotent; generic profile; extra server options pass through', async () => {
+test('idp_stop is idempotent; generic profile; extra server options pass through; no LD_PRELOAD', async () => {
   const r = await sh(`. "${HELPER}"
-idp_start --profile generic --device-ttl 7 || exit 9
+export LD_PRELOAD=/nonexistent-idp-test.so
+idp_start --profile generic --device-ttl 7 2>/dev/null || exit 9
 echo "issuer=$IDP_ISSUER"; echo "profile=$IDP_PROFILE"; echo "dir=$IDP_DIR"; echo "pid=$IDP_PID"; echo "url=$IDP_URL"
 echo "ttl=$(curl -s --cacert "$IDP_CA" -d client_id=generic-app -d scope=openid "$IDP_URL/realms/test/protocol/openid-connect/auth/device" | sed 's/.*"expires_in":\\([0-9]*\\).*/\\1/')"
+echo "preload=$(tr '\\0' '\\n' < /proc/$IDP_PID/environ | grep -c '^LD_PRELOAD=')"
 d=$IDP_DIR; p=$IDP_PID
 idp_stop; idp_stop
 echo "after_dir=$(test -e "$d" && echo present || echo gone)"
@@ -91,6 +93,7 @@ echo "vars=[$IDP_PID][$IDP_DIR]"
   assert.equal(v.after_dir, 'gone');
   assert.equal(v.after_pid, 'dead');
   assert.equal(v.vars, '[][]');
+  assert.equal(v.preload, '0', 'the server does not inherit LD_PRELOAD');
 });
 
 test('a failing test script still stops the server (exit status kept)', async () => {
