@@ -1051,8 +1051,10 @@ int logto_identity_check_directory(const struct logto_directory *dir,
     }
     for (size_t i = 0; dir && i < dir->n_groups; i++) {
         const struct logto_dir_group *g = &dir->groups[i];
-        bool own = g->kind == LOGTO_GROUP_PRIVATE && logto_streq(g->source, id->sub);
-        if (!own && (logto_streq(g->name, id->name) || g->gid == id->gid))
+        /* Derived groups yield to private groups (logto_identity_group_clashes). */
+        if (g->kind != LOGTO_GROUP_PRIVATE || logto_streq(g->source, id->sub))
+            continue;
+        if (logto_streq(g->name, id->name) || g->gid == id->gid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "private group %s (GID %u) clashes with group %s (GID %u)",
                                    id->name, id->gid, g->name, g->gid);
@@ -1131,47 +1133,83 @@ static int group_set_add(struct group_set *s, const char *name, uint32_t gid, ui
     return g->members[0] ? 0 : -1;
 }
 
-static int by_name(const void *a, const void *b, void *userdata)
+struct group_sort {
+    const struct logto_dir_group *g;
+    bool by_gid;
+};
+
+static int group_key_cmp(const struct group_sort *gs, size_t a, size_t b)
 {
-    const struct group_set *s = userdata;
-    return strcmp(s->v[*(const size_t *)a].name, s->v[*(const size_t *)b].name);
+    const struct logto_dir_group *x = &gs->g[a], *y = &gs->g[b];
+    if (gs->by_gid)
+        return x->gid < y->gid ? -1 : x->gid > y->gid;
+    return strcmp(x->name, y->name);
 }
 
-static int by_gid(const void *a, const void *b, void *userdata)
+static int by_group_key(const void *a, const void *b, void *userdata)
 {
-    const struct group_set *s = userdata;
-    uint32_t x = s->v[*(const size_t *)a].gid, y = s->v[*(const size_t *)b].gid;
-    return x < y ? -1 : x > y;
+    return group_key_cmp(userdata, *(const size_t *)a, *(const size_t *)b);
 }
 
-/*
- * Mark every group whose name or GID it shares with another: all of them, not the later ones.
- * Entry 0 (the private group) always stays; what clashes with it is skipped.
- */
-static int mark_clashes(struct group_set *s)
+/* The same group seen twice (e.g. one role held by two users): every attribute agrees. */
+static bool same_group(const struct logto_dir_group *x, const struct logto_dir_group *y)
 {
-    _cleanup_free_ size_t *idx = malloc((s->n ? s->n : 1) * sizeof(size_t));
+    return x->kind == y->kind && x->gid == y->gid && strcmp(x->name, y->name) == 0 &&
+           logto_streq(x->source, y->source);
+}
+
+/* In a run of groups sharing a name (or GID), mark the ones that must go. */
+static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t start, size_t end,
+                     const char *why, const char **ret_why)
+{
+    size_t distinct_private = 0, distinct = 0;
+
+    for (size_t i = start; i < end; i++) {
+        bool seen = false;
+        for (size_t k = start; k < i && !seen; k++)
+            seen = same_group(&g[idx[k]], &g[idx[i]]);
+        if (seen)
+            continue;
+        distinct++;
+        if (g[idx[i]].kind == LOGTO_GROUP_PRIVATE)
+            distinct_private++;
+    }
+    if (distinct <= 1)
+        return;
+    for (size_t i = start; i < end; i++)
+        if (g[idx[i]].kind != LOGTO_GROUP_PRIVATE || distinct_private > 1)
+            ret_why[idx[i]] = why;
+}
+
+int logto_identity_group_clashes(const struct logto_dir_group *groups, size_t n,
+                                 const char **ret_why, struct logto_error *err)
+{
+    _cleanup_free_ size_t *idx = malloc((n ? n : 1) * sizeof(size_t));
+    int marked = 0;
 
     if (!idx)
-        return -1;
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < n; i++)
+        ret_why[i] = NULL;
     for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < s->n; i++)
+        struct group_sort gs = { .g = groups, .by_gid = pass == 1 };
+        const char *why =
+            pass == 0 ? "name clashes with another group" : "GID clashes with another group";
+        for (size_t i = 0; i < n; i++)
             idx[i] = i;
-        qsort_r(idx, s->n, sizeof(size_t), pass == 0 ? by_name : by_gid, s);
-        for (size_t i = 0; i + 1 < s->n; i++) {
-            const struct logto_dir_group *a = &s->v[idx[i]], *b = &s->v[idx[i + 1]];
-            bool same = pass == 0 ? strcmp(a->name, b->name) == 0 : a->gid == b->gid;
-            if (!same)
-                continue;
-            const char *why =
-                pass == 0 ? "name clashes with another group" : "GID clashes with another group";
-            if (idx[i] != 0)
-                s->skip[idx[i]] = why;
-            if (idx[i + 1] != 0)
-                s->skip[idx[i + 1]] = why;
+        qsort_r(idx, n, sizeof(size_t), by_group_key, &gs);
+        for (size_t start = 0; start < n;) {
+            size_t end = start + 1;
+            while (end < n && group_key_cmp(&gs, idx[start], idx[end]) == 0)
+                end++;
+            if (end - start > 1)
+                mark_run(groups, idx, start, end, why, ret_why);
+            start = end;
         }
     }
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        marked += ret_why[i] != NULL;
+    return marked;
 }
 
 struct group_source {
@@ -1267,8 +1305,8 @@ int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identi
             : 0;
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sources); i++)
         r = add_candidates(&m, id, &sources[i], lo, hi, &s);
-    if (r >= 0 && mark_clashes(&s) < 0)
-        r = LOGTO_OOM(err);
+    if (r >= 0)
+        r = logto_identity_group_clashes(s.v, s.n, s.skip, err);
     if (r < 0) {
         group_set_done(&s);
         return r;

@@ -133,8 +133,11 @@ int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_i
 
 /*
  * Refuse (LOGTO_E_COLLISION) an identity whose name, UID or primary GID is already held in dir by
- * another sub, or whose private group name or GID is already used by a different group. Sign-in
- * calls this against the current snapshot so the first user to arrive does not win.
+ * another sub, or whose private group name or GID is another user's private group. Derived
+ * groups (roles, organizations) do not refuse a user: by the clash policy they yield to private
+ * groups, and the directory drops them. Sign-in calls this against the snapshot and refuses the
+ * newcomer with a logged collision; a host with sync sees both users and refuses both
+ * (logto_identity_find_collisions), so no user keeps a name merely by arriving first.
  */
 int logto_identity_check_directory(const struct logto_directory *dir,
                                    const struct logto_identity *id, struct logto_error *err);
@@ -154,6 +157,17 @@ int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identi
                           struct logto_dir_group **ret_groups, size_t *ret_n,
                           struct logto_error *err);
 void logto_identity_groups_free(struct logto_dir_group *groups, size_t n);
+
+/*
+ * The clash policy for groups, for one user (logto_identity_groups uses it) or for the groups of
+ * many users (sync): groups that share a name or a GID but are not the same group (kind, source,
+ * name and GID all equal) clash. Every derived group in a clash is marked; a private group is
+ * marked only when it clashes with another user's private group (a user's own group beats a
+ * derived one, so nobody can lock a user out by naming a role after them). ret_why[i] (n
+ * entries) gets a reason for each marked group, NULL for the others. Returns the number marked.
+ */
+int logto_identity_group_clashes(const struct logto_dir_group *groups, size_t n,
+                                 const char **ret_why, struct logto_error *err);
 
 /* The hash above, exposed for `logtoctl` and tests: domain is "logto-uid:", "logto-gid:role:"... */
 int logto_identity_hash_id(const char *domain, const char *value, uint32_t id_min, uint32_t id_max,

@@ -1056,20 +1056,25 @@ static void test_check_directory(void)
           .kind = LOGTO_GROUP_ROLE,
           .source = S("ops"),
           .members = m1 },
+        /* a private group whose user is not listed (as after a partial sync) */
+        { .name = S("zed"), .gid = 2000400, .kind = LOGTO_GROUP_PRIVATE, .source = S("sz") },
     };
-    struct logto_directory dir = { .users = users, .n_users = 1, .groups = groups, .n_groups = 2 };
+    struct logto_directory dir = { .users = users, .n_users = 1, .groups = groups, .n_groups = 3 };
     static const struct {
         const char *sub, *name;
         uint32_t uid, gid;
         int rc;
     } cases[] = {
         { "sa", "alice", 2000300, 2000300, 0 },
-        { "sb", "bob", 2000100, 2000100, 0 },                        /* bob himself: an update */
-        { "sx", "bob", 2000300, 2000300, -LOGTO_E_COLLISION },       /* bob's name, other sub */
-        { "sx", "carl", 2000100, 2000300, -LOGTO_E_COLLISION },      /* bob's UID */
-        { "sx", "carl", 2000300, 2000100, -LOGTO_E_COLLISION },      /* bob's GID */
-        { "sx", "logto-ops", 2000300, 2000300, -LOGTO_E_COLLISION }, /* a role group's name */
-        { "sx", "carl", 2000200, 2000200, -LOGTO_E_COLLISION },      /* a role group's GID */
+        { "sb", "bob", 2000100, 2000100, 0 },                   /* bob himself: an update */
+        { "sx", "bob", 2000300, 2000300, -LOGTO_E_COLLISION },  /* bob's name, other sub */
+        { "sx", "carl", 2000100, 2000300, -LOGTO_E_COLLISION }, /* bob's UID */
+        { "sx", "carl", 2000300, 2000100, -LOGTO_E_COLLISION }, /* bob's GID */
+        { "sx", "zed", 2000300, 2000300, -LOGTO_E_COLLISION },  /* another private group's name */
+        { "sx", "carl", 2000500, 2000400, -LOGTO_E_COLLISION }, /* another private group's GID */
+        /* derived groups yield to users: they never lock a user out */
+        { "sx", "logto-ops", 2000300, 2000300, 0 },
+        { "sx", "carl", 2000200, 2000200, 0 },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct logto_identity id = { .sub = S(cases[i].sub),
@@ -1077,11 +1082,62 @@ static void test_check_directory(void)
                                      .uid = cases[i].uid,
                                      .gid = cases[i].gid };
         struct logto_error err = { 0 };
-        CHECK_INT(logto_identity_check_directory(&dir, &id, &err), cases[i].rc);
+        int r = logto_identity_check_directory(&dir, &id, &err);
+        if (r != cases[i].rc)
+            fprintf(stderr, "directory case %zu: %d %s\n", i, r, err.message);
+        CHECK_INT(r, cases[i].rc);
     }
+}
+
+/* The clash policy over the groups of many users, as sync applies it. */
+static void test_group_clashes(void)
+{
+    struct logto_dir_group g[] = {
+        /* 0, 1: private groups */
+        { .name = S("alice"), .gid = 2000001, .kind = LOGTO_GROUP_PRIVATE, .source = S("sa") },
+        { .name = S("bob"), .gid = 2000002, .kind = LOGTO_GROUP_PRIVATE, .source = S("sb") },
+        /* 2: a role named after alice (empty prefix): the role group yields */
+        { .name = S("alice"), .gid = 2000003, .kind = LOGTO_GROUP_ROLE, .source = S("alice") },
+        /* 3, 4: "admin" and "Admin" sanitise alike: both go */
+        { .name = S("admin"), .gid = 2000004, .kind = LOGTO_GROUP_ROLE, .source = S("admin") },
+        { .name = S("admin"), .gid = 2000005, .kind = LOGTO_GROUP_ROLE, .source = S("Admin") },
+        /* 5, 6: one role held by two users: the same group, no clash */
+        { .name = S("ops"), .gid = 2000006, .kind = LOGTO_GROUP_ROLE, .source = S("ops") },
+        { .name = S("ops"), .gid = 2000006, .kind = LOGTO_GROUP_ROLE, .source = S("ops") },
+        /* 7, 8: two users whose private groups share a name: both go */
+        { .name = S("gus"), .gid = 2000007, .kind = LOGTO_GROUP_PRIVATE, .source = S("sg1") },
+        { .name = S("gus"), .gid = 2000008, .kind = LOGTO_GROUP_PRIVATE, .source = S("sg2") },
+        /* 9, 10: a GID shared by an organization group and a role group: both go */
+        { .name = S("org-x"), .gid = 2000009, .kind = LOGTO_GROUP_ORG, .source = S("x") },
+        { .name = S("dev"), .gid = 2000009, .kind = LOGTO_GROUP_ROLE, .source = S("dev") },
+        /* 11: an organization group with bob's private GID: it yields */
+        { .name = S("org-y"), .gid = 2000002, .kind = LOGTO_GROUP_ORG, .source = S("y") },
+    };
+    static const bool marked[] = { false, false, true, true, true, false,
+                                   false, true,  true, true, true, true };
+    const char *why[ELEMENTSOF(g)];
+    struct logto_error err = { 0 };
+
+    CHECK_INT(logto_identity_group_clashes(g, ELEMENTSOF(g), why, &err), 8);
+    for (size_t i = 0; i < ELEMENTSOF(g); i++) {
+        if ((why[i] != NULL) != marked[i])
+            fprintf(stderr, "group %zu (%s): %s\n", i, g[i].name, why[i] ? why[i] : "kept");
+        CHECK((why[i] != NULL) == marked[i]);
+    }
+    CHECK_CONTAINS(why[3], "name clashes");
+    CHECK_CONTAINS(why[9], "GID clashes");
+
+    /* The verdict does not depend on the order groups arrive in. */
+    struct logto_dir_group rev[ELEMENTSOF(g)];
+    const char *why_rev[ELEMENTSOF(g)];
+    for (size_t i = 0; i < ELEMENTSOF(g); i++)
+        rev[i] = g[ELEMENTSOF(g) - 1 - i];
+    CHECK_INT(logto_identity_group_clashes(rev, ELEMENTSOF(g), why_rev, &err), 8);
+    for (size_t i = 0; i < ELEMENTSOF(g); i++)
+        CHECK((why_rev[ELEMENTSOF(g) - 1 - i] != NULL) == marked[i]);
 }
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_uids), TEST(test_uid_hash),
           TEST(test_gecos), TEST(test_home_shell), TEST(test_lists), TEST(test_caps),
           TEST(test_check_local), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
-          TEST(test_check_directory))
+          TEST(test_check_directory), TEST(test_group_clashes))
