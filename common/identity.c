@@ -554,7 +554,9 @@ static bool shell_listed(const struct mapper *m, const char *shell)
                   ferr.message);
         return false;
     }
-    for (char *line = strtok(buf, "\n"); line && !found; line = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line && !found;
+         line = strtok_r(NULL, "\n", &save)) {
         char *l = logto_strip(line);
         found = l[0] != '#' && strcmp(l, shell) == 0;
     }
