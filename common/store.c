@@ -101,12 +101,13 @@ int logto_record_set_verifier(struct logto_record *rec, const char *value)
     return set_secret(&rec->verifier, value);
 }
 
-/* Secrets are printable ASCII: what refresh tokens and crypt hashes are made of. */
+/* Secrets are printable ASCII: what refresh tokens and crypt hashes are made of. At least two
+ * characters, so the quoted value in the file always has room for the reader's `null`. */
 static bool secret_valid(const char *s)
 {
     size_t len = strlen(s);
 
-    if (len == 0 || len > LOGTO_SECRET_MAX)
+    if (len < 2 || len > LOGTO_SECRET_MAX)
         return false;
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
@@ -360,7 +361,7 @@ static int cut_secrets(char *buf, size_t len, struct secrets *sec)
     if (s.pos < len && buf[s.pos] == '}')
         return 0;
     for (;;) {
-        size_t key = s.pos, key_end, val;
+        size_t key, key_end, val;
         char **slot = NULL;
         scan_ws(&s);
         key = s.pos;
@@ -388,7 +389,7 @@ static int cut_secrets(char *buf, size_t len, struct secrets *sec)
             if (!*slot)
                 return -1;
             memset(buf + val, ' ', s.pos - val);
-            memcpy(buf + val, "null", 4); /* a string is at least 2 bytes; "" is refused */
+            memcpy(buf + val, "null", 4); /* decode_secret took >= 2 characters: >= 4 bytes */
         }
         scan_ws(&s);
         if (s.pos >= len)

@@ -14,7 +14,8 @@
  * jansson: the writer splices their JSON text in itself and the reader cuts them out of the file
  * buffer (replacing them with null) before jansson parses the rest, so no copy of a secret is
  * left in memory that we cannot wipe. The file buffer and the serialised text are wiped too.
- * Secrets are restricted to printable ASCII (refresh tokens and crypt hashes are).
+ * Secrets are restricted to 2..LOGTO_SECRET_MAX bytes of printable ASCII (refresh tokens and crypt
+ * hashes are).
  */
 #pragma once
 

@@ -339,6 +339,7 @@ static void test_corrupt(void)
         "{\"refresh_token\":\"" SECRET "\\n\"," GOOD_REST,
         "{\"refresh_token\":\"" SECRET "\\u0041\"," GOOD_REST,
         "{\"refresh_token\":\"\"," GOOD_REST,
+        "{\"refresh_token\":\"a\"," GOOD_REST,
         "{\"refresh_token\":\"" SECRET "\",\"refresh_token\":\"" SECRET "2\"," GOOD_REST,
         "{\"refresh\\u005ftoken\":\"" SECRET "\"," GOOD_REST,
         "{\"refresh_token\":\"" SECRET "\xc3\xa9\"," GOOD_REST,
@@ -471,7 +472,8 @@ static void test_secret_messages(void)
     if (!s)
         return;
     rec = sample("judy");
-    static const char *const tokens_bad[] = { SECRET "\n", SECRET "\x01", SECRET "\xc3\xa9", "" };
+    static const char *const tokens_bad[] = { SECRET "\n", SECRET "\x01", SECRET "\xc3\xa9", "",
+                                              "x" };
     for (size_t i = 0; i < ELEMENTSOF(tokens_bad); i++) {
         logto_record_set_refresh_token(rec, tokens_bad[i]);
         CHECK_INT(save(s, rec, &err), -LOGTO_E_INVAL);
