@@ -223,6 +223,10 @@ async function main() {
   process.on('SIGHUP', () => stop('SIGHUP'));
 }
 
+// A test server keeps serving after a stray error; the error is logged for the test's log.
+process.on('unhandledRejection', (e) => log(`unhandled rejection: ${e?.stack ?? e}`));
+process.on('uncaughtException', (e) => log(`uncaught exception: ${e?.stack ?? e}`));
+
 main().catch((e) => {
   log(`fatal: ${e.stack ?? e}`);
   process.exit(1);

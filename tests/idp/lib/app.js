@@ -120,7 +120,19 @@ export function createMainHandler(idp) {
   const harness = createHarness(idp);
   const mount = idp.profile === 'logto' ? '/oidc' : GENERIC_REALM_PATH;
 
-  return async function mainHandler(req, res) {
+  return function mainHandler(req, res) {
+    handle(req, res).catch((e) => {
+      idp.log(`main listener: ${req.method} ${req.url}: ${e.stack ?? e}`);
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Internal server error.' }));
+      } else {
+        res.destroy();
+      }
+    });
+  };
+
+  async function handle(req, res) {
     const url = new URL(req.url, 'https://placeholder');
     const info = classify(idp.profile, req.method, url.pathname);
     const internal = idp.internalSecret && req.headers['x-idp-internal'] === idp.internalSecret;
@@ -171,5 +183,5 @@ export function createMainHandler(idp) {
       return;
     }
     harness(req, res);
-  };
+  }
 }

@@ -11,7 +11,7 @@ import { jwtVerify, createLocalJWKSet } from 'jose';
 import {
   LOGTO_USER_CLAIMS, ORG_SCOPES, GENERIC_SCOPE_CLAIMS, logtoClaims, genericClaims,
 } from './claims.js';
-import { ORG_RESOURCE, MGMT_API_INDICATOR } from './store.js';
+import { ORG_RESOURCE } from './store.js';
 import { decorateOidcError } from './errors.js';
 import { ID_TOKEN_FAULTS, tamperIdToken } from './faults.js';
 
@@ -609,4 +609,3 @@ function installMiddleware(idp, provider) {
   });
 }
 
-export { MGMT_API_INDICATOR };

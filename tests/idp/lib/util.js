@@ -11,7 +11,7 @@ export function stableId(seed, length, alphabet = LOWER_ALNUM) {
   while (out.length < length) {
     const digest = createHash('sha256').update(`${seed}#${counter}`).digest();
     for (const byte of digest) {
-      // 252 = 7 * 36: reject the tail so the mapping is unbiased for both alphabets we use.
+      // Reject bytes above the largest multiple of the alphabet size: no modulo bias.
       const limit = 256 - (256 % alphabet.length);
       if (byte < limit) out += alphabet[byte % alphabet.length];
       if (out.length === length) break;
