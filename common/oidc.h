@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OpenID Connect discovery and signing keys, cached on disk, and ID-token verification.
+ *
+ * The discovery document (<issuer>/.well-known/openid-configuration) must name exactly the
+ * configured issuer; every endpoint in it must be https and, for the Logto profile, on the
+ * endpoint's origin. Documents are cached in cache_dir (root 0755, files 0644, atomic writes):
+ * discovery for 24 h, the JWKS for 1 h, and the JWKS is fetched again at once when a token names
+ * an unknown kid, at most once per 60 s (the time of the last fetch is in the cache file, so the
+ * limit holds across processes). When cache_dir cannot be written (an unprivileged PAM caller),
+ * everything works from memory for the life of the struct logto_oidc.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "error.h"
+#include "http.h"
+
+struct json_t;
+struct logto_jwks;
+
+#define LOGTO_DISCOVERY_TTL         (24 * 3600)
+#define LOGTO_JWKS_TTL              3600
+#define LOGTO_JWKS_REFETCH_MIN      60
+#define LOGTO_OIDC_CACHE_MAX        (1024 * 1024)
+#define LOGTO_DISCOVERY_FILE        "discovery.json"
+#define LOGTO_JWKS_FILE             "jwks.json"
+#define LOGTO_ORGANIZATION_RESOURCE "urn:logto:resource:organizations"
+
+struct logto_oidc {
+    /* From the validated discovery document. Optional endpoints are NULL when not offered. */
+    char *issuer;
+    char *authorization_endpoint;
+    char *token_endpoint; /* required */
+    char *jwks_uri;       /* required */
+    char *userinfo_endpoint;
+    char *revocation_endpoint;
+    char *device_authorization_endpoint;
+    char *introspection_endpoint;
+    char *end_session_endpoint;
+    char **grant_types_supported; /* NULL when not advertised */
+    char **scopes_supported;
+    int64_t fetched_at, expires_at;
+
+    /* Internal state: keys and the cache. */
+    struct logto_jwks *jwks;
+    int64_t jwks_fetched_at, jwks_expires_at;
+    int cache_dirfd;   /* -1: no cache */
+    bool cache_failed; /* a write failed once: stop trying */
+};
+
+/* The issuer the configuration expects (cfg->issuer, or endpoint + "/oidc" for Logto).
+ * Returns a new string, or NULL (no issuer configured, or out of memory). */
+char *logto_oidc_expected_issuer(const struct logto_config *cfg);
+
+/* Discovery: the cached document if it is fresh and still valid, else fetched and cached. */
+int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
+                        struct logto_oidc **ret, struct logto_error *err);
+void logto_oidc_free(struct logto_oidc *oidc);
+static inline void logto_oidc_freep(struct logto_oidc **oidc)
+{
+    logto_oidc_free(*oidc);
+}
+#define _cleanup_oidc_ _cleanup_(logto_oidc_freep)
+
+/* The signing keys: cached if fresh, else fetched (force: fetch unless rate-limited). */
+int logto_oidc_load_jwks(const struct logto_ctx *ctx, struct logto_http *http,
+                         struct logto_oidc *oidc, bool force, struct logto_error *err);
+
+/*
+ * Verify an ID token issued by this provider for client_id (nonce: NULL unless one was sent).
+ * An unknown kid fetches the JWKS again (rate-limited), so key rotation, also from EC to RSA
+ * and back, needs nothing else. On success *ret_claims is the verified payload.
+ */
+int logto_oidc_verify_id_token(const struct logto_ctx *ctx, struct logto_http *http,
+                               struct logto_oidc *oidc, const char *client_id, const char *id_token,
+                               const char *nonce, struct json_t **ret_claims,
+                               struct logto_error *err);
+
+/* Does the provider offer grant_type? True when it does not advertise its grant types. */
+bool logto_oidc_supports_grant(const struct logto_oidc *oidc, const char *grant_type);
+
+/* The scopes to request (cfg->scopes joined by spaces; "openid" when unset). Caller frees. */
+char *logto_oidc_scope(const struct logto_config *cfg);
+
+/* Logto needs resource=urn:logto:resource:organizations with the organization scopes. */
+bool logto_oidc_wants_org_resource(const struct logto_config *cfg);
