@@ -190,22 +190,7 @@ async function main() {
   });
   const controlPort = await listen(control, intOpt(values, 'control-port') ?? 0);
 
-  const ready = {
-    url: idp.base,
-    issuer: idp.issuer,
-    control: `http://127.0.0.1:${controlPort}`,
-    pid: process.pid,
-    profile,
-  };
-  if (values['ready-file']) {
-    const tmp = `${values['ready-file']}.tmp.${process.pid}`;
-    writeFileSync(tmp, `${JSON.stringify(ready)}\n`);
-    renameSync(tmp, values['ready-file']);
-  } else {
-    process.stdout.write(`${JSON.stringify(ready)}\n`);
-  }
-  log(`ready: ${idp.base} (profile ${profile}, ${store.users.size} users), control ${ready.control}`);
-
+  // Signal handlers before the ready signal: a caller may stop us the moment it sees it.
   let stopping = false;
   const stop = (sig) => {
     if (stopping) return;
@@ -221,6 +206,22 @@ async function main() {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => stop('SIGHUP'));
+
+  const ready = {
+    url: idp.base,
+    issuer: idp.issuer,
+    control: `http://127.0.0.1:${controlPort}`,
+    pid: process.pid,
+    profile,
+  };
+  if (values['ready-file']) {
+    const tmp = `${values['ready-file']}.tmp.${process.pid}`;
+    writeFileSync(tmp, `${JSON.stringify(ready)}\n`);
+    renameSync(tmp, values['ready-file']);
+  } else {
+    process.stdout.write(`${JSON.stringify(ready)}\n`);
+  }
+  log(`ready: ${idp.base} (profile ${profile}, ${store.users.size} users), control ${ready.control}`);
 }
 
 // A test server keeps serving after a stray error; the error is logged for the test's log.
