@@ -448,19 +448,15 @@ static void json_wipe(json_t *j)
     }
 }
 
-static void json_wipe_decref(json_t *j)
+void logto_json_wipe_decref(json_t *j)
 {
     if (!j)
         return;
-    json_wipe(j);
+    /* Only the last reference wipes: others may still need the values. */
+    if (j->refcount == 1)
+        json_wipe(j);
     json_decref(j);
 }
-
-static inline void json_wipe_decrefp(json_t **j)
-{
-    json_wipe_decref(*j);
-}
-#define _cleanup_json_secret_ _cleanup_(json_wipe_decrefp)
 
 static void cache_path(const struct logto_mgmt *m, char *buf, size_t n)
 {

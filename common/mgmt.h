@@ -158,6 +158,15 @@ int logto_mgmt_user_claims(const json_t *user, const json_t *roles, const json_t
 
 /* ---- pure helpers (exposed for tests) ---- */
 
+/* Drop a reference to a JSON value that holds secrets (a request body with a password, a token
+ * document): the strings inside are wiped first when this is the last reference. */
+void logto_json_wipe_decref(json_t *j);
+static inline void logto_json_wipe_decrefp(json_t **j)
+{
+    logto_json_wipe_decref(*j);
+}
+#define _cleanup_json_secret_ _cleanup_(logto_json_wipe_decrefp)
+
 /* A Logto entity ID we put into a URL path: 1..128 of [A-Za-z0-9_-]. */
 bool logto_mgmt_id_valid(const char *id);
 

@@ -24,6 +24,9 @@
  * Output: the result on stdout; on failure one line "ERROR <error-name>: <message>" on stdout
  * and exit status 10 + the error code (2 for usage errors). Log lines and UI text go to stderr.
  * The tokens file (JSON, mode 0600) holds secrets; nothing else printed ever does.
+ *
+ * The password flows and Management API commands (password, mgmt-*) live in
+ * flowtest_password.c, with their own options; see there.
  */
 #include "config.h"
 
@@ -47,6 +50,8 @@
 #include "tokens.h"
 #include "ui.h"
 #include "util.h"
+
+#include "flowtest_password.h"
 
 #define EXIT_USAGE     2
 #define EXIT_ERROR_MIN 10
@@ -424,6 +429,9 @@ int main(int argc, char **argv)
     struct logto_error err = { 0 };
     int first, r;
 
+    r = flowtest_password_dispatch(argc, argv);
+    if (r >= 0)
+        return r;
     first = parse_options(argc, argv, &run.opt);
     if (first < 0)
         return usage();
