@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: MIT */
+/* The sign-in and account pipelines (see auth.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "device.h"
+#include "directory.h"
+#include "fileio.h"
+#include "http.h"
+#include "identity.h"
+#include "json.h"
+#include "localdb.h"
+#include "memory.h"
+#include "mgmt.h"
+#include "oidc.h"
+#include "password.h"
+#include "authz.h"
+#include "store.h"
+#include "tokens.h"
+#include "util.h"
+#include "verifier.h"
+
+#define LOCK_TIMEOUT_MS     10000
+#define DIRECTORY_LOCK_NAME "directory.update.lock"
+
+void logto_auth_result_free(struct logto_auth_result *res)
+{
+    if (!res)
+        return;
+    logto_identity_free(res->identity);
+    free(res);
+}
+
+static int new_result(const char *method, struct logto_auth_result **ret, struct logto_error *err)
+{
+    struct logto_auth_result *res = calloc(1, sizeof(*res));
+
+    if (!res)
+        return LOGTO_OOM(err);
+    res->method = method;
+    *ret = res;
+    return 0;
+}
+
+static const char *state_dir(const struct logto_ctx *ctx)
+{
+    return ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
+}
+
+int logto_auth_is_local_user(const struct logto_ctx *ctx, const char *name, bool *ret,
+                             struct logto_error *err)
+{
+    _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
+    int r = logto_localdb_load(ctx, &db, err);
+
+    if (r < 0)
+        return r;
+    *ret = logto_localdb_has_user(db, name);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- network session */
+
+/* One operation's connection to the IdP and its validated discovery document. */
+struct idp {
+    struct logto_http *http;
+    struct logto_oidc *oidc;
+};
+
+static void idp_close(struct idp *idp)
+{
+    logto_oidc_free(idp->oidc);
+    logto_http_free(idp->http);
+}
+
+static int idp_open(const struct logto_ctx *ctx, struct idp *idp, struct logto_error *err)
+{
+    int r;
+
+    *idp = (struct idp){ 0 };
+    r = logto_http_new(ctx, 0, &idp->http, err);
+    if (r < 0)
+        return r;
+    return logto_oidc_discover(ctx, idp->http, &idp->oidc, err);
+}
+
+/*
+ * The client that holds a refresh token: refresh tokens are bound to the app that got them
+ * (device flow: client_id; Experience API: password_client_id; password grant: client_id).
+ */
+static int client_for(const struct logto_ctx *ctx, enum logto_auth_method method,
+                      struct logto_client *client, char **ret_secret, struct logto_error *err)
+{
+    const struct logto_config *cfg = ctx->cfg;
+    int r;
+
+    *ret_secret = NULL;
+    *client = (struct logto_client){ .client_id = cfg->client_id };
+    if (method == LOGTO_AUTH_EXPERIENCE)
+        client->client_id = cfg->password_client_id;
+    else if (cfg->client_secret_file) {
+        r = logto_config_read_secret(cfg->client_secret_file, ret_secret, err);
+        if (r < 0)
+            return r;
+        client->client_secret = *ret_secret;
+    }
+    if (!client->client_id)
+        return logto_error_set(err, LOGTO_E_CONFIG, "no client ID configured for %s sign-ins",
+                               logto_auth_method_name(method));
+    return 0;
+}
+
+/* Userinfo adds what the ID token lacks (Logto: custom_data, identities, organization_data). */
+static int add_userinfo(const struct logto_ctx *ctx, struct idp *idp, const char *access_token,
+                        json_t *claims, struct logto_error *err)
+{
+    _cleanup_json_ json_t *info = NULL;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    const char *key;
+    json_t *value;
+    int r;
+
+    if (!idp->oidc->userinfo_endpoint || !access_token)
+        return 0;
+    r = logto_userinfo(ctx, idp->http, idp->oidc, access_token, sub, &info, err);
+    if (r < 0)
+        return r;
+    json_object_foreach(info, key, value)
+    {
+        if (!json_object_get(claims, key) && json_object_set(claims, key, value) < 0)
+            return LOGTO_OOM(err);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the directory snapshot */
+
+static char *snapshot_path(const struct logto_ctx *ctx)
+{
+    return logto_asprintf("%s/%s", state_dir(ctx), LOGTO_SNAPSHOT_NAME);
+}
+
+static void dir_user_from_identity(const struct logto_identity *id, int64_t now,
+                                   struct logto_dir_user *u)
+{
+    *u = (struct logto_dir_user){
+        .name = id->name,
+        .uid = id->uid,
+        .gid = id->gid,
+        .gecos = id->gecos,
+        .home = id->home,
+        .shell = id->shell,
+        .sub = id->sub,
+        .flags = id->suspended ? LOGTO_USER_SUSPENDED : 0,
+        .updated_at = now,
+    };
+}
+
+/*
+ * Add or update the user in the snapshot so NSS serves them. The read-modify-write holds a lock
+ * of its own (the snapshot writer locks only around the write), so two sign-ins at once cannot
+ * lose each other's update.
+ */
+static int directory_update(const struct logto_ctx *ctx, const struct logto_identity *id,
+                            struct logto_error *err)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    _cleanup_free_ char *path = snapshot_path(ctx);
+    _cleanup_close_ int dirfd = -1, lockfd = -1;
+    struct logto_dir_group *groups = NULL;
+    struct logto_dir_user user;
+    size_t n_groups = 0;
+    int r;
+
+    if (!path)
+        return LOGTO_OOM(err);
+    r = logto_dir_ensure(state_dir(ctx), 0755, false, &dirfd, err);
+    if (r < 0)
+        return r;
+    r = logto_lock_at(dirfd, DIRECTORY_LOCK_NAME, DIRECTORY_LOCK_NAME, LOCK_TIMEOUT_MS, &lockfd,
+                      err);
+    if (r < 0)
+        return r;
+
+    r = logto_snapshot_read(path, &dir, err);
+    if (r == -LOGTO_E_NOTFOUND) {
+        dir = logto_directory_new();
+        if (!dir)
+            return LOGTO_OOM(err);
+    } else if (r < 0)
+        return r;
+
+    r = logto_identity_check_directory(dir, id, err);
+    if (r < 0)
+        return r;
+    r = logto_identity_groups(ctx, id, &groups, &n_groups, err);
+    if (r < 0)
+        return r;
+    dir_user_from_identity(id, logto_now(ctx), &user);
+    r = logto_directory_upsert_user(dir, &user, groups, n_groups, err);
+    logto_identity_groups_free(groups, n_groups);
+    if (r < 0)
+        return r;
+    r = logto_directory_drop_local(dir, ctx->passwd_path, ctx->group_path, &ctx->log);
+    if (r < 0)
+        return logto_error_set(err, logto_errc_from(r), "cannot read the local account files");
+    dir->generated_at = logto_now(ctx);
+    return logto_snapshot_write(path, dir, err);
+}
+
+/* ---------------------------------------------------------------- the token record */
+
+struct signin {
+    enum logto_auth_method method;
+    const struct logto_tokens *tokens; /* may be NULL (management method) */
+    const char *password;              /* set for password methods: the offline verifier */
+};
+
+/* Write what this sign-in learned into the user's record (under the user's lock). */
+static int record_signin(const struct logto_ctx *ctx, const struct logto_identity *id,
+                         const json_t *claims, const struct signin *in, struct logto_error *err)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    _cleanup_secret_ char *verifier = NULL;
+    int64_t now = logto_now(ctx);
+    int r;
+
+    if (in->password && (r = logto_verifier_create(in->password, &verifier, err)) < 0)
+        return r;
+
+    if ((r = logto_store_open(ctx, &store, err)) < 0 ||
+        (r = logto_store_lock(store, id->name, LOCK_TIMEOUT_MS, &lock, err)) < 0)
+        return r;
+    r = logto_store_load(lock, &rec, err);
+    /* A record of another Logto user who had this name before is not continued. */
+    if (r == 0 && !logto_streq(rec->sub, id->sub)) {
+        logto_log(&ctx->log, LOG_NOTICE, "record-replaced user=%s old_sub=%s new_sub=%s", id->name,
+                  rec->sub, id->sub);
+        logto_record_free(TAKE_PTR(rec));
+    } else if (r < 0 && r != -LOGTO_E_NOTFOUND)
+        return r;
+    if (!rec && !(rec = logto_record_new()))
+        return LOGTO_OOM(err);
+
+    free(rec->name);
+    free(rec->sub);
+    rec->name = strdup(id->name);
+    rec->sub = strdup(id->sub);
+    json_decref(rec->claims);
+    rec->claims = json_deep_copy(claims);
+    if (!rec->name || !rec->sub || !rec->claims)
+        return LOGTO_OOM(err);
+    rec->uid = id->uid;
+    rec->claims_at = rec->auth_at = now;
+    rec->auth_method = in->method;
+    rec->suspended = id->suspended;
+    rec->refresh_failed_at = 0;
+    free(rec->refresh_error);
+    rec->refresh_error = NULL;
+    /* A flow without a refresh token (PAT, management) leaves no grant to refresh. */
+    if (logto_record_set_refresh_token(rec, in->tokens ? in->tokens->refresh_token : NULL) < 0)
+        return LOGTO_OOM(err);
+    rec->refresh_token_at = rec->refresh_token ? now : 0;
+    if (verifier) {
+        if (logto_record_set_verifier(rec, verifier) < 0)
+            return LOGTO_OOM(err);
+        rec->verifier_at = now;
+    }
+    return logto_store_save(lock, rec, err);
+}
+
+/* ---------------------------------------------------------------- sign-in */
+
+/* Map, check and persist a successful sign-in. claims are verified (and merged with userinfo). */
+static int finish_signin(const struct logto_ctx *ctx, const char *user, const json_t *claims,
+                         const struct signin *in, struct logto_auth_result *res,
+                         struct logto_error *err)
+{
+    int r;
+
+    r = logto_identity_from_claims(ctx, claims, &res->identity, err);
+    if (r < 0)
+        return r;
+    /* Nobody signs in as someone else by approving a code with their own account. */
+    if (strcmp(res->identity->name, user) != 0) {
+        logto_log(&ctx->log, LOG_WARNING, "auth-wrong-user user=%s signed_in_as=%s sub=%s", user,
+                  res->identity->name, res->identity->sub);
+        return logto_error_set(err, LOGTO_E_IDENTITY, "signed in to Logto as %s, not as %s",
+                               res->identity->name, user);
+    }
+    if (res->identity->suspended)
+        return logto_error_set(err, LOGTO_E_SUSPENDED, "the Logto account %s is suspended", user);
+    r = logto_identity_check_local(ctx, res->identity, err);
+    if (r < 0)
+        return r;
+    r = record_signin(ctx, res->identity, claims, in, err);
+    if (r < 0)
+        return r;
+    return directory_update(ctx, res->identity, err);
+}
+
+int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *svc,
+                      const char *user, const struct logto_ui *ui, struct logto_auth_result **ret,
+                      struct logto_error *err)
+{
+    _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
+    _cleanup_json_ json_t *claims = NULL;
+    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
+    struct idp idp;
+    int r;
+
+    if ((r = new_result("device", &res, err)) < 0)
+        return r;
+    r = idp_open(ctx, &idp, err);
+    if (r == 0)
+        r = logto_device_signin(ctx, idp.http, idp.oidc, svc, ui, &tokens, &claims, err);
+    if (r == 0)
+        r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
+    idp_close(&idp);
+    if (r < 0)
+        return r;
+    r = finish_signin(ctx, user, claims,
+                      &(struct signin){ .method = LOGTO_AUTH_DEVICE, .tokens = &tokens }, res, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(res);
+    return 0;
+}
+
+static enum logto_auth_method method_of(enum logto_password_method m)
+{
+    switch (m) {
+    case LOGTO_PW_EXPERIENCE:
+        return LOGTO_AUTH_EXPERIENCE;
+    case LOGTO_PW_PAT:
+        return LOGTO_AUTH_PAT;
+    case LOGTO_PW_MANAGEMENT:
+        return LOGTO_AUTH_MANAGEMENT;
+    default:
+        return LOGTO_AUTH_GRANT;
+    }
+}
+
+/* The IdP cannot be reached: the verifier stored at the last online password sign-in decides. */
+static int offline_password(const struct logto_ctx *ctx, const struct logto_service *svc,
+                            const char *user, const char *password, struct logto_auth_result *res,
+                            struct logto_error *err)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    int64_t now = logto_now(ctx);
+    int r;
+
+    if (svc->offline_grace <= 0)
+        return -LOGTO_E_UNREACHABLE;
+    if ((r = logto_store_open(ctx, &store, err)) < 0 ||
+        (r = logto_store_read(store, user, &rec, err)) < 0)
+        return -LOGTO_E_UNREACHABLE;
+    if (!rec->verifier || !rec->claims || now - rec->verifier_at > svc->offline_grace ||
+        rec->verifier_at > now)
+        return -LOGTO_E_UNREACHABLE;
+    if (logto_verifier_check(password, rec->verifier, NULL) < 0)
+        return logto_error_set(err, LOGTO_E_DENIED,
+                               "wrong password (checked offline: the IdP cannot be reached)");
+    r = logto_identity_from_claims(ctx, rec->claims, &res->identity, err);
+    if (r < 0)
+        return r;
+    if (strcmp(res->identity->name, user) != 0 || res->identity->suspended || rec->suspended)
+        return logto_error_set(err, LOGTO_E_DENIED, "the cached sign-in of %s is not usable", user);
+    r = logto_identity_check_local(ctx, res->identity, err);
+    if (r < 0)
+        return r;
+    res->method = "offline";
+    res->offline = true;
+    logto_log(&ctx->log, LOG_NOTICE, "auth-offline user=%s verifier_age=%llds", user,
+              (long long)(now - rec->verifier_at));
+    return 0;
+}
+
+int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service *svc,
+                        const char *user, const char *password, const struct logto_ui *ui,
+                        struct logto_auth_result **ret, struct logto_error *err)
+{
+    _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
+    _cleanup_(logto_password_result_freep) struct logto_password_result *pw = NULL;
+    enum logto_password_method m = (enum logto_password_method)svc->password_method;
+    struct logto_error online_err = { 0 };
+    int r;
+
+    if (!password || !*password)
+        return logto_error_set(err, LOGTO_E_DENIED, "an empty password is never accepted");
+    if ((r = new_result(logto_password_method_name(m), &res, err)) < 0)
+        return r;
+    r = logto_password_signin(ctx, m, user, password, ui, &pw, &online_err);
+    if (r == -LOGTO_E_UNREACHABLE) {
+        /* Only when the IdP cannot be reached, never when it said no. */
+        int o = offline_password(ctx, svc, user, password, res, err);
+        if (o == -LOGTO_E_UNREACHABLE) {
+            if (err)
+                *err = online_err;
+            return r;
+        }
+        if (o < 0)
+            return o;
+        *ret = TAKE_PTR(res);
+        return 0;
+    }
+    if (r < 0) {
+        if (err)
+            *err = online_err;
+        return r;
+    }
+    /* The PAT and Experience flows give an access token: userinfo adds custom_data. */
+    if (m != LOGTO_PW_MANAGEMENT && m != LOGTO_PW_PAT && pw->tokens.access_token) {
+        struct idp idp;
+        r = idp_open(ctx, &idp, err);
+        if (r == 0)
+            r = add_userinfo(ctx, &idp, pw->tokens.access_token, pw->claims, err);
+        idp_close(&idp);
+        if (r < 0)
+            return r;
+    }
+    r = finish_signin(
+        ctx, user, pw->claims,
+        &(struct signin){ .method = method_of(m), .tokens = &pw->tokens, .password = password },
+        res, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(res);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- account decisions */
+
+/* Decide from an identity: suspension first, then the service's rules. */
+static int decide(const struct logto_service *svc, const struct logto_identity *id,
+                  struct logto_auth_result *res, struct logto_error *err)
+{
+    if (id->suspended) {
+        snprintf(res->reason, sizeof(res->reason), "the Logto account is suspended");
+        return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    }
+    if (logto_authz_check(svc, id, res->reason, sizeof(res->reason)) < 0)
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+    return 0;
+}
+
+/* Map cached or fresh claims and make sure they still describe this user on this host. */
+static int identity_for(const struct logto_ctx *ctx, const char *user, const json_t *claims,
+                        struct logto_auth_result *res, struct logto_error *err)
+{
+    int r;
+
+    logto_identity_free(res->identity);
+    res->identity = NULL;
+    r = logto_identity_from_claims(ctx, claims, &res->identity, err);
+    if (r < 0)
+        return r;
+    if (strcmp(res->identity->name, user) != 0) {
+        /* Renamed in Logto: this host's name now belongs to nobody or to someone else. */
+        snprintf(res->reason, sizeof(res->reason), "the Logto account is now named %s",
+                 res->identity->name);
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+    }
+    return logto_identity_check_local(ctx, res->identity, err);
+}
+
+struct persist_data {
+    const struct logto_ctx *ctx;
+    const struct logto_store_lock *lock;
+    struct logto_record *rec;
+};
+
+/* The rotated refresh token is stored before anything uses the new tokens (tokens.h). */
+static int persist_rotated(void *data, const struct logto_tokens *tokens, struct logto_error *err)
+{
+    struct persist_data *p = data;
+
+    if (logto_record_set_refresh_token(p->rec, tokens->refresh_token) < 0)
+        return LOGTO_OOM(err);
+    p->rec->refresh_token_at = logto_now(p->ctx);
+    return logto_store_save(p->lock, p->rec, err);
+}
+
+/* Refresh the record's claims with its refresh token (the caller holds the user's lock). */
+static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
+                          struct logto_record *rec, struct logto_error *err)
+{
+    _cleanup_json_ json_t *claims = NULL;
+    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
+    _cleanup_secret_ char *secret = NULL;
+    struct persist_data pd = { .ctx = ctx, .lock = lock, .rec = rec };
+    struct logto_client client;
+    struct idp idp;
+    int r;
+
+    r = client_for(ctx, rec->auth_method, &client, &secret, err);
+    if (r < 0)
+        return r;
+    r = idp_open(ctx, &idp, err);
+    if (r == 0) {
+        struct logto_refresh_request req = {
+            .client = &client,
+            .refresh_token = rec->refresh_token,
+            .expected_sub = rec->sub,
+            .persist = persist_rotated,
+            .persist_data = &pd,
+        };
+        r = logto_tokens_refresh(ctx, idp.http, idp.oidc, &req, &tokens, &claims, err);
+    }
+    if (r == 0 && !claims && !(claims = json_object()))
+        r = LOGTO_OOM(err);
+    if (r == 0)
+        r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
+    idp_close(&idp);
+    if (r < 0)
+        return r;
+    if (!logto_streq(json_string_value(json_object_get(claims, "sub")), rec->sub))
+        return logto_error_set(err, LOGTO_E_TOKEN, "refreshed claims are for another user");
+    json_decref(rec->claims);
+    rec->claims = TAKE_PTR(claims);
+    rec->claims_at = logto_now(ctx);
+    rec->suspended = false;
+    rec->refresh_failed_at = 0;
+    free(rec->refresh_error);
+    rec->refresh_error = NULL;
+    return logto_store_save(lock, rec, err);
+}
+
+/* Claims from the Management API: the way to decide for users without a token record. */
+static int mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t **ret_claims,
+                       bool *ret_suspended, struct logto_error *err)
+{
+    _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
+    _cleanup_json_ json_t *u = NULL, *roles = NULL, *orgs = NULL;
+    const char *id;
+    int r;
+
+    if ((r = logto_mgmt_new(ctx, &m, err)) < 0 || (r = logto_mgmt_find_user(m, user, &u, err)) < 0)
+        return r;
+    id = json_string_value(json_object_get(u, "id"));
+    if (!id)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "Management API user without an id");
+    if ((r = logto_mgmt_user_roles(m, id, &roles, err)) < 0 ||
+        (r = logto_mgmt_user_organizations(m, id, &orgs, err)) < 0)
+        return r;
+    *ret_suspended = json_is_true(json_object_get(u, "isSuspended"));
+    return logto_mgmt_user_claims(u, roles, orgs, ret_claims, err);
+}
+
+static bool have_mgmt(const struct logto_ctx *ctx)
+{
+    return ctx->cfg->profile == LOGTO_PROFILE_LOGTO && ctx->cfg->m2m_client_id &&
+           ctx->cfg->m2m_client_secret_file;
+}
+
+/* A refused refresh means the grant is gone: revoked, reused, or the user suspended/deleted. */
+static int refresh_refused(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
+                           struct logto_record *rec, const struct logto_error *why,
+                           struct logto_auth_result *res, struct logto_error *err)
+{
+    struct logto_error ignored = { 0 };
+
+    logto_log(&ctx->log, LOG_NOTICE, "refresh-refused user=%s sub=%s reason=\"%s\"", rec->name,
+              rec->sub, why->message);
+    logto_record_set_refresh_token(rec, NULL);
+    rec->refresh_failed_at = logto_now(ctx);
+    free(rec->refresh_error);
+    rec->refresh_error = strdup(logto_errc_name(why->code));
+    logto_store_save(lock, rec, &ignored);
+    snprintf(res->reason, sizeof(res->reason),
+             "the Logto session ended (revoked, suspended or deleted): sign in again");
+    return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+}
+
+/* Cached claims may decide while the IdP is down, within the grace. */
+static int decide_offline(const struct logto_ctx *ctx, const struct logto_service *svc,
+                          const char *user, const struct logto_record *rec,
+                          const struct logto_error *why, struct logto_auth_result *res,
+                          struct logto_error *err)
+{
+    int64_t age = logto_now(ctx) - rec->claims_at;
+    int r;
+
+    if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "the IdP cannot be reached and the cached claims are too old (%llds)",
+                 (long long)age);
+        if (err)
+            *err = *why;
+        return -LOGTO_E_UNREACHABLE;
+    }
+    r = identity_for(ctx, user, rec->claims, res, err);
+    if (r < 0)
+        return r;
+    res->identity->suspended |= rec->suspended;
+    res->method = "cached";
+    res->offline = true;
+    return decide(svc, res->identity, res, err);
+}
+
+/* A token record exists: fast path, refresh, or Management API, then decide. */
+static int account_with_record(const struct logto_ctx *ctx, const struct logto_service *svc,
+                               const char *user, const struct logto_store_lock *lock,
+                               struct logto_record *rec, struct logto_auth_result *res,
+                               struct logto_error *err)
+{
+    struct logto_error why = { 0 };
+    int64_t age = logto_now(ctx) - rec->claims_at;
+    bool fresh = rec->claims && age >= 0 && age <= svc->claims_max_age;
+    int r;
+
+    if (!fresh && rec->refresh_token) {
+        r = refresh_claims(ctx, lock, rec, &why);
+        if (r == -LOGTO_E_UNREACHABLE)
+            return decide_offline(ctx, svc, user, rec, &why, res, err);
+        if (r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED)
+            return refresh_refused(ctx, lock, rec, &why, res, err);
+        if (r < 0) {
+            if (err)
+                *err = why;
+            return r;
+        }
+        res->method = "refreshed";
+    } else if (!fresh && have_mgmt(ctx)) {
+        _cleanup_json_ json_t *claims = NULL;
+        bool suspended = false;
+        r = mgmt_claims(ctx, user, &claims, &suspended, &why);
+        if (r == -LOGTO_E_UNREACHABLE)
+            return decide_offline(ctx, svc, user, rec, &why, res, err);
+        if (r == -LOGTO_E_NOTFOUND) {
+            snprintf(res->reason, sizeof(res->reason), "the Logto account no longer exists");
+            return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+        }
+        if (r < 0) {
+            if (err)
+                *err = why;
+            return r;
+        }
+        json_decref(rec->claims);
+        rec->claims = TAKE_PTR(claims);
+        rec->claims_at = logto_now(ctx);
+        rec->suspended = suspended;
+        if ((r = logto_store_save(lock, rec, err)) < 0)
+            return r;
+        res->method = "mgmt-lookup";
+    } else if (!fresh) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "the cached Logto claims are too old and cannot be refreshed: sign in again");
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+    } else
+        res->method = "cached";
+
+    r = identity_for(ctx, user, rec->claims, res, err);
+    if (r < 0)
+        return r;
+    res->identity->suspended |= rec->suspended;
+    if (strcmp(res->method, "cached") != 0 && !res->identity->suspended) {
+        /* Fresh data from the IdP: keep the NSS view in step (groups follow roles). */
+        r = directory_update(ctx, res->identity, err);
+        if (r < 0)
+            return r;
+    }
+    return decide(svc, res->identity, res, err);
+}
+
+/* No token record (e.g. an SSH public-key login): only the Management API can tell. */
+static int account_without_record(const struct logto_ctx *ctx, const struct logto_service *svc,
+                                  const char *user, const struct logto_store_lock *lock,
+                                  struct logto_auth_result *res, struct logto_error *err)
+{
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    _cleanup_json_ json_t *claims = NULL;
+    bool suspended = false;
+    int r;
+
+    if (!have_mgmt(ctx)) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "no Logto sign-in on this host and no Management API credentials to check");
+        return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", res->reason);
+    }
+    r = mgmt_claims(ctx, user, &claims, &suspended, err);
+    if (r == -LOGTO_E_NOTFOUND) {
+        snprintf(res->reason, sizeof(res->reason), "no such Logto user");
+        return r;
+    }
+    if (r < 0)
+        return r;
+    r = identity_for(ctx, user, claims, res, err);
+    if (r < 0)
+        return r;
+    res->identity->suspended |= suspended;
+    res->method = "mgmt-lookup";
+
+    /* Remember the answer so the next decision within claims_max_age needs no request. */
+    rec = logto_record_new();
+    if (!rec || !(rec->name = strdup(user)) || !(rec->sub = strdup(res->identity->sub)))
+        return LOGTO_OOM(err);
+    rec->uid = res->identity->uid;
+    rec->claims = TAKE_PTR(claims);
+    rec->claims_at = logto_now(ctx);
+    rec->suspended = res->identity->suspended;
+    if ((r = logto_store_save(lock, rec, err)) < 0)
+        return r;
+    if (!res->identity->suspended && (r = directory_update(ctx, res->identity, err)) < 0)
+        return r;
+    return decide(svc, res->identity, res, err);
+}
+
+int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *svc,
+                       const char *user, struct logto_auth_result **ret, struct logto_error *err)
+{
+    _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    int r;
+
+    if ((r = new_result("cached", &res, err)) < 0)
+        return r;
+    if ((r = logto_store_open(ctx, &store, err)) < 0 ||
+        (r = logto_store_lock(store, user, LOCK_TIMEOUT_MS, &lock, err)) < 0)
+        goto out;
+    r = logto_store_load(lock, &rec, err);
+    if (r == 0)
+        r = account_with_record(ctx, svc, user, lock, rec, res, err);
+    else if (r == -LOGTO_E_NOTFOUND)
+        r = account_without_record(ctx, svc, user, lock, res, err);
+out:
+    if (ret)
+        *ret = TAKE_PTR(res);
+    return r;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+int logto_auth_session_open(const struct logto_ctx *ctx, const struct logto_service *svc,
+                            const char *user, struct logto_error *err)
+{
+    (void)svc, (void)err;
+    logto_log(&ctx->log, LOG_INFO, "session-open user=%s", user);
+    return 0;
+}
+
+int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_service *svc,
+                             const char *user, struct logto_error *err)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    _cleanup_secret_ char *secret = NULL;
+    struct logto_client client;
+    struct idp idp;
+    int r;
+
+    logto_log(&ctx->log, LOG_INFO, "session-close user=%s", user);
+    if (!svc->revoke_on_close)
+        return 0;
+    if ((r = logto_store_open(ctx, &store, err)) < 0 ||
+        (r = logto_store_lock(store, user, LOCK_TIMEOUT_MS, &lock, err)) < 0)
+        return r;
+    r = logto_store_load(lock, &rec, err);
+    if (r == -LOGTO_E_NOTFOUND || (r == 0 && !rec->refresh_token))
+        return 0;
+    if (r < 0)
+        return r;
+    r = client_for(ctx, rec->auth_method, &client, &secret, err);
+    if (r == 0)
+        r = idp_open(ctx, &idp, err);
+    if (r == 0) {
+        r = logto_tokens_revoke(ctx, idp.http, idp.oidc, &client, rec->refresh_token,
+                                "refresh_token", err);
+        idp_close(&idp);
+    }
+    /* Forget the token even if the IdP could not be told: it must not be used again. */
+    logto_record_set_refresh_token(rec, NULL);
+    rec->refresh_token_at = 0;
+    int s = logto_store_save(lock, rec, r < 0 ? NULL : err);
+    logto_log(&ctx->log, LOG_NOTICE, "session-revoked user=%s idp=%s", user,
+              r < 0 ? "unreachable" : "ok");
+    return r < 0 ? r : s;
+}
