@@ -179,11 +179,14 @@ int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto
                 logto_freezero(buf, cap);
                 return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large", path);
             }
-            char *nb = realloc(buf, cap * 2);
+            /* Not realloc: the old block may hold a secret and must be wiped, not just freed. */
+            char *nb = malloc(cap * 2);
             if (!nb) {
                 logto_freezero(buf, cap);
                 return LOGTO_OOM(err);
             }
+            memcpy(nb, buf, len);
+            logto_freezero(buf, cap);
             buf = nb;
             cap *= 2;
         }
