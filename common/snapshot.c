@@ -278,6 +278,46 @@ int logto_snapshot_map_fd(int fd, const struct stat *st, const char *path,
     return 0;
 }
 
+/*
+ * The checks of logto_file_open_at (fileio.h), with one difference: a file that lost its last
+ * link between our open() and fstat() was replaced by a writer in that instant. That is not
+ * unsafe, just late: report it as busy so the cache tries the path again.
+ */
+static int open_checked(int dirfd, const char *name, const char *path, int *ret_fd,
+                        struct stat *ret_st, struct logto_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+
+    /* O_NONBLOCK guards the open against a FIFO; it changes nothing for a regular file. */
+    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return logto_error_set(err, LOGTO_E_NOTFOUND, "%s does not exist", path);
+        if (errno == ELOOP)
+            return logto_error_set(err, LOGTO_E_UNSAFE, "%s is a symbolic link", path);
+        return logto_error_set(err, LOGTO_E_IO, "cannot open %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is not a regular file", path);
+    if (st.st_nlink == 0)
+        return logto_error_set(err, LOGTO_E_BUSY, "%s was replaced while being opened", path);
+    if (!logto_owner_trusted(st.st_uid))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is owned by uid %u, not root", path,
+                               (unsigned)st.st_uid);
+    if (st.st_nlink != 1)
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s has %lu hard links, expected 1", path,
+                               (unsigned long)st.st_nlink);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is writable by group or others (mode %04o)",
+                               path, (unsigned)(st.st_mode & 07777));
+    *ret_st = st;
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
 int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct logto_error *err)
 {
     _cleanup_free_ char *dir = NULL;
@@ -292,8 +332,7 @@ int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct lo
     r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;
-    r = logto_file_open_at(dirfd, base, path, LOGTO_FILE_PUBLIC, LOGTO_SNAPSHOT_MAX_SIZE, &fd, &st,
-                           err);
+    r = open_checked(dirfd, base, path, &fd, &st, err);
     if (r < 0)
         return r;
     return logto_snapshot_map_fd(fd, &st, path, ret, err);
@@ -582,7 +621,7 @@ static int cache_load_locked(struct logto_snapshot_cache *c, struct logto_snapsh
     struct logto_error e = { 0 };
 
     /* A few attempts, in case writers replace the file while we map it. */
-    for (int attempt = 0; attempt < 4; attempt++) {
+    for (int attempt = 0; attempt < 8; attempt++) {
         struct logto_snapshot *snap = NULL;
         struct stat st;
         int r;
@@ -605,6 +644,8 @@ static int cache_load_locked(struct logto_snapshot_cache *c, struct logto_snapsh
             c->have_refused = false;
             return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", e.message);
         }
+        if (r == -LOGTO_E_BUSY)
+            continue; /* replaced while we opened it: take the newer file */
         if (r == -LOGTO_E_NOMEM)
             return logto_error_set(err, LOGTO_E_NOMEM, "%s", e.message);
         if (r < 0)

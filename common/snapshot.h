@@ -129,7 +129,8 @@ struct logto_snapshot;
  * Open path (O_NOFOLLOW; its directory must pass logto_dir_open_trusted), check the file
  * (regular, trusted owner, one link, not writable by group or others) and validate it whole.
  * Errors: -LOGTO_E_NOTFOUND (no file), -LOGTO_E_UNSAFE, -LOGTO_E_CORRUPT, -LOGTO_E_IO,
- * -LOGTO_E_NOMEM. The caller owns one reference.
+ * -LOGTO_E_NOMEM, -LOGTO_E_BUSY (replaced while being opened: try again). The caller owns one
+ * reference.
  */
 int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct logto_error *err);
 

@@ -64,7 +64,6 @@ _public_ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group
 
 /* ---------------------------------------------------------------- module state */
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t depth_key;
 static bool depth_key_ok;
 static char path_buf[4096];
@@ -117,7 +116,11 @@ static void choose_path(void)
     cache.path = path_buf;
 }
 
-static void module_init(void)
+/*
+ * At load time, before glibc (or anyone) can have our entry points: no thread can race with
+ * it, and the hot path needs no pthread_once.
+ */
+__attribute__((constructor)) static void module_init(void)
 {
     choose_path();
     depth_key_ok = pthread_key_create(&depth_key, NULL) == 0;
@@ -145,7 +148,6 @@ static enum nss_status fail(int *errnop, enum nss_status status, int e)
 
 static enum nss_status call_begin(struct call *c, int *errnop)
 {
-    pthread_once(&init_once, module_init);
     /* Without a guard we cannot promise not to re-enter: fail closed. */
     if (!depth_key_ok)
         return fail(errnop, NSS_STATUS_UNAVAIL, EAGAIN);
