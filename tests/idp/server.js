@@ -4,7 +4,7 @@
 // node server.js --profile logto|generic --cert server.pem --key server.key --fixtures FILE
 //   [--generate users=N,roles=N,orgs=N] [--port 0] [--control-port 0] [--ready-file PATH]
 //   [--access-ttl S] [--refresh-ttl S] [--device-ttl S] [--device-interval S]
-//   [--refresh-reuse-leeway S]
+//   [--refresh-reuse-leeway S] [--watch-pid PID]
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -75,6 +75,7 @@ async function main() {
       'device-ttl': { type: 'string' },
       'device-interval': { type: 'string' },
       'refresh-reuse-leeway': { type: 'string' },
+      'watch-pid': { type: 'string' },
     },
     strict: true,
   });
@@ -206,6 +207,17 @@ async function main() {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => stop('SIGHUP'));
+  // --watch-pid: stop when that process (the test that started us) is gone, however it died.
+  const watchPid = intOpt(values, 'watch-pid', { min: 1 });
+  if (watchPid) {
+    setInterval(() => {
+      try {
+        process.kill(watchPid, 0);
+      } catch (e) {
+        if (e.code === 'ESRCH') stop(`process ${watchPid} is gone`);
+      }
+    }, 500);
+  }
 
   const ready = {
     url: idp.base,

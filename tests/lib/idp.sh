@@ -17,9 +17,11 @@
 #       raw number/boolean/null). Meant for the flat objects the control API returns.
 #
 # Cleanup: when tests/lib/testenv.sh was sourced first, idp_stop is registered with its
-# at_exit list. Otherwise idp_start installs `trap idp_stop EXIT` (plus INT/TERM), which
+# at_exit list. Otherwise idp_start installs `trap idp_stop EXIT` (plus HUP/INT/TERM), which
 # replaces an EXIT trap the caller had; a caller with its own EXIT trap must call idp_stop
-# from it (idp_stop may run any number of times).
+# from it (idp_stop may run any number of times). Should the shell die without running any
+# trap (SIGKILL, SIGPIPE), the server notices (--watch-pid) and stops within a second; only
+# IDP_DIR is left behind then.
 
 IDP_PID=${IDP_PID:-}
 IDP_DIR=${IDP_DIR:-}
@@ -135,17 +137,20 @@ idp_start() {
         fi
     else
         trap 'idp_stop' EXIT
+        trap 'idp_stop; exit 129' HUP
         trap 'idp_stop; exit 130' INT
         trap 'idp_stop; exit 143' TERM
     fi
 
-    # The IdP never runs under the test's preloads (sanitizer runtimes, nss/pam/uid_wrapper).
+    # The IdP never runs under the test's preloads (sanitizer runtimes, nss/pam/uid_wrapper),
+    # and it stops by itself when this shell ($$) dies without running its traps (SIGKILL,
+    # SIGPIPE, a harness timeout).
     (
         unset LD_PRELOAD
         exec node "$idp__src/server.js" --profile "$idp__profile" \
             --cert "$IDP_DIR/server.pem" --key "$IDP_DIR/server.key" \
-            --fixtures "$idp__fixtures" --ready-file "$IDP_DIR/ready.json" "$@" \
-            </dev/null >"$IDP_LOG" 2>&1
+            --fixtures "$idp__fixtures" --ready-file "$IDP_DIR/ready.json" \
+            --watch-pid "$$" "$@" </dev/null >"$IDP_LOG" 2>&1
     ) &
     IDP_PID=$!
 

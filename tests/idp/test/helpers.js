@@ -49,7 +49,7 @@ export async function startIdp({ profile = 'logto', args = [], fixtures } = {}) 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'idp-test-'));
   const readyFile = path.join(dir, 'ready.json');
   const argv = [path.join(IDP_DIR, 'server.js'), '--profile', profile, '--cert', c.cert, '--key', c.key,
-    '--ready-file', readyFile, ...(fixtures ? ['--fixtures', fixtures] : []), ...args];
+    '--ready-file', readyFile, '--watch-pid', String(process.pid), ...(fixtures ? ['--fixtures', fixtures] : []), ...args];
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });

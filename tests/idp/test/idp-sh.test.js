@@ -108,6 +108,21 @@ exit 3
   assert.ok(!alive(v.pid));
 });
 
+test('a test shell killed with SIGKILL: the server stops by itself (--watch-pid)', async () => {
+  const r = await sh(`. "${HELPER}"
+idp_start || exit 9
+echo "dir=$IDP_DIR"; echo "pid=$IDP_PID"
+kill -KILL $$
+`);
+  assert.equal(r.signal ?? 'SIGKILL', 'SIGKILL');
+  const v = vars(r.stdout);
+  assert.ok(v.pid, r.stderr);
+  const deadline = Date.now() + 5000;
+  while (alive(v.pid) && Date.now() < deadline) await new Promise((res) => { setTimeout(res, 100); });
+  assert.ok(!alive(v.pid), 'server stopped after its parent shell died');
+  rmSync(v.dir, { recursive: true, force: true });
+});
+
 test('with tests/lib/testenv.sh, idp_stop is registered with its at_exit list', { skip: !existsSync(path.join(TOP, 'tests', 'lib', 'testenv.sh')) }, async () => {
   const r = await sh(`. "$top_srcdir/tests/lib/testenv.sh"
 at_exit 'echo cleanup-ran >&2'
