@@ -28,6 +28,8 @@ struct logto_mgmt {
     int64_t expires_at;
     bool token_cached; /* the token came from a cache: a 401 may just mean it went stale */
     unsigned requests, token_requests;
+    logto_mgmt_progress_fn progress; /* after every page of a listing (interactive tools) */
+    void *progress_data;
 };
 
 /* ------------------------------------------------------------------ pure helpers */
@@ -416,6 +418,12 @@ unsigned logto_mgmt_token_request_count(const struct logto_mgmt *m)
     return m ? m->token_requests : 0;
 }
 
+void logto_mgmt_set_progress(struct logto_mgmt *m, logto_mgmt_progress_fn fn, void *userdata)
+{
+    m->progress = fn;
+    m->progress_data = userdata;
+}
+
 /* ------------------------------------------------------------------ token cache on disk */
 
 static bool token_usable(const struct logto_mgmt *m, int64_t expires_at)
@@ -715,7 +723,7 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
                      void *userdata, struct logto_error *err)
 {
     _cleanup_json_ json_t *seen = json_object();
-    uint64_t pages = 0; /* from Total-Number; 0: unknown */
+    uint64_t pages = 0, total = 0; /* from Total-Number; 0: unknown */
     char what[256];
     int r;
 
@@ -749,7 +757,6 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
                                    "%s: page %u has %zu items, more than the %d asked for", what,
                                    page, n, LOGTO_MGMT_PAGE_SIZE);
         if (resp.total_number) {
-            uint64_t total;
             r = logto_mgmt_parse_total(resp.total_number, &total, err);
             if (r < 0) {
                 logto_error_prefix(err, "%s", what);
@@ -785,6 +792,9 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
             if (r < 0)
                 return r;
         }
+        if (m->progress)
+            m->progress(m->progress_data, path, json_object_size(seen),
+                        resp.total_number ? (size_t)total : 0);
         if (n == LOGTO_MGMT_PAGE_SIZE && fresh == 0)
             return logto_error_set(err, LOGTO_E_PROTOCOL,
                                    "%s: page %u repeats items already listed (pagination loop)",

@@ -65,6 +65,12 @@ static inline void logto_mgmt_freep(struct logto_mgmt **m)
 unsigned logto_mgmt_request_count(const struct logto_mgmt *m);
 unsigned logto_mgmt_token_request_count(const struct logto_mgmt *m);
 
+/* Progress of paginated listings, for interactive tools: fn runs after every page with the
+ * listing's path as requested (e.g. "/users", "/roles/<id>/users", query included), the distinct
+ * items seen so far and the total the server announced (0: unknown). NULL turns it off. */
+typedef void (*logto_mgmt_progress_fn)(void *userdata, const char *path, size_t done, size_t total);
+void logto_mgmt_set_progress(struct logto_mgmt *m, logto_mgmt_progress_fn fn, void *userdata);
+
 /* Make sure the session holds a usable M2M token (memory, then disk, then the token endpoint).
  * Called by every API function; exposed for `logtoctl` checks. */
 int logto_mgmt_authenticate(struct logto_mgmt *m, struct logto_error *err);
