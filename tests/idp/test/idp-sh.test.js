@@ -10,7 +10,8 @@ import path from 'node:path';
 
 import { IDP_DIR } from './helpers.js';
 
-const TOP = path.resolve(IDP_DIR, '..', '..');
+// The tree's top: make check says where (run-tests.sh may run a copy of tests/idp elsewhere).
+const TOP = process.env.top_srcdir || path.resolve(IDP_DIR, '..', '..');
 const HELPER = path.join(TOP, 'tests', 'lib', 'idp.sh');
 
 function sh(script, env = {}) {
