@@ -147,7 +147,8 @@ test('exit 77 (skip) without node or without tests/idp/node_modules', async () =
   try {
     mkdirSync(path.join(top, 'tests', 'idp'), { recursive: true });
     writeFileSync(path.join(top, 'tests', 'idp', 'server.js'), '');
-    const noModules = await sh(`. "${HELPER}"; idp_start; echo "rc=$?"`, { top_srcdir: top });
+    const noModules = await sh(`. "${HELPER}"; idp_start; echo "rc=$?"`,
+      { top_srcdir: top, LOGTO_IDP_NODE_MODULES: '' });
     assert.match(noModules.stdout, /rc=77/);
     assert.match(noModules.stderr, /node_modules is missing/);
   } finally {
