@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "memory.h"
 #include "mgmt.h"
+#include "tokens.h"
 #include "util.h"
 
 struct logto_mgmt {
@@ -594,72 +596,43 @@ static int request_token(struct logto_mgmt *m, struct logto_error *err)
     _cleanup_secret_ char *secret = NULL;
     _cleanup_form_ struct logto_form form = { 0 };
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
-    _cleanup_json_secret_ json_t *doc = NULL;
-    const char *token = NULL, *type = NULL, *error = NULL;
-    int64_t expires_in = 0;
+    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
+    _cleanup_free_ char *shown = logto_url_for_message(m->token_url);
+    struct logto_client client = { .client_id = cfg->m2m_client_id };
     int r;
 
+    if (!shown)
+        return LOGTO_OOM(err);
     r = logto_config_read_secret(cfg->m2m_client_secret_file, &secret, err);
     if (r < 0)
         return r;
+    client.client_secret = secret;
     if (logto_form_add(&form, "grant_type", "client_credentials") < 0 ||
         logto_form_add(&form, "resource", cfg->management_resource) < 0 ||
         logto_form_add(&form, "scope", "all") < 0)
         return LOGTO_OOM(err);
     m->requests++;
     m->token_requests++;
-    r = logto_http_post_form(m->http, m->token_url, &form, cfg->m2m_client_id, secret, &resp, err);
+    r = logto_client_post_form(m->http, m->token_url, &client, &form, &resp, err);
     logto_free_secret(TAKE_PTR(secret));
+    client.client_secret = NULL;
+    if (r >= 0)
+        r = logto_tokens_from_response(m->ctx, &resp, shown, &tokens, NULL, err);
     if (r < 0) {
-        logto_error_prefix(err, "M2M token request");
+        logto_error_prefix(err, "M2M token for the Management API");
         return r;
     }
-    if (logto_http_response_json(&resp, "the token response", &doc, NULL) < 0)
-        doc = NULL;
-    if (resp.status != 200) {
-        if (doc)
-            (void)logto_json_get_string(doc, "error", 0, &error, NULL);
-        if (error &&
-            (strcmp(error, "invalid_client") == 0 || strcmp(error, "unauthorized_client") == 0))
-            return logto_error_set(err, LOGTO_E_DENIED,
-                                   "the token endpoint refused the M2M app (%s): check "
-                                   "m2m_client_id and the secret",
-                                   error);
-        if (error && (strcmp(error, "invalid_target") == 0 || strcmp(error, "invalid_scope") == 0))
-            return logto_error_set(err, LOGTO_E_DENIED,
-                                   "the token endpoint refused the Management API token (%s): "
-                                   "check management_resource; the M2M app needs the "
-                                   "Management API permission `all`",
-                                   error);
-        return logto_error_set(err, LOGTO_E_PROTOCOL, "M2M token request answered HTTP %ld%s%s%s",
-                               resp.status, error ? " (" : "",
-                               error && strlen(error) < 40 ? error : "", error ? ")" : "");
-    }
-    if (!doc)
-        return logto_error_set(err, LOGTO_E_PROTOCOL, "the M2M token response is not JSON");
-    r = logto_json_get_string(doc, "access_token", LOGTO_JSON_REQUIRED | LOGTO_JSON_NONEMPTY,
-                              &token, err);
-    if (r >= 0)
-        r = logto_json_get_string(doc, "token_type", LOGTO_JSON_REQUIRED, &type, err);
-    if (r >= 0 && strcasecmp(type, "Bearer") != 0)
-        r = logto_error_set(err, LOGTO_E_PROTOCOL, "token_type is not Bearer");
-    if (r >= 0)
-        r = logto_json_get_int(doc, "expires_in", LOGTO_JSON_REQUIRED, 1, 366 * 86400, &expires_in,
-                               err);
-    if (r >= 0 && strlen(token) > 16384)
-        r = logto_error_set(err, LOGTO_E_PROTOCOL, "access_token is too long");
-    if (r < 0) {
-        logto_error_prefix(err, "M2M token response");
-        return r;
-    }
+    if (tokens.expires_in <= 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the M2M token answer has no expires_in: refusing to cache it");
+    if (strlen(tokens.access_token) > 16384)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the M2M access token is too long");
     drop_token(m);
-    m->access_token = strdup(token);
-    if (!m->access_token)
-        return LOGTO_OOM(err);
-    m->expires_at = logto_now(m->ctx) + expires_in;
+    m->access_token = TAKE_PTR(tokens.access_token);
+    m->expires_at = tokens.received_at + tokens.expires_in;
     m->token_cached = false;
     logto_log_debug(&m->ctx->log, "mgmt-token source=token-endpoint expires_in=%" PRId64,
-                    expires_in);
+                    tokens.expires_in);
     store_cached_token(m);
     return 0;
 }
