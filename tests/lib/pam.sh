@@ -1,6 +1,35 @@
 # SPDX-License-Identifier: MIT
 # Helpers for tests that drive pam_logto.so through pamtester and pam_wrapper (no /etc change).
 # Source after testenv.sh and idp.sh.
+#
+#   pam_service DIR NAME LINE...        write a PAM service file NAME in DIR (pam_wrapper's dir)
+#   pamtester_run DIR SERVICE USER OP... [pamtester -I/-E options go first: -I tty=/dev/pts/1]
+#                                       run pamtester under pam_wrapper (and $LOGTO_TEST_WRAPPER);
+#                                       stdin is the conversation. The module's pam_syslog lines
+#                                       are in its stderr as "SYSLOG(prio): event ..." (pam_wrapper
+#                                       prints them at PAM_WRAPPER_DEBUGLEVEL=2), so redirecting
+#                                       2>&1 into a file captures the conversation and the log.
+#   pam_write_config FILE STATE_DIR [INI]  write_config (testenv.sh), plus a conf.d drop-in with
+#                                       long network timeouts under $LOGTO_TEST_WRAPPER (TLS
+#                                       handshakes under valgrind take seconds)
+#   pam_slow                            true under $LOGTO_TEST_WRAPPER (scale waits with it)
+#   pam_log FILE                        the module's log lines in a captured output
+#   assert_logged FILE REGEX [WHAT]     one of them matches the extended REGEX
+#   assert_not_logged FILE REGEX [WHAT]
+#   assert_pam_code FILE CODE [WHAT]    pamtester reported the PAM code CODE (PAM_AUTH_ERR...)
+#                                       for the last operation (matched through pam_strerror)
+#   wait_for_code FILE                  the device user code once it appears (20 s at most)
+#   wait_for_text FILE TEXT [SECONDS]   wait until FILE contains TEXT (both wait 6 times longer
+#                                       under $LOGTO_TEST_WRAPPER)
+#   pam_test_done DIR SECRET...         end of a test: no valgrind error was reported by any
+#                                       pamtester_run, and no SECRET appears in any file under
+#                                       DIR (captured outputs, logs) or in the IdP's log; prints ok
+#
+# Why pam_wrapper's log capture: libpam's pam_syslog is the only way the module logs (common/log
+# goes through the sink pam_logto installs), and pam_wrapper replaces pam_syslog/pam_vsyslog,
+# so every line the module would send to syslog lands in the captured output without root,
+# without a syslog daemon and without touching /dev/log. PAM_WRAPPER_DEBUGLEVEL stays at 2:
+# level 3 (trace) makes pam_wrapper itself print PAM_AUTHTOK values.
 
 # pam_service DIR NAME LINE...: write a PAM service file NAME in DIR (a pam_wrapper service dir).
 pam_service() {
@@ -13,27 +42,125 @@ pam_service() {
     [ -f "$d/other" ] || printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$d/other"
 }
 
-# pamtester_run DIR SERVICE USER OP...: run pamtester under pam_wrapper with DIR as the service
-# directory; stdin is the conversation input. Output is line-buffered so tests can read the
-# device code while the module polls.
+# Where pamtester_run notes wrapper (valgrind) errors; pam_test_done fails if it is not empty.
+PAM_WRAPPER_ERRORS=${PAM_WRAPPER_ERRORS:-${TMPDIR:-/tmp}/logto-pam-wrapper-errors.$$}
+at_exit "rm -f '$PAM_WRAPPER_ERRORS'"
+
+# pamtester_run DIR [-I item=value | -E var=value]... SERVICE USER OP...: run pamtester under
+# pam_wrapper with DIR as the service directory; stdin is the conversation input. Output is
+# line-buffered so tests can read the device code while the module polls. stdbuf runs outside
+# the wrapper, so valgrind checks pamtester itself (not stdbuf, which only execs it).
 pamtester_run() {
     d=$1
     shift
     need_cmd pamtester stdbuf
     [ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
-    # shellcheck disable=SC2046
+    # shellcheck disable=SC2046,SC2086
     LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB")" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
-        wrap stdbuf -oL -eL "$PAMTESTER" -v "$@"
+        PAM_WRAPPER_DEBUGLEVEL=2 stdbuf -oL -e0 ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@"
+    pr_rc=$?
+    if [ "$pr_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
+        echo "pamtester_run: $LOGTO_TEST_WRAPPER reported errors for: $*" >&2
+        echo "$*" >>"$PAM_WRAPPER_ERRORS"
+    fi
+    return $pr_rc
 }
 
-# wait_for_code FILE: print the device user code once it appears in FILE (at most 20 s).
+pam_slow() { [ -n "${LOGTO_TEST_WRAPPER:-}" ]; }
+
+pam_write_config() { # FILE STATE_DIR [INI]
+    write_config "$@"
+    if pam_slow; then
+        mkdir -p "$(dirname "$1")/conf.d"
+        printf '[logto]\nconnect_timeout = 60s\ntimeout = 120s\n' \
+            >"$(dirname "$1")/conf.d/50-slow.conf"
+        chmod 0644 "$(dirname "$1")/conf.d/50-slow.conf"
+    fi
+}
+
+# pam_log FILE: the lines the module logged (pam_syslog) in a captured pamtester output.
+pam_log() {
+    sed -n 's/^.*SYSLOG([0-9]*): //p' "$1"
+}
+
+assert_logged() { # FILE REGEX [WHAT]
+    pam_log "$1" | grep -qE -- "$2" ||
+        fail "${3:-the module} did not log /$2/; its log: $(pam_log "$1" | tr '\n' '|')"
+}
+
+assert_not_logged() { # FILE REGEX [WHAT]
+    ! pam_log "$1" | grep -qE -- "$2" || fail "${3:-the module} logged /$2/"
+}
+
+# The pam_strerror text of a PAM code (Linux-PAM's wording), for pamtester's messages.
+pam_code_text() {
+    case "$1" in
+    PAM_SUCCESS) echo "successfully" ;;
+    PAM_AUTH_ERR) echo "Authentication failure" ;;
+    PAM_USER_UNKNOWN) echo "User not known to the underlying authentication module" ;;
+    PAM_AUTHINFO_UNAVAIL) echo "Authentication service cannot retrieve authentication info" ;;
+    PAM_CRED_INSUFFICIENT) echo "Insufficient credentials to access authentication data" ;;
+    PAM_MAXTRIES) echo "Have exhausted maximum number of retries for service." ;;
+    PAM_PERM_DENIED) echo "Permission denied" ;;
+    PAM_ACCT_EXPIRED) echo "User account has expired" ;;
+    PAM_SERVICE_ERR) echo "Error in service module" ;;
+    PAM_SYSTEM_ERR) echo "System error" ;;
+    PAM_ABORT) echo "Critical error - immediate abort" ;;
+    *) fail "pam_code_text: unknown code $1" ;;
+    esac
+}
+
+# assert_pam_code FILE CODE [WHAT]: pamtester's last line names CODE's pam_strerror text.
+assert_pam_code() {
+    apc_text=$(pam_code_text "$2")
+    apc_last=$(grep '^pamtester: ' "$1" | tail -1)
+    case "$apc_last" in
+    *"$apc_text"*) ;;
+    *) fail "${3:-pamtester}: expected $2 ('$apc_text'), got '$apc_last'; output: $(cat "$1")" ;;
+    esac
+}
+
+# wait_for_code FILE: print the device user code once it appears in FILE (at most 20 s; 120 s
+# under valgrind).
 wait_for_code() {
-    i=0
-    while [ $i -lt 200 ]; do
+    i=0 wfc_n=200
+    pam_slow && wfc_n=1200
+    while [ $i -lt $wfc_n ]; do
         c=$(grep -oE '[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}' "$1" 2>/dev/null | head -1)
         [ -n "$c" ] && { echo "$c"; return 0; }
         sleep 0.1
         i=$((i + 1))
     done
     return 1
+}
+
+# wait_for_text FILE TEXT [SECONDS]: true once FILE contains TEXT (fixed string).
+wait_for_text() {
+    wft_n=$((${3:-20} * 10))
+    pam_slow && wft_n=$((wft_n * 6))
+    i=0
+    while [ $i -lt "$wft_n" ]; do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# pam_test_done DIR SECRET...: the common end of every PAM test (see the header).
+pam_test_done() {
+    ptd_dir=$1
+    shift
+    if [ -s "$PAM_WRAPPER_ERRORS" ]; then
+        fail "$LOGTO_TEST_WRAPPER reported errors in: $(tr '\n' ';' <"$PAM_WRAPPER_ERRORS")"
+    fi
+    # Every captured output and log: anything under DIR except the state the module keeps
+    # (token records hold the refresh token and verifier by design) and the secret files.
+    ptd_files=$(find "$ptd_dir" -type f ! -path '*/state/*' ! -name '*.secret' ! -name '*.conf' \
+        -print)
+    [ -n "${IDP_LOG:-}" ] && [ -f "$IDP_LOG" ] && ptd_files="$ptd_files $IDP_LOG"
+    [ -n "$ptd_files" ] || fail "pam_test_done: nothing was captured in $ptd_dir"
+    # shellcheck disable=SC2086
+    assert_no_secrets $ptd_files -- "$@"
+    echo "ok"
 }
