@@ -37,6 +37,9 @@ struct cli_command {
 /* Each subcommand file defines its entries; logtoctl.c lists them. */
 int cli_cmd_version(struct cli *cli, int argc, char **argv);
 int cli_cmd_config(struct cli *cli, int argc, char **argv); /* cmd_config.c */
+int cli_cmd_sync(struct cli *cli, int argc, char **argv);   /* cmd_sync.c */
+int cli_cmd_user(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
+int cli_cmd_keys(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
 
 /* path made absolute against the working directory (symlinks kept); NULL stays NULL.
  * Returns 0, or -1 when out of memory or the working directory is unknown. */

@@ -16,6 +16,12 @@
 static const struct cli_command commands[] = {
     { "config", "check|keys [--config PATH]", "check the configuration, list its keys",
       cli_cmd_config, false },
+    { "keys", "[--cached] NAME", "SSH public keys of a user (sshd AuthorizedKeysCommand)",
+      cli_cmd_keys, true },
+    { "sync", "[--dry-run] [--persist-uids]", "rebuild the user/group snapshot from Logto",
+      cli_cmd_sync, true },
+    { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
+      true },
     { "version", "", "print the version and library versions", cli_cmd_version, false },
 };
 

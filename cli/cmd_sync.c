@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/* logtoctl sync: rebuild the directory snapshot from the Management API (common/sync.h). */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "identity.h"
+#include "sync.h"
+#include "util.h"
+
+struct sync_ui {
+    bool tty;     /* stderr is a terminal: progress on one line, redrawn in place */
+    bool line;    /* a progress line is showing */
+    bool verbose; /* notices too, not only warnings and errors */
+    bool debug;
+};
+
+static void clear_line(struct sync_ui *ui)
+{
+    if (ui->line) {
+        fputs("\r\033[K", stderr);
+        ui->line = false;
+    }
+}
+
+/* Warnings and errors always; notices and info with --verbose; debug with --debug (the library
+ * filters those). A progress line is cleared first so log lines stay whole. */
+static void sync_log(void *userdata, int priority, const char *line)
+{
+    struct sync_ui *ui = userdata;
+
+    if (priority > LOG_WARNING && !ui->verbose && !(ui->debug && priority == LOG_DEBUG))
+        return;
+    clear_line(ui);
+    fprintf(stderr, "logtoctl: %s%s\n", priority <= LOG_ERR ? "error: " : "", line);
+}
+
+static void sync_progress(void *userdata, const char *phase, size_t done, size_t total)
+{
+    static const struct {
+        const char *phase, *text;
+    } texts[] = {
+        { "users", "fetching users" },
+        { "roles", "fetching roles" },
+        { "role-members", "fetching role members" },
+        { "organizations", "fetching organizations" },
+        { "organization-members", "fetching organization members" },
+        { "mapping", "mapping users" },
+        { "writing", "writing the snapshot" },
+        { "persist", "persisting UIDs" },
+    };
+    struct sync_ui *ui = userdata;
+    const char *text = phase;
+
+    if (!ui->tty)
+        return;
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+        if (strcmp(texts[i].phase, phase) == 0)
+            text = texts[i].text;
+    if (total)
+        fprintf(stderr, "\r\033[K%s %zu/%zu", text, done, total);
+    else
+        fprintf(stderr, "\r\033[K%s %zu", text, done);
+    fflush(stderr);
+    ui->line = true;
+}
+
+/* ---------------------------------------------------------------- text output */
+
+static const char *group_kind_text(uint32_t kind)
+{
+    switch (kind) {
+    case LOGTO_GROUP_PRIVATE:
+        return "private";
+    case LOGTO_GROUP_ROLE:
+        return "role";
+    case LOGTO_GROUP_ORG:
+        return "org";
+    case LOGTO_GROUP_ORG_ROLE:
+        return "org-role";
+    case LOGTO_GROUP_CLAIM:
+        return "claim";
+    }
+    return "?";
+}
+
+static void print_change(const struct logto_sync_change *c)
+{
+    switch (c->kind) {
+    case LOGTO_SYNC_USER_ADDED:
+        printf("  + user %s (sub %s)\n", c->name, c->sub);
+        break;
+    case LOGTO_SYNC_USER_REMOVED:
+        printf("  - user %s (sub %s)\n", c->name, c->sub);
+        break;
+    case LOGTO_SYNC_USER_CHANGED:
+        printf("  ~ user %s (sub %s): %s\n", c->name, c->sub, c->detail ? c->detail : "");
+        break;
+    case LOGTO_SYNC_GROUP_ADDED:
+        printf("  + group %s\n", c->name);
+        break;
+    case LOGTO_SYNC_GROUP_REMOVED:
+        printf("  - group %s\n", c->name);
+        break;
+    case LOGTO_SYNC_GROUP_CHANGED:
+        printf("  ~ group %s: %s\n", c->name, c->detail ? c->detail : "");
+        break;
+    case LOGTO_SYNC_MEMBER_ADDED:
+        printf("  + member %s: %s\n", c->group, c->name);
+        break;
+    case LOGTO_SYNC_MEMBER_REMOVED:
+        printf("  - member %s: %s\n", c->group, c->name);
+        break;
+    default:
+        break;
+    }
+}
+
+static void print_report(const struct logto_sync_report *r, bool full)
+{
+    const size_t *n = r->counts;
+
+    printf("Logto: %zu users, %zu roles, %zu organizations\n", r->fetched_users, r->fetched_roles,
+           r->fetched_orgs);
+    printf("snapshot: %zu users (%zu suspended), %zu groups; before: %zu users, %zu groups\n",
+           r->users, r->suspended, r->groups, r->previous_users, r->previous_groups);
+    if (r->previous_problem)
+        printf("previous snapshot unreadable: %s\n", r->previous_problem);
+    printf("changes: users +%zu -%zu ~%zu, groups +%zu -%zu ~%zu, memberships +%zu -%zu\n",
+           n[LOGTO_SYNC_USER_ADDED], n[LOGTO_SYNC_USER_REMOVED], n[LOGTO_SYNC_USER_CHANGED],
+           n[LOGTO_SYNC_GROUP_ADDED], n[LOGTO_SYNC_GROUP_REMOVED], n[LOGTO_SYNC_GROUP_CHANGED],
+           n[LOGTO_SYNC_MEMBER_ADDED], n[LOGTO_SYNC_MEMBER_REMOVED]);
+    if (full)
+        for (size_t i = 0; i < r->n_changes; i++)
+            print_change(&r->changes[i]);
+    if (r->n_skipped) {
+        printf("skipped users: %zu\n", r->n_skipped);
+        for (size_t i = 0; i < r->n_skipped; i++) {
+            const struct logto_sync_skip *s = &r->skipped[i];
+            printf("  %s (sub %s%s%s) [%s]: %s\n",
+                   s->name       ? s->name
+                   : s->username ? s->username
+                                 : "-",
+                   s->sub, s->username && s->name ? ", username " : "",
+                   s->username && s->name ? s->username : "", logto_sync_skip_kind_name(s->kind),
+                   s->reason);
+        }
+    }
+    if (r->n_collisions) {
+        printf("collisions: %zu\n", r->n_collisions);
+        for (size_t i = 0; i < r->n_collisions; i++) {
+            const struct logto_sync_collision *c = &r->collisions[i];
+            printf("  %s %s: %s (sub %s) and %s (sub %s)\n", logto_collision_kind_name(c->kind),
+                   c->value, c->a_name, c->a_sub, c->b_name, c->b_sub);
+        }
+    }
+    if (r->n_groups_skipped) {
+        printf("skipped groups: %zu\n", r->n_groups_skipped);
+        for (size_t i = 0; i < r->n_groups_skipped; i++) {
+            const struct logto_sync_group_skip *g = &r->groups_skipped[i];
+            if (g->gid)
+                printf("  %s (GID %" PRIu32 ", %s %s, %zu members): %s\n", g->name ? g->name : "-",
+                       g->gid, group_kind_text(g->kind), g->source, g->members, g->reason);
+            else
+                printf("  %s (%s %s, %zu members): %s\n", g->name ? g->name : "-",
+                       group_kind_text(g->kind), g->source, g->members, g->reason);
+        }
+    }
+    if (r->written)
+        printf("SSH keys: %zu users with keys, %zu files written, %zu removed, %zu keys "
+               "skipped\n",
+               r->keys_users, r->keys_written, r->keys_removed, r->keys_skipped);
+    if (r->uids_to_persist || r->uids_persisted)
+        printf("UIDs persisted to custom_data: %zu of %zu\n", r->uids_persisted,
+               r->uids_to_persist);
+    printf("requests: %u Management API requests (%u token) in %.2f s (fetch %.2f s)\n",
+           r->requests, r->token_requests, (double)r->elapsed_ms / 1000.0,
+           (double)r->fetch_ms / 1000.0);
+    if (r->written)
+        printf("written: %s\n", r->path);
+    else
+        printf("dry run: %s left unchanged\n", r->path);
+}
+
+/* ---------------------------------------------------------------- JSON output */
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *strv_json(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *report_json(const struct logto_sync_report *r)
+{
+    json_t *doc, *counts = json_object(), *changes = json_array(), *skipped = json_array(),
+                 *collisions = json_array(), *groups = json_array();
+
+    if (!counts || !changes || !skipped || !collisions || !groups)
+        goto oom;
+    for (int k = 0; k < LOGTO_SYNC__CHANGE_KINDS; k++)
+        json_object_set_new(counts, logto_sync_change_kind_name((enum logto_sync_change_kind)k),
+                            json_integer((json_int_t)r->counts[k]));
+    for (size_t i = 0; i < r->n_changes; i++) {
+        const struct logto_sync_change *c = &r->changes[i];
+        json_array_append_new(changes, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "kind",
+                                                 logto_sync_change_kind_name(c->kind), "name",
+                                                 str_or_null(c->name), "sub", str_or_null(c->sub),
+                                                 "group", str_or_null(c->group), "fields",
+                                                 c->fields ? strv_json(c->fields) : json_null(),
+                                                 "detail", str_or_null(c->detail)));
+    }
+    for (size_t i = 0; i < r->n_skipped; i++) {
+        const struct logto_sync_skip *s = &r->skipped[i];
+        json_array_append_new(skipped, json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
+                                                 logto_sync_skip_kind_name(s->kind), "sub", s->sub,
+                                                 "username", str_or_null(s->username), "name",
+                                                 str_or_null(s->name), "reason", s->reason));
+    }
+    for (size_t i = 0; i < r->n_collisions; i++) {
+        const struct logto_sync_collision *c = &r->collisions[i];
+        json_array_append_new(collisions,
+                              json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "kind",
+                                        logto_collision_kind_name(c->kind), "value", c->value, "a",
+                                        "name", c->a_name, "sub", c->a_sub, "b", "name", c->b_name,
+                                        "sub", c->b_sub));
+    }
+    for (size_t i = 0; i < r->n_groups_skipped; i++) {
+        const struct logto_sync_group_skip *g = &r->groups_skipped[i];
+        json_array_append_new(
+            groups,
+            json_pack("{s:o, s:o, s:s, s:s, s:I, s:s}", "name", str_or_null(g->name), "gid",
+                      g->gid ? json_integer(g->gid) : json_null(), "kind", group_kind_text(g->kind),
+                      "source", g->source, "members", (json_int_t)g->members, "reason", g->reason));
+    }
+    doc = json_pack(
+        "{s:b, s:b, s:b, s:s, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:o}, s:I, s:I, s:I, "
+        "s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
+        "ok", r->late_error == 0, "dry_run", r->dry_run, "written", r->written, "snapshot", r->path,
+        "fetched", "users", (json_int_t)r->fetched_users, "roles", (json_int_t)r->fetched_roles,
+        "organizations", (json_int_t)r->fetched_orgs, "users", (json_int_t)r->users, "groups",
+        (json_int_t)r->groups, "suspended", (json_int_t)r->suspended, "previous", "users",
+        (json_int_t)r->previous_users, "groups", (json_int_t)r->previous_groups, "problem",
+        str_or_null(r->previous_problem), "requests", (json_int_t)r->requests, "token_requests",
+        (json_int_t)r->token_requests, "fetch_ms", (json_int_t)r->fetch_ms, "elapsed_ms",
+        (json_int_t)r->elapsed_ms, "counts", counts, "changes", changes, "skipped", skipped,
+        "collisions", collisions, "groups_skipped", groups, "keys", "users",
+        (json_int_t)r->keys_users, "written", (json_int_t)r->keys_written, "removed",
+        (json_int_t)r->keys_removed, "skipped", (json_int_t)r->keys_skipped, "uids", "to_persist",
+        (json_int_t)r->uids_to_persist, "persisted", (json_int_t)r->uids_persisted);
+    if (doc && r->late_error)
+        json_object_set_new(doc, "error",
+                            json_pack("{s:s, s:s}", "code",
+                                      logto_errc_name(logto_errc_from(r->late_error)), "message",
+                                      r->late_message));
+    return doc;
+oom:
+    json_decref(counts);
+    json_decref(changes);
+    json_decref(skipped);
+    json_decref(collisions);
+    json_decref(groups);
+    return NULL;
+}
+
+static int print_json(json_t *doc)
+{
+    int r;
+
+    if (!doc)
+        return -1;
+    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(doc);
+    putchar('\n');
+    return r < 0 || fflush(stdout) != 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static void sync_usage(FILE *out)
+{
+    fprintf(out, "usage: logtoctl [--json] sync [--dry-run] [--persist-uids] [--verbose]\n");
+}
+
+int cli_cmd_sync(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "dry-run", no_argument, NULL, 'n' }, { "persist-uids", no_argument, NULL, 'p' },
+        { "verbose", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 },
+    };
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *report = NULL;
+    struct logto_sync_options opts = { 0 };
+    struct sync_ui ui = { .tty = !cli->quiet && isatty(STDERR_FILENO) == 1, .debug = cli->debug };
+    struct logto_ctx ctx = cli->ctx;
+    struct logto_error err = { 0 };
+    int c, r;
+
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+nvh", options, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            opts.dry_run = true;
+            break;
+        case 'p':
+            opts.persist_uids = true;
+            break;
+        case 'v':
+            ui.verbose = true;
+            break;
+        case 'j':
+            cli->json = true;
+            break;
+        case 'h':
+            sync_usage(stdout);
+            return CLI_OK;
+        default:
+            sync_usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "logtoctl: sync: unexpected argument '%s'\n", argv[optind]);
+        return CLI_USAGE;
+    }
+    if (geteuid() != 0 && !opts.dry_run) {
+        fprintf(stderr,
+                "logtoctl: sync must run as root: it replaces the root-owned snapshot in "
+                "%s (--dry-run only reads, but still needs the M2M secret, which only "
+                "root can read)\n",
+                cli->ctx.cfg->state_dir);
+        return CLI_FAIL;
+    }
+
+    ctx.log.fn = sync_log;
+    ctx.log.userdata = &ui;
+    ctx.log.debug = cli->ctx.log.debug;
+    opts.progress = sync_progress;
+    opts.progress_data = &ui;
+    r = logto_sync(&ctx, &opts, &report, &err);
+    clear_line(&ui);
+    if (r < 0) {
+        if (cli->json)
+            (void)print_json(json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
+                                       logto_errc_name(logto_errc_from(r)), "message",
+                                       err.message));
+        return cli_fail(cli, r, &err);
+    }
+    if (cli->json) {
+        if (print_json(report_json(report)) < 0)
+            return CLI_FAIL;
+    } else if (!cli->quiet) {
+        print_report(report, opts.dry_run || ui.verbose);
+        if (fflush(stdout) != 0)
+            return CLI_FAIL;
+    }
+    if (report->late_error) {
+        fprintf(stderr, "logtoctl: the snapshot was written, but %s\n", report->late_message);
+        return cli_exit_code(report->late_error);
+    }
+    return CLI_OK;
+}

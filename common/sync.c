@@ -1,0 +1,1858 @@
+/* SPDX-License-Identifier: MIT */
+/* Directory sync from the Management API, the change list, and the SSH key cache (sync.h). */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fileio.h"
+#include "identity.h"
+#include "json.h"
+#include "log.h"
+#include "memory.h"
+#include "mgmt.h"
+#include "names.h"
+#include "sync.h"
+#include "util.h"
+
+#define REASON_MAX   400  /* bytes of a skip reason built from several collisions */
+#define COMMENT_MAX  1024 /* bytes of an SSH key comment */
+#define KEYS_HEADER  "# logto-keys v1 sub="
+#define PROGRESS_GAP 500 /* users between "mapping" progress calls */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names */
+
+const char *logto_sync_change_kind_name(enum logto_sync_change_kind kind)
+{
+    static const char *const names[] = {
+        [LOGTO_SYNC_USER_ADDED] = "user-added",
+        [LOGTO_SYNC_USER_REMOVED] = "user-removed",
+        [LOGTO_SYNC_USER_CHANGED] = "user-changed",
+        [LOGTO_SYNC_GROUP_ADDED] = "group-added",
+        [LOGTO_SYNC_GROUP_REMOVED] = "group-removed",
+        [LOGTO_SYNC_GROUP_CHANGED] = "group-changed",
+        [LOGTO_SYNC_MEMBER_ADDED] = "member-added",
+        [LOGTO_SYNC_MEMBER_REMOVED] = "member-removed",
+    };
+    return (unsigned)kind < ELEMENTSOF(names) ? names[kind] : "?";
+}
+
+const char *logto_sync_skip_kind_name(enum logto_sync_skip_kind kind)
+{
+    switch (kind) {
+    case LOGTO_SYNC_SKIP_IDENTITY:
+        return "identity";
+    case LOGTO_SYNC_SKIP_COLLISION:
+        return "collision";
+    case LOGTO_SYNC_SKIP_LOCAL:
+        return "local";
+    }
+    return "?";
+}
+
+static const char *group_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case LOGTO_GROUP_PRIVATE:
+        return "private";
+    case LOGTO_GROUP_ROLE:
+        return "role";
+    case LOGTO_GROUP_ORG:
+        return "org";
+    case LOGTO_GROUP_ORG_ROLE:
+        return "org-role";
+    case LOGTO_GROUP_CLAIM:
+        return "claim";
+    }
+    return "?";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The report */
+
+static void change_clear(struct logto_sync_change *c)
+{
+    free(c->name);
+    free(c->group);
+    free(c->sub);
+    logto_strv_free(c->fields);
+    free(c->detail);
+}
+
+void logto_sync_report_free(struct logto_sync_report *report)
+{
+    if (!report)
+        return;
+    free(report->path);
+    free(report->previous_problem);
+    for (size_t i = 0; i < report->n_changes; i++)
+        change_clear(&report->changes[i]);
+    free(report->changes);
+    for (size_t i = 0; i < report->n_skipped; i++) {
+        free(report->skipped[i].sub);
+        free(report->skipped[i].username);
+        free(report->skipped[i].name);
+        free(report->skipped[i].reason);
+    }
+    free(report->skipped);
+    for (size_t i = 0; i < report->n_collisions; i++) {
+        struct logto_sync_collision *c = &report->collisions[i];
+        free(c->value);
+        free(c->a_sub);
+        free(c->a_name);
+        free(c->b_sub);
+        free(c->b_name);
+    }
+    free(report->collisions);
+    for (size_t i = 0; i < report->n_groups_skipped; i++) {
+        free(report->groups_skipped[i].name);
+        free(report->groups_skipped[i].source);
+        free(report->groups_skipped[i].reason);
+    }
+    free(report->groups_skipped);
+    free(report);
+}
+
+/* Room for one more element in *array (n used). */
+static int grow_array(void *arrayp, size_t n, size_t elem)
+{
+    void *array, *p;
+
+    /* Powers of two: grow when n is 0 or a power of two >= 8. */
+    if (n >= 8 && (n & (n - 1)) != 0)
+        return 0;
+    if (n > 0 && n < 8)
+        return 0;
+    memcpy(&array, arrayp, sizeof(array));
+    p = realloc(array, (n < 8 ? 8 : n * 2) * elem);
+    if (!p)
+        return -1;
+    memcpy(arrayp, &p, sizeof(p));
+    return 0;
+}
+
+/* A display copy of a string from the network: control characters replaced, capped. */
+static char *display_copy(const char *s)
+{
+    char buf[160];
+
+    if (!s)
+        return NULL;
+    return strdup(logto_log_sanitize(buf, sizeof(buf), s));
+}
+
+static int add_skip(struct logto_sync_report *report, enum logto_sync_skip_kind kind,
+                    const char *sub, const char *username, const char *name, const char *reason)
+{
+    struct logto_sync_skip *s;
+
+    if (grow_array(&report->skipped, report->n_skipped, sizeof(*report->skipped)) < 0)
+        return -LOGTO_E_NOMEM;
+    s = &report->skipped[report->n_skipped];
+    *s = (struct logto_sync_skip){ .kind = kind };
+    report->n_skipped++;
+    s->sub = display_copy(sub ? sub : "?");
+    s->username = display_copy(username);
+    s->name = logto_strdup_or_null(name);
+    s->reason = display_copy(reason ? reason : "refused");
+    if (!s->sub || (username && !s->username) || (name && !s->name) || !s->reason)
+        return -LOGTO_E_NOMEM;
+    return 0;
+}
+
+static int add_change(struct logto_sync_report *report, enum logto_sync_change_kind kind,
+                      const char *name, const char *group, const char *sub, char **fields,
+                      char *detail)
+{
+    struct logto_sync_change *c;
+
+    if (grow_array(&report->changes, report->n_changes, sizeof(*report->changes)) < 0) {
+        logto_strv_free(fields);
+        free(detail);
+        return -LOGTO_E_NOMEM;
+    }
+    c = &report->changes[report->n_changes++];
+    *c = (struct logto_sync_change){ .kind = kind, .fields = fields, .detail = detail };
+    c->name = logto_strdup_or_null(name);
+    c->group = logto_strdup_or_null(group);
+    c->sub = logto_strdup_or_null(sub);
+    report->counts[kind]++;
+    if ((name && !c->name) || (group && !c->group) || (sub && !c->sub))
+        return -LOGTO_E_NOMEM;
+    return 0;
+}
+
+static int add_group_skip(struct logto_sync_report *report, const char *name, uint32_t gid,
+                          uint32_t kind, const char *source, size_t members, const char *reason)
+{
+    struct logto_sync_group_skip *g;
+
+    if (grow_array(&report->groups_skipped, report->n_groups_skipped,
+                   sizeof(*report->groups_skipped)) < 0)
+        return -LOGTO_E_NOMEM;
+    g = &report->groups_skipped[report->n_groups_skipped++];
+    *g = (struct logto_sync_group_skip){ .gid = gid, .kind = kind, .members = members };
+    g->name = logto_strdup_or_null(name);
+    g->source = display_copy(source ? source : "");
+    g->reason = display_copy(reason);
+    if ((name && !g->name) || !g->source || !g->reason)
+        return -LOGTO_E_NOMEM;
+    return 0;
+}
+
+static void progress(const struct logto_sync_options *opts, const char *phase, size_t done,
+                     size_t total)
+{
+    if (opts && opts->progress)
+        opts->progress(opts->progress_data, phase, done, total);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* SSH public keys */
+
+static const char *const key_types[] = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+};
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Canonical base64 (padded, no whitespace) into out (at least len / 4 * 3 bytes). */
+static int b64_decode(const char *in, size_t len, uint8_t *out, size_t *ret_len)
+{
+    size_t o = 0, pad = 0;
+
+    if (len == 0 || len % 4 != 0)
+        return -1;
+    if (in[len - 1] == '=')
+        pad++;
+    if (in[len - 2] == '=')
+        pad++;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        for (size_t k = 0; k < 4; k++) {
+            bool padding = i + k >= len - pad;
+            v[k] = padding ? 0 : b64_value(in[i + k]);
+            if (v[k] < 0 || (padding && in[i + k] != '='))
+                return -1;
+        }
+        uint32_t q =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (uint8_t)(q >> 16);
+        out[o++] = (uint8_t)(q >> 8);
+        out[o++] = (uint8_t)q;
+    }
+    /* Canonical: the bits under the padding are zero. */
+    if (pad == 1 && (b64_value(in[len - 2]) & 0x3) != 0)
+        return -1;
+    if (pad == 2 && (b64_value(in[len - 3]) & 0xf) != 0)
+        return -1;
+    *ret_len = o - pad;
+    return 0;
+}
+
+int logto_sync_ssh_key_check(const char *line, char **ret, const char **ret_why)
+{
+    _cleanup_free_ uint8_t *blob = NULL;
+    const char *p = line, *type, *body, *comment, *type_ok = NULL;
+    size_t type_len, body_len, comment_len, blob_len;
+
+    *ret = NULL;
+    *ret_why = NULL;
+    if (!line || !line[0]) {
+        *ret_why = "empty";
+        return -LOGTO_E_INVAL;
+    }
+    if (strlen(line) > LOGTO_IDENTITY_MAX_SSH_KEY) {
+        *ret_why = "too long";
+        return -LOGTO_E_INVAL;
+    }
+    for (const unsigned char *c = (const unsigned char *)line; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) {
+            *ret_why = "contains control characters (one key per line, no tabs)";
+            return -LOGTO_E_INVAL;
+        }
+    while (*p == ' ')
+        p++;
+    type = p;
+    type_len = strcspn(type, " ");
+    for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
+        if (strlen(key_types[i]) == type_len && memcmp(key_types[i], type, type_len) == 0)
+            type_ok = key_types[i];
+    if (!type_ok) {
+        *ret_why = "unknown key type, or authorized_keys options (not accepted from the IdP)";
+        return -LOGTO_E_INVAL;
+    }
+    p = type + type_len;
+    while (*p == ' ')
+        p++;
+    body = p;
+    body_len = strcspn(body, " ");
+    if (body_len == 0) {
+        *ret_why = "no key data";
+        return -LOGTO_E_INVAL;
+    }
+    blob = malloc(body_len / 4 * 3 + 3);
+    if (!blob)
+        return -LOGTO_E_NOMEM;
+    if (b64_decode(body, body_len, blob, &blob_len) < 0) {
+        *ret_why = "key data is not canonical base64";
+        return -LOGTO_E_INVAL;
+    }
+    /* The blob is an SSH string of the key type, then the key itself. */
+    if (blob_len < 4 + type_len + 4 ||
+        ((uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | blob[3]) !=
+            type_len ||
+        memcmp(blob + 4, type_ok, type_len) != 0) {
+        *ret_why = "key data does not match the key type";
+        return -LOGTO_E_INVAL;
+    }
+    p = body + body_len;
+    while (*p == ' ')
+        p++;
+    comment = p;
+    comment_len = strlen(comment);
+    while (comment_len > 0 && comment[comment_len - 1] == ' ')
+        comment_len--;
+    if (comment_len > COMMENT_MAX) {
+        *ret_why = "comment too long";
+        return -LOGTO_E_INVAL;
+    }
+    *ret = comment_len ? logto_asprintf("%s %.*s %.*s", type_ok, (int)body_len, body,
+                                        (int)comment_len, comment)
+                       : logto_asprintf("%s %.*s", type_ok, (int)body_len, body);
+    return *ret ? 0 : -LOGTO_E_NOMEM;
+}
+
+int logto_sync_ssh_keys(const struct logto_ctx *ctx, const struct logto_identity *id, char ***ret,
+                        size_t *ret_skipped, struct logto_error *err)
+{
+    _cleanup_strv_ char **keys = calloc(1, sizeof(char *));
+    size_t skipped = 0;
+
+    if (!keys)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; id->ssh_keys && id->ssh_keys[i]; i++) {
+        const char *why = NULL;
+        char *norm = NULL;
+        int r = logto_sync_ssh_key_check(id->ssh_keys[i], &norm, &why);
+        if (r == -LOGTO_E_NOMEM)
+            return LOGTO_OOM(err);
+        if (r < 0) {
+            logto_log(&ctx->log, LOG_NOTICE, "keys-skip user=%s key=%zu reason=\"%s\"", id->name, i,
+                      why);
+            skipped++;
+            continue;
+        }
+        if (logto_strv_contains(keys, norm)) {
+            free(norm);
+            continue;
+        }
+        if (logto_strv_push_take(&keys, norm) < 0)
+            return LOGTO_OOM(err);
+    }
+    if (ret_skipped)
+        *ret_skipped += skipped;
+    *ret = TAKE_PTR(keys);
+    return 0;
+}
+
+static char *keys_dir_path(const struct logto_ctx *ctx)
+{
+    const char *state = ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
+    return logto_asprintf("%s/%s", state, LOGTO_KEYS_SUBDIR);
+}
+
+static int keys_dir_open(const struct logto_ctx *ctx, bool create, int *ret_fd, char **ret_path,
+                         struct logto_error *err)
+{
+    _cleanup_free_ char *path = keys_dir_path(ctx);
+    int r;
+
+    if (!path)
+        return LOGTO_OOM(err);
+    r = create ? logto_dir_ensure(path, 0700, true, ret_fd, err)
+               : logto_dir_open_trusted(path, true, ret_fd, err);
+    if (r < 0)
+        return r;
+    *ret_path = TAKE_PTR(path);
+    return 0;
+}
+
+static char *keys_text(const char *sub, char *const *keys)
+{
+    _cleanup_free_ char *body = logto_strv_join(keys, "\n");
+    return body ? logto_asprintf("%s%s\n%s\n", KEYS_HEADER, sub, body) : NULL;
+}
+
+static int keys_store_at(int dirfd, const char *dirpath, const char *name, const char *sub,
+                         char *const *keys, struct logto_error *err)
+{
+    _cleanup_free_ char *path = NULL, *text = NULL, *old = NULL;
+    size_t old_len = 0;
+    struct logto_error e = { 0 };
+    int r;
+
+    if (!logto_name_valid(name))
+        return logto_error_set(err, LOGTO_E_INVAL, "not a valid user name");
+    path = logto_asprintf("%s/%s", dirpath, name);
+    if (!path)
+        return LOGTO_OOM(err);
+    if (!keys || !keys[0]) {
+        if (unlinkat(dirfd, name, 0) == 0)
+            return 1;
+        if (errno == ENOENT)
+            return 0;
+        return logto_error_set(err, LOGTO_E_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    if (!sub || !sub[0] || strchr(sub, '\n'))
+        return logto_error_set(err, LOGTO_E_INVAL, "no sub to bind the keys of %s to", name);
+    text = keys_text(sub, keys);
+    if (!text)
+        return LOGTO_OOM(err);
+    r = logto_file_read_at(dirfd, name, path, LOGTO_FILE_SECRET, LOGTO_KEYS_FILE_MAX, &old,
+                           &old_len, &e);
+    if (r >= 0 && old_len == strlen(text) && memcmp(old, text, old_len) == 0)
+        return 0;
+    r = logto_file_write_at(dirfd, name, path, text, strlen(text), 0600, err);
+    return r < 0 ? r : 1;
+}
+
+int logto_sync_keys_store(const struct logto_ctx *ctx, const char *name, const char *sub,
+                          char *const *keys, struct logto_error *err)
+{
+    _cleanup_close_ int dirfd = -1;
+    _cleanup_free_ char *dirpath = NULL;
+    int r = keys_dir_open(ctx, true, &dirfd, &dirpath, err);
+
+    if (r < 0)
+        return r;
+    return keys_store_at(dirfd, dirpath, name, sub, keys, err);
+}
+
+int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const char *sub,
+                         char ***ret, struct logto_error *err)
+{
+    _cleanup_close_ int dirfd = -1;
+    _cleanup_free_ char *dirpath = NULL, *path = NULL, *buf = NULL, *header = NULL;
+    _cleanup_strv_ char **keys = calloc(1, sizeof(char *));
+    size_t len = 0;
+    char *line, *save = NULL;
+    int r;
+
+    if (!keys)
+        return LOGTO_OOM(err);
+    if (!logto_name_valid(name))
+        return logto_error_set(err, LOGTO_E_NOTFOUND, "not a valid user name");
+    r = keys_dir_open(ctx, false, &dirfd, &dirpath, err);
+    if (r < 0)
+        return r;
+    path = logto_asprintf("%s/%s", dirpath, name);
+    header = logto_asprintf("%s%s", KEYS_HEADER, sub ? sub : "");
+    if (!path || !header)
+        return LOGTO_OOM(err);
+    r = logto_file_read_at(dirfd, name, path, LOGTO_FILE_SECRET, LOGTO_KEYS_FILE_MAX, &buf, &len,
+                           err);
+    if (r < 0)
+        return r;
+    if (strlen(buf) != len)
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s contains a NUL byte", path);
+    line = strtok_r(buf, "\n", &save);
+    if (!line || !logto_startswith(line, KEYS_HEADER))
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s is not a key cache file", path);
+    if (!sub || strcmp(line, header) != 0)
+        return logto_error_set(err, LOGTO_E_NOTFOUND, "%s belongs to another Logto user", path);
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        const char *why = NULL;
+        char *norm = NULL;
+        r = logto_sync_ssh_key_check(line, &norm, &why);
+        if (r == -LOGTO_E_NOMEM)
+            return LOGTO_OOM(err);
+        if (r < 0) {
+            logto_log(&ctx->log, LOG_WARNING, "keys-cache-skip user=%s reason=\"%s\"", name, why);
+            continue;
+        }
+        if (logto_strv_push_take(&keys, norm) < 0)
+            return LOGTO_OOM(err);
+    }
+    *ret = TAKE_PTR(keys);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Remove cache files of names not in keep (sorted). */
+static int keys_prune(int dirfd, const char *dirpath, char **keep, size_t n_keep, size_t *removed,
+                      struct logto_error *err)
+{
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    DIR *d;
+    struct dirent *de;
+    int r = 0;
+
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        if (fd >= 0)
+            close(fd);
+        return logto_error_set(err, LOGTO_E_IO, "cannot list %s: %s", dirpath, strerror(errno));
+    }
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        /* Temp files of a writer start with '.', which no valid name does. */
+        if (!logto_name_valid(name))
+            continue;
+        if (n_keep && bsearch(&name, keep, n_keep, sizeof(char *), cmp_str))
+            continue;
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+            r = logto_error_set(err, LOGTO_E_IO, "cannot remove %s/%s: %s", dirpath, name,
+                                strerror(errno));
+            break;
+        }
+        (*removed)++;
+    }
+    closedir(d);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Building the directory */
+
+/* identity-skip-group lines logto_identity_groups logs, captured so the report can say why a
+ * role or organization has no group. */
+struct group_note {
+    uint32_t kind;
+    char *source; /* as logged: at most 64 bytes, control characters replaced */
+    char *group;  /* may be NULL */
+    char *reason;
+};
+
+struct capture {
+    const struct logto_log *orig;
+    struct group_note *notes;
+    size_t n;
+    bool oom;
+};
+
+static uint32_t kind_from_name(const char *s, size_t len)
+{
+    for (uint32_t k = LOGTO_GROUP_PRIVATE; k <= LOGTO_GROUP_CLAIM; k++)
+        if (strlen(group_kind_name(k)) == len && memcmp(group_kind_name(k), s, len) == 0)
+            return k;
+    return UINT32_MAX;
+}
+
+static bool note_known(const struct capture *c, uint32_t kind, const char *source)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->notes[i].kind == kind && strcmp(c->notes[i].source, source) == 0)
+            return true;
+    return false;
+}
+
+/* "identity-skip-group user=U kind=K source="S"[ group=G gid=N] reason="R"" */
+static void capture_log(void *userdata, int priority, const char *line)
+{
+    struct capture *c = userdata;
+    const char *k, *s, *s_end, *g, *why;
+    struct group_note note = { 0 };
+    uint32_t kind;
+
+    if (!logto_startswith(line, "identity-skip-group ")) {
+        logto_log(c->orig, priority, "%s", line);
+        return;
+    }
+    k = strstr(line, " kind=");
+    s = strstr(line, " source=\"");
+    why = strstr(line, " reason=\"");
+    if (!k || !s || !why || why < s)
+        return;
+    k += 6;
+    s += 9;
+    g = strstr(s, "\" group=");
+    s_end = g && g < why ? g : why - 1;
+    if (s_end < s || *s_end != '"')
+        return;
+    kind = kind_from_name(k, strcspn(k, " "));
+    if (kind == UINT32_MAX)
+        return;
+    note.source = strndup(s, (size_t)(s_end - s));
+    if (!note.source) {
+        c->oom = true;
+        return;
+    }
+    if (note_known(c, kind, note.source)) {
+        free(note.source);
+        return;
+    }
+    note.kind = kind;
+    if (g && g < why) {
+        g += 8;
+        note.group = strndup(g, strcspn(g, " "));
+    }
+    why += 9;
+    note.reason = strndup(why, why[0] ? strlen(why) - (why[strlen(why) - 1] == '"') : 0);
+    if (!note.reason || (g && g < why && !note.group) ||
+        grow_array(&c->notes, c->n, sizeof(*c->notes)) < 0) {
+        free(note.source);
+        free(note.group);
+        free(note.reason);
+        c->oom = true;
+        return;
+    }
+    c->notes[c->n++] = note;
+}
+
+static void capture_done(struct capture *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->notes[i].source);
+        free(c->notes[i].group);
+        free(c->notes[i].reason);
+    }
+    free(c->notes);
+}
+
+static const struct group_note *note_find(const struct capture *c, uint32_t kind,
+                                          const char *source)
+{
+    char logged[65];
+
+    snprintf(logged, sizeof(logged), "%s", source);
+    for (size_t i = 0; i < c->n; i++) {
+        char safe[65];
+        if (c->notes[i].kind == kind &&
+            strcmp(c->notes[i].source, logto_log_sanitize(safe, sizeof(safe), logged)) == 0)
+            return &c->notes[i];
+    }
+    return NULL;
+}
+
+/* A group entry contributed by one user. */
+struct gent {
+    const struct logto_dir_group *g;
+    size_t user;
+};
+
+static int cmp_gent(const void *a, const void *b)
+{
+    const struct gent *x = a, *y = b;
+    int c = strcmp(x->g->name, y->g->name);
+    if (c)
+        return c;
+    if (x->g->kind != y->g->kind)
+        return x->g->kind < y->g->kind ? -1 : 1;
+    c = strcmp(x->g->source ? x->g->source : "", y->g->source ? y->g->source : "");
+    if (c)
+        return c;
+    if (x->g->gid != y->g->gid)
+        return x->g->gid < y->g->gid ? -1 : 1;
+    return x->user < y->user ? -1 : x->user > y->user;
+}
+
+static bool same_group(const struct logto_dir_group *x, const struct logto_dir_group *y)
+{
+    return x->kind == y->kind && x->gid == y->gid && strcmp(x->name, y->name) == 0 &&
+           logto_streq(x->source, y->source);
+}
+
+/* A distinct group of the merge: its template and its members, a run of the sorted entries. */
+struct merged {
+    struct logto_dir_group g; /* borrowed name/source; members unused */
+    size_t first, count;      /* in the sorted entries */
+    const char *why;          /* skipped: why; NULL: kept */
+};
+
+struct by_source {
+    uint32_t kind;
+    const char *source;
+    size_t index;
+};
+
+static int cmp_by_source(const void *a, const void *b)
+{
+    const struct by_source *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return strcmp(x->source, y->source);
+}
+
+struct build {
+    const struct logto_ctx *ctx;
+    const struct logto_sync_user *users;
+    size_t n;
+    struct logto_sync_report *report;
+    struct logto_error *err;
+    bool *refused;
+    struct logto_dir_group **groups; /* per user, from logto_identity_groups */
+    size_t *n_groups;
+    struct gent *ents;
+    size_t n_ents;
+    struct merged *merged;
+    size_t n_merged;
+    struct capture cap;
+    char **why_store; /* reasons we built (freed at the end) */
+};
+
+static const char *keep_reason(struct build *b, char *s)
+{
+    if (!s || logto_strv_push_take(&b->why_store, s) < 0)
+        return NULL;
+    return s;
+}
+
+static int refuse_collisions(struct build *b)
+{
+    _cleanup_free_ const struct logto_identity **ids = NULL;
+    _cleanup_free_ size_t *map = NULL;
+    _cleanup_free_ struct logto_identity_collision *col = NULL;
+    char **reasons = NULL;
+    size_t m = 0, n_col = 0;
+    int r;
+
+    ids = calloc(b->n + 1, sizeof(*ids));
+    map = calloc(b->n + 1, sizeof(*map));
+    reasons = calloc(b->n + 1, sizeof(*reasons));
+    if (!ids || !map || !reasons) {
+        free(reasons);
+        return LOGTO_OOM(b->err);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->refused[i]) {
+            map[m] = i;
+            ids[m++] = b->users[i].id;
+        }
+    r = logto_identity_find_collisions((const struct logto_identity *const *)ids, m, &col, &n_col,
+                                       b->err);
+    if (r < 0)
+        goto out;
+    for (size_t k = 0; k < n_col && r >= 0; k++) {
+        const struct logto_identity *x = ids[col[k].a], *y = ids[col[k].b];
+        struct logto_sync_collision *c;
+        char value[64];
+
+        switch (col[k].kind) {
+        case LOGTO_COLLISION_SUB:
+            snprintf(value, sizeof(value), "%.60s", x->sub);
+            break;
+        case LOGTO_COLLISION_NAME:
+            snprintf(value, sizeof(value), "%s", x->name);
+            break;
+        case LOGTO_COLLISION_UID:
+            snprintf(value, sizeof(value), "%" PRIu32, x->uid);
+            break;
+        case LOGTO_COLLISION_GID:
+            snprintf(value, sizeof(value), "%" PRIu32, x->gid);
+            break;
+        }
+        if (grow_array(&b->report->collisions, b->report->n_collisions,
+                       sizeof(*b->report->collisions)) < 0) {
+            r = -LOGTO_E_NOMEM;
+            break;
+        }
+        c = &b->report->collisions[b->report->n_collisions++];
+        *c = (struct logto_sync_collision){ .kind = col[k].kind };
+        c->value = strdup(value);
+        c->a_sub = strdup(x->sub);
+        c->a_name = strdup(x->name);
+        c->b_sub = strdup(y->sub);
+        c->b_name = strdup(y->name);
+        if (!c->value || !c->a_sub || !c->a_name || !c->b_sub || !c->b_name) {
+            r = -LOGTO_E_NOMEM;
+            break;
+        }
+        logto_log(&b->ctx->log, LOG_WARNING,
+                  "sync-collision kind=%s value=%s user=%s sub=%s other=%s other_sub=%s",
+                  logto_collision_kind_name(col[k].kind), value, x->name, x->sub, y->name, y->sub);
+        /* Both sides are refused; each gets the other named in its reason. */
+        for (int side = 0; side < 2; side++) {
+            size_t me = side ? col[k].b : col[k].a;
+            const struct logto_identity *other = side ? x : y;
+            char *prev = reasons[me], *next;
+            if (prev && strlen(prev) > REASON_MAX)
+                continue;
+            next = logto_asprintf("%s%sshares its %s %s with %s (sub %s)", prev ? prev : "",
+                                  prev ? "; " : "", logto_collision_kind_name(col[k].kind), value,
+                                  other->name, other->sub);
+            if (!next) {
+                r = -LOGTO_E_NOMEM;
+                break;
+            }
+            free(prev);
+            reasons[me] = next;
+        }
+    }
+    for (size_t k = 0; k < m; k++) {
+        size_t i = map[k];
+        if (!reasons[k])
+            continue;
+        b->refused[i] = true;
+        if (r >= 0)
+            r = add_skip(b->report, LOGTO_SYNC_SKIP_COLLISION, b->users[i].sub,
+                         b->users[i].username, b->users[i].id->name, reasons[k]);
+    }
+out:
+    for (size_t k = 0; k < m; k++)
+        free(reasons[k]);
+    free(reasons);
+    return r == -LOGTO_E_NOMEM ? LOGTO_OOM(b->err) : r;
+}
+
+/* Local files: the identity itself, then its groups (which also refuses a private group that
+ * clashes with a local group). Only LOGTO_E_COLLISION refuses a user; any other error (an
+ * unreadable /etc/passwd) fails the sync: we never serve what we could not check. */
+static int check_local_and_groups(struct build *b)
+{
+    struct logto_ctx lctx = *b->ctx;
+
+    /* logto_identity_groups logs each dropped group once per user: capture them instead. */
+    b->cap.orig = &b->ctx->log;
+    lctx.log.fn = capture_log;
+    lctx.log.userdata = &b->cap;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct logto_identity *id = b->users[i].id;
+        struct logto_error e = { 0 };
+        int r;
+
+        if (b->refused[i])
+            continue;
+        r = logto_identity_check_local(b->ctx, id, &e);
+        if (r >= 0)
+            r = logto_identity_groups(&lctx, id, &b->groups[i], &b->n_groups[i], &e);
+        if (b->cap.oom)
+            return LOGTO_OOM(b->err);
+        if (r == -LOGTO_E_COLLISION) {
+            b->refused[i] = true;
+            logto_log(&b->ctx->log, LOG_WARNING, "sync-skip-local user=%s sub=%s reason=\"%s\"",
+                      id->name, id->sub, e.message);
+            r = add_skip(b->report, LOGTO_SYNC_SKIP_LOCAL, b->users[i].sub, b->users[i].username,
+                         id->name, e.message);
+            if (r < 0)
+                return LOGTO_OOM(b->err);
+            continue;
+        }
+        if (r < 0) {
+            *b->err = e;
+            logto_error_prefix(b->err, "sync");
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Does user u hold the role / organization / organization role `source`? */
+static bool holds(const struct build *b, size_t u, uint32_t kind, const char *source)
+{
+    const struct logto_config *cfg = b->ctx->cfg;
+    const struct logto_identity *id = b->users[u].id;
+
+    switch (kind) {
+    case LOGTO_GROUP_ROLE:
+        return cfg->groups_from_roles && logto_strv_contains(id->roles, source);
+    case LOGTO_GROUP_ORG:
+        return cfg->groups_from_orgs && logto_strv_contains(id->orgs, source);
+    case LOGTO_GROUP_ORG_ROLE:
+        return cfg->groups_from_org_roles && logto_strv_contains(id->org_roles, source);
+    default:
+        return false;
+    }
+}
+
+static bool run_has_user(const struct build *b, const struct merged *mg, size_t u)
+{
+    size_t lo = mg->first, hi = mg->first + mg->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->ents[mid].user == u)
+            return true;
+        if (b->ents[mid].user < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/*
+ * Merge the groups of every accepted user: the same group from many users becomes one group with
+ * all of them; clashing groups are marked. Returns 1 when a user had to be refused (a private
+ * group clash) and the merge must run again, 0 when done.
+ */
+static int merge_groups(struct build *b)
+{
+    _cleanup_free_ const char **why = NULL;
+    _cleanup_free_ struct by_source *idx = NULL;
+    size_t n_idx = 0;
+    bool again = false;
+    int r;
+
+    free(b->ents);
+    free(b->merged);
+    b->ents = NULL;
+    b->merged = NULL;
+    b->n_ents = b->n_merged = 0;
+
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->refused[i])
+            b->n_ents += b->n_groups[i];
+    b->ents = calloc(b->n_ents + 1, sizeof(*b->ents));
+    b->merged = calloc(b->n_ents + 1, sizeof(*b->merged));
+    why = calloc(b->n_ents + 1, sizeof(*why));
+    idx = calloc(b->n_ents + 1, sizeof(*idx));
+    if (!b->ents || !b->merged || !why || !idx)
+        return LOGTO_OOM(b->err);
+    b->n_ents = 0;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t k = 0; !b->refused[i] && k < b->n_groups[i]; k++)
+            b->ents[b->n_ents++] = (struct gent){ .g = &b->groups[i][k], .user = i };
+    if (b->n_ents > 1)
+        qsort(b->ents, b->n_ents, sizeof(*b->ents), cmp_gent);
+    for (size_t s = 0; s < b->n_ents;) {
+        size_t e = s + 1;
+        while (e < b->n_ents && same_group(b->ents[s].g, b->ents[e].g))
+            e++;
+        b->merged[b->n_merged++] =
+            (struct merged){ .g = *b->ents[s].g, .first = s, .count = e - s };
+        s = e;
+    }
+
+    /* Clashes between distinct groups (logto_identity_group_clashes wants a plain array). */
+    {
+        _cleanup_free_ struct logto_dir_group *plain =
+            calloc(b->n_merged + 1, sizeof(struct logto_dir_group));
+        if (!plain)
+            return LOGTO_OOM(b->err);
+        for (size_t k = 0; k < b->n_merged; k++)
+            plain[k] = b->merged[k].g;
+        r = logto_identity_group_clashes(plain, b->n_merged, why, b->err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t k = 0; k < b->n_merged; k++) {
+        struct merged *mg = &b->merged[k];
+        mg->why = why[k];
+        if (!mg->why || mg->g.kind != LOGTO_GROUP_PRIVATE)
+            continue;
+        /* Two users' private groups clash: the collision checks should have caught it, but if
+         * not, both owners go, as any collision. */
+        for (size_t j = mg->first; j < mg->first + mg->count; j++) {
+            size_t u = b->ents[j].user;
+            const struct logto_identity *id = b->users[u].id;
+            char reason[256];
+            if (b->refused[u])
+                continue;
+            snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s", mg->g.name,
+                     mg->g.gid, mg->why);
+            b->refused[u] = true;
+            again = true;
+            if (add_skip(b->report, LOGTO_SYNC_SKIP_COLLISION, b->users[u].sub,
+                         b->users[u].username, id->name, reason) < 0)
+                return LOGTO_OOM(b->err);
+        }
+    }
+    if (again)
+        return 1;
+
+    /* A derived group must have every accepted user who holds its source. One that
+     * logto_identity_groups dropped for a holder (it clashed among that holder's own groups) is
+     * skipped for everybody, so membership never depends on who else holds what. */
+    for (size_t k = 0; k < b->n_merged; k++)
+        if (!b->merged[k].why && b->merged[k].g.kind != LOGTO_GROUP_PRIVATE)
+            idx[n_idx++] = (struct by_source){ .kind = b->merged[k].g.kind,
+                                               .source = b->merged[k].g.source,
+                                               .index = k };
+    if (n_idx > 1)
+        qsort(idx, n_idx, sizeof(*idx), cmp_by_source);
+    for (size_t u = 0; u < b->n && n_idx; u++) {
+        const struct logto_identity *id = b->users[u].id;
+        char *const *lists[] = { id ? id->roles : NULL, id ? id->orgs : NULL,
+                                 id ? id->org_roles : NULL };
+        const uint32_t kinds[] = { LOGTO_GROUP_ROLE, LOGTO_GROUP_ORG, LOGTO_GROUP_ORG_ROLE };
+        if (b->refused[u])
+            continue;
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+            for (size_t v = 0; lists[l] && lists[l][v]; v++) {
+                struct by_source key = { .kind = kinds[l], .source = lists[l][v] }, *hit;
+                struct merged *mg;
+                if (!holds(b, u, kinds[l], lists[l][v]))
+                    continue;
+                hit = bsearch(&key, idx, n_idx, sizeof(*idx), cmp_by_source);
+                if (!hit)
+                    continue;
+                mg = &b->merged[hit->index];
+                if (mg->why || run_has_user(b, mg, u))
+                    continue;
+                mg->why = keep_reason(
+                    b,
+                    logto_asprintf("clashes with another group of %s, who holds it too", id->name));
+                if (!mg->why)
+                    return LOGTO_OOM(b->err);
+            }
+    }
+    return 0;
+}
+
+static int cmp_str_ptrs(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Report skipped groups: the clashing ones, and roles/organizations a holder got no group for
+ * (logto_identity_groups dropped it: invalid name, local group, reserved GID, own clash). */
+static int report_groups(struct build *b)
+{
+    for (size_t k = 0; k < b->n_merged; k++) {
+        const struct merged *mg = &b->merged[k];
+        size_t holders = 0;
+        if (!mg->why)
+            continue;
+        /* Everybody who holds the role or organization lost the group, also those for whom
+         * logto_identity_groups had dropped it already. */
+        for (size_t u = 0; u < b->n; u++)
+            if (!b->refused[u] && holds(b, u, mg->g.kind, mg->g.source))
+                holders++;
+        if (mg->g.kind == LOGTO_GROUP_PRIVATE || holders < mg->count)
+            holders = mg->count;
+        logto_log(&b->ctx->log, LOG_NOTICE,
+                  "sync-skip-group group=%s gid=%" PRIu32 " kind=%s members=%zu reason=\"%s\"",
+                  mg->g.name, mg->g.gid, group_kind_name(mg->g.kind), holders, mg->why);
+        if (add_group_skip(b->report, mg->g.name, mg->g.gid, mg->g.kind, mg->g.source, holders,
+                           mg->why) < 0)
+            return LOGTO_OOM(b->err);
+    }
+    for (size_t i = 0; i < b->cap.n; i++) {
+        const struct group_note *nt = &b->cap.notes[i];
+        size_t holders = 0;
+        bool served = false;
+        char reason[320];
+        for (size_t k = 0; k < b->n_merged && !served; k++)
+            served = b->merged[k].g.kind == nt->kind &&
+                     note_find(&b->cap, b->merged[k].g.kind, b->merged[k].g.source) == nt;
+        if (served)
+            continue; /* a clash reported above, or one user's own clash */
+        for (size_t u = 0; u < b->n; u++)
+            if (!b->refused[u] && b->users[u].id && holds(b, u, nt->kind, nt->source))
+                holders++;
+        snprintf(reason, sizeof(reason), "%s", nt->reason);
+        logto_log(&b->ctx->log, LOG_NOTICE,
+                  "sync-skip-group group=%s kind=%s source=\"%s\" reason=\"%s\"",
+                  nt->group ? nt->group : "-", group_kind_name(nt->kind), nt->source, reason);
+        if (add_group_skip(b->report, nt->group, 0, nt->kind, nt->source, holders, reason) < 0)
+            return LOGTO_OOM(b->err);
+    }
+    return 0;
+}
+
+static int cmp_user_name(const void *a, const void *b, void *userdata)
+{
+    const struct logto_sync_user *users = userdata;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return strcmp(users[x].id->name, users[y].id->name);
+}
+
+static int assemble(struct build *b, struct logto_directory *dir)
+{
+    _cleanup_free_ size_t *order = calloc(b->n + 1, sizeof(size_t));
+    int64_t now = logto_now(b->ctx);
+    size_t m = 0;
+
+    if (!order)
+        return LOGTO_OOM(b->err);
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->refused[i])
+            order[m++] = i;
+    qsort_r(order, m, sizeof(size_t), cmp_user_name, (void *)(uintptr_t)b->users);
+    for (size_t k = 0; k < m; k++) {
+        const struct logto_identity *id = b->users[order[k]].id;
+        struct logto_dir_user u = {
+            .name = id->name,
+            .uid = id->uid,
+            .gid = id->gid,
+            .gecos = id->gecos ? id->gecos : (char *)(uintptr_t) "",
+            .home = id->home,
+            .shell = id->shell,
+            .sub = id->sub,
+            .flags = id->suspended ? LOGTO_USER_SUSPENDED : 0,
+            .updated_at = now,
+        };
+        if (logto_directory_add_user(dir, &u) < 0)
+            return LOGTO_OOM(b->err);
+    }
+    for (size_t k = 0; k < b->n_merged; k++) {
+        const struct merged *mg = &b->merged[k];
+        _cleanup_free_ char **members = calloc(mg->count + 1, sizeof(char *));
+        struct logto_dir_group g = mg->g;
+        size_t n_members = 0;
+        if (!members)
+            return LOGTO_OOM(b->err);
+        if (mg->why)
+            continue;
+        if (g.kind != LOGTO_GROUP_PRIVATE) {
+            for (size_t j = mg->first; j < mg->first + mg->count; j++)
+                members[n_members++] = b->users[b->ents[j].user].id->name;
+            qsort(members, n_members, sizeof(char *), cmp_str_ptrs);
+        }
+        g.members = members;
+        if (logto_directory_add_group(dir, &g) < 0)
+            return LOGTO_OOM(b->err);
+    }
+    return 0;
+}
+
+static bool has_group_name(const struct logto_directory *dir, const char *name)
+{
+    for (size_t i = 0; i < dir->n_groups; i++)
+        if (strcmp(dir->groups[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* The last safety net: the directory layer's own local check. Anything it removes (nothing,
+ * normally: the identity checks came first) is reported. */
+static int drop_local(struct build *b, struct logto_directory *dir)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *before = logto_directory_new();
+    int r;
+
+    if (!before)
+        return LOGTO_OOM(b->err);
+    for (size_t i = 0; i < dir->n_users; i++)
+        if (logto_directory_add_user(before, &dir->users[i]) < 0)
+            return LOGTO_OOM(b->err);
+    for (size_t i = 0; i < dir->n_groups; i++)
+        if (logto_directory_add_group(before, &dir->groups[i]) < 0)
+            return LOGTO_OOM(b->err);
+    r = logto_directory_drop_local(dir, b->ctx->passwd_path, b->ctx->group_path, &b->ctx->log);
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(b->err);
+    if (r < 0)
+        return logto_error_set(b->err, LOGTO_E_IO,
+                               "sync: cannot read the local account files to check against");
+    if (r == 0)
+        return 0;
+    for (size_t i = 0; i < before->n_users; i++) {
+        const struct logto_dir_user *u = &before->users[i];
+        if (logto_directory_find_user(dir, u->sub))
+            continue;
+        for (size_t k = 0; k < b->n; k++)
+            if (!b->refused[k] && strcmp(b->users[k].id->sub, u->sub) == 0) {
+                b->refused[k] = true;
+                if (add_skip(b->report, LOGTO_SYNC_SKIP_LOCAL, b->users[k].sub,
+                             b->users[k].username, u->name,
+                             "collides with a local account or group") < 0)
+                    return LOGTO_OOM(b->err);
+            }
+    }
+    for (size_t i = 0; i < before->n_groups; i++) {
+        const struct logto_dir_group *g = &before->groups[i];
+        if (g->kind == LOGTO_GROUP_PRIVATE || has_group_name(dir, g->name))
+            continue;
+        if (add_group_skip(b->report, g->name, g->gid, g->kind, g->source,
+                           logto_strv_length(g->members), "collides with a local group") < 0)
+            return LOGTO_OOM(b->err);
+    }
+    return 0;
+}
+
+int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
+                     struct logto_directory **ret_dir, bool *keep, struct logto_sync_report *report,
+                     struct logto_error *err)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    struct build b = { .ctx = ctx, .users = users, .n = n, .report = report, .err = err };
+    int r;
+
+    if (!ctx || !ctx->cfg)
+        return logto_error_set(err, LOGTO_E_INVAL, "sync needs a configuration");
+    b.refused = calloc(n + 1, sizeof(bool));
+    b.groups = calloc(n + 1, sizeof(*b.groups));
+    b.n_groups = calloc(n + 1, sizeof(size_t));
+    dir = logto_directory_new();
+    if (!b.refused || !b.groups || !b.n_groups || !dir) {
+        r = LOGTO_OOM(err);
+        goto out;
+    }
+
+    /* 1. Users that did not map. */
+    for (size_t i = 0; i < n; i++) {
+        if (users[i].id)
+            continue;
+        b.refused[i] = true;
+        logto_log(&ctx->log, LOG_NOTICE, "sync-skip-user sub=%s reason=\"%s\"",
+                  users[i].sub ? users[i].sub : "?",
+                  users[i].reason ? users[i].reason : "does not map");
+        r = add_skip(report, LOGTO_SYNC_SKIP_IDENTITY, users[i].sub, users[i].username, NULL,
+                     users[i].reason ? users[i].reason : "does not map to a POSIX identity");
+        if (r < 0) {
+            r = LOGTO_OOM(err);
+            goto out;
+        }
+    }
+    /* 2. Collisions between Logto users: both sides of every pair. */
+    if ((r = refuse_collisions(&b)) < 0)
+        goto out;
+    /* 3. Local accounts and groups; each user's groups. */
+    if ((r = check_local_and_groups(&b)) < 0)
+        goto out;
+    /* 4. One group per (kind, source) with all its members; clashes skip every side. */
+    while ((r = merge_groups(&b)) > 0)
+        ;
+    if (r < 0)
+        goto out;
+    if ((r = report_groups(&b)) < 0)
+        goto out;
+    /* 5. The directory; the directory layer's local check; the invariants. */
+    if ((r = assemble(&b, dir)) < 0)
+        goto out;
+    if ((r = drop_local(&b, dir)) < 0)
+        goto out;
+    r = logto_directory_validate(dir, err);
+    if (r < 0) {
+        logto_error_prefix(err, "sync built an invalid directory");
+        goto out;
+    }
+    for (size_t i = 0; keep && i < n; i++)
+        keep[i] = !b.refused[i];
+    *ret_dir = TAKE_PTR(dir);
+    r = 0;
+out:
+    for (size_t i = 0; b.groups && i < n; i++)
+        logto_identity_groups_free(b.groups[i], b.n_groups[i]);
+    free(b.groups);
+    free(b.n_groups);
+    free(b.refused);
+    free(b.ents);
+    free(b.merged);
+    capture_done(&b.cap);
+    logto_strv_free(b.why_store);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The change list */
+
+static int cmp_user_ptr_sub(const void *a, const void *b)
+{
+    const struct logto_dir_user *x = *(const struct logto_dir_user *const *)a;
+    const struct logto_dir_user *y = *(const struct logto_dir_user *const *)b;
+    return strcmp(x->sub, y->sub);
+}
+
+static int cmp_group_ptr_name(const void *a, const void *b)
+{
+    const struct logto_dir_group *x = *(const struct logto_dir_group *const *)a;
+    const struct logto_dir_group *y = *(const struct logto_dir_group *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+struct pair {
+    const char *group, *user;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : strcmp(x->user, y->user);
+}
+
+/* Append "field old->new" to the detail and the field name to fields. */
+static int note_field(char ***fields, char **detail, const char *field, const char *old,
+                      const char *new)
+{
+    char *next = logto_asprintf("%s%s%s %s->%s", *detail ? *detail : "", *detail ? ", " : "", field,
+                                old ? old : "", new ? new : "");
+    if (!next || logto_strv_push(fields, field) < 0) {
+        free(next);
+        return -1;
+    }
+    free(*detail);
+    *detail = next;
+    return 0;
+}
+
+static int user_changes(const struct logto_dir_user *o, const struct logto_dir_user *n,
+                        struct logto_sync_report *report)
+{
+    char **fields = calloc(1, sizeof(char *));
+    char *detail = NULL;
+    char a[32], b[32];
+    int r = fields ? 0 : -1;
+
+#define STR_FIELD(f)                                                                               \
+    if (r == 0 && !logto_streq(o->f, n->f))                                                        \
+        r = note_field(&fields, &detail, #f, o->f, n->f);
+#define ID_FIELD(f)                                                                                \
+    if (r == 0 && o->f != n->f) {                                                                  \
+        snprintf(a, sizeof(a), "%" PRIu32, o->f);                                                  \
+        snprintf(b, sizeof(b), "%" PRIu32, n->f);                                                  \
+        r = note_field(&fields, &detail, #f, a, b);                                                \
+    }
+    STR_FIELD(name)
+    ID_FIELD(uid)
+    ID_FIELD(gid)
+    STR_FIELD(gecos)
+    STR_FIELD(home)
+    STR_FIELD(shell)
+#undef STR_FIELD
+#undef ID_FIELD
+    if (r == 0 && (o->flags & LOGTO_USER_SUSPENDED) != (n->flags & LOGTO_USER_SUSPENDED))
+        r = note_field(&fields, &detail, "suspended",
+                       o->flags & LOGTO_USER_SUSPENDED ? "yes" : "no",
+                       n->flags & LOGTO_USER_SUSPENDED ? "yes" : "no");
+    if (r == 0 && (o->flags & ~LOGTO_USER_SUSPENDED) != (n->flags & ~LOGTO_USER_SUSPENDED)) {
+        snprintf(a, sizeof(a), "0x%" PRIx32, o->flags);
+        snprintf(b, sizeof(b), "0x%" PRIx32, n->flags);
+        r = note_field(&fields, &detail, "flags", a, b);
+    }
+    if (r < 0) {
+        logto_strv_free(fields);
+        free(detail);
+        return -LOGTO_E_NOMEM;
+    }
+    if (!fields[0]) {
+        logto_strv_free(fields);
+        return 0;
+    }
+    return add_change(report, LOGTO_SYNC_USER_CHANGED, n->name, NULL, n->sub, fields, detail);
+}
+
+static int group_changes(const struct logto_dir_group *o, const struct logto_dir_group *n,
+                         struct logto_sync_report *report)
+{
+    char **fields = calloc(1, sizeof(char *));
+    char *detail = NULL;
+    char a[32], b[32];
+    int r = fields ? 0 : -1;
+
+    if (r == 0 && o->gid != n->gid) {
+        snprintf(a, sizeof(a), "%" PRIu32, o->gid);
+        snprintf(b, sizeof(b), "%" PRIu32, n->gid);
+        r = note_field(&fields, &detail, "gid", a, b);
+    }
+    if (r == 0 && o->kind != n->kind)
+        r = note_field(&fields, &detail, "kind", group_kind_name(o->kind),
+                       group_kind_name(n->kind));
+    if (r == 0 && !logto_streq(o->source, n->source))
+        r = note_field(&fields, &detail, "source", o->source, n->source);
+    if (r < 0) {
+        logto_strv_free(fields);
+        free(detail);
+        return -LOGTO_E_NOMEM;
+    }
+    if (!fields[0]) {
+        logto_strv_free(fields);
+        return 0;
+    }
+    return add_change(report, LOGTO_SYNC_GROUP_CHANGED, n->name, NULL, NULL, fields, detail);
+}
+
+static struct pair *membership_pairs(const struct logto_directory *dir, size_t *ret_n)
+{
+    size_t n = 0, k = 0;
+    struct pair *p;
+
+    for (size_t i = 0; dir && i < dir->n_groups; i++)
+        n += logto_strv_length(dir->groups[i].members);
+    p = calloc(n + 1, sizeof(*p));
+    if (!p)
+        return NULL;
+    for (size_t i = 0; dir && i < dir->n_groups; i++)
+        for (size_t j = 0; dir->groups[i].members && dir->groups[i].members[j]; j++)
+            p[k++] = (struct pair){ dir->groups[i].name, dir->groups[i].members[j] };
+    if (n > 1)
+        qsort(p, n, sizeof(*p), cmp_pair);
+    *ret_n = n;
+    return p;
+}
+
+static int cmp_change(const void *a, const void *b)
+{
+    const struct logto_sync_change *x = a, *y = b;
+    /* Users, then groups, then memberships (by group, then user); by name inside each. */
+    static const int rank[] = {
+        [LOGTO_SYNC_USER_ADDED] = 0,    [LOGTO_SYNC_USER_REMOVED] = 0,
+        [LOGTO_SYNC_USER_CHANGED] = 0,  [LOGTO_SYNC_GROUP_ADDED] = 1,
+        [LOGTO_SYNC_GROUP_REMOVED] = 1, [LOGTO_SYNC_GROUP_CHANGED] = 1,
+        [LOGTO_SYNC_MEMBER_ADDED] = 2,  [LOGTO_SYNC_MEMBER_REMOVED] = 2,
+    };
+    int c;
+
+    if (rank[x->kind] != rank[y->kind])
+        return rank[x->kind] - rank[y->kind];
+    if (rank[x->kind] == 2 && (c = strcmp(x->group, y->group)) != 0)
+        return c;
+    if ((c = strcmp(x->name ? x->name : "", y->name ? y->name : "")) != 0)
+        return c;
+    return (int)x->kind - (int)y->kind;
+}
+
+int logto_sync_diff(const struct logto_directory *old, const struct logto_directory *new,
+                    struct logto_sync_report *report, struct logto_error *err)
+{
+    size_t no = old ? old->n_users : 0, nn = new->n_users, first = report->n_changes;
+    _cleanup_free_ const struct logto_dir_user **ou = calloc(no + 1, sizeof(*ou));
+    _cleanup_free_ const struct logto_dir_user **nu = calloc(nn + 1, sizeof(*nu));
+    _cleanup_free_ const struct logto_dir_group **og = NULL, **ng = NULL;
+    _cleanup_free_ struct pair *op = NULL, *np = NULL;
+    size_t i, j, n_op = 0, n_np = 0;
+    int r = 0;
+
+    if (!ou || !nu)
+        return LOGTO_OOM(err);
+    for (i = 0; i < no; i++)
+        ou[i] = &old->users[i];
+    for (i = 0; i < nn; i++)
+        nu[i] = &new->users[i];
+    qsort(ou, no, sizeof(*ou), cmp_user_ptr_sub);
+    qsort(nu, nn, sizeof(*nu), cmp_user_ptr_sub);
+    for (i = j = 0; r >= 0 && (i < no || j < nn);) {
+        int c = i == no ? 1 : j == nn ? -1 : strcmp(ou[i]->sub, nu[j]->sub);
+        if (c < 0) {
+            r = add_change(report, LOGTO_SYNC_USER_REMOVED, ou[i]->name, NULL, ou[i]->sub, NULL,
+                           NULL);
+            i++;
+        } else if (c > 0) {
+            r = add_change(report, LOGTO_SYNC_USER_ADDED, nu[j]->name, NULL, nu[j]->sub, NULL,
+                           NULL);
+            j++;
+        } else {
+            r = user_changes(ou[i++], nu[j++], report);
+        }
+    }
+
+    no = old ? old->n_groups : 0;
+    nn = new->n_groups;
+    og = calloc(no + 1, sizeof(*og));
+    ng = calloc(nn + 1, sizeof(*ng));
+    if (!og || !ng)
+        return LOGTO_OOM(err);
+    for (i = 0; i < no; i++)
+        og[i] = &old->groups[i];
+    for (i = 0; i < nn; i++)
+        ng[i] = &new->groups[i];
+    qsort(og, no, sizeof(*og), cmp_group_ptr_name);
+    qsort(ng, nn, sizeof(*ng), cmp_group_ptr_name);
+    for (i = j = 0; r >= 0 && (i < no || j < nn);) {
+        int c = i == no ? 1 : j == nn ? -1 : strcmp(og[i]->name, ng[j]->name);
+        if (c < 0)
+            r = add_change(report, LOGTO_SYNC_GROUP_REMOVED, og[i++]->name, NULL, NULL, NULL, NULL);
+        else if (c > 0)
+            r = add_change(report, LOGTO_SYNC_GROUP_ADDED, ng[j++]->name, NULL, NULL, NULL, NULL);
+        else
+            r = group_changes(og[i++], ng[j++], report);
+    }
+
+    op = membership_pairs(old, &n_op);
+    np = membership_pairs(new, &n_np);
+    if (!op || !np)
+        return LOGTO_OOM(err);
+    for (i = j = 0; r >= 0 && (i < n_op || j < n_np);) {
+        int c = i == n_op ? 1 : j == n_np ? -1 : cmp_pair(&op[i], &np[j]);
+        if (c < 0) {
+            r = add_change(report, LOGTO_SYNC_MEMBER_REMOVED, op[i].user, op[i].group, NULL, NULL,
+                           NULL);
+            i++;
+        } else if (c > 0) {
+            r = add_change(report, LOGTO_SYNC_MEMBER_ADDED, np[j].user, np[j].group, NULL, NULL,
+                           NULL);
+            j++;
+        } else {
+            i++;
+            j++;
+        }
+    }
+    if (r < 0)
+        return LOGTO_OOM(err);
+    if (report->n_changes - first > 1)
+        qsort(report->changes + first, report->n_changes - first, sizeof(*report->changes),
+              cmp_change);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The sync */
+
+struct fetch_progress {
+    const struct logto_sync_options *opts;
+    size_t roles, orgs;   /* totals, once listed */
+    size_t role_i, org_i; /* member listings started */
+    char last[256];       /* path of the last member listing */
+};
+
+/* Listing paths: "/users", "/roles?type=User", "/roles/<id>/users", "/organizations",
+ * "/organizations/<id>/users". */
+static void on_page(void *userdata, const char *path, size_t done, size_t total)
+{
+    struct fetch_progress *fp = userdata;
+    bool members = strstr(path, "/users") && !logto_startswith(path, "/users");
+
+    if (logto_startswith(path, "/users")) {
+        progress(fp->opts, "users", done, total);
+    } else if (!members && logto_startswith(path, "/roles")) {
+        fp->roles = total ? total : done;
+        progress(fp->opts, "roles", done, total);
+    } else if (!members && logto_startswith(path, "/organizations")) {
+        fp->orgs = total ? total : done;
+        progress(fp->opts, "organizations", done, total);
+    } else if (members) {
+        bool role = logto_startswith(path, "/roles/");
+        if (strcmp(fp->last, path) != 0) {
+            snprintf(fp->last, sizeof(fp->last), "%s", path);
+            if (role)
+                fp->role_i++;
+            else
+                fp->org_i++;
+        }
+        if (role)
+            progress(fp->opts, "role-members", fp->role_i, fp->roles);
+        else
+            progress(fp->opts, "organization-members", fp->org_i, fp->orgs);
+    }
+}
+
+static int need_credentials(const struct logto_config *cfg, struct logto_error *err)
+{
+    if (!cfg)
+        return logto_error_set(err, LOGTO_E_CONFIG, "sync needs a configuration");
+    if (cfg->profile != LOGTO_PROFILE_LOGTO)
+        return logto_error_set(
+            err, LOGTO_E_CONFIG,
+            "sync needs profile logto: only Logto has the Management API (generic "
+            "providers serve the users who signed in on this host)");
+    if (!cfg->m2m_client_id || !cfg->m2m_client_secret_file)
+        return logto_error_set(err, LOGTO_E_CONFIG,
+                               "sync needs Management API credentials: set m2m_client_id and "
+                               "m2m_client_secret_file (a root-owned 0600 file holding the "
+                               "secret) in the [sync] section of logto.conf");
+    if (!cfg->state_dir)
+        return logto_error_set(err, LOGTO_E_CONFIG, "sync needs [paths] state_dir");
+    return 0;
+}
+
+/* Map every fetched user. users[i] borrows from dir; ids are owned by users[i].id. */
+static int map_users(const struct logto_ctx *ctx, const struct logto_mgmt_directory *md,
+                     const struct logto_sync_options *opts, struct logto_sync_user *users,
+                     char **reasons, struct logto_error *err)
+{
+    for (size_t i = 0; i < md->n_users; i++) {
+        const struct logto_mgmt_dir_user *mu = &md->users[i];
+        _cleanup_free_ struct logto_org_membership *orgs = calloc(mu->n_orgs + 1, sizeof(*orgs));
+        struct logto_error e = { 0 };
+        json_t *uname = json_object_get(mu->user, "username");
+        int r;
+
+        if (!orgs)
+            return LOGTO_OOM(err);
+        for (size_t k = 0; k < mu->n_orgs; k++)
+            orgs[k] = (struct logto_org_membership){
+                .id = mu->orgs[k].id,
+                .name = mu->orgs[k].name,
+                .roles = (const char *const *)mu->orgs[k].roles,
+            };
+        users[i].sub = mu->id;
+        users[i].username = json_is_string(uname) ? json_string_value(uname) : NULL;
+        r = logto_identity_from_mgmt(ctx, mu->user, (const char *const *)mu->roles, orgs,
+                                     mu->n_orgs, &users[i].id, &e);
+        if (r == -LOGTO_E_IDENTITY) {
+            reasons[i] = strdup(e.message);
+            if (!reasons[i])
+                return LOGTO_OOM(err);
+            users[i].reason = reasons[i];
+            users[i].id = NULL;
+        } else if (r < 0) {
+            *err = e;
+            logto_error_prefix(err, "sync: user %s", mu->id);
+            return r;
+        }
+        if ((i + 1) % PROGRESS_GAP == 0 || i + 1 == md->n_users)
+            progress(opts, "mapping", i + 1, md->n_users);
+    }
+    return 0;
+}
+
+/* Cache the SSH keys of every user in the snapshot; remove the files of everybody else. */
+static int update_keys(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
+                       const bool *keep, struct logto_sync_report *report, struct logto_error *err)
+{
+    _cleanup_close_ int dirfd = -1;
+    _cleanup_free_ char *dirpath = NULL;
+    _cleanup_strv_ char **with_keys = calloc(1, sizeof(char *));
+    int r;
+
+    if (!with_keys)
+        return LOGTO_OOM(err);
+    r = keys_dir_open(ctx, true, &dirfd, &dirpath, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_strv_ char **keys = NULL;
+        if (!keep[i])
+            continue;
+        r = logto_sync_ssh_keys(ctx, users[i].id, &keys, NULL, err);
+        if (r < 0)
+            return r;
+        if (!keys[0])
+            continue;
+        r = keys_store_at(dirfd, dirpath, users[i].id->name, users[i].id->sub, keys, err);
+        if (r < 0)
+            return r;
+        report->keys_written += (size_t)r;
+        report->keys_users++;
+        if (logto_strv_push(&with_keys, users[i].id->name) < 0)
+            return LOGTO_OOM(err);
+    }
+    logto_strv_sort(with_keys);
+    return keys_prune(dirfd, dirpath, with_keys, logto_strv_length(with_keys),
+                      &report->keys_removed, err);
+}
+
+static bool has_custom_uid(const struct logto_config *cfg, const json_t *user)
+{
+    json_t *custom = json_object_get(user, "customData");
+    return cfg->uid_key && json_is_object(custom) && json_object_get(custom, cfg->uid_key);
+}
+
+static int persist_uids(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
+                        struct logto_mgmt *m, const struct logto_mgmt_directory *md,
+                        const struct logto_sync_user *users, const bool *keep,
+                        struct logto_sync_report *report, struct logto_error *err)
+{
+    for (size_t i = 0; i < md->n_users; i++) {
+        _cleanup_json_ json_t *patch = NULL;
+        int r;
+
+        if (!keep[i] || has_custom_uid(ctx->cfg, md->users[i].user))
+            continue;
+        patch = json_pack("{s:I}", ctx->cfg->uid_key, (json_int_t)users[i].id->uid);
+        if (!patch)
+            return LOGTO_OOM(err);
+        r = logto_mgmt_patch_custom_data(m, md->users[i].id, patch, NULL, err);
+        if (r < 0) {
+            logto_error_prefix(err, "persisting the UID of %s", users[i].id->name);
+            return r;
+        }
+        logto_log(&ctx->log, LOG_INFO, "sync-persist-uid user=%s sub=%s uid=%" PRIu32,
+                  users[i].id->name, users[i].id->sub, users[i].id->uid);
+        report->uids_persisted++;
+        progress(opts, "persist", report->uids_persisted, report->uids_to_persist);
+    }
+    return 0;
+}
+
+static void late_failure(struct logto_sync_report *report, int r, const struct logto_error *e,
+                         const char *what)
+{
+    if (report->late_error)
+        return;
+    report->late_error = r;
+    /* Truncation is fine: the message is for people. */
+    if (snprintf(report->late_message, sizeof(report->late_message), "%s: %.400s", what,
+                 e->message[0] ? e->message : logto_errc_name(logto_errc_from(r))) < 0)
+        report->late_message[0] = '\0';
+}
+
+int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
+               struct logto_sync_report **ret_report, struct logto_error *err)
+{
+    static const struct logto_sync_options no_opts = { 0 };
+    const struct logto_config *cfg = ctx ? ctx->cfg : NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *report = NULL;
+    _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
+    _cleanup_(logto_mgmt_directory_freep) struct logto_mgmt_directory *md = NULL;
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL, *old = NULL;
+    _cleanup_close_ int statefd = -1, lockfd = -1;
+    _cleanup_free_ char *lockpath = NULL;
+    struct logto_sync_user *users = NULL;
+    char **reasons = NULL;
+    bool *keep = NULL;
+    struct logto_config mcfg;
+    struct logto_ctx mctx;
+    struct fetch_progress fp = { 0 };
+    struct logto_error e = { 0 };
+    int64_t t0 = monotonic_ms();
+    size_t n = 0;
+    int r;
+
+    if (!opts)
+        opts = &no_opts;
+    fp.opts = opts;
+    r = need_credentials(cfg, err);
+    if (r < 0)
+        return r;
+    report = calloc(1, sizeof(*report));
+    if (!report)
+        return LOGTO_OOM(err);
+    report->dry_run = opts->dry_run;
+    report->path = opts->path ? strdup(opts->path)
+                              : logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SNAPSHOT_NAME);
+    if (!report->path)
+        return LOGTO_OOM(err);
+
+    /* A dry run writes nothing, not even the M2M token cache: the session gets no state_dir. */
+    mcfg = *cfg;
+    mctx = *ctx;
+    mctx.cfg = &mcfg;
+    if (opts->dry_run) {
+        mcfg.state_dir = NULL;
+    } else {
+        r = logto_dir_ensure(cfg->state_dir, 0755, false, &statefd, err);
+        if (r < 0)
+            return r;
+        lockpath = logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SYNC_LOCK);
+        if (!lockpath)
+            return LOGTO_OOM(err);
+        r = logto_lock_at(statefd, LOGTO_SYNC_LOCK, lockpath, LOGTO_SYNC_LOCK_TIMEOUT, &lockfd,
+                          err);
+        if (r == -LOGTO_E_BUSY)
+            return logto_error_set(err, LOGTO_E_BUSY, "another sync is running (%s is locked)",
+                                   lockpath);
+        if (r < 0)
+            return r;
+    }
+
+    /* Fetch. Any failure here leaves everything on disk as it was. */
+    r = logto_mgmt_new(&mctx, &m, err);
+    if (r < 0)
+        return r;
+    logto_mgmt_set_progress(m, on_page, &fp);
+    r = logto_mgmt_fetch_directory(m, &md, err);
+    if (r < 0) {
+        logto_log(&ctx->log, LOG_ERR, "sync-failed step=fetch requests=%u reason=\"%s\"",
+                  logto_mgmt_request_count(m), err ? err->message : "");
+        return r;
+    }
+    report->fetch_ms = monotonic_ms() - t0;
+    report->fetched_users = md->n_users;
+    report->fetched_roles = json_array_size(md->roles);
+    report->fetched_orgs = json_array_size(md->organizations);
+
+    /* Map and build. */
+    n = md->n_users;
+    users = calloc(n + 1, sizeof(*users));
+    reasons = calloc(n + 1, sizeof(*reasons));
+    keep = calloc(n + 1, sizeof(*keep));
+    if (!users || !reasons || !keep) {
+        r = LOGTO_OOM(err);
+        goto out;
+    }
+    r = map_users(ctx, md, opts, users, reasons, err);
+    if (r >= 0)
+        r = logto_sync_build(ctx, users, n, &dir, keep, report, err);
+    if (r < 0)
+        goto out;
+
+    /* Compare with what is there now. */
+    r = logto_snapshot_read(report->path, &old, &e);
+    if (r == -LOGTO_E_NOMEM) {
+        r = LOGTO_OOM(err);
+        goto out;
+    }
+    if (r < 0 && r != -LOGTO_E_NOTFOUND) {
+        logto_log(&ctx->log, LOG_WARNING, "sync-previous-unreadable reason=\"%s\"", e.message);
+        report->previous_problem = strdup(e.message);
+        if (!report->previous_problem) {
+            r = LOGTO_OOM(err);
+            goto out;
+        }
+    }
+    report->previous_users = old ? old->n_users : 0;
+    report->previous_groups = old ? old->n_groups : 0;
+    r = logto_sync_diff(old, dir, report, err);
+    if (r < 0)
+        goto out;
+    report->users = dir->n_users;
+    report->groups = dir->n_groups;
+    for (size_t i = 0; i < dir->n_users; i++)
+        report->suspended += (dir->users[i].flags & LOGTO_USER_SUSPENDED) != 0;
+    for (size_t i = 0; opts->persist_uids && i < n; i++)
+        report->uids_to_persist += keep[i] && !has_custom_uid(cfg, md->users[i].user);
+
+    if (!opts->dry_run) {
+        progress(opts, "writing", 0, 1);
+        dir->generated_at = logto_now(ctx);
+        r = logto_snapshot_write(report->path, dir, err);
+        if (r < 0) {
+            logto_log(&ctx->log, LOG_ERR, "sync-failed step=write reason=\"%s\"",
+                      err ? err->message : "");
+            goto out;
+        }
+        report->written = true;
+        progress(opts, "writing", 1, 1);
+
+        /* The snapshot is in place; what follows is reported, not undone. */
+        e = (struct logto_error){ 0 };
+        r = update_keys(ctx, users, n, keep, report, &e);
+        if (r < 0)
+            late_failure(report, r, &e, "updating the SSH key cache");
+        if (opts->persist_uids) {
+            e = (struct logto_error){ 0 };
+            r = persist_uids(ctx, opts, m, md, users, keep, report, &e);
+            if (r < 0)
+                late_failure(report, r, &e, "persisting UIDs");
+        }
+    }
+
+    report->requests = logto_mgmt_request_count(m);
+    report->token_requests = logto_mgmt_token_request_count(m);
+    report->elapsed_ms = monotonic_ms() - t0;
+    logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
+              "sync-done users=%zu groups=%zu suspended=%zu skipped=%zu collisions=%zu "
+              "groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u elapsed_ms=%" PRId64
+              " dry_run=%s written=%s%s%s",
+              report->users, report->groups, report->suspended, report->n_skipped,
+              report->n_collisions, report->n_groups_skipped, report->counts[LOGTO_SYNC_USER_ADDED],
+              report->counts[LOGTO_SYNC_USER_REMOVED], report->counts[LOGTO_SYNC_USER_CHANGED],
+              report->requests, report->elapsed_ms, opts->dry_run ? "yes" : "no",
+              report->written ? "yes" : "no", report->late_error ? " late_error=" : "",
+              report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "");
+    *ret_report = TAKE_PTR(report);
+    r = 0;
+out:
+    for (size_t i = 0; users && i < n; i++)
+        logto_identity_free(users[i].id);
+    for (size_t i = 0; reasons && i < n; i++)
+        free(reasons[i]);
+    free(users);
+    free(reasons);
+    free(keep);
+    return r;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Directory sync (DESIGN.md "Data flow" step 4): read every user, role and organization through
+ * the Management API (a machine-to-machine app, [sync] in logto.conf), map them to POSIX
+ * identities and groups, and replace the directory snapshot with the result. Logto is the truth:
+ * the new snapshot holds exactly the Logto users that map cleanly, so users deleted in Logto, and
+ * users who signed in on this host but are gone from Logto, disappear. Suspended users stay
+ * (flag LOGTO_USER_SUSPENDED: they keep resolving, so their files keep an owner; PAM denies them).
+ *
+ * What is refused, and reported, never resolved by arrival order:
+ *  - users that do not map (logto_identity_from_mgmt refuses them: bad name, bad custom_data...);
+ *  - BOTH users of every pair sharing a sub, name, UID or primary GID
+ *    (logto_identity_find_collisions);
+ *  - users whose name, UID, or private group name or GID exists in the local files
+ *    (logto_identity_check_local, logto_identity_groups, logto_directory_drop_local);
+ *  - groups: every user's groups come from logto_identity_groups; the same group (kind, source,
+ *    name and GID equal) from many users is merged into one group with all of them as members;
+ *    groups that share a name or GID but are not the same group are ALL skipped (the policy of
+ *    logto_identity_group_clashes: a user's private group beats derived groups). A derived group
+ *    that logto_identity_groups had to drop for one of its holders (it clashed among that user's
+ *    own groups) is skipped for everybody, so a group never lacks a member who holds its role or
+ *    organization.
+ *
+ * Failure is all or nothing: any Management API error (no answer, 5xx, malformed or oversized
+ * answers), an unreadable local account file or an invalid result fails the sync before anything
+ * is written, and the snapshot in place stays byte for byte what it was. The new snapshot is
+ * written atomically (logto_snapshot_write). Two syncs never run at once (<state_dir>/sync.lock).
+ *
+ * SSH public keys (custom_data[cfg->ssh_keys_key]) are cached for `logtoctl keys` (sshd's
+ * AuthorizedKeysCommand) in <state_dir>/keys/<name> (directory root 0700, files root 0600),
+ * written by sync (only files whose content changed) and by whoever else learns a user's keys
+ * (sign-in, a live `logtoctl keys`). The first line binds the file to the user's sub, so a name
+ * that passes to another Logto user never inherits keys. Every key is validated
+ * (logto_sync_ssh_key_check); bad keys are skipped with a log line.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "directory.h"
+#include "error.h"
+#include "identity.h"
+
+#define LOGTO_SYNC_LOCK         "sync.lock"
+#define LOGTO_SYNC_LOCK_TIMEOUT 2000 /* ms: another sync holding it is reported as busy */
+#define LOGTO_KEYS_SUBDIR       "keys"
+#define LOGTO_KEYS_FILE_MAX     (LOGTO_IDENTITY_MAX_SSH_KEYS * (LOGTO_IDENTITY_MAX_SSH_KEY + 1) + 512)
+
+/* Progress: phase is a short word ("users", "roles", "role-members", "organizations",
+ * "organization-members", "mapping", "writing"); total 0 means unknown. */
+typedef void (*logto_sync_progress_fn)(void *userdata, const char *phase, size_t done,
+                                       size_t total);
+
+struct logto_sync_options {
+    bool dry_run;      /* compute and report, write nothing (no snapshot, no keys, no PATCH) */
+    bool persist_uids; /* write computed UIDs into custom_data[uid_key] (see logto_sync) */
+    const char *path;  /* snapshot; NULL: <state_dir>/directory.snapshot */
+    logto_sync_progress_fn progress;
+    void *progress_data;
+};
+
+enum logto_sync_change_kind {
+    LOGTO_SYNC_USER_ADDED,
+    LOGTO_SYNC_USER_REMOVED,
+    LOGTO_SYNC_USER_CHANGED,
+    LOGTO_SYNC_GROUP_ADDED,
+    LOGTO_SYNC_GROUP_REMOVED,
+    LOGTO_SYNC_GROUP_CHANGED,
+    LOGTO_SYNC_MEMBER_ADDED,
+    LOGTO_SYNC_MEMBER_REMOVED,
+    LOGTO_SYNC__CHANGE_KINDS
+};
+
+/* "user-added", "member-removed", ... */
+const char *logto_sync_change_kind_name(enum logto_sync_change_kind kind);
+
+struct logto_sync_change {
+    enum logto_sync_change_kind kind;
+    char *name;    /* user changes and memberships: the user; group changes: the group */
+    char *group;   /* memberships: the group; NULL otherwise */
+    char *sub;     /* user changes: the sub; NULL otherwise */
+    char **fields; /* *_CHANGED: the fields that changed ("uid", "shell", "suspended"...) */
+    char *detail;  /* *_CHANGED: "uid 1->2, shell /bin/sh->/bin/bash"; NULL otherwise */
+};
+
+enum logto_sync_skip_kind {
+    LOGTO_SYNC_SKIP_IDENTITY,  /* the user does not map to a POSIX identity */
+    LOGTO_SYNC_SKIP_COLLISION, /* shares a sub, name, UID or GID with another Logto user */
+    LOGTO_SYNC_SKIP_LOCAL,     /* collides with a local account or group */
+};
+
+/* "identity", "collision", "local". */
+const char *logto_sync_skip_kind_name(enum logto_sync_skip_kind kind);
+
+struct logto_sync_skip {
+    enum logto_sync_skip_kind kind;
+    char *sub;      /* Logto user ID */
+    char *username; /* Logto's username, control characters replaced; NULL if none */
+    char *name;     /* the mapped POSIX name; NULL when the user did not map */
+    char *reason;
+};
+
+struct logto_sync_collision {
+    enum logto_collision_kind kind;
+    char *value; /* the shared name, UID, GID or sub, as text */
+    char *a_sub, *a_name;
+    char *b_sub, *b_name;
+};
+
+struct logto_sync_group_skip {
+    char *name;
+    uint32_t gid;
+    uint32_t kind; /* enum logto_group_kind */
+    char *source;
+    size_t members; /* users who lost the membership */
+    char *reason;
+};
+
+struct logto_sync_report {
+    bool dry_run;
+    bool written; /* the snapshot was replaced */
+    char *path;   /* the snapshot */
+
+    size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
+    size_t users, groups, suspended;                   /* in the new snapshot */
+    size_t previous_users, previous_groups;            /* in the snapshot it replaces */
+    char *previous_problem; /* why the old snapshot could not be read; NULL if read or absent */
+
+    unsigned requests;       /* Management API requests, token requests included */
+    unsigned token_requests; /* of which M2M token requests */
+    int64_t fetch_ms, elapsed_ms;
+
+    size_t counts[LOGTO_SYNC__CHANGE_KINDS];
+    struct logto_sync_change *changes; /* users, then groups, then memberships; by name */
+    size_t n_changes;
+    struct logto_sync_skip *skipped; /* users left out, in Logto's order */
+    size_t n_skipped;
+    struct logto_sync_collision *collisions; /* every colliding pair */
+    size_t n_collisions;
+    struct logto_sync_group_skip *groups_skipped; /* by name */
+    size_t n_groups_skipped;
+    size_t keys_skipped; /* SSH keys that failed validation */
+
+    /* SSH key cache (not in dry-run): files written and removed. */
+    size_t keys_written, keys_removed, keys_users;
+
+    /* --persist-uids: users without custom_data[uid_key] in the snapshot, and how many of them
+     * got it written (dry-run: none). */
+    size_t uids_to_persist, uids_persisted;
+
+    /* Failures after the snapshot was written (key cache, persisting UIDs): the snapshot is in
+     * place, the rest is not. 0 / empty when there were none. */
+    int late_error; /* negative LOGTO_E_* */
+    char late_message[sizeof(((struct logto_error *)0)->message)];
+};
+
+void logto_sync_report_free(struct logto_sync_report *report);
+static inline void logto_sync_report_freep(struct logto_sync_report **report)
+{
+    logto_sync_report_free(*report);
+}
+
+/*
+ * Sync the directory from Logto. Needs the Logto profile, [sync] m2m_client_id and
+ * m2m_client_secret_file (LOGTO_E_CONFIG naming them otherwise), and for a real run the state
+ * directory (created 0755 if missing). On success *ret_report is the report (caller frees),
+ * also for dry runs; errors after the snapshot was written are in report->late_error. On failure
+ * nothing was written and err says why (LOGTO_E_UNREACHABLE when Logto could not be reached,
+ * LOGTO_E_BUSY when another sync holds the lock).
+ *
+ * persist_uids: for every user in the new snapshot whose custom_data has no cfg->uid_key (their
+ * UID is the hash of sub), PATCH custom_data {uid_key: uid} through the Management API after the
+ * snapshot was written, so other hosts and tools see the allocation even if id_range changes.
+ * Refused users (collisions included) are never persisted.
+ */
+int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
+               struct logto_sync_report **ret_report, struct logto_error *err);
+
+/* ---- the steps, exposed for tests ---- */
+
+/* One mapped Logto user, input to logto_sync_build. */
+struct logto_sync_user {
+    struct logto_identity *id; /* NULL: the user did not map (why in reason) */
+    const char *sub;           /* Logto user ID */
+    const char *username;      /* Logto's username, may be NULL */
+    const char *reason;        /* id == NULL: why */
+};
+
+/*
+ * Build the directory from mapped users: collisions, local checks, groups, merging, clashes,
+ * drop_local, validation, as described at the top. Skipped users, collisions and skipped groups
+ * are appended to report (which must be zeroed or come from an earlier step). keep[i] (n
+ * entries, optional) is set for the users that made it into the directory.
+ */
+int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
+                     struct logto_directory **ret_dir, bool *keep, struct logto_sync_report *report,
+                     struct logto_error *err);
+
+/* The change list from old (may be NULL: empty) to new, appended to report (changes, counts). */
+int logto_sync_diff(const struct logto_directory *old, const struct logto_directory *new,
+                    struct logto_sync_report *report, struct logto_error *err);
+
+/* ---- SSH public keys ---- */
+
+/*
+ * Check one authorized_keys line from the IdP and normalise it to "type base64 [comment]": no
+ * options, a known key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521,
+ * sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com), a canonical base64 body
+ * whose decoded blob starts with the same type string, a comment (optional) of printable
+ * characters without control characters. Returns 0 with *ret (caller frees), or -LOGTO_E_INVAL
+ * with *ret_why saying what was wrong.
+ */
+int logto_sync_ssh_key_check(const char *line, char **ret, const char **ret_why);
+
+/* The valid keys of an identity, normalised; bad ones are logged ("keys-skip user= reason=") and
+ * counted in *ret_skipped (optional). *ret is a strv (possibly empty). */
+int logto_sync_ssh_keys(const struct logto_ctx *ctx, const struct logto_identity *id, char ***ret,
+                        size_t *ret_skipped, struct logto_error *err);
+
+/* Store the user's keys in the cache (keys: normalised lines; NULL or empty removes the file).
+ * Writes only when the content changes; returns 1 if the file was written or removed, else 0. */
+int logto_sync_keys_store(const struct logto_ctx *ctx, const char *name, const char *sub,
+                          char *const *keys, struct logto_error *err);
+
+/* The cached keys of name, if the cache file is bound to sub: *ret a strv (each line checked
+ * again). LOGTO_E_NOTFOUND when there is no file or it belongs to another sub. */
+int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const char *sub,
+                         char ***ret, struct logto_error *err);

@@ -1,0 +1,706 @@
+/* SPDX-License-Identifier: MIT */
+/* Sync without a network: merging groups, collisions, local accounts, change lists, SSH keys. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "directory.h"
+#include "identity.h"
+#include "memory.h"
+#include "sync.h"
+#include "util.h"
+
+#include "../lib/check.h"
+
+#define S(lit) ((char *)(uintptr_t)(lit))
+
+/* ------------------------------------------------------------------------------------------ */
+/* Environment: the identity fixtures (local passwd/group/shells) in a private directory. */
+
+static char tmpdir[] = "/tmp/test-sync-XXXXXX";
+static char passwd_path[256], group_path[256], shells_path[256];
+static char logbuf[1 << 16];
+static struct logto_config cfg;
+static struct logto_ctx ctx;
+static char **name_claims;
+
+static void capture_log(void *userdata, int priority, const char *line)
+{
+    size_t used = strlen(logbuf);
+    (void)userdata;
+    (void)priority;
+    snprintf(logbuf + used, sizeof(logbuf) - used, "%s\n", line);
+}
+
+static void copy_fixture(const char *name, char *dst, size_t dstlen)
+{
+    const char *srcdir = getenv("top_srcdir");
+    char src[512], buf[8192];
+    FILE *in, *out;
+    size_t n;
+
+    if (!srcdir)
+        SKIP("top_srcdir is not set (run through make check)");
+    snprintf(src, sizeof(src), "%s/tests/data/identity/%s", srcdir, name);
+    snprintf(dst, dstlen, "%s/%s", tmpdir, name);
+    in = fopen(src, "r");
+    if (!in)
+        SKIP("fixture %s is missing", src);
+    out = fopen(dst, "w");
+    if (!out)
+        SKIP("cannot write %s", dst);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+    chmod(dst, 0644);
+}
+
+static void cleanup(void)
+{
+    char cmd[512];
+    logto_strv_free(name_claims);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static void setup(void)
+{
+    static bool done;
+    if (!done) {
+        if (!mkdtemp(tmpdir))
+            SKIP("mkdtemp failed");
+        chmod(tmpdir, 0755);
+        atexit(cleanup);
+        copy_fixture("passwd", passwd_path, sizeof(passwd_path));
+        copy_fixture("group", group_path, sizeof(group_path));
+        copy_fixture("shells", shells_path, sizeof(shells_path));
+        name_claims = logto_strv_split("username email", false);
+        done = true;
+    }
+    cfg = (struct logto_config){ 0 };
+    cfg.profile = LOGTO_PROFILE_LOGTO;
+    cfg.name_claims = name_claims;
+    cfg.uid_key = S("uidNumber");
+    cfg.gid_key = S("gidNumber");
+    cfg.shell_key = S("loginShell");
+    cfg.ssh_keys_key = S("sshPublicKeys");
+    cfg.home_pattern = S("/home/%u");
+    cfg.default_shell = S("/bin/bash");
+    cfg.role_group_prefix = S("");
+    cfg.org_group_prefix = S("org-");
+    cfg.org_role_group_prefix = S("orgrole-");
+    cfg.groups_from_roles = cfg.groups_from_orgs = cfg.groups_from_org_roles = true;
+    cfg.state_dir = tmpdir;
+    ctx = (struct logto_ctx){ .cfg = &cfg,
+                              .log = { .fn = capture_log },
+                              .passwd_path = passwd_path,
+                              .group_path = group_path,
+                              .shells_path = shells_path };
+    logbuf[0] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hand-made Logto users */
+
+struct spec {
+    const char *id;       /* Logto user ID (sub) */
+    const char *username; /* NULL: JSON null */
+    const char *email;
+    const char *custom; /* customData as JSON text, or NULL */
+    const char *roles;  /* space-separated role names */
+    const char *org;    /* one organization ID, or NULL */
+    const char *org_roles;
+    bool suspended;
+};
+
+struct users {
+    struct logto_sync_user *v;
+    size_t n;
+};
+
+static struct logto_identity *map(const struct spec *s)
+{
+    _cleanup_strv_ char **roles = logto_strv_split(s->roles ? s->roles : "", false);
+    _cleanup_strv_ char **oroles = logto_strv_split(s->org_roles ? s->org_roles : "", false);
+    struct logto_org_membership org = { .id = s->org,
+                                        .name = "Some Org",
+                                        .roles = (const char *const *)oroles };
+    struct logto_identity *id = NULL;
+    struct logto_error e = { 0 };
+    json_t *user = json_pack("{s:s, s:o, s:o, s:o, s:b, s:o}", "id", s->id, "username",
+                             s->username ? json_string(s->username) : json_null(), "primaryEmail",
+                             s->email ? json_string(s->email) : json_null(), "name",
+                             json_string(s->id), "isSuspended", s->suspended, "customData",
+                             s->custom ? json_loads(s->custom, 0, NULL) : json_object());
+    int r;
+
+    CHECK(user != NULL);
+    r = logto_identity_from_mgmt(&ctx, user, (const char *const *)roles, s->org ? &org : NULL,
+                                 s->org ? 1 : 0, &id, &e);
+    json_decref(user);
+    if (r < 0) {
+        fprintf(stderr, "  (%s does not map: %s)\n", s->id, e.message);
+        return NULL;
+    }
+    return id;
+}
+
+static struct users make(const struct spec *specs, size_t n)
+{
+    struct users u = { calloc(n + 1, sizeof(struct logto_sync_user)), n };
+    for (size_t i = 0; i < n; i++) {
+        u.v[i].sub = specs[i].id;
+        u.v[i].username = specs[i].username;
+        u.v[i].id = map(&specs[i]);
+        if (!u.v[i].id)
+            u.v[i].reason = "does not map";
+    }
+    return u;
+}
+
+static void users_free(struct users *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        logto_identity_free(u->v[i].id);
+    free(u->v);
+}
+
+static struct logto_sync_report *new_report(void)
+{
+    struct logto_sync_report *r = calloc(1, sizeof(*r));
+    CHECK(r != NULL);
+    return r;
+}
+
+static const struct logto_dir_user *user_named(const struct logto_directory *dir, const char *name)
+{
+    for (size_t i = 0; dir && i < dir->n_users; i++)
+        if (strcmp(dir->users[i].name, name) == 0)
+            return &dir->users[i];
+    return NULL;
+}
+
+static const struct logto_dir_group *group_named(const struct logto_directory *dir,
+                                                 const char *name)
+{
+    for (size_t i = 0; dir && i < dir->n_groups; i++)
+        if (strcmp(dir->groups[i].name, name) == 0)
+            return &dir->groups[i];
+    return NULL;
+}
+
+/* The members of a group, space-separated ("" for none, "(none)" if there is no group). */
+static const char *members(const struct logto_directory *dir, const char *name)
+{
+    static char buf[512];
+    const struct logto_dir_group *g = group_named(dir, name);
+    if (!g)
+        return "(none)";
+    buf[0] = '\0';
+    for (size_t i = 0; g->members && g->members[i]; i++)
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? " " : "", g->members[i]);
+    return buf;
+}
+
+static const struct logto_sync_skip *skip_of(const struct logto_sync_report *r, const char *sub)
+{
+    for (size_t i = 0; i < r->n_skipped; i++)
+        if (strcmp(r->skipped[i].sub, sub) == 0)
+            return &r->skipped[i];
+    return NULL;
+}
+
+static const struct logto_sync_group_skip *group_skip_of(const struct logto_sync_report *r,
+                                                         uint32_t kind, const char *source)
+{
+    for (size_t i = 0; i < r->n_groups_skipped; i++)
+        if (r->groups_skipped[i].kind == kind && strcmp(r->groups_skipped[i].source, source) == 0)
+            return &r->groups_skipped[i];
+    return NULL;
+}
+
+static int build(const struct users *u, struct logto_directory **dir, bool *keep,
+                 struct logto_sync_report *report)
+{
+    struct logto_error e = { 0 };
+    int r = logto_sync_build(&ctx, u->v, u->n, dir, keep, report, &e);
+    if (r < 0)
+        fprintf(stderr, "  build failed: %s\n", e.message);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_merge_groups(void)
+{
+    static const struct spec specs[] = {
+        { "aaaaaaaaaaa1", "alice", NULL, NULL, "admin", "o1", "member", false },
+        { "aaaaaaaaaaa2", "bob", NULL, NULL, "admin dev", NULL, NULL, false },
+        { "aaaaaaaaaaa3", "carol", NULL, NULL, "dev", "o1", "member admin", true },
+    };
+    struct users u;
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+    bool keep[3] = { 0 };
+
+    setup();
+    u = make(specs, ELEMENTSOF(specs));
+    CHECK_INT(build(&u, &dir, keep, rep), 0);
+    CHECK_INT(dir->n_users, 3);
+    CHECK_INT(rep->n_skipped, 0);
+    CHECK_INT(rep->n_collisions, 0);
+    CHECK_INT(rep->n_groups_skipped, 0);
+    CHECK(keep[0] && keep[1] && keep[2]);
+    /* one group per role / org / org role, with every holder */
+    CHECK_STR(members(dir, "admin"), "alice bob");
+    CHECK_STR(members(dir, "dev"), "bob carol");
+    CHECK_STR(members(dir, "org-o1"), "alice carol");
+    CHECK_STR(members(dir, "orgrole-o1-member"), "alice carol");
+    CHECK_STR(members(dir, "orgrole-o1-admin"), "carol");
+    /* private groups: no members, GID = UID */
+    CHECK_STR(members(dir, "alice"), "");
+    CHECK(group_named(dir, "alice") && user_named(dir, "alice") &&
+          group_named(dir, "alice")->gid == user_named(dir, "alice")->gid);
+    CHECK_INT(dir->n_groups, 3 + 5);
+    /* suspended users stay, flagged */
+    CHECK(user_named(dir, "carol") && (user_named(dir, "carol")->flags & LOGTO_USER_SUSPENDED));
+    CHECK(user_named(dir, "bob") && !(user_named(dir, "bob")->flags & LOGTO_USER_SUSPENDED));
+    CHECK(logto_directory_validate(dir, NULL) == 0);
+    users_free(&u);
+}
+
+static void test_collisions(void)
+{
+    static const struct spec specs[] = {
+        { "bbbbbbbbbbb1", "uida", NULL, "{\"uidNumber\":70001}", "admin", NULL, NULL, false },
+        { "bbbbbbbbbbb2", "keeper", NULL, NULL, "admin", NULL, NULL, false },
+        { "bbbbbbbbbbb3", "uidb", NULL, "{\"uidNumber\":70001}", NULL, NULL, NULL, false },
+        /* same name: an e-mail local part and a username */
+        { "bbbbbbbbbbb4", NULL, "twin@example.com", NULL, NULL, NULL, NULL, false },
+        { "bbbbbbbbbbb5", "twin", NULL, NULL, NULL, NULL, NULL, false },
+        /* same primary GID, different UIDs */
+        { "bbbbbbbbbbb6", "gida", NULL, "{\"uidNumber\":71001,\"gidNumber\":80000}", NULL, NULL,
+          NULL, false },
+        { "bbbbbbbbbbb7", "gidb", NULL, "{\"uidNumber\":71002,\"gidNumber\":80000}", NULL, NULL,
+          NULL, false },
+        /* an explicit UID nobody else has */
+        { "bbbbbbbbbbb8", "other", NULL, "{\"uidNumber\":72001}", NULL, NULL, NULL, false },
+    };
+    struct spec reversed[ELEMENTSOF(specs)];
+    const char *refused[] = { "bbbbbbbbbbb1", "bbbbbbbbbbb3", "bbbbbbbbbbb4",
+                              "bbbbbbbbbbb5", "bbbbbbbbbbb6", "bbbbbbbbbbb7" };
+
+    for (int pass = 0; pass < 2; pass++) {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct users u;
+
+        setup();
+        /* the input order must not matter: nobody keeps a name by arriving first */
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++)
+            reversed[i] = specs[ELEMENTSOF(specs) - 1 - i];
+        u = make(pass ? reversed : specs, ELEMENTSOF(specs));
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK_INT(dir->n_users, 2);
+        CHECK(user_named(dir, "keeper") != NULL);
+        CHECK(user_named(dir, "other") != NULL);
+        /* uida/uidb share UID and (private) GID: two pairs */
+        CHECK_INT(rep->n_collisions, 4);
+        CHECK_INT(rep->n_skipped, 6);
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+            const struct logto_sync_skip *s = skip_of(rep, refused[i]);
+            CHECK(s != NULL);
+            if (s)
+                CHECK_INT(s->kind, LOGTO_SYNC_SKIP_COLLISION);
+        }
+        CHECK(skip_of(rep, "bbbbbbbbbbb1") &&
+              strstr(skip_of(rep, "bbbbbbbbbbb1")->reason, "uid 70001 with uidb"));
+        CHECK(skip_of(rep, "bbbbbbbbbbb3") &&
+              strstr(skip_of(rep, "bbbbbbbbbbb3")->reason, "uid 70001 with uida"));
+        CHECK(skip_of(rep, "bbbbbbbbbbb6") &&
+              strstr(skip_of(rep, "bbbbbbbbbbb6")->reason, "gid 80000"));
+        for (size_t i = 0; i < rep->n_collisions; i++) {
+            const struct logto_sync_collision *c = &rep->collisions[i];
+            if (c->kind == LOGTO_COLLISION_UID)
+                CHECK_STR(c->value, "70001");
+            else if (c->kind == LOGTO_COLLISION_NAME)
+                CHECK_STR(c->value, "twin");
+            else
+                CHECK(c->kind == LOGTO_COLLISION_GID &&
+                      (strcmp(c->value, "80000") == 0 || strcmp(c->value, "70001") == 0));
+        }
+        /* the refused user's role membership is gone too */
+        CHECK_STR(members(dir, "admin"), "keeper");
+        CHECK(strstr(logbuf, "sync-collision kind=uid value=70001") != NULL);
+        users_free(&u);
+    }
+}
+
+static void test_local(void)
+{
+    static const struct spec specs[] = {
+        { "ccccccccccc1", "localuser", NULL, NULL, NULL, NULL, NULL, false }, /* passwd name */
+        { "ccccccccccc2", "uidclash", NULL, "{\"uidNumber\":1000}", NULL, NULL, NULL, false },
+        { "ccccccccccc3", "devs", NULL, NULL, NULL, NULL, NULL, false }, /* group name */
+        { "ccccccccccc4", "gidclash", NULL, "{\"uidNumber\":73001,\"gidNumber\":5000}", NULL, NULL,
+          NULL, false },                                                         /* local GID */
+        { "ccccccccccc5", "fine", NULL, NULL, "sudo admin", NULL, NULL, false }, /* local group */
+        { "ccccccccccc6", "daemon", NULL, NULL, NULL, NULL, NULL, false },
+    };
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+    const struct logto_sync_group_skip *gs;
+    bool keep[ELEMENTSOF(specs)] = { 0 };
+    struct users u;
+
+    setup();
+    u = make(specs, ELEMENTSOF(specs));
+    CHECK_INT(build(&u, &dir, keep, rep), 0);
+    CHECK_INT(dir->n_users, 1);
+    CHECK(user_named(dir, "fine") != NULL);
+    CHECK(keep[4] && !keep[0] && !keep[1] && !keep[2] && !keep[3] && !keep[5]);
+    CHECK_INT(rep->n_skipped, 5);
+    for (size_t i = 0; i < rep->n_skipped; i++)
+        CHECK_INT(rep->skipped[i].kind, LOGTO_SYNC_SKIP_LOCAL);
+    CHECK(skip_of(rep, "ccccccccccc1") &&
+          strstr(skip_of(rep, "ccccccccccc1")->reason, "local passwd"));
+    /* the local group "sudo" wins: no Logto group of that name, reported once */
+    CHECK(group_named(dir, "sudo") == NULL);
+    CHECK_STR(members(dir, "admin"), "fine");
+    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "sudo");
+    CHECK(gs != NULL);
+    if (gs) {
+        CHECK_STR(gs->name, "sudo");
+        CHECK_INT(gs->members, 1);
+        CHECK(strstr(gs->reason, "local group") != NULL);
+    }
+    /* summarised in the report, not logged once per user */
+    CHECK(strstr(logbuf, "identity-skip-group") == NULL);
+    users_free(&u);
+}
+
+static void test_group_clashes(void)
+{
+    static const struct spec specs[] = {
+        /* role "org-o2" vs organization o2 (prefix org-): both named org-o2 */
+        { "ddddddddddd1", "uone", NULL, NULL, "org-o2", NULL, NULL, false },
+        { "ddddddddddd2", "utwo", NULL, NULL, NULL, "o2", NULL, false },
+        /* a role named like a user: the user's own group wins */
+        { "ddddddddddd3", "uthree", NULL, NULL, "uthree admin", NULL, NULL, false },
+        { "ddddddddddd4", "ufour", NULL, NULL, "uthree", NULL, NULL, false },
+        /* a clash among one user's own groups takes the group from every holder */
+        { "ddddddddddd5", "ufive", NULL, NULL, "org-o3", "o3", NULL, false },
+        { "ddddddddddd6", "usix", NULL, NULL, "org-o3", NULL, NULL, false },
+    };
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+    const struct logto_sync_group_skip *gs;
+    struct users u;
+
+    setup();
+    u = make(specs, ELEMENTSOF(specs));
+    CHECK_INT(build(&u, &dir, NULL, rep), 0);
+    CHECK_INT(dir->n_users, 6);
+    CHECK_INT(rep->n_skipped, 0);
+    CHECK(group_named(dir, "org-o2") == NULL);
+    CHECK(group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o2") != NULL);
+    CHECK(group_skip_of(rep, LOGTO_GROUP_ORG, "o2") != NULL);
+    /* uthree keeps the private group; the role group of that name is gone for both holders */
+    CHECK(group_named(dir, "uthree") && group_named(dir, "uthree")->kind == LOGTO_GROUP_PRIVATE);
+    CHECK_STR(members(dir, "uthree"), "");
+    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "uthree");
+    CHECK(gs && gs->members == 2);
+    CHECK_STR(members(dir, "admin"), "uthree");
+    /* org-o3: ufive's own role and org clash; usix must not keep a group ufive is denied */
+    CHECK(group_named(dir, "org-o3") == NULL);
+    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o3");
+    CHECK(gs != NULL);
+    if (gs)
+        CHECK(strstr(gs->reason, "ufive") != NULL);
+    CHECK(logto_directory_validate(dir, NULL) == 0);
+    users_free(&u);
+}
+
+static void test_unmapped(void)
+{
+    static const struct spec specs[] = {
+        { "eeeeeeeeeee1", "bad:name", NULL, NULL, NULL, NULL, NULL, false },
+        { "eeeeeeeeeee2", "good", NULL, "{\"uidNumber\":\"12x\"}", NULL, NULL, NULL, false },
+        { "eeeeeeeeeee3", "fine2", NULL, NULL, NULL, NULL, NULL, false },
+    };
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+    struct users u;
+
+    setup();
+    u = make(specs, ELEMENTSOF(specs));
+    CHECK(u.v[0].id == NULL && u.v[1].id == NULL && u.v[2].id != NULL);
+    CHECK_INT(build(&u, &dir, NULL, rep), 0);
+    CHECK_INT(dir->n_users, 1);
+    CHECK_INT(rep->n_skipped, 2);
+    CHECK(skip_of(rep, "eeeeeeeeeee1") &&
+          skip_of(rep, "eeeeeeeeeee1")->kind == LOGTO_SYNC_SKIP_IDENTITY);
+    CHECK(skip_of(rep, "eeeeeeeeeee1") && skip_of(rep, "eeeeeeeeeee1")->name == NULL);
+    users_free(&u);
+}
+
+static const struct logto_sync_change *change_of(const struct logto_sync_report *r,
+                                                 enum logto_sync_change_kind kind, const char *name,
+                                                 const char *group)
+{
+    for (size_t i = 0; i < r->n_changes; i++)
+        if (r->changes[i].kind == kind && logto_streq(r->changes[i].name, name) &&
+            logto_streq(r->changes[i].group, group))
+            return &r->changes[i];
+    return NULL;
+}
+
+static void test_diff(void)
+{
+    static const struct spec before[] = {
+        { "fffffffffff1", "stay", NULL, NULL, "admin dev", NULL, NULL, false },
+        { "fffffffffff2", "leave", NULL, NULL, "dev", NULL, NULL, false },
+        { "fffffffffff3", "change", NULL, "{\"loginShell\":\"/bin/sh\"}", "old", NULL, NULL,
+          false },
+    };
+    static const struct spec after[] = {
+        { "fffffffffff1", "stay", NULL, NULL, "admin", NULL, NULL, false },
+        { "fffffffffff3", "change", NULL, "{\"loginShell\":\"/usr/bin/zsh\"}", "dev", NULL, NULL,
+          true },
+        { "fffffffffff4", "arrive", NULL, NULL, "admin", NULL, NULL, false },
+    };
+    _cleanup_(logto_directory_freep) struct logto_directory *a = NULL, *b = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *ra = new_report();
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *rb = new_report();
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *d = new_report();
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *same = new_report();
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *fresh = new_report();
+    const struct logto_sync_change *c;
+    struct users ua, ub;
+
+    setup();
+    ua = make(before, ELEMENTSOF(before));
+    ub = make(after, ELEMENTSOF(after));
+    CHECK_INT(build(&ua, &a, NULL, ra), 0);
+    CHECK_INT(build(&ub, &b, NULL, rb), 0);
+    CHECK_INT(logto_sync_diff(a, b, d, NULL), 0);
+
+    CHECK_INT(d->counts[LOGTO_SYNC_USER_ADDED], 1);
+    CHECK_INT(d->counts[LOGTO_SYNC_USER_REMOVED], 1);
+    CHECK_INT(d->counts[LOGTO_SYNC_USER_CHANGED], 1);
+    CHECK(change_of(d, LOGTO_SYNC_USER_ADDED, "arrive", NULL) != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_USER_REMOVED, "leave", NULL) != NULL);
+    c = change_of(d, LOGTO_SYNC_USER_CHANGED, "change", NULL);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_STR(c->sub, "fffffffffff3");
+        CHECK_INT(logto_strv_length(c->fields), 2);
+        CHECK(logto_strv_contains(c->fields, "shell"));
+        CHECK(logto_strv_contains(c->fields, "suspended"));
+        CHECK_STR(c->detail, "shell /bin/sh->/usr/bin/zsh, suspended no->yes");
+    }
+    /* groups: leave's and arrive's private groups, role "old" gone */
+    CHECK_INT(d->counts[LOGTO_SYNC_GROUP_ADDED], 1);
+    CHECK_INT(d->counts[LOGTO_SYNC_GROUP_REMOVED], 2);
+    CHECK(change_of(d, LOGTO_SYNC_GROUP_ADDED, "arrive", NULL) != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_GROUP_REMOVED, "leave", NULL) != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_GROUP_REMOVED, "old", NULL) != NULL);
+    CHECK_INT(d->counts[LOGTO_SYNC_GROUP_CHANGED], 0);
+    /* memberships: admin +arrive; dev -stay -leave +change; old -change */
+    CHECK_INT(d->counts[LOGTO_SYNC_MEMBER_ADDED], 2);
+    CHECK_INT(d->counts[LOGTO_SYNC_MEMBER_REMOVED], 3);
+    CHECK(change_of(d, LOGTO_SYNC_MEMBER_ADDED, "arrive", "admin") != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_MEMBER_ADDED, "change", "dev") != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_MEMBER_REMOVED, "stay", "dev") != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_MEMBER_REMOVED, "leave", "dev") != NULL);
+    CHECK(change_of(d, LOGTO_SYNC_MEMBER_REMOVED, "change", "old") != NULL);
+    CHECK_INT(d->n_changes, 3 + 3 + 5);
+    /* ordered: users, groups, memberships */
+    CHECK(d->n_changes == 11 && d->changes[0].kind <= LOGTO_SYNC_USER_CHANGED &&
+          d->changes[3].kind >= LOGTO_SYNC_GROUP_ADDED &&
+          d->changes[10].kind >= LOGTO_SYNC_MEMBER_ADDED);
+
+    /* nothing changed: no change; from nothing: everything added */
+    CHECK_INT(logto_sync_diff(b, b, same, NULL), 0);
+    CHECK_INT(same->n_changes, 0);
+    CHECK_INT(logto_sync_diff(NULL, b, fresh, NULL), 0);
+    CHECK_INT(fresh->counts[LOGTO_SYNC_USER_ADDED], 3);
+    CHECK_INT(fresh->counts[LOGTO_SYNC_GROUP_ADDED], b->n_groups);
+    CHECK_INT(fresh->counts[LOGTO_SYNC_MEMBER_ADDED], 3);
+    users_free(&ua);
+    users_free(&ub);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* SSH keys */
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+/* A key body: the SSH string `type`, then `extra` bytes of key material. */
+static void key_body(const char *type, size_t extra, char *out)
+{
+    uint8_t blob[600];
+    size_t tl = strlen(type), n = 0;
+    blob[n++] = 0;
+    blob[n++] = 0;
+    blob[n++] = (uint8_t)(tl >> 8);
+    blob[n++] = (uint8_t)tl;
+    memcpy(blob + n, type, tl);
+    n += tl;
+    for (size_t i = 0; i < extra; i++)
+        blob[n++] = (uint8_t)(i * 7 + 1);
+    b64(blob, n, out);
+}
+
+static void test_ssh_key_check(void)
+{
+    char ed[1024], rsa[1024], ecdsa[1024], sk[1024], line[2048];
+    char *norm = NULL;
+    const char *why = NULL;
+
+    key_body("ssh-ed25519", 36, ed);
+    key_body("ssh-rsa", 300, rsa);
+    key_body("ecdsa-sha2-nistp256", 80, ecdsa);
+    key_body("sk-ssh-ed25519@openssh.com", 60, sk);
+
+    snprintf(line, sizeof(line), "ssh-ed25519 %s alice@laptop", ed);
+    CHECK_INT(logto_sync_ssh_key_check(line, &norm, &why), 0);
+    CHECK_STR(norm, line);
+    free(norm);
+    /* surrounding and repeated spaces are normalised; no comment is fine */
+    snprintf(line, sizeof(line), "  ssh-rsa   %s   my key  ", rsa);
+    CHECK_INT(logto_sync_ssh_key_check(line, &norm, &why), 0);
+    CHECK(norm && strncmp(norm, "ssh-rsa ", 8) == 0 && strstr(norm, " my key") &&
+          norm[strlen(norm) - 1] == 'y');
+    free(norm);
+    snprintf(line, sizeof(line), "ecdsa-sha2-nistp256 %s", ecdsa);
+    CHECK_INT(logto_sync_ssh_key_check(line, &norm, &why), 0);
+    CHECK_STR(norm, line);
+    free(norm);
+    snprintf(line, sizeof(line), "sk-ssh-ed25519@openssh.com %s yubikey", sk);
+    CHECK_INT(logto_sync_ssh_key_check(line, &norm, &why), 0);
+    free(norm);
+    /* erin's key from the IdP fixtures */
+    CHECK_INT(
+        logto_sync_ssh_key_check("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBJ1W8tZf0Q4xZ2m1kq8m6J0"
+                                 "a4yZrJ0b6Hq9v2nK3pLd erin@laptop",
+                                 &norm, &why),
+        0);
+    free(norm);
+
+    struct {
+        const char *fmt, *body, *why;
+    } bad[] = {
+        { "command=\"/bin/sh\" ssh-ed25519 %s", ed, "options" },
+        { "no-pty ssh-ed25519 %s", ed, "options" },
+        { "ssh-dss %s", ed, "unknown key type" },
+        { "ssh-ed25519-cert-v01@openssh.com %s", ed, "unknown key type" },
+        { "ssh-ed25519", "", "no key data" },
+        { "ssh-ed25519 %s", rsa, "does not match" },
+        { "ssh-rsa %s", ed, "does not match" },
+        { "ssh-ed25519 %s!", ed, "base64" },
+        { "ssh-ed25519 AAAA%s", ed, "does not match" },
+        { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5%s", "", "does not match" }, /* the type, no key */
+        { "ssh-ed25519 QQ=%s", "", "base64" },
+        { "ssh-ed25519 QR==%s", "", "base64" }, /* non-canonical padding bits */
+        { "ssh-ed25519 %s\nssh-ed25519 x", ed, "control" },
+        { "ssh-ed25519 %s\tcomment", ed, "control" },
+        { "ssh-ed25519 %s com\033[2Jment", ed, "control" },
+        { "%s", "", "empty" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        snprintf(line, sizeof(line), bad[i].fmt, bad[i].body);
+        norm = NULL;
+        why = NULL;
+        CHECK_INT(logto_sync_ssh_key_check(line, &norm, &why), -LOGTO_E_INVAL);
+        CHECK(norm == NULL);
+        CHECK_CONTAINS(why, bad[i].why);
+    }
+    /* too long */
+    {
+        char *big = malloc(LOGTO_IDENTITY_MAX_SSH_KEY + 64);
+        snprintf(big, LOGTO_IDENTITY_MAX_SSH_KEY + 64, "ssh-ed25519 %s ", ed);
+        memset(big + strlen(big), 'c', LOGTO_IDENTITY_MAX_SSH_KEY + 63 - strlen(big));
+        big[LOGTO_IDENTITY_MAX_SSH_KEY + 10] = '\0';
+        CHECK_INT(logto_sync_ssh_key_check(big, &norm, &why), -LOGTO_E_INVAL);
+        CHECK_CONTAINS(why, "too long");
+        free(big);
+    }
+}
+
+static void test_ssh_keys_cache(void)
+{
+    char ed[1024], rsa[1024], good1[1200], good2[1200], custom[8192];
+    _cleanup_strv_ char **keys = NULL, **loaded = NULL, **none = NULL;
+    struct logto_error e = { 0 };
+    struct logto_identity *id;
+    size_t skipped = 0;
+    struct stat st;
+    char path[512];
+
+    setup();
+    key_body("ssh-ed25519", 36, ed);
+    key_body("ssh-rsa", 200, rsa);
+    snprintf(good1, sizeof(good1), "ssh-ed25519 %s one", ed);
+    snprintf(good2, sizeof(good2), "ssh-rsa %s two", rsa);
+    snprintf(
+        custom, sizeof(custom),
+        "{\"sshPublicKeys\":[\"%s\",\"from=\\\"*\\\" %s\",\"ssh-ed25519 AAAA\",\"%s\",\"%s\"]}",
+        good1, good2, good2, good1);
+    {
+        struct spec s = { "ggggggggggg1", "keyuser", NULL, custom, NULL, NULL, NULL, false };
+        id = map(&s);
+    }
+    CHECK(id != NULL);
+    if (!id)
+        return;
+    CHECK_INT(logto_sync_ssh_keys(&ctx, id, &keys, &skipped, &e), 0);
+    CHECK_INT(logto_strv_length(keys), 2); /* two valid, one duplicate dropped */
+    CHECK_INT(skipped, 2);
+    CHECK(strstr(logbuf, "keys-skip user=keyuser") != NULL);
+
+    CHECK_INT(logto_sync_keys_store(&ctx, "keyuser", id->sub, keys, &e), 1);
+    CHECK_INT(logto_sync_keys_store(&ctx, "keyuser", id->sub, keys, &e), 0); /* unchanged */
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, LOGTO_KEYS_SUBDIR);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0700);
+    snprintf(path, sizeof(path), "%s/%s/keyuser", tmpdir, LOGTO_KEYS_SUBDIR);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+    CHECK_INT(logto_sync_keys_load(&ctx, "keyuser", id->sub, &loaded, &e), 0);
+    CHECK_INT(logto_strv_length(loaded), 2);
+    CHECK(loaded && logto_strv_contains(loaded, good1) && logto_strv_contains(loaded, good2));
+    /* bound to the sub: another Logto user with that name gets nothing */
+    CHECK_INT(logto_sync_keys_load(&ctx, "keyuser", "someoneelse1", &none, &e), -LOGTO_E_NOTFOUND);
+    CHECK_INT(logto_sync_keys_load(&ctx, "nobodyhere", id->sub, &none, &e), -LOGTO_E_NOTFOUND);
+    CHECK_INT(logto_sync_keys_load(&ctx, "../keys", id->sub, &none, &e), -LOGTO_E_NOTFOUND);
+    /* no keys: the file goes */
+    CHECK_INT(logto_sync_keys_store(&ctx, "keyuser", id->sub, NULL, &e), 1);
+    CHECK_INT(logto_sync_keys_load(&ctx, "keyuser", id->sub, &none, &e), -LOGTO_E_NOTFOUND);
+    CHECK_INT(logto_sync_keys_store(&ctx, "keyuser", id->sub, NULL, &e), 0);
+    logto_identity_free(id);
+}
+
+TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_local),
+          TEST(test_group_clashes), TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check),
+          TEST(test_ssh_keys_cache))
