@@ -13,6 +13,12 @@
 #                                       long network timeouts under $LOGTO_TEST_WRAPPER (TLS
 #                                       handshakes under valgrind take seconds)
 #   pam_slow                            true under $LOGTO_TEST_WRAPPER (scale waits with it)
+#   pam_try [-I item=value]... SERVICE USER OPS [ANSWER...]
+#                                       pamtester_run with $PAM_DIR/pam.d, OPS one word list
+#                                       ("authenticate acct_mgmt"), the answers as stdin lines
+#                                       (kept in $PAM_DIR/N.in); sets F (the output) and ST
+#   pam_expect_ok WHAT                  the last pam_try succeeded
+#   pam_expect CODE WHAT [TEXT]         it failed with CODE and showed TEXT to the user
 #   pam_log FILE                        the module's log lines in a captured output
 #   assert_logged FILE REGEX [WHAT]     one of them matches the extended REGEX
 #   assert_not_logged FILE REGEX [WHAT]
@@ -23,7 +29,8 @@
 #                                       under $LOGTO_TEST_WRAPPER)
 #   pam_test_done DIR SECRET...         end of a test: no valgrind error was reported by any
 #                                       pamtester_run, and no SECRET appears in any file under
-#                                       DIR (captured outputs, logs) or in the IdP's log; prints ok
+#                                       DIR (captured outputs, logs; not state/, *.secret, *.in)
+#                                       or in the IdP's log; prints ok
 #
 # Why pam_wrapper's log capture: libpam's pam_syslog is the only way the module logs (common/log
 # goes through the sink pam_logto installs), and pam_wrapper replaces pam_syslog/pam_vsyslog,
@@ -78,6 +85,35 @@ pam_write_config() { # FILE STATE_DIR [INI]
     fi
 }
 
+PAM_TRY_N=0
+pam_try() {
+    pt_opts=""
+    while [ "$1" = -I ] || [ "$1" = -E ]; do
+        pt_opts="$pt_opts $1 $2"
+        shift 2
+    done
+    pt_svc=$1 pt_user=$2 pt_ops=$3
+    shift 3
+    PAM_TRY_N=$((PAM_TRY_N + 1))
+    F=$PAM_DIR/out.$PAM_TRY_N.$pt_svc.$pt_user
+    : >"$PAM_DIR/$PAM_TRY_N.in"
+    for a in "$@"; do printf '%s\n' "$a" >>"$PAM_DIR/$PAM_TRY_N.in"; done
+    # shellcheck disable=SC2086
+    pamtester_run "$PAM_DIR/pam.d" $pt_opts "$pt_svc" "$pt_user" $pt_ops \
+        <"$PAM_DIR/$PAM_TRY_N.in" >"$F" 2>&1
+    ST=$?
+}
+
+pam_expect_ok() { # WHAT
+    [ "$ST" = 0 ] || fail "$1: expected success: $(cat "$F")"
+}
+
+pam_expect() { # CODE WHAT [TEXT]
+    [ "$ST" != 0 ] || fail "$2: succeeded, expected $1: $(cat "$F")"
+    assert_pam_code "$F" "$1" "$2"
+    [ $# -lt 3 ] || assert_contains "$(cat "$F")" "$3" "$2"
+}
+
 # pam_log FILE: the lines the module logged (pam_syslog) in a captured pamtester output.
 pam_log() {
     sed -n 's/^.*SYSLOG([0-9]*): //p' "$1"
@@ -100,7 +136,7 @@ pam_code_text() {
     PAM_USER_UNKNOWN) echo "User not known to the underlying authentication module" ;;
     PAM_AUTHINFO_UNAVAIL) echo "Authentication service cannot retrieve authentication info" ;;
     PAM_CRED_INSUFFICIENT) echo "Insufficient credentials to access authentication data" ;;
-    PAM_MAXTRIES) echo "Have exhausted maximum number of retries for service." ;;
+    PAM_MAXTRIES) echo "Have exhausted maximum number of retries for service" ;;
     PAM_PERM_DENIED) echo "Permission denied" ;;
     PAM_ACCT_EXPIRED) echo "User account has expired" ;;
     PAM_SERVICE_ERR) echo "Error in service module" ;;
@@ -154,13 +190,20 @@ pam_test_done() {
     if [ -s "$PAM_WRAPPER_ERRORS" ]; then
         fail "$LOGTO_TEST_WRAPPER reported errors in: $(tr '\n' ';' <"$PAM_WRAPPER_ERRORS")"
     fi
-    # Every captured output and log: anything under DIR except the state the module keeps
-    # (token records hold the refresh token and verifier by design) and the secret files.
-    ptd_files=$(find "$ptd_dir" -type f ! -path '*/state/*' ! -name '*.secret' ! -name '*.conf' \
+    # Every captured output and log under DIR, except what holds secrets by design: the state
+    # the module keeps (token records: refresh token, verifier), secret files, and the
+    # conversation input the test typed (*.in).
+    ptd_files=$(find "$ptd_dir" -type f ! -path '*/state/*' ! -name '*.secret' ! -name '*.in' \
         -print)
     [ -n "${IDP_LOG:-}" ] && [ -f "$IDP_LOG" ] && ptd_files="$ptd_files $IDP_LOG"
     [ -n "$ptd_files" ] || fail "pam_test_done: nothing was captured in $ptd_dir"
-    # shellcheck disable=SC2086
-    assert_no_secrets $ptd_files -- "$@"
+    ptd_i=0
+    for ptd_s in "$@"; do
+        ptd_i=$((ptd_i + 1))
+        [ -n "$ptd_s" ] || continue
+        # shellcheck disable=SC2086
+        ptd_hit=$(grep -lF -- "$ptd_s" $ptd_files 2>/dev/null | tr '\n' ' ')
+        [ -z "$ptd_hit" ] || fail "secret #$ptd_i (of pam_test_done's list) leaked into: $ptd_hit"
+    done
     echo "ok"
 }

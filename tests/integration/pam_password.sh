@@ -1,0 +1,168 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# pam_logto password sign-in through pamtester, every method against the test IdP:
+#   experience: right and wrong password, unknown user, suspended carol, dave's TOTP asked through
+#     the conversation (right and wrong code), lockout -> PAM_MAXTRIES, captcha;
+#   pat: a personal access token typed as the password (own, expired, someone else's);
+#   management: the Management API check (named [service] with the [sync] M2M app);
+#   flow=both: a password signs in, an empty answer starts the device flow;
+#   use_first_pass: the password typed for an earlier module is used, never asked again.
+. "$top_srcdir/tests/lib/testenv.sh"
+. "$top_srcdir/tests/lib/idp.sh"
+. "$top_srcdir/tests/lib/pam.sh"
+
+need_root # the M2M secret file must be root's (logto.conf(5) SECURITY)
+idp_start || exit $?
+dir=$(test_tmpdir)
+printf 'm2m-secret\n' >"$dir/m2m.secret"
+chmod 0600 "$dir/m2m.secret"
+pam_write_config "$dir/logto.conf" "$dir" "[sync]
+m2m_client_id = m2m-app
+m2m_client_secret_file = $dir/m2m.secret
+[service *]
+flow = password
+qr = no
+[service logto-pat]
+password_method = pat
+[service logto-mgmt]
+password_method = management
+[service logto-both]
+flow = both"
+mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
+for s in logto-pw logto-pat logto-mgmt logto-both; do
+    pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod"
+done
+# pam_unix asks for the password (also for users it does not know) and leaves it in PAM_AUTHTOK.
+pam_service "$dir/pam.d" logto-first \
+    "auth [success=done default=ignore] pam_unix.so" \
+    "auth required $mod use_first_pass"
+
+PAM_DIR=$dir
+pw_auth() { # SERVICE USER [ANSWER...]
+    pa_s=$1 pa_u=$2
+    shift 2
+    pam_try "$pa_s" "$pa_u" authenticate "$@"
+}
+expect_ok() { # WHAT
+    pam_expect_ok "$1"
+    assert_contains "$(cat "$F")" "successfully authenticated" "$1"
+}
+expect_code() { pam_expect "$@"; }
+rec() { echo "$dir/state/tokens/$1.json"; }
+
+# ---- experience (the default method)
+pw_auth logto-pw alice alice-pass-1
+expect_ok "alice, right password"
+assert_contains "$(cat "$F")" "Password: " "the prompt"
+assert_logged "$F" "^password-signin-ok method=experience user=alice sub=e738g7numf03$"
+assert_logged "$F" "^auth-ok user=alice service=logto-pw method=experience uid=[0-9]+$"
+grep -q '"verifier":"\$y\$' "$(rec alice)" || fail "no yescrypt offline verifier in alice's record"
+grep -q '"refresh_token":"' "$(rec alice)" || fail "no refresh token in alice's record"
+
+pw_auth logto-pw alice wrong-password-1
+expect_code PAM_AUTH_ERR "alice, wrong password" "wrong user name or password"
+assert_logged "$F" '^auth-failed user=alice service=logto-pw error=denied reason="wrong user name or password"$'
+
+pw_auth logto-pw zelda whatever-pass
+expect_code PAM_AUTH_ERR "unknown user" "wrong user name or password"
+[ ! -f "$(rec zelda)" ] || fail "a record for an unknown user"
+
+pw_auth logto-pw carol carol-pass-1
+expect_code PAM_AUTH_ERR "suspended carol" "the account is suspended"
+assert_logged "$F" "^auth-failed user=carol service=logto-pw error=suspended "
+[ ! -f "$(rec carol)" ] || fail "a record for suspended carol"
+
+pw_auth logto-pw alice ""
+expect_code PAM_AUTH_ERR "empty password" "an empty password is never accepted"
+
+# MFA: the one-time code is asked through the conversation, echo off, after the password.
+totp=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
+pw_auth logto-pw dave dave-pass-1 "$totp"
+expect_ok "dave, password and TOTP"
+assert_contains "$(cat "$F")" "One-time code: " "the MFA prompt"
+used_totp=$totp
+totp=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
+t=$(echo "$totp" | sed 's/^0*//')
+bad=$(printf '%06d' $(((${t:-0} + 500000) % 1000000)))
+pw_auth logto-pw dave dave-pass-1 "$bad"
+expect_code PAM_AUTH_ERR "dave, wrong TOTP" "wrong one-time code"
+pw_auth logto-pw dave dave-pass-1 ""
+expect_code PAM_AUTH_ERR "dave, no TOTP" "no one-time code was given"
+
+# Lockout: the IdP blocks bob after 5 failures; then even the right password gets
+# PAM_MAXTRIES, until an administrator unlocks him.
+for i in 1 2 3 4; do
+    pw_auth logto-pw bob "bad-pass-$i"
+    expect_code PAM_AUTH_ERR "bob, failure $i"
+done
+pw_auth logto-pw bob bad-pass-5
+[ "$ST" != 0 ] || fail "bob signed in with a wrong password"
+pw_auth logto-pw bob bob-pass-1
+expect_code PAM_MAXTRIES "bob locked out" "too many failed attempts"
+assert_logged "$F" "^auth-failed user=bob service=logto-pw error=locked "
+idp_ctl POST /users/bob/unlock >/dev/null
+pw_auth logto-pw bob bob-pass-1
+expect_ok "bob after the unlock"
+
+# Captcha: a tenant that demands one cannot be served by a terminal: say so.
+idp_ctl POST /settings '{"captcha":true}' >/dev/null
+pw_auth logto-pw erin erin-pass-1
+expect_code PAM_AUTH_ERR "captcha" "requires a captcha: use the device flow"
+idp_ctl POST /settings '{"captcha":false}' >/dev/null
+pw_auth logto-pw erin erin-pass-1
+expect_ok "erin without the captcha"
+
+# ---- personal access tokens
+alice_pat=pat_AdjfWRyD6ScO8TZHWiVt3o8MRzMk2rBx
+bob_pat=pat_nVmLRCrd6ifqWRapdWqMEtYQMtshaFZb # expired
+rm -f "$(rec alice)"
+pw_auth logto-pat alice "$alice_pat"
+expect_ok "alice's PAT"
+assert_logged "$F" "^auth-ok user=alice service=logto-pat method=pat "
+pw_auth logto-pat bob "$bob_pat"
+expect_code PAM_AUTH_ERR "bob's expired PAT" "personal access token is unknown, expired or revoked"
+pw_auth logto-pat bob "$alice_pat"
+expect_code PAM_AUTH_ERR "alice's PAT for bob" "signed in to Logto as alice, not as bob"
+assert_logged "$F" "^auth-wrong-user user=bob signed_in_as=alice "
+pw_auth logto-pat alice alice-pass-1
+expect_code PAM_AUTH_ERR "a password where a PAT is expected" "not a personal access token"
+new_pat=$(idp_json_field "$(idp_ctl POST /users/erin/pats '{"name":"pam"}')" value)
+pw_auth logto-pat erin "$new_pat"
+expect_ok "erin's new PAT"
+
+# ---- Management API check (opt-in per named service; no MFA, no lockout)
+pw_auth logto-mgmt alice alice-pass-1
+expect_ok "alice, management"
+assert_logged "$F" "^auth-ok user=alice service=logto-mgmt method=management "
+pw_auth logto-mgmt alice wrong-password-2
+expect_code PAM_AUTH_ERR "alice, management, wrong password" "wrong user name or password"
+pw_auth logto-mgmt carol carol-pass-1
+expect_code PAM_AUTH_ERR "carol, management" "suspended"
+pw_auth logto-mgmt zelda whatever-pass
+expect_code PAM_AUTH_ERR "unknown user, management" "wrong user name or password"
+pw_auth logto-mgmt dave dave-pass-1
+expect_ok "dave, management (MFA is bypassed, as documented)"
+assert_not_contains "$(cat "$F")" "One-time code" "the management method"
+
+# ---- flow=both: a password signs in; an empty answer starts the device flow.
+pw_auth logto-both alice alice-pass-1
+expect_ok "alice, flow=both with a password"
+assert_contains "$(cat "$F")" "Password (or press Enter to sign in with a code): " "the prompt"
+assert_logged "$F" "method=experience"
+F=$dir/out.both-device
+printf '\n' >"$dir/both.in"
+pamtester_run "$dir/pam.d" logto-both erin authenticate <"$dir/both.in" >"$F" 2>&1 &
+pid=$!
+code=$(wait_for_code "$F") || { kill $pid; fail "flow=both: no device code after an empty answer"; }
+idp_ctl POST /device/approve "{\"user_code\":\"$code\",\"username\":\"erin\"}" >/dev/null
+wait $pid || fail "flow=both device sign-in failed: $(cat "$F")"
+assert_logged "$F" "^auth-ok user=erin service=logto-both method=device "
+
+# ---- use_first_pass: one prompt (pam_unix's); pam_logto uses that password.
+pw_auth logto-first bob bob-pass-1
+expect_ok "bob, use_first_pass"
+[ "$(grep -o 'Password: ' "$F" | wc -l)" = 1 ] || fail "use_first_pass: asked more than once: $(cat "$F")"
+
+pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 dave-pass-1 erin-pass-1 \
+    wrong-password-1 wrong-password-2 bad-pass-1 bad-pass-5 whatever-pass "$alice_pat" "$bob_pat" \
+    "$new_pat" "$used_totp" "$bad" m2m-secret
