@@ -22,6 +22,7 @@
 #include "oidc.h"
 #include "password.h"
 #include "authz.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tokens.h"
 #include "util.h"
@@ -673,6 +674,29 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     return decide(svc, res->identity, res, err);
 }
 
+/*
+ * Does this host serve user through NSS (the directory snapshot)? Then the user is Logto's, and
+ * an account check that cannot decide must deny, never say "unknown user": stacks skip that
+ * answer (user_unknown=ignore) and the next module (pam_unix) would let the user in. A snapshot
+ * that cannot be read counts as yes (fail closed).
+ */
+static bool served_here(const struct logto_ctx *ctx, const char *user)
+{
+    _cleanup_free_ char *path = snapshot_path(ctx);
+    struct logto_snap_user u;
+    int r = -LOGTO_E_BUSY;
+
+    if (!path)
+        return true;
+    for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
+        _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
+        r = logto_snapshot_open(path, &snap, NULL);
+        if (r == 0)
+            r = logto_snapshot_user_by_name(snap, user, &u);
+    }
+    return r != -LOGTO_E_NOTFOUND;
+}
+
 /* No token record (e.g. an SSH public-key login): only the Management API can tell. */
 static int account_without_record(const struct logto_ctx *ctx, const struct logto_service *svc,
                                   const char *user, const struct logto_store_lock *lock,
@@ -684,12 +708,21 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     int r;
 
     if (!have_mgmt(ctx)) {
+        if (!served_here(ctx, user)) {
+            snprintf(res->reason, sizeof(res->reason), "not a Logto user known on this host");
+            return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", res->reason);
+        }
         snprintf(res->reason, sizeof(res->reason),
                  "no Logto sign-in on this host and no Management API credentials to check");
-        return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", res->reason);
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     r = mgmt_claims(ctx, user, &claims, &suspended, err);
     if (r == -LOGTO_E_NOTFOUND) {
+        if (served_here(ctx, user)) {
+            /* Deleted in Logto, still in the snapshot until the next sync. */
+            snprintf(res->reason, sizeof(res->reason), "the Logto account no longer exists");
+            return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+        }
         snprintf(res->reason, sizeof(res->reason), "no such Logto user");
         return r;
     }
