@@ -481,6 +481,8 @@ int logto_oidc_verify_id_token(const struct logto_ctx *ctx, struct logto_http *h
     if (r < 0) {
         if (note[0] && err && strlen(err->message) + strlen(note) < sizeof(err->message))
             strcat(err->message, note);
+        if (r == -LOGTO_E_TOKEN)
+            logto_error_prefix(err, "the ID token was rejected");
         logto_log(&ctx->log, LOG_WARNING, "id-token-rejected alg=%s kid=%s error=%s reason=\"%s\"",
                   alg ? alg : "-", shown_kid, logto_errc_name(logto_errc_from(r)),
                   err ? err->message : "");
