@@ -617,7 +617,8 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
 {
     struct logto_error why = { 0 };
     int64_t age = logto_now(ctx) - rec->claims_at;
-    bool fresh = rec->claims && age >= 0 && age <= svc->claims_max_age;
+    /* claims_max_age = 0 refreshes every time (logto.conf(5)), also within the same second. */
+    bool fresh = rec->claims && svc->claims_max_age > 0 && age >= 0 && age <= svc->claims_max_age;
     int r;
 
     if (!fresh && rec->refresh_token) {

@@ -47,7 +47,9 @@ deny_users = erin
 require_roles = admin
 claims_max_age = 2
 [service quick]
-claims_max_age = 2"
+claims_max_age = 2
+[service always]
+claims_max_age = 0"
 pam_write_config "$dir/logto.conf" "$dir" "[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
@@ -57,7 +59,7 @@ mkdir -p "$dir/nosync"
 pam_write_config "$dir/nosync/logto.conf" "$dir" "$services"
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
 for s in login roles-admin roles-any orgs-acme orgs-byname orgrole-globex-admin orgrole-byname \
-    allow-alice deny-bob combo sudo quick; do
+    allow-alice deny-bob combo sudo quick always; do
     pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod"
 done
 pam_service "$dir/pam.d" args-developer "account required $mod require_roles=developer"
@@ -143,6 +145,12 @@ idp_ctl PATCH /users/alice '{"roles":["admin"]}' >/dev/null
 sleep 3
 allowed sudo alice
 assert_logged "$F" "^account-ok user=alice service=sudo decided=refreshed$"
+
+# ---- claims_max_age = 0 refreshes on every decision, also within the second of the last one.
+for i in 1 2 3 4 5; do
+    allowed always alice
+    assert_logged "$F" "^account-ok user=alice service=always decided=refreshed$"
+done
 
 # ---- suspended: the IdP revokes the grant; the refresh is refused; access ends.
 idp_ctl PATCH /users/erin '{"suspended":true}' >/dev/null
