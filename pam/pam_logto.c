@@ -291,6 +291,17 @@ static int do_authenticate(struct pam_logto *pl)
     r = check_not_local(pl, PAM_USER_UNKNOWN);
     if (r != PAM_SUCCESS)
         return r;
+    /*
+     * A sign-in is recorded in root's token store, which an unprivileged caller (a screen
+     * locker, any user's own PAM program) cannot write. Refuse before anything reaches the IdP:
+     * such a caller must not get to try other users' passwords there (or lock them out).
+     */
+    if (geteuid() != 0) {
+        logto_log(&pl->ctx.log, LOG_NOTICE, "auth-unprivileged user=%s service=%s uid=%u", pl->user,
+                  pl->service, (unsigned)geteuid());
+        tell_user(pl, "Logto sign-in is not available here (unprivileged program)");
+        return PAM_CRED_INSUFFICIENT;
+    }
 
     if (pl->svc->flow == LOGTO_FLOW_DEVICE) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);

@@ -1,0 +1,138 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# pam_logto's exact return codes per phase (tests/module/test_pam_codes: libpamtest through
+# libpam, or the module's entry point called directly where libpam would hide the code):
+#   local accounts: PAM_USER_UNKNOWN in auth, PAM_IGNORE in account and session;
+#   invalid user names: PAM_USER_UNKNOWN; configuration errors and bad module arguments:
+#   PAM_SERVICE_ERR (the account phase fails closed: PAM_PERM_DENIED);
+#   sign-in: PAM_SUCCESS, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_AUTHINFO_UNAVAIL (IdP down);
+#   account: PAM_SUCCESS, PAM_PERM_DENIED (rules), PAM_ACCT_EXPIRED (suspended),
+#   PAM_USER_UNKNOWN (nobody's name); setcred and sessions: PAM_SUCCESS;
+#   an unprivileged caller: PAM_CRED_INSUFFICIENT before any request reaches the IdP.
+. "$top_srcdir/tests/lib/testenv.sh"
+. "$top_srcdir/tests/lib/idp.sh"
+. "$top_srcdir/tests/lib/pam.sh"
+
+need_root # the unprivileged case switches to nobody; config files must be root's
+need_cmd setpriv
+prog=$top_builddir/tests/module/test_pam_codes
+[ -x "$prog" ] || skip "tests/module/test_pam_codes is not built (needs libpamtest)"
+[ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
+idp_start || exit $?
+dir=$(test_tmpdir)
+# A copy nobody can run whatever the build directory's permissions.
+cp "$prog" "$dir/test_pam_codes"
+chmod 0755 "$dir/test_pam_codes"
+pam_write_config "$dir/logto.conf" "$dir" "[service *]
+flow = password
+qr = no
+[service codes-admin]
+require_roles = admin
+[service codes-now]
+claims_max_age = 0
+[service codes-offline0]
+offline_grace = 0"
+mkdir -p "$dir/bad"
+printf '[logto]\nendpoint = %s\nclient_id = device-app\nfrobnicate = yes\n' "$IDP_URL" \
+    >"$dir/bad/logto.conf"
+mkdir -p "$dir/mgmtstar"
+pam_write_config "$dir/mgmtstar/logto.conf" "$dir" "[service *]
+flow = password
+password_method = management"
+chmod 0644 "$dir/bad/logto.conf"
+mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
+for s in codes codes-admin codes-now codes-offline0; do
+    pam_service "$dir/pam.d" $s "auth required $mod" \
+        "account required $mod" "session required $mod"
+done
+for c in bad mgmtstar; do
+    m="$LOGTO_PAM_MODULE config=$dir/$c/logto.conf"
+    pam_service "$dir/pam.d" codes-$c "auth required $m" "account required $m" "session required $m"
+done
+pam_service "$dir/pam.d" codes-badarg "auth required $mod frobnicate=1" \
+    "account required $mod require_roles=admin claims_max_age=forever"
+
+n=0
+# code [--nobody] [--direct ARG... --] SERVICE USER OP EXPECTED [ANSWER...]
+code() {
+    n=$((n + 1))
+    c_user=""
+    if [ "$1" = --nobody ]; then
+        c_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+        shift
+    fi
+    # shellcheck disable=SC2086
+    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB")" PAM_WRAPPER=1 \
+        PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" PAM_WRAPPER_DEBUGLEVEL=2 \
+        $c_user ${LOGTO_TEST_WRAPPER:-} "$dir/test_pam_codes" "$@" >"$dir/out.$n" 2>&1
+    c_rc=$?
+    [ "$c_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ] && echo "test_pam_codes $*" >>"$PAM_WRAPPER_ERRORS"
+    [ "$c_rc" = 0 ] || fail "case $n ($*): $(cat "$dir/out.$n")"
+    F=$dir/out.$n
+}
+
+# ---- local accounts are pam_unix's
+code codes root auth PAM_USER_UNKNOWN anything
+code --direct "config=$dir/logto.conf" -- codes root account PAM_IGNORE
+code --direct "config=$dir/logto.conf" -- codes root open_session PAM_IGNORE
+code --direct "config=$dir/logto.conf" -- codes root close_session PAM_IGNORE
+code --direct "config=$dir/logto.conf" -- codes daemon account PAM_IGNORE
+
+# ---- names that can never be Logto users
+code codes 'Bad/Name' auth PAM_USER_UNKNOWN anything
+assert_logged "$F" '^user-invalid service=codes user="Bad/Name"$'
+code codes ALICE auth PAM_USER_UNKNOWN anything
+code codes ALICE account PAM_USER_UNKNOWN
+code codes "$(printf 'al\tice')" auth PAM_USER_UNKNOWN anything
+
+# ---- configuration errors fail closed, naming the problem
+code codes-bad alice auth PAM_SERVICE_ERR anything
+assert_logged "$F" "^config-error .*logto.conf:4: .*frobnicate"
+code codes-bad alice account PAM_PERM_DENIED
+code --direct "config=$dir/bad/logto.conf" -- codes-bad alice account PAM_PERM_DENIED
+code codes-mgmtstar alice auth PAM_SERVICE_ERR anything
+assert_logged "$F" "management"
+code codes-badarg alice auth PAM_SERVICE_ERR anything
+assert_logged "$F" "^config-error service=codes-badarg .*frobnicate"
+code codes-badarg alice account PAM_PERM_DENIED
+code --direct "config=$dir/logto.conf" "config=$dir/missing.conf" -- codes alice auth \
+    PAM_SERVICE_ERR anything
+
+# ---- sign-in
+code codes alice auth PAM_SUCCESS alice-pass-1
+code codes alice auth PAM_AUTH_ERR wrong-password-1
+code codes carol auth PAM_AUTH_ERR carol-pass-1
+code codes zelda auth PAM_AUTH_ERR whatever-pass
+for i in 1 2 3 4; do code codes bob auth PAM_AUTH_ERR "bad-pass-$i"; done
+code codes bob auth PAM_MAXTRIES bad-pass-5 # the failure that reaches the limit locks
+code codes bob auth PAM_MAXTRIES bob-pass-1
+idp_ctl POST /users/bob/unlock >/dev/null
+code codes bob auth PAM_SUCCESS bob-pass-1
+code codes setcred-user setcred PAM_SUCCESS
+code --direct -- codes alice setcred PAM_SUCCESS
+idp_ctl POST /down >/dev/null
+code codes-offline0 alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+code codes-offline0 alice account PAM_SUCCESS # fresh claims: no network needed
+idp_ctl POST /up >/dev/null
+
+# ---- account and session
+code codes alice account PAM_SUCCESS
+code codes-admin alice account PAM_SUCCESS
+code codes-admin bob account PAM_PERM_DENIED
+code codes zelda account PAM_USER_UNKNOWN
+code codes erin auth PAM_SUCCESS erin-pass-1
+idp_ctl PATCH /users/erin '{"suspended":true}' >/dev/null
+code codes-now erin account PAM_ACCT_EXPIRED
+code codes alice open_session PAM_SUCCESS
+code codes alice close_session PAM_SUCCESS
+
+# ---- an unprivileged caller (a screen locker, any user's own PAM program) cannot record a
+# sign-in in root's store; it must not get to try passwords against the IdP either.
+idp_ctl POST /stats/reset >/dev/null
+code --nobody codes alice auth PAM_CRED_INSUFFICIENT alice-pass-1
+code --nobody codes dave auth PAM_CRED_INSUFFICIENT wrong-password-2
+assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from unprivileged callers"
+assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534$"
+
+pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 erin-pass-1 wrong-password-1 \
+    wrong-password-2 bad-pass-1 whatever-pass
