@@ -295,6 +295,8 @@ static int scan_value(struct scan *s)
         if (c == '"') {
             if (scan_string(s) < 0)
                 return -1;
+            if (depth == 0)
+                return 0; /* a string value ends at its closing quote */
             continue;
         }
         if (c == '{' || c == '[')

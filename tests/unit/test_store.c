@@ -343,6 +343,9 @@ static void test_corrupt(void)
         "{\"refresh_token\":\"" SECRET "\",\"refresh_token\":\"" SECRET "2\"," GOOD_REST,
         "{\"refresh\\u005ftoken\":\"" SECRET "\"," GOOD_REST,
         "{\"refresh_token\":\"" SECRET "\xc3\xa9\"," GOOD_REST,
+        /* text after a secret's closing quote (fuzz_record: it became part of the secret) */
+        "{\"refresh_token\":\"" SECRET "\"x\"" SECRET "\"," GOOD_REST,
+        "{\"verifier\":\"" SECRET "\"\"" SECRET "\"," GOOD_REST,
         /* name, version, foreign content */
         "{\"version\":1,\"name\":\"grace\",\"sub\":\"f1\",\"uid\":2000000001}",
         "{\"version\":2,\"name\":\"frank\",\"sub\":\"f1\",\"uid\":2000000001}",
