@@ -37,9 +37,6 @@
 #define TOKEN_MAX          256
 #define SERVICE_NAME_MAX   64
 #define ID_RANGE_MIN_WIDTH 65536u
-/* names.h reserves whole blocks of IDs, the narrowest 1000 wide; probing this often between
- * two unreserved ends of a range finds any block inside it. */
-#define ID_PROBE_STEP 256u
 
 enum type {
     T_ENUM,
@@ -676,16 +673,6 @@ static int parse_groups(const struct rule *r, const char *s, struct value *v, ch
     return 0;
 }
 
-static bool range_touches_reserved(uint32_t lo, uint32_t hi)
-{
-    if (logto_id_reserved(lo) || logto_id_reserved(hi))
-        return true;
-    for (uint64_t id = lo; id <= hi; id += ID_PROBE_STEP)
-        if (logto_id_reserved((uint32_t)id))
-            return true;
-    return false;
-}
-
 static int parse_id_range(const char *s, struct value *v, char *why, size_t n)
 {
     const char *dash = strchr(s, '-');
@@ -704,7 +691,7 @@ static int parse_id_range(const char *s, struct value *v, char *why, size_t n)
         return why_set(why, n, "%s starts after it ends", quoted(q, s));
     if (hi - lo + 1 < ID_RANGE_MIN_WIDTH)
         return why_set(why, n, "%s is narrower than %u IDs", quoted(q, s), ID_RANGE_MIN_WIDTH);
-    if (range_touches_reserved((uint32_t)lo, (uint32_t)hi))
+    if (logto_id_range_reserved((uint32_t)lo, (uint32_t)hi))
         return why_set(why, n,
                        "%s overlaps IDs reserved for the system, systemd or containers "
                        "(see logto.conf(5))",

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "macro.h"
 #include "names.h"
 
 static bool name_char_ok(char c, bool first)
@@ -95,8 +96,26 @@ int logto_group_name_sanitize(const char *prefix, const char *in, char *out, siz
     return 0;
 }
 
+/* The blocks of names.h, in order. */
+static const struct {
+    uint32_t lo, hi;
+} reserved_ids[] = {
+    { 0, 999 },
+    { 60000, 65535 },
+    { 524288, 1879048191 },
+    { 2147352576u, 2147418111u },
+    { 2147483648u, UINT32_MAX },
+};
+
+bool logto_id_range_reserved(uint32_t lo, uint32_t hi)
+{
+    for (size_t i = 0; i < ELEMENTSOF(reserved_ids); i++)
+        if (lo <= reserved_ids[i].hi && reserved_ids[i].lo <= hi)
+            return true;
+    return false;
+}
+
 bool logto_id_reserved(uint32_t id)
 {
-    return id < 1000 || (id >= 60000 && id <= 65535) || (id >= 524288 && id <= 1879048191) ||
-           (id >= 2147352576u && id <= 2147418111u) || id >= 2147483648u;
+    return logto_id_range_reserved(id, id);
 }

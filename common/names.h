@@ -35,3 +35,5 @@ int logto_group_name_sanitize(const char *prefix, const char *in, char *out, siz
  * foreign range) and >= 2^31 (many tools treat them as negative).
  */
 bool logto_id_reserved(uint32_t id);
+/* Does any ID in lo..hi (lo <= hi) fall into one of those blocks? */
+bool logto_id_range_reserved(uint32_t lo, uint32_t hi);
