@@ -126,6 +126,13 @@ static int parse_answer(const struct logto_ctx *ctx, const json_t *doc, struct l
     return 0;
 }
 
+/* The device authorization answer: its copy of the device code is wiped before it is freed. */
+static void device_doc_freep(json_t **doc)
+{
+    logto_json_wipe_string(*doc, "device_code");
+    logto_json_decrefp(doc);
+}
+
 int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
                        const struct logto_oidc *oidc, const struct logto_client *client,
                        struct logto_device_auth *ret, struct logto_error *err)
@@ -133,7 +140,7 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
     _cleanup_device_auth_ struct logto_device_auth a = { 0 };
     _cleanup_form_ struct logto_form form = { 0 };
-    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_(device_doc_freep) json_t *doc = NULL;
     _cleanup_free_ char *shown = NULL;
     int r;
 

@@ -260,8 +260,7 @@ void logto_form_clear(struct logto_form *form)
     *form = (struct logto_form){ 0 };
 }
 
-/* "Basic base64(escape(user):escape(password))" as RFC 6749 2.3.1 asks. */
-static char *basic_credentials(const char *user, const char *password)
+char *logto_http_basic_credentials(const char *user, const char *password)
 {
     _cleanup_secret_ char *euser = logto_form_escape(user);
     _cleanup_secret_ char *epass = logto_form_escape(password);
@@ -571,7 +570,7 @@ static int build_headers(const struct logto_http_request *req, struct curl_slist
     if (req->bearer)
         line = logto_asprintf("Authorization: Bearer %s", req->bearer);
     else if (req->basic_user && req->basic_password) {
-        basic = basic_credentials(req->basic_user, req->basic_password);
+        basic = logto_http_basic_credentials(req->basic_user, req->basic_password);
         line = basic ? logto_asprintf("Authorization: Basic %s", basic) : NULL;
     } else
         return 0;

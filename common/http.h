@@ -85,6 +85,11 @@ void logto_form_clear(struct logto_form *form);
 /* application/x-www-form-urlencoded escaping of s; NULL on allocation failure. */
 char *logto_form_escape(const char *s);
 
+/* The credentials of "Authorization: Basic <...>" for client_secret_basic: base64 of the
+ * form-urlencoded user, ':', the form-urlencoded password (RFC 6749 2.3.1). A secret: the
+ * caller wipes it (logto_free_secret). NULL on allocation failure. */
+char *logto_http_basic_credentials(const char *user, const char *password);
+
 /* Shortcuts for logto_http_send. bearer and basic_* may be NULL. */
 int logto_http_get(struct logto_http *http, const char *url, const char *bearer,
                    struct logto_http_response *resp, struct logto_error *err);

@@ -2,9 +2,11 @@
 /* jansson helpers with limits and field-naming errors. */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "json.h"
+#include "memory.h"
 #include "util.h"
 
 /* Deepest nesting of [ and { outside strings; stops counting once over limit. */
@@ -185,6 +187,15 @@ int logto_json_get_strv(const json_t *obj, const char *key, unsigned flags, char
     logto_strv_free(*ret);
     *ret = TAKE_PTR(strv);
     return 0;
+}
+
+void logto_json_wipe_string(json_t *obj, const char *key)
+{
+    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+    /* jansson keeps its own heap copy; it is ours to overwrite before the decref. */
+    if (json_is_string(v))
+        logto_erase((char *)(uintptr_t)json_string_value(v), json_string_length(v));
 }
 
 char *logto_json_dump(const json_t *json)

@@ -52,6 +52,10 @@ int logto_json_get_array(const json_t *obj, const char *key, unsigned flags, jso
 int logto_json_get_strv(const json_t *obj, const char *key, unsigned flags, char ***ret,
                         struct logto_error *err);
 
+/* Overwrite, in place, the string value of key in obj (a token jansson copied out of an answer)
+ * so it does not linger in freed memory. Missing keys and non-strings are left alone. */
+void logto_json_wipe_string(json_t *obj, const char *key);
+
 /* Serialise compactly with sorted keys; NULL on failure. The caller frees (wipes if secret). */
 char *logto_json_dump(const json_t *json);
 

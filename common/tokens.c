@@ -130,12 +130,21 @@ static int parse_token_fields(const json_t *doc, struct logto_tokens *t, struct 
     return 0;
 }
 
+/* A token answer's document: its copies of the tokens are wiped before it is freed. */
+static void token_doc_freep(json_t **doc)
+{
+    logto_json_wipe_string(*doc, "access_token");
+    logto_json_wipe_string(*doc, "refresh_token");
+    logto_json_wipe_string(*doc, "id_token");
+    logto_json_decrefp(doc);
+}
+
 int logto_tokens_from_response(const struct logto_ctx *ctx, const struct logto_http_response *resp,
                                const char *endpoint, struct logto_tokens *ret,
                                struct logto_oauth_error *oerr, struct logto_error *err)
 {
     _cleanup_tokens_ struct logto_tokens t = { 0 };
-    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_(token_doc_freep) json_t *doc = NULL;
     int r;
 
     if (oerr)

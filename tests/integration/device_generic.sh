@@ -38,5 +38,28 @@ assert_contains "$(cat "$T/slow.err")" "device-flow-slow-down interval=6"
 total=$(route_count "$token_route")
 [ "$total" -le 3 ] || fail "$total polls in all: the slower interval did not stick"
 
+# --- a confidential client (client_secret_basic): refresh and revocation authenticate with
+# the secret from client_secret_file; the tokens come from the password grant (flowtest
+# password), since this client has no device grant.
+printf 'generic-secret\n' >"$T/client.secret"
+chmod 0600 "$T/client.secret"
+set_config_key client_id generic-confidential
+printf 'client_secret_file = %s\n' "$T/client.secret" >"$T/secret.conf"
+sed -i "/^\[logto\]/r $T/secret.conf" "$CFG"
+printf 'bob-pass-1\n' | wrap "$FLOWTEST" --config "$CFG" --tokens "$TOKENS" password \
+    --method grant --user bob >"$T/password.out" 2>"$T/password.err" ||
+    { show_run password; fail "password grant for the confidential client failed"; }
+remember_tokens
+expect_ok confidential-refresh --tokens "$TOKENS" --sub "$sub" refresh
+remember_tokens
+expect_ok confidential-revoke --tokens "$TOKENS" revoke
+expect_error confidential-refresh-revoked denied --tokens "$TOKENS" refresh
+printf 'wrong-secret\n' >"$T/client.secret"
+expect_error wrong-secret config --tokens "$TOKENS" refresh
+assert_contains "$(error_message wrong-secret)" "invalid_client"
+for f in "$T"/*.out "$T"/*.err; do
+    grep -q 'generic-secret' "$f" && fail "the client secret leaked into $(basename "$f")"
+done
+
 assert_no_token_leaks
 exit 0

@@ -69,6 +69,7 @@ struct options {
 struct run {
     struct options opt;
     struct logto_config *cfg;
+    char *client_secret; /* of the configured client (client_secret_file), if any */
     struct logto_ctx ctx;
     struct logto_http *http;
     struct logto_oidc *oidc;
@@ -176,8 +177,11 @@ static int ui_prompt(void *data, bool echo, const char *question, char **ret)
 
 static struct logto_client client_of(const struct run *run)
 {
+    if (run->opt.client_id)
+        return (struct logto_client){ .client_id = run->opt.client_id };
     return (struct logto_client){
-        .client_id = run->opt.client_id ? run->opt.client_id : run->cfg->client_id,
+        .client_id = run->cfg->client_id,
+        .client_secret = run->client_secret,
     };
 }
 
@@ -444,8 +448,12 @@ int main(int argc, char **argv)
         };
         run.argc = argc - first - 1;
         run.argv = argv + first + 1;
-        r = run_command(&run, argv[first], &err);
+        if (run.cfg->client_secret_file)
+            r = logto_config_read_secret(run.cfg->client_secret_file, &run.client_secret, &err);
     }
+    if (r >= 0)
+        r = run_command(&run, argv[first], &err);
+    logto_free_secret(run.client_secret);
     logto_oidc_free(run.oidc);
     logto_http_free(run.http);
     logto_config_free(run.cfg);

@@ -54,6 +54,18 @@ static void test_form_build(void)
     CHECK(strstr(form.buf, "&k=0123456789&k=0123456789") != NULL);
 }
 
+static void test_basic_credentials(void)
+{
+    _cleanup_free_ char *plain = logto_http_basic_credentials("m2m-app", "m2m-secret");
+    _cleanup_free_ char *odd = logto_http_basic_credentials("a b:c", "p&=%\xc3\xa9+");
+
+    /* base64("m2m-app:m2m-secret") */
+    CHECK_STR(plain, "bTJtLWFwcDptMm0tc2VjcmV0");
+    /* base64("a+b%3Ac:p%26%3D%25%C3%A9%2B"): both halves form-urlencoded first, so a ':' in
+     * the client ID cannot move the split (RFC 6749 2.3.1) */
+    CHECK_STR(odd, "YStiJTNBYzpwJTI2JTNEJTI1JUMzJUE5JTJC");
+}
+
 static void test_url_check(void)
 {
     struct logto_error err = { 0 };
@@ -209,6 +221,20 @@ static void test_json_getters(void)
     CHECK_INT(logto_json_get_strv(j, "bad", 0, &v, &err), -LOGTO_E_PROTOCOL);
     CHECK_CONTAINS(err.message, "field \"bad\"[1] is not a string");
     CHECK_STR(v[0], "p"); /* unchanged on error */
+}
+
+static void test_json_wipe_string(void)
+{
+    struct logto_error err = { 0 };
+    _cleanup_json_ json_t *j = NULL;
+
+    CHECK_INT(parse("{\"access_token\":\"SECRET\",\"n\":1}", &j, &err), 0);
+    logto_json_wipe_string(j, "access_token");
+    logto_json_wipe_string(j, "n");
+    logto_json_wipe_string(j, "missing");
+    CHECK_INT(json_string_length(json_object_get(j, "access_token")), 6);
+    CHECK(memcmp(json_string_value(json_object_get(j, "access_token")), "\0\0\0\0\0\0", 6) == 0);
+    CHECK_INT(json_integer_value(json_object_get(j, "n")), 1);
 }
 
 /* ------------------------------------------------------------------ a real TLS server */
@@ -466,7 +492,8 @@ static void test_with_server(void)
     server_stop(&srv);
 }
 
-TEST_MAIN(TEST(test_form_escape), TEST(test_form_build), TEST(test_url_check),
-          TEST(test_same_origin), TEST(test_url_for_message), TEST(test_resolve_location),
-          TEST(test_content_type), TEST(test_json_parse_limits), TEST(test_json_getters),
-          TEST(test_unreachable), TEST(test_with_server))
+TEST_MAIN(TEST(test_form_escape), TEST(test_form_build), TEST(test_basic_credentials),
+          TEST(test_url_check), TEST(test_same_origin), TEST(test_url_for_message),
+          TEST(test_resolve_location), TEST(test_content_type), TEST(test_json_parse_limits),
+          TEST(test_json_getters), TEST(test_json_wipe_string), TEST(test_unreachable),
+          TEST(test_with_server))
