@@ -1664,6 +1664,46 @@ int logto_config_check(const char *path, struct logto_config **ret, char ***ret_
     return 0;
 }
 
+/* The end of logto_config_load and logto_config_parse_buffer: the first error, or the config. */
+static int load_result(struct parser *p, int r, struct logto_config **ret, struct logto_error *err)
+{
+    if (r < 0) {
+        parser_done(p);
+        return LOGTO_OOM(err);
+    }
+    if (p->n_errors > 0) {
+        r = logto_error_set(err, p->first_code, "%s", p->errors[0]);
+        parser_done(p);
+        return r;
+    }
+    *ret = TAKE_PTR(p->cfg);
+    parser_done(p);
+    return 0;
+}
+
+int logto_config_parse_buffer(const char *buf, size_t len, const char *name,
+                              struct logto_config **ret, struct logto_error *err)
+{
+    struct parser p = { 0 };
+    int r = 0;
+
+    *ret = NULL;
+    p.cfg = calloc(1, sizeof(*p.cfg));
+    if (!p.cfg || logto_strv_push(&p.cfg->sources, name ? name : "(buffer)") < 0)
+        r = -LOGTO_E_NOMEM;
+    if (r >= 0 && len > CONF_FILE_MAX) {
+        p.incomplete = true;
+        r = diag(&p, LOGTO_E_CONFIG, NULL, 0, "%s is too large (%zu bytes, limit %d)",
+                 p.cfg->sources[0], len, CONF_FILE_MAX);
+    } else if (r >= 0) {
+        p.file = p.cfg->sources[0];
+        r = parse_text(&p, buf, len);
+        if (r >= 0)
+            r = finish(&p);
+    }
+    return load_result(&p, r, ret, err);
+}
+
 int logto_config_load(const char *path, struct logto_config **ret, struct logto_error *err)
 {
     struct parser p = { 0 };
@@ -1671,18 +1711,7 @@ int logto_config_load(const char *path, struct logto_config **ret, struct logto_
 
     *ret = NULL;
     r = parse_config(&p, path);
-    if (r < 0) {
-        parser_done(&p);
-        return LOGTO_OOM(err);
-    }
-    if (p.n_errors > 0) {
-        r = logto_error_set(err, p.first_code, "%s", p.errors[0]);
-        parser_done(&p);
-        return r;
-    }
-    *ret = TAKE_PTR(p.cfg);
-    parser_done(&p);
-    return 0;
+    return load_result(&p, r, ret, err);
 }
 
 void logto_config_free(struct logto_config *cfg)

@@ -114,6 +114,12 @@ struct logto_config {
  */
 int logto_config_load(const char *path, struct logto_config **ret, struct logto_error *err);
 
+/* Like logto_config_load on a file called name (for messages; NULL: "(buffer)") that holds
+ * buf[0..len) and has no drop-ins: the same checks, including those of the files the text names.
+ * For tests and the fuzzer. */
+int logto_config_parse_buffer(const char *buf, size_t len, const char *name,
+                              struct logto_config **ret, struct logto_error *err);
+
 /* Like load, but collects every error message ("file:line: key: what") into *ret_errors.
  * Returns the number of errors (0: *ret is the loaded config). */
 int logto_config_check(const char *path, struct logto_config **ret, char ***ret_errors);

@@ -268,7 +268,13 @@ static int parse_array(const struct logto_http_response *resp, const char *what,
 
 /* ------------------------------------------------------------------ item checks */
 
-enum item_kind { ITEM_USER, ITEM_ROLE, ITEM_ORG, ITEM_ORG_USER, ITEM_USER_ORG };
+enum item_kind {
+    ITEM_USER = LOGTO_MGMT_ITEM_USER,
+    ITEM_ROLE = LOGTO_MGMT_ITEM_ROLE,
+    ITEM_ORG = LOGTO_MGMT_ITEM_ORG,
+    ITEM_ORG_USER = LOGTO_MGMT_ITEM_ORG_USER,
+    ITEM_USER_ORG = LOGTO_MGMT_ITEM_USER_ORG,
+};
 
 static int check_org_roles(const json_t *item, struct logto_error *err)
 {
@@ -349,6 +355,54 @@ static int check_item(enum item_kind kind, const json_t *item, size_t index,
 fail:
     logto_error_prefix(err, "item %zu", index);
     return r;
+}
+
+int logto_mgmt_parse_page(const struct logto_http_response *resp, enum logto_mgmt_item_kind kind,
+                          unsigned page, const char *what, json_t **ret_items, uint64_t *ret_total,
+                          uint64_t *ret_pages, char **ret_next, struct logto_error *err)
+{
+    _cleanup_json_ json_t *items = NULL;
+    _cleanup_free_ char *next = NULL;
+    uint64_t total = 0, pages = 0;
+    size_t n, i;
+    json_t *item;
+    int r;
+
+    if (kind > LOGTO_MGMT_ITEM_USER_ORG)
+        return logto_error_set(err, LOGTO_E_INVAL, "unknown kind of listing");
+    if (resp->status != 200)
+        return answer_error(resp, what, err);
+    r = parse_array(resp, what, &items, err);
+    if (r < 0)
+        return r;
+    n = json_array_size(items);
+    if (n > LOGTO_MGMT_PAGE_SIZE)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "%s: page %u has %zu items, more than the %d asked for", what, page,
+                               n, LOGTO_MGMT_PAGE_SIZE);
+    if (resp->total_number) {
+        r = logto_mgmt_parse_total(resp->total_number, &total, err);
+        pages = total == 0 ? 1 : (total + LOGTO_MGMT_PAGE_SIZE - 1) / LOGTO_MGMT_PAGE_SIZE;
+    } else
+        r = logto_mgmt_parse_link(resp->link, "next", &next, err);
+    if (r < 0) {
+        logto_error_prefix(err, "%s", what);
+        return r;
+    }
+    json_array_foreach(items, i, item)
+    {
+        r = check_item((enum item_kind)kind, item, (size_t)(page - 1) * LOGTO_MGMT_PAGE_SIZE + i,
+                       err);
+        if (r < 0) {
+            logto_error_prefix(err, "%s", what);
+            return r;
+        }
+    }
+    *ret_items = TAKE_PTR(items);
+    *ret_total = total;
+    *ret_pages = pages;
+    *ret_next = TAKE_PTR(next);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ session */
@@ -719,40 +773,14 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
         r = api_call(m, "GET", url, NULL, &resp, err);
         if (r < 0)
             return r;
-        if (resp.status != 200)
-            return answer_error(&resp, what, err);
-        r = parse_array(&resp, what, &items, err);
+        r = logto_mgmt_parse_page(&resp, (enum logto_mgmt_item_kind)kind, page, what, &items,
+                                  &total, &pages, &next, err);
         if (r < 0)
             return r;
         n = json_array_size(items);
-        if (n > LOGTO_MGMT_PAGE_SIZE)
-            return logto_error_set(err, LOGTO_E_PROTOCOL,
-                                   "%s: page %u has %zu items, more than the %d asked for", what,
-                                   page, n, LOGTO_MGMT_PAGE_SIZE);
-        if (resp.total_number) {
-            r = logto_mgmt_parse_total(resp.total_number, &total, err);
-            if (r < 0) {
-                logto_error_prefix(err, "%s", what);
-                return r;
-            }
-            pages = total == 0 ? 1 : (total + LOGTO_MGMT_PAGE_SIZE - 1) / LOGTO_MGMT_PAGE_SIZE;
-        } else {
-            r = logto_mgmt_parse_link(resp.link, "next", &next, err);
-            if (r < 0) {
-                logto_error_prefix(err, "%s", what);
-                return r;
-            }
-            pages = 0;
-        }
         json_array_foreach(items, i, item)
         {
-            const char *id;
-            r = check_item(kind, item, (size_t)(page - 1) * LOGTO_MGMT_PAGE_SIZE + i, err);
-            if (r < 0) {
-                logto_error_prefix(err, "%s", what);
-                return r;
-            }
-            id = json_string_value(json_object_get(item, "id"));
+            const char *id = json_string_value(json_object_get(item, "id"));
             if (json_object_get(seen, id))
                 continue; /* the list shifted under us: keep the first copy */
             if (json_object_size(seen) >= LOGTO_MGMT_MAX_ITEMS)

@@ -164,6 +164,27 @@ int logto_mgmt_user_claims(const json_t *user, const json_t *roles, const json_t
 
 /* ---- pure helpers (exposed for tests) ---- */
 
+/* How the items of a listing are checked (see the top of this file). */
+enum logto_mgmt_item_kind {
+    LOGTO_MGMT_ITEM_USER,     /* users, role members */
+    LOGTO_MGMT_ITEM_ROLE,     /* roles, a user's roles */
+    LOGTO_MGMT_ITEM_ORG,      /* organizations */
+    LOGTO_MGMT_ITEM_ORG_USER, /* organization members, with organizationRoles */
+    LOGTO_MGMT_ITEM_USER_ORG, /* a user's organizations, with organizationRoles */
+};
+
+/*
+ * One answer of a paginated listing (pages count from 1), checked as the listings check it: a
+ * status other than 200 is the error logto_mgmt_status_error gives; else the body must be a JSON
+ * array of at most LOGTO_MGMT_PAGE_SIZE items that pass the checks of kind. *ret_total is the
+ * Total-Number and *ret_pages the page count it implies (both 0 without the header: then
+ * *ret_next is the Link rel="next" target, or NULL). what names the listing in messages.
+ */
+struct logto_http_response;
+int logto_mgmt_parse_page(const struct logto_http_response *resp, enum logto_mgmt_item_kind kind,
+                          unsigned page, const char *what, json_t **ret_items, uint64_t *ret_total,
+                          uint64_t *ret_pages, char **ret_next, struct logto_error *err);
+
 /* Drop a reference to a JSON value that holds secrets (a request body with a password, a token
  * document): the strings inside are wiped first when this is the last reference. */
 void logto_json_wipe_decref(json_t *j);

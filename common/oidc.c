@@ -331,6 +331,26 @@ int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
     return 0;
 }
 
+int logto_oidc_from_discovery(const struct logto_config *cfg, const char *issuer,
+                              const struct json_t *doc, struct logto_oidc **ret,
+                              struct logto_error *err)
+{
+    _cleanup_oidc_ struct logto_oidc *oidc = NULL;
+    int r;
+
+    if (!cfg || !issuer || !doc)
+        return logto_error_set(err, LOGTO_E_INVAL, "discovery needs a configuration and issuer");
+    oidc = calloc(1, sizeof(*oidc));
+    if (!oidc)
+        return LOGTO_OOM(err);
+    oidc->cache_dirfd = -1;
+    r = apply_discovery(cfg, issuer, doc, oidc, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(oidc);
+    return 0;
+}
+
 void logto_oidc_free(struct logto_oidc *oidc)
 {
     if (!oidc)
