@@ -2,12 +2,16 @@
 /* HTTPS sessions over libcurl: trust, limits, request helpers, error mapping. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -406,6 +410,39 @@ int logto_http_response_json(const struct logto_http_response *resp, const char 
 
 /* ------------------------------------------------------------------ sessions */
 
+/* libcurl's default CA bundle, read as libcurl itself would (it is often a symlink into the
+ * distribution's trust store). Missing is fine: libcurl's CA directory may still serve. */
+static int read_system_bundle(const char *path, char **ret, size_t *ret_len,
+                              struct logto_error *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    size_t len = 0;
+
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CA_BUNDLE_MAX)
+        return logto_error_set(err, LOGTO_E_IO, "cannot use the system CA bundle %s", path);
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return LOGTO_OOM(err);
+    while (len < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return logto_error_set(err, LOGTO_E_IO, "cannot read the system CA bundle %s", path);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *ret = TAKE_PTR(buf);
+    *ret_len = len;
+    return 0;
+}
+
 /* Trust the system bundle and ca_file: CURLOPT_CAINFO would replace the system bundle, so
  * both go into one in-memory blob (portable across TLS backends; libcurl's default CA path
  * stays in effect as well). */
@@ -425,9 +462,8 @@ static int add_trust_anchor(struct logto_http *http, const char *ca_file, struct
     if (!strstr(ca, "-----BEGIN CERTIFICATE-----"))
         return logto_error_set(err, LOGTO_E_CONFIG, "ca_file %s holds no PEM certificate", ca_file);
     if (curl_easy_getinfo(http->curl, CURLINFO_CAINFO, &bundle_path) == CURLE_OK && bundle_path) {
-        r = logto_file_read_trusted(bundle_path, LOGTO_FILE_PUBLIC, CA_BUNDLE_MAX, &bundle,
-                                    &bundle_len, err);
-        if (r < 0 && r != -LOGTO_E_NOTFOUND)
+        r = read_system_bundle(bundle_path, &bundle, &bundle_len, err);
+        if (r < 0)
             return r;
     }
     blob_data = malloc(bundle_len + ca_len + 2);

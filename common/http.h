@@ -22,7 +22,7 @@ struct json_t;
 struct logto_http;
 
 #define LOGTO_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define LOGTO_HTTP_DEFAULT_TIMEOUT_MS         20000
+#define LOGTO_HTTP_DEFAULT_TIMEOUT_MS         15000
 #define LOGTO_HTTP_DEFAULT_MAX_RESPONSE       (1024 * 1024)
 
 /* Flags for logto_http_new. */
