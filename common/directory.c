@@ -892,22 +892,54 @@ out:
 
 /* ---------------------------------------------------------------- snapshot serialisation */
 
+/*
+ * The string table, with each distinct string stored once: shells repeat, a private group's
+ * name and source repeat its user's name and sub. Smaller files map and checksum faster in
+ * every process. seen[] is an open-addressing set of offsets (0 = empty: offset 0 is "").
+ */
 struct strpool {
     char *buf;
-    size_t len, cap;
+    size_t len;
+    uint32_t *seen;
+    size_t mask;
 };
+
+static int pool_init(struct strpool *p, char *buf, size_t max_strings)
+{
+    size_t slots = 16;
+
+    while (slots < 2 * max_strings)
+        slots <<= 1;
+    p->buf = buf;
+    p->buf[0] = '\0';
+    p->len = 1;
+    p->seen = calloc(slots, sizeof(uint32_t));
+    p->mask = slots - 1;
+    return p->seen ? 0 : -1;
+}
+
+/* Append without sharing: a group's member names must lie back to back. */
+static void pool_append(struct strpool *p, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(p->buf + p->len, s, len + 1);
+    p->len += len + 1;
+}
 
 static uint32_t pool_add(struct strpool *p, const char *s)
 {
     size_t len = s ? strlen(s) : 0;
-    uint32_t off;
+    size_t pos;
 
     if (len == 0)
-        return 0; /* offset 0 holds "" */
-    off = (uint32_t)p->len;
+        return 0;
+    for (pos = logto_xxh64(s, len, 0) & p->mask; p->seen[pos]; pos = (pos + 1) & p->mask)
+        if (strcmp(p->buf + p->seen[pos], s) == 0)
+            return p->seen[pos];
+    p->seen[pos] = (uint32_t)p->len;
     memcpy(p->buf + p->len, s, len + 1);
     p->len += len + 1;
-    return off;
+    return p->seen[pos];
 }
 
 static size_t str_size(const char *s)
@@ -980,8 +1012,10 @@ static int plan_layout(const struct logto_directory *dir, struct layout *L, stru
                    str_size(u->sub);
     }
     for (size_t i = 0; i < dir->n_groups; i++) {
-        strings += str_size(dir->groups[i].name) + str_size(dir->groups[i].source);
-        L->n_members += logto_strv_length(dir->groups[i].members);
+        const struct logto_dir_group *g = &dir->groups[i];
+        strings += str_size(g->name) + str_size(g->source);
+        for (size_t j = 0; g->members && g->members[j]; j++, L->n_members++)
+            strings += str_size(g->members[j]); /* the group's member-name list */
     }
     if (dir->n_users > LOGTO_SNAPSHOT_MAX_COUNT || dir->n_groups > LOGTO_SNAPSHOT_MAX_COUNT ||
         L->n_members > LOGTO_SNAPSHOT_MAX_LIST || strings > UINT32_MAX)
@@ -1080,13 +1114,17 @@ static void fill_indexes(const struct logto_directory *dir, const size_t *uorder
     }
 }
 
-static void fill_records(const struct logto_directory *dir, const size_t *uorder,
-                         const size_t *gorder, uint8_t *buf, const struct layout *L)
+/* Records and strings; shrinks the string table (the last one) to what was used. */
+static int fill_records(const struct logto_directory *dir, const size_t *uorder,
+                        const size_t *gorder, uint8_t *buf, struct layout *L)
 {
     struct logto_snapshot_user *users = (void *)(buf + L->offset[LOGTO_SNAP_USERS]);
     struct logto_snapshot_group *groups = (void *)(buf + L->offset[LOGTO_SNAP_GROUPS]);
-    struct strpool pool = { (char *)buf + L->offset[LOGTO_SNAP_STRINGS], 1,
-                            L->size[LOGTO_SNAP_STRINGS] };
+    struct strpool pool;
+
+    if (pool_init(&pool, (char *)buf + L->offset[LOGTO_SNAP_STRINGS],
+                  5 * dir->n_users + 2 * dir->n_groups) < 0)
+        return -1;
 
     for (size_t i = 0; i < dir->n_users; i++) {
         const struct logto_dir_user *u = &dir->users[uorder[i]];
@@ -1107,6 +1145,18 @@ static void fill_records(const struct logto_directory *dir, const size_t *uorder
         groups[i].name = pool_add(&pool, g->name);
         groups[i].source = pool_add(&pool, g->source);
     }
+    for (size_t i = 0; i < dir->n_groups; i++) {
+        const struct logto_dir_group *g = &dir->groups[gorder[i]];
+        size_t start = pool.len;
+        for (size_t j = 0; g->members && g->members[j]; j++)
+            pool_append(&pool, g->members[j]);
+        groups[i].member_names = pool.len > start ? (uint32_t)start : 0;
+        groups[i].member_names_size = (uint32_t)(pool.len - start);
+    }
+    free(pool.seen);
+    L->size[LOGTO_SNAP_STRINGS] = pool.len;
+    L->total = L->offset[LOGTO_SNAP_STRINGS] + pool.len;
+    return 0;
 }
 
 /* Serialise a valid directory into a complete snapshot image. */
@@ -1128,7 +1178,8 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
     if (!uorder || !gorder || !buf)
         return LOGTO_OOM(err);
 
-    fill_records(dir, uorder, gorder, buf, &L);
+    if (fill_records(dir, uorder, gorder, buf, &L) < 0)
+        return LOGTO_OOM(err);
     if ((r = fill_memberships(dir, uorder, gorder, buf, &L, err)) < 0)
         return r;
     fill_indexes(dir, uorder, gorder, buf, &L, key);
@@ -1294,11 +1345,14 @@ static bool indexes_consistent(const struct logto_snapshot *snap)
             logto_snapshot_group_by_name(snap, g.name, &y) < 0 || y.index != i ||
             logto_snapshot_group_by_gid(snap, g.gid, &y) < 0 || y.index != i)
             return false;
-        /* Every membership appears in the member's GID list (the totals are equal). */
+        /* Every membership appears in the member's GID list (the totals are equal), and the
+         * member-name list says the same as the member indexes. */
+        const char *name = g.member_names;
         for (uint32_t j = 0; j < g.n_members; j++) {
             bool found = false;
-            if (logto_snapshot_user_at(snap, g.members[j], &u) < 0)
+            if (logto_snapshot_user_at(snap, g.members[j], &u) < 0 || strcmp(name, u.name) != 0)
                 return false;
+            name += strlen(name) + 1;
             for (uint32_t k = 0; k < u.n_gids && !found; k++)
                 found = u.gids[k] == g.gid;
             if (!found)

@@ -176,6 +176,33 @@ static bool run_ok(uint32_t first, uint32_t count, uint32_t total)
     return first <= total && count <= total - first;
 }
 
+/* Inside the string table, ending in NUL, holding exactly members_count names. */
+static bool member_names_ok(const struct logto_snapshot *s, const struct logto_snapshot_group *g)
+{
+    const char *p, *end;
+    uint32_t n = 0;
+
+    if (g->member_names_size == 0)
+        return g->members_count == 0;
+    if (g->member_names >= s->strings_size ||
+        g->member_names_size > s->strings_size - g->member_names ||
+        s->strings[g->member_names + g->member_names_size - 1] != '\0')
+        return false;
+    p = s->strings + g->member_names;
+    end = p + g->member_names_size;
+    /* Every process validates every list: count NUL bytes eight at a time. */
+    for (; end - p >= 8; p += 8) {
+        uint64_t w, low7 = UINT64_C(0x7f7f7f7f7f7f7f7f);
+        memcpy(&w, p, sizeof(w));
+        /* 0x80 in exactly the bytes of w that are zero */
+        uint64_t zero = ~(((w & low7) + low7) | w | low7) >> 7; /* 1 in each zero byte */
+        n += (uint32_t)((zero * UINT64_C(0x0101010101010101)) >> 56);
+    }
+    for (; p < end; p++)
+        n += *p == '\0';
+    return n == g->members_count;
+}
+
 /* Every offset, run and index in every record, so later reads never leave the mapping. */
 static int check_records(const struct logto_snapshot *s, const char *path, struct logto_error *err)
 {
@@ -201,21 +228,29 @@ static int check_records(const struct logto_snapshot *s, const char *path, struc
                                    "%s: group record %u has a reserved GID or unknown kind", path,
                                    i);
     }
+    for (uint32_t i = 0; i < s->n_groups; i++)
+        if (!member_names_ok(s, &s->groups[i]))
+            return logto_error_set(err, LOGTO_E_CORRUPT,
+                                   "%s: group record %u has a bad member-name list", path, i);
     for (uint32_t i = 0; i < s->n_members; i++)
         if (s->members[i] >= s->n_users)
             return corrupt(err, path, "a group member is not a user");
     for (uint32_t i = 0; i < s->n_user_gids; i++)
         if (logto_id_reserved(s->user_gids[i]))
             return corrupt(err, path, "a supplementary GID is reserved");
+    /* Every slot empty or naming a record, and no more used slots than records (so probes
+     * always meet an empty slot). Branch-free, so the compiler can vectorise it. */
     for (int x = 0; x < N_INDEXES; x++) {
-        uint32_t count = index_count(s->hdr, x), used = 0;
+        uint32_t count = index_count(s->hdr, x), bad = 0;
+        uint64_t used = 0;
         for (uint64_t j = 0; j <= s->idx_mask[x]; j++) {
             uint32_t v = s->idx[x][j].index;
-            if (v == LOGTO_SNAPSHOT_EMPTY_SLOT)
-                continue;
-            if (v >= count || ++used > count)
-                return logto_error_set(err, LOGTO_E_CORRUPT, "%s: index %d is damaged", path, x);
+            uint32_t full = v != LOGTO_SNAPSHOT_EMPTY_SLOT;
+            used += full;
+            bad |= full & (v >= count);
         }
+        if (bad || used > count)
+            return logto_error_set(err, LOGTO_E_CORRUPT, "%s: index %d is damaged", path, x);
     }
     return 0;
 }
@@ -452,8 +487,17 @@ int logto_snapshot_group_at(const struct logto_snapshot *snap, uint32_t index,
     v.source = snap->strings + g->source;
     v.n_members = g->members_count;
     v.members = snap->members + g->members_first;
+    v.member_names = snap->strings + g->member_names;
+    v.member_names_size = g->member_names_size;
     if (!name_text(v.name, &v.name_len))
         return -LOGTO_E_CORRUPT;
+    /* Validation counted the names; here each must be a name. */
+    for (const char *m = v.member_names; m < v.member_names + v.member_names_size;) {
+        uint32_t len;
+        if (!name_text(m, &len))
+            return -LOGTO_E_CORRUPT;
+        m += len + 1;
+    }
     *ret = v;
     return 0;
 }

@@ -13,7 +13,11 @@
  *   user_gids            uint32_t[n_user_gids]: supplementary GIDs; each user owns a sorted run
  *   4 hash indexes       struct logto_snapshot_slot[2^k], 2^k >= 2 x count, linear probing:
  *                        user name, UID, group name, GID
- *   strings              NUL-terminated strings; offset 0 is ""; the table ends with NUL
+ *   strings              NUL-terminated strings; offset 0 is ""; the table ends with NUL.
+ *                        Each group's member names also sit there once more, back to back
+ *                        in member order, so a group is copied out in one sequential pass
+ *                        (a member list of user indexes alone costs two random reads per
+ *                        member, a millisecond for a group of thousands)
  *
  * Every table starts 8-byte aligned. Name indexes hash with SipHash-2-4 under the file's random
  * key and keep the upper 32 bits of the hash in the slot, so a probe rarely touches a record;
@@ -21,7 +25,8 @@
  * header_checksum is XXH64 of the header up to that field.
  *
  * Validation happens once per mapping, before any lookup: magic, version, byte order, sizes,
- * checksums, table geometry, and every offset, count and index in every record and slot. A file
+ * checksums, table geometry, and every offset, count and index in every record and slot
+ * (including the number of names in each group's member-name list). A file
  * that fails any check is refused whole. The text of the fields that become passwd/group output
  * (names, gecos, home, shell) is checked again when an entry is returned, at the cost of one
  * pass over bytes that are about to be copied anyway; logto_snapshot_read() (directory.h)
@@ -102,8 +107,9 @@ struct logto_snapshot_user {
 
 struct logto_snapshot_group {
     uint32_t gid, kind;
-    uint32_t name, source;                 /* string offsets */
-    uint32_t members_first, members_count; /* run in members */
+    uint32_t name, source;                    /* string offsets */
+    uint32_t members_first, members_count;    /* run in members */
+    uint32_t member_names, member_names_size; /* the members' names back to back (strings) */
 };
 
 struct logto_snapshot_slot {
@@ -113,7 +119,7 @@ struct logto_snapshot_slot {
 
 _Static_assert(sizeof(struct logto_snapshot_header) == 256, "header layout");
 _Static_assert(sizeof(struct logto_snapshot_user) == 48, "user record layout");
-_Static_assert(sizeof(struct logto_snapshot_group) == 24, "group record layout");
+_Static_assert(sizeof(struct logto_snapshot_group) == 32, "group record layout");
 _Static_assert(sizeof(struct logto_snapshot_slot) == 8, "slot layout");
 
 /* The hash of a name or ID as both writer and reader compute it. */
@@ -181,7 +187,9 @@ struct logto_snap_group {
     const char *name, *source;
     uint32_t name_len;
     uint32_t n_members;
-    const uint32_t *members; /* user indexes */
+    const uint32_t *members;  /* user indexes */
+    const char *member_names; /* n_members checked names, each NUL-terminated, back to back */
+    uint32_t member_names_size;
 };
 
 int logto_snapshot_user_at(const struct logto_snapshot *snap, uint32_t index,
@@ -198,7 +206,8 @@ int logto_snapshot_group_by_name(const struct logto_snapshot *snap, const char *
 int logto_snapshot_group_by_gid(const struct logto_snapshot *snap, uint32_t gid,
                                 struct logto_snap_group *ret);
 
-/* The name of member i of a group (a user name), checked; NULL if it does not pass. */
+/* The name of member i of a group, through its user record (random access; the NSS module
+ * copies group->member_names instead), checked; NULL if it does not pass. */
 const char *logto_snapshot_group_member(const struct logto_snapshot *snap,
                                         const struct logto_snap_group *group, uint32_t i,
                                         uint32_t *ret_len);

@@ -241,33 +241,26 @@ static int pack_passwd(const struct logto_snap_user *u, struct passwd *pw, char 
 
 /*
  * Fill gr from g: the member pointer array first (aligned for char * inside buf), then the
- * strings. -ERANGE when buf is too small, -EBADMSG when a member name is unfit; either way
- * nothing is written.
+ * strings. The member names (checked when the view was made) are copied in one piece. -ERANGE
+ * when buf is too small, and then nothing is written.
  */
-static int pack_group(const struct logto_snapshot *snap, const struct logto_snap_group *g,
-                      struct group *gr, char *buf, size_t len)
+static int pack_group(const struct logto_snap_group *g, struct group *gr, char *buf, size_t len)
 {
     uintptr_t misalign = (uintptr_t)buf % alignof(char *);
     size_t pad = misalign ? alignof(char *) - misalign : 0;
-    size_t need =
-        pad + ((size_t)g->n_members + 1) * sizeof(char *) + g->name_len + 1 + sizeof(NO_PASSWORD);
+    size_t need = pad + ((size_t)g->n_members + 1) * sizeof(char *) + g->member_names_size +
+                  g->name_len + 1 + sizeof(NO_PASSWORD);
     struct group out;
     char **mem, *p;
 
-    for (uint32_t i = 0; i < g->n_members; i++) {
-        uint32_t mlen;
-        if (!logto_snapshot_group_member(snap, g, i, &mlen))
-            return -EBADMSG;
-        need += (size_t)mlen + 1;
-    }
     if (!buf || len < need)
         return -ERANGE;
     mem = (char **)(void *)(buf + pad);
     p = (char *)(mem + g->n_members + 1);
+    memcpy(p, g->member_names, g->member_names_size);
     for (uint32_t i = 0; i < g->n_members; i++) {
-        uint32_t mlen;
-        const char *m = logto_snapshot_group_member(snap, g, i, &mlen);
-        mem[i] = put(&p, m, mlen);
+        mem[i] = p;
+        p += strlen(p) + 1;
     }
     mem[g->n_members] = NULL;
     out.gr_name = put(&p, g->name, g->name_len);
@@ -296,6 +289,9 @@ static enum nss_status passwd_lookup(bool by_name, const char *name, uid_t uid, 
     enum nss_status s;
     int r;
 
+    /* IDs we never serve (root, system accounts...): no need to map anything. */
+    if (!by_name && logto_id_reserved((uint32_t)uid))
+        return not_found(errnop);
     s = acquire(&snap, errnop);
     if (s != NSS_STATUS_SUCCESS)
         return s;
@@ -340,6 +336,8 @@ static enum nss_status group_lookup(bool by_name, const char *name, gid_t gid, s
     enum nss_status s;
     int r;
 
+    if (!by_name && logto_id_reserved((uint32_t)gid))
+        return not_found(errnop);
     s = acquire(&snap, errnop);
     if (s != NSS_STATUS_SUCCESS)
         return s;
@@ -347,7 +345,7 @@ static enum nss_status group_lookup(bool by_name, const char *name, gid_t gid, s
                 : logto_snapshot_group_by_gid(snap, (uint32_t)gid, &g);
     if (r < 0)
         return not_found(errnop);
-    r = pack_group(snap, &g, gr, buf, len);
+    r = pack_group(&g, gr, buf, len);
     return r < 0 ? packed(r, errnop) : NSS_STATUS_SUCCESS;
 }
 
@@ -507,7 +505,7 @@ static enum nss_status gr_next_locked(struct group *gr, char *buf, size_t len, i
         if (r == -LOGTO_E_NOTFOUND)
             return not_found(errnop);
         if (r == 0) {
-            r = pack_group(gr_enum.snap, &g, gr, buf, len);
+            r = pack_group(&g, gr, buf, len);
             if (r == -ERANGE)
                 return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
         }
@@ -523,20 +521,31 @@ enum nss_status _nss_logto_setpwent(int stayopen)
     return enum_set(&pw_enum);
 }
 
-enum nss_status _nss_logto_getpwent_r(struct passwd *pw, char *buf, size_t len, int *errnop)
+/* Without setpwent/setgrent first: start here. Acquiring may reach a cancellation point;
+ * stepping through a held mapping never does, so only this part turns cancellation off. */
+static enum nss_status enum_ensure_locked(struct enumeration *en, int *errnop)
 {
-    enum nss_status s = NSS_STATUS_SUCCESS;
+    enum nss_status s;
     int cancel_state;
 
-    CALL_BEGIN(errnop);
+    if (en->snap)
+        return NSS_STATUS_SUCCESS;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    s = enum_start_locked(en, errnop);
+    pthread_setcancelstate(cancel_state, NULL);
+    return s;
+}
+
+enum nss_status _nss_logto_getpwent_r(struct passwd *pw, char *buf, size_t len, int *errnop)
+{
+    enum nss_status s;
+
+    CALL_BEGIN(errnop);
     pthread_mutex_lock(&pw_enum.lock);
-    if (!pw_enum.snap) /* no setpwent: start here */
-        s = enum_start_locked(&pw_enum, errnop);
+    s = enum_ensure_locked(&pw_enum, errnop);
     if (s == NSS_STATUS_SUCCESS)
         s = pw_next_locked(pw, buf, len, errnop);
     pthread_mutex_unlock(&pw_enum.lock);
-    pthread_setcancelstate(cancel_state, NULL);
     return s == NSS_STATUS_SUCCESS ? CALL_SUCCESS() : s;
 }
 
@@ -553,18 +562,14 @@ enum nss_status _nss_logto_setgrent(int stayopen)
 
 enum nss_status _nss_logto_getgrent_r(struct group *gr, char *buf, size_t len, int *errnop)
 {
-    enum nss_status s = NSS_STATUS_SUCCESS;
-    int cancel_state;
+    enum nss_status s;
 
     CALL_BEGIN(errnop);
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&gr_enum.lock);
-    if (!gr_enum.snap)
-        s = enum_start_locked(&gr_enum, errnop);
+    s = enum_ensure_locked(&gr_enum, errnop);
     if (s == NSS_STATUS_SUCCESS)
         s = gr_next_locked(gr, buf, len, errnop);
     pthread_mutex_unlock(&gr_enum.lock);
-    pthread_setcancelstate(cancel_state, NULL);
     return s == NSS_STATUS_SUCCESS ? CALL_SUCCESS() : s;
 }
 

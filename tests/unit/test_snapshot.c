@@ -379,6 +379,40 @@ static void dmg_member_run(unsigned char *b, size_t n)
     g[hdr(b)->n_groups - 1].members_count = hdr(b)->n_members + 1;
     fx_reseal(b, n);
 }
+/* The last group with members: its member-name list. */
+static struct logto_snapshot_group *group_with_members(unsigned char *b)
+{
+    struct logto_snapshot_group *g = table(b, LOGTO_SNAP_GROUPS);
+    for (uint32_t i = hdr(b)->n_groups; i-- > 0;)
+        if (g[i].members_count > 1)
+            return &g[i];
+    return g;
+}
+static void dmg_names_outside(unsigned char *b, size_t n)
+{
+    group_with_members(b)->member_names = (uint32_t)hdr(b)->tables[LOGTO_SNAP_STRINGS].size - 2;
+    fx_reseal(b, n);
+}
+static void dmg_names_count(unsigned char *b, size_t n)
+{
+    struct logto_snapshot_group *g = group_with_members(b);
+    /* Cut the last name off: the list now ends in NUL but holds one name too few. */
+    const char *names =
+        (const char *)b + hdr(b)->tables[LOGTO_SNAP_STRINGS].offset + g->member_names;
+    g->member_names_size = (uint32_t)(strlen(names) + 1);
+    fx_reseal(b, n);
+}
+static void dmg_names_unterminated(unsigned char *b, size_t n)
+{
+    group_with_members(b)->member_names_size -= 1;
+    fx_reseal(b, n);
+}
+static void dmg_names_empty(unsigned char *b, size_t n)
+{
+    group_with_members(b)->member_names_size = 0;
+    fx_reseal(b, n);
+}
+
 static void dmg_gid_run(unsigned char *b, size_t n)
 {
     struct logto_snapshot_user *u = table(b, LOGTO_SNAP_USERS);
@@ -469,6 +503,10 @@ static void test_damage(void)
         { "member index", dmg_member_index, "not a user" },
         { "member run", dmg_member_run, "points outside" },
         { "gid run", dmg_gid_run, "points outside" },
+        { "member names outside", dmg_names_outside, "bad member-name list" },
+        { "member names count", dmg_names_count, "bad member-name list" },
+        { "member names unterminated", dmg_names_unterminated, "bad member-name list" },
+        { "member names missing", dmg_names_empty, "bad member-name list" },
         { "slot index", dmg_slot_index, "damaged" },
         { "full index", dmg_index_full, "damaged" },
         { "reserved uid", dmg_reserved_uid, "reserved ID" },
@@ -491,6 +529,36 @@ static void test_damage(void)
         CHECK_INT(r, -LOGTO_E_CORRUPT);
         CHECK_CONTAINS(err.message, cases[i].message);
     }
+    free(buf);
+}
+
+/*
+ * Text is checked when an entry is returned: a well-formed file whose member-name list holds
+ * a name that is not a valid name serves nothing for that group, and the full read refuses it.
+ */
+static void test_bad_text(void)
+{
+    unsigned char *buf = malloc(good_len);
+    _cleanup_free_ char *p = fx_path(dir, "text.snapshot");
+    struct logto_snapshot *s = NULL;
+    struct logto_directory *d = NULL;
+    struct logto_error err = { 0 };
+    struct logto_snap_group g;
+
+    memcpy(buf, good, good_len);
+    char *names = (char *)buf + hdr(buf)->tables[LOGTO_SNAP_STRINGS].offset +
+                  group_with_members(buf)->member_names;
+    names[0] = 'A'; /* "alice" -> "Alice" */
+    fx_reseal(buf, good_len);
+    CHECK_INT(fx_write(p, buf, good_len), 0);
+    CHECK_INT(logto_snapshot_open(p, &s, &err), 0);
+    if (s) {
+        CHECK_INT(logto_snapshot_group_by_name(s, "org-acme", &g), -LOGTO_E_CORRUPT);
+        CHECK_INT(logto_snapshot_group_by_name(s, "developers", &g), 0);
+        logto_snapshot_unref(s);
+    }
+    CHECK_INT(logto_snapshot_read(p, &d, &err), -LOGTO_E_CORRUPT);
+    CHECK(d == NULL);
     free(buf);
 }
 
@@ -749,9 +817,9 @@ int main(int argc, char **argv)
     static const struct check_case cases[] = {
         TEST(test_xxh64_vectors), TEST(test_siphash_vectors), TEST(test_lookups),
         TEST(test_many),          TEST(test_truncated),       TEST(test_bit_flips),
-        TEST(test_damage),        TEST(test_unsafe_files),    TEST(test_cache_logging),
-        TEST(test_replace_stale), TEST(test_replace_inode),   TEST(test_references),
-        TEST(test_missing_dir),
+        TEST(test_damage),        TEST(test_bad_text),        TEST(test_unsafe_files),
+        TEST(test_cache_logging), TEST(test_replace_stale),   TEST(test_replace_inode),
+        TEST(test_references),    TEST(test_missing_dir),
     };
     int r;
 

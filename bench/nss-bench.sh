@@ -1,0 +1,137 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# nss_files vs nss_db (Debian's libnss-db) vs nss_logto, through glibc, at several directory
+# sizes, in one run. See bench/README.md. Needs root (a private mount namespace: the host's
+# /etc/nsswitch.conf, /etc/passwd, /etc/group, /etc/ld.so.cache and /var/lib are never changed),
+# unshare, ldconfig, makedb (libnss-db) and awk.
+#
+# usage: bench/nss-bench.sh [SIZE...]         (default: 1000 10000 100000)
+#        BUILD_DIR=/path/to/build bench/nss-bench.sh ...   (default: the source tree)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+build=${BUILD_DIR:-$top}
+bench=$build/bench/nss_bench
+module=$build/nss/.libs/libnss_logto.so.2
+. "$top/tests/lib/nss_ns.sh"
+
+die() {
+    echo "nss-bench: $*" >&2
+    exit 1
+}
+
+# makedb input from a passwd or group file, exactly as /var/lib/misc/Makefile (libnss-db) builds
+# it: ".name" and "=id" keys, plus "0N" keys for enumeration.
+makedb_from() {
+    awk 'BEGIN { FS=":"; OFS=":"; cnt=0 }
+         /^[ \t]*$/ { next } /^[ \t]*#/ { next }
+         { printf "0%u ", cnt++; print }
+         /^[^#]/ { printf ".%s ", $1; print; printf "=%s ", $3; print }' "$1" |
+        makedb --quiet -o "$2" -
+}
+
+inside() { # in the namespace: $1 = temp dir, then the sizes
+    tmp=$1
+    shift
+    mount --make-rprivate /
+    nss_ns_use_module "$tmp" "$module"
+    # /var/lib/misc (nss_db) and the snapshot directory on a private tmpfs.
+    statedir=$(dirname "$("$bench" path)")
+    mount -t tmpfs -o mode=0755 tmpfs /var/lib
+    mkdir -m 0755 -p /var/lib/misc "$statedir"
+    cp /etc/passwd "$tmp/host-passwd"
+    cp /etc/group "$tmp/host-group"
+    : >"$tmp/etc-passwd"
+    : >"$tmp/etc-group"
+    mount --bind "$tmp/etc-passwd" /etc/passwd
+    mount --bind "$tmp/etc-group" /etc/group
+    : >"$tmp/nsswitch.conf"
+    mount --bind "$tmp/nsswitch.conf" /etc/nsswitch.conf
+    for n in "$@"; do
+        # Same inodes as the bind mounts: rewrite in place.
+        cat "$tmp/$n/passwd" >"$tmp/etc-passwd"
+        cat "$tmp/$n/group" >"$tmp/etc-group"
+        cp "$tmp/$n/passwd.db" "$tmp/$n/group.db" /var/lib/misc/
+        cp "$tmp/$n/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
+        user=$(printf 'user%06d' $((n / 2)))
+        for backend in files db logto; do
+            printf 'passwd: %s\ngroup: %s\n' "$backend" "$backend" >"$tmp/nsswitch.conf"
+            echo "# $backend, $n users" >&2
+            "$bench" run "$backend" "$n" || echo "nss-bench: $backend at $n: some lookups failed" >&2
+            "$bench" spawn "$backend" "$n" id "$user" || echo "nss-bench: id failed" >&2
+        done
+        echo "# logto called directly, $n users" >&2
+        "$bench" direct "$n" "$module" "$statedir/directory.snapshot" || echo "nss-bench: direct failed" >&2
+        # The recommended configuration: this host's own (small) files first, then logto.
+        printf 'passwd: files logto\ngroup: files logto\n' >"$tmp/nsswitch.conf"
+        cat "$tmp/host-passwd" >"$tmp/etc-passwd"
+        cat "$tmp/host-group" >"$tmp/etc-group"
+        echo "# files+logto, $n users" >&2
+        "$bench" run "files+logto" "$n" || echo "nss-bench: files+logto at $n: some lookups failed" >&2
+        "$bench" spawn "files+logto" "$n" id "$user" || echo "nss-bench: id failed" >&2
+    done
+}
+
+if [ "${1:-}" = --inside ]; then
+    shift
+    inside "$@"
+    exit 0
+fi
+
+[ "$(id -u)" = 0 ] || die "needs root (it runs in a private mount namespace)"
+for c in unshare ldconfig makedb awk; do
+    command -v "$c" >/dev/null || die "$c is missing (makedb: apt-get install libnss-db)"
+done
+[ $# -gt 0 ] || set -- 1000 10000 100000
+make -C "$build" -s bench/nss_bench nss/libnss_logto.la >&2 || die "cannot build in $build"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nss-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+chmod 0755 "$tmp"
+for n in "$@"; do
+    mkdir -m 0755 "$tmp/$n"
+    "$bench" gen "$n" "$tmp/$n"
+    makedb_from "$tmp/$n/passwd" "$tmp/$n/passwd.db"
+    makedb_from "$tmp/$n/group" "$tmp/$n/group.db"
+    echo "# generated $n users: snapshot $(stat -c %s "$tmp/$n/directory.snapshot") bytes," \
+        "passwd $(stat -c %s "$tmp/$n/passwd"), group $(stat -c %s "$tmp/$n/group")" >&2
+done
+unshare --mount -- sh "$0" --inside "$tmp" "$@" >"$tmp/results"
+
+echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(nproc) CPUs," \
+    "kernel $(uname -r), $(ldd --version | head -n1)"
+echo "each cell: median / p99 of single calls through glibc (enumerate: one whole getpwent loop;"
+echo "process: one whole \`id USER\` process); ratios are medians, files/logto and db/logto"
+awk '
+function fmt(ns) {
+    if (ns == "-") return "-"
+    if (ns < 1000) return sprintf("%d ns", ns)
+    if (ns < 1000000) return sprintf("%.1f us", ns / 1000)
+    return sprintf("%.1f ms", ns / 1000000)
+}
+function ratio(a, b) { return (a == "" || b == "" || a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.1fx", a / b) }
+{ med[$1, $2, $3] = $4; p99[$1, $2, $3] = $5; if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
+  if (!($3 in seenop)) { seenop[$3] = 1; ops[++no] = $3 } }
+END {
+    for (s = 1; s <= ns; s++) {
+        n = sizes[s]
+        printf "\n%d users\n", n
+        printf "%-16s %-20s %-20s %-20s %-20s %-20s %9s %9s\n", "operation", "nss_files", "nss_db", "nss_logto", "files+logto", "logto (direct)", "files/lt", "db/lt"
+        for (o = 1; o <= no; o++) {
+            op = ops[o]
+            printf "%-16s", op
+            split("files db logto files+logto logto-direct", bs, " ")
+            for (b = 1; b <= 5; b++) printf " %-20s", fmt(med[bs[b], n, op]) " / " fmt(p99[bs[b], n, op])
+            printf " %9s %9s\n", ratio(med["files", n, op], med["logto", n, op]), ratio(med["db", n, op], med["logto", n, op])
+        }
+    }
+    # The targets of the design, checked on these numbers.
+    small = sizes[1]; large = sizes[ns]
+    print ""
+    m = med["logto", large, "getpwnam_r"]; d = med["logto-direct", large, "getpwnam_r"]
+    printf "target: median getpwnam_r <= 1 us at %d users: through glibc %s (%s), module alone %s (%s)\n", large, fmt(m), (m <= 1000 ? "met" : "MISSED"), fmt(d), (d <= 1000 ? "met" : "MISSED")
+    r = m / med["logto", small, "getpwnam_r"]; rd = d / med["logto-direct", small, "getpwnam_r"]
+    printf "target: %d vs %d users within 1.5x: through glibc %.2fx (%s), module alone %.2fx (%s)\n", large, small, r, (r <= 1.5 ? "met" : "MISSED"), rd, (rd <= 1.5 ? "met" : "MISSED")
+    e = med["logto", large, "enumerate"]; f = med["files", large, "enumerate"]
+    printf "target: enumeration of %d users faster than nss_files: %s vs %s (%s)\n", large, fmt(e), fmt(f), (e < f ? "met" : "MISSED")
+}' "$tmp/results"
