@@ -40,6 +40,11 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv); /* cmd_config.c */
 int cli_cmd_sync(struct cli *cli, int argc, char **argv);   /* cmd_sync.c */
 int cli_cmd_user(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
 int cli_cmd_keys(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
+/* Load the configuration the way the dispatcher does for needs_config commands, for commands
+ * that check something first (sync and keys refuse non-root before the secret is touched).
+ * Sets cli->ctx.cfg; returns a CLI_* code. The caller frees *ret. */
+struct logto_config;
+int cli_load_config(struct cli *cli, struct logto_config **ret); /* cmd_sync.c */
 
 /* path made absolute against the working directory (symlinks kept); NULL stays NULL.
  * Returns 0, or -1 when out of memory or the working directory is unknown. */

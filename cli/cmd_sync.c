@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "identity.h"
 #include "sync.h"
 #include "util.h"
@@ -262,6 +263,13 @@ static json_t *report_json(const struct logto_sync_report *r)
         (json_int_t)r->keys_users, "written", (json_int_t)r->keys_written, "removed",
         (json_int_t)r->keys_removed, "skipped", (json_int_t)r->keys_skipped, "uids", "to_persist",
         (json_int_t)r->uids_to_persist, "persisted", (json_int_t)r->uids_persisted);
+    if (doc)
+        json_object_set_new(doc, "timing_ms",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "fetch",
+                                      (json_int_t)r->fetch_ms, "map", (json_int_t)r->map_ms,
+                                      "build", (json_int_t)r->build_ms, "diff",
+                                      (json_int_t)r->diff_ms, "write", (json_int_t)r->write_ms,
+                                      "total", (json_int_t)r->elapsed_ms));
     if (doc && r->late_error)
         json_object_set_new(doc, "error",
                             json_pack("{s:s, s:s}", "code",
@@ -291,6 +299,22 @@ static int print_json(json_t *doc)
 
 /* ---------------------------------------------------------------- the command */
 
+int cli_load_config(struct cli *cli, struct logto_config **ret)
+{
+    _cleanup_free_ char *path = NULL;
+    struct logto_error err = { 0 };
+    int r;
+
+    if (cli_absolute_path(cli->config_path, &path) < 0)
+        return cli_fail(cli, -LOGTO_E_IO, NULL);
+    r = logto_config_load(path, ret, &err);
+    if (r < 0)
+        return cli_fail(cli, r, &err);
+    cli->ctx.cfg = *ret;
+    cli->ctx.log.debug = cli->debug || (*ret)->debug;
+    return CLI_OK;
+}
+
 static void sync_usage(FILE *out)
 {
     fprintf(out, "usage: logtoctl [--json] sync [--dry-run] [--persist-uids] [--verbose]\n");
@@ -304,9 +328,10 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 },
     };
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *report = NULL;
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
     struct logto_sync_options opts = { 0 };
     struct sync_ui ui = { .tty = !cli->quiet && isatty(STDERR_FILENO) == 1, .debug = cli->debug };
-    struct logto_ctx ctx = cli->ctx;
+    struct logto_ctx ctx;
     struct logto_error err = { 0 };
     int c, r;
 
@@ -337,15 +362,18 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "logtoctl: sync: unexpected argument '%s'\n", argv[optind]);
         return CLI_USAGE;
     }
+    /* Before the configuration, whose M2M secret file only root can open anyway. */
     if (geteuid() != 0 && !opts.dry_run) {
-        fprintf(stderr,
-                "logtoctl: sync must run as root: it replaces the root-owned snapshot in "
-                "%s (--dry-run only reads, but still needs the M2M secret, which only "
-                "root can read)\n",
-                cli->ctx.cfg->state_dir);
+        fprintf(stderr, "logtoctl: sync must run as root: it replaces the root-owned snapshot "
+                        "(--dry-run writes nothing, but still needs the M2M secret, which only "
+                        "root can read)\n");
         return CLI_FAIL;
     }
+    r = cli_load_config(cli, &cfg);
+    if (r != CLI_OK)
+        return r;
 
+    ctx = cli->ctx;
     ctx.log.fn = sync_log;
     ctx.log.userdata = &ui;
     ctx.log.debug = cli->ctx.log.debug;

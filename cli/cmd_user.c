@@ -661,7 +661,7 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const struct logto_config *cfg = cli->ctx.cfg;
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
     _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
     _cleanup_(logto_snapshot_unrefp) struct logto_snapshot *snap = NULL;
     _cleanup_free_ char *path = NULL, *sub = NULL;
@@ -696,6 +696,9 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
                         "root's\n");
         return CLI_FAIL;
     }
+    r = cli_load_config(cli, &cfg);
+    if (r != CLI_OK)
+        return r;
     /* Names sshd passes as %u are whatever the client typed: only valid names go further. */
     if (!logto_name_valid(name)) {
         keys_log(cli, LOG_NOTICE, "keys-none user=%s%s", "(invalid)", "");

@@ -1012,6 +1012,12 @@ int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_i
         logto_error_prefix(err, "cannot check %s against the local account files", id->name);
         return r;
     }
+    return logto_identity_check_local_db(db, id, err);
+}
+
+int logto_identity_check_local_db(const struct logto_localdb *db, const struct logto_identity *id,
+                                  struct logto_error *err)
+{
     if (logto_localdb_has_user(db, id->name))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "user name %s exists in the local passwd file", id->name);
@@ -1272,8 +1278,22 @@ int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identi
                           struct logto_dir_group **ret_groups, size_t *ret_n,
                           struct logto_error *err)
 {
-    struct mapper m = { .ctx = ctx, .cfg = ctx ? ctx->cfg : NULL, .sub = id->sub, .err = err };
     _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
+    int r;
+
+    if (!ctx || !ctx->cfg)
+        return logto_error_set(err, LOGTO_E_INVAL, "group mapping needs a configuration");
+    r = logto_localdb_load(ctx, &db, err);
+    if (r < 0)
+        return r;
+    return logto_identity_groups_db(ctx, db, id, ret_groups, ret_n, err);
+}
+
+int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_localdb *db,
+                             const struct logto_identity *id, struct logto_dir_group **ret_groups,
+                             size_t *ret_n, struct logto_error *err)
+{
+    struct mapper m = { .ctx = ctx, .cfg = ctx ? ctx->cfg : NULL, .sub = id->sub, .err = err };
     struct group_set s = { 0 };
     const struct logto_config *cfg = m.cfg;
     uint32_t lo, hi;
@@ -1282,9 +1302,6 @@ int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identi
 
     if (!cfg)
         return logto_error_set(err, LOGTO_E_INVAL, "group mapping needs a configuration");
-    r = logto_localdb_load(ctx, &db, err);
-    if (r < 0)
-        return r;
     if (logto_localdb_has_group(db, id->name) || logto_localdb_has_gid(db, id->gid))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "private group %s (GID %u) clashes with a local group", id->name,

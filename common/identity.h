@@ -130,6 +130,11 @@ int logto_identity_from_mgmt(const struct logto_ctx *ctx, const json_t *user,
  */
 int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_identity *id,
                                struct logto_error *err);
+/* The same against local account files loaded once (localdb.h), for callers that check many
+ * identities (sync). */
+struct logto_localdb;
+int logto_identity_check_local_db(const struct logto_localdb *db, const struct logto_identity *id,
+                                  struct logto_error *err);
 
 /*
  * Refuse (LOGTO_E_COLLISION) an identity whose name, UID or primary GID is already held in dir by
@@ -156,6 +161,10 @@ int logto_identity_check_directory(const struct logto_directory *dir,
 int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identity *id,
                           struct logto_dir_group **ret_groups, size_t *ret_n,
                           struct logto_error *err);
+/* The same with the local account files loaded once (sync). */
+int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_localdb *db,
+                             const struct logto_identity *id, struct logto_dir_group **ret_groups,
+                             size_t *ret_n, struct logto_error *err);
 void logto_identity_groups_free(struct logto_dir_group *groups, size_t n);
 
 /*

@@ -12,7 +12,8 @@
  *  - BOTH users of every pair sharing a sub, name, UID or primary GID
  *    (logto_identity_find_collisions);
  *  - users whose name, UID, or private group name or GID exists in the local files
- *    (logto_identity_check_local, logto_identity_groups, logto_directory_drop_local);
+ *    (logto_identity_check_local, logto_identity_groups, both against one reading of the files,
+ *    then logto_directory_drop_local);
  *  - groups: every user's groups come from logto_identity_groups; the same group (kind, source,
  *    name and GID equal) from many users is merged into one group with all of them as members;
  *    groups that share a name or GID but are not the same group are ALL skipped (the policy of
@@ -29,9 +30,9 @@
  * SSH public keys (custom_data[cfg->ssh_keys_key]) are cached for `logtoctl keys` (sshd's
  * AuthorizedKeysCommand) in <state_dir>/keys/<name> (directory root 0700, files root 0600),
  * written by sync (only files whose content changed) and by whoever else learns a user's keys
- * (sign-in, a live `logtoctl keys`). The first line binds the file to the user's sub, so a name
- * that passes to another Logto user never inherits keys. Every key is validated
- * (logto_sync_ssh_key_check); bad keys are skipped with a log line.
+ * (sign-in, a live `logtoctl keys`); never for suspended users. The first line binds the file to
+ * the user's sub, so a name that passes to another Logto user never inherits keys. Every key is
+ * validated (logto_sync_ssh_key_check); bad keys are skipped with a log line.
  */
 #pragma once
 
@@ -132,6 +133,7 @@ struct logto_sync_report {
     unsigned requests;       /* Management API requests, token requests included */
     unsigned token_requests; /* of which M2M token requests */
     int64_t fetch_ms, elapsed_ms;
+    int64_t map_ms, build_ms, diff_ms, write_ms; /* the other steps (write: snapshot and keys) */
 
     size_t counts[LOGTO_SYNC__CHANGE_KINDS];
     struct logto_sync_change *changes; /* users, then groups, then memberships; by name */

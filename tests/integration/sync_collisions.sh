@@ -1,0 +1,72 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# What sync refuses, and reports: both users of a UID or name collision (never the first
+# come), Logto users named like local accounts, groups whose names clash (all of them).
+. "$top_srcdir/tests/integration/sync_lib.sh"
+
+sync_setup
+
+# Two users with the same uidNumber; a user whose e-mail local part is another user's name;
+# Logto users named like accounts in this machine's /etc/passwd.
+idp_ctl PATCH /users/alice '{"custom_data":{"uidNumber":71234}}' >/dev/null || fail "patch alice"
+idp_ctl PATCH /users/dave '{"custom_data":{"uidNumber":71234}}' >/dev/null || fail "patch dave"
+idp_ctl POST /users '{"id":"bobemail0001","username":null,"email":"bob@elsewhere.example"}' >/dev/null ||
+    fail "create the e-mail bob"
+for local in daemon games; do
+    grep -q "^$local:" /etc/passwd || skip "/etc/passwd has no $local"
+    idp_ctl POST /users "{\"username\":\"$local\"}" >/dev/null || fail "create $local"
+done
+# A role named like the organization group of Acme Corp, held by erin (who is also in Acme),
+# and a role named like a user, held by henry.
+idp_ctl POST /roles '{"name":"org-pbl95zlwkzx4"}' >/dev/null || fail "create role"
+idp_ctl POST /roles '{"name":"frank"}' >/dev/null || fail "create role frank"
+idp_ctl PATCH /users/erin '{"roles":["developer","org-pbl95zlwkzx4"]}' >/dev/null || fail "erin"
+idp_ctl PATCH /users/henry '{"roles":["frank"]}' >/dev/null || fail "henry"
+
+json=$(ctl sync --json) || fail "sync failed: $json"
+printf '%s\n' "$json" >"$T/report.json"
+
+# ---- UID collision: both refused, reported as a pair
+skipped=$(printf '%s' "$json" | jget '" ".join(sorted(s["name"] or "-" for s in d["skipped"] if s["kind"] == "collision"))')
+assert_eq "$skipped" "alice bob bob dave" "users refused for collisions"
+assert_eq "$(printf '%s' "$json" | jget '[c["value"] for c in d["collisions"] if c["kind"] == "uid"]')" '["71234"]'
+assert_eq "$(printf '%s' "$json" | jget '[c["value"] for c in d["collisions"] if c["kind"] == "name"]')" '["bob"]'
+assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "alice"][0]')" \
+    "shares its uid 71234 with dave"
+for u in alice dave bob; do
+    ctl user --offline "$u" >/dev/null 2>&1
+    assert_eq "$?" 6 "$u must not be in the snapshot"
+done
+ctl user --offline erin >/dev/null || fail "erin (no collision) must be there"
+
+# ---- local accounts
+local_names=$(printf '%s' "$json" | jget '" ".join(sorted(s["name"] for s in d["skipped"] if s["kind"] == "local"))')
+assert_eq "$local_names" "daemon games" "users refused as local accounts"
+assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "daemon"][0]')" \
+    "local passwd"
+out=$(ctl user --offline --json daemon) || :
+assert_eq "$(printf '%s' "$out" | jget 'd["local_account"]')" true
+assert_eq "$(printf '%s' "$out" | jget 'd["snapshot"]')" null "daemon is not served"
+
+# ---- group clashes: every side skipped, each reported
+gs=$(printf '%s' "$json" | jget '" ".join(sorted(g["kind"] + ":" + g["source"] for g in d["groups_skipped"]))')
+assert_eq "$gs" "org:pbl95zlwkzx4 role:frank role:org-pbl95zlwkzx4" "skipped groups"
+e=$(ctl user --offline --json erin) || fail "erin"
+names=$(printf '%s' "$e" | jget '" ".join(sorted(g["name"] for g in d["snapshot"]["groups"]))')
+assert_eq "$names" "developer erin org-pbl95zlwkzx4-member" "erin's groups (no org-pbl95zlwkzx4: it clashed)"
+f=$(ctl user --offline --json frank) || fail "frank"
+assert_eq "$(printf '%s' "$f" | jget '[(g["name"], g["kind"]) for g in d["snapshot"]["groups"]]')" '[["frank", "private"]]' \
+    "frank keeps the private group; the role named frank is gone"
+
+# ---- the same input in another order gives the same result: run it again
+json2=$(ctl sync --json) || fail "second sync failed"
+assert_eq "$(printf '%s' "$json2" | jget 'd["changes"]')" "[]" "a second sync changes nothing"
+
+# ---- resolving the collision lets both back in
+idp_ctl PATCH /users/dave '{"custom_data":{}}' >/dev/null || fail "unpatch dave"
+json=$(ctl sync --json) || fail "sync failed"
+assert_eq "$(printf '%s' "$json" | jget '" ".join(sorted(c["name"] for c in d["changes"] if c["kind"] == "user-added"))')" \
+    "alice dave" "users back after the collision was resolved"
+a=$(ctl user --offline --json alice) || fail "alice"
+assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["uid"]')" 71234
+exit 0
