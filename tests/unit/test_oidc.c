@@ -297,6 +297,7 @@ static bool load_vectors(void)
         return true;
     snprintf(path, sizeof(path), "%s/tests/data/jwt/vectors.json", top ? top : LOGTO_TOP_SRCDIR);
     vectors = json_load_file(path, 0, NULL);
+    CHECK(vectors != NULL); /* part of the source tree: missing is a failure, not a skip */
     return vectors != NULL;
 }
 
@@ -331,10 +332,8 @@ static void test_verify_from_cache(void)
     json_t *claims = NULL;
     struct logto_oidc *oidc;
 
-    if (!load_vectors()) {
-        printf("skip: no vectors\n");
+    if (!load_vectors())
         return;
-    }
     oidc = keyed_oidc(&f, 10, 3600);
     if (oidc) {
         CHECK_INT(verify(&f, oidc, "es384", &claims, &err), 0);
