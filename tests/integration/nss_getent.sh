@@ -108,6 +108,10 @@ mksnapshot: directory-skip-local name=daemon reason=local-group-name" cat "$tmp/
     "$MKSNAPSHOT" "$tmp/next.txt" "$tmp/state/directory.snapshot"
     check "replaced snapshot" "alice:*:10001:10001:Alice Pleasance Liddell:/home/alice:/bin/bash" \
         wrap getent passwd alice
+    # Not an absolute path: the override is refused (the module is unavailable), locals resolve.
+    check_rc "relative LOGTO_NSS_SNAPSHOT" 2 env LOGTO_NSS_SNAPSHOT=directory.snapshot getent passwd alice
+    check "relative override, local user" "$(grep '^root:' "$DATA/passwd")" \
+        env LOGTO_NSS_SNAPSHOT=directory.snapshot getent passwd root
     # Missing: local accounts still resolve, ours do not.
     rm "$tmp/state/directory.snapshot"
     check "local user without snapshot" "$(grep '^root:' "$DATA/passwd")" wrap getent passwd root
