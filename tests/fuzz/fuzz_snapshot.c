@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_snapshot: arbitrary bytes as a directory snapshot file, as the NSS module and logtoctl
+ * read it. The bytes are mapped twice: as they are (the header checks), and with file_size and
+ * both checksums fixed up, so mutations reach the geometry, record and index checks behind the
+ * checksums. A mapping that validates is then used the way the NSS module uses it: every user
+ * and group by position, by name and by ID, every member, supplementary GIDs, and a few names
+ * and IDs that are not there. Last, logto_snapshot_read (directory.h) loads the fixed-up file
+ * from a private directory and the full directory validation runs on it.
+ *
+ * The target links with -Wl,--wrap=mmap,--wrap=munmap: the reader's mappings become heap
+ * copies of exactly the file's size, so ASan reports any read past the end of the file (a real
+ * mapping would hand out the zeros of the last page's tail without a fault).
+ *
+ * Oracles: lookups never leave the file; an entry found by name or ID is the entry at that
+ * position; a user or group that logto_snapshot_read accepted is served by the lookups.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "directory.h"
+#include "hash.h"
+#include "snapshot.h"
+
+#include "fuzz.h"
+
+static int memfd = -1;
+static char path[PATH_MAX];
+
+/* ---- the reader's mmap and munmap, as exact-size heap copies ---- */
+
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_munmap(void *addr, size_t len);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_munmap(void *addr, size_t len);
+
+static struct {
+    void *p;
+    size_t len;
+} copies[8];
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    size_t slot = 0, got = 0;
+    uint8_t *p;
+
+    if (fd < 0 || off != 0 || (prot & PROT_WRITE) || len == 0)
+        return __real_mmap(addr, len, prot, flags, fd, off);
+    while (slot < sizeof(copies) / sizeof(copies[0]) && copies[slot].p)
+        slot++;
+    if (slot == sizeof(copies) / sizeof(copies[0]) || !(p = malloc(len)))
+        return MAP_FAILED;
+    while (got < len) {
+        ssize_t k = pread(fd, p + got, len - got, (off_t)got);
+        if (k <= 0) {
+            free(p);
+            return MAP_FAILED;
+        }
+        got += (size_t)k;
+    }
+    copies[slot].p = p;
+    copies[slot].len = len;
+    return p;
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    for (size_t i = 0; i < sizeof(copies) / sizeof(copies[0]); i++)
+        if (copies[i].p == addr) {
+            if (copies[i].len != len)
+                abort(); /* unmapped with another length than mapped */
+            free(addr);
+            copies[i].p = NULL;
+            return 0;
+        }
+    return __real_munmap(addr, len);
+}
+
+static void setup(void)
+{
+    memfd = memfd_create("fuzz-snapshot", MFD_CLOEXEC);
+    if (memfd < 0)
+        fuzz_die("memfd_create");
+    fuzz_path(path, sizeof(path), LOGTO_SNAPSHOT_NAME);
+}
+
+static int map(const uint8_t *data, size_t size, struct logto_snapshot **ret)
+{
+    struct logto_error err = { 0 };
+    struct stat st;
+
+    if (ftruncate(memfd, 0) < 0 || pwrite(memfd, data, size, 0) != (ssize_t)size ||
+        fstat(memfd, &st) < 0)
+        fuzz_die("memfd write");
+    return logto_snapshot_map_fd(memfd, &st, "fuzz.snapshot", ret, &err);
+}
+
+static void same_user(const struct logto_snap_user *a, const struct logto_snap_user *b)
+{
+    if (a->index != b->index || a->uid != b->uid || a->name != b->name)
+        abort();
+}
+
+static void same_group(const struct logto_snap_group *a, const struct logto_snap_group *b)
+{
+    if (a->index != b->index || a->gid != b->gid || a->name != b->name)
+        abort();
+}
+
+static void use(const struct logto_snapshot *snap)
+{
+    static const char *const absent[] = { "root", "nobody", "", "a", "alice", "developers" };
+    static const uint32_t absent_ids[] = { 0, 1, 65534, 65535, 1000, 10001, 20001, UINT32_MAX };
+    uint32_t nu = logto_snapshot_n_users(snap), ng = logto_snapshot_n_groups(snap);
+    volatile size_t sink = 0;
+
+    (void)logto_snapshot_is_stale(snap);
+    (void)logto_snapshot_generation(snap);
+    (void)logto_snapshot_created_at(snap);
+    for (uint32_t i = 0; i <= nu; i++) {
+        struct logto_snap_user u, v;
+        if (logto_snapshot_user_at(snap, i, &u) < 0)
+            continue;
+        /* Touch every byte the NSS module copies out. */
+        sink += strlen(u.name) + strlen(u.gecos) + strlen(u.home) + strlen(u.shell) +
+                strlen(u.sub) + u.name_len + u.gecos_len + u.home_len + u.shell_len;
+        for (uint32_t k = 0; k < u.n_gids; k++)
+            sink += u.gids[k];
+        if (logto_snapshot_user_by_name(snap, u.name, &v) == 0)
+            same_user(&u, &v);
+        if (logto_snapshot_user_by_uid(snap, u.uid, &v) == 0 && v.uid != u.uid)
+            abort();
+    }
+    for (uint32_t i = 0; i <= ng; i++) {
+        struct logto_snap_group g, h;
+        uint32_t len;
+        if (logto_snapshot_group_at(snap, i, &g) < 0)
+            continue;
+        sink += strlen(g.name) + strlen(g.source) + g.name_len;
+        for (uint32_t k = 0; k <= g.n_members; k++) {
+            const char *m = logto_snapshot_group_member(snap, &g, k, &len);
+            if (m)
+                sink += strlen(m) + len;
+        }
+        if (logto_snapshot_group_by_name(snap, g.name, &h) == 0)
+            same_group(&g, &h);
+        if (logto_snapshot_group_by_gid(snap, g.gid, &h) == 0 && h.gid != g.gid)
+            abort();
+    }
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        struct logto_snap_user u;
+        struct logto_snap_group g;
+        (void)logto_snapshot_user_by_name(snap, absent[i], &u);
+        (void)logto_snapshot_group_by_name(snap, absent[i], &g);
+    }
+    for (size_t i = 0; i < sizeof(absent_ids) / sizeof(absent_ids[0]); i++) {
+        struct logto_snap_user u;
+        struct logto_snap_group g;
+        (void)logto_snapshot_user_by_uid(snap, absent_ids[i], &u);
+        (void)logto_snapshot_group_by_gid(snap, absent_ids[i], &g);
+    }
+    (void)sink;
+}
+
+/* What logto_snapshot_read accepted, the lookups must serve. */
+static void read_whole(const struct logto_snapshot *snap)
+{
+    struct logto_directory *dir = NULL;
+    struct logto_error err = { 0 };
+
+    if (logto_snapshot_read(path, &dir, &err) < 0)
+        return;
+    for (size_t i = 0; i < dir->n_users; i++) {
+        struct logto_snap_user u;
+        if (logto_snapshot_user_by_name(snap, dir->users[i].name, &u) < 0 ||
+            u.uid != dir->users[i].uid || logto_snapshot_user_by_uid(snap, u.uid, &u) < 0)
+            abort();
+    }
+    for (size_t i = 0; i < dir->n_groups; i++) {
+        struct logto_snap_group g;
+        if (logto_snapshot_group_by_name(snap, dir->groups[i].name, &g) < 0 ||
+            g.gid != dir->groups[i].gid || logto_snapshot_group_by_gid(snap, g.gid, &g) < 0)
+            abort();
+    }
+    if (logto_directory_validate(dir, &err) < 0)
+        abort();
+    logto_directory_free(dir);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct logto_snapshot_header *h;
+    struct logto_snapshot *snap = NULL;
+    uint8_t *fixed;
+
+    if (memfd < 0)
+        setup();
+    if (size > 1024 * 1024)
+        return 0;
+    if (map(data, size, &snap) == 0) {
+        use(snap);
+        logto_snapshot_unref(snap);
+    }
+    if (size < sizeof(*h))
+        return 0;
+
+    /* Make the checksums and size right, so the checks behind them run. */
+    fixed = malloc(size);
+    if (!fixed)
+        return 0;
+    memcpy(fixed, data, size);
+    h = (struct logto_snapshot_header *)fixed;
+    memcpy(h->magic, LOGTO_SNAPSHOT_MAGIC, sizeof(h->magic));
+    h->file_size = size;
+    h->body_checksum = logto_xxh64(fixed + sizeof(*h), size - sizeof(*h), 0);
+    h->header_checksum = logto_xxh64(h, offsetof(struct logto_snapshot_header, header_checksum), 0);
+    if (map(fixed, size, &snap) == 0) {
+        use(snap);
+        fuzz_write_file(path, fixed, size, 0644);
+        read_whole(snap);
+        logto_snapshot_unref(snap);
+    }
+    free(fixed);
+    return 0;
+}
