@@ -385,8 +385,13 @@ e2e_pty() {
     "$E2E_PY" "$E2E_DIR/ptydrive.py" --timeout "${E2E_TIMEOUT:-30}" --log "$l" "$s" -- "$@"
 }
 
-# e2e_assert_no_secrets SECRET...: none of them in syslog, sshd's log or any *.log / *.out.
+# e2e_assert_no_secrets SECRET...: none of them, and no refresh token of any token record, in
+# syslog, sshd's log or the test's *.log / *.out files (pty transcripts, command output).
 e2e_assert_no_secrets() {
+    for f in /var/lib/logto/tokens/*.json; do
+        [ -f "$f" ] || continue
+        set -- "$@" $(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' "$f")
+    done
     # shellcheck disable=SC2046
     assert_no_secrets "$E2E_SYSLOG" $(find "$R" \( -path "$R/orig_*" -o -path "$R/tmp" \) -prune -o \
         \( -name '*.log' -o -name '*.out' \) -type f -print) -- "$@"
