@@ -23,7 +23,7 @@
 #      pam-auth-update profile registered, logto added after files to passwd and group in
 #      nsswitch.conf (nothing else touched), /etc/logto/logto.conf a conffile (root 0644, only
 #      comments), /var/lib/logto 0755, /var/cache/logto, the sync units present but not enabled,
-#      every man page of the tree in its package; glibc lookups still work with no snapshot;
+#      every man page and example of the tree in its package; glibc lookups still work with no snapshot;
 #      debian/tests/smoke (the autopkgtest) passes inside;
 #   3. a device-flow sign-in of alice through the installed module with pamtester, via the
 #      profile enabled with pam-auth-update (code approved through the IdP's control API), then
@@ -221,6 +221,19 @@ for m in "$top_srcdir"/man/*.[0-9]; do
     *) want=logtoctl ;;
     esac
     assert_eq "$(owner "/usr/share/man/man${n##*.}/$n.gz")" "$want" "owner of $n"
+done
+
+# The examples: PAM services with the module, the rest with logtoctl.
+for f in "$top_srcdir"/etc/pam.d/*; do
+    [ -e "$f" ] || continue
+    assert_eq "$(owner "/usr/share/doc/libpam-logto/examples/pam.d/$(basename "$f")")" \
+        libpam-logto "owner of the example pam.d/$(basename "$f")"
+done
+for f in "$top_srcdir"/etc/logto.conf "$top_srcdir"/etc/ssh/sshd_config.d-logto.conf \
+    "$top_srcdir"/etc/sudoers.d-logto; do
+    [ -e "$f" ] || continue
+    assert_eq "$(owner "/usr/share/doc/logtoctl/examples/$(basename "$f")")" logtoctl \
+        "owner of the example $(basename "$f")"
 done
 
 # The sync units: shipped, static service, timer not enabled (deb-systemd-helper knows them).
