@@ -751,6 +751,7 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
 {
     _cleanup_json_ json_t *seen = json_object();
     uint64_t pages = 0, total = 0; /* from Total-Number; 0: unknown */
+    bool saw_link = false;
     char what[256];
     int r;
 
@@ -802,11 +803,16 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
                                    what, page);
         if (n < LOGTO_MGMT_PAGE_SIZE)
             return 0; /* a short page is the last one */
-        if (pages > 0 && page >= pages)
-            return 0;
-        if (pages == 0 && !resp.link)
-            continue; /* neither header: go on until a short page */
-        if (pages == 0 && !next)
+        if (pages > 0) {
+            if (page >= pages)
+                return 0; /* Total-Number says this was the last page */
+            continue;
+        }
+        /* No Total-Number: a Link header without rel="next" ends the listing; with neither
+         * header ever seen, go on until a short page (bounded by LOGTO_MGMT_MAX_PAGES). */
+        if (resp.link)
+            saw_link = true;
+        if (saw_link && !next)
             return 0;
     }
 }

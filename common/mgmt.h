@@ -11,10 +11,12 @@
  * answers 401 to a cached token, it is dropped and a new one is requested once.
  *
  * Listings ask for page_size=100 and read Total-Number, so N items cost ceil(N/100) requests
- * (at least one). A page that is short ends the listing. A server that lies is refused with
- * LOGTO_E_PROTOCOL: more than LOGTO_MGMT_MAX_ITEMS items or LOGTO_MGMT_MAX_PAGES pages, a page
- * larger than asked for, a full page of items already seen (a loop), items without a valid ID.
- * An item seen twice (the list shifted while we paged) is kept once.
+ * (at least one). A page that is short ends the listing; without Total-Number, a Link header
+ * without rel="next" ends it too (URLs from Link are never followed: we build our own). A server
+ * that lies is refused with LOGTO_E_PROTOCOL: more than LOGTO_MGMT_MAX_ITEMS items or
+ * LOGTO_MGMT_MAX_PAGES pages, a page larger than asked for, a full page of items already seen (a
+ * loop), items without a valid ID. An item seen twice (the list shifted while we paged) is kept
+ * once.
  *
  * Results are jansson values owned by the caller (json_decref). Every item is checked before it
  * is returned: an object with a valid "id" (logto_mgmt_id_valid) and, per listing:
