@@ -222,7 +222,16 @@ e2e__helpers() {
 exec curl -sS --fail-with-body --max-time 60 -o /dev/null -H 'Content-Type: application/json' \
     --data-binary "{\"user_code\":\"$1\",\"username\":\"$2\"}" "$IDP_CONTROL/device/approve"
 EOF
-    chmod 0755 "$R/bin/idp-approve"
+    cat >"$R/bin/idp-ctl" <<'EOF'
+#!/bin/sh
+# idp-ctl METHOD PATH [JSON]: a control API call (tests/lib/idp.sh idp_ctl), quiet on success.
+if [ $# -ge 3 ]; then
+    exec curl -sS --fail-with-body --max-time 60 -o /dev/null -X "$1" \
+        -H 'Content-Type: application/json' --data-binary "$3" "$IDP_CONTROL$2"
+fi
+exec curl -sS --fail-with-body --max-time 60 -o /dev/null -X "$1" "$IDP_CONTROL$2"
+EOF
+    chmod 0755 "$R/bin/idp-approve" "$R/bin/idp-ctl"
 }
 
 e2e_enter() {

@@ -1,0 +1,141 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# SSH login via Logto with OpenSSH's real sshd and ssh (keyboard-interactive, through a
+# pseudo-terminal), the shipped etc/pam.d/sshd and etc/ssh/sshd_config.d-logto.conf:
+#  1. alice, known from `logtoctl sync` and never signed in on this host, signs in with the
+#     device flow (code read from the prompt, approved through the IdP, Enter pressed) and runs
+#     id remotely: UID, GID and groups are what the NSS module serves;
+#  2. bob the same with a password (Experience API);
+#  3. dave (role auditor), without a required role, is refused with a message saying why;
+#  4. carol, suspended in Logto, holding a valid public key in authorized_keys, is refused by
+#     the account phase (public-key logins skip PAM auth).
+# No password, token or device code ends up in sshd's log or syslog.
+. "$top_srcdir/tests/lib/testenv.sh"
+. "$top_srcdir/tests/lib/idp.sh"
+. "$top_srcdir/tests/lib/e2e.sh"
+e2e_enter "$@"
+
+e2e_idp_start
+e2e_config "[service sshd]
+flow = device
+require_roles = admin developer"
+e2e_pam_example sshd
+e2e_sync
+
+# Known from sync, never signed in: sshd can look them up before PAM runs.
+getent passwd alice >/dev/null || fail "alice does not resolve after logtoctl sync"
+getent passwd carol >/dev/null || fail "carol (suspended) does not resolve after logtoctl sync"
+[ ! -e /var/lib/logto/tokens/alice.json ] || fail "alice has a token record before signing in"
+want_alice=$(e2e_id_norm "$(id alice)")
+want_bob=$(e2e_id_norm "$(id bob)")
+
+e2e_sshd_start
+CODE_RX='(?P<code>[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})'
+
+# ---------------------------------------------------------------- 1. device flow
+cat >"$R/device.pty" <<EOF
+expect To sign in, open
+expect $CODE_RX
+expect Press Enter once you have signed in:
+run idp-approve {code} alice
+sendline
+expect uid=\\d+\\(alice\\)
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/device.pty" "$R/ssh-device.log" $(e2e_ssh_cmd keyboard-interactive alice) id ||
+    fail "alice could not sign in with the device flow (see $R/ssh-device.log)"
+got=$(e2e_id_norm "$(cat "$R/ssh-device.log")")
+assert_eq "$got" "$want_alice" "remote id of alice"
+assert_contains "$got" "(admin)" "alice's groups (role admin)"
+assert_contains "$(cat "$R/ssh-device.log")" "█" "the device prompt over SSH (QR code)"
+grep -q 'auth-ok user=alice service=sshd method=device' "$E2E_SYSLOG" ||
+    fail "no auth-ok for alice's device sign-in in syslog"
+[ -f /var/lib/logto/tokens/alice.json ] || fail "no token record after alice signed in"
+echo "ok 1 device flow: $got"
+
+# ---------------------------------------------------------------- 2. password flow
+e2e_config "[service sshd]
+flow = password
+password_method = experience
+require_roles = admin developer"
+BOB_PW=bob-pass-1
+export BOB_PW
+cat >"$R/password.pty" <<'EOF'
+expect Password:
+secret BOB_PW
+expect uid=\d+\(bob\)
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/password.pty" "$R/ssh-password.log" $(e2e_ssh_cmd keyboard-interactive bob) id ||
+    fail "bob could not sign in with his password (see $R/ssh-password.log)"
+got=$(e2e_id_norm "$(cat "$R/ssh-password.log")")
+assert_eq "$got" "$want_bob" "remote id of bob"
+grep -q 'auth-ok user=bob service=sshd method=experience' "$E2E_SYSLOG" ||
+    fail "no auth-ok for bob's password sign-in in syslog"
+echo "ok 2 password flow: $got"
+
+# A wrong password is refused (and no shell runs).
+cat >"$R/wrong.pty" <<'EOF'
+expect Password:
+sendline not-bobs-password
+expect Permission denied
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/wrong.pty" "$R/ssh-wrong.log" $(e2e_ssh_cmd keyboard-interactive bob) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status after a wrong password"
+assert_not_contains "$(cat "$R/ssh-wrong.log")" "uid=" "ssh output after a wrong password"
+echo "ok 2b wrong password refused"
+
+# ---------------------------------------------------------------- 3. no required role
+e2e_config "[service sshd]
+flow = device
+require_roles = admin developer"
+cat >"$R/norole.pty" <<EOF
+expect $CODE_RX
+expect Press Enter once you have signed in:
+run idp-approve {code} dave
+sendline
+expect Access denied by Logto: requires role admin or developer
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/norole.pty" "$R/ssh-norole.log" $(e2e_ssh_cmd keyboard-interactive dave) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status for dave"
+assert_not_contains "$(cat "$R/ssh-norole.log")" "uid=" "ssh output for dave"
+grep -q 'account-denied user=dave service=sshd' "$E2E_SYSLOG" ||
+    fail "no account-denied for dave in syslog"
+echo "ok 3 refused without a required role: $(tr -d '\r' <"$R/ssh-norole.log" | grep -m1 'Access denied')"
+
+# ---------------------------------------------------------------- 4. suspended, with a key
+ssh-keygen -q -t ed25519 -N '' -C carol@e2e -f "$R/carol_key"
+home=$(getent passwd carol | cut -d: -f6)
+mkdir -p "$home/.ssh"
+cp "$R/carol_key.pub" "$home/.ssh/authorized_keys"
+chown -R "$(id -u carol):$(id -g carol)" "$home"
+chmod 0755 "$home"
+chmod 0700 "$home/.ssh"
+chmod 0600 "$home/.ssh/authorized_keys"
+printf '%s\n' "expect Access denied by Logto: the Logto account is suspended" eof >"$R/key.pty"
+# shellcheck disable=SC2046
+e2e_pty "$R/key.pty" "$R/ssh-suspended.log" $(e2e_ssh_cmd publickey carol -o IdentitiesOnly=yes \
+    -i "$R/carol_key") id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status for carol"
+assert_not_contains "$(cat "$R/ssh-suspended.log")" "uid=" "ssh output for carol"
+grep -q "Accepted key ED25519 .* found at $home/.ssh/authorized_keys" "$E2E_SSHD_LOG" ||
+    fail "sshd did not accept carol's key (the account phase was not what refused her)"
+grep -q 'account-denied user=carol service=sshd error=suspended' "$E2E_SYSLOG" ||
+    fail "the account phase did not refuse carol as suspended"
+grep -q 'Access denied for user carol by PAM account configuration' "$E2E_SSHD_LOG" ||
+    fail "sshd did not report the PAM account denial for carol"
+echo "ok 4 suspended user with a valid key refused by the account phase"
+
+# ---------------------------------------------------------------- secrets
+rt=$(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' /var/lib/logto/tokens/alice.json)
+[ -n "$rt" ] || fail "no refresh token in alice's record"
+code=$(grep -oE '[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}' "$R/ssh-device.log" | head -1)
+assert_not_contains "$(cat "$E2E_SYSLOG" "$E2E_SSHD_LOG")" "$code" "sshd log and syslog (device code)"
+e2e_assert_no_secrets "$BOB_PW" not-bobs-password alice-pass-1 m2m-secret "$rt"
+echo "ok secrets stay out of sshd's log, syslog and the terminal"
