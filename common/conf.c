@@ -515,6 +515,14 @@ static int parse_path(const char *s, struct value *v, char *why, size_t n)
         return -LOGTO_E_NOMEM;
     for (size_t len = strlen(v->str); len > 1 && v->str[len - 1] == '/';)
         v->str[--len] = '\0';
+    /* "/a /" would become "/a ": a value no line can hold (values are trimmed), so the dump
+     * would not load back to it. */
+    if (isspace((unsigned char)v->str[strlen(v->str) - 1])) {
+        char q[100];
+        free(v->str);
+        v->str = NULL;
+        return why_set(why, n, "%s ends in white space before a slash", quoted(q, s));
+    }
     return 0;
 }
 

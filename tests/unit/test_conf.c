@@ -556,6 +556,9 @@ static const struct error_case error_cases[] = {
     { BASE "[paths]\nstate_dir = /var/lib/../tmp\n", 5,
       "[paths] state_dir: \"/var/lib/../tmp\" must not contain . or .. components" },
     { BASE "[paths]\ncache_dir =\n", 5, "[paths] cache_dir: empty value" },
+    /* fuzz_config: "/srv/x /" became "/srv/x ", which the dump could not write back */
+    { BASE "[paths]\ncache_dir = /srv/x /\n", 5,
+      "[paths] cache_dir: \"/srv/x /\" ends in white space before a slash" },
     { BASE "client_secret_file = relative.secret\n", 4,
       "[logto] client_secret_file: \"relative.secret\" is not an absolute path" },
     { BASE "[service sshd]\nallow_users = alice Bob\n", 5,
