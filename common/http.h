@@ -6,9 +6,10 @@
  * ca_file only adds a trust anchor. https only, no automatic redirects, bounded response size,
  * bounded time. Response bodies are wiped when freed and never logged.
  *
- * Errors: no HTTP answer (DNS, connect, TLS, timeout) or an HTTP 5xx answer is
- * LOGTO_E_UNREACHABLE; an oversized or cut-off answer is LOGTO_E_PROTOCOL. Any other status is
- * returned to the caller in resp->status, who decides what it means.
+ * Errors: no complete HTTP answer (DNS, connect, TLS, timeout, a body cut off by the peer) or
+ * an HTTP 5xx answer is LOGTO_E_UNREACHABLE; an answer larger than max_response_size is
+ * LOGTO_E_PROTOCOL. Any other status is returned to the caller in resp->status, who decides
+ * what it means.
  */
 #pragma once
 
