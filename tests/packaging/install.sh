@@ -28,7 +28,8 @@
 #   3. a device-flow sign-in of alice through the installed module with pamtester, via the
 #      profile enabled with pam-auth-update (code approved through the IdP's control API), then
 #      `getent passwd alice`, `getent group alice` and `id alice` through the installed NSS module;
-#   4. reinstalling (the upgrade path) keeps the profile enabled and adds no second "logto";
+#   4. reinstalling (the upgrade path) keeps the profile and the timer an administrator enabled
+#      and adds no second "logto";
 #      an administrator who took logto out of nsswitch.conf keeps it out across upgrades;
 #   5. dpkg --purge: the modules, /etc/logto, /var/lib/logto, /var/cache/logto, the nsswitch
 #      entries and the pam_logto lines are gone, and the system's files are as before the install.
@@ -343,6 +344,11 @@ assert_contains "$(in_root id alice)" "uid=$uid(alice)" "id alice"
 step "3b getent passwd alice through the installed libnss_logto.so.2: $pw"
 
 # ---------------------------------------------------------------- 4. upgrades
+# The administrator enables the sync timer (systemctl works offline in a chroot).
+if [ "$sync_units" = "units not enabled" ]; then
+    in_root systemctl enable logto-sync.timer >"$work/enable.out" 2>&1 ||
+        { cat "$work/enable.out" >&2; fail "systemctl enable logto-sync.timer"; }
+fi
 in_root sh -c 'dpkg -i /tmp/debs/*.deb' >"$work/reinstall.out" 2>&1 ||
     { cat "$work/reinstall.out" >&2; fail "reinstalling the packages failed"; }
 for db in passwd group; do
@@ -354,6 +360,10 @@ if [ "$profile" = yes ]; then
         fail "an upgrade disabled the profile the administrator had enabled"
 fi
 in_root getent passwd alice >/dev/null || fail "alice is gone after an upgrade"
+if [ "$sync_units" = "units not enabled" ]; then
+    assert_eq "$(in_root systemctl is-enabled logto-sync.timer 2>&1)" enabled \
+        "logto-sync.timer, enabled by the administrator, after an upgrade"
+fi
 # An administrator takes logto out of nsswitch.conf: upgrades leave it out.
 sed -i -E '/^(passwd|group):/ s/ logto$//' "$R/etc/nsswitch.conf"
 in_root dpkg -i /tmp/debs/$(basename "$debdir"/libnss-logto_*.deb) >"$work/reinstall2.out" 2>&1 ||
@@ -361,7 +371,8 @@ in_root dpkg -i /tmp/debs/$(basename "$debdir"/libnss-logto_*.deb) >"$work/reins
 grep -qE '^(passwd|group):.*logto' "$R/etc/nsswitch.conf" &&
     fail "an upgrade put logto back into nsswitch.conf"
 sed -i -E '/^(passwd|group):/ s/$/ logto/' "$R/etc/nsswitch.conf"
-step "4 upgrades keep the PAM stack and one logto entry, and respect an administrator's removal"
+step "4 upgrades keep the PAM stack, an enabled timer and one logto entry, and respect an" \
+    "administrator's removal from nsswitch.conf"
 
 # ---------------------------------------------------------------- 5. purge
 # What the test itself added goes first; what the packages and the modules made must go by purge.
