@@ -137,7 +137,8 @@ include="${deps}pamtester,systemd"
 key=$(printf '%s %s\n' "$mirror" "$include" | sha256sum | cut -c1-16)
 tarball=${cache:+$cache/bookworm-$key.tar}
 if [ -n "$tarball" ] && [ -n "$(find "$tarball" -mmin -1440 2>/dev/null)" ]; then
-    mkdir -p "$R" && tar -C "$R" -xf "$tarball" || fail "cannot unpack $tarball"
+    mkdir -p "$R" || fail "mkdir $R"
+    tar -C "$R" -xf "$tarball" || fail "cannot unpack $tarball"
     step "0 base system from $tarball"
 else
     mmdebstrap --variant=apt --include="$include" --aptopt='Acquire::Retries "3"' \
@@ -187,6 +188,7 @@ mkdir -p "$R/tmp/debs"
 cp "$debdir"/libpam-logto_*.deb "$debdir"/libnss-logto_*.deb "$debdir"/logtoctl_*.deb "$R/tmp/debs/"
 in_root sh -c 'dpkg -i /tmp/debs/*.deb' >"$work/install.out" 2>&1 ||
     { cat "$work/install.out" >&2; fail "dpkg -i of the packages failed"; }
+# shellcheck disable=SC2016 # (dpkg-query's fields, not shell variables)
 st=$(in_root dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' libpam-logto libnss-logto logtoctl)
 assert_eq "$(echo "$st" | grep -c ' ii $')" 3 "installed packages ($st)"
 step "1 dpkg -i libpam-logto libnss-logto logtoctl"
@@ -366,7 +368,7 @@ if [ "$sync_units" = "units not enabled" ]; then
 fi
 # An administrator takes logto out of nsswitch.conf: upgrades leave it out.
 sed -i -E '/^(passwd|group):/ s/ logto$//' "$R/etc/nsswitch.conf"
-in_root dpkg -i /tmp/debs/$(basename "$debdir"/libnss-logto_*.deb) >"$work/reinstall2.out" 2>&1 ||
+in_root dpkg -i "/tmp/debs/$(basename "$debdir"/libnss-logto_*.deb)" >"$work/reinstall2.out" 2>&1 ||
     { cat "$work/reinstall2.out" >&2; fail "reinstalling libnss-logto failed"; }
 grep -qE '^(passwd|group):.*logto' "$R/etc/nsswitch.conf" &&
     fail "an upgrade put logto back into nsswitch.conf"
@@ -383,6 +385,7 @@ for p in /etc/logto /var/lib/logto /var/cache/logto "/lib/$ma/security/pam_logto
     "/lib/$ma/libnss_logto.so.2" /usr/share/pam-configs/logto /usr/sbin/logtoctl; do
     [ ! -e "$R$p" ] || fail "$p is still there after the purge: $(ls -la "$R$p")"
 done
+# shellcheck disable=SC2016
 in_root dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' 'libpam-logto' 'libnss-logto' \
     'logtoctl' 2>/dev/null | grep -v ' n $' | grep . && fail "dpkg still knows the packages"
 cmp -s "$R/etc/nsswitch.conf" "$work/nsswitch.before" ||
