@@ -32,6 +32,7 @@ mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
 for s in logto-pw logto-pat logto-mgmt logto-both; do
     pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod"
 done
+pam_service "$dir/pam.d" logto-debug "auth required $mod debug" "account required $mod debug"
 # pam_unix asks for the password (also for users it does not know) and leaves it in PAM_AUTHTOK.
 pam_service "$dir/pam.d" logto-first \
     "auth [success=done default=ignore] pam_unix.so" \
@@ -158,6 +159,17 @@ idp_ctl POST /device/approve "{\"user_code\":\"$code\",\"username\":\"erin\"}" >
 wait $pid || fail "flow=both device sign-in failed: $(cat "$F")"
 assert_logged "$F" "^auth-ok user=erin service=logto-both method=device "
 
+# ---- debug: every request and step is logged, still without a secret (checked at the end).
+pw_auth logto-pw alice alice-pass-1
+assert_not_logged "$F" "^http-request "
+totp=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
+debug_totp=$totp
+pw_auth logto-debug dave dave-pass-1 "$totp"
+expect_ok "dave with debug"
+assert_logged "$F" "^http-request method=POST url=https://127.0.0.1:[0-9]+/api/experience/verification/totp/verify status=200$"
+assert_logged "$F" "^password-experience-step "
+assert_logged "$F" "^id-token-ok alg=ES384 kid="
+
 # ---- use_first_pass: one prompt (pam_unix's); pam_logto uses that password.
 pw_auth logto-first bob bob-pass-1
 expect_ok "bob, use_first_pass"
@@ -165,4 +177,4 @@ expect_ok "bob, use_first_pass"
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 dave-pass-1 erin-pass-1 \
     wrong-password-1 wrong-password-2 bad-pass-1 bad-pass-5 whatever-pass "$alice_pat" "$bob_pat" \
-    "$new_pat" "$used_totp" "$bad" m2m-secret
+    "$new_pat" "$used_totp" "$bad" "$debug_totp" m2m-secret

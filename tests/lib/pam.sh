@@ -4,7 +4,8 @@
 #
 #   pam_service DIR NAME LINE...        write a PAM service file NAME in DIR (pam_wrapper's dir)
 #   pamtester_run DIR SERVICE USER OP... [pamtester -I/-E options go first: -I tty=/dev/pts/1]
-#                                       run pamtester under pam_wrapper (and $LOGTO_TEST_WRAPPER);
+#                                       run pamtester under pam_wrapper (and $LOGTO_TEST_WRAPPER;
+#                                       $PAM_EXTRA_PRELOAD is preloaded too, e.g. nss_wrapper);
 #                                       stdin is the conversation. The module's pam_syslog lines
 #                                       are in its stderr as "SYSLOG(prio): event ..." (pam_wrapper
 #                                       prints them at PAM_WRAPPER_DEBUGLEVEL=2), so redirecting
@@ -63,7 +64,8 @@ pamtester_run() {
     need_cmd pamtester stdbuf
     [ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
     # shellcheck disable=SC2046,SC2086
-    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB")" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
+    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
+        PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
         PAM_WRAPPER_DEBUGLEVEL=2 stdbuf -oL -e0 ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@"
     pr_rc=$?
     if [ "$pr_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
@@ -201,9 +203,19 @@ pam_test_done() {
     for ptd_s in "$@"; do
         ptd_i=$((ptd_i + 1))
         [ -n "$ptd_s" ] || continue
-        # shellcheck disable=SC2086
-        ptd_hit=$(grep -lF -- "$ptd_s" $ptd_files 2>/dev/null | tr '\n' ' ')
-        [ -z "$ptd_hit" ] || fail "secret #$ptd_i (of pam_test_done's list) leaked into: $ptd_hit"
+        # One-time codes are short numbers: match them as whole words, after dropping
+        # pam_wrapper's "PWRAP_DEBUG[<unknown> (PID)] - " prefixes (a PID is no secret).
+        case "$ptd_s" in
+        *[!0-9]*) ptd_opt=-F ;;
+        *) ptd_opt=-wF ;;
+        esac
+        ptd_hit=""
+        for ptd_f in $ptd_files; do
+            if sed 's/^PWRAP_[A-Z]*\[[^]]*\] - //' "$ptd_f" | grep -q $ptd_opt -- "$ptd_s"; then
+                ptd_hit="$ptd_hit $ptd_f"
+            fi
+        done
+        [ -z "$ptd_hit" ] || fail "secret #$ptd_i (of pam_test_done's list) leaked into:$ptd_hit"
     done
     echo "ok"
 }
