@@ -70,7 +70,10 @@ home_ok() {
     h=$(getent passwd "$1" | cut -d: -f6)
     [ -d "$h" ] || fail "no home directory $h for $1"
     assert_eq "$(stat -c %u:%g "$h")" "$(id -u "$1"):$(id -g "$1")" "owner of $h"
-    for f in $(ls -A /etc/skel); do [ -e "$h/$f" ] || fail "$h/$f was not copied from /etc/skel"; done
+    for f in /etc/skel/.[!.]* /etc/skel/*; do
+        [ -e "$f" ] || continue
+        [ -e "$h/${f#/etc/skel/}" ] || fail "$h/${f#/etc/skel/} was not copied from /etc/skel"
+    done
 }
 
 # ---------------------------------------------------------------- 1. su, password

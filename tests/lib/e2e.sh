@@ -71,9 +71,10 @@ e2e_securedir() {
 e2e__outer() {
     need_root
     need_cmd unshare mount sshd ssh ssh-keygen sudo su setpriv ldconfig sha256sum "$E2E_PY"
-    [ "${LOGTO_CONF_DIR:-}" = /etc/logto ] && [ "${LOGTO_STATE_DIR:-}" = /var/lib/logto ] ||
+    if [ "${LOGTO_CONF_DIR:-}" != /etc/logto ] || [ "${LOGTO_STATE_DIR:-}" != /var/lib/logto ]; then
         skip "e2e tests need a build configured with --sysconfdir=/etc --localstatedir=/var" \
             "(this one uses ${LOGTO_CONF_DIR:-?} and ${LOGTO_STATE_DIR:-?})"
+    fi
     if [ "${LOGTO_SANITIZE:-}" = asan ]; then
         skip "the real clients (setuid sudo and su, sshd's sessions) cannot load" \
             "ASan-instrumented modules; the build and valgrind stages run this test"
@@ -158,7 +159,8 @@ e2e__setup() {
     cp -a /etc "$R/etc"
     mount --bind "$R/etc" /etc
     rm -f /etc/ld.so.preload
-    mkdir -p -m 0755 /etc/logto /etc/sudoers.d
+    mkdir -p /etc/logto /etc/sudoers.d
+    chmod 0755 /etc/logto
 
     for d in /run /home; do mount -t tmpfs -o mode=0755 e2e "$d"; done
     mount -t tmpfs -o mode=0700 e2e /root
@@ -195,7 +197,7 @@ e2e__setup() {
     sed -i -E 's/^(passwd|group):(.*)$/\1:\2 logto/' /etc/nsswitch.conf
     grep -qE '^passwd:.* logto' /etc/nsswitch.conf || fail "nsswitch.conf has no passwd line"
     E2E_SBIN=/run/logto-e2e/sbin # no world-writable directory above it (sshd checks)
-    mkdir -p -m 0755 "$E2E_SBIN"
+    mkdir -p "$E2E_SBIN"
     cp "$LOGTOCTL" "$E2E_SBIN/logtoctl"
     chmod 0755 "$E2E_SBIN/logtoctl"
     export E2E_ROOT E2E_SYSLOG E2E_SBIN
@@ -337,7 +339,7 @@ e2e_free_port() {
 # shipped drop-in etc/ssh/sshd_config.d-logto.conf with logtoctl's path made ours.
 e2e_sshd_start() {
     d=$R/sshd
-    mkdir -p -m 0755 "$d"
+    mkdir -p "$d"
     [ -f "$d/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C e2e-host -f "$d/host_ed25519"
     tries=0
     while :; do
@@ -399,6 +401,7 @@ e2e_pty() {
 e2e_assert_no_secrets() {
     for f in /var/lib/logto/tokens/*.json; do
         [ -f "$f" ] || continue
+        # shellcheck disable=SC2046 # one word per token
         set -- "$@" $(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' "$f")
     done
     # shellcheck disable=SC2046
