@@ -27,11 +27,6 @@
 #include "sync.h"
 #include "util.h"
 
-/* `logtoctl keys` runs inside sshd's authentication: each HTTP request gets at most this long,
- * whatever the configuration allows for interactive tools. */
-#define KEYS_TIMEOUT_MS         5000
-#define KEYS_CONNECT_TIMEOUT_MS 3000
-
 static const char *kind_text(uint32_t kind)
 {
     switch (kind) {
@@ -589,8 +584,7 @@ static int keys_from_cache(struct cli *cli, const char *name, const char *sub)
 
 static int keys_live(struct cli *cli, const char *name, const char *sub)
 {
-    struct logto_config kcfg = *cli->ctx.cfg;
-    struct logto_ctx kctx = cli->ctx;
+    const struct logto_ctx *kctx = &cli->ctx;
     _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
     _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
     _cleanup_json_ json_t *user = NULL;
@@ -598,14 +592,9 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
     struct logto_error e = { 0 }, se = { 0 };
     int r;
 
-    /* sshd waits for us: bounded requests whatever the interactive timeouts are. */
-    if (kcfg.timeout_ms <= 0 || kcfg.timeout_ms > KEYS_TIMEOUT_MS)
-        kcfg.timeout_ms = KEYS_TIMEOUT_MS;
-    if (kcfg.connect_timeout_ms <= 0 || kcfg.connect_timeout_ms > KEYS_CONNECT_TIMEOUT_MS)
-        kcfg.connect_timeout_ms = KEYS_CONNECT_TIMEOUT_MS;
-    kctx.cfg = &kcfg;
-
-    r = logto_mgmt_new(&kctx, &m, &e);
+    /* sshd waits for us: every request is bounded by logto.conf's connect_timeout and timeout
+     * (at most a token request, and the user; a stale cached token adds one retry). */
+    r = logto_mgmt_new(kctx, &m, &e);
     if (r >= 0)
         r = logto_mgmt_get_user(m, sub, &user, &e);
     if (r == -LOGTO_E_UNREACHABLE) {
@@ -622,7 +611,7 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
     if (r < 0)
         return cli_fail(cli, r, &e);
 
-    r = logto_identity_from_mgmt(&kctx, user, NULL, NULL, 0, &id, &e);
+    r = logto_identity_from_mgmt(kctx, user, NULL, NULL, 0, &id, &e);
     if (r == -LOGTO_E_IDENTITY || (r >= 0 && strcmp(id->name, name) != 0)) {
         /* The sub no longer maps to this name (renamed or refused): not this user's keys. */
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name,
@@ -636,7 +625,7 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name, "suspended");
         return CLI_OK;
     }
-    r = logto_sync_ssh_keys(&kctx, id, &keys, NULL, &e);
+    r = logto_sync_ssh_keys(kctx, id, &keys, NULL, &e);
     if (r < 0)
         return cli_fail(cli, r, &e);
     r = logto_sync_keys_store(&cli->ctx, name, sub, keys, &se);

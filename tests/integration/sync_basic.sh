@@ -142,6 +142,17 @@ if [ -x "$top_builddir/tests/lib/mksnapshot" ]; then
     assert_eq "$?" 6 "zoe (not in Logto) is gone"
 fi
 
+# ---- progress: on a terminal only, redrawn in place
+err=$(ctl sync --dry-run 2>&1 >/dev/null)
+assert_not_contains "$err" "fetching" "stderr that is not a terminal"
+if command -v script >/dev/null 2>&1; then
+    script -qec "$LOGTOCTL --config '$CFG' sync --dry-run >/dev/null" "$T/typescript" >/dev/null 2>&1 ||
+        fail "sync on a terminal failed"
+    grep -q 'fetching users [0-9]*/[0-9]*' "$T/typescript" ||
+        fail "no progress on a terminal: $(cat -v "$T/typescript")"
+    grep -q "$(printf '\r')" "$T/typescript" || fail "progress is not redrawn in place"
+fi
+
 # ---- not root: a clear refusal (dry run excepted, which then fails on the secret)
 if command -v setpriv >/dev/null 2>&1; then
     out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$LOGTOCTL" --config "$CFG" sync 2>&1) &&

@@ -69,4 +69,30 @@ assert_eq "$(printf '%s' "$json" | jget '" ".join(sorted(c["name"] for c in d["c
     "alice dave" "users back after the collision was resolved"
 a=$(ctl user --offline --json alice) || fail "alice"
 assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["uid"]')" 71234
+
+# ---- --persist-uids: the UIDs of users in the snapshot without custom_data.uidNumber are
+# written there; refused users (the two bobs, the local names) never are.
+[ -x "$top_builddir/tests/lib/mksnapshot" ] || skip "tests/lib/mksnapshot is not built"
+snapshot_uids() { # sub uid, one per line
+    wrap "$top_builddir/tests/lib/mksnapshot" --dump "$SNAP" | awk -F: '$1 == "user" {print $8, $3}' | sort
+}
+logto_uids() { # sub uidNumber for every Logto user that has one
+    idp_ctl GET /users | jget '" ".join(u["id"] for u in d)' | tr ' ' '\n' | while read -r id; do
+        idp_ctl GET "/users/$id" | jget '"%s %s" % (d["id"], d["custom_data"].get("uidNumber")) if d["custom_data"] and "uidNumber" in d["custom_data"] else ""'
+    done | grep -v '^$' | sort
+}
+before=$(logto_uids)
+want=$(snapshot_uids | while read -r sub uid; do
+    printf '%s\n' "$before" | grep -q "^$sub " || echo "$sub"
+done | wc -l)
+[ "$want" -gt 0 ] || fail "no user without a uidNumber: the test would prove nothing"
+json=$(ctl sync --dry-run --persist-uids --json) || fail "dry run --persist-uids"
+assert_eq "$(printf '%s' "$json" | jget 'd["uids"]')" "{\"persisted\": 0, \"to_persist\": $want}"
+assert_eq "$(logto_uids)" "$before" "custom_data after a dry run"
+json=$(ctl sync --persist-uids --json) || fail "sync --persist-uids: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["uids"]')" "{\"persisted\": $want, \"to_persist\": $want}"
+assert_eq "$(logto_uids)" "$(snapshot_uids)" "every snapshot user's UID is in Logto now, and nobody else's"
+json=$(ctl sync --persist-uids --json) || fail "second sync --persist-uids"
+assert_eq "$(printf '%s' "$json" | jget 'd["uids"]')" '{"persisted": 0, "to_persist": 0}'
+assert_eq "$(printf '%s' "$json" | jget 'd["changes"]')" "[]" "persisting changed no UID"
 exit 0

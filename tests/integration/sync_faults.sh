@@ -10,7 +10,7 @@ DRIVER=$top_builddir/tests/integration/sync_driver
 [ -x "$DRIVER" ] || skip "$DRIVER is not built"
 sync_setup
 # Short timeouts: the hang fault waits for them.
-sed -i -e 's/^timeout = .*/timeout = 2s/' -e 's/^connect_timeout = .*/connect_timeout = 2s/' "$CFG"
+sync_timeouts 2s
 
 ctl sync >/dev/null || fail "first sync failed"
 [ -s "$KEYS/erin" ] || fail "erin's keys were not cached"
@@ -60,7 +60,7 @@ for fault in http500 malformed reset; do
     unchanged "token $fault"
 done
 idp_ctl DELETE /faults >/dev/null
-idp_ctl POST /down >/dev/null || fail "down"
+idp_ctl POST /down >/dev/null || fail "POST /down: $(tail -20 "$IDP_LOG")"
 out=$(ctl sync 2>&1) && fail "sync with the IdP down succeeded"
 assert_eq "$?" 4 "exit code with the IdP down"
 unchanged "IdP down"

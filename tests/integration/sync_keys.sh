@@ -7,7 +7,7 @@
 
 need_cmd ssh-keygen
 sync_setup
-sed -i -e 's/^timeout = .*/timeout = 2s/' "$CFG"
+sync_timeouts 2s
 
 k1=$(ssh-keygen -q -t ed25519 -N '' -C alice@laptop -f "$T/k1" && cat "$T/k1.pub") || fail "ssh-keygen"
 k2=$(ssh-keygen -q -t ecdsa -b 256 -N '' -C alice@desk -f "$T/k2" && cat "$T/k2.pub") || fail "ssh-keygen"

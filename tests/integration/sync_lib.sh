@@ -26,6 +26,18 @@ m2m_client_secret_file = $T/m2m.secret"
     STATE=$T/state
     SNAP=$STATE/directory.snapshot
     KEYS=$STATE/keys
+    # Under valgrind every TLS handshake is slow: give requests time.
+    [ -z "${LOGTO_TEST_WRAPPER:-}" ] || sync_timeouts 60s
+}
+
+# sync_timeouts T: request timeout T (connect timeout likewise, at most 30 s); under
+# $LOGTO_TEST_WRAPPER never below 30 s.
+sync_timeouts() {
+    t=$1
+    [ -n "${LOGTO_TEST_WRAPPER:-}" ] && [ "${t%s}" -lt 30 ] && t=30s
+    ct=$t
+    [ "${ct%s}" -gt 30 ] && ct=30s
+    sed -i -e "s/^timeout = .*/timeout = $t/" -e "s/^connect_timeout = .*/connect_timeout = $ct/" "$CFG"
 }
 
 # Our programs run under $LOGTO_TEST_WRAPPER (valgrind) when it is set.

@@ -50,6 +50,9 @@ out=$(in_namespace '
         [ "$m" = "$STATE" ] || mount -o remount,bind,ro "$m" 2>/dev/null || :
     done
     if touch /etc/logto-sync-probe 2>/dev/null; then echo "PROBE: / is writable"; exit 1; fi
+    # PrivateTmp=yes: a private, writable /var/tmp (valgrind keeps its files there)
+    mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+    export TMPDIR=/var/tmp
     setpriv --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all \
         $LOGTO_TEST_WRAPPER "$LOGTOCTL" --config "$CFG" sync
 ' 2>&1) || fail "sync under the unit restrictions failed: $out"
