@@ -194,7 +194,8 @@ e2e__setup() {
     cp "$LOGTO_PAM_MODULE" "$sd/pam_logto.so"
     chmod 0644 "$sd/pam_logto.so"
     nss_ns_use_module "$R" "$LOGTO_NSS_MODULE"
-    sed -i -E 's/^(passwd|group):(.*)$/\1:\2 logto/' /etc/nsswitch.conf
+    # The README's command (idempotent): logto after whatever the host lists.
+    sed -i -E '/^(passwd|group):/{/[[:space:]]logto([[:space:]]|$)/!s/$/ logto/}' /etc/nsswitch.conf
     grep -qE '^passwd:.* logto' /etc/nsswitch.conf || fail "nsswitch.conf has no passwd line"
     E2E_SBIN=/run/logto-e2e/sbin # no world-writable directory above it (sshd checks)
     mkdir -p "$E2E_SBIN"
