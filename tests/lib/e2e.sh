@@ -258,8 +258,14 @@ e2e_idp_start() {
 }
 
 # e2e_config [INI text]: /etc/logto/logto.conf for the running test IdP (default paths, sync
-# credentials, fast polling), followed by the given sections.
+# credentials, fast polling), followed by the given sections. Under $LOGTO_TEST_WRAPPER
+# (valgrind runs logtoctl) TLS handshakes take seconds: long network timeouts then.
 e2e_config() {
+    if [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
+        t_connect=60s t_total=120s
+    else
+        t_connect=2s t_total=10s
+    fi
     cat >/etc/logto/logto.conf <<EOF
 # written by tests/lib/e2e.sh
 [logto]
@@ -268,8 +274,8 @@ client_id = device-app
 password_client_id = native-app
 ca_file = /etc/logto/ca.pem
 poll_interval = 1
-connect_timeout = 2s
-timeout = 10s
+connect_timeout = $t_connect
+timeout = $t_total
 
 [sync]
 m2m_client_id = m2m-app
@@ -394,7 +400,9 @@ e2e_ssh_cmd() {
 e2e_pty() {
     s=$1 l=$2
     shift 2
-    "$E2E_PY" "$E2E_DIR/ptydrive.py" --timeout "${E2E_TIMEOUT:-30}" --log "$l" "$s" -- "$@"
+    t=${E2E_TIMEOUT:-30}
+    [ -z "${LOGTO_TEST_WRAPPER:-}" ] || t=$((t * 3))
+    "$E2E_PY" "$E2E_DIR/ptydrive.py" --timeout "$t" --log "$l" "$s" -- "$@"
 }
 
 # e2e_assert_no_secrets SECRET...: none of them, and no refresh token of any token record, in
