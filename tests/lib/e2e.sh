@@ -91,14 +91,19 @@ e2e__outer() {
 
     LOGTO_E2E_INNER=1 E2E_ROOT=$E2E_ROOT unshare --mount --pid --fork --mount-proc \
         --propagation private --kill-child=SIGKILL -- /bin/sh "$0" "$@" &
-    e2e__child=$!
-    trap 'kill -TERM $e2e__child 2>/dev/null' INT TERM HUP
+    e2e__child=$! e2e__signal=
+    # unshare ignores SIGTERM while it waits; SIGKILL makes the kernel kill the namespace's init
+    # (--kill-child), and with it every process inside.
+    for sig in INT TERM HUP; do
+        trap "e2e__signal=$sig; kill -KILL \$e2e__child 2>/dev/null" "$sig"
+    done
     rc=0
     while :; do
         wait "$e2e__child" && rc=0 || rc=$?
         kill -0 "$e2e__child" 2>/dev/null || break
     done
     trap - INT TERM HUP
+    [ -z "$e2e__signal" ] || { rc=1; echo "FAIL: stopped by SIG$e2e__signal" >&2; }
 
     e2e_host_fingerprint >"$fp/after"
     if ! diff -u "$fp/before" "$fp/after" >"$fp/diff"; then
