@@ -95,6 +95,7 @@ e2e__outer() {
     # unshare ignores SIGTERM while it waits; SIGKILL makes the kernel kill the namespace's init
     # (--kill-child), and with it every process inside.
     for sig in INT TERM HUP; do
+        # shellcheck disable=SC2064 # $sig now, the child's pid when the signal comes
         trap "e2e__signal=$sig; kill -KILL \$e2e__child 2>/dev/null" "$sig"
     done
     rc=0
