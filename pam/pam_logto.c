@@ -280,12 +280,36 @@ static int password_signin(struct pam_logto *pl, const char *password, const str
     return logto_auth_password(&pl->ctx, pl->svc, pl->user, password, ui, res, err);
 }
 
+/*
+ * What the person is told when a sign-in fails: the error's own message, except for device-code
+ * outcomes, whose messages name the token endpoint and the OAuth error (that stays in the log).
+ */
+static const char *failure_text(int r, bool device, const struct logto_error *err)
+{
+    if (device) {
+        switch (logto_errc_from(r)) {
+        case LOGTO_E_EXPIRED:
+        case LOGTO_E_TIMEOUT:
+            return "the sign-in code expired before it was confirmed; start again for a new code";
+        case LOGTO_E_DENIED:
+            /* The token endpoint's access_denied: "cancel" on the device page. */
+            if (strstr(err->message, "access_denied"))
+                return "the sign-in was denied in the browser";
+            break;
+        default:
+            break;
+        }
+    }
+    return err->message;
+}
+
 static int do_authenticate(struct pam_logto *pl)
 {
     _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
     struct logto_error err = { 0 };
     struct logto_ui ui = pam_logto_ui(pl);
     const char *password = NULL;
+    bool device = pl->svc->flow == LOGTO_FLOW_DEVICE;
     int r;
 
     r = check_not_local(pl, PAM_USER_UNKNOWN);
@@ -303,7 +327,7 @@ static int do_authenticate(struct pam_logto *pl)
         return PAM_CRED_INSUFFICIENT;
     }
 
-    if (pl->svc->flow == LOGTO_FLOW_DEVICE) {
+    if (device) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
     } else {
         const char *question = pl->svc->flow == LOGTO_FLOW_BOTH
@@ -312,7 +336,8 @@ static int do_authenticate(struct pam_logto *pl)
         r = pam_get_authtok(pl->pamh, PAM_AUTHTOK, &password, question);
         if (r != PAM_SUCCESS)
             return r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : r;
-        if (pl->svc->flow == LOGTO_FLOW_BOTH && (!password || !*password))
+        device = pl->svc->flow == LOGTO_FLOW_BOTH && (!password || !*password);
+        if (device)
             r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
         else
             r = password_signin(pl, password ? password : "", &ui, &res, &err);
@@ -323,7 +348,7 @@ static int do_authenticate(struct pam_logto *pl)
         logto_log(&pl->ctx.log, code == PAM_AUTHINFO_UNAVAIL ? LOG_ERR : LOG_NOTICE,
                   "auth-failed user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), err.message);
-        tell_user(pl, "Logto sign-in failed: %s", err.message);
+        tell_user(pl, "Logto sign-in failed: %s", failure_text(r, device, &err));
         return code;
     }
     logto_log(&pl->ctx.log, LOG_NOTICE, "auth-ok user=%s service=%s method=%s uid=%u%s", pl->user,

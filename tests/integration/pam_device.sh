@@ -81,18 +81,24 @@ assert_logged "$f" "^auth-wrong-user user=alice signed_in_as=bob sub="
 
 # 3. denied, 4. expired (the IdP says expired_token) and 5. timed out (nobody acts until the
 # code's lifetime is over): each refused with a message saying which.
+# The person reads plain words; the endpoint and the OAuth error go to the log.
+told() { grep '^Logto sign-in failed: ' "$1"; }
+expired="Logto sign-in failed: the sign-in code expired before it was confirmed; start again for a new code"
 st=$(device_signin bob deny)
 [ "$st" != 0 ] || fail "a denied code signed bob in"
-assert_contains "$(cat "$dir/out.bob.deny")" "the sign-in was denied"
+assert_eq "$(told "$dir/out.bob.deny")" "Logto sign-in failed: the sign-in was denied in the browser" \
+    "message for a denied code"
+assert_logged "$dir/out.bob.deny" '^auth-failed user=bob service=logto-device error=denied reason=".*access_denied'
 assert_pam_code "$dir/out.bob.deny" PAM_AUTH_ERR "denied code"
 st=$(device_signin bob expire)
 [ "$st" != 0 ] || fail "an expired code signed bob in"
-assert_contains "$(cat "$dir/out.bob.expire")" "the sign-in code expired"
+assert_eq "$(told "$dir/out.bob.expire")" "$expired" "message for an expired code"
+assert_logged "$dir/out.bob.expire" '^auth-failed user=bob service=logto-device error=expired reason=".*expired_token'
 assert_pam_code "$dir/out.bob.expire" PAM_AUTH_ERR "expired code"
 st=$(device_signin bob wait)
 [ "$st" != 0 ] || fail "a code nobody approved signed bob in"
 # (Whichever notices first, the IdP's expired_token or the module's own deadline, says so.)
-assert_contains "$(cat "$dir/out.bob.wait")" "code expired"
+assert_eq "$(told "$dir/out.bob.wait")" "$expired" "message for a timed-out code"
 assert_pam_code "$dir/out.bob.wait" PAM_AUTH_ERR "timed-out code"
 [ ! -f "$dir/state/tokens/bob.json" ] || fail "a failed sign-in left a token record for bob"
 
