@@ -1855,7 +1855,9 @@ static void dump_section(const struct rule *first, const void *obj, const char *
         if (strcmp(r->section, first->section) != 0)
             break;
         _cleanup_free_ char *text = format_value(r, obj);
-        fprintf(out, "%s =%s%s\n", r->name, text && *text ? " " : "", text ? text : "");
+        /* A value may start with '#' ("key =#x"); after a space it would read as a comment. */
+        fprintf(out, "%s =%s%s\n", r->name, text && *text && *text != '#' ? " " : "",
+                text ? text : "");
     }
 }
 

@@ -1128,6 +1128,8 @@ static void test_dump(void)
     static const char *const minimal[] = {
         BASE,
         "[logto]\nprofile = generic\nissuer = https://i.example/\nclient_id = a\n",
+        /* fuzz_config: a value that starts with '#' was dumped as "key = #x", a comment */
+        BASE "password_client_id =#native\n",
     };
     for (size_t i = 0; i < ELEMENTSOF(minimal); i++) {
         fx_new(&f, minimal[i]);
