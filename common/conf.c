@@ -143,6 +143,21 @@ static const char *check_scope(const char *s)
     return NULL;
 }
 
+static const char *check_resource(const char *s)
+{
+    /* RFC 8707 2: an absolute URI without a fragment (Logto: an API identifier, usually https). */
+    const char *colon = strchr(s, ':');
+    size_t n = colon ? (size_t)(colon - s) : 0;
+    char scheme[33];
+
+    if (strlen(s) > 512 || !visible_ascii(s) || strpbrk(s, "\"\\#") || n == 0 ||
+        n >= sizeof(scheme) || !colon[1] || !isalpha((unsigned char)s[0]))
+        return "is not an absolute URI without a fragment";
+    memcpy(scheme, s, n);
+    scheme[n] = '\0';
+    return chars_in(scheme, "+.-") ? NULL : "is not an absolute URI without a fragment";
+}
+
 static bool claim_ok(const char *s)
 {
     return *s && strlen(s) <= 128 && chars_in(s, "_.:/-");
@@ -267,6 +282,8 @@ static const struct rule schema[] = {
     { "logto", "scopes", T_LIST, S_STRV, CFG(scopes), .flags = F_PROFILE_DEF, .def = LOGTO_SCOPES,
       .def_generic = "openid offline_access profile email", .check_item = check_scope,
       .check_list = needs_openid, .doc = "scopes requested at sign-in (must contain openid)" },
+    { "logto", "resources", T_LIST, S_STRV, CFG(resources), .check_item = check_resource,
+      .doc = "API resource indicators requested at sign-in (for logtoctl token --resource)" },
     { "logto", "connect_timeout", T_DURATION_MS, S_I64, CFG(connect_timeout_ms), .def = "5s",
       .min = 1000, .max = 60 * 1000, .doc = "time allowed to connect to the provider (1s..60s)" },
     { "logto", "timeout", T_DURATION_MS, S_I64, CFG(timeout_ms), .def = "15s", .min = 1000,

@@ -67,6 +67,7 @@ struct logto_config {
     char *redirect_uri;       /* its registered redirect URI (never loaded, only matched) */
     char *ca_file;            /* extra trust anchor; TLS verification is always on */
     char **scopes;            /* requested scopes (profile-dependent default) */
+    char **resources;         /* API resource indicators requested at sign-in (RFC 8707) */
     int64_t connect_timeout_ms;
     int64_t timeout_ms;
     int64_t poll_interval; /* device flow: seconds between polls when the IdP gives none */

@@ -40,9 +40,9 @@ static int request_form(const struct logto_config *cfg, struct logto_form *form,
     if (!scope)
         return LOGTO_OOM(err);
     logto_form_add(form, "scope", scope);
-    /* Logto grants organization scopes only together with this resource indicator. */
-    if (logto_oidc_wants_org_resource(cfg))
-        logto_form_add(form, "resource", LOGTO_ORGANIZATION_RESOURCE);
+    /* Logto grants organization scopes only together with the organization resource; API
+     * resources must be asked for now to be asked for later with the refresh token. */
+    logto_oidc_add_resources(cfg, form);
     return form->failed ? LOGTO_OOM(err) : 0;
 }
 
@@ -157,8 +157,22 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
                                    err);
     if (r < 0)
         return r;
-    if (resp.status != 200)
-        return logto_oauth_error_from_response(&resp, shown, NULL, err);
+    if (resp.status != 200) {
+        static const char hint[] = "; is client_id a Native app with the device flow enabled "
+                                   "(Logto 1.38 or later)?";
+        struct logto_oauth_error oerr = { 0 };
+        r = logto_oauth_error_from_response(&resp, shown, &oerr, err);
+        /* Logto answers invalid_request ("...device_code is not allowed for this client") for an
+         * app that is not a Native app with the device flow on; other providers may say
+         * unauthorized_client. The description is never shown (free text), so say it here. */
+        if (err &&
+            (strcmp(oerr.error, "invalid_request") == 0 ||
+             strcmp(oerr.error, "unauthorized_client") == 0 ||
+             strcmp(oerr.error, "invalid_client") == 0) &&
+            strlen(err->message) + sizeof(hint) <= sizeof(err->message))
+            strcat(err->message, hint);
+        return r;
+    }
     r = logto_http_response_json(&resp, "the device authorization answer", (struct json_t **)&doc,
                                  err);
     if (r >= 0)
@@ -297,7 +311,7 @@ int logto_device_poll(const struct logto_ctx *ctx, struct logto_http *http, stru
                       struct logto_tokens *ret, struct json_t **ret_claims, struct logto_error *err)
 {
     _cleanup_tokens_ struct logto_tokens tokens = { 0 };
-    struct logto_oauth_error oerr;
+    struct logto_oauth_error oerr = { 0 };
     int64_t interval = auth->interval;
     unsigned failures = 0;
     int r;

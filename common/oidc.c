@@ -51,6 +51,30 @@ bool logto_oidc_wants_org_resource(const struct logto_config *cfg)
             logto_strv_contains(cfg->scopes, "urn:logto:scope:organization_roles"));
 }
 
+bool logto_oidc_requests_resource(const struct logto_config *cfg, const char *uri)
+{
+    if (!cfg || !uri)
+        return false;
+    if (logto_oidc_wants_org_resource(cfg) && strcmp(uri, LOGTO_ORGANIZATION_RESOURCE) == 0)
+        return true;
+    return logto_strv_contains(cfg->resources, uri);
+}
+
+int logto_oidc_add_resources(const struct logto_config *cfg, struct logto_form *form)
+{
+    bool org = logto_oidc_wants_org_resource(cfg);
+
+    if (org && logto_form_add(form, "resource", LOGTO_ORGANIZATION_RESOURCE) < 0)
+        return -LOGTO_E_NOMEM;
+    for (size_t i = 0; cfg && cfg->resources && cfg->resources[i]; i++) {
+        if (org && strcmp(cfg->resources[i], LOGTO_ORGANIZATION_RESOURCE) == 0)
+            continue;
+        if (logto_form_add(form, "resource", cfg->resources[i]) < 0)
+            return -LOGTO_E_NOMEM;
+    }
+    return 0;
+}
+
 bool logto_oidc_supports_grant(const struct logto_oidc *oidc, const char *grant_type)
 {
     return !oidc->grant_types_supported ||

@@ -93,3 +93,12 @@ char *logto_oidc_scope(const struct logto_config *cfg);
 
 /* Logto needs resource=urn:logto:resource:organizations with the organization scopes. */
 bool logto_oidc_wants_org_resource(const struct logto_config *cfg);
+
+/* Is uri one of the resource indicators a sign-in requests (the organization resource when
+ * logto_oidc_wants_org_resource, and cfg->resources)? Only those can be asked for later with
+ * the refresh token (RFC 8707 2.2: the grant is limited to what was requested). */
+bool logto_oidc_requests_resource(const struct logto_config *cfg, const char *uri);
+
+/* Append those resource indicators to a sign-in request (device or authorization request),
+ * one `resource` parameter each. Returns 0 or -LOGTO_E_NOMEM. */
+int logto_oidc_add_resources(const struct logto_config *cfg, struct logto_form *form);

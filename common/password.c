@@ -518,7 +518,7 @@ static int experience_follow(struct experience *x, const char *redirect_to, cons
 }
 
 /* The authorization request URL: code + PKCE S256, prompt=consent (else Logto drops
- * offline_access), state and nonce, and the organization resource with org scopes. */
+ * offline_access), state and nonce, and the resources (logto_oidc_add_resources). */
 static char *authorization_url(const struct logto_config *cfg, const struct logto_oidc *oidc,
                                const struct logto_pkce *pkce, const char *state, const char *nonce)
 {
@@ -536,8 +536,7 @@ static char *authorization_url(const struct logto_config *cfg, const struct logt
     logto_form_add(&q, "code_challenge_method", "S256");
     logto_form_add(&q, "state", state);
     logto_form_add(&q, "nonce", nonce);
-    if (logto_oidc_wants_org_resource(cfg))
-        logto_form_add(&q, "resource", LOGTO_ORGANIZATION_RESOURCE);
+    logto_oidc_add_resources(cfg, &q);
     if (q.failed)
         return NULL;
     return logto_asprintf("%s%s%s", oidc->authorization_endpoint,

@@ -115,15 +115,20 @@ static int dup_field(const json_t *doc, const char *key, unsigned flags, char **
 
 static int parse_token_fields(const json_t *doc, struct logto_tokens *t, struct logto_error *err)
 {
+    const char *scope = NULL;
     int r;
 
     if ((r = dup_field(doc, "access_token", LOGTO_JSON_REQUIRED, &t->access_token, err)) < 0 ||
         (r = dup_field(doc, "token_type", LOGTO_JSON_REQUIRED, &t->token_type, err)) < 0 ||
         (r = dup_field(doc, "refresh_token", 0, &t->refresh_token, err)) < 0 ||
         (r = dup_field(doc, "id_token", 0, &t->id_token, err)) < 0 ||
-        (r = dup_field(doc, "scope", 0, &t->scope, err)) < 0 ||
+        (r = logto_json_get_string(doc, "scope", 0, &scope, err)) < 0 ||
         (r = logto_json_get_int(doc, "expires_in", 0, 0, EXPIRES_IN_MAX, &t->expires_in, err)) < 0)
         return r;
+    /* "" is a token without scopes (an API resource token of a user holding none of its
+     * permissions): legal, and refusing it would drop a rotated refresh token. */
+    if (scope && !(t->scope = strdup(scope)))
+        return LOGTO_OOM(err);
     /* Only bearer tokens are understood (no DPoP, no MAC). */
     if (strcasecmp(t->token_type, "Bearer") != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "token_type is not Bearer");
@@ -246,6 +251,14 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
                                "the rotated one");
     logto_form_add(&form, "grant_type", "refresh_token");
     logto_form_add(&form, "refresh_token", req->refresh_token);
+    if (req->resource)
+        logto_form_add(&form, "resource", req->resource);
+    if (req->organization_id)
+        logto_form_add(&form, "organization_id", req->organization_id);
+    if (req->scope)
+        logto_form_add(&form, "scope", req->scope);
+    if (form.failed)
+        return LOGTO_OOM(err);
     r = logto_token_request(ctx, http, oidc, req->client, &form, &t, NULL, err);
     if (r < 0)
         return r;

@@ -94,6 +94,12 @@ struct logto_refresh_request {
     const char *expected_sub; /* a new ID token must have this sub (NULL: not checked) */
     logto_tokens_persist_fn persist;
     void *persist_data;
+    /* Optional (NULL: not sent): an access token for an API resource (RFC 8707 `resource`, which
+     * must have been requested at sign-in) or, with Logto, for an organization
+     * (`organization_id`: aud urn:logto:organization:<id>), limited to scope. */
+    const char *resource;
+    const char *organization_id;
+    const char *scope;
 };
 
 /*

@@ -345,6 +345,8 @@ static void test_every_key(void)
     CHECK_STR(cfg->ca_file, path);
     _cleanup_free_ char *scopes = logto_strv_join(cfg->scopes, " ");
     CHECK_STR(scopes, "openid profile email");
+    _cleanup_free_ char *resources = logto_strv_join(cfg->resources, " ");
+    CHECK_STR(resources, "https://api.example.com urn:example:billing");
     CHECK_INT(cfg->connect_timeout_ms, 1500);
     CHECK_INT(cfg->timeout_ms, 120000);
     CHECK_INT(cfg->poll_interval, 10);
@@ -400,7 +402,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_grace, 86400);
     CHECK_INT(star->revoke_on_close, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 46);
+    CHECK_INT(star->line, 47);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -559,6 +561,11 @@ static const struct error_case error_cases[] = {
     /* fuzz_config: "/srv/x /" became "/srv/x ", which the dump could not write back */
     { BASE "[paths]\ncache_dir = /srv/x /\n", 5,
       "[paths] cache_dir: \"/srv/x /\" ends in white space before a slash" },
+    { BASE "resources = https://api.example.com/#frag\n", 4,
+      "[logto] resources: \"https://api.example.com/#frag\" is not an absolute URI without a "
+      "fragment" },
+    { BASE "resources = api.example.com\n", 4,
+      "[logto] resources: \"api.example.com\" is not an absolute URI without a fragment" },
     { BASE "client_secret_file = relative.secret\n", 4,
       "[logto] client_secret_file: \"relative.secret\" is not an absolute path" },
     { BASE "[service sshd]\nallow_users = alice Bob\n", 5,

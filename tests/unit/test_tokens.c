@@ -63,6 +63,16 @@ static void test_token_answer_ok(void)
     CHECK_STR(t.access_token, "X");
     CHECK(t.refresh_token == NULL && t.id_token == NULL && t.scope == NULL);
     CHECK_INT(t.expires_in, 0);
+
+    /* An empty scope: an API token of a user holding none of its permissions (refusing the
+     * answer would drop the rotated refresh token that came with it). */
+    CHECK_INT(parse(200,
+                    "{\"access_token\":\"J\",\"token_type\":\"Bearer\",\"scope\":\"\","
+                    "\"refresh_token\":\"RT2\"}",
+                    &t, NULL, &err),
+              0);
+    CHECK_STR(t.scope, "");
+    CHECK_STR(t.refresh_token, "RT2");
 }
 
 static void test_token_answer_strict(void)
