@@ -40,6 +40,24 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv); /* cmd_config.c */
 int cli_cmd_sync(struct cli *cli, int argc, char **argv);   /* cmd_sync.c */
 int cli_cmd_user(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
 int cli_cmd_keys(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
+int cli_cmd_status(struct cli *cli, int argc, char **argv); /* cmd_status.c */
+int cli_cmd_login(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
+int cli_cmd_logout(struct cli *cli, int argc, char **argv); /* cmd_login.c */
+int cli_cmd_token(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
+int cli_cmd_cache(struct cli *cli, int argc, char **argv);  /* cmd_cache.c */
+
+/* Commands that act for a user (login, logout, token, cache clear) also log to syslog
+ * (LOG_AUTHPRIV, ident logtoctl); stderr shows warnings and errors (everything with --debug).
+ * cmd_login.c */
+void cli_audit_log(struct cli *cli);
+/* Print doc (taken) indented with sorted keys and a newline; 0, or -1 on failure. cmd_login.c */
+struct json_t;
+int cli_print_json(struct json_t *doc);
+/* Remove user name from the directory snapshot (only the entry with this sub, when sub is not
+ * NULL) under the sign-ins' update lock, and their SSH key cache. *ret_changed: the snapshot was
+ * rewritten. cmd_cache.c */
+int cli_snapshot_forget(const struct logto_ctx *ctx, const char *name, const char *sub,
+                        bool *ret_changed, struct logto_error *err);
 /* Load the configuration the way the dispatcher does for needs_config commands, for commands
  * that check something first (sync and keys refuse non-root before the secret is touched).
  * Sets cli->ctx.cfg; returns a CLI_* code. The caller frees *ret. */

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "identity.h"
 #include "sync.h"
+#include "syncstatus.h"
 #include "util.h"
 
 struct sync_ui {
@@ -380,6 +381,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
     opts.progress = sync_progress;
     opts.progress_data = &ui;
     r = logto_sync(&ctx, &opts, &report, &err);
+    (void)logto_sync_status_record(&ctx, &opts, r, report, &err); /* for logtoctl status */
     clear_line(&ui);
     if (r < 0) {
         if (cli->json)

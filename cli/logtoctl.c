@@ -14,12 +14,24 @@
 
 /* Keep sorted by name; `logtoctl help` prints them in this order. */
 static const struct cli_command commands[] = {
+    { "cache",
+      "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--m2m-token] [--keys] "
+      "[--snapshot]",
+      "remove cached files, empty the snapshot", cli_cmd_cache, false },
     { "config", "check|keys [--config PATH]", "check the configuration, list its keys",
       cli_cmd_config, false },
     { "keys", "[--cached] NAME", "SSH public keys of a user (sshd AuthorizedKeysCommand)",
       cli_cmd_keys, false },
+    { "login", "[--method device|experience|pat|management|grant] [--service NAME] USER",
+      "sign a user in on the terminal (test a setup)", cli_cmd_login, false },
+    { "logout", "[--forget] USER", "revoke and remove a user's token record", cli_cmd_logout,
+      false },
+    { "status", "[--offline]", "configuration, IdP, caches, snapshot, last sync, token records",
+      cli_cmd_status, false },
     { "sync", "[--dry-run] [--persist-uids]", "rebuild the user/group snapshot from Logto",
       cli_cmd_sync, false },
+    { "token", "[--resource URI] [--organization ID] [--scope SCOPES] [--user NAME]",
+      "an access token from a user's session (root)", cli_cmd_token, false },
     { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
       true },
     { "version", "", "print the version and library versions", cli_cmd_version, false },
@@ -75,8 +87,14 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: logtoctl [--config PATH] [--json] [--debug] COMMAND [ARGS]\n\n"
                  "commands:\n");
-    for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-        fprintf(out, "  %-8s %-28s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        if (strlen(commands[i].args) <= 28)
+            fprintf(out, "  %-8s %-28s %s\n", commands[i].name, commands[i].args,
+                    commands[i].summary);
+        else /* the arguments on a line of their own, the summary under them */
+            fprintf(out, "  %-8s %s\n  %-8s %-28s %s\n", commands[i].name, commands[i].args, "", "",
+                    commands[i].summary);
+    }
     fprintf(out, "\nSee logtoctl(8).\n");
 }
 

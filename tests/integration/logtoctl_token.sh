@@ -1,0 +1,169 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# logtoctl token: an access token from a user's cached session. The refresh token rotates and the
+# new one is stored before the access token is printed (the IdP detects reuse at once here, so a
+# lost rotation would fail the next call); a plain token works at userinfo; RFC 8707 resource
+# tokens (an API of [logto] resources, the organization resource), narrowed by --scope; refused
+# before any request: a resource not requested at sign-in, an organization the user is not in,
+# organization tokens without the organization scopes; who may ask (root with --user, a sudo
+# caller only for themselves); a revoked session; --json. Organization tokens themselves
+# (refresh_token + organization_id) are not implemented by the test IdP: only the checks before
+# the request are tested here.
+. "$top_srcdir/tests/integration/logtoctl_lib.sh"
+ctl_setup --refresh-reuse-leeway 0
+sed -i 's|^\[paths\]|scopes = openid offline_access profile email roles custom_data identities urn:logto:scope:organizations urn:logto:scope:organization_roles read write\nresources = https://api.example.com\n[paths]|' "$CFG"
+ctl config check >/dev/null 2>"$T/err" || fail "configuration: $(cat "$T/err")"
+ACME=pbl95zlwkzx4
+GLOBEX=qmmg1gvtd5ib
+
+password_login alice alice-pass-1 || fail "alice could not sign in: $(cat "$T/err")"
+rt0=$(record_refresh_token "$TOKENS/alice.json")
+remember_secret "$rt0"
+
+jwt_payload() { # JWT: its payload as JSON
+    python3 -c 'import base64,sys; p=sys.argv[1].split(".")[1]; print(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode())' "$1"
+}
+# with_env VAR=VALUE... -- WANT WHAT ARGS...: expect_rc with those variables in the environment.
+with_env() {
+    (
+        while [ "$1" != -- ]; do
+            export "${1%%=*}=${1#*=}"
+            shift
+        done
+        shift
+        expect_rc "$@"
+    ) || exit 1
+}
+token_requests() {
+    idp_ctl GET /stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["by_route"].get("POST /oidc/token", 0))'
+}
+
+# 1. A plain token: only the token on stdout; it works at userinfo; the refresh token rotated and
+#    the new one is on disk (a second call with it succeeds: reuse would be refused at once).
+expect_rc 0 "plain token" token --user alice
+at=$(cat "$T/out")
+assert_eq "$(wc -l <"$T/out")" 1 "lines on stdout"
+[ -n "$at" ] || fail "no token printed"
+assert_eq "$(cat "$T/err")" "" "stderr of a successful token"
+me=$(curl -sS --cacert "$IDP_CA" -H "Authorization: Bearer $at" "$IDP_ISSUER/me")
+assert_eq "$(printf '%s' "$me" | jget 'd["sub"]')" e738g7numf03 "userinfo sub with the token"
+rt1=$(record_refresh_token "$TOKENS/alice.json")
+remember_secret "$rt1"
+[ -n "$rt1" ] && [ "$rt1" != "$rt0" ] || fail "the rotated refresh token was not stored"
+expect_rc 0 "second token (the stored rotation works)" token --user alice
+remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+
+# 2. An API resource (RFC 8707 on the refresh grant): a JWT for it with alice's scopes; --json.
+expect_rc 0 "resource token" --json token --user alice --resource https://api.example.com
+json=$(cat "$T/out")
+assert_eq "$(printf '%s' "$json" | jget 'sorted(d)')" \
+    '["access_token", "expires_in", "organization_id", "resource", "scope", "token_type", "user"]' "fields"
+assert_eq "$(printf '%s' "$json" | jget 'd["token_type"]')" Bearer "token_type"
+assert_eq "$(printf '%s' "$json" | jget 'd["expires_in"]')" 3600 "expires_in"
+assert_eq "$(printf '%s' "$json" | jget 'd["scope"]')" "read write" "scope"
+assert_eq "$(printf '%s' "$json" | jget 'd["resource"]')" https://api.example.com "resource"
+payload=$(jwt_payload "$(printf '%s' "$json" | jget 'd["access_token"]')")
+assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" https://api.example.com "aud"
+assert_eq "$(printf '%s' "$payload" | jget 'd["sub"]')" e738g7numf03 "sub"
+remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+expect_rc 0 "resource token, --scope read" --json token --user alice --resource https://api.example.com --scope read
+assert_eq "$(jget 'd["scope"]' <"$T/out")" read "narrowed scope"
+expect_rc 0 "organization resource" token --user alice --resource urn:logto:resource:organizations
+assert_eq "$(jwt_payload "$(cat "$T/out")" | jget 'd["aud"]')" urn:logto:resource:organizations "aud"
+# bob (role developer) gets read only.
+password_login bob bob-pass-1 || fail "bob could not sign in: $(cat "$T/err")"
+remember_secret "$(record_refresh_token "$TOKENS/bob.json")"
+expect_rc 0 "bob's resource token" --json token --user bob --resource https://api.example.com
+assert_eq "$(jget 'd["scope"]' <"$T/out")" read "bob's scope"
+remember_secret "$(record_refresh_token "$TOKENS/bob.json")"
+
+# 3. Refused before the refresh token is spent: no token request reaches the IdP.
+idp_ctl POST /stats/reset >/dev/null
+rt=$(record_refresh_token "$TOKENS/alice.json")
+expect_rc 3 "resource not requested at sign-in" token --user alice --resource https://other.example.com
+assert_contains "$(cat "$T/err")" "add it to [logto] resources"
+expect_rc 5 "organization alice is not in" token --user alice --organization "$GLOBEX"
+assert_contains "$(cat "$T/err")" "not a member of organization $GLOBEX"
+assert_eq "$(token_requests)" 0 "token requests made by refused calls"
+assert_eq "$(record_refresh_token "$TOKENS/alice.json")" "$rt" "alice's refresh token after refused calls"
+# An organization alice is in: the request carries organization_id (Logto answers with a token
+# for urn:logto:organization:<id>; the test IdP ignores the parameter and answers a plain token).
+expect_rc 0 "organization token request" token --user alice --organization "$ACME"
+assert_eq "$(token_requests)" 1 "token requests for the organization token"
+remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+cp "$CFG" "$T/orgs.conf"
+sed -i 's|^scopes = .*|scopes = openid offline_access profile email roles custom_data|' "$CFG"
+expect_rc 3 "organization tokens without the organization scopes" token --user alice --organization "$ACME"
+assert_contains "$(cat "$T/err")" "urn:logto:scope:organizations"
+cp "$T/orgs.conf" "$CFG"
+
+# 4. Who may ask. Root names the user; a sudo caller (SUDO_UID) gets only their own token.
+expect_rc 2 "root without --user" token
+assert_contains "$(cat "$T/err")" "name the user with --user"
+uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uid"])' "$TOKENS/alice.json")
+with_env SUDO_UID=$uid -- 5 "sudo caller asking for bob" token --user bob
+assert_contains "$(cat "$T/err")" "only root may ask for another user's token"
+with_env SUDO_UID=4242424 -- 6 "sudo caller without a name" token
+with_env SUDO_UID=nonsense -- 1 "bad SUDO_UID" token
+if [ -n "${NSS_WRAPPER_LIB:-}" ] && [ -r "$NSS_WRAPPER_LIB" ]; then
+    printf 'alice:x:%s:%s::/home/alice:/bin/sh\nmallory:x:4242:4242::/:/bin/sh\n' "$uid" "$uid" >"$T/passwd"
+    printf 'alice:x:%s:\n' "$uid" >"$T/group"
+    preload=$(module_preload "$NSS_WRAPPER_LIB")
+    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
+        SUDO_UID="$uid" -- 0 "sudo caller alice" token
+    remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
+        SUDO_UID="$uid" -- 0 "sudo caller alice naming herself" token --user alice
+    remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+    # A user without a record of their own.
+    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
+        SUDO_UID=4242 -- 6 "sudo caller mallory" token
+fi
+if command -v setpriv >/dev/null 2>&1; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$LOGTOCTL" --config "$CFG" token \
+        >"$T/out" 2>"$T/err"
+    assert_eq "$?" 1 "token as nobody"
+    assert_contains "$(cat "$T/err")" "token must run as root"
+fi
+
+# 5. Users without a session: never signed in here; a PAT sign-in (no refresh token).
+expect_rc 6 "never signed in" token --user erin
+assert_contains "$(cat "$T/err")" "never signed in here"
+pat=$(idp_json_field "$(idp_ctl POST /users/erin/pats '{"name":"token-test"}')" value)
+remember_secret "$pat"
+printf '%s\n' "$pat" | ctl login --method pat erin >"$T/out" 2>"$T/err" || fail "PAT sign-in: $(cat "$T/err")"
+expect_rc 6 "after a PAT sign-in" token --user erin
+assert_contains "$(cat "$T/err")" "pat and management sign-ins give no refresh token"
+
+# Signed in without offline_access: no refresh token, and the message says what to change.
+sed 's|^scopes = openid offline_access |scopes = openid |' "$CFG" >"$T/nooffline.conf"
+code=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
+printf 'dave-pass-1\n%s\n' "$code" | wrap "$LOGTOCTL" --config "$T/nooffline.conf" login --method experience dave \
+    >"$T/out" 2>"$T/err" || fail "dave could not sign in: $(cat "$T/err")"
+expect_rc 6 "no offline_access" token --user dave
+assert_contains "$(cat "$T/err")" "the sign-in gave no refresh token: is offline_access in [logto] scopes?"
+
+# 6. The session revoked at the IdP: the refusal ends it here too (exit 5, the record keeps no
+#    refresh token and says why), then "sign in again" (exit 6).
+idp_ctl POST /users/alice/revoke >/dev/null
+expect_rc 5 "revoked session" --json token --user alice
+assert_eq "$(jget 'd["error"]["code"]' <"$T/out")" denied "error code"
+assert_contains "$(cat "$T/err")" "ended (revoked, suspended or deleted): sign in again"
+assert_eq "$(record_refresh_token "$TOKENS/alice.json")" "" "alice's refresh token after the refusal"
+expect_rc 0 "status lists the failure" --json status --offline
+assert_eq "$(jget '[r["refresh_error"] for r in d["tokens"]["records"] if r["name"] == "alice"]' <"$T/out")" '["denied"]' "refresh_error"
+expect_rc 6 "after the revocation" token --user alice
+assert_contains "$(cat "$T/err")" "it ended; sign in again"
+
+# 7. The IdP down: exit 4, the record untouched.
+rt=$(record_refresh_token "$TOKENS/bob.json")
+idp_ctl POST /down >/dev/null
+expect_rc 4 "IdP down" token --user bob
+idp_ctl POST /up >/dev/null
+assert_eq "$(record_refresh_token "$TOKENS/bob.json")" "$rt" "bob's refresh token with the IdP down"
+expect_rc 0 "bob after the outage" token --user bob
+remember_secret "$(record_refresh_token "$TOKENS/bob.json")"
+
+# Nothing but the token itself ever shows: no refresh token, no password, no M2M secret.
+no_secrets "$T/out" "$T/err"
+echo "ok logtoctl token"
