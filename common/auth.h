@@ -61,8 +61,9 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
  * May user use this service? 0 when allowed. -LOGTO_E_DENIED (rules, or a user this host serves
  * who cannot be checked), -LOGTO_E_SUSPENDED (suspended or deleted in the IdP, or the grant was
  * revoked), -LOGTO_E_NOTFOUND (neither a token record, nor in the directory snapshot, nor known to
- * the Management API: not a Logto user of this host), -LOGTO_E_UNREACHABLE (IdP down and nothing recent enough to decide). The
- * result (when ret is not NULL) says how it was decided and why.
+ * the Management API: not a Logto user of this host), -LOGTO_E_UNREACHABLE (IdP down and
+ * nothing recent enough to decide). The result (when ret is not NULL) says how it was decided
+ * and why.
  */
 int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *svc,
                        const char *user, struct logto_auth_result **ret, struct logto_error *err);
