@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -162,15 +163,30 @@ async function main() {
     for (const s of idp.hanging) s.destroy();
   };
 
+  // http.Server#close first closes idle connections, and Node 20 can throw a TypeError there
+  // (seen once under load); the listener itself must close regardless, or /down would leave
+  // the port accepting connections.
+  const closeListener = (s) => new Promise((resolve) => {
+    try {
+      s.close(() => resolve());
+    } catch (e) {
+      log(`closing the listener: ${e.message}; closing it directly`);
+      try {
+        net.Server.prototype.close.call(s, () => resolve());
+      } catch {
+        resolve();
+      }
+    }
+  });
+
   idp.main = {
     up: true,
     async down() {
       if (!this.up) return;
       this.up = false;
-      await new Promise((resolve) => {
-        server.close(() => resolve());
-        destroyAll();
-      });
+      const closed = closeListener(server); // stop accepting first, then drop what is open
+      destroyAll();
+      await closed;
     },
     async upAgain() {
       if (this.up) return;
@@ -197,8 +213,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log(`${sig}: stopping`);
-    server.close();
-    control.close();
+    closeListener(server);
+    closeListener(control);
     destroyAll();
     control.closeAllConnections?.();
     idp.storage.close();
