@@ -382,7 +382,7 @@ static int offline_password(const struct logto_ctx *ctx, const struct logto_serv
         return r;
     res->method = "offline";
     res->offline = true;
-    logto_log(&ctx->log, LOG_NOTICE, "auth-offline user=%s verifier_age=%llds", user,
+    logto_log(&ctx->log, LOG_NOTICE, "auth-offline user=%s verifier_age=%lld", user,
               (long long)(now - rec->verifier_at));
     return 0;
 }

@@ -98,21 +98,22 @@ static int pam_logto_begin(struct pam_logto *pl, pam_handle_t *pamh, int flags, 
     if (r != PAM_SUCCESS)
         return r;
     if (pam_get_item(pamh, PAM_SERVICE, &item) != PAM_SUCCESS || !item) {
-        pam_syslog(pamh, LOG_ERR, "config-error reason=\"no PAM service name\"");
+        logto_log(&pl->ctx.log, LOG_ERR, "config-error reason=\"no PAM service name\"");
         return PAM_SERVICE_ERR;
     }
     pl->service = item;
 
     r = logto_config_load(config_path, &pl->cfg, &err);
     if (r < 0) {
-        pam_syslog(pamh, LOG_ERR, "config-error %s", err.message);
+        logto_log(&pl->ctx.log, LOG_ERR, "config-error reason=\"%s\"", err.message);
         return r == -LOGTO_E_NOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     }
     pl->ctx.cfg = pl->cfg;
     pl->ctx.log.debug |= pl->cfg->debug;
     r = logto_config_service(pl->cfg, pl->service, pl->n_args, pl->args, &pl->svc, &err);
     if (r < 0) {
-        pam_syslog(pamh, LOG_ERR, "config-error service=%s %s", pl->service, err.message);
+        logto_log(&pl->ctx.log, LOG_ERR, "config-error service=%s reason=\"%s\"", pl->service,
+                  err.message);
         return r == -LOGTO_E_NOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     }
 
@@ -262,7 +263,8 @@ static int check_not_local(struct pam_logto *pl, int code_if_local)
     int r = logto_auth_is_local_user(&pl->ctx, pl->user, &local, &err);
 
     if (r < 0) {
-        logto_log(&pl->ctx.log, LOG_ERR, "local-check-failed user=%s %s", pl->user, err.message);
+        logto_log(&pl->ctx.log, LOG_ERR, "local-check-failed user=%s reason=\"%s\"", pl->user,
+                  err.message);
         return PAM_AUTHINFO_UNAVAIL;
     }
     if (local) {
@@ -428,8 +430,8 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, b
              : logto_auth_session_close(&pl.ctx, pl.svc, pl.user, &err);
     if (r < 0) {
         /* A bookkeeping failure never blocks a session that PAM already allowed. */
-        logto_log(&pl.ctx.log, LOG_WARNING, "session-%s-failed user=%s %s", open ? "open" : "close",
-                  pl.user, err.message);
+        logto_log(&pl.ctx.log, LOG_WARNING, "session-%s-failed user=%s reason=\"%s\"",
+                  open ? "open" : "close", pl.user, err.message);
     }
     r = PAM_SUCCESS;
 out:
