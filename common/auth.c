@@ -24,6 +24,7 @@
 #include "authz.h"
 #include "snapshot.h"
 #include "store.h"
+#include "sync.h"
 #include "tokens.h"
 #include "util.h"
 #include "verifier.h"
@@ -185,8 +186,8 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_iden
     r = logto_dir_ensure(state_dir(ctx), 0755, false, &dirfd, err);
     if (r < 0)
         return r;
-    r = logto_lock_at(dirfd, DIRECTORY_LOCK_NAME, DIRECTORY_LOCK_NAME, LOCK_TIMEOUT_MS, &lockfd,
-                      err);
+    r = logto_lock_at(dirfd, LOGTO_DIRECTORY_UPDATE_LOCK, LOGTO_DIRECTORY_UPDATE_LOCK,
+                      LOCK_TIMEOUT_MS, &lockfd, err);
     if (r < 0)
         return r;
 
@@ -281,6 +282,21 @@ static int record_signin(const struct logto_ctx *ctx, const struct logto_identit
 
 /* ---------------------------------------------------------------- sign-in */
 
+/*
+ * Keep the SSH key cache (what `logtoctl keys` serves while the IdP is down) in step with what
+ * this sign-in learned. A failure here only costs the offline copy: logged, not fatal.
+ */
+static void cache_ssh_keys(const struct logto_ctx *ctx, const struct logto_identity *id)
+{
+    _cleanup_strv_ char **keys = NULL;
+    struct logto_error e = { 0 };
+
+    if (logto_sync_ssh_keys(ctx, id, &keys, NULL, &e) < 0 ||
+        logto_sync_keys_store(ctx, id->name, id->sub, keys, &e) < 0)
+        logto_log(&ctx->log, LOG_WARNING, "keys-cache-failed user=%s reason=\"%s\"", id->name,
+                  e.message);
+}
+
 /* Map, check and persist a successful sign-in. claims are verified (and merged with userinfo). */
 static int finish_signin(const struct logto_ctx *ctx, const char *user, const json_t *claims,
                          const struct signin *in, struct logto_auth_result *res,
@@ -306,7 +322,11 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
     r = record_signin(ctx, res->identity, claims, in, err);
     if (r < 0)
         return r;
-    return directory_update(ctx, res->identity, err);
+    r = directory_update(ctx, res->identity, err);
+    if (r < 0)
+        return r;
+    cache_ssh_keys(ctx, res->identity);
+    return 0;
 }
 
 int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *svc,

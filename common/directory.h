@@ -13,6 +13,9 @@
 #include "error.h"
 
 #define LOGTO_SNAPSHOT_NAME "directory.snapshot"
+/* Whoever reads the snapshot to change and rewrite it (a sign-in, a sync) holds this lock file
+ * in the state directory from the read to the write, so no writer undoes another's changes. */
+#define LOGTO_DIRECTORY_UPDATE_LOCK "directory.update.lock"
 
 enum logto_group_kind {
     LOGTO_GROUP_PRIVATE = 0,  /* the user's own group (GID = UID unless custom_data says) */

@@ -1711,7 +1711,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
     _cleanup_(logto_mgmt_directory_freep) struct logto_mgmt_directory *md = NULL;
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL, *old = NULL;
-    _cleanup_close_ int statefd = -1, lockfd = -1;
+    _cleanup_close_ int statefd = -1, lockfd = -1, updatefd = -1;
     _cleanup_free_ char *lockpath = NULL;
     struct logto_sync_user *users = NULL;
     char **reasons = NULL;
@@ -1796,7 +1796,14 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     if (r < 0)
         goto out;
 
-    /* Compare with what is there now. */
+    /* Compare with what is there now. From this read to the write, sign-ins that update the
+     * snapshot wait, so neither undoes the other (the fetch above ran without the lock). */
+    if (!opts->dry_run) {
+        r = logto_lock_at(statefd, LOGTO_DIRECTORY_UPDATE_LOCK, LOGTO_DIRECTORY_UPDATE_LOCK,
+                          LOGTO_SYNC_LOCK_TIMEOUT, &updatefd, err);
+        if (r < 0)
+            goto out;
+    }
     t = monotonic_ms();
     r = logto_snapshot_read(report->path, &old, &e);
     if (r == -LOGTO_E_NOMEM) {
