@@ -13,8 +13,8 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
-need_root # the M2M secret file must be root's (logto.conf(5) SECURITY)
 idp_start --refresh-reuse-leeway 0 || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir

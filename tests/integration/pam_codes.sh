@@ -12,8 +12,8 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
-need_root # the unprivileged case switches to nobody; config files must be root's
 need_cmd setpriv
 prog=$top_builddir/tests/module/test_pam_codes
 [ -x "$prog" ] || skip "tests/module/test_pam_codes is not built (needs libpamtest)"

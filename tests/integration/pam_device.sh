@@ -8,6 +8,7 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
 # Device codes live 12 s here (60 s under valgrind), so a code nobody approves times out quickly.
 ttl=12

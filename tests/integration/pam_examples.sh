@@ -11,8 +11,8 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
-need_root # pam_unix reads /etc/shadow
 for f in common-auth common-account common-session common-session-noninteractive \
     common-password; do
     [ -f "/etc/pam.d/$f" ] || skip "/etc/pam.d/$f is missing (not a Debian-style PAM setup)"

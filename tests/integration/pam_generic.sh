@@ -7,8 +7,8 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
-need_root # the client secret file must be root's
 idp_start --profile generic --device-interval 1 || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir

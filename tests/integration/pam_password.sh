@@ -10,8 +10,8 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
-need_root # the M2M secret file must be root's (logto.conf(5) SECURITY)
 idp_start || exit $?
 dir=$(test_tmpdir)
 printf 'm2m-secret\n' >"$dir/m2m.secret"

@@ -8,6 +8,7 @@
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
+pam_require
 
 idp_start || exit $?
 dir=$(test_tmpdir)

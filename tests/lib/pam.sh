@@ -2,6 +2,7 @@
 # Helpers for tests that drive pam_logto.so through pamtester and pam_wrapper (no /etc change).
 # Source after testenv.sh and idp.sh.
 #
+#   pam_require                         skip (77) unless root, pamtester, pam_wrapper, the module
 #   pam_service DIR NAME LINE...        write a PAM service file NAME in DIR (pam_wrapper's dir)
 #   pamtester_run DIR SERVICE USER OP... [pamtester -I/-E options go first: -I tty=/dev/pts/1]
 #                                       run pamtester under pam_wrapper (and $LOGTO_TEST_WRAPPER;
@@ -38,6 +39,16 @@
 # so every line the module would send to syslog lands in the captured output without root,
 # without a syslog daemon and without touching /dev/log. PAM_WRAPPER_DEBUGLEVEL stays at 2:
 # level 3 (trace) makes pam_wrapper itself print PAM_AUTHTOK values.
+
+# pam_require: every PAM test's first call. Skips (77) unless it can run: root (pam_logto trusts
+# only root's files: configuration, token store), pamtester, stdbuf, pam_wrapper, the module.
+pam_require() {
+    need_root
+    need_cmd stdbuf
+    [ -n "${PAMTESTER:-}" ] && [ -x "$PAMTESTER" ] || skip "pamtester is not installed"
+    [ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
+    [ -f "${LOGTO_PAM_MODULE:-}" ] || skip "pam_logto.so is not built (LOGTO_PAM_MODULE)"
+}
 
 # pam_service DIR NAME LINE...: write a PAM service file NAME in DIR (a pam_wrapper service dir).
 pam_service() {
