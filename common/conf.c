@@ -1493,6 +1493,10 @@ static int check_file(const char *path, enum logto_file_policy policy, size_t ma
     r = logto_dir_open_trusted(dir, false, &dirfd, e);
     if (r < 0)
         return r;
+    /* An unprivileged process (logtoctl status, a screen locker's PAM stack) cannot open root's
+     * 0600 secrets, but can still vouch that they are safe; they are read only when used. */
+    if (policy == LOGTO_FILE_SECRET && geteuid() != 0)
+        return logto_file_check_at(dirfd, base, path, policy, max, e);
     return logto_file_open_at(dirfd, base, path, policy, max, &fd, NULL, e);
 }
 

@@ -111,11 +111,53 @@ int logto_dir_ensure(const char *dir, mode_t mode, bool private_dir, int *ret_di
     return logto_dir_open_trusted(dir, private_dir, ret_dirfd, err);
 }
 
+/* The checks every trusted file passes, on its stat data. */
+static int check_file_stat(const struct stat *st, const char *path, enum logto_file_policy policy,
+                           size_t max_size, struct logto_error *err)
+{
+    if (!S_ISREG(st->st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is not a regular file", path);
+    if (!logto_owner_trusted(st->st_uid))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is owned by uid %u, not root", path,
+                               (unsigned)st->st_uid);
+    if (st->st_nlink != 1)
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s has %lu hard links, expected 1", path,
+                               (unsigned long)st->st_nlink);
+    if (policy == LOGTO_FILE_SECRET && (st->st_mode & (S_IRWXG | S_IRWXO)))
+        return logto_error_set(err, LOGTO_E_UNSAFE,
+                               "%s holds a secret but is accessible by group or others "
+                               "(mode %04o; use 0600)",
+                               path, (unsigned)(st->st_mode & 07777));
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is writable by group or others (mode %04o)",
+                               path, (unsigned)(st->st_mode & 07777));
+    if ((uint64_t)st->st_size > (uint64_t)max_size)
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large (%lld bytes, limit %zu)",
+                               path, (long long)st->st_size, max_size);
+    return 0;
+}
+
+int logto_file_check_at(int dirfd, const char *name, const char *path,
+                        enum logto_file_policy policy, size_t max_size, struct logto_error *err)
+{
+    struct stat st;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            return logto_error_set(err, LOGTO_E_NOTFOUND, "%s does not exist", path);
+        return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", path, strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode))
+        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is a symbolic link", path);
+    return check_file_stat(&st, path, policy, max_size, err);
+}
+
 int logto_file_open_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
                        size_t max_size, int *ret_fd, struct stat *ret_st, struct logto_error *err)
 {
     _cleanup_close_ int fd = -1;
     struct stat st;
+    int r;
 
     fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -127,25 +169,9 @@ int logto_file_open_at(int dirfd, const char *name, const char *path, enum logto
     }
     if (fstat(fd, &st) < 0)
         return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is not a regular file", path);
-    if (!logto_owner_trusted(st.st_uid))
-        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is owned by uid %u, not root", path,
-                               (unsigned)st.st_uid);
-    if (st.st_nlink != 1)
-        return logto_error_set(err, LOGTO_E_UNSAFE, "%s has %lu hard links, expected 1", path,
-                               (unsigned long)st.st_nlink);
-    if (policy == LOGTO_FILE_SECRET && (st.st_mode & (S_IRWXG | S_IRWXO)))
-        return logto_error_set(err, LOGTO_E_UNSAFE,
-                               "%s holds a secret but is accessible by group or others "
-                               "(mode %04o; use 0600)",
-                               path, (unsigned)(st.st_mode & 07777));
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return logto_error_set(err, LOGTO_E_UNSAFE, "%s is writable by group or others (mode %04o)",
-                               path, (unsigned)(st.st_mode & 07777));
-    if ((uint64_t)st.st_size > (uint64_t)max_size)
-        return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large (%lld bytes, limit %zu)",
-                               path, (long long)st.st_size, max_size);
+    r = check_file_stat(&st, path, policy, max_size, err);
+    if (r < 0)
+        return r;
     /* Back to blocking mode: O_NONBLOCK only guarded the open against FIFOs. */
     if (fcntl(fd, F_SETFL, 0) < 0)
         return logto_error_set(err, LOGTO_E_IO, "cannot use %s: %s", path, strerror(errno));

@@ -43,6 +43,11 @@ int logto_dir_ensure(const char *dir, mode_t mode, bool private_dir, int *ret_di
 int logto_file_open_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
                        size_t max_size, int *ret_fd, struct stat *ret_st, struct logto_error *err);
 
+/* The same checks without opening the file (fstatat, no symlink followed): for a caller that
+ * must vouch for a file it may not read, e.g. an unprivileged process and a root-only secret. */
+int logto_file_check_at(int dirfd, const char *name, const char *path,
+                        enum logto_file_policy policy, size_t max_size, struct logto_error *err);
+
 /* Read a whole checked file; the buffer is NUL-terminated. Caller frees (wipe it if secret). */
 int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto_file_policy policy,
                        size_t max_size, char **ret_buf, size_t *ret_len, struct logto_error *err);

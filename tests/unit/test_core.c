@@ -307,6 +307,57 @@ static void test_files(void)
     CHECK(rmdir(tmpdir) == 0);
 }
 
+/* An unprivileged process vouches for a root-only secret without reading it. */
+static void test_file_check_at(void)
+{
+    struct logto_error err = { 0 };
+    char dir[] = "/tmp/logto-check-XXXXXX";
+    char path[128];
+    _cleanup_close_ int dirfd = -1;
+
+    CHECK(mkdtemp(dir) != NULL);
+    chmod(dir, 0755);
+    snprintf(path, sizeof(path), "%s/secret", dir);
+    CHECK_INT(logto_file_write_atomic(path, "s3cret", 6, 0600, &err), 0);
+    CHECK_INT(logto_dir_open_trusted(dir, false, &dirfd, &err), 0);
+    CHECK_INT(logto_file_check_at(dirfd, "secret", path, LOGTO_FILE_SECRET, 100, &err), 0);
+    CHECK_INT(logto_file_check_at(dirfd, "missing", path, LOGTO_FILE_SECRET, 100, &err),
+              -LOGTO_E_NOTFOUND);
+    {
+        char lnk[128];
+        snprintf(lnk, sizeof(lnk), "%s/lnk", dir);
+        CHECK(symlink(path, lnk) == 0);
+        CHECK_INT(logto_file_check_at(dirfd, "lnk", lnk, LOGTO_FILE_SECRET, 100, &err),
+                  -LOGTO_E_UNSAFE);
+        unlink(lnk);
+    }
+    chmod(path, 0640);
+    CHECK_INT(logto_file_check_at(dirfd, "secret", path, LOGTO_FILE_SECRET, 100, &err),
+              -LOGTO_E_UNSAFE);
+    chmod(path, 0600);
+    if (geteuid() == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct logto_error e2 = { 0 };
+            char *buf = NULL;
+            if (setgid(65534) < 0 || setuid(65534) < 0)
+                _exit(2);
+            /* nobody cannot read it, but can check it. */
+            if (logto_file_read_at(dirfd, "secret", path, LOGTO_FILE_SECRET, 100, &buf, NULL,
+                                   &e2) != -LOGTO_E_IO)
+                _exit(3);
+            _exit(logto_file_check_at(dirfd, "secret", path, LOGTO_FILE_SECRET, 100, &e2) == 0 ? 0
+                                                                                               : 4);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 TEST_MAIN(TEST(test_names), TEST(test_name_fold), TEST(test_group_sanitize),
           TEST(test_reserved_ids), TEST(test_reserved_id_ranges), TEST(test_strv), TEST(test_parse),
-          TEST(test_error), TEST(test_log), TEST(test_erase), TEST(test_files))
+          TEST(test_error), TEST(test_log), TEST(test_erase), TEST(test_files),
+          TEST(test_file_check_at))
