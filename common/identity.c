@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "identity.h"
 #include "localdb.h"
 #include "fileio.h"
+#include "hash.h"
 #include "log.h"
 #include "memory.h"
 #include "names.h"
@@ -139,26 +138,18 @@ static void id_range(const struct logto_config *cfg, uint32_t *ret_min, uint32_t
 int logto_identity_hash_id(const char *domain, const char *value, uint32_t id_min, uint32_t id_max,
                            uint32_t *ret, struct logto_error *err)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    uint8_t md[LOGTO_SHA256_SIZE];
+    struct logto_sha256 sha;
     uint64_t h = 0;
-    EVP_MD_CTX *md_ctx;
-    int ok;
 
     if (id_min == 0 || id_max < id_min || id_max > INT32_MAX)
         return logto_error_set(err, LOGTO_E_CONFIG,
                                "ID range %u-%u is invalid (need 1 <= min <= max <= 2147483647)",
                                id_min, id_max);
-    md_ctx = EVP_MD_CTX_new();
-    if (!md_ctx)
-        return LOGTO_OOM(err);
-    ok = EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(md_ctx, domain, strlen(domain)) == 1 &&
-         EVP_DigestUpdate(md_ctx, value, strlen(value)) == 1 &&
-         EVP_DigestFinal_ex(md_ctx, md, &md_len) == 1 && md_len >= 8;
-    EVP_MD_CTX_free(md_ctx);
-    if (!ok)
-        return logto_error_set(err, LOGTO_E_IO, "SHA-256 is not available");
+    logto_sha256_init(&sha);
+    logto_sha256_update(&sha, domain, strlen(domain));
+    logto_sha256_update(&sha, value, strlen(value));
+    logto_sha256_final(&sha, md);
     for (int i = 0; i < 8; i++)
         h = h << 8 | md[i];
     /* The modulo bias is below 2^-35 for a range of 2^28 IDs: negligible. */

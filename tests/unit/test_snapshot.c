@@ -51,6 +51,51 @@ static void test_xxh64_vectors(void)
     CHECK(logto_xxh64(quick, strlen(quick), 0) == UINT64_C(0x0c14365c6ca82405));
 }
 
+/* FIPS 180-4 / NIST CSRC example vectors, and a split update across the block boundary. */
+static void test_sha256_vectors(void)
+{
+    static const struct {
+        const char *in;
+        const char *hex;
+    } v[] = {
+        { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+        { "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopq"
+          "rlmnopqrsmnopqrstnopqrstu",
+          "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1" },
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        uint8_t md[LOGTO_SHA256_SIZE];
+        char hex[2 * LOGTO_SHA256_SIZE + 1];
+        struct logto_sha256 s;
+        size_t len = strlen(v[i].in), half = len / 2;
+
+        logto_sha256_init(&s);
+        logto_sha256_update(&s, v[i].in, half);
+        logto_sha256_update(&s, v[i].in + half, len - half);
+        logto_sha256_final(&s, md);
+        for (int k = 0; k < LOGTO_SHA256_SIZE; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        CHECK_STR(hex, v[i].hex);
+    }
+    /* One million 'a' (FIPS 180-2 appendix B.3). */
+    {
+        uint8_t md[LOGTO_SHA256_SIZE], a[1000];
+        char hex[2 * LOGTO_SHA256_SIZE + 1];
+        struct logto_sha256 s;
+        memset(a, 'a', sizeof(a));
+        logto_sha256_init(&s);
+        for (int k = 0; k < 1000; k++)
+            logto_sha256_update(&s, a, sizeof(a));
+        logto_sha256_final(&s, md);
+        for (int k = 0; k < LOGTO_SHA256_SIZE; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    }
+}
+
 static void test_siphash_vectors(void)
 {
     /* The reference vectors: key 00..0f, message 00..len-1. */
@@ -815,11 +860,14 @@ static void test_missing_dir(void)
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
-        TEST(test_xxh64_vectors), TEST(test_siphash_vectors), TEST(test_lookups),
-        TEST(test_many),          TEST(test_truncated),       TEST(test_bit_flips),
-        TEST(test_damage),        TEST(test_bad_text),        TEST(test_unsafe_files),
-        TEST(test_cache_logging), TEST(test_replace_stale),   TEST(test_replace_inode),
-        TEST(test_references),    TEST(test_missing_dir),
+        TEST(test_xxh64_vectors),  TEST(test_siphash_vectors),
+        TEST(test_sha256_vectors), TEST(test_lookups),
+        TEST(test_many),           TEST(test_truncated),
+        TEST(test_bit_flips),      TEST(test_damage),
+        TEST(test_bad_text),       TEST(test_unsafe_files),
+        TEST(test_cache_logging),  TEST(test_replace_stale),
+        TEST(test_replace_inode),  TEST(test_references),
+        TEST(test_missing_dir),
     };
     int r;
 
