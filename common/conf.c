@@ -869,8 +869,14 @@ static char *format_value(const struct rule *r, const void *obj)
     switch (r->storage) {
     case S_STR:
         return strdup(*(char *const *)f ? *(char *const *)f : "");
-    case S_STRV:
-        return logto_strv_join(*(char **const *)f, " ");
+    case S_STRV: {
+        char *const *v = *(char **const *)f;
+        bool hash = false;
+        /* An item may start with '#' ("a,#b"); after a space it would read as a comment. */
+        for (size_t i = 0; v && v[i]; i++)
+            hash = hash || v[i][0] == '#';
+        return logto_strv_join(v, hash ? "," : " ");
+    }
     case S_BOOL:
         return strdup(*(const bool *)f ? "yes" : "no");
     case S_PROFILE:

@@ -1137,6 +1137,8 @@ static void test_dump(void)
         "[logto]\nprofile = generic\nissuer = https://i.example/\nclient_id = a\n",
         /* fuzz_config: a value that starts with '#' was dumped as "key = #x", a comment */
         BASE "password_client_id =#native\n",
+        /* and a list item that starts with '#' was joined as "a #b" */
+        BASE "scopes = openid,#profile email\n",
     };
     for (size_t i = 0; i < ELEMENTSOF(minimal); i++) {
         fx_new(&f, minimal[i]);
