@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "net.h"
 #include "version.h"
 
 /* Keep sorted by name; `logtoctl help` prints them in this order. */
@@ -112,6 +113,9 @@ int main(int argc, char **argv)
     struct cli cli = { 0 };
     const struct cli_command *cmd = NULL;
     int c;
+
+    /* logtoctl carries the network half itself (net.h): no library is loaded. */
+    logto_net_builtin();
 
     /* '+': stop at the first non-option, so subcommands parse their own options. */
     while ((c = getopt_long(argc, argv, "+c:jdqhV", options, NULL)) != -1) {

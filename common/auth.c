@@ -10,27 +10,21 @@
 #include <jansson.h>
 
 #include "auth.h"
-#include "device.h"
 #include "directory.h"
 #include "fileio.h"
-#include "http.h"
 #include "identity.h"
 #include "json.h"
 #include "localdb.h"
 #include "memory.h"
-#include "mgmt.h"
-#include "oidc.h"
-#include "password.h"
+#include "net.h"
 #include "authz.h"
 #include "snapshot.h"
 #include "store.h"
 #include "sync.h"
-#include "tokens.h"
 #include "util.h"
 #include "verifier.h"
 
-#define LOCK_TIMEOUT_MS     10000
-#define DIRECTORY_LOCK_NAME "directory.update.lock"
+#define LOCK_TIMEOUT_MS 10000
 
 void logto_auth_result_free(struct logto_auth_result *res)
 {
@@ -65,80 +59,6 @@ int logto_auth_is_local_user(const struct logto_ctx *ctx, const char *name, bool
     if (r < 0)
         return r;
     *ret = logto_localdb_has_user(db, name);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- network session */
-
-/* One operation's connection to the IdP and its validated discovery document. */
-struct idp {
-    struct logto_http *http;
-    struct logto_oidc *oidc;
-};
-
-static void idp_close(struct idp *idp)
-{
-    logto_oidc_free(idp->oidc);
-    logto_http_free(idp->http);
-}
-
-static int idp_open(const struct logto_ctx *ctx, struct idp *idp, struct logto_error *err)
-{
-    int r;
-
-    *idp = (struct idp){ 0 };
-    r = logto_http_new(ctx, 0, &idp->http, err);
-    if (r < 0)
-        return r;
-    return logto_oidc_discover(ctx, idp->http, &idp->oidc, err);
-}
-
-/*
- * The client that holds a refresh token: refresh tokens are bound to the app that got them
- * (device flow: client_id; Experience API: password_client_id; password grant: client_id).
- */
-static int client_for(const struct logto_ctx *ctx, enum logto_auth_method method,
-                      struct logto_client *client, char **ret_secret, struct logto_error *err)
-{
-    const struct logto_config *cfg = ctx->cfg;
-    int r;
-
-    *ret_secret = NULL;
-    *client = (struct logto_client){ .client_id = cfg->client_id };
-    if (method == LOGTO_AUTH_EXPERIENCE)
-        client->client_id = cfg->password_client_id;
-    else if (cfg->client_secret_file) {
-        r = logto_config_read_secret(cfg->client_secret_file, ret_secret, err);
-        if (r < 0)
-            return r;
-        client->client_secret = *ret_secret;
-    }
-    if (!client->client_id)
-        return logto_error_set(err, LOGTO_E_CONFIG, "no client ID configured for %s sign-ins",
-                               logto_auth_method_name(method));
-    return 0;
-}
-
-/* Userinfo adds what the ID token lacks (Logto: custom_data, identities, organization_data). */
-static int add_userinfo(const struct logto_ctx *ctx, struct idp *idp, const char *access_token,
-                        json_t *claims, struct logto_error *err)
-{
-    _cleanup_json_ json_t *info = NULL;
-    const char *sub = json_string_value(json_object_get(claims, "sub"));
-    const char *key;
-    json_t *value;
-    int r;
-
-    if (!idp->oidc->userinfo_endpoint || !access_token)
-        return 0;
-    r = logto_userinfo(ctx, idp->http, idp->oidc, access_token, sub, &info, err);
-    if (r < 0)
-        return r;
-    json_object_foreach(info, key, value)
-    {
-        if (!json_object_get(claims, key) && json_object_set(claims, key, value) < 0)
-            return LOGTO_OOM(err);
-    }
     return 0;
 }
 
@@ -221,8 +141,8 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_iden
 
 struct signin {
     enum logto_auth_method method;
-    const struct logto_tokens *tokens; /* may be NULL (management method) */
-    const char *password;              /* set for password methods: the offline verifier */
+    const char *refresh_token; /* may be NULL (PAT and management methods) */
+    const char *password;      /* set for password methods: the offline verifier */
 };
 
 /* Write what this sign-in learned into the user's record (under the user's lock). */
@@ -269,7 +189,7 @@ static int record_signin(const struct logto_ctx *ctx, const struct logto_identit
     free(rec->refresh_error);
     rec->refresh_error = NULL;
     /* A flow without a refresh token (PAT, management) leaves no grant to refresh. */
-    if (logto_record_set_refresh_token(rec, in->tokens ? in->tokens->refresh_token : NULL) < 0)
+    if (logto_record_set_refresh_token(rec, in->refresh_token) < 0)
         return LOGTO_OOM(err);
     rec->refresh_token_at = rec->refresh_token ? now : 0;
     if (verifier) {
@@ -319,10 +239,12 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
     r = logto_identity_check_local(ctx, res->identity, err);
     if (r < 0)
         return r;
-    r = record_signin(ctx, res->identity, claims, in, err);
+    /* The snapshot first: it refuses a name, UID or GID that it gives to another sub, and a
+     * refused sign-in must leave no token record (nor replace the record of that name). */
+    r = directory_update(ctx, res->identity, err);
     if (r < 0)
         return r;
-    r = directory_update(ctx, res->identity, err);
+    r = record_signin(ctx, res->identity, claims, in, err);
     if (r < 0)
         return r;
     cache_ssh_keys(ctx, res->identity);
@@ -334,23 +256,17 @@ int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *s
                       struct logto_error *err)
 {
     _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
-    _cleanup_json_ json_t *claims = NULL;
-    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
-    struct idp idp;
+    _cleanup_(logto_net_signin_clear) struct logto_net_signin in = { 0 };
+    const struct logto_net_ops *net;
     int r;
 
-    if ((r = new_result("device", &res, err)) < 0)
+    if ((r = new_result("device", &res, err)) < 0 || (r = logto_net_get(ctx, &net, err)) < 0 ||
+        (r = net->device_signin(ctx, svc, ui, &in, err)) < 0)
         return r;
-    r = idp_open(ctx, &idp, err);
-    if (r == 0)
-        r = logto_device_signin(ctx, idp.http, idp.oidc, svc, ui, &tokens, &claims, err);
-    if (r == 0)
-        r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
-    idp_close(&idp);
-    if (r < 0)
-        return r;
-    r = finish_signin(ctx, user, claims,
-                      &(struct signin){ .method = LOGTO_AUTH_DEVICE, .tokens = &tokens }, res, err);
+    r = finish_signin(
+        ctx, user, in.claims,
+        &(struct signin){ .method = LOGTO_AUTH_DEVICE, .refresh_token = in.refresh_token }, res,
+        err);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(res);
@@ -412,16 +328,18 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
                         struct logto_auth_result **ret, struct logto_error *err)
 {
     _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
-    _cleanup_(logto_password_result_freep) struct logto_password_result *pw = NULL;
+    _cleanup_(logto_net_signin_clear) struct logto_net_signin in = { 0 };
     enum logto_password_method m = (enum logto_password_method)svc->password_method;
     struct logto_error online_err = { 0 };
+    const struct logto_net_ops *net;
     int r;
 
     if (!password || !*password)
         return logto_error_set(err, LOGTO_E_DENIED, "an empty password is never accepted");
-    if ((r = new_result(logto_password_method_name(m), &res, err)) < 0)
+    if ((r = new_result(logto_auth_method_name(method_of(m)), &res, err)) < 0 ||
+        (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
-    r = logto_password_signin(ctx, m, user, password, ui, &pw, &online_err);
+    r = net->password_signin(ctx, m, user, password, ui, &in, &online_err);
     if (r == -LOGTO_E_UNREACHABLE) {
         /* Only when the IdP cannot be reached, never when it said no. */
         int o = offline_password(ctx, svc, user, password, res, err);
@@ -440,20 +358,11 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
             *err = online_err;
         return r;
     }
-    /* The PAT and Experience flows give an access token: userinfo adds custom_data. */
-    if (m != LOGTO_PW_MANAGEMENT && m != LOGTO_PW_PAT && pw->tokens.access_token) {
-        struct idp idp;
-        r = idp_open(ctx, &idp, err);
-        if (r == 0)
-            r = add_userinfo(ctx, &idp, pw->tokens.access_token, pw->claims, err);
-        idp_close(&idp);
-        if (r < 0)
-            return r;
-    }
-    r = finish_signin(
-        ctx, user, pw->claims,
-        &(struct signin){ .method = method_of(m), .tokens = &pw->tokens, .password = password },
-        res, err);
+    r = finish_signin(ctx, user, in.claims,
+                      &(struct signin){ .method = method_of(m),
+                                        .refresh_token = in.refresh_token,
+                                        .password = password },
+                      res, err);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(res);
@@ -502,11 +411,11 @@ struct persist_data {
 };
 
 /* The rotated refresh token is stored before anything uses the new tokens (tokens.h). */
-static int persist_rotated(void *data, const struct logto_tokens *tokens, struct logto_error *err)
+static int persist_rotated(void *data, const char *refresh_token, struct logto_error *err)
 {
     struct persist_data *p = data;
 
-    if (logto_record_set_refresh_token(p->rec, tokens->refresh_token) < 0)
+    if (logto_record_set_refresh_token(p->rec, refresh_token) < 0)
         return LOGTO_OOM(err);
     p->rec->refresh_token_at = logto_now(p->ctx);
     return logto_store_save(p->lock, p->rec, err);
@@ -516,39 +425,24 @@ static int persist_rotated(void *data, const struct logto_tokens *tokens, struct
 static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
                           struct logto_record *rec, struct logto_error *err)
 {
-    _cleanup_json_ json_t *claims = NULL;
-    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
-    _cleanup_secret_ char *secret = NULL;
+    _cleanup_(logto_net_signin_clear) struct logto_net_signin out = { 0 };
     struct persist_data pd = { .ctx = ctx, .lock = lock, .rec = rec };
-    struct logto_client client;
-    struct idp idp;
+    const struct logto_net_ops *net;
+    struct logto_net_refresh req = {
+        .method = rec->auth_method,
+        .refresh_token = rec->refresh_token,
+        .expected_sub = rec->sub,
+        .persist = persist_rotated,
+        .persist_data = &pd,
+    };
     int r;
 
-    r = client_for(ctx, rec->auth_method, &client, &secret, err);
-    if (r < 0)
+    if ((r = logto_net_get(ctx, &net, err)) < 0 || (r = net->refresh(ctx, &req, &out, err)) < 0)
         return r;
-    r = idp_open(ctx, &idp, err);
-    if (r == 0) {
-        struct logto_refresh_request req = {
-            .client = &client,
-            .refresh_token = rec->refresh_token,
-            .expected_sub = rec->sub,
-            .persist = persist_rotated,
-            .persist_data = &pd,
-        };
-        r = logto_tokens_refresh(ctx, idp.http, idp.oidc, &req, &tokens, &claims, err);
-    }
-    if (r == 0 && !claims && !(claims = json_object()))
-        r = LOGTO_OOM(err);
-    if (r == 0)
-        r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
-    idp_close(&idp);
-    if (r < 0)
-        return r;
-    if (!logto_streq(json_string_value(json_object_get(claims, "sub")), rec->sub))
+    if (!logto_streq(json_string_value(json_object_get(out.claims, "sub")), rec->sub))
         return logto_error_set(err, LOGTO_E_TOKEN, "refreshed claims are for another user");
     json_decref(rec->claims);
-    rec->claims = TAKE_PTR(claims);
+    rec->claims = TAKE_PTR(out.claims);
     rec->claims_at = logto_now(ctx);
     rec->suspended = false;
     rec->refresh_failed_at = 0;
@@ -561,21 +455,10 @@ static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_
 static int mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t **ret_claims,
                        bool *ret_suspended, struct logto_error *err)
 {
-    _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
-    _cleanup_json_ json_t *u = NULL, *roles = NULL, *orgs = NULL;
-    const char *id;
-    int r;
+    const struct logto_net_ops *net;
+    int r = logto_net_get(ctx, &net, err);
 
-    if ((r = logto_mgmt_new(ctx, &m, err)) < 0 || (r = logto_mgmt_find_user(m, user, &u, err)) < 0)
-        return r;
-    id = json_string_value(json_object_get(u, "id"));
-    if (!id)
-        return logto_error_set(err, LOGTO_E_PROTOCOL, "Management API user without an id");
-    if ((r = logto_mgmt_user_roles(m, id, &roles, err)) < 0 ||
-        (r = logto_mgmt_user_organizations(m, id, &orgs, err)) < 0)
-        return r;
-    *ret_suspended = json_is_true(json_object_get(u, "isSuspended"));
-    return logto_mgmt_user_claims(u, roles, orgs, ret_claims, err);
+    return r < 0 ? r : net->mgmt_claims(ctx, user, ret_claims, ret_suspended, err);
 }
 
 static bool have_mgmt(const struct logto_ctx *ctx)
@@ -811,9 +694,7 @@ int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_ser
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
     _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
-    _cleanup_secret_ char *secret = NULL;
-    struct logto_client client;
-    struct idp idp;
+    const struct logto_net_ops *net;
     int r;
 
     logto_log(&ctx->log, LOG_INFO, "session-close user=%s", user);
@@ -827,14 +708,9 @@ int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_ser
         return 0;
     if (r < 0)
         return r;
-    r = client_for(ctx, rec->auth_method, &client, &secret, err);
+    r = logto_net_get(ctx, &net, err);
     if (r == 0)
-        r = idp_open(ctx, &idp, err);
-    if (r == 0) {
-        r = logto_tokens_revoke(ctx, idp.http, idp.oidc, &client, rec->refresh_token,
-                                "refresh_token", err);
-        idp_close(&idp);
-    }
+        r = net->revoke(ctx, rec->auth_method, rec->refresh_token, err);
     /* Forget the token even if the IdP could not be told: it must not be used again. */
     logto_record_set_refresh_token(rec, NULL);
     rec->refresh_token_at = 0;

@@ -231,3 +231,9 @@ int logto_sync_keys_store(const struct logto_ctx *ctx, const char *name, const c
  * again). LOGTO_E_NOTFOUND when there is no file or it belongs to another sub. */
 int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const char *sub,
                          char ***ret, struct logto_error *err);
+
+/* Cache the keys of every kept user (keep[i]) and remove the files of everybody else; counts go
+ * into report (keys_written, keys_users, keys_removed). */
+int logto_sync_keys_update(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                           size_t n, const bool *keep, struct logto_sync_report *report,
+                           struct logto_error *err);

@@ -198,7 +198,9 @@ e2e__setup() {
     sd=$(e2e_securedir)
     e2e_shadow "$sd"
     cp "$LOGTO_PAM_MODULE" "$sd/pam_logto.so"
-    chmod 0644 "$sd/pam_logto.so"
+    # The network half it loads on demand, from its own directory (common/net.h).
+    cp "$(dirname "$LOGTO_PAM_MODULE")/pam_logto_net.so" "$sd/pam_logto_net.so"
+    chmod 0644 "$sd/pam_logto.so" "$sd/pam_logto_net.so"
     nss_ns_use_module "$R" "$LOGTO_NSS_MODULE"
     # The README's command (idempotent): logto after whatever the host lists.
     sed -i -E '/^(passwd|group):/{/[[:space:]]logto([[:space:]]|$)/!s/$/ logto/}' /etc/nsswitch.conf

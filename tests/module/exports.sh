@@ -24,6 +24,17 @@ exported "$LOGTO_PAM_MODULE" >"$tmp/pam.got"; declared "$top_srcdir/pam/pam_logt
 exported "$LOGTO_NSS_MODULE" >"$tmp/nss.got"; declared "$top_srcdir/nss/nss_logto.sym" >"$tmp/nss.want"
 check_set "$tmp/pam.got" "$tmp/pam.want" pam_logto.so
 check_set "$tmp/nss.got" "$tmp/nss.want" libnss_logto.so.2
+exported "$LOGTO_PAM_NET_MODULE" >"$tmp/net.got"; declared "$top_srcdir/pam/pam_logto_net.sym" >"$tmp/net.want"
+check_set "$tmp/net.got" "$tmp/net.want" pam_logto_net.so
+
+# Deciding from cached claims must not map the network stack into sudo or sshd: that half is
+# loaded on demand from pam_logto_net.so.
+needed=$(readelf -d "$LOGTO_PAM_MODULE" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+case "$needed" in
+*curl* | *crypto* | *ssl* | *cjose* | *qrencode*)
+    echo "FAIL: pam_logto.so links $needed"; fail=1 ;;
+*) echo "ok pam_logto.so needs only: $needed" ;;
+esac
 
 needed=$(readelf -d "$LOGTO_NSS_MODULE" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 case "$needed" in

@@ -73,8 +73,9 @@ if [ "${1:-}" != --inside ]; then
         for p in /etc/nsswitch.conf /etc/pam.d /etc/logto /etc/ld.so.cache /etc/systemd/system \
             /usr/share/pam-configs /var/lib/pam /var/lib/logto /var/cache/logto \
             /var/lib/dpkg/status /var/lib/systemd/deb-systemd-helper-enabled \
-            "/lib/$ma/security/pam_logto.so" "/lib/$ma/libnss_logto.so.2" \
-            "/usr/lib/$ma/security/pam_logto.so" "/usr/lib/$ma/libnss_logto.so.2" \
+            "/lib/$ma/security/pam_logto.so" "/lib/$ma/security/pam_logto_net.so" \
+            "/lib/$ma/libnss_logto.so.2" "/usr/lib/$ma/security/pam_logto.so" \
+            "/usr/lib/$ma/security/pam_logto_net.so" "/usr/lib/$ma/libnss_logto.so.2" \
             /lib/systemd/system/logto-sync.service /lib/systemd/system/logto-sync.timer \
             /usr/sbin/logtoctl; do
             if [ -e "$p" ] || [ -L "$p" ]; then
@@ -198,6 +199,8 @@ owner() { in_root dpkg -S "$1" 2>/dev/null | cut -d: -f1; }
 mode() { stat -c '%a %U:%G' "$R$1"; }
 assert_eq "$(owner "/lib/$ma/security/pam_logto.so")" libpam-logto "owner of pam_logto.so"
 assert_eq "$(mode "/lib/$ma/security/pam_logto.so")" "644 root:root" "pam_logto.so"
+assert_eq "$(owner "/lib/$ma/security/pam_logto_net.so")" libpam-logto "owner of pam_logto_net.so"
+assert_eq "$(mode "/lib/$ma/security/pam_logto_net.so")" "644 root:root" "pam_logto_net.so"
 assert_eq "$(owner "/lib/$ma/libnss_logto.so.2")" libnss-logto "owner of libnss_logto.so.2"
 in_root ldconfig -p | grep -q "libnss_logto.so.2 .*/$ma/libnss_logto.so.2" ||
     fail "libnss_logto.so.2 is not in the installed system's ld.so.cache"
@@ -382,7 +385,7 @@ rm -f "$R/etc/pam.d/logto-pkgtest" "$R/usr/local/share/logto-test-ca.pem"
 in_root dpkg --purge libpam-logto libnss-logto logtoctl >"$work/purge.out" 2>&1 ||
     { cat "$work/purge.out" >&2; fail "dpkg --purge failed"; }
 for p in /etc/logto /var/lib/logto /var/cache/logto "/lib/$ma/security/pam_logto.so" \
-    "/lib/$ma/libnss_logto.so.2" /usr/share/pam-configs/logto /usr/sbin/logtoctl; do
+    "/lib/$ma/security/pam_logto_net.so" "/lib/$ma/libnss_logto.so.2" /usr/share/pam-configs/logto /usr/sbin/logtoctl; do
     [ ! -e "$R$p" ] || fail "$p is still there after the purge: $(ls -la "$R$p")"
 done
 # shellcheck disable=SC2016
