@@ -74,11 +74,35 @@ pamtester_run() {
     shift
     need_cmd pamtester stdbuf
     [ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
-    # shellcheck disable=SC2046,SC2086
-    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
-        PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
-        PAM_WRAPPER_DEBUGLEVEL=2 stdbuf -oL -e0 ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@"
-    pr_rc=$?
+    # pam_wrapper copies the service files to /tmp/pam.<one character> chosen from the pid, and
+    # two pamtesters of parallel tests can pick the same one: the loser exits in pam_start with
+    # "Failed to copy config files" before any conversation. Only that failure is retried. stderr
+    # (where misc_conv writes its prompts) still streams; tee keeps a copy to look at.
+    pr_err=$(mktemp "${TMPDIR:-/tmp}/logto-pamtester.XXXXXX") || fail "mktemp"
+    pr_fifo=$pr_err.fifo
+    pr_try=0
+    while :; do
+        rm -f "$pr_fifo"
+        mkfifo "$pr_fifo" || fail "mkfifo"
+        tee "$pr_err" <"$pr_fifo" >&2 &
+        pr_tee=$!
+        # shellcheck disable=SC2046,SC2086
+        LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
+            PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
+            PAM_WRAPPER_DEBUGLEVEL=2 stdbuf -oL -e0 ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@" \
+            2>"$pr_fifo"
+        pr_rc=$?
+        wait "$pr_tee"
+        pr_try=$((pr_try + 1))
+        if [ "$pr_rc" != 0 ] && [ "$pr_try" -lt 5 ] &&
+            grep -qE 'PWRAP_ERROR.*(Failed to copy config files|Failed to find a possible path|Failed to copy libpam)' "$pr_err"; then
+            echo "pamtester_run: pam_wrapper lost a race for its /tmp/pam.X directory; again" >&2
+            sleep "0.$(($$ % 7 + pr_try))"
+            continue
+        fi
+        break
+    done
+    rm -f "$pr_err" "$pr_fifo"
     if [ "$pr_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
         echo "pamtester_run: $LOGTO_TEST_WRAPPER reported errors for: $*" >&2
         echo "$*" >>"$PAM_WRAPPER_ERRORS"
