@@ -74,7 +74,10 @@ static int net_load(const struct logto_net_ops **ret, struct logto_error *err)
     if ((r = logto_dir_open_trusted(dir, false, &dirfd, err)) < 0 ||
         (r = logto_file_check_at(dirfd, LOGTO_NET_LIBRARY, path, LOGTO_FILE_PUBLIC,
                                  64u * 1024 * 1024, err)) < 0)
-        return r;
+        /* A missing library is a broken installation, never an unknown user. */
+        return r == -LOGTO_E_NOTFOUND
+                   ? logto_error_set(err, LOGTO_E_IO, "%s is missing: reinstall pam_logto", path)
+                   : r;
     /* NODELETE: libcurl must never be unloaded (house style R12); the handle is kept. */
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!handle)
