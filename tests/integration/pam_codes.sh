@@ -134,5 +134,21 @@ code --nobody codes dave auth PAM_CRED_INSUFFICIENT wrong-password-2
 assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from unprivileged callers"
 assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534$"
 
+# ---- the network half (pam_logto_net.so, loaded on demand from the module's directory):
+# missing or unsafe, a sign-in cannot happen (PAM_AUTHINFO_UNAVAIL, never "unknown user"), and
+# deciding from fresh cached claims does not need it at all.
+mkdir -p "$dir/lone" && cp "$LOGTO_PAM_MODULE" "$dir/lone/pam_logto.so"
+lone="$dir/lone/pam_logto.so config=$dir/logto.conf"
+pam_service "$dir/pam.d" codes-lone "auth required $lone" "account required $lone"
+code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+assert_logged "$F" "pam_logto_net.so is missing"
+code codes-lone alice account PAM_SUCCESS # fresh claims: the network half is not loaded
+cp "$(dirname "$LOGTO_PAM_MODULE")/pam_logto_net.so" "$dir/lone/pam_logto_net.so"
+chmod 0664 "$dir/lone/pam_logto_net.so"
+code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+assert_logged "$F" "pam_logto_net.so is writable by group or others"
+chmod 0644 "$dir/lone/pam_logto_net.so"
+code codes-lone alice auth PAM_SUCCESS alice-pass-1
+
 pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 erin-pass-1 wrong-password-1 \
     wrong-password-2 bad-pass-1 whatever-pass

@@ -52,13 +52,15 @@ pam_require() {
 
 # pam_service DIR NAME LINE...: write a PAM service file NAME in DIR (a pam_wrapper service dir).
 pam_service() {
-    d=$1 n=$2
+    # Prefixed names: POSIX sh has no locals, and callers have their own d and n.
+    ps_d=$1 ps_n=$2
     shift 2
-    mkdir -p "$d"
-    : >"$d/$n"
-    for l in "$@"; do printf '%s\n' "$l" >>"$d/$n"; done
+    mkdir -p "$ps_d"
+    : >"$ps_d/$ps_n"
+    for ps_l in "$@"; do printf '%s\n' "$ps_l" >>"$ps_d/$ps_n"; done
     # pam_wrapper warns without a default service.
-    [ -f "$d/other" ] || printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$d/other"
+    [ -f "$ps_d/other" ] ||
+        printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$ps_d/other"
 }
 
 # Where pamtester_run notes wrapper (valgrind) errors; pam_test_done fails if it is not empty.
