@@ -2,6 +2,7 @@
 /* Checked reads and atomic writes of root-trusted files. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -280,12 +281,53 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+static const char temp_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+#define TEMP_SUFFIX_LEN 8
+
+/* Whether entry is a writer's temporary file: ".NAME." and 8 lower-case letters or digits. */
+static bool is_temp(const char *entry)
+{
+    size_t n = strlen(entry);
+
+    if (entry[0] != '.' || n < TEMP_SUFFIX_LEN + 3 || entry[n - TEMP_SUFFIX_LEN - 1] != '.')
+        return false;
+    entry += n - TEMP_SUFFIX_LEN;
+    return strspn(entry, temp_alphabet) == TEMP_SUFFIX_LEN;
+}
+
+/* A writer killed between creating its temporary file and the rename leaves the file behind.
+ * Remove those in dirfd older than LOGTO_TEMP_STALE seconds: a live writer renames within
+ * seconds, so it never loses its file. Best effort: errors are ignored. */
+static void sweep_stale_temps(int dirfd)
+{
+    time_t cutoff = time(NULL) - LOGTO_TEMP_STALE;
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+    int fd;
+
+    fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    while ((de = readdir(d))) {
+        if (!is_temp(de->d_name) || fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(st.st_mode) || st.st_mtime > cutoff)
+            continue;
+        unlinkat(dirfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
 int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data, size_t len,
                         mode_t mode, struct logto_error *err)
 {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     char tmp[NAME_MAX + 1];
-    unsigned char rnd[8];
+    unsigned char rnd[TEMP_SUFFIX_LEN];
     _cleanup_close_ int fd = -1;
     int r, saved;
 
@@ -296,7 +338,7 @@ int logto_file_write_at(int dirfd, const char *name, const char *path, const voi
             return logto_error_set(err, LOGTO_E_IO, "getrandom failed: %s", strerror(errno));
         r = snprintf(tmp, sizeof(tmp), ".%s.", name);
         for (size_t i = 0; i < sizeof(rnd); i++)
-            tmp[r + (int)i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+            tmp[r + (int)i] = temp_alphabet[rnd[i] % (sizeof(temp_alphabet) - 1)];
         tmp[r + (int)sizeof(rnd)] = '\0';
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd >= 0)
@@ -316,6 +358,7 @@ int logto_file_write_at(int dirfd, const char *name, const char *path, const voi
     if (fsync(dirfd) < 0)
         return logto_error_set(err, LOGTO_E_IO, "cannot sync the directory of %s: %s", path,
                                strerror(errno));
+    sweep_stale_temps(dirfd);
     return 0;
 
 fail:

@@ -56,7 +56,12 @@ int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto
 int logto_file_read_trusted(const char *path, enum logto_file_policy policy, size_t max_size,
                             char **ret_buf, size_t *ret_len, struct logto_error *err);
 
-/* Atomically replace name in dirfd with data (temp file, fchmod mode, fsync, rename, fsync dir). */
+/* A writer's temporary file (".NAME.xxxxxxxx") this old was left by a killed writer. */
+#define LOGTO_TEMP_STALE 600
+
+/* Atomically replace name in dirfd with data (temp file, fchmod mode, fsync, rename, fsync dir).
+ * Afterwards, writers' temporary files in dirfd older than LOGTO_TEMP_STALE seconds (left by a
+ * killed writer) are removed. */
 int logto_file_write_at(int dirfd, const char *name, const char *path, const void *data, size_t len,
                         mode_t mode, struct logto_error *err);
 

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -357,7 +359,42 @@ static void test_file_check_at(void)
     rmdir(dir);
 }
 
+/* Killed writers' temporary files are removed by the next write in their directory once stale;
+ * a young one (a writer at work) and files not named like one stay. */
+static void test_stale_temps(void)
+{
+    struct logto_error err = { 0 };
+    struct timeval old[2] = { { time(NULL) - LOGTO_TEMP_STALE - 5, 0 },
+                              { time(NULL) - LOGTO_TEMP_STALE - 5, 0 } };
+    const char *stale = ".data.ab12cd34", *other = ".other.ab12cd34", *young = ".data.zz99yy88",
+               *unlike = ".data.AB12CD34", *plain = "data.ab12cd34";
+    char path[256];
+
+    make_tmpdir();
+    for (const char *const *n = (const char *const[]){ stale, other, young, unlike, plain, NULL };
+         *n; n++) {
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, *n);
+        CHECK_INT(logto_file_write_atomic(path, "x", 1, 0600, &err), 0);
+        if (*n != young)
+            CHECK(utimes(path, old) == 0);
+    }
+    snprintf(path, sizeof(path), "%s/data", tmpdir);
+    CHECK_INT(logto_file_write_atomic(path, "new", 3, 0644, &err), 0);
+    for (const char *const *n = (const char *const[]){ stale, other, NULL }; *n; n++) {
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, *n);
+        CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+    }
+    for (const char *const *n = (const char *const[]){ young, unlike, plain, NULL }; *n; n++) {
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, *n);
+        CHECK(access(path, F_OK) == 0);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/data", tmpdir);
+    unlink(path);
+    rmdir(tmpdir);
+}
+
 TEST_MAIN(TEST(test_names), TEST(test_name_fold), TEST(test_group_sanitize),
           TEST(test_reserved_ids), TEST(test_reserved_id_ranges), TEST(test_strv), TEST(test_parse),
           TEST(test_error), TEST(test_log), TEST(test_erase), TEST(test_files),
-          TEST(test_file_check_at))
+          TEST(test_file_check_at), TEST(test_stale_temps))
