@@ -26,7 +26,7 @@ run_one() { # NAME
     fi
     dict=
     [ -f "$srcdir/tests/fuzz/dict/$base.dict" ] && dict=-dict=$srcdir/tests/fuzz/dict/$base.dict
-    # Quiet sanitizer reports keep the input out of the log; the crash file keeps it.
+    # The log may hold libFuzzer's dump of a crashing input; what we print leaves it out.
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:symbolize=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
         "tests/fuzz/fuzz_$name" -max_total_time="$time" -timeout=10 -rss_limit_mb=2048 \
