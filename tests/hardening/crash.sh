@@ -15,6 +15,8 @@
 # lost (a kill after the IdP rotated but before the write leaves the old one, which Logto
 # honours for 3 s: its reuse leeway, reproduced by the test IdP). Killed writers' temporary
 # files are counted, then aged past LOGTO_TEMP_STALE: the next writes must remove them.
+# Killed and restarted writers load the machine: network timeouts of 5 and 30 s.
+HARD_CONNECT=5 HARD_TIMEOUT=30
 . "$top_srcdir/tests/lib/hard.sh"
 hard_enter "$@"
 hard_idp_start
@@ -98,34 +100,27 @@ d_signin=$(micros signin)
 d_refresh=$(micros refresh)
 echo "calibration: sign-in ${d_signin} us, refresh ${d_refresh} us"
 
-changed=0 unchanged=0
-i=0
-while [ $i -lt $N_SIGNIN ]; do
-    i=$((i + 1))
-    before=$RITA_RT
-    kill_at signin "$d_signin"
-    check_state "a killed sign-in"
-    [ -n "$RITA_RT" ] && [ "$RITA_RT" != - ] || fail "a killed sign-in removed rita's record"
-    if [ "$RITA_RT" = "$before" ]; then unchanged=$((unchanged + 1)); else changed=$((changed + 1)); fi
-    session_alive sign-in
-    check_state "the refresh after a killed sign-in"
-done
+# kill_loop OP N MAX_US WHAT: N runs of OP killed at random points, each followed by the checks
+# and an unkilled refresh; counts how often rita's refresh token stayed and changed.
+kill_loop() {
+    changed=0 unchanged=0 i=0
+    while [ $i -lt "$2" ]; do
+        i=$((i + 1))
+        before=$RITA_RT
+        kill_at "$1" "$3"
+        check_state "a killed $4"
+        [ -n "$RITA_RT" ] && [ "$RITA_RT" != - ] || fail "a killed $4 removed rita's record"
+        if [ "$RITA_RT" = "$before" ]; then unchanged=$((unchanged + 1)); else changed=$((changed + 1)); fi
+        session_alive "$4"
+        check_state "the refresh after a killed $4"
+    done
+}
+kill_loop signin "$N_SIGNIN" "$d_signin" sign-in
 echo "ok sign-in: $N_SIGNIN runs killed at random points; record old $unchanged times, new $changed times, every file whole, the session alive after each"
-
-changed=0 unchanged=0
-i=0
-while [ $i -lt $N_REFRESH ]; do
-    i=$((i + 1))
-    before=$RITA_RT
-    kill_at refresh "$d_refresh"
-    check_state "a killed refresh"
-    if [ "$RITA_RT" = "$before" ]; then unchanged=$((unchanged + 1)); else changed=$((changed + 1)); fi
-    session_alive refresh
-    check_state "the refresh after a killed refresh"
-done
+kill_loop refresh "$N_REFRESH" "$d_refresh" refresh
 echo "ok refresh: $N_REFRESH runs killed at random points; refresh token old $unchanged times, rotated and stored $changed times, never lost"
 
-# ---- sync: the directory alternates between two states, A and B (a display name and a group).
+# ---- sync: the directory alternates between two states, A and B (rita's display name).
 state_a() { idp_ctl PATCH /users/rita '{"name":"Rita A"}' >/dev/null || fail "state A"; }
 state_b() { idp_ctl PATCH /users/rita '{"name":"Rita B"}' >/dev/null || fail "state B"; }
 state_a
