@@ -67,20 +67,27 @@ micros() {
     echo $((($(date +%s%N) - t0) / 1000))
 }
 
-# kill_at OP MAX_US: run OP under crash_run at a random point: every other run anywhere in
-# [0, MAX_US], the others in its last quarter (+5 %), where the files are written. Counts kills.
-KILLS=0 EXITED=0 KILL_N=0
+# kill_at OP VAR: run OP under crash_run at a random point of its duration (the variable VAR,
+# in microseconds): every other run anywhere in it, the others in its last quarter (+5 %), where
+# the files are written. A run that ends before the kill updates VAR with how long it took, so
+# the estimate follows the machine's load. Counts kills.
+KILLS=0 EXITED=0 FAILED_RUNS=0 KILL_N=0
 kill_at() {
     KILL_N=$((KILL_N + 1))
+    eval "ka_max=\$$2"
     if [ $((KILL_N % 2)) = 0 ]; then
-        delay=$(shuf -i "0-$2" -n 1)
+        delay=$(shuf -i "0-$ka_max" -n 1)
     else
-        delay=$(shuf -i "$(($2 * 3 / 4))-$(($2 * 105 / 100))" -n 1)
+        delay=$(shuf -i "$((ka_max * 3 / 4))-$((ka_max * 105 / 100))" -n 1)
     fi
     res=$($1 "$CRASH_RUN" "$delay" 2>>"$P/killed.err" </dev/null | tail -n 1)
     case "$res" in
     killed*) KILLS=$((KILLS + 1)) ;;
-    exited*) EXITED=$((EXITED + 1)) ;;
+    "exited 0 "*)
+        EXITED=$((EXITED + 1))
+        eval "$2=${res##* }"
+        ;;
+    exited*) EXITED=$((EXITED + 1)) FAILED_RUNS=$((FAILED_RUNS + 1)) ;;
     *) fail "crash_run: $res" ;;
     esac
 }
@@ -100,7 +107,7 @@ d_signin=$(micros signin)
 d_refresh=$(micros refresh)
 echo "calibration: sign-in ${d_signin} us, refresh ${d_refresh} us"
 
-# kill_loop OP N MAX_US WHAT: N runs of OP killed at random points, each followed by the checks
+# kill_loop OP N VAR WHAT: N runs of OP killed at random points, each followed by the checks
 # and an unkilled refresh; counts how often rita's refresh token stayed and changed.
 kill_loop() {
     changed=0 unchanged=0 i=0
@@ -115,9 +122,9 @@ kill_loop() {
         check_state "the refresh after a killed $4"
     done
 }
-kill_loop signin "$N_SIGNIN" "$d_signin" sign-in
+kill_loop signin "$N_SIGNIN" d_signin sign-in
 echo "ok sign-in: $N_SIGNIN runs killed at random points; record old $unchanged times, new $changed times, every file whole, the session alive after each"
-kill_loop refresh "$N_REFRESH" "$d_refresh" refresh
+kill_loop refresh "$N_REFRESH" d_refresh refresh
 echo "ok refresh: $N_REFRESH runs killed at random points; refresh token old $unchanged times, rotated and stored $changed times, never lost"
 
 # ---- sync: the directory alternates between two states, A and B (rita's display name).
@@ -138,7 +145,7 @@ while [ $i -lt $N_SYNC ]; do
     i=$((i + 1))
     if [ $((i % 2)) = 1 ]; then state_a; else state_b; fi
     before=$SNAPDIGEST
-    kill_at sync_dir "$d_sync"
+    kill_at sync_dir d_sync
     check_state "a killed sync"
     case "$SNAPDIGEST" in
     "$before") old=$((old + 1)) ;;
@@ -148,7 +155,7 @@ while [ $i -lt $N_SYNC ]; do
     hard_getent passwd rita >"$P/getent.out" || fail "rita does not resolve after a killed sync"
 done
 echo "ok sync: $N_SYNC runs killed at random points; snapshot old $old times, new $new times, getent answered after each"
-echo "calibration: sync ${d_sync} us; $KILLS runs killed, $EXITED ended before the kill"
+echo "sync: ${d_sync} us at the end; $KILLS runs killed, $EXITED ended before the kill ($FAILED_RUNS of those with an error)"
 [ "$KILLS" -ge $(((N_SIGNIN + N_REFRESH + N_SYNC) / 2)) ] ||
     fail "too few runs were killed ($KILLS): the delays do not fall inside the operations"
 

@@ -122,7 +122,7 @@ f=$dir/out.enter
 pamtester_run "$dir/pam.d" logto-enter alice authenticate <"$dir/enter.fifo" >"$f" 2>&1 &
 pid=$!
 exec 3>"$dir/enter.fifo"
-code=$(wait_for_code "$f") || { kill $pid; fail "no device code shown (enter_prompt)"; }
+code=$(wait_for_code "$f") || { kill $pid; fail "no device code shown (enter_prompt): $(cat "$f")"; }
 wait_for_text "$f" "Press Enter once you have signed in" ||
     { kill $pid; fail "no 'press Enter' prompt: $(cat "$f")"; }
 idp_ctl POST /stats/reset >/dev/null
