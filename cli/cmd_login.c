@@ -258,31 +258,6 @@ static int client_for(const struct logto_config *cfg, enum logto_auth_method met
     return 0;
 }
 
-struct idp {
-    struct logto_http *http;
-    struct logto_oidc *oidc;
-};
-
-static void idp_close(struct idp *idp)
-{
-    logto_oidc_free(idp->oidc);
-    logto_http_free(idp->http);
-    *idp = (struct idp){ 0 };
-}
-
-static int idp_open(const struct logto_ctx *ctx, struct idp *idp, struct logto_error *err)
-{
-    int r;
-
-    *idp = (struct idp){ 0 };
-    r = logto_http_new(ctx, 0, &idp->http, err);
-    if (r >= 0)
-        r = logto_oidc_discover(ctx, idp->http, &idp->oidc, err);
-    if (r < 0)
-        idp_close(idp);
-    return r;
-}
-
 static const char *kind_text(uint32_t kind)
 {
     static const char *const names[] = { "private", "role", "org", "org-role", "claim" };
@@ -561,18 +536,18 @@ static int revoke_record(struct cli *cli, const struct logto_record *rec, struct
 {
     _cleanup_secret_ char *secret = NULL;
     struct logto_client client;
-    struct idp idp;
+    struct logto_idp idp;
     int r;
 
     r = client_for(cli->ctx.cfg, rec->auth_method, &client, &secret, err);
     if (r < 0)
         return r;
-    r = idp_open(&cli->ctx, &idp, err);
+    r = logto_idp_open(&cli->ctx, &idp, err);
     if (r < 0)
         return r;
     r = logto_tokens_revoke(&cli->ctx, idp.http, idp.oidc, &client, rec->refresh_token,
                             "refresh_token", err);
-    idp_close(&idp);
+    logto_idp_close(&idp);
     return r;
 }
 
@@ -812,7 +787,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
     struct logto_client client;
     struct token_persist tp;
     char user[LOGTO_NAME_MAX + 1];
-    struct idp idp;
+    struct logto_idp idp;
     uid_t invoker;
     int c, r;
 
@@ -906,7 +881,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
 
     r = client_for(cfg, rec->auth_method, &client, &secret, &err);
     if (r >= 0)
-        r = idp_open(&cli->ctx, &idp, &err);
+        r = logto_idp_open(&cli->ctx, &idp, &err);
     if (r >= 0) {
         tp = (struct token_persist){ .ctx = &cli->ctx, .lock = lock, .rec = rec };
         struct logto_refresh_request req = {
@@ -920,7 +895,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
             .scope = scope,
         };
         r = logto_tokens_refresh(&cli->ctx, idp.http, idp.oidc, &req, &tokens, NULL, &err);
-        idp_close(&idp);
+        logto_idp_close(&idp);
     }
     if (r < 0) {
         /* A plain refresh the IdP refuses means the grant is gone (as in common/auth.c); with a

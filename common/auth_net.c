@@ -22,30 +22,6 @@
 #include "tokens.h"
 #include "util.h"
 
-/* One operation's connection to the IdP and its validated discovery document. */
-struct idp {
-    struct logto_http *http;
-    struct logto_oidc *oidc;
-};
-
-static void idp_close(struct idp *idp)
-{
-    logto_oidc_free(idp->oidc);
-    logto_http_free(idp->http);
-    *idp = (struct idp){ 0 };
-}
-
-static int idp_open(const struct logto_ctx *ctx, struct idp *idp, struct logto_error *err)
-{
-    int r;
-
-    *idp = (struct idp){ 0 };
-    r = logto_http_new(ctx, 0, &idp->http, err);
-    if (r < 0)
-        return r;
-    return logto_oidc_discover(ctx, idp->http, &idp->oidc, err);
-}
-
 /*
  * The client that holds a refresh token: refresh tokens are bound to the app that got them
  * (device flow: client_id; Experience API: password_client_id; password grant: client_id).
@@ -73,8 +49,8 @@ static int client_for(const struct logto_ctx *ctx, enum logto_auth_method method
 }
 
 /* Userinfo adds what the ID token lacks (Logto: custom_data, identities, organization_data). */
-static int add_userinfo(const struct logto_ctx *ctx, struct idp *idp, const char *access_token,
-                        json_t *claims, struct logto_error *err)
+static int add_userinfo(const struct logto_ctx *ctx, struct logto_idp *idp,
+                        const char *access_token, json_t *claims, struct logto_error *err)
 {
     _cleanup_json_ json_t *info = NULL;
     const char *sub = json_string_value(json_object_get(claims, "sub"));
@@ -112,15 +88,15 @@ static int net_device_signin(const struct logto_ctx *ctx, const struct logto_ser
 {
     _cleanup_json_ json_t *claims = NULL;
     _cleanup_tokens_ struct logto_tokens tokens = { 0 };
-    struct idp idp;
+    struct logto_idp idp;
     int r;
 
-    r = idp_open(ctx, &idp, err);
+    r = logto_idp_open(ctx, &idp, err);
     if (r == 0)
         r = logto_device_signin(ctx, idp.http, idp.oidc, svc, ui, &tokens, &claims, err);
     if (r == 0)
         r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
-    idp_close(&idp);
+    logto_idp_close(&idp);
     return r < 0 ? r : take_signin(&claims, &tokens, "device", out, err);
 }
 
@@ -137,11 +113,11 @@ static int net_password_signin(const struct logto_ctx *ctx, enum logto_password_
     /* The Experience API and the password grant give an access token: userinfo adds
      * custom_data. PAT claims come from userinfo already; management has no user token. */
     if (method != LOGTO_PW_MANAGEMENT && method != LOGTO_PW_PAT && pw->tokens.access_token) {
-        struct idp idp;
-        r = idp_open(ctx, &idp, err);
+        struct logto_idp idp;
+        r = logto_idp_open(ctx, &idp, err);
         if (r == 0)
             r = add_userinfo(ctx, &idp, pw->tokens.access_token, pw->claims, err);
-        idp_close(&idp);
+        logto_idp_close(&idp);
         if (r < 0)
             return r;
     }
@@ -166,12 +142,12 @@ static int net_refresh(const struct logto_ctx *ctx, const struct logto_net_refre
     _cleanup_secret_ char *secret = NULL;
     struct persist_adapter pa = { .req = req };
     struct logto_client client;
-    struct idp idp = { 0 };
+    struct logto_idp idp = { 0 };
     int r;
 
     r = client_for(ctx, req->method, &client, &secret, err);
     if (r == 0)
-        r = idp_open(ctx, &idp, err);
+        r = logto_idp_open(ctx, &idp, err);
     if (r == 0) {
         struct logto_refresh_request rr = {
             .client = &client,
@@ -186,7 +162,7 @@ static int net_refresh(const struct logto_ctx *ctx, const struct logto_net_refre
         r = LOGTO_OOM(err);
     if (r == 0)
         r = add_userinfo(ctx, &idp, tokens.access_token, claims, err);
-    idp_close(&idp);
+    logto_idp_close(&idp);
     /* The rotated refresh token went to persist; nothing else leaves. */
     return r < 0 ? r : take_signin(&claims, NULL, "refresh", out, err);
 }
@@ -217,16 +193,16 @@ static int net_revoke(const struct logto_ctx *ctx, enum logto_auth_method method
 {
     _cleanup_secret_ char *secret = NULL;
     struct logto_client client;
-    struct idp idp = { 0 };
+    struct logto_idp idp = { 0 };
     int r;
 
     r = client_for(ctx, method, &client, &secret, err);
     if (r == 0)
-        r = idp_open(ctx, &idp, err);
+        r = logto_idp_open(ctx, &idp, err);
     if (r == 0)
         r = logto_tokens_revoke(ctx, idp.http, idp.oidc, &client, refresh_token, "refresh_token",
                                 err);
-    idp_close(&idp);
+    logto_idp_close(&idp);
     return r;
 }
 

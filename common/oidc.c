@@ -386,6 +386,26 @@ void logto_oidc_free(struct logto_oidc *oidc)
     free(oidc);
 }
 
+int logto_idp_open(const struct logto_ctx *ctx, struct logto_idp *idp, struct logto_error *err)
+{
+    int r;
+
+    *idp = (struct logto_idp){ 0 };
+    r = logto_http_new(ctx, 0, &idp->http, err);
+    if (r >= 0)
+        r = logto_oidc_discover(ctx, idp->http, &idp->oidc, err);
+    if (r < 0)
+        logto_idp_close(idp);
+    return r;
+}
+
+void logto_idp_close(struct logto_idp *idp)
+{
+    logto_oidc_free(idp->oidc);
+    logto_http_free(idp->http);
+    *idp = (struct logto_idp){ 0 };
+}
+
 /* ------------------------------------------------------------------ keys */
 
 static int use_jwks(struct logto_oidc *oidc, const json_t *doc, int64_t fetched, int64_t expires,

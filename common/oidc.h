@@ -65,6 +65,16 @@ int logto_oidc_from_discovery(const struct logto_config *cfg, const char *issuer
                               const struct json_t *doc, struct logto_oidc **ret,
                               struct logto_error *err);
 void logto_oidc_free(struct logto_oidc *oidc);
+
+/* One operation's connection to the IdP and its validated discovery document. */
+struct logto_idp {
+    struct logto_http *http;
+    struct logto_oidc *oidc;
+};
+/* A new connection and discovery; on failure *idp is left empty. */
+int logto_idp_open(const struct logto_ctx *ctx, struct logto_idp *idp, struct logto_error *err);
+/* Frees both and empties *idp (safe to call again). */
+void logto_idp_close(struct logto_idp *idp);
 static inline void logto_oidc_freep(struct logto_oidc **oidc)
 {
     logto_oidc_free(*oidc);
