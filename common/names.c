@@ -16,21 +16,23 @@ static bool name_char_ok(char c, bool first)
     return (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
 
+/* One pass: this runs for every entry the NSS module returns. "." and ".." fail the first
+ * character's rule like every other name that does not start with [a-z_]. */
+size_t logto_name_length(const char *name)
+{
+    size_t i;
+
+    if (!name || !name_char_ok(name[0], true))
+        return 0;
+    for (i = 1; name[i]; i++)
+        if (i >= LOGTO_NAME_MAX || !name_char_ok(name[i], false))
+            return 0;
+    return i;
+}
+
 bool logto_name_valid(const char *name)
 {
-    size_t len;
-
-    if (!name)
-        return false;
-    len = strlen(name);
-    if (len == 0 || len > LOGTO_NAME_MAX)
-        return false;
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!name_char_ok(name[i], i == 0))
-            return false;
-    return true;
+    return logto_name_length(name) > 0;
 }
 
 int logto_name_fold(const char *in, char *out, size_t outlen, const char **ret_reason)

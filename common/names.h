@@ -14,6 +14,8 @@
 
 /* A portable POSIX name: 1..32 chars of [a-z0-9_.-], starting with [a-z_], not "." or "..". */
 bool logto_name_valid(const char *name);
+/* The length of a valid name, 0 when the name is not valid (or NULL). */
+size_t logto_name_length(const char *name);
 
 /*
  * Turn an IdP string into a name: ASCII letters folded to lower case, then validated.

@@ -423,10 +423,34 @@ void logto_snapshot_identity(const struct logto_snapshot *snap, dev_t *ret_dev, 
 
 /* ---------------------------------------------------------------- lookups */
 
-/* Text that may become a passwd field: no separator, newline or other control character. */
-static bool field_text(const char *s, uint32_t *ret_len)
+/*
+ * Text that may become a passwd field: no separator, newline or other control character.
+ * Every entry of an enumeration passes here, so on little-endian machines it tests eight bytes
+ * at a time while the string table (which ends in NUL, at end) has eight more.
+ */
+static bool field_text(const char *s, const char *end, uint32_t *ret_len)
 {
     const unsigned char *p = (const unsigned char *)s;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
+    for (; (const char *)end - (const char *)p >= 8; p += 8) {
+        uint64_t w, del, colon, stop;
+        memcpy(&w, p, sizeof(w));
+        del = w ^ (ones * 0x7f);
+        colon = w ^ (ones * ':');
+        /* The high bit of each byte that is below 0x20 (NUL too), 0x7f or ':'. A borrow can
+         * only set flags above a flagged byte, so the lowest flag is always a true one. */
+        stop =
+            (((w - ones * 0x20) & ~w) | ((del - ones) & ~del) | ((colon - ones) & ~colon)) & highs;
+        if (stop) {
+            p += __builtin_ctzll(stop) / 8; /* the first special byte: NUL ends the text */
+            break;
+        }
+    }
+#else
+    (void)end;
+#endif
     for (; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == ':')
             return false;
@@ -436,10 +460,10 @@ static bool field_text(const char *s, uint32_t *ret_len)
 
 static bool name_text(const char *s, uint32_t *ret_len)
 {
-    if (!logto_name_valid(s))
-        return false;
-    *ret_len = (uint32_t)strlen(s);
-    return true;
+    size_t len = logto_name_length(s);
+
+    *ret_len = (uint32_t)len;
+    return len > 0;
 }
 
 int logto_snapshot_user_at(const struct logto_snapshot *snap, uint32_t index,
@@ -447,6 +471,7 @@ int logto_snapshot_user_at(const struct logto_snapshot *snap, uint32_t index,
 {
     const struct logto_snapshot_user *u;
     struct logto_snap_user v;
+    const char *end;
 
     if (index >= snap->n_users)
         return -LOGTO_E_NOTFOUND;
@@ -463,8 +488,9 @@ int logto_snapshot_user_at(const struct logto_snapshot *snap, uint32_t index,
     v.gids = snap->user_gids + u->gids_first;
     v.n_gids = u->gids_count;
     v.updated_at = u->updated_at;
-    if (!name_text(v.name, &v.name_len) || !field_text(v.gecos, &v.gecos_len) ||
-        !field_text(v.home, &v.home_len) || !field_text(v.shell, &v.shell_len) ||
+    end = snap->strings + snap->strings_size;
+    if (!name_text(v.name, &v.name_len) || !field_text(v.gecos, end, &v.gecos_len) ||
+        !field_text(v.home, end, &v.home_len) || !field_text(v.shell, end, &v.shell_len) ||
         v.home[0] != '/' || v.shell[0] != '/')
         return -LOGTO_E_CORRUPT;
     *ret = v;

@@ -607,6 +607,78 @@ static void test_bad_text(void)
     free(buf);
 }
 
+/*
+ * The text checks of gecos and home, at every byte position (they test eight bytes at a time
+ * where the string table allows, then byte by byte): every forbidden byte is refused wherever
+ * it sits, allowed bytes (UTF-8 included) are served, and a NUL ends the text there. The home
+ * lies a few bytes before the end of the string table, so its last bytes take the byte path.
+ */
+static void test_text_positions(void)
+{
+    static const char gecos[] = "Dave Bowman, Discovery One, deck 3 (x)";
+    static const unsigned char bad[] = { 0x01, 0x09, 0x0a, 0x1f, 0x7f, ':' };
+    static const unsigned char fine[] = { ' ', ';', '~', 0x80, 0xc3, 0xff };
+    _cleanup_free_ char *p = fx_path(dir, "text-positions.snapshot");
+    struct logto_directory *d = logto_directory_new();
+    struct logto_error err = { 0 };
+    unsigned char *buf = NULL, *copy = NULL;
+    size_t len = 0;
+    int wrong = 0, tried = 0;
+
+    if (!d || fx_add_user(d, "dave", 10004, 10004, gecos, "sub-dave") < 0 ||
+        logto_snapshot_write(p, d, &err) < 0 || fx_read(p, &buf, &len) < 0 ||
+        !(copy = malloc(len))) {
+        CHECK(!"cannot build the text-positions snapshot");
+        goto out;
+    }
+    const char *strings = (const char *)buf + hdr(buf)->tables[LOGTO_SNAP_STRINGS].offset;
+    size_t strings_size = hdr(buf)->tables[LOGTO_SNAP_STRINGS].size;
+    const char *fields[] = { memmem(strings, strings_size, gecos, sizeof(gecos)),
+                             memmem(strings, strings_size, "/home/dave", 11) };
+    CHECK(fields[0] && fields[1]);
+    if (!fields[0] || !fields[1])
+        goto out;
+    CHECK(strings + strings_size - fields[1] < 40); /* near the end of the table */
+    for (int f = 0; f < 2; f++) {
+        size_t off = (size_t)((const unsigned char *)fields[f] - buf), flen = strlen(fields[f]);
+        for (size_t k = f; k < flen; k++) { /* the home keeps its leading '/' */
+            for (size_t v = 0; v < sizeof(bad) + sizeof(fine) + 1; v++) {
+                unsigned char c = 0; /* the last round: a NUL */
+                struct logto_snapshot *s = NULL;
+                struct logto_snap_user u;
+                int want = v < sizeof(bad) ? -LOGTO_E_CORRUPT : 0, r;
+
+                if (v < sizeof(bad))
+                    c = bad[v];
+                else if (v < sizeof(bad) + sizeof(fine))
+                    c = fine[v - sizeof(bad)];
+
+                memcpy(copy, buf, len);
+                copy[off + k] = c;
+                fx_reseal(copy, len);
+                if (fx_write(p, copy, len) < 0 || logto_snapshot_open(p, &s, &err) < 0) {
+                    wrong++;
+                    continue;
+                }
+                r = logto_snapshot_user_by_name(s, "dave", &u);
+                tried++;
+                if (r != want ||
+                    (r == 0 && (f == 0 ? u.gecos_len : u.home_len) != (c ? flen : k))) {
+                    fprintf(stderr, "field %d, byte %zu = 0x%02x: %d\n", f, k, c, r);
+                    wrong++;
+                }
+                logto_snapshot_unref(s);
+            }
+        }
+    }
+    CHECK_INT(wrong, 0);
+    CHECK_INT(tried, (int)((sizeof(gecos) - 1 + 9) * (sizeof(bad) + sizeof(fine) + 1)));
+out:
+    logto_directory_free(d);
+    free(buf);
+    free(copy);
+}
+
 static void test_unsafe_files(void)
 {
     _cleanup_free_ char *p = fx_path(dir, "unsafe.snapshot");
@@ -864,10 +936,10 @@ int main(int argc, char **argv)
         TEST(test_sha256_vectors), TEST(test_lookups),
         TEST(test_many),           TEST(test_truncated),
         TEST(test_bit_flips),      TEST(test_damage),
-        TEST(test_bad_text),       TEST(test_unsafe_files),
-        TEST(test_cache_logging),  TEST(test_replace_stale),
-        TEST(test_replace_inode),  TEST(test_references),
-        TEST(test_missing_dir),
+        TEST(test_bad_text),       TEST(test_text_positions),
+        TEST(test_unsafe_files),   TEST(test_cache_logging),
+        TEST(test_replace_stale),  TEST(test_replace_inode),
+        TEST(test_references),     TEST(test_missing_dir),
     };
     int r;
 
