@@ -79,14 +79,22 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     [ $# -ge 2 ] || return 0
     small=$1
     eval "large=\${$#}"
-    printf 'passwd: logto\ngroup: logto\n' >"$tmp/nsswitch.conf"
+    # Each round also enumerates the largest directory with nss_files and with nss_logto.
+    cat "$tmp/$large/passwd" >"$tmp/etc-passwd"
+    cat "$tmp/$large/group" >"$tmp/etc-group"
     r=1
     while [ "$r" -le "$rounds" ]; do
         for n in "$small" "$large"; do
             echo "# round $r, $n users" >&2
+            printf 'passwd: logto\ngroup: logto\n' >"$tmp/nsswitch.conf"
             cp "$tmp/$n/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
             { "$bench" point logto "$n" && "$bench" direct-point "$n" "$module" "$statedir/directory.snapshot"; } |
                 sed "s/^/round $r /" || echo "nss-bench: round $r at $n failed" >&2
+        done
+        for backend in files logto; do
+            printf 'passwd: %s\ngroup: %s\n' "$backend" "$backend" >"$tmp/nsswitch.conf"
+            "$bench" enum "$backend" "$large" | sed "s/^/round $r /" ||
+                echo "nss-bench: round $r, enumeration with $backend failed" >&2
         done
         r=$((r + 1))
     done
@@ -188,4 +196,16 @@ END {
         if (w[k + 1] == "getpwnam_r") printf "  target within 1.5x: %s", (c && m <= 1.5 ? "met" : "MISSED")
         printf "\n"
     }
+    printf "\nenumeration of %d users through glibc, the same rounds: nss_files / nss_logto\n", large
+    printf "%-28s", "round"
+    for (r = 1; r <= nr; r++) printf " %6d", r
+    printf " %9s\n", "median"
+    printf "%-28s", "files / logto"
+    c = 0; won = 0
+    for (r = 1; r <= nr; r++) {
+        a = med[r, "files", large, "enumerate"]; b = med[r, "logto", large, "enumerate"]
+        if (a > 0 && b > 0) { x[++c] = a / b; won += b < a; printf " %5.2fx", a / b } else printf " %6s", "-"
+    }
+    m = c ? median(x, c) : 0
+    printf " %8.2fx  target faster than nss_files: %s (nss_logto faster in %d of %d rounds)\n", m, (c && m > 1 ? "met" : "MISSED"), won, c
 }' "$tmp/rounds"

@@ -14,6 +14,8 @@
  *   nss_bench point LABEL N    only getpwnam_r and getpwuid_r through glibc, 1 s each (the
  *                              rounds that compare sizes back to back)
  *   nss_bench direct-point N MODULE SNAPSHOT   the same, calling the module directly
+ *   nss_bench enum LABEL N     only the getpwent loop through glibc, 1 s (the rounds against
+ *                              nss_files)
  *
  * Output lines: "LABEL N OPERATION median_ns p99_ns samples". Every timing is one call (or one
  * process, one enumeration) between two CLOCK_MONOTONIC reads; the cost of the clock read itself
@@ -512,6 +514,8 @@ int main(int argc, char **argv)
     budget_ns = POINT_NS;
     if (argc == 4 && strcmp(argv[1], "point") == 0 && logto_parse_u64(argv[3], 1, 400000, &n) == 0)
         return run(argv[2], (unsigned)n, true);
+    if (argc == 4 && strcmp(argv[1], "enum") == 0 && logto_parse_u64(argv[3], 1, 400000, &n) == 0)
+        return measure(argv[2], (unsigned)n, "enumerate", op_enumerate, 50) < 0 ? 1 : 0;
     if (argc == 5 && strcmp(argv[1], "direct-point") == 0 &&
         logto_parse_u64(argv[2], 1, 400000, &n) == 0)
         return direct((unsigned)n, argv[3], argv[4], true);
@@ -519,6 +523,7 @@ int main(int argc, char **argv)
         return spawn(argv[2], (unsigned)n, argv + 4);
     fprintf(stderr,
             "usage: nss_bench path | gen N DIR | run LABEL N | spawn LABEL N PROGRAM... |\n"
-            "       direct N MODULE SNAPSHOT | point LABEL N | direct-point N MODULE SNAPSHOT\n");
+            "       direct N MODULE SNAPSHOT | point LABEL N | direct-point N MODULE SNAPSHOT |\n"
+            "       enum LABEL N\n");
     return 2;
 }
