@@ -40,7 +40,11 @@ top_srcdir=$top
 export top_srcdir
 . "$top/tests/lib/idp.sh"
 echo "sync-bench: starting the test IdP with $users users, $roles roles, $orgs organizations" >&2
-idp_start --generate "users=$users,roles=$roles,orgs=$orgs" || die "the test IdP did not start"
+rc=0
+idp_start --generate "users=$users,roles=$roles,orgs=$orgs" || rc=$?
+# 77: node, openssl, curl or the IdP's node_modules are missing (tests/lib/idp.sh)
+[ "$rc" != 77 ] || { echo "sync-bench: the test IdP cannot run here" >&2; exit 77; }
+[ "$rc" = 0 ] || die "the test IdP did not start"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/logto-sync-bench.XXXXXX")
 trap 'idp_stop; rm -rf "$tmp"' EXIT
 chmod 0755 "$tmp"
