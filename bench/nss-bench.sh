@@ -34,6 +34,11 @@ makedb_from() {
         makedb --quiet -o "$2" -
 }
 
+# The snapshot of size $1 at the module's path, replaced the way sync does (rename).
+install_snapshot() {
+    cp "$tmp/$1/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
+}
+
 inside() { # in the namespace: $1 = temp dir, then the sizes
     tmp=$1
     shift
@@ -56,7 +61,7 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
         cat "$tmp/$n/passwd" >"$tmp/etc-passwd"
         cat "$tmp/$n/group" >"$tmp/etc-group"
         cp "$tmp/$n/passwd.db" "$tmp/$n/group.db" /var/lib/misc/
-        cp "$tmp/$n/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
+        install_snapshot "$n"
         user=$(printf 'user%06d' $((n / 2)))
         for backend in files db logto; do
             printf 'passwd: %s\ngroup: %s\n' "$backend" "$backend" >"$tmp/nsswitch.conf"
@@ -87,7 +92,7 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
         for n in "$small" "$large"; do
             echo "# round $r, $n users" >&2
             printf 'passwd: logto\ngroup: logto\n' >"$tmp/nsswitch.conf"
-            cp "$tmp/$n/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
+            install_snapshot "$n"
             { "$bench" point logto "$n" && "$bench" direct-point "$n" "$module" "$statedir/directory.snapshot"; } |
                 sed "s/^/round $r /" || echo "nss-bench: round $r at $n failed" >&2
         done
@@ -171,6 +176,7 @@ END {
 # The back-to-back rounds: "round R LABEL N OP median p99 samples".
 [ -s "$tmp/rounds" ] || exit 0
 awk '
+function header(    r) { printf "%-28s", "round"; for (r = 1; r <= nr; r++) printf " %6d", r; printf " %9s\n", "median" }
 function median(a, k,    i, j, t) { # sorts a[1..k] in place
     for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
@@ -180,9 +186,7 @@ function median(a, k,    i, j, t) { # sorts a[1..k] in place
 END {
     small = sizes[1]; large = sizes[nn]
     printf "\nscaling, %d back-to-back rounds: median at %d users / median at %d users\n", nr, large, small
-    printf "%-28s", "round"
-    for (r = 1; r <= nr; r++) printf " %6d", r
-    printf " %9s\n", "median"
+    header()
     split("logto getpwnam_r logto getpwuid_r logto-direct getpwnam_r logto-direct getpwuid_r", w, " ")
     for (k = 1; k <= 8; k += 2) {
         printf "%-28s", (w[k] == "logto" ? "through glibc " : "module alone ") w[k + 1]
@@ -197,9 +201,7 @@ END {
         printf "\n"
     }
     printf "\nenumeration of %d users through glibc, the same rounds: nss_files / nss_logto\n", large
-    printf "%-28s", "round"
-    for (r = 1; r <= nr; r++) printf " %6d", r
-    printf " %9s\n", "median"
+    header()
     printf "%-28s", "files / logto"
     c = 0; won = 0
     for (r = 1; r <= nr; r++) {
