@@ -53,6 +53,9 @@ e2e_host_fingerprint() {
         fi
     done
     find /home /root -xdev -maxdepth 2 -printf '%p %M %U:%G\n' 2>&1 | sort
+    # Every path a test sees through a bind mount (read-only, see e2e_shadow): owner, mode,
+    # size and change time of every entry, so even a chown shows.
+    find /var/lib /var/cache -xdev -printf '%p %M %U:%G %s %C@\n' 2>&1 | sort
     awk '{ print $5 }' /proc/self/mountinfo | sort
 }
 
@@ -120,15 +123,20 @@ e2e__outer() {
 
 # ---------------------------------------------------------------- the private world
 
-# e2e_shadow DIR [NAME...]: replace DIR, in this namespace, by a tmpfs holding bind mounts of
-# DIR's entries (symbolic links copied), except the NAMEs. Entries can then be added, removed
-# or replaced without touching the host.
+# e2e_shadow [--ro] DIR [NAME...]: replace DIR, in this namespace, by a tmpfs holding bind
+# mounts of DIR's entries (symbolic links copied), except the NAMEs. Entries can then be added,
+# removed or replaced without touching the host. With --ro the bind mounts are read-only, so
+# nothing a test runs (a chown, a package script) can write through them to the host: what a
+# test must change becomes a private copy first (e2e_private).
 e2e_shadow() {
+    ro=no
+    [ "$1" = --ro ] && { ro=yes; shift; }
     d=$1
     shift
     o=$E2E_ROOT/orig$(echo "$d" | tr / _)
     mkdir -p "$o"
     mount --rbind "$d" "$o"
+    [ $ro = no ] || mount -o remount,bind,ro "$o" || fail "cannot make $o read-only"
     mount -t tmpfs -o "mode=$(stat -c %a "$d")" e2e "$d"
     find "$o" -mindepth 1 -maxdepth 1 -printf '%f\n' | while IFS= read -r e; do
         case " $* " in *" $e "*) continue ;; esac
@@ -138,6 +146,9 @@ e2e_shadow() {
             mkdir "$d/$e" && mount --rbind "$o/$e" "$d/$e"
         else
             : >"$d/$e" && mount --bind "$o/$e" "$d/$e"
+        fi
+        if [ $ro = yes ] && [ ! -L "$o/$e" ]; then
+            mount -o remount,bind,ro "$d/$e" || fail "cannot make $d/$e read-only"
         fi
     done
 }
@@ -171,10 +182,10 @@ e2e__setup() {
     for d in /run /home; do mount -t tmpfs -o mode=0755 e2e "$d"; done
     mount -t tmpfs -o mode=0700 e2e /root
     mkdir -m 0755 /run/sshd /run/lock
-    e2e_shadow /var/lib
+    e2e_shadow --ro /var/lib
     mkdir -m 0755 /var/lib/logto
     for p in /var/lib/pam /var/lib/sudo; do [ -e "$p" ] && e2e_private "$p"; done
-    e2e_shadow /var/cache
+    e2e_shadow --ro /var/cache
     [ -d /var/cache/ldconfig ] && e2e_private /var/cache/ldconfig
     mkdir -m 0755 /var/cache/logto
 
@@ -196,7 +207,7 @@ e2e__setup() {
 
     # The modules where the system looks for them, and logtoctl on a root-only path.
     sd=$(e2e_securedir)
-    e2e_shadow "$sd"
+    e2e_shadow --ro "$sd"
     cp "$LOGTO_PAM_MODULE" "$sd/pam_logto.so"
     # The network half it loads on demand, from its own directory (common/net.h).
     cp "$(dirname "$LOGTO_PAM_MODULE")/pam_logto_net.so" "$sd/pam_logto_net.so"
