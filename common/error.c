@@ -40,7 +40,7 @@ const char *logto_errc_name(enum logto_errc code)
     return errc_names[code];
 }
 
-int logto_error_set(struct logto_error *err, enum logto_errc code, const char *fmt, ...)
+void logto_error_fill(struct logto_error *err, enum logto_errc code, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -49,7 +49,6 @@ int logto_error_set(struct logto_error *err, enum logto_errc code, const char *f
         vsnprintf(err->message, sizeof(err->message), fmt, ap);
         va_end(ap);
     }
-    return -(int)code;
 }
 
 void logto_error_prefix(struct logto_error *err, const char *fmt, ...)

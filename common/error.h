@@ -42,9 +42,22 @@ struct logto_error {
     char message[512];
 };
 
-/* Record code and message in err (may be NULL); returns -code for a one-line `return`. */
-int logto_error_set(struct logto_error *err, enum logto_errc code, const char *fmt, ...)
+/* Record code and message in err (may be NULL). */
+void logto_error_fill(struct logto_error *err, enum logto_errc code, const char *fmt, ...)
     _printf_(3, 4);
+
+/*
+ * logto_error_fill, and the value -code for a one-line `return logto_error_set(...)`. A macro so
+ * that the compiler and static analysers (gcc -fanalyzer) see in the caller that the result is
+ * negative: a function in another file would leave them guessing, and every "r < 0" path after
+ * it would look like it could fall through with unset outputs.
+ */
+#define logto_error_set(err, code, ...)                                                            \
+    __extension__({                                                                                \
+        const enum logto_errc logto_error_code_ = (code);                                          \
+        logto_error_fill((err), logto_error_code_, __VA_ARGS__);                                   \
+        -(int)logto_error_code_;                                                                   \
+    })
 
 /* Put "prefix: " in front of the message already in err (context added by a caller). */
 void logto_error_prefix(struct logto_error *err, const char *fmt, ...) _printf_(2, 3);

@@ -21,7 +21,7 @@ static const char *const nss_symbols[] = {
 static const char *const hidden_symbols[] = {
     "logto_log",
     "logto_erase",
-    "logto_error_set",
+    "logto_error_fill",
     "logto_name_valid",
     "logto_dir_open_trusted",
     "pam_sm_chauthtok",
