@@ -133,6 +133,8 @@ static inline int fx_read(const char *path, unsigned char **ret, size_t *ret_len
     struct stat st;
     unsigned char *buf;
 
+    *ret = NULL; /* callers' CHECKs do not stop the test: never leave them garbage */
+    *ret_len = 0;
     if (!f)
         return -1;
     if (fstat(fileno(f), &st) < 0 || !(buf = malloc((size_t)st.st_size + 1))) {
