@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # pam_logto's exact return codes per phase (tests/module/test_pam_codes: libpamtest through
 # libpam, or the module's entry point called directly where libpam would hide the code):
-#   local accounts: PAM_USER_UNKNOWN in auth, PAM_IGNORE in account and session;
+#   local accounts: PAM_IGNORE in every phase (more in pam_local_first.sh);
 #   invalid user names: PAM_USER_UNKNOWN; configuration errors and bad module arguments:
 #   PAM_SERVICE_ERR (the account phase fails closed: PAM_PERM_DENIED);
 #   sign-in: PAM_SUCCESS, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_AUTHINFO_UNAVAIL (IdP down);
@@ -72,7 +72,7 @@ code() {
 }
 
 # ---- local accounts are pam_unix's
-code codes root auth PAM_USER_UNKNOWN anything
+code --direct "config=$dir/logto.conf" -- codes root auth PAM_IGNORE anything
 code --direct "config=$dir/logto.conf" -- codes root account PAM_IGNORE
 code --direct "config=$dir/logto.conf" -- codes root open_session PAM_IGNORE
 code --direct "config=$dir/logto.conf" -- codes root close_session PAM_IGNORE
