@@ -45,7 +45,6 @@ offline_grace = 0"
 e2e_idp_start
 e2e_config "$CONFIG"
 cp /etc/logto/logto.conf "$R/logto.conf.good"
-chmod 0644 /etc/logto/logto.conf
 e2e_pam_auth_update logto
 e2e_sync
 

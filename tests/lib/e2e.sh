@@ -291,7 +291,7 @@ m2m_client_secret_file = /etc/logto/m2m.secret
 
 ${1:-}
 EOF
-    chmod 0600 /etc/logto/logto.conf
+    chmod 0644 /etc/logto/logto.conf # no secret in it (README: logto.conf is 0644)
 }
 
 # e2e_pam_example NAME [SERVICE]: install the shipped etc/pam.d/NAME as /etc/pam.d/SERVICE.
