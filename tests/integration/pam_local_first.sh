@@ -5,8 +5,9 @@
 # another NSS source (sssd, LDAP): its passwd file answers before libnss_logto.so.2.
 #  1. root (the passwd file) and ldapuser (another source): PAM_IGNORE in auth, account and
 #     both session calls, whatever logto.conf is: valid, a typo, missing, the shipped commented
-#     sample, or unreadable by the caller (a 0600 file, nobody's pamtester); no request reaches
-#     the IdP and no configuration error is logged for them;
+#     sample, or unreadable by the caller (a 0600 file, a program running as nobody: for root,
+#     ldapuser and its own account nobody); no request reaches the IdP and no configuration
+#     error is logged for them;
 #  2. a Logto user (alice, in the snapshot) with each broken configuration: refused (auth
 #     PAM_SERVICE_ERR, account PAM_PERM_DENIED), the log line naming file, line and key;
 #  3. another source cannot make a Logto user look local: one that copies alice's name and UID
@@ -23,14 +24,14 @@
 pam_require
 
 need_cmd setpriv getent
-prog=$top_builddir/tests/module/test_pam_codes
-[ -x "$prog" ] || skip "tests/module/test_pam_codes is not built (needs libpamtest)"
+[ -x "$top_builddir/tests/module/test_pam_codes" ] ||
+    skip "tests/module/test_pam_codes is not built (needs libpamtest)"
 NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-}) # configure leaves a blank behind
 [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] || skip "nss_wrapper is not installed"
 idp_start || exit $?
 dir=$(test_tmpdir)
-cp "$prog" "$dir/test_pam_codes"
-chmod 0755 "$dir/test_pam_codes"
+pam_codes_setup "$dir"
+PAM_EXTRA_PRELOAD=$NSS_WRAPPER_LIB
 
 # The configurations: valid (0644), a one-character typo, missing, the package's sample as
 # shipped, and valid but 0600 (unreadable by unprivileged callers).
@@ -62,41 +63,25 @@ LOGTO_NSS_SNAPSHOT=$dir/state/directory.snapshot
 export NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP NSS_WRAPPER_MODULE_SO_PATH \
     NSS_WRAPPER_MODULE_FN_PREFIX LOGTO_NSS_SNAPSHOT
 
-n=0
-# code [--nobody] [--direct ARG... --] SERVICE USER OP EXPECTED [ANSWER...]: one case; F is
-# its output (the module's log lines included).
-code() {
-    n=$((n + 1))
-    c_user=""
-    if [ "$1" = --nobody ]; then
-        c_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
-        shift
-    fi
-    # shellcheck disable=SC2086
-    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB")" PAM_WRAPPER=1 \
-        PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" PAM_WRAPPER_DEBUGLEVEL=2 \
-        $c_user ${LOGTO_TEST_WRAPPER:-} "$dir/test_pam_codes" "$@" >"$dir/out.$n" 2>&1
-    c_rc=$?
-    [ "$c_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ] && echo "test_pam_codes $*" >>"$PAM_WRAPPER_ERRORS"
-    [ "$c_rc" = 0 ] || fail "case $n ($*): $(cat "$dir/out.$n")"
-    F=$dir/out.$n
-}
 
-# every_phase [--nobody] CONFIG USER: PAM_IGNORE from each entry point, nothing logged but debug.
+# every_phase [--nobody] CONFIG USER SOURCE: PAM_IGNORE from each entry point (one handle, one
+# run), the module stepping aside each time, no configuration error.
 every_phase() {
     ep_nobody=
     [ "$1" = --nobody ] && { ep_nobody=--nobody; shift; }
+    # shellcheck disable=SC2086
+    pam_code $ep_nobody --direct "config=$dir/$1/logto.conf" debug -- "lf-$1" "$2" \
+        auth,setcred,account,open_session,close_session PAM_IGNORE anything
     for op in auth account open_session close_session; do
-        # shellcheck disable=SC2086
-        code $ep_nobody --direct "config=$dir/$1/logto.conf" debug -- "lf-$1" "$2" "$op" \
-            PAM_IGNORE anything
-        assert_logged "$F" "^user-local user=\"$2\" service=lf-$1 source=$3$" "$op for $2 ($1)"
-        assert_not_logged "$F" "config-error|local-check-failed" "$op for $2 ($1)"
+        grep -q "^step $op: PAM_IGNORE " "$F" || fail "$op for $2 ($1): $(cat "$F")"
     done
+    assert_eq "$(pam_log "$F" | grep -c "^user-local user=\"$2\" service=lf-$1 source=$3$")" 4 \
+        "user-local lines for $2 ($1)"
+    assert_not_logged "$F" "config-error|local-check-failed" "$2 ($1)"
 }
 
 # alice signs in once: the snapshot holds her from now on.
-code lf-good alice auth PAM_SUCCESS alice-pass-1
+pam_code lf-good alice auth PAM_SUCCESS alice-pass-1
 alice_pw=$(LD_PRELOAD="$NSS_WRAPPER_LIB" getent passwd alice) || fail "alice does not resolve"
 alice_uid=$(echo "$alice_pw" | cut -d: -f3)
 
@@ -106,41 +91,43 @@ for c in good typo missing sample; do
     every_phase "$c" root files
     every_phase "$c" ldapuser nss
 done
+every_phase --nobody good nobody files # an unprivileged caller's own account, 0644 file
+every_phase --nobody secret nobody files
 every_phase --nobody secret root files
 every_phase --nobody secret ldapuser nss
 assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests for local accounts"
 echo "ok 1 root and ldapuser: PAM_IGNORE in every phase with every configuration, no request"
 
 # ---------------------------------------------------------------- 2. Logto users fail closed
-code lf-typo alice auth PAM_SERVICE_ERR anything
+pam_code lf-typo alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "^config-error user=alice reason=\".*/typo/logto.conf:$typo_line: .*clientid"
-code lf-typo alice account PAM_PERM_DENIED
-code lf-missing alice auth PAM_SERVICE_ERR anything
+pam_code lf-typo alice account PAM_PERM_DENIED
+pam_code lf-missing alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "^config-error user=alice reason=\".*/missing"
-code lf-missing alice account PAM_PERM_DENIED
-code lf-sample alice auth PAM_SERVICE_ERR anything
+pam_code lf-missing alice account PAM_PERM_DENIED
+pam_code lf-sample alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "^config-error user=alice reason=\".*/sample/logto.conf: \[logto\] endpoint: is required"
-code lf-sample alice account PAM_PERM_DENIED
-code lf-typo zelda auth PAM_SERVICE_ERR anything # nobody's name is no local account either
+pam_code lf-sample alice account PAM_PERM_DENIED
+pam_code lf-typo zelda auth PAM_SERVICE_ERR anything # nobody's name is no local account either
 echo "ok 2 alice with a broken configuration: refused, the log names file, line and key"
 
 # ---------------------------------------------------------------- 3. hostile other sources
 cp "$dir/passwd" "$dir/passwd.orig"
 echo "$alice_pw" | sed 's/:[^:]*:/:x:/' >>"$dir/passwd" # same name and UID: still alice
-code lf-typo alice auth PAM_SERVICE_ERR anything
-code lf-typo alice account PAM_PERM_DENIED
+pam_code lf-typo alice auth PAM_SERVICE_ERR anything
+pam_code lf-typo alice account PAM_PERM_DENIED
 cp "$dir/passwd.orig" "$dir/passwd"
 printf 'alice:x:5001:5001:LDAP alice:/home/ldapalice:/bin/sh\n' >>"$dir/passwd"
 assert_eq "$(LD_PRELOAD="$NSS_WRAPPER_LIB" getent passwd alice | cut -d: -f3)" 5001 \
     "the UID every program gets for alice"
-code --direct "config=$dir/typo/logto.conf" debug -- lf-typo alice account PAM_IGNORE
+pam_code --direct "config=$dir/typo/logto.conf" debug -- lf-typo alice account PAM_IGNORE
 assert_logged "$F" "^user-local user=\"alice\" service=lf-typo source=nss$"
 cp "$dir/passwd.orig" "$dir/passwd"
 echo "ok 3 a copy of alice's entry is still alice (uid $alice_uid); another UID is another account"
 
 # ---------------------------------------------------------------- 4. unprivileged callers
 idp_ctl POST /stats/reset >/dev/null
-code --nobody lf-secret alice auth PAM_CRED_INSUFFICIENT alice-pass-1
+pam_code --nobody lf-secret alice auth PAM_CRED_INSUFFICIENT alice-pass-1
 assert_contains "$(cat "$F")" "Logto sign-in is not available here (unprivileged program)"
 assert_logged "$F" "^auth-unprivileged user=alice service=lf-secret uid=65534$"
 assert_not_logged "$F" "config-error"
@@ -148,15 +135,15 @@ assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from
 echo "ok 4 unprivileged: a clear refusal for alice before the configuration is read"
 
 # ---------------------------------------------------------------- 5. one identity per transaction
-code lf-good alice auth,user=root,account PAM_PERM_DENIED alice-pass-1
+pam_code lf-good alice auth,user=root,account PAM_PERM_DENIED alice-pass-1
 assert_logged "$F" "^user-changed service=lf-good signed_in=alice sub=[^ ]+ user=\"root\"$"
 assert_contains "$(cat "$F")" "Access denied: the user changed after the Logto sign-in"
-code lf-good alice auth,user=bob,account PAM_PERM_DENIED alice-pass-1
+pam_code lf-good alice auth,user=bob,account PAM_PERM_DENIED alice-pass-1
 assert_logged "$F" "^user-changed service=lf-good signed_in=alice sub=[^ ]+ user=\"bob\"$"
-code lf-good alice auth,user=root,open_session PAM_SESSION_ERR alice-pass-1
-code lf-good alice auth,user=root,user=alice,account,open_session,close_session PAM_SUCCESS \
+pam_code lf-good alice auth,user=root,open_session PAM_SESSION_ERR alice-pass-1
+pam_code lf-good alice auth,user=root,user=alice,account,open_session,close_session PAM_SUCCESS \
     alice-pass-1
-code lf-good root user=root,account PAM_SUCCESS
+pam_code lf-good root user=root,account PAM_SUCCESS
 echo "ok 5 PAM_USER changed after alice's sign-in: account and session refuse"
 
 pam_test_done "$dir" alice-pass-1
