@@ -246,8 +246,7 @@ static int nss_uid(const char *name, bool *ret_found, uid_t *ret_uid, struct log
 }
 
 int logto_localdb_account_source(const char *passwd_path, const char *name,
-                                 enum logto_account_source *ret, uint32_t *ret_uid,
-                                 struct logto_error *err)
+                                 enum logto_account_source *ret, struct logto_error *err)
 {
     _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
     struct logto_snap_user su;
@@ -256,7 +255,6 @@ int logto_localdb_account_source(const char *passwd_path, const char *name,
     uid_t uid = 0;
     int r, tries = 0;
 
-    *ret_uid = 0;
     r = logto_localdb_file_has_user(passwd_path, name, &in_file, err);
     if (r < 0)
         return r;
@@ -267,7 +265,6 @@ int logto_localdb_account_source(const char *passwd_path, const char *name,
     r = nss_uid(name, &found, &uid, err);
     if (r < 0)
         return r;
-    *ret_uid = (uint32_t)uid;
     if (!found) {
         *ret = LOGTO_ACCOUNT_NOT_LOCAL;
         return 0;

@@ -66,12 +66,10 @@ enum logto_account_source {
  * only the snapshot, which root writes, can make a name Logto's, and an entry of another source
  * that copies a Logto user's name and UID is that Logto user's (pam_logto decides for it), so no
  * source can make a Logto user look local. A name the snapshot holds under another UID belongs to
- * whichever source NSS asks first, as it does for every program. On success *ret_uid is the UID
- * NSS answered with (0 when it answered nothing). Errors (an unreadable passwd file, a snapshot
- * that cannot be read while another source answers) mean "cannot tell": callers fail closed for
- * Logto users and leave local ones to the rest of the stack.
+ * whichever source NSS asks first, as it does for every program. Errors (an unreadable passwd file,
+ * a snapshot that cannot be read while another source answers) mean "cannot tell": callers fail
+ * closed for Logto users and leave local ones to the rest of the stack.
  */
 int logto_localdb_account_source(const char *passwd_path, const char *name,
-                                 enum logto_account_source *ret, uint32_t *ret_uid,
-                                 struct logto_error *err);
+                                 enum logto_account_source *ret, struct logto_error *err);
 const char *logto_account_source_name(enum logto_account_source s);

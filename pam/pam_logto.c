@@ -125,9 +125,8 @@ static int step_aside(struct pam_logto *pl)
 {
     struct logto_error err = { 0 };
     enum logto_account_source source;
-    uint32_t uid;
     char shown[64];
-    int r = logto_localdb_account_source(pl->ctx.passwd_path, pl->user, &source, &uid, &err);
+    int r = logto_localdb_account_source(pl->ctx.passwd_path, pl->user, &source, &err);
 
     if (r < 0) {
         logto_log(&pl->ctx.log, LOG_ERR, "local-check-failed user=\"%s\" service=%s reason=\"%s\"",
