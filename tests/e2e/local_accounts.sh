@@ -20,7 +20,7 @@
 # shows that every one of these cells can succeed, alice's included. Then:
 #   - an unprivileged local user runs pamtester against a 0644 (and a 0600) logto.conf: their own
 #     password works; for alice the module says clearly that Logto sign-in is not available to
-#     unprivileged programs; Debian's vlock (setuid root, so privileged) unlocks for both;
+#     unprivileged programs (Debian's vlock is no such program: vlock-main is setuid root);
 #   - nothing pam_logto logged concerned root or e2elocal (no configuration was read for them).
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
@@ -195,21 +195,6 @@ assert_contains "$(cat "$R/locker.alice.out")" \
 grep -q "auth-unprivileged user=alice service=e2e-locker uid=$alice_uid" "$E2E_SYSLOG" ||
     fail "no auth-unprivileged line for alice"
 echo "ok unprivileged pamtester: e2elocal signs in (logto.conf 0644 and 0600), alice is told why not"
-
-# Debian's vlock-main is setuid root: a privileged caller (PAM service "other", the common-*
-# files). e2elocal unlocks with their own password; alice with her Logto password, signed in by
-# pam_logto like any privileged program would.
-if command -v vlock >/dev/null 2>&1; then
-    for who in e2elocal:LOCAL_PW alice:ALICE_PW; do
-        u=${who%%:*}
-        printf '%s\n' 'expect press \[ENTER\]' sendline 'expect Password:' "secret ${who#*:}" eof \
-            >"$R/vlock.pty"
-        e2e_pty "$R/vlock.pty" "$R/vlock.$u.log" setpriv --reuid="$u" --regid="$(id -g "$u")" \
-            --init-groups --reset-env -- vlock || fail "vlock did not unlock for $u (see $R/vlock.$u.log)"
-    done
-    grep -q 'auth-ok user=alice service=vlock' "$E2E_SYSLOG" || fail "alice's vlock: no auth-ok"
-    echo "ok vlock (setuid root) unlocks for e2elocal (pam_unix) and alice (pam_logto)"
-fi
 
 # ---------------------------------------------------------------- what pam_logto logged
 if grep -E 'pam_logto.*(user="?(root|e2elocal)\b)' "$E2E_SYSLOG"; then
