@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -50,11 +51,34 @@ static json_t *strv_to_json(char *const *v)
     return a;
 }
 
-static int check_json(const struct logto_config *cfg, char *const *errors, int status)
+/*
+ * logto.conf holds no secret (secrets live in root-only *_secret_file files), so it is meant to
+ * be readable by everyone: a file others cannot read is no error, but programs that run without
+ * privileges (screen lockers, logtoctl run by a user) cannot read it, and the person should know.
+ */
+static int mode_notices(const struct logto_config *cfg, char ***ret)
 {
-    json_t *doc =
-        json_pack("{s:b, s:o, s:o}", "ok", cfg != NULL, "files",
-                  strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors));
+    for (size_t i = 0; cfg && cfg->sources && cfg->sources[i]; i++) {
+        struct stat st;
+        if (stat(cfg->sources[i], &st) < 0 || (st.st_mode & S_IROTH))
+            continue;
+        if (logto_strv_push_take(ret, logto_asprintf("%s: mode %04o: unprivileged PAM programs "
+                                                     "(screen lockers) and logtoctl run by users "
+                                                     "cannot read it; it holds no secret: 0644 "
+                                                     "is the intended mode",
+                                                     cfg->sources[i],
+                                                     (unsigned)(st.st_mode & 07777))) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_json(const struct logto_config *cfg, char *const *errors, char *const *notices,
+                      int status)
+{
+    json_t *doc = json_pack("{s:b, s:o, s:o, s:o}", "ok", cfg != NULL, "files",
+                            strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors),
+                            "notices", strv_to_json(notices));
     if (!doc)
         return CLI_FAIL;
     return print_json(doc) == CLI_OK ? status : CLI_FAIL;
@@ -63,7 +87,7 @@ static int check_json(const struct logto_config *cfg, char *const *errors, int s
 static int config_check(struct cli *cli, const char *path)
 {
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
-    _cleanup_strv_ char **errors = NULL;
+    _cleanup_strv_ char **errors = NULL, **notices = NULL;
     _cleanup_free_ char *abs = NULL, *files = NULL;
     int n;
 
@@ -72,13 +96,17 @@ static int config_check(struct cli *cli, const char *path)
     n = logto_config_check(abs, &cfg, &errors);
     if (n < 0)
         return cli_fail(cli, n, NULL);
+    if (mode_notices(cfg, &notices) < 0)
+        return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
     if (cli->json)
-        return check_json(cfg, errors, n > 0 ? CLI_CONFIG : CLI_OK);
+        return check_json(cfg, errors, notices, n > 0 ? CLI_CONFIG : CLI_OK);
     if (n > 0) {
         for (size_t i = 0; errors[i]; i++)
             fprintf(stderr, "%s\n", errors[i]);
         return CLI_CONFIG;
     }
+    for (size_t i = 0; notices && notices[i]; i++)
+        fprintf(stderr, "notice: %s\n", notices[i]);
     if (cli->quiet)
         return CLI_OK;
     files = logto_strv_join(cfg->sources, ", ");

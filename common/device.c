@@ -207,13 +207,15 @@ static bool want_enter_prompt(const struct logto_service *svc, const struct logt
     return ui->buffers_info;
 }
 
-static char *device_message(const struct logto_device_auth *a, const char *qr)
+static char *device_message(const struct logto_device_auth *a, const char *purpose, const char *qr)
 {
+    const char *p = purpose ? purpose : "", *nl = purpose ? "\n" : "";
+
     if (a->verification_uri_complete)
-        return logto_asprintf("To sign in, open\n\n  %s\n\nand confirm the code %s.\n%s%s",
-                              a->verification_uri_complete, a->user_code, qr ? "\n" : "",
+        return logto_asprintf("%s%sTo sign in, open\n\n  %s\n\nand confirm the code %s.\n%s%s", p,
+                              nl, a->verification_uri_complete, a->user_code, qr ? "\n" : "",
                               qr ? qr : "");
-    return logto_asprintf("To sign in, open\n\n  %s\n\nand enter the code %s.\n%s%s",
+    return logto_asprintf("%s%sTo sign in, open\n\n  %s\n\nand enter the code %s.\n%s%s", p, nl,
                           a->verification_uri, a->user_code, qr ? "\n" : "", qr ? qr : "");
 }
 
@@ -242,7 +244,7 @@ int logto_device_show(const struct logto_ctx *ctx, const struct logto_service *s
                                                         : auth->verification_uri,
                         &qr, &qerr) < 0)
         logto_log_debug(&ctx->log, "device-flow-no-qr reason=\"%s\"", qerr.message);
-    text = device_message(auth, qr);
+    text = device_message(auth, ui->purpose, qr);
     if (!text)
         return LOGTO_OOM(err);
     if (ui->info(ui->data, text) < 0)

@@ -2,7 +2,8 @@
 /*
  * The local account files (/etc/passwd, /etc/group), read directly rather than through NSS:
  * going through NSS would ask our own module, and "local" means "files" here. Used to refuse
- * Logto names and IDs that collide with local accounts (DESIGN.md "Identity mapping").
+ * Logto names and IDs that collide with local accounts (DESIGN.md "Identity mapping"), and by
+ * pam_logto to step aside for accounts that are not Logto's before it reads any configuration.
  */
 #pragma once
 
@@ -45,3 +46,30 @@ bool logto_localdb_has_user(const struct logto_localdb *db, const char *name);
 bool logto_localdb_has_uid(const struct logto_localdb *db, uint32_t uid);
 bool logto_localdb_has_group(const struct logto_localdb *db, const char *name);
 bool logto_localdb_has_gid(const struct logto_localdb *db, uint32_t gid);
+
+/* Is name an account of the passwd file at path (NULL: /etc/passwd)? One pass, nothing kept. */
+int logto_localdb_file_has_user(const char *path, const char *name, bool *ret,
+                                struct logto_error *err);
+
+/* Who answers for a user name on this host, as far as pam_logto must know. */
+enum logto_account_source {
+    LOGTO_ACCOUNT_NOT_LOCAL, /* nobody but (perhaps) nss_logto: a Logto user, or no one */
+    LOGTO_ACCOUNT_FILES,     /* the passwd file */
+    LOGTO_ACCOUNT_OTHER,     /* another NSS source (sssd, LDAP, systemd userdb...) */
+};
+
+/*
+ * Decide whether name belongs to the passwd file, to another NSS source, or to nobody but
+ * (perhaps) Logto, without any configuration: the passwd file first (passwd_path, NULL:
+ * /etc/passwd), then getpwnam through NSS. An entry NSS returns is another source's unless the
+ * snapshot nss_logto reads (logto_snapshot_nss_path) holds the same name with the same UID:
+ * only the snapshot, which root writes, can make a name Logto's, and an entry of another source
+ * that copies a Logto user's name and UID is that Logto user's (pam_logto decides for it), so no
+ * source can make a Logto user look local. A name the snapshot holds under another UID belongs to
+ * whichever source NSS asks first, as it does for every program. Errors (an unreadable passwd file,
+ * a snapshot that cannot be read while another source answers) mean "cannot tell": callers fail
+ * closed for Logto users and leave local ones to the rest of the stack.
+ */
+int logto_localdb_account_source(const char *passwd_path, const char *name,
+                                 enum logto_account_source *ret, struct logto_error *err);
+const char *logto_account_source_name(enum logto_account_source s);

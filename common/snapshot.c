@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "directory.h"
 #include "fileio.h"
 #include "hash.h"
 #include "log.h"
@@ -351,6 +352,18 @@ static int open_checked(int dirfd, const char *name, const char *path, int *ret_
     *ret_st = st;
     *ret_fd = TAKE_FD(fd);
     return 0;
+}
+
+const char *logto_snapshot_nss_path(void)
+{
+    const char *p = NULL;
+
+#ifdef HAVE_SECURE_GETENV
+    p = secure_getenv("LOGTO_NSS_SNAPSHOT");
+#endif
+    if (!p || !*p)
+        return LOGTO_STATE_DIR "/" LOGTO_SNAPSHOT_NAME;
+    return p[0] == '/' ? p : NULL;
 }
 
 int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct logto_error *err)

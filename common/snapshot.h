@@ -126,6 +126,15 @@ _Static_assert(sizeof(struct logto_snapshot_slot) == 8, "slot layout");
 uint64_t logto_snapshot_hash_name(const uint8_t key[16], const char *name, size_t len);
 uint64_t logto_snapshot_hash_id(const uint8_t key[16], uint32_t id);
 
+/* ---------------------------------------------------------------- where nss_logto reads */
+
+/*
+ * The file nss_logto answers from: $LOGTO_NSS_SNAPSHOT (tests; secure_getenv, so privileged
+ * processes ignore it) or LOGTO_STATE_DIR/directory.snapshot. NULL when the override is not an
+ * absolute path (nss_logto then answers nothing). state_dir in logto.conf does not move it.
+ */
+const char *logto_snapshot_nss_path(void);
+
 /* ---------------------------------------------------------------- mappings */
 
 /* One validated, read-only, reference-counted mapping of a snapshot file. */

@@ -20,4 +20,7 @@ struct logto_ui {
     bool buffers_info;
     /* Terminal output is possible (QR codes need a monospace terminal). */
     bool terminal;
+    /* One line saying what a device code is for (user, service, host), shown with the code so
+     * that a forwarded code can be recognised; NULL: none. */
+    const char *purpose;
 };

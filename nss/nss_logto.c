@@ -39,8 +39,7 @@
 #include "names.h"
 #include "snapshot.h"
 
-#define DEFAULT_SNAPSHOT LOGTO_STATE_DIR "/" LOGTO_SNAPSHOT_NAME
-#define NO_PASSWORD      "*" /* we serve no password hashes (no shadow database) */
+#define NO_PASSWORD "*" /* we serve no password hashes (no shadow database) */
 
 _public_ enum nss_status _nss_logto_getpwnam_r(const char *name, struct passwd *pw, char *buf,
                                                size_t len, int *errnop);
@@ -94,21 +93,12 @@ static void atfork_release(void)
     pthread_mutex_unlock(&pw_enum.lock);
 }
 
-/*
- * The snapshot path: LOGTO_STATE_DIR/directory.snapshot, or LOGTO_NSS_SNAPSHOT for tests.
- * secure_getenv ignores the variable in setuid and other privileged processes, and the file
- * checks (owner, mode, links) apply to the override just the same.
- */
+/* The snapshot path (snapshot.h): the state directory's, or LOGTO_NSS_SNAPSHOT for tests. */
 static void choose_path(void)
 {
-    const char *p = NULL;
+    const char *p = logto_snapshot_nss_path();
 
-#ifdef HAVE_SECURE_GETENV
-    p = secure_getenv("LOGTO_NSS_SNAPSHOT");
-#endif
-    if (!p || !*p)
-        p = DEFAULT_SNAPSHOT;
-    if (p[0] != '/' || strlen(p) >= sizeof(path_buf)) {
+    if (!p || strlen(p) >= sizeof(path_buf)) {
         path_invalid = true;
         return;
     }

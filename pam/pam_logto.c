@@ -3,10 +3,18 @@
  * pam_logto.so: the PAM face of common/auth. It reads PAM items and module arguments, talks to
  * the person through the conversation, and turns results into PAM codes; every decision is made
  * in common/ (see auth.h). See pam_logto(8).
+ *
+ * Every phase starts the same way, and in this order, so that an account that is not Logto's
+ * never depends on anything of ours: the module arguments; the user; (account and session) the
+ * user must still be the one pam_logto signed in earlier in this transaction; the user's
+ * source: the passwd file or another NSS source means PAM_IGNORE, before the configuration, the
+ * state directory or the network is touched; then the configuration (an error there fails
+ * closed: this is a Logto user, or nobody's name).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +31,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "context.h"
+#include "localdb.h"
 #include "macro.h"
 #include "memory.h"
 #include "names.h"
@@ -41,8 +50,10 @@ struct pam_logto {
     struct logto_ctx ctx;
     const char *service;
     const char *user;
-    const char **args; /* module arguments minus config= and the authtok ones (into argv) */
+    const char *config_path; /* config=, or NULL */
+    const char **args;       /* module arguments minus config= and the authtok ones (into argv) */
     int n_args;
+    char purpose[192]; /* what a device code is for: user, service, host */
 };
 
 static void pam_log_sink(void *data, int priority, const char *line)
@@ -58,18 +69,19 @@ static void pam_logto_end(struct pam_logto *pl)
 }
 
 /* Split the module arguments: config=PATH, debug, authtok options, and service overrides. */
-static int parse_args(struct pam_logto *pl, int argc, const char **argv, const char **ret_config)
+static int parse_args(struct pam_logto *pl, int argc, const char **argv)
 {
-    *ret_config = NULL;
     pl->args = calloc((size_t)argc + 1, sizeof(char *));
     if (!pl->args)
         return PAM_BUF_ERR;
     for (int i = 0; i < argc; i++) {
         bool skip = false;
         if (strncmp(argv[i], "config=", 7) == 0) {
-            *ret_config = argv[i] + 7;
+            pl->config_path = argv[i] + 7;
             continue;
         }
+        if (strcmp(argv[i], "debug") == 0)
+            pl->ctx.log.debug = true;
         for (size_t j = 0; j < ELEMENTSOF(authtok_args); j++)
             skip |= strcmp(argv[i], authtok_args[j]) == 0;
         if (!skip)
@@ -78,23 +90,17 @@ static int parse_args(struct pam_logto *pl, int argc, const char **argv, const c
     return PAM_SUCCESS;
 }
 
-/* Load the configuration and resolve this service's rules. Fails closed on any error. */
+/* The module arguments, the service and the user: nothing that reads a file. */
 static int pam_logto_begin(struct pam_logto *pl, pam_handle_t *pamh, int flags, int argc,
-                           const char **argv, bool need_user)
+                           const char **argv)
 {
-    struct logto_error err = { 0 };
-    const char *config_path = NULL;
     const void *item = NULL;
     int r;
 
     *pl = (struct pam_logto){ .pamh = pamh, .flags = flags };
     pl->ctx.log.fn = pam_log_sink;
     pl->ctx.log.userdata = pamh;
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "debug") == 0)
-            pl->ctx.log.debug = true;
-
-    r = parse_args(pl, argc, argv, &config_path);
+    r = parse_args(pl, argc, argv);
     if (r != PAM_SUCCESS)
         return r;
     if (pam_get_item(pamh, PAM_SERVICE, &item) != PAM_SUCCESS || !item) {
@@ -102,10 +108,54 @@ static int pam_logto_begin(struct pam_logto *pl, pam_handle_t *pamh, int flags, 
         return PAM_SERVICE_ERR;
     }
     pl->service = item;
+    r = pam_get_user(pamh, &pl->user, NULL);
+    if (r != PAM_SUCCESS)
+        /* A conversation that cannot answer yet (pam_faillock idiom). */
+        return r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : r;
+    return PAM_SUCCESS;
+}
 
-    r = logto_config_load(config_path, &pl->cfg, &err);
+/*
+ * Local accounts first (logto_localdb_account_source): the passwd file's and other NSS sources'
+ * users get PAM_IGNORE whatever state logto.conf is in. PAM_SUCCESS: go on, this may be a Logto
+ * user. PAM_SYSTEM_ERR: it cannot be told (the shipped stacks then let only local accounts
+ * through). Also refuses names that can never be Logto users.
+ */
+static int step_aside(struct pam_logto *pl)
+{
+    struct logto_error err = { 0 };
+    enum logto_account_source source;
+    char shown[64];
+    int r = logto_localdb_account_source(pl->ctx.passwd_path, pl->user, &source, &err);
+
     if (r < 0) {
-        logto_log(&pl->ctx.log, LOG_ERR, "config-error reason=\"%s\"", err.message);
+        logto_log(&pl->ctx.log, LOG_ERR, "local-check-failed user=\"%s\" service=%s reason=\"%s\"",
+                  logto_log_sanitize(shown, sizeof(shown), pl->user), pl->service, err.message);
+        return r == -LOGTO_E_NOMEM ? PAM_BUF_ERR : PAM_SYSTEM_ERR;
+    }
+    if (source != LOGTO_ACCOUNT_NOT_LOCAL) {
+        logto_log_debug(&pl->ctx.log, "user-local user=\"%s\" service=%s source=%s",
+                        logto_log_sanitize(shown, sizeof(shown), pl->user), pl->service,
+                        logto_account_source_name(source));
+        return PAM_IGNORE;
+    }
+    if (!logto_name_valid(pl->user)) {
+        logto_log(&pl->ctx.log, LOG_NOTICE, "user-invalid service=%s user=\"%s\"", pl->service,
+                  logto_log_sanitize(shown, sizeof(shown), pl->user));
+        return PAM_USER_UNKNOWN;
+    }
+    return PAM_SUCCESS;
+}
+
+/* Load the configuration and resolve this service's rules. Fails closed on any error. */
+static int load_config(struct pam_logto *pl)
+{
+    struct logto_error err = { 0 };
+    int r = logto_config_load(pl->config_path, &pl->cfg, &err);
+
+    if (r < 0) {
+        logto_log(&pl->ctx.log, LOG_ERR, "config-error user=%s reason=\"%s\"", pl->user,
+                  err.message);
         return r == -LOGTO_E_NOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
     }
     pl->ctx.cfg = pl->cfg;
@@ -115,19 +165,6 @@ static int pam_logto_begin(struct pam_logto *pl, pam_handle_t *pamh, int flags, 
         logto_log(&pl->ctx.log, LOG_ERR, "config-error service=%s reason=\"%s\"", pl->service,
                   err.message);
         return r == -LOGTO_E_NOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
-    }
-
-    if (!need_user)
-        return PAM_SUCCESS;
-    r = pam_get_user(pamh, &pl->user, NULL);
-    if (r != PAM_SUCCESS)
-        /* A conversation that cannot answer yet (pam_faillock idiom). */
-        return r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : r;
-    if (!logto_name_valid(pl->user)) {
-        char shown[64];
-        logto_log(&pl->ctx.log, LOG_NOTICE, "user-invalid service=%s user=\"%s\"", pl->service,
-                  logto_log_sanitize(shown, sizeof(shown), pl->user));
-        return PAM_USER_UNKNOWN;
     }
     return PAM_SUCCESS;
 }
@@ -174,6 +211,18 @@ static const char *pam_item_string(pam_handle_t *pamh, int type)
  * OpenSSH shows PAM text only with the next prompt, so over SSH the device flow asks the person
  * to press Enter before it polls. "auto" recognises sshd by its service name or a remote host.
  */
+/* This machine's name for people to read: letters, digits, '.', '-' (others become '?'). */
+static void host_name(char *buf, size_t size)
+{
+    if (gethostname(buf, size) < 0 || !buf[0])
+        snprintf(buf, size, "this machine");
+    buf[size - 1] = '\0';
+    for (char *p = buf; *p; p++)
+        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
+              *p == '.' || *p == '-'))
+            *p = '?';
+}
+
 static struct logto_ui pam_logto_ui(struct pam_logto *pl)
 {
     const char *tty = pam_item_string(pl->pamh, PAM_TTY);
@@ -181,8 +230,20 @@ static struct logto_ui pam_logto_ui(struct pam_logto *pl)
     bool remote = logto_startswith(pl->service, "sshd") || (rhost && *rhost);
     bool buffers =
         pl->svc->enter_prompt == LOGTO_YES || (pl->svc->enter_prompt == LOGTO_AUTO && remote);
+    char host[HOST_NAME_MAX + 1];
+    char service[64];
 
+    /*
+     * A device code can be forwarded: someone who runs `ssh alice@host` may send the genuine
+     * link to alice. Say what the code is for, so that whoever reads it can tell (the user name
+     * is a valid Logto name by now; the service name comes from the application).
+     */
+    host_name(host, sizeof(host));
+    snprintf(pl->purpose, sizeof(pl->purpose),
+             "This code signs in %s to %s on %s. Approve it only if you started this yourself.",
+             pl->user, logto_log_sanitize(service, sizeof(service), pl->service), host);
     return (struct logto_ui){
+        .purpose = pl->purpose,
         .info = ui_info,
         .error = ui_error,
         .prompt = ui_prompt,
@@ -255,23 +316,119 @@ static void tell_user(struct pam_logto *pl, const char *fmt, ...)
     conv_message(pl, PAM_ERROR_MSG, text, NULL);
 }
 
-/* Local accounts belong to pam_unix: Logto never signs them in or decides for them. */
-static int check_not_local(struct pam_logto *pl, int code_if_local)
+/* True if text names a URL or an HTTP exchange: details for the log, not for the client. */
+static bool names_network(const char *text)
 {
-    struct logto_error err = { 0 };
-    bool local = false;
-    int r = logto_auth_is_local_user(&pl->ctx, pl->user, &local, &err);
+    return strstr(text, "://") || strstr(text, "HTTP") || strstr(text, "http") ||
+           strstr(text, "/oidc") || strstr(text, "/api/");
+}
 
-    if (r < 0) {
-        logto_log(&pl->ctx.log, LOG_ERR, "local-check-failed user=%s reason=\"%s\"", pl->user,
-                  err.message);
-        return PAM_AUTHINFO_UNAVAIL;
+/*
+ * What the person (over SSH: anyone who connects) is told about a failure. The network, the
+ * configuration and local state get fixed texts: their messages name URLs, endpoints, files and
+ * network errors, which stay in the log. The other outcomes (the IdP's verdicts, the rules, the
+ * identity checks) are common/'s own sentences, shown only when they name nothing of the
+ * network, as printable ASCII; otherwise a fixed text again.
+ */
+static const char *public_reason(int r, const char *message, char *buf, size_t size)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_E_UNREACHABLE:
+        return "cannot reach the sign-in service; try again later";
+    case LOGTO_E_DENIED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_TIMEOUT:
+    case LOGTO_E_MFA:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_CAPTCHA:
+    case LOGTO_E_IDENTITY:
+    case LOGTO_E_COLLISION:
+    case LOGTO_E_NOTFOUND:
+        if (!message[0] || names_network(message))
+            return "the sign-in was refused";
+        for (size_t i = 0; i + 1 < size; i++) {
+            unsigned char c = (unsigned char)message[i];
+            buf[i] = (char)(c == 0 || (c >= 0x20 && c < 0x7f) ? c : '?');
+            if (!c)
+                return buf;
+        }
+        buf[size - 1] = '\0';
+        return buf;
+    default:
+        return "sign-in is not possible right now; the system log says why";
     }
-    if (local) {
-        logto_log_debug(&pl->ctx.log, "user-local user=%s service=%s", pl->user, pl->service);
-        return code_if_local;
+}
+
+/* ---------------------------------------------------------------- one identity per transaction */
+
+/*
+ * After a successful sign-in the auth phase records whom it signed in; the account and session
+ * phases of the same PAM transaction refuse another PAM_USER (a module between the phases, or
+ * the application, that changed it would otherwise get the account phase of a user nobody
+ * signed in, or skip pam_logto altogether if the new name is local).
+ */
+#define SIGNED_IN_KEY "pam_logto_signed_in"
+
+struct signed_in {
+    char *name, *sub;
+};
+
+static void signed_in_free(pam_handle_t *pamh, void *data, int status)
+{
+    struct signed_in *s = data;
+    (void)pamh, (void)status;
+    if (!s)
+        return;
+    free(s->name);
+    free(s->sub);
+    free(s);
+}
+
+static void forget_signin(struct pam_logto *pl)
+{
+    pam_set_data(pl->pamh, SIGNED_IN_KEY, NULL, NULL);
+}
+
+/* A sign-in that cannot be recorded does not count (fails closed). */
+static int remember_signin(struct pam_logto *pl, const struct logto_identity *id)
+{
+    struct signed_in *s = calloc(1, sizeof(*s));
+    int r;
+
+    if (s) {
+        s->name = strdup(id->name);
+        s->sub = strdup(id->sub);
     }
-    return PAM_SUCCESS;
+    if (!s || !s->name || !s->sub) {
+        signed_in_free(pl->pamh, s, 0);
+        return PAM_BUF_ERR;
+    }
+    r = pam_set_data(pl->pamh, SIGNED_IN_KEY, s, signed_in_free);
+    if (r != PAM_SUCCESS) {
+        signed_in_free(pl->pamh, s, 0);
+        logto_log(&pl->ctx.log, LOG_ERR, "auth-unrecorded user=%s service=%s reason=\"%s\"",
+                  pl->user, pl->service, pam_strerror(pl->pamh, r));
+    }
+    return r;
+}
+
+/* PAM_SUCCESS unless pam_logto signed in someone else earlier in this transaction. */
+static int check_same_user(struct pam_logto *pl, int code_if_changed)
+{
+    const void *data = NULL;
+    const struct signed_in *s;
+    char shown[64];
+
+    if (pam_get_data(pl->pamh, SIGNED_IN_KEY, &data) != PAM_SUCCESS || !data)
+        return PAM_SUCCESS;
+    s = data;
+    if (strcmp(s->name, pl->user) == 0)
+        return PAM_SUCCESS;
+    logto_log(&pl->ctx.log, LOG_WARNING, "user-changed service=%s signed_in=%s sub=%s user=\"%s\"",
+              pl->service, s->name, s->sub, logto_log_sanitize(shown, sizeof(shown), pl->user));
+    tell_user(pl, "Access denied: the user changed after the Logto sign-in");
+    return code_if_changed;
 }
 
 /* ---------------------------------------------------------------- entry points */
@@ -282,11 +439,9 @@ static int password_signin(struct pam_logto *pl, const char *password, const str
     return logto_auth_password(&pl->ctx, pl->svc, pl->user, password, ui, res, err);
 }
 
-/*
- * What the person is told when a sign-in fails: the error's own message, except for device-code
- * outcomes, whose messages name the token endpoint and the OAuth error (that stays in the log).
- */
-static const char *failure_text(int r, bool device, const struct logto_error *err)
+/* The device flow's outcomes in the person's words; the rest as public_reason says. */
+static const char *failure_text(int r, bool device, const struct logto_error *err, char *buf,
+                                size_t size)
 {
     if (device) {
         switch (logto_errc_from(r)) {
@@ -302,7 +457,7 @@ static const char *failure_text(int r, bool device, const struct logto_error *er
             break;
         }
     }
-    return err->message;
+    return public_reason(r, err->message, buf, size);
 }
 
 static int do_authenticate(struct pam_logto *pl)
@@ -312,22 +467,8 @@ static int do_authenticate(struct pam_logto *pl)
     struct logto_ui ui = pam_logto_ui(pl);
     const char *password = NULL;
     bool device = pl->svc->flow == LOGTO_FLOW_DEVICE;
+    char text[256];
     int r;
-
-    r = check_not_local(pl, PAM_USER_UNKNOWN);
-    if (r != PAM_SUCCESS)
-        return r;
-    /*
-     * A sign-in is recorded in root's token store, which an unprivileged caller (a screen
-     * locker, any user's own PAM program) cannot write. Refuse before anything reaches the IdP:
-     * such a caller must not get to try other users' passwords there (or lock them out).
-     */
-    if (geteuid() != 0) {
-        logto_log(&pl->ctx.log, LOG_NOTICE, "auth-unprivileged user=%s service=%s uid=%u", pl->user,
-                  pl->service, (unsigned)geteuid());
-        tell_user(pl, "Logto sign-in is not available here (unprivileged program)");
-        return PAM_CRED_INSUFFICIENT;
-    }
 
     if (device) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
@@ -350,9 +491,13 @@ static int do_authenticate(struct pam_logto *pl)
         logto_log(&pl->ctx.log, code == PAM_AUTHINFO_UNAVAIL ? LOG_ERR : LOG_NOTICE,
                   "auth-failed user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), err.message);
-        tell_user(pl, "Logto sign-in failed: %s", failure_text(r, device, &err));
+        tell_user(pl, "Logto sign-in failed: %s",
+                  failure_text(r, device, &err, text, sizeof(text)));
         return code;
     }
+    r = remember_signin(pl, res->identity);
+    if (r != PAM_SUCCESS)
+        return r;
     logto_log(&pl->ctx.log, LOG_NOTICE, "auth-ok user=%s service=%s method=%s uid=%u%s", pl->user,
               pl->service, res->method, (unsigned)res->identity->uid,
               res->offline ? " offline=yes" : "");
@@ -362,8 +507,27 @@ static int do_authenticate(struct pam_logto *pl)
 _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct pam_logto pl;
-    int r = pam_logto_begin(&pl, pamh, flags, argc, argv, true);
+    int r = pam_logto_begin(&pl, pamh, flags, argc, argv);
 
+    if (r == PAM_SUCCESS) {
+        /* A new attempt: whoever an earlier one in this transaction signed in no longer counts. */
+        forget_signin(&pl);
+        r = step_aside(&pl);
+    }
+    /*
+     * A sign-in is recorded in root's token store, which an unprivileged caller (a screen
+     * locker, any user's own PAM program) cannot write. Refuse before anything reaches the IdP,
+     * or is even read: such a caller must not get to try other users' passwords there (or lock
+     * them out). Local accounts were left to pam_unix above.
+     */
+    if (r == PAM_SUCCESS && geteuid() != 0) {
+        logto_log(&pl.ctx.log, LOG_NOTICE, "auth-unprivileged user=%s service=%s uid=%u", pl.user,
+                  pl.service, (unsigned)geteuid());
+        tell_user(&pl, "Logto sign-in is not available here (unprivileged program)");
+        r = PAM_CRED_INSUFFICIENT;
+    }
+    if (r == PAM_SUCCESS)
+        r = load_config(&pl);
     if (r == PAM_SUCCESS)
         r = do_authenticate(&pl);
     pam_logto_end(&pl);
@@ -381,18 +545,16 @@ static int do_account(struct pam_logto *pl)
 {
     _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
     struct logto_error err = { 0 };
+    char text[256];
     int r;
 
-    r = check_not_local(pl, PAM_IGNORE);
-    if (r != PAM_SUCCESS)
-        return r;
     r = logto_auth_account(&pl->ctx, pl->svc, pl->user, &res, &err);
     if (r < 0) {
         const char *why = res && res->reason[0] ? res->reason : err.message;
         logto_log(&pl->ctx.log, LOG_NOTICE,
                   "account-denied user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), why);
-        tell_user(pl, "Access denied by Logto: %s", why);
+        tell_user(pl, "Access denied by Logto: %s", public_reason(r, why, text, sizeof(text)));
         return account_code(r);
     }
     logto_log(&pl->ctx.log, LOG_INFO, "account-ok user=%s service=%s decided=%s%s", pl->user,
@@ -403,12 +565,19 @@ static int do_account(struct pam_logto *pl)
 _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct pam_logto pl;
-    int r = pam_logto_begin(&pl, pamh, flags, argc, argv, true);
+    int r = pam_logto_begin(&pl, pamh, flags, argc, argv);
 
     if (r == PAM_SUCCESS)
+        r = check_same_user(&pl, PAM_PERM_DENIED);
+    if (r == PAM_SUCCESS)
+        r = step_aside(&pl);
+    if (r == PAM_SUCCESS) {
+        r = load_config(&pl);
+        if (r == PAM_SERVICE_ERR)
+            r = PAM_PERM_DENIED; /* an account decision that cannot be made denies */
+    }
+    if (r == PAM_SUCCESS)
         r = do_account(&pl);
-    else if (r == PAM_SERVICE_ERR || r == PAM_AUTHINFO_UNAVAIL)
-        r = PAM_PERM_DENIED; /* an account decision that cannot be made denies */
     pam_logto_end(&pl);
     return r;
 }
@@ -417,15 +586,16 @@ static int session(pam_handle_t *pamh, int flags, int argc, const char **argv, b
 {
     struct logto_error err = { 0 };
     struct pam_logto pl;
-    bool local = false;
-    int r = pam_logto_begin(&pl, pamh, flags, argc, argv, true);
+    int r = pam_logto_begin(&pl, pamh, flags, argc, argv);
 
+    if (r == PAM_SUCCESS)
+        r = check_same_user(&pl, PAM_SESSION_ERR);
+    if (r == PAM_SUCCESS)
+        r = step_aside(&pl);
+    if (r == PAM_SUCCESS)
+        r = load_config(&pl);
     if (r != PAM_SUCCESS)
         goto out;
-    if (logto_auth_is_local_user(&pl.ctx, pl.user, &local, &err) < 0 || local) {
-        r = PAM_IGNORE;
-        goto out;
-    }
     r = open ? logto_auth_session_open(&pl.ctx, pl.svc, pl.user, &err)
              : logto_auth_session_close(&pl.ctx, pl.svc, pl.user, &err);
     if (r < 0) {

@@ -10,7 +10,9 @@
 #  3. a local account still signs in through pam_unix (right password yes, wrong no), and
 #     pam_logto stays out of its way;
 #  4. the check can fail: with the pam_logto account line turned into the trap
-#     ([success=ok default=ignore]), dave gets through.
+#     ([success=ok default=ignore]) the guard after it (pam_localuser, pam_deny) still refuses
+#     dave; with the guard gone as well, dave gets through.
+# (tests/e2e/local_accounts.sh: the same stack when the Logto side is broken.)
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
@@ -60,6 +62,11 @@ skips=$(printf '%s\n' "$lines" | awk -v at="$at" 'NR < at {
     }
 }')
 [ -z "$skips" ] || fail "common-account can skip pam_logto: $skips"
+# The guard: when pam_logto cannot run (module_unknown, system_err), only local accounts pass.
+guard=$(printf '%s\n' "$lines" | sed -n "$((at + 1)),$((at + 2))p" |
+    sed -E 's/^[[:space:]]*account[[:space:]]+//; s/[[:space:]]+/ /g; s/ $//')
+assert_eq "$guard" "$(printf '%s\n' "[success=1 default=ignore] pam_localuser.so" "requisite pam_deny.so")" \
+    "the lines after pam_logto in common-account"
 echo "ok 1 common-account: $acct"
 
 # acct USER: pamtester's account phase with the packaged stack (Debian's login file).
@@ -95,7 +102,12 @@ echo "ok 3 local accounts sign in through pam_unix"
 sed -i -E 's/^([[:space:]]*account[[:space:]]+)(\[[^]]*\]|[a-z]+)([[:space:]]+pam_logto\.so)/\1[success=ok default=ignore]\3/' \
     /etc/pam.d/common-account
 grep -q 'default=ignore.*pam_logto' /etc/pam.d/common-account || fail "could not plant the trap"
-acct dave || fail "with default=ignore dave should have passed: this test would not notice a bypass"
-echo "ok 4 a default=ignore account line would let dave through: the check above is real"
+if acct dave; then fail "with default=ignore dave passed: the pam_localuser guard did not hold"; fi
+sed -i -E '/pam_localuser\.so/d' /etc/pam.d/common-account
+sed -i -E '$!N; /pam_logto\.so.*\n[^\n]*requisite[[:space:]]+pam_deny\.so/ s/\n.*//; P; D' \
+    /etc/pam.d/common-account
+[ "$(grep -c pam_deny /etc/pam.d/common-account)" = 1 ] || fail "could not remove the guard"
+acct dave || fail "with default=ignore and no guard dave should have passed: this test would not notice a bypass"
+echo "ok 4 default=ignore: the guard still refuses dave; without the guard he passes, so the check above is real"
 
 e2e_assert_no_secrets local-Pass-1 wrong-Pass-1 m2m-secret

@@ -8,7 +8,12 @@
 #  2. bob the same with a password (Experience API);
 #  3. dave (role auditor), without a required role, is refused with a message saying why;
 #  4. carol, suspended in Logto, holding a valid public key in authorized_keys, is refused by
-#     the account phase (public-key logins skip PAM auth).
+#     the account phase (public-key logins skip PAM auth);
+#  5. the device flow as a second factor (the drop-in's AuthenticationMethods
+#     publickey,keyboard-interactive): without alice's key no code is ever shown or requested
+#     from the IdP; with it, the device flow follows; the code names user, service and host;
+#  6. with the IdP unreachable the client is told so in plain words, without URL or network
+#     error (those are in syslog).
 # No password, token or device code ends up in sshd's log or syslog.
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
@@ -34,6 +39,7 @@ CODE_RX='(?P<code>[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})'
 
 # ---------------------------------------------------------------- 1. device flow
 cat >"$R/device.pty" <<EOF
+expect This code signs in alice to sshd on $(hostname)\\. Approve it only if you started this yourself\\.
 expect To sign in, open
 expect $CODE_RX
 expect Press Enter once you have signed in:
@@ -131,6 +137,54 @@ grep -q 'account-denied user=carol service=sshd error=suspended' "$E2E_SYSLOG" |
 grep -q 'Access denied for user carol by PAM account configuration' "$E2E_SSHD_LOG" ||
     fail "sshd did not report the PAM account denial for carol"
 echo "ok 4 suspended user with a valid key refused by the account phase"
+
+# ---------------------------------------------------------------- 5. a key first
+e2e_sshd_stop
+e2e_sshd_start "AuthenticationMethods publickey,keyboard-interactive"
+ssh-keygen -q -t ed25519 -N '' -C alice@e2e -f "$R/alice_key"
+home=$(getent passwd alice | cut -d: -f6)
+mkdir -p "$home/.ssh"
+cp "$R/alice_key.pub" "$home/.ssh/authorized_keys"
+chown -R "$(id -u alice):$(id -g alice)" "$home"
+chmod 0700 "$home" "$home/.ssh"
+idp_ctl POST /stats/reset >/dev/null
+printf '%s\n' 'reject To sign in' 'expect Permission denied \(publickey\)' eof >"$R/nokey.pty"
+# shellcheck disable=SC2046
+e2e_pty "$R/nokey.pty" "$R/ssh-nokey.log" $(e2e_ssh_cmd keyboard-interactive alice) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status for alice without her key"
+stats=$(idp_ctl GET /stats)
+assert_eq "$(idp_json_field "$stats" total)" 0 "IdP requests for a client without the key: $stats"
+cat >"$R/twofactor.pty" <<EOF
+expect This code signs in alice to sshd on
+expect $CODE_RX
+expect Press Enter once you have signed in:
+run idp-approve {code} alice
+sendline
+expect uid=\\d+\\(alice\\)
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/twofactor.pty" "$R/ssh-twofactor.log" $(e2e_ssh_cmd publickey,keyboard-interactive \
+    alice -o IdentitiesOnly=yes -i "$R/alice_key") id ||
+    fail "alice could not sign in with her key and the device flow (see $R/ssh-twofactor.log)"
+grep -q "Partial publickey for alice" "$E2E_SSHD_LOG" || fail "sshd did not take the key first"
+echo "ok 5 publickey,keyboard-interactive: no key, no code (0 IdP requests); key, then device flow"
+
+# ---------------------------------------------------------------- 6. IdP unreachable
+e2e_sshd_stop
+e2e_sshd_start
+sed -i "s|^endpoint = .*|endpoint = https://127.0.0.1:$(e2e_free_port)|" /etc/logto/logto.conf
+printf '%s\n' 'expect Logto sign-in failed: cannot reach the sign-in service; try again later' \
+    eof >"$R/down.pty"
+# shellcheck disable=SC2046
+e2e_pty "$R/down.pty" "$R/ssh-down.log" $(e2e_ssh_cmd keyboard-interactive alice) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status with the IdP unreachable"
+for leak in https:// 127.0.0.1: refused; do
+    assert_not_contains "$(grep 'sign-in' "$R/ssh-down.log")" "$leak" "what the client saw"
+done
+grep -q 'auth-failed user=alice service=sshd error=unreachable reason=".*https://127.0.0.1:' \
+    "$E2E_SYSLOG" || fail "syslog does not name the unreachable endpoint"
+echo "ok 6 IdP unreachable: $(tr -d '\r' <"$R/ssh-down.log" | grep -m1 'sign-in failed')"
 
 # ---------------------------------------------------------------- secrets
 rt=$(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' /var/lib/logto/tokens/alice.json)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # pam_logto's exact return codes per phase (tests/module/test_pam_codes: libpamtest through
 # libpam, or the module's entry point called directly where libpam would hide the code):
-#   local accounts: PAM_USER_UNKNOWN in auth, PAM_IGNORE in account and session;
+#   local accounts: PAM_IGNORE in every phase (more in pam_local_first.sh);
 #   invalid user names: PAM_USER_UNKNOWN; configuration errors and bad module arguments:
 #   PAM_SERVICE_ERR (the account phase fails closed: PAM_PERM_DENIED);
 #   sign-in: PAM_SUCCESS, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_AUTHINFO_UNAVAIL (IdP down);
@@ -15,14 +15,11 @@
 pam_require
 
 need_cmd setpriv
-prog=$top_builddir/tests/module/test_pam_codes
-[ -x "$prog" ] || skip "tests/module/test_pam_codes is not built (needs libpamtest)"
-[ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
+[ -x "$top_builddir/tests/module/test_pam_codes" ] ||
+    skip "tests/module/test_pam_codes is not built (needs libpamtest)"
 idp_start || exit $?
 dir=$(test_tmpdir)
-# A copy nobody can run whatever the build directory's permissions.
-cp "$prog" "$dir/test_pam_codes"
-chmod 0755 "$dir/test_pam_codes"
+pam_codes_setup "$dir"
 pam_write_config "$dir/logto.conf" "$dir" "[service *]
 flow = password
 qr = no
@@ -52,85 +49,67 @@ done
 pam_service "$dir/pam.d" codes-badarg "auth required $mod frobnicate=1" \
     "account required $mod require_roles=admin claims_max_age=forever"
 
-n=0
-# code [--nobody] [--direct ARG... --] SERVICE USER OP EXPECTED [ANSWER...]
-code() {
-    n=$((n + 1))
-    c_user=""
-    if [ "$1" = --nobody ]; then
-        c_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
-        shift
-    fi
-    # shellcheck disable=SC2086
-    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB")" PAM_WRAPPER=1 \
-        PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" PAM_WRAPPER_DEBUGLEVEL=2 \
-        $c_user ${LOGTO_TEST_WRAPPER:-} "$dir/test_pam_codes" "$@" >"$dir/out.$n" 2>&1
-    c_rc=$?
-    [ "$c_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ] && echo "test_pam_codes $*" >>"$PAM_WRAPPER_ERRORS"
-    [ "$c_rc" = 0 ] || fail "case $n ($*): $(cat "$dir/out.$n")"
-    F=$dir/out.$n
-}
 
 # ---- local accounts are pam_unix's
-code codes root auth PAM_USER_UNKNOWN anything
-code --direct "config=$dir/logto.conf" -- codes root account PAM_IGNORE
-code --direct "config=$dir/logto.conf" -- codes root open_session PAM_IGNORE
-code --direct "config=$dir/logto.conf" -- codes root close_session PAM_IGNORE
-code --direct "config=$dir/logto.conf" -- codes daemon account PAM_IGNORE
+pam_code --direct "config=$dir/logto.conf" -- codes root auth PAM_IGNORE anything
+pam_code --direct "config=$dir/logto.conf" -- codes root account PAM_IGNORE
+pam_code --direct "config=$dir/logto.conf" -- codes root open_session PAM_IGNORE
+pam_code --direct "config=$dir/logto.conf" -- codes root close_session PAM_IGNORE
+pam_code --direct "config=$dir/logto.conf" -- codes daemon account PAM_IGNORE
 
 # ---- names that can never be Logto users
-code codes 'Bad/Name' auth PAM_USER_UNKNOWN anything
+pam_code codes 'Bad/Name' auth PAM_USER_UNKNOWN anything
 assert_logged "$F" '^user-invalid service=codes user="Bad/Name"$'
-code codes ALICE auth PAM_USER_UNKNOWN anything
-code codes ALICE account PAM_USER_UNKNOWN
-code codes "$(printf 'al\tice')" auth PAM_USER_UNKNOWN anything
+pam_code codes ALICE auth PAM_USER_UNKNOWN anything
+pam_code codes ALICE account PAM_USER_UNKNOWN
+pam_code codes "$(printf 'al\tice')" auth PAM_USER_UNKNOWN anything
 
 # ---- configuration errors fail closed, naming the problem
-code codes-bad alice auth PAM_SERVICE_ERR anything
+pam_code codes-bad alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "^config-error .*logto.conf:4: .*frobnicate"
-code codes-bad alice account PAM_PERM_DENIED
-code --direct "config=$dir/bad/logto.conf" -- codes-bad alice account PAM_PERM_DENIED
-code codes-mgmtstar alice auth PAM_SERVICE_ERR anything
+pam_code codes-bad alice account PAM_PERM_DENIED
+pam_code --direct "config=$dir/bad/logto.conf" -- codes-bad alice account PAM_PERM_DENIED
+pam_code codes-mgmtstar alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "management"
-code codes-badarg alice auth PAM_SERVICE_ERR anything
+pam_code codes-badarg alice auth PAM_SERVICE_ERR anything
 assert_logged "$F" "^config-error service=codes-badarg .*frobnicate"
-code codes-badarg alice account PAM_PERM_DENIED
-code --direct "config=$dir/logto.conf" "config=$dir/missing.conf" -- codes alice auth \
+pam_code codes-badarg alice account PAM_PERM_DENIED
+pam_code --direct "config=$dir/logto.conf" "config=$dir/missing.conf" -- codes alice auth \
     PAM_SERVICE_ERR anything
 
 # ---- sign-in
-code codes alice auth PAM_SUCCESS alice-pass-1
-code codes alice auth PAM_AUTH_ERR wrong-password-1
-code codes carol auth PAM_AUTH_ERR carol-pass-1
-code codes zelda auth PAM_AUTH_ERR whatever-pass
-for i in 1 2 3 4; do code codes bob auth PAM_AUTH_ERR "bad-pass-$i"; done
-code codes bob auth PAM_MAXTRIES bad-pass-5 # the failure that reaches the limit locks
-code codes bob auth PAM_MAXTRIES bob-pass-1
+pam_code codes alice auth PAM_SUCCESS alice-pass-1
+pam_code codes alice auth PAM_AUTH_ERR wrong-password-1
+pam_code codes carol auth PAM_AUTH_ERR carol-pass-1
+pam_code codes zelda auth PAM_AUTH_ERR whatever-pass
+for i in 1 2 3 4; do pam_code codes bob auth PAM_AUTH_ERR "bad-pass-$i"; done
+pam_code codes bob auth PAM_MAXTRIES bad-pass-5 # the failure that reaches the limit locks
+pam_code codes bob auth PAM_MAXTRIES bob-pass-1
 idp_ctl POST /users/bob/unlock >/dev/null
-code codes bob auth PAM_SUCCESS bob-pass-1
-code codes setcred-user setcred PAM_SUCCESS
-code --direct -- codes alice setcred PAM_SUCCESS
+pam_code codes bob auth PAM_SUCCESS bob-pass-1
+pam_code codes setcred-user setcred PAM_SUCCESS
+pam_code --direct -- codes alice setcred PAM_SUCCESS
 idp_ctl POST /down >/dev/null
-code codes-offline0 alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
-code codes-offline0 alice account PAM_SUCCESS # fresh claims: no network needed
+pam_code codes-offline0 alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+pam_code codes-offline0 alice account PAM_SUCCESS # fresh claims: no network needed
 idp_ctl POST /up >/dev/null
 
 # ---- account and session
-code codes alice account PAM_SUCCESS
-code codes-admin alice account PAM_SUCCESS
-code codes-admin bob account PAM_PERM_DENIED
-code codes zelda account PAM_USER_UNKNOWN
-code codes erin auth PAM_SUCCESS erin-pass-1
+pam_code codes alice account PAM_SUCCESS
+pam_code codes-admin alice account PAM_SUCCESS
+pam_code codes-admin bob account PAM_PERM_DENIED
+pam_code codes zelda account PAM_USER_UNKNOWN
+pam_code codes erin auth PAM_SUCCESS erin-pass-1
 idp_ctl PATCH /users/erin '{"suspended":true}' >/dev/null
-code codes-now erin account PAM_ACCT_EXPIRED
-code codes alice open_session PAM_SUCCESS
-code codes alice close_session PAM_SUCCESS
+pam_code codes-now erin account PAM_ACCT_EXPIRED
+pam_code codes alice open_session PAM_SUCCESS
+pam_code codes alice close_session PAM_SUCCESS
 
 # ---- an unprivileged caller (a screen locker, any user's own PAM program) cannot record a
 # sign-in in root's store; it must not get to try passwords against the IdP either.
 idp_ctl POST /stats/reset >/dev/null
-code --nobody codes alice auth PAM_CRED_INSUFFICIENT alice-pass-1
-code --nobody codes dave auth PAM_CRED_INSUFFICIENT wrong-password-2
+pam_code --nobody codes alice auth PAM_CRED_INSUFFICIENT alice-pass-1
+pam_code --nobody codes dave auth PAM_CRED_INSUFFICIENT wrong-password-2
 assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from unprivileged callers"
 assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534$"
 
@@ -140,15 +119,15 @@ assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534$"
 mkdir -p "$dir/lone" && cp "$LOGTO_PAM_MODULE" "$dir/lone/pam_logto.so"
 lone="$dir/lone/pam_logto.so config=$dir/logto.conf"
 pam_service "$dir/pam.d" codes-lone "auth required $lone" "account required $lone"
-code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+pam_code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
 assert_logged "$F" "pam_logto_net.so is missing"
-code codes-lone alice account PAM_SUCCESS # fresh claims: the network half is not loaded
+pam_code codes-lone alice account PAM_SUCCESS # fresh claims: the network half is not loaded
 cp "$(dirname "$LOGTO_PAM_MODULE")/pam_logto_net.so" "$dir/lone/pam_logto_net.so"
 chmod 0664 "$dir/lone/pam_logto_net.so"
-code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+pam_code codes-lone alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
 assert_logged "$F" "pam_logto_net.so is writable by group or others"
 chmod 0644 "$dir/lone/pam_logto_net.so"
-code codes-lone alice auth PAM_SUCCESS alice-pass-1
+pam_code codes-lone alice auth PAM_SUCCESS alice-pass-1
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 erin-pass-1 wrong-password-1 \
     wrong-password-2 bad-pass-1 whatever-pass

@@ -302,7 +302,7 @@ m2m_client_secret_file = /etc/logto/m2m.secret
 
 ${1:-}
 EOF
-    chmod 0600 /etc/logto/logto.conf
+    chmod 0644 /etc/logto/logto.conf # no secret in it (README: logto.conf is 0644)
 }
 
 # e2e_pam_example NAME [SERVICE]: install the shipped etc/pam.d/NAME as /etc/pam.d/SERVICE.
@@ -371,11 +371,12 @@ e2e_sshd_start() {
     while :; do
         E2E_SSH_PORT=$(e2e_free_port)
         {
-            printf '%s\n' "# written by tests/lib/e2e.sh" "Port $E2E_SSH_PORT" \
+            printf '%s\n' "# written by tests/lib/e2e.sh"
+            [ -n "${1:-}" ] && printf '%s\n' "$1"
+            printf '%s\n' "Port $E2E_SSH_PORT" \
                 "ListenAddress 127.0.0.1" "HostKey $d/host_ed25519" "PidFile $d/sshd.pid" \
                 "LogLevel VERBOSE" "PrintMotd no" "PrintLastLog no" "PermitRootLogin no" \
                 "UseDNS no" "MaxStartups 50"
-            [ -n "${1:-}" ] && printf '%s\n' "$1"
             sed "s|/usr/sbin/logtoctl|$E2E_SBIN/logtoctl|g" "$top_srcdir/etc/ssh/sshd_config.d-logto.conf"
         } >"$d/sshd_config"
         /usr/sbin/sshd -t -f "$d/sshd_config" || fail "sshd rejects its configuration"

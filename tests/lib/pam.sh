@@ -29,6 +29,13 @@
 #   wait_for_code FILE                  the device user code once it appears (20 s at most)
 #   wait_for_text FILE TEXT [SECONDS]   wait until FILE contains TEXT (both wait 6 times longer
 #                                       under $LOGTO_TEST_WRAPPER)
+#   pam_codes_setup DIR                 skip (77) unless tests/module/test_pam_codes is built; copy
+#                                       it into DIR (which must hold pam.d/), for pam_code
+#   pam_code [--nobody] [--direct ARG... --] SERVICE USER OP EXPECTED [ANSWER...]
+#                                       one test_pam_codes case (the exact PAM code; see its
+#                                       header) under pam_wrapper with DIR/pam.d, $PAM_EXTRA_PRELOAD
+#                                       preloaded too; --nobody runs it as UID 65534. Fails the
+#                                       test unless the code is EXPECTED; F is its output
 #   pam_test_done DIR SECRET...         end of a test: no valgrind error was reported by any
 #                                       pamtester_run, and no SECRET appears in any file under
 #                                       DIR (captured outputs, logs; not state/, *.secret, *.in)
@@ -220,6 +227,32 @@ wait_for_text() {
         i=$((i + 1))
     done
     return 1
+}
+
+pam_codes_setup() {
+    pcs_prog=$top_builddir/tests/module/test_pam_codes
+    [ -x "$pcs_prog" ] || skip "tests/module/test_pam_codes is not built (needs libpamtest)"
+    # A copy anyone can run, whatever the build directory's permissions (--nobody).
+    PAM_CODES=$1/test_pam_codes PAM_CODES_DIR=$1 PAM_CODES_N=0
+    cp "$pcs_prog" "$PAM_CODES"
+    chmod 0755 "$PAM_CODES"
+}
+
+pam_code() {
+    PAM_CODES_N=$((PAM_CODES_N + 1))
+    pc_user=""
+    if [ "$1" = --nobody ]; then
+        pc_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+        shift
+    fi
+    F=$PAM_CODES_DIR/out.$PAM_CODES_N
+    # shellcheck disable=SC2086
+    LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
+        PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$PAM_CODES_DIR/pam.d" PAM_WRAPPER_DEBUGLEVEL=2 \
+        $pc_user ${LOGTO_TEST_WRAPPER:-} "$PAM_CODES" "$@" >"$F" 2>&1
+    pc_rc=$?
+    [ "$pc_rc" = 99 ] && [ -n "${LOGTO_TEST_WRAPPER:-}" ] && echo "test_pam_codes $*" >>"$PAM_WRAPPER_ERRORS"
+    [ "$pc_rc" = 0 ] || fail "case $PAM_CODES_N ($*): $(cat "$F")"
 }
 
 # pam_test_done DIR SECRET...: the common end of every PAM test (see the header).

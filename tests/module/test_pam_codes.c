@@ -12,7 +12,11 @@
  *       Call the module's pam_sm_* entry point itself ($LOGTO_PAM_MODULE, dlopen) on a handle
  *       from pam_start, with ARG... as its module arguments: shows PAM_IGNORE exactly.
  *
- * OP: auth, setcred, account, open_session, close_session. EXPECTED: a PAM code name
+ * OP: auth, setcred, account, open_session, close_session; or a comma-separated sequence of
+ * them run on one PAM handle, where user=NAME sets PAM_USER in between (as a module or the
+ * application could): "auth,user=root,account". The sequence stops at the first step that fails
+ * (PAM_IGNORE counts as success for direct calls); EXPECTED is that step's code, or the last's.
+ * Sequences run with no failure delay (PAM_FAIL_DELAY). EXPECTED: a PAM code name
  * (PAM_SUCCESS, PAM_IGNORE, ...). ANSWERs reply to echo-off prompts in order. Prints the code
  * and every message the module sent; exits 0 when the code is EXPECTED, 1 otherwise.
  */
@@ -63,17 +67,33 @@ static int code_from_name(const char *name)
     exit(2);
 }
 
+typedef int (*pam_sm_fn)(pam_handle_t *, int, int, const char **);
+
+static int call_setcred(pam_handle_t *pamh, int flags)
+{
+    return pam_setcred(pamh, flags | PAM_ESTABLISH_CRED);
+}
+
 static const struct {
     const char *op;
     enum pamtest_ops pamtest;
     const char *entry;
+    int (*api)(pam_handle_t *, int); /* the libpam call, for sequences through the stack */
 } ops[] = {
-    { "auth", PAMTEST_AUTHENTICATE, "pam_sm_authenticate" },
-    { "setcred", PAMTEST_SETCRED, "pam_sm_setcred" },
-    { "account", PAMTEST_ACCOUNT, "pam_sm_acct_mgmt" },
-    { "open_session", PAMTEST_OPEN_SESSION, "pam_sm_open_session" },
-    { "close_session", PAMTEST_CLOSE_SESSION, "pam_sm_close_session" },
+    { "auth", PAMTEST_AUTHENTICATE, "pam_sm_authenticate", pam_authenticate },
+    { "setcred", PAMTEST_SETCRED, "pam_sm_setcred", call_setcred },
+    { "account", PAMTEST_ACCOUNT, "pam_sm_acct_mgmt", pam_acct_mgmt },
+    { "open_session", PAMTEST_OPEN_SESSION, "pam_sm_open_session", pam_open_session },
+    { "close_session", PAMTEST_CLOSE_SESSION, "pam_sm_close_session", pam_close_session },
 };
+
+static int op_index(const char *name, size_t len)
+{
+    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+        if (strlen(ops[k].op) == len && strncmp(ops[k].op, name, len) == 0)
+            return (int)k;
+    return -1;
+}
 
 /* ---------------------------------------------------------------- direct calls */
 
@@ -111,17 +131,10 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
     return PAM_SUCCESS;
 }
 
-typedef int (*pam_sm_fn)(pam_handle_t *, int, int, const char **);
-
-static int run_direct(const char *entry, const char *service, const char *user, int argc,
-                      const char **argv, struct answers *a)
+static void *module_handle(void)
 {
     const char *path = getenv("LOGTO_PAM_MODULE");
-    struct pam_conv c = { conv, a };
-    pam_handle_t *pamh = NULL;
-    pam_sm_fn fn;
     void *h;
-    int r;
 
     if (!path) {
         fprintf(stderr, "SKIP: LOGTO_PAM_MODULE is not set\n");
@@ -132,9 +145,20 @@ static int run_direct(const char *entry, const char *service, const char *user, 
         fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
         exit(2);
     }
-    fn = (pam_sm_fn)dlsym(h, entry);
+    return h;
+}
+
+static int run_direct(const char *entry, const char *service, const char *user, int argc,
+                      const char **argv, struct answers *a)
+{
+    struct pam_conv c = { conv, a };
+    pam_handle_t *pamh = NULL;
+    void *h = module_handle();
+    pam_sm_fn fn = (pam_sm_fn)dlsym(h, entry);
+    int r;
+
     if (!fn) {
-        fprintf(stderr, "%s: no %s\n", path, entry);
+        fprintf(stderr, "%s: no %s\n", getenv("LOGTO_PAM_MODULE"), entry);
         exit(2);
     }
     r = pam_start(service, user, &c, &pamh);
@@ -186,6 +210,58 @@ static int run_stack(enum pamtest_ops op, int expected, const char *service, con
     return tests[0].op_rv;
 }
 
+/* ---------------------------------------------------------------- sequences on one handle */
+
+/* Failures are not slowed down here (pam_unix and pam_faildelay ask libpam for a delay). */
+static void no_delay(int status, unsigned delay_usec, void *data)
+{
+    (void)status, (void)delay_usec, (void)data;
+}
+
+static int run_sequence(bool direct, const char *seq, const char *service, const char *user,
+                        int argc, const char **argv, struct answers *a)
+{
+    struct pam_conv c = { conv, a };
+    pam_handle_t *pamh = NULL;
+    void *h = direct ? module_handle() : NULL;
+    int r = PAM_SUCCESS;
+
+    if (pam_start(service, user, &c, &pamh) != PAM_SUCCESS ||
+        pam_set_item(pamh, PAM_FAIL_DELAY, (const void *)no_delay) != PAM_SUCCESS) {
+        fprintf(stderr, "pam_start failed\n");
+        exit(2);
+    }
+    for (const char *p = seq; *p;) {
+        size_t len = strcspn(p, ",");
+        if (r != PAM_SUCCESS && !(direct && r == PAM_IGNORE))
+            break; /* the first failure is the answer */
+        if (strncmp(p, "user=", 5) == 0) {
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)len - 5, p + 5);
+            r = pam_set_item(pamh, PAM_USER, name);
+            printf("step user=%s: %d\n", name, r);
+        } else {
+            int k = op_index(p, len);
+            if (k < 0) {
+                fprintf(stderr, "test_pam_codes: unknown operation %.*s\n", (int)len, p);
+                exit(2);
+            }
+            if (direct) {
+                pam_sm_fn fn = (pam_sm_fn)dlsym(h, ops[k].entry);
+                r = fn ? fn(pamh, 0, argc, argv) : PAM_SYMBOL_ERR;
+            } else {
+                r = ops[k].api(pamh, 0);
+            }
+            printf("step %s: %s (%d)\n", ops[k].op, code_name(r), r);
+        }
+        p += len + (p[len] == ',');
+    }
+    pam_end(pamh, r);
+    if (h)
+        dlclose(h);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     const char *args[64] = { 0 };
@@ -206,20 +282,23 @@ int main(int argc, char **argv)
     }
     expected = code_from_name(argv[i + 3]);
     a = (struct answers){ .v = argv + i + 4, .n = argc - i - 4 };
-    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-        if (strcmp(ops[k].op, argv[i + 2]) != 0)
-            continue;
+    if (strchr(argv[i + 2], ',')) {
+        got = run_sequence(direct, argv[i + 2], argv[i], argv[i + 1], n_args, args, &a);
+    } else {
+        int k = op_index(argv[i + 2], strlen(argv[i + 2]));
+        if (k < 0) {
+            fprintf(stderr, "test_pam_codes: unknown operation %s\n", argv[i + 2]);
+            return 2;
+        }
         got = direct ? run_direct(ops[k].entry, argv[i], argv[i + 1], n_args, args, &a)
                      : run_stack(ops[k].pamtest, expected, argv[i], argv[i + 1], &a);
-        printf("%s %s %s: %s (%d)\n", direct ? "direct" : "stack", argv[i + 1], argv[i + 2],
-               code_name(got), got);
-        if (got != expected) {
-            fprintf(stderr, "test_pam_codes: %s for %s: got %s (%d), expected %s (%d)\n",
-                    argv[i + 2], argv[i + 1], code_name(got), got, code_name(expected), expected);
-            return 1;
-        }
-        return 0;
     }
-    fprintf(stderr, "test_pam_codes: unknown operation %s\n", argv[i + 2]);
-    return 2;
+    printf("%s %s %s: %s (%d)\n", direct ? "direct" : "stack", argv[i + 1], argv[i + 2],
+           code_name(got), got);
+    if (got != expected) {
+        fprintf(stderr, "test_pam_codes: %s for %s: got %s (%d), expected %s (%d)\n", argv[i + 2],
+                argv[i + 1], code_name(got), got, code_name(expected), expected);
+        return 1;
+    }
+    return 0;
 }

@@ -1340,6 +1340,27 @@ static void test_cli(void)
         CHECK(strstr(out, "\"ok\": true"));
         CHECK(strstr(out, f.path));
     }
+    /* 0600 is no error, but a notice: unprivileged PAM programs cannot read the file. */
+    fx_put_mode(&f, "logto.conf", BASE, 0600);
+    {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        const char *args[] = { "config", "check", "--config", f.path, NULL };
+        CHECK_INT(run_logtoctl(NULL, args, &out, &err), 0);
+        snprintf(want, sizeof(want),
+                 "notice: %s: mode 0600: unprivileged PAM programs (screen lockers) and logtoctl "
+                 "run by users cannot read it; it holds no secret: 0644 is the intended mode\n",
+                 f.path);
+        CHECK_STR(err, want);
+        CHECK(strstr(out, "configuration OK: "));
+    }
+    {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        const char *args[] = { "--json", "config", "check", "--config", f.path, NULL };
+        CHECK_INT(run_logtoctl(NULL, args, &out, &err), 0);
+        CHECK(strstr(out, "\"ok\": true"));
+        CHECK(strstr(out, "\"notices\": [\n    \""));
+        CHECK(strstr(out, "mode 0600: unprivileged PAM programs"));
+    }
     {
         _cleanup_free_ char *out = NULL, *err = NULL;
         const char *args[] = { "config", "keys", NULL };

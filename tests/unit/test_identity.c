@@ -13,6 +13,7 @@
 
 #include "directory.h"
 #include "identity.h"
+#include "localdb.h"
 #include "memory.h"
 #include "names.h"
 #include "util.h"
@@ -714,6 +715,40 @@ static void test_check_local(void)
     CHECK_INT(logto_identity_check_local(&ctx, id, &err), 0);
 }
 
+/* pam_logto's first question, before any configuration: is the name in the passwd file? */
+static void test_file_has_user(void)
+{
+    static const struct {
+        const char *name;
+        bool local;
+    } cases[] = {
+        { "root", true },
+        { "localuser", true },
+        { "nisuser", true }, /* +nisuser */
+        { "roo", false },
+        { "rootx", false },
+        { "localuser:x", false },
+        { "commentuser", false }, /* only inside a comment line */
+        { "", false },
+        { "alice", false },
+    };
+    struct logto_error err = { 0 };
+    bool local;
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        local = !cases[i].local;
+        CHECK_INT(logto_localdb_file_has_user(passwd_path, cases[i].name, &local, &err), 0);
+        if (local != cases[i].local)
+            fprintf(stderr, "file_has_user(\"%s\"): got %d\n", cases[i].name, local);
+        CHECK(local == cases[i].local);
+    }
+    /* Unsafe or missing: an error, never "not local". */
+    CHECK(logto_localdb_file_has_user("/nonexistent/passwd", "root", &local, &err) < 0);
+    chmod(passwd_path, 0666);
+    CHECK_INT(logto_localdb_file_has_user(passwd_path, "root", &local, &err), -LOGTO_E_UNSAFE);
+    chmod(passwd_path, 0644);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static const struct logto_dir_group *find_group(const struct logto_dir_group *g, size_t n,
@@ -1139,5 +1174,5 @@ static void test_group_clashes(void)
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_uids), TEST(test_uid_hash),
           TEST(test_gecos), TEST(test_home_shell), TEST(test_lists), TEST(test_caps),
-          TEST(test_check_local), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
-          TEST(test_check_directory), TEST(test_group_clashes))
+          TEST(test_check_local), TEST(test_file_has_user), TEST(test_groups), TEST(test_mgmt),
+          TEST(test_collisions), TEST(test_check_directory), TEST(test_group_clashes))
