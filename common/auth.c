@@ -495,10 +495,18 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     int64_t age = logto_now(ctx) - rec->claims_at;
     int r;
 
-    if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace) {
-        snprintf(res->reason, sizeof(res->reason),
-                 "the IdP cannot be reached and the cached claims are too old (%llds)",
-                 (long long)age);
+    /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
+     * them would stretch the grace by the size of the step. */
+    if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace || age < 0) {
+        if (age < 0)
+            snprintf(res->reason, sizeof(res->reason),
+                     "the IdP cannot be reached and the cached claims are dated %llds in the "
+                     "future (was the clock set back?)",
+                     (long long)-age);
+        else
+            snprintf(res->reason, sizeof(res->reason),
+                     "the IdP cannot be reached and the cached claims are too old (%llds)",
+                     (long long)age);
         if (err)
             *err = *why;
         return -LOGTO_E_UNREACHABLE;

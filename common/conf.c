@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -130,7 +128,7 @@ static bool visible_ascii(const char *s)
 static bool chars_in(const char *s, const char *extra)
 {
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+        if (!logto_ascii_alnum((unsigned char)*s) && !strchr(extra, *s))
             return false;
     return true;
 }
@@ -151,7 +149,7 @@ static const char *check_resource(const char *s)
     char scheme[33];
 
     if (strlen(s) > 512 || !visible_ascii(s) || strpbrk(s, "\"\\#") || n == 0 ||
-        n >= sizeof(scheme) || !colon[1] || !isalpha((unsigned char)s[0]))
+        n >= sizeof(scheme) || !colon[1] || !logto_ascii_alpha((unsigned char)s[0]))
         return "is not an absolute URI without a fragment";
     memcpy(scheme, s, n);
     scheme[n] = '\0';
@@ -534,7 +532,7 @@ static int parse_path(const char *s, struct value *v, char *why, size_t n)
         v->str[--len] = '\0';
     /* "/a /" would become "/a ": a value no line can hold (values are trimmed), so the dump
      * would not load back to it. */
-    if (isspace((unsigned char)v->str[strlen(v->str) - 1])) {
+    if (logto_ascii_space((unsigned char)v->str[strlen(v->str) - 1])) {
         char q[100];
         free(v->str);
         v->str = NULL;
@@ -561,11 +559,11 @@ static int parse_bool_text(const char *s, int64_t *ret)
     static const char *const no[] = { "no", "false", "off", "0" };
 
     for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
+        if (logto_ascii_strcasecmp(s, yes[i]) == 0) {
             *ret = 1;
             return 0;
         }
-        if (strcasecmp(s, no[i]) == 0) {
+        if (logto_ascii_strcasecmp(s, no[i]) == 0) {
             *ret = 0;
             return 0;
         }
@@ -731,8 +729,9 @@ static int parse_prefix(const char *s, struct value *v, char *why, size_t n)
     char q[100];
 
     /* The prefix starts every group name made with it, so it must be a valid name start. */
-    if (*s && (strlen(s) >= LOGTO_NAME_MAX || !(islower((unsigned char)*s) || *s == '_') ||
-               !chars_in(s, "_.-") || strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
+    if (*s &&
+        (strlen(s) >= LOGTO_NAME_MAX || !(logto_ascii_lower((unsigned char)*s) || *s == '_') ||
+         !chars_in(s, "_.-") || strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
         return why_set(why, n,
                        "%s is not a group-name prefix ([a-z_][a-z0-9_.-]*, at most %d "
                        "characters)",
@@ -1191,9 +1190,9 @@ static bool only_comment(const char *rest)
     /* After "]": nothing, or whitespace then a comment. */
     if (!*rest)
         return true;
-    if (!isspace((unsigned char)*rest))
+    if (!logto_ascii_space((unsigned char)*rest))
         return false;
-    while (isspace((unsigned char)*rest))
+    while (logto_ascii_space((unsigned char)*rest))
         rest++;
     return !*rest || *rest == '#';
 }
@@ -1248,7 +1247,7 @@ static int parse_section(struct parser *p, char *s)
 static void cut_comment(char *value)
 {
     for (char *c = value; *c; c++)
-        if (*c == '#' && c > value && isspace((unsigned char)c[-1])) {
+        if (*c == '#' && c > value && logto_ascii_space((unsigned char)c[-1])) {
             *c = '\0';
             return;
         }
@@ -1393,7 +1392,7 @@ static bool dropin_name(const char *name)
 static int list_dropins(int dirfd, char ***ret)
 {
     _cleanup_strv_ char **names = calloc(1, sizeof(char *));
-    int fd = dup(dirfd);
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
     struct dirent *de;
     DIR *d;
 

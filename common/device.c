@@ -121,7 +121,7 @@ static int parse_answer(const struct logto_ctx *ctx, const json_t *doc, struct l
     a->user_code = strdup(user_code);
     if (!a->device_code || !a->user_code)
         return LOGTO_OOM(err);
-    a->expires_at = logto_now(ctx) + expires_in;
+    logto_device_set_lifetime(a, expires_in);
     a->interval = interval > LOGTO_DEVICE_MAX_INTERVAL ? LOGTO_DEVICE_MAX_INTERVAL : interval;
     return 0;
 }
@@ -182,7 +182,7 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
         return r;
     }
     logto_log(&ctx->log, LOG_INFO, "device-flow-started expires_in=%lld interval=%lld",
-              (long long)(a.expires_at - logto_now(ctx)), (long long)a.interval);
+              (long long)logto_device_seconds_left(&a), (long long)a.interval);
     logto_device_auth_clear(ret);
     *ret = a;
     a = (struct logto_device_auth){ 0 };
@@ -266,11 +266,23 @@ static void sleep_seconds(int64_t seconds)
     }
 }
 
-/* Wait interval seconds, but not past the code's expiry. */
-static int wait_for_poll(const struct logto_ctx *ctx, const struct logto_device_auth *a,
-                         int64_t interval, struct logto_error *err)
+void logto_device_set_lifetime(struct logto_device_auth *auth, int64_t expires_in)
 {
-    int64_t left = a->expires_at - logto_now(ctx);
+    auth->deadline_ms = logto_monotonic_ms() + expires_in * 1000;
+}
+
+int64_t logto_device_seconds_left(const struct logto_device_auth *auth)
+{
+    int64_t ms = auth->deadline_ms - logto_monotonic_ms();
+
+    return ms > 0 ? (ms + 999) / 1000 : 0;
+}
+
+/* Wait interval seconds, but not past the code's expiry. */
+static int wait_for_poll(const struct logto_device_auth *a, int64_t interval,
+                         struct logto_error *err)
+{
+    int64_t left = logto_device_seconds_left(a);
 
     if (left <= 0)
         return logto_error_set(err, LOGTO_E_TIMEOUT,
@@ -317,7 +329,7 @@ int logto_device_poll(const struct logto_ctx *ctx, struct logto_http *http, stru
     int r;
 
     for (;;) {
-        r = wait_for_poll(ctx, auth, interval, err);
+        r = wait_for_poll(auth, interval, err);
         if (r < 0)
             break;
         r = poll_once(ctx, http, oidc, client, auth, &tokens, &oerr, err);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,7 +115,7 @@ int logto_url_check_https(const char *url, const char *what, struct logto_error 
     if (!u)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is not a valid URL", what);
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        strcasecmp(scheme, "https") != 0)
+        logto_ascii_strcasecmp(scheme, "https") != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is not an https URL", what);
     if (!url_has_part(u, CURLUPART_HOST))
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s has no host", what);
@@ -347,7 +346,7 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
         size_t n = strlen(kept[i].name);
-        if (len > n && line[n] == ':' && strncasecmp(line, kept[i].name, n) == 0) {
+        if (len > n && line[n] == ':' && logto_ascii_strncasecmp(line, kept[i].name, n) == 0) {
             *ret_name_len = n;
             return (char **)((char *)resp + kept[i].offset);
         }
@@ -395,10 +394,11 @@ bool logto_http_response_is_json(const struct logto_http_response *resp)
     if (!ct)
         return false;
     n = strcspn(ct, "; \t");
-    if (n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0)
+    if (n == strlen("application/json") && logto_ascii_strncasecmp(ct, "application/json", n) == 0)
         return true;
-    return n > strlen("application/+json") && strncasecmp(ct, "application/", 12) == 0 &&
-           strncasecmp(ct + n - 5, "+json", 5) == 0;
+    return n > strlen("application/+json") &&
+           logto_ascii_strncasecmp(ct, "application/", 12) == 0 &&
+           logto_ascii_strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
 int logto_http_response_json(const struct logto_http_response *resp, const char *what,

@@ -2,14 +2,12 @@
 /* Logto Management API client: M2M token (memory + disk cache), paginated listings, users. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -129,14 +127,14 @@ int logto_mgmt_parse_link(const char *value, const char *rel, char **ret, struct
                     p++;
                 val_len = (size_t)(p - val);
             }
-            if (name_len == 3 && strncasecmp(name, "rel", 3) == 0) {
+            if (name_len == 3 && logto_ascii_strncasecmp(name, "rel", 3) == 0) {
                 /* rel may hold several space-separated relation types. */
                 size_t rl = strlen(rel);
                 for (size_t i = 0; i < val_len;) {
                     size_t j = i;
                     while (j < val_len && val[j] != ' ')
                         j++;
-                    if (j - i == rl && strncasecmp(val + i, rel, rl) == 0)
+                    if (j - i == rl && logto_ascii_strncasecmp(val + i, rel, rl) == 0)
                         match = true;
                     i = j + 1;
                 }
@@ -996,7 +994,7 @@ int logto_mgmt_find_user(struct logto_mgmt *m, const char *name, json_t **ret,
     json_array_foreach(found, i, item)
     {
         const char *u = json_string_value(json_object_get(item, "username"));
-        if (!u || strcasecmp(u, name) != 0)
+        if (!u || logto_ascii_strcasecmp(u, name) != 0)
             return logto_error_set(err, LOGTO_E_PROTOCOL,
                                    "the user search returned a user with another name");
         if (match)

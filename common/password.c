@@ -2,12 +2,10 @@
 /* Password flows: Experience API, PAT exchange, Management API check, OAuth password grant. */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http.h"
 #include "json.h"
@@ -198,7 +196,7 @@ static void lockout_when(const char *message, char *buf, size_t n)
     p += strlen("try again ");
     while (*p && *p != '.' && k + 1 < n && k < 40) {
         unsigned char c = (unsigned char)*p++;
-        if (!isalnum(c) && c != ' ')
+        if (!logto_ascii_alnum(c) && c != ' ')
             break;
         buf[k++] = (char)c;
     }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "json.h"
 #include "log.h"
@@ -130,7 +129,7 @@ static int parse_token_fields(const json_t *doc, struct logto_tokens *t, struct 
     if (scope && !(t->scope = strdup(scope)))
         return LOGTO_OOM(err);
     /* Only bearer tokens are understood (no DPoP, no MAC). */
-    if (strcasecmp(t->token_type, "Bearer") != 0)
+    if (logto_ascii_strcasecmp(t->token_type, "Bearer") != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "token_type is not Bearer");
     return 0;
 }
@@ -297,7 +296,8 @@ static int parse_userinfo(const struct logto_http_response *resp, const char *sh
     const char *sub = NULL;
     int r;
 
-    if (resp->content_type && strncasecmp(resp->content_type, "application/jwt", 15) == 0)
+    if (resp->content_type &&
+        logto_ascii_strncasecmp(resp->content_type, "application/jwt", 15) == 0)
         return logto_error_set(err, LOGTO_E_UNSUPPORTED,
                                "%s answered with a signed JWT, which "
                                "is not supported",

@@ -3,9 +3,13 @@
  * per-service resolution with PAM arguments, the dump, the sample file and `logtoctl config`. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <locale.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -1360,9 +1364,180 @@ static void test_cli(void)
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Descriptors: the loader runs inside sshd, sudo and su, whose children must not inherit any
+ * descriptor of ours. fdopendir is wrapped (-Wl,--wrap=fdopendir): at the moment a descriptor
+ * is handed to it, a child is exec'd, as another thread of the host program might do. */
+
+DIR *__real_fdopendir(int fd);
+static int fdopendir_calls, fdopendir_leaks;
+
+static bool child_sees_fd(int fd)
+{
+    char sh[] = "sh", c[] = "-c", script[64];
+    pid_t pid;
+    int status = 0;
+
+    snprintf(script, sizeof(script), "[ -e /proc/self/fd/%d ]", fd);
+    char *argv[] = { sh, c, script, NULL };
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+        return false;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+DIR *__wrap_fdopendir(int fd);
+DIR *__wrap_fdopendir(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+
+    fdopendir_calls++;
+    if (flags < 0 || !(flags & FD_CLOEXEC) || child_sees_fd(fd))
+        fdopendir_leaks++;
+    return __real_fdopendir(fd);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void test_descriptors(void)
+{
+    struct fx f;
+    int before;
+
+    fx_new(&f, BASE);
+    fx_put(&f, "conf.d/10-a.conf", "[logto]\ntimeout = 20s\n");
+    fdopendir_calls = fdopendir_leaks = 0;
+    before = count_fds();
+    {
+        _cleanup_(logto_config_freep) struct logto_config *cfg = load_ok(&f);
+        CHECK(cfg != NULL);
+    }
+    CHECK(fdopendir_calls >= 1); /* the drop-in directory was listed */
+    CHECK_INT(fdopendir_leaks, 0);
+    CHECK_INT(count_fds(), before); /* and nothing stays open after the load */
+    /* The same for check, which collects every error. */
+    {
+        struct logto_config *cfg = NULL;
+        _cleanup_strv_ char **errors = NULL;
+        CHECK_INT(logto_config_check(f.path, &cfg, &errors), 0);
+        logto_config_free(cfg);
+    }
+    CHECK_INT(fdopendir_leaks, 0);
+    CHECK_INT(count_fds(), before);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The locale: su and sudo call setlocale() with the user's locale before PAM runs. In an 8-bit
+ * locale bytes >= 0x80 are letters or spaces to <ctype.h> (Latin-1: 0xA0 is a no-break space,
+ * 0xE9 a letter), so a parser built on it would read the same file differently there. */
+
+/* Switch LC_ALL to a Latin-1 locale: an installed one, else one built with localedef into the
+ * test directory (found through LOCPATH). Returns false when none can be had. */
+static bool latin1_locale(void)
+{
+    static const char *const names[] = { "en_US.ISO-8859-1", "de_DE.ISO-8859-1", "en_US.iso88591",
+                                         "de_DE", "fr_FR" };
+    char built[96], prog[] = "localedef", i_opt[] = "-i", source[] = "en_US", f_opt[] = "-f",
+                    charmap[] = "ISO-8859-1";
+    pid_t pid;
+    int status = 0;
+
+    /* 0xE9 (e acute) is a letter in Latin-1, nothing in C or UTF-8. */
+    for (size_t i = 0; i < ELEMENTSOF(names); i++)
+        if (setlocale(LC_ALL, names[i]) && isalnum(0xE9))
+            return true;
+    ensure_root();
+    snprintf(built, sizeof(built), "%s/latin1", root);
+    char *argv[] = { prog, i_opt, source, f_opt, charmap, built, NULL };
+    if (posix_spawnp(&pid, "localedef", NULL, NULL, argv, environ) != 0)
+        return false;
+    waitpid(pid, &status, 0);
+    setenv("LOCPATH", root, 1);
+    return setlocale(LC_ALL, "latin1") && isalnum(0xE9) && islower(0xE9);
+}
+
+/* The outcome of loading text: the error message, or "ok: client_id=<value>". */
+static char *outcome(const char *text)
+{
+    struct fx f;
+    struct logto_config *cfg = NULL;
+    struct logto_error err = { 0 };
+    char *out;
+
+    fx_new(&f, text);
+    if (logto_config_load(f.path, &cfg, &err) < 0)
+        out = logto_asprintf("error: %s", err.message + strlen(f.path));
+    else
+        out = logto_asprintf("ok: client_id=%s", cfg->client_id);
+    logto_config_free(cfg);
+    return out;
+}
+
+static void test_locale(void)
+{
+    static const char *const texts[] = {
+        /* A trailing no-break space after a value, before a comment, after a section (glibc
+         * does not class it as a space, other C libraries may). */
+        "[logto]\nendpoint = https://auth.example.com\nclient_id = app\xa0\n",
+        "[logto]\nendpoint = https://auth.example.com\nclient_id = app\xa0# c\n",
+        "[logto]\xa0\nendpoint = https://auth.example.com\nclient_id = app\n",
+        /* Latin-1 letters in a service name, a claim, a custom_data key, a group prefix. */
+        BASE "[service ssh\xe9]\nflow = device\n",
+        BASE "[identity]\ngecos_claim = n\xe9\n",
+        BASE "[identity]\nuid_key = uid\xe9\n",
+        BASE "[identity]\nrole_group_prefix = \xe9t\xe9-\n",
+        BASE "[logto]\nresources = h\xe9ttps://api.example.com\n",
+        /* Case-insensitive booleans: the same in every locale. */
+        BASE "[service *]\nqr = YES\n",
+    };
+    char *in_c[ELEMENTSOF(texts)];
+    char *saved = strdup(setlocale(LC_ALL, NULL));
+
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+        in_c[i] = outcome(texts[i]);
+    /* In the C locale, none of these bytes is a space or a letter. */
+    CHECK(logto_startswith(in_c[0], "error: "));
+    CHECK(logto_startswith(in_c[3], "error: "));
+    CHECK(logto_startswith(in_c[8], "ok: "));
+    /* The helpers are ASCII-only whatever the locale. */
+    for (int c = 0x80; c < 0x100; c++)
+        CHECK(!logto_ascii_space(c) && !logto_ascii_alnum(c) && !logto_ascii_alpha(c) &&
+              !logto_ascii_digit(c) && logto_ascii_tolower(c) == c);
+    CHECK_INT(logto_ascii_strcasecmp("Bearer", "BEARER"), 0);
+    CHECK(logto_ascii_strcasecmp("\xc9", "\xe9") != 0);
+
+    if (!latin1_locale()) {
+        fprintf(stderr, "no Latin-1 locale (and no localedef): the parser was only checked in C\n");
+    } else {
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+            _cleanup_free_ char *in_latin1 = outcome(texts[i]);
+            CHECK_STR(in_latin1, in_c[i]);
+        }
+        CHECK(logto_ascii_strcasecmp("\xc9", "\xe9") != 0); /* strcasecmp says 0 here */
+    }
+    setlocale(LC_ALL, saved ? saved : "C");
+    unsetenv("LOCPATH");
+    free(saved);
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+        free(in_c[i]);
+}
+
 TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key),
           TEST(test_every_key_generic), TEST(test_syntax), TEST(test_errors),
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
           TEST(test_service_resolution), TEST(test_management_opt_in), TEST(test_dump),
-          TEST(test_keys), TEST(test_sample), TEST(test_cli))
+          TEST(test_keys), TEST(test_sample), TEST(test_cli), TEST(test_descriptors),
+          TEST(test_locale))
