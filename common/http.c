@@ -764,23 +764,34 @@ int logto_http_post_form(struct logto_http *http, const char *url, const struct 
     return logto_http_send(http, &req, resp, err);
 }
 
+int logto_http_send_json_secrets(struct logto_http *http, const char *method, const char *url,
+                                 const struct json_t *body, const char *const *keys,
+                                 const char *const *values, size_t n, const char *bearer,
+                                 struct logto_http_response *resp, struct logto_error *err)
+{
+    _cleanup_secret_ char *text = NULL;
+    size_t len = 0;
+    int r = logto_json_dump_secrets((const json_t *)body, keys, values, n, &text, &len, err);
+
+    if (r < 0)
+        return r;
+    return logto_http_send(http,
+                           &(struct logto_http_request){
+                               .method = method,
+                               .url = url,
+                               .body = text,
+                               .body_len = len,
+                               .content_type = "application/json",
+                               .bearer = bearer,
+                           },
+                           resp, err);
+}
+
 int logto_http_send_json(struct logto_http *http, const char *method, const char *url,
                          const struct json_t *body, const char *bearer,
                          struct logto_http_response *resp, struct logto_error *err)
 {
-    _cleanup_secret_ char *text = logto_json_dump((const json_t *)body);
-    struct logto_http_request req = {
-        .method = method,
-        .url = url,
-        .body = text,
-        .body_len = text ? strlen(text) : 0,
-        .content_type = "application/json",
-        .bearer = bearer,
-    };
-
-    if (!text)
-        return LOGTO_OOM(err);
-    return logto_http_send(http, &req, resp, err);
+    return logto_http_send_json_secrets(http, method, url, body, NULL, NULL, 0, bearer, resp, err);
 }
 
 /* ------------------------------------------------------------------ redirects */

@@ -11,11 +11,11 @@
  * replaced whole, so they see the old or the new one.
  *
  * The record is JSON with a version. Secret fields (refresh_token, verifier) never pass through
- * jansson: the writer splices their JSON text in itself and the reader cuts them out of the file
- * buffer (replacing them with null) before jansson parses the rest, so no copy of a secret is
- * left in memory that we cannot wipe. The file buffer and the serialised text are wiped too.
- * Secrets are restricted to 2..LOGTO_SECRET_MAX bytes of printable ASCII (refresh tokens and crypt
- * hashes are).
+ * jansson: the writer splices their JSON text in and the reader cuts them out of the file buffer
+ * before jansson parses the rest (json.h, logto_json_dump_secrets / logto_json_cut_secrets), so
+ * no copy of a secret is left in memory that we cannot wipe. The file buffer and the serialised
+ * text are wiped too. Secrets are restricted to 2..LOGTO_SECRET_MAX bytes of printable ASCII
+ * (refresh tokens and crypt hashes are).
  */
 #pragma once
 
