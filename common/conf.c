@@ -48,6 +48,7 @@ enum type {
     T_DURATION,    /* stored in seconds */
     T_DURATION_MS, /* stored in milliseconds; also accepts an "ms" suffix */
     T_SIZE,        /* bytes, optional K or M suffix */
+    T_COUNT,       /* a whole number in min..max */
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
@@ -94,7 +95,7 @@ struct rule {
     unsigned flags;
     const char *def;         /* default as configuration text; NULL: unset */
     const char *def_generic; /* with F_PROFILE_DEF: the default for profile generic */
-    int64_t min, max;        /* durations (in their unit) and sizes */
+    int64_t min, max;        /* durations (in their unit), sizes and counts */
     const struct enum_value *values;
     item_check_fn check_item;
     list_check_fn check_list;
@@ -291,6 +292,12 @@ static const struct rule schema[] = {
     { "logto", "max_response_size", T_SIZE, S_I64, CFG(max_response_size), .def = "4M",
       .min = 64 * 1024, .max = 64 * 1024 * 1024,
       .doc = "largest response accepted from the provider (64K..64M)" },
+    { "logto", "host_lockout_attempts", T_COUNT, S_I64, CFG(host_lockout_attempts), .def = "3",
+      .min = 1, .max = LOGTO_HOST_LOCKOUT_MAX,
+      .doc = "failed password attempts per user and host_lockout_window before this host stops "
+             "asking the provider (1..100)" },
+    { "logto", "host_lockout_window", T_DURATION, S_I64, CFG(host_lockout_window), .def = "1h",
+      .min = 1, .max = DAY, .doc = "the window of host_lockout_attempts (1s..1d)" },
 
     /* [identity] */
     { "identity", "name_claims", T_LIST, S_STRV, CFG(name_claims), .flags = F_PROFILE_DEF,
@@ -366,6 +373,15 @@ static const struct rule schema[] = {
       .max = 7 * DAY, .doc = "refresh cached claims older than this (0: always)" },
     { "service", "offline_grace", T_DURATION, S_I64, SVC(offline_grace), .def = "7d", .min = 0,
       .max = 90 * DAY, .doc = "how long cached claims serve while the provider is down (0: off)" },
+    { "service", "offline_delay_after", T_COUNT, S_I64, SVC(offline_delay_after), .def = "3",
+      .min = 0, .max = 100,
+      .doc = "wrong offline passwords in a row before each further try must wait (0..100)" },
+    { "service", "offline_delay", T_DURATION, S_I64, SVC(offline_delay), .def = "30s", .min = 0,
+      .max = 3600, .doc = "the first wait; it doubles with every further wrong password (0..1h)" },
+    { "service", "offline_lock_after", T_COUNT, S_I64, SVC(offline_lock_after), .def = "10",
+      .min = 1, .max = 100,
+      .doc = "wrong offline passwords in a row that switch offline sign-in off until the next "
+             "online one (1..100)" },
     { "service", "revoke_on_close", T_BOOL, S_I64, SVC(revoke_on_close), .def = "no",
       .doc = "revoke the session's tokens when the PAM session closes" },
 };
@@ -617,6 +633,18 @@ static int parse_duration_value(const struct rule *r, const char *s, struct valu
     return 0;
 }
 
+static int parse_count(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+    uint64_t u;
+
+    if (logto_parse_u64(s, (uint64_t)r->min, (uint64_t)r->max, &u) < 0)
+        return why_set(why, n, "%s is not a whole number in %" PRId64 "..%" PRId64, quoted(q, s),
+                       r->min, r->max);
+    v->num = (int64_t)u;
+    return 0;
+}
+
 static int parse_size(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
 {
     size_t len = strlen(s);
@@ -795,6 +823,8 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
         return parse_duration_value(r, s, v, why, n);
     case T_SIZE:
         return parse_size(r, s, v, why, n);
+    case T_COUNT:
+        return parse_count(r, s, v, why, n);
     case T_LIST:
         return parse_list(r, s, v, why, n);
     case T_ID_RANGE:
@@ -1932,10 +1962,11 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_PATH] = "path",           [T_SECRET_FILE] = "secret-file",
         [T_CA_FILE] = "file",        [T_BOOL] = "bool",
         [T_DURATION] = "duration",   [T_DURATION_MS] = "duration",
-        [T_SIZE] = "size",           [T_LIST] = "list",
-        [T_ID_RANGE] = "range",      [T_HOME] = "pattern",
-        [T_PREFIX] = "prefix",       [T_KEY_NAME] = "name",
-        [T_CLAIM] = "claim",         [T_GROUPS] = "list",
+        [T_SIZE] = "size",           [T_COUNT] = "count",
+        [T_LIST] = "list",           [T_ID_RANGE] = "range",
+        [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
+        [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
+        [T_GROUPS] = "list",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

@@ -546,6 +546,41 @@ int logto_store_remove(const struct logto_store_lock *lock, struct logto_error *
     return 0;
 }
 
+static void companion_file(const struct logto_store_lock *lock, const char *suffix, char *file,
+                           size_t file_size, char *path, size_t path_size)
+{
+    snprintf(file, file_size, "%s.%s", lock->name, suffix);
+    snprintf(path, path_size, "%s/%s", lock->store->dir, file);
+}
+
+void logto_store_companion_path(const struct logto_store_lock *lock, const char *suffix, char *buf,
+                                size_t n)
+{
+    char file[LOGTO_NAME_MAX + 32];
+
+    companion_file(lock, suffix, file, sizeof(file), buf, n);
+}
+
+int logto_store_read_companion(const struct logto_store_lock *lock, const char *suffix,
+                               size_t max_size, char **ret_buf, size_t *ret_len,
+                               struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    return logto_file_read_at(lock->store->dirfd, file, path, LOGTO_FILE_SECRET, max_size, ret_buf,
+                              ret_len, err);
+}
+
+int logto_store_write_companion(const struct logto_store_lock *lock, const char *suffix,
+                                const char *buf, size_t len, struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    return logto_file_write_at(lock->store->dirfd, file, path, buf, len, 0600, err);
+}
+
 int logto_store_list(struct logto_store *store, char ***ret_names, struct logto_error *err)
 {
     _cleanup_strv_ char **names = calloc(1, sizeof(char *));

@@ -117,5 +117,20 @@ int logto_store_save(const struct logto_store_lock *lock, const struct logto_rec
  * removing it would let a waiter lock a file nobody else will open again. */
 int logto_store_remove(const struct logto_store_lock *lock, struct logto_error *err);
 
+/*
+ * A small companion file of the locked user next to the record, <name>.<suffix> (root 0600,
+ * replaced atomically), e.g. the sign-in attempt counters (attempts.h). suffix is a constant of
+ * lower-case letters other than "json" and "lock". Reading: LOGTO_E_NOTFOUND when there is
+ * none, LOGTO_E_UNSAFE / LOGTO_E_CORRUPT as logto_file_read_at says (the buffer is the caller's).
+ */
+int logto_store_read_companion(const struct logto_store_lock *lock, const char *suffix,
+                               size_t max_size, char **ret_buf, size_t *ret_len,
+                               struct logto_error *err);
+int logto_store_write_companion(const struct logto_store_lock *lock, const char *suffix,
+                                const char *buf, size_t len, struct logto_error *err);
+/* Its path, for messages. */
+void logto_store_companion_path(const struct logto_store_lock *lock, const char *suffix, char *buf,
+                                size_t n);
+
 /* The user names that have a record, sorted (only valid names; temp and lock files skipped). */
 int logto_store_list(struct logto_store *store, char ***ret_names, struct logto_error *err);

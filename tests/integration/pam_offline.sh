@@ -16,7 +16,10 @@ pam_require
 idp_start || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir
-pam_write_config "$dir/logto.conf" "$dir" "[service *]
+# The host's own limit (pam_attempts.sh) above the IdP's, so that its lockout shows here.
+pam_write_config "$dir/logto.conf" "$dir" "[logto]
+host_lockout_attempts = 10
+[service *]
 flow = password
 qr = no
 [service logto-short]

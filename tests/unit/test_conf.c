@@ -223,6 +223,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->timeout_ms, 15000);
     CHECK_INT(cfg->poll_interval, 5);
     CHECK_INT(cfg->max_response_size, 4 * 1024 * 1024);
+    CHECK_INT(cfg->host_lockout_attempts, 3);
+    CHECK_INT(cfg->host_lockout_window, 3600);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "username email");
@@ -266,6 +268,9 @@ static void test_defaults(void)
     CHECK_INT(svc->enter_prompt, LOGTO_AUTO);
     CHECK_INT(svc->claims_max_age, 300);
     CHECK_INT(svc->offline_grace, 7 * 86400);
+    CHECK_INT(svc->offline_delay_after, 3);
+    CHECK_INT(svc->offline_delay, 30);
+    CHECK_INT(svc->offline_lock_after, 10);
     CHECK_INT(svc->revoke_on_close, 0);
     CHECK(svc->file == NULL);
 }
@@ -355,6 +360,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->timeout_ms, 120000);
     CHECK_INT(cfg->poll_interval, 10);
     CHECK_INT(cfg->max_response_size, 512 * 1024);
+    CHECK_INT(cfg->host_lockout_attempts, 7);
+    CHECK_INT(cfg->host_lockout_window, 5400);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "email username");
@@ -405,8 +412,11 @@ static void test_every_key(void)
     CHECK_INT(star->claims_max_age, 0);
     CHECK_INT(star->offline_grace, 86400);
     CHECK_INT(star->revoke_on_close, 1);
+    CHECK_INT(star->offline_delay_after, 0);
+    CHECK_INT(star->offline_delay, 120);
+    CHECK_INT(star->offline_lock_after, 4);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 47);
+    CHECK_INT(star->line, 49);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -508,6 +518,12 @@ static const struct error_case error_cases[] = {
       "[logto] max_response_size: \"10\" is out of range (64K..64M)" },
     { BASE "max_response_size = 4G\n", 4,
       "[logto] max_response_size: \"4G\" is not a size (use 65536, 64K, 4M)" },
+    { BASE "host_lockout_attempts = 0\n", 4,
+      "[logto] host_lockout_attempts: \"0\" is not a whole number in 1..100" },
+    { BASE "host_lockout_attempts = 3x\n", 4,
+      "[logto] host_lockout_attempts: \"3x\" is not a whole number in 1..100" },
+    { BASE "host_lockout_window = 0\n", 4,
+      "[logto] host_lockout_window: \"0\" is out of range (1s..1d)" },
     { "[logto]\nendpoint = http://auth.example.com\nclient_id = a\n", 2,
       "[logto] endpoint: \"http://auth.example.com\" is not an https:// URL" },
     { BASE "issuer = https://auth.example.com/oidc?x=1\n", 4,
@@ -586,6 +602,12 @@ static const struct error_case error_cases[] = {
       "[service sshd] claims_max_age: \"30d\" is out of range (0..7d)" },
     { BASE "[service sshd]\noffline_grace = -1\n", 5,
       "[service sshd] offline_grace: \"-1\" is not a duration (use 30, 30s, 5m)" },
+    { BASE "[service sshd]\noffline_lock_after = 0\n", 5,
+      "[service sshd] offline_lock_after: \"0\" is not a whole number in 1..100" },
+    { BASE "[service sshd]\noffline_delay_after = -1\n", 5,
+      "[service sshd] offline_delay_after: \"-1\" is not a whole number in 0..100" },
+    { BASE "[service sshd]\noffline_delay = 2h\n", 5,
+      "[service sshd] offline_delay: \"2h\" is out of range (0..1h)" },
     { BASE "[service sshd]\nenter_prompt = always\n", 5,
       "[service sshd] enter_prompt: \"always\" is not one of: auto, yes, no" },
     { BASE "[service sshd]\nflow = sms\n", 5,
