@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A watch on what jansson frees: jansson_guard_install() routes jansson's allocations through
- * malloc and a free that first looks for the watched secrets in the whole block
+ * calloc and a free that first looks for the watched secrets in the whole block
  * (malloc_usable_size), counting every block that still holds one. jansson never wipes what it
  * frees (its lexer and string buffers grow by copying), so a secret that passed through it shows
  * up here; one that was cut out or spliced in (common/json.h) does not. Install before the first
@@ -33,9 +33,15 @@ static void jansson_guard_free(void *p)
     free(p);
 }
 
+/* Zeroed, so that the scan of a whole block reads no uninitialised byte (valgrind). */
+static void *jansson_guard_malloc(size_t n)
+{
+    return calloc(1, n ? n : 1);
+}
+
 static inline void jansson_guard_install(void)
 {
-    json_set_alloc_funcs(malloc, jansson_guard_free);
+    json_set_alloc_funcs(jansson_guard_malloc, jansson_guard_free);
 }
 
 /* Watch these secrets (NULL-terminated list, at most JANSSON_GUARD_MAX) and reset the count. */

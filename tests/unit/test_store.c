@@ -97,6 +97,7 @@ static void test_round_trip(void)
     struct logto_error err = { 0 };
     struct stat st;
 
+    jansson_guard_install(); /* first: every jansson block of the program comes from it */
     setup();
     CHECK_INT(logto_store_open(&ctx, &s, &err), 0);
     if (!s)
@@ -106,7 +107,6 @@ static void test_round_trip(void)
     in = sample("alice");
     /* Neither the writer nor the reader lets jansson hold a secret (its freed buffers keep
      * what passed through them: tests/lib/jansson_guard.h). */
-    jansson_guard_install();
     jansson_guard_watch((const char *const[]){ SECRET, "zwtVrjrUCmXcyLTs6oxLTQlzif", NULL });
     CHECK_INT(save(s, in, &err), 0);
     CHECK_INT(logto_store_read(s, "alice", &out, &err), 0);
