@@ -216,7 +216,7 @@ static int unreadable(const struct logto_ctx *ctx, const char *user, const struc
     logto_log(&ctx->log, LOG_ERR, "attempts-unreadable user=%s reason=\"%s\"", user, why->message);
     return logto_error_set(err, LOGTO_E_LOCKED,
                            "the failed sign-in count of %s on this host cannot be used: "
-                           "password sign-in is refused until an administrator fixes it",
+                           "password sign-in is refused until an administrator clears it",
                            user);
 }
 

@@ -581,6 +581,21 @@ int logto_store_write_companion(const struct logto_store_lock *lock, const char 
     return logto_file_write_at(lock->store->dirfd, file, path, buf, len, 0600, err);
 }
 
+int logto_store_remove_companion(const struct logto_store_lock *lock, const char *suffix,
+                                 struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    if (unlinkat(lock->store->dirfd, file, 0) < 0)
+        return logto_error_set(err, errno == ENOENT ? LOGTO_E_NOTFOUND : LOGTO_E_IO,
+                               "cannot remove %s: %s", path, strerror(errno));
+    if (fsync(lock->store->dirfd) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot sync %s: %s", lock->store->dir,
+                               strerror(errno));
+    return 0;
+}
+
 int logto_store_list(struct logto_store *store, char ***ret_names, struct logto_error *err)
 {
     _cleanup_strv_ char **names = calloc(1, sizeof(char *));

@@ -128,6 +128,9 @@ int logto_store_read_companion(const struct logto_store_lock *lock, const char *
                                struct logto_error *err);
 int logto_store_write_companion(const struct logto_store_lock *lock, const char *suffix,
                                 const char *buf, size_t len, struct logto_error *err);
+/* Remove it (the name: a symbolic link goes as a link); LOGTO_E_NOTFOUND when there is none. */
+int logto_store_remove_companion(const struct logto_store_lock *lock, const char *suffix,
+                                 struct logto_error *err);
 /* Its path, for messages. */
 void logto_store_companion_path(const struct logto_store_lock *lock, const char *suffix, char *buf,
                                 size_t n);
