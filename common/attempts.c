@@ -128,6 +128,9 @@ int64_t logto_attempts_host_wait(const struct logto_attempts *a, int64_t now, in
 {
     int64_t sorted[LOGTO_ATTEMPTS_MAX];
 
+    /* The loader keeps max in 1..LOGTO_HOST_LOCKOUT_MAX; a hand-built configuration may not. */
+    if (max < 1)
+        max = 1;
     if ((int64_t)a->n_failures < max)
         return 0;
     /* Another try is allowed once all but max - 1 of them have left the window. */

@@ -117,6 +117,9 @@ static void test_host_window(void)
     CHECK_INT(a.n_failures, 3);
     CHECK_INT(logto_attempts_host_wait(&a, 5000, 3, 3600), 3600);
 
+    /* A limit below 1 (a hand-built configuration) counts as 1. */
+    CHECK_INT(logto_attempts_host_wait(&a, 5000, 0, 3600), 3600);
+
     /* Full: never more than LOGTO_ATTEMPTS_MAX. */
     a = (struct logto_attempts){ 0 };
     for (int i = 0; i < LOGTO_ATTEMPTS_MAX; i++)
