@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * logtoctl cache clear: remove cached files (discovery, JWKS, token records, the M2M token, the
- * SSH key cache) or empty the directory snapshot. Only names we know, only inside cache_dir and
- * state_dir, each removed with unlinkat() on a directory that passed logto_dir_open_trusted: a
- * symbolic link planted in place of a cache file is removed as a link, its target never touched.
+ * logtoctl cache clear: remove cached files (discovery, JWKS, token records, a user's failed
+ * sign-in counts, the M2M token, the SSH key cache) or empty the directory snapshot. Only names we
+ * know, only inside cache_dir and state_dir, each removed with unlinkat() on a directory that
+ * passed logto_dir_open_trusted: a symbolic link planted in place of a cache file is removed as a
+ * link, its target never touched.
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "attempts.h"
 #include "cli.h"
 #include "conf.h"
 #include "directory.h"
@@ -260,6 +262,31 @@ static int clear_token(struct clear_report *rep, struct logto_store *store, cons
                              : NULL);
 }
 
+/* A user's failed sign-in counts (attempts.h), under the user's lock: the host limit and the
+ * offline limits start afresh. */
+static int clear_attempts(struct cli *cli, struct clear_report *rep, const char *user)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_free_ char *dir = logto_asprintf("%s/%s", state_dir(&cli->ctx), LOGTO_TOKENS_SUBDIR);
+    char file[LOGTO_NAME_MAX + 16];
+    struct logto_error e = { 0 };
+    int r;
+
+    if (!dir)
+        return -LOGTO_E_NOMEM;
+    snprintf(file, sizeof(file), "%s.%s", user, LOGTO_ATTEMPTS_SUFFIX);
+    r = logto_store_open(&cli->ctx, &store, &e);
+    if (r >= 0)
+        r = logto_store_lock(store, user, LOCK_TIMEOUT_MS, &lock, &e);
+    if (r >= 0)
+        r = logto_store_remove_companion(lock, LOGTO_ATTEMPTS_SUFFIX, &e);
+    if (r == -LOGTO_E_NOTFOUND)
+        return report_add(rep, "attempts", dir, file, "absent", NULL);
+    return report_add(rep, "attempts", dir, file, r < 0 ? "failed" : "removed",
+                      r < 0 ? e.message : NULL);
+}
+
 static int clear_tokens(struct cli *cli, struct clear_report *rep, const char *user)
 {
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
@@ -348,7 +375,7 @@ static void cache_usage(FILE *out)
 {
     fprintf(out, "usage: logtoctl [--json] cache clear [--discovery] [--jwks] "
                  "[--tokens USER | --all-tokens]\n"
-                 "                [--m2m-token] [--keys] [--snapshot]\n"
+                 "                [--attempts USER] [--m2m-token] [--keys] [--snapshot]\n"
                  "With no option: --discovery --jwks.\n");
 }
 
@@ -359,20 +386,27 @@ enum {
     C_M2M = 1 << 3,
     C_KEYS = 1 << 4,
     C_SNAPSHOT = 1 << 5,
+    C_ATTEMPTS = 1 << 6,
 };
 
 int cli_cmd_cache(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
-        { "discovery", no_argument, NULL, 'd' },    { "jwks", no_argument, NULL, 'k' },
-        { "tokens", required_argument, NULL, 't' }, { "all-tokens", no_argument, NULL, 'T' },
-        { "m2m-token", no_argument, NULL, 'm' },    { "keys", no_argument, NULL, 'K' },
-        { "snapshot", no_argument, NULL, 's' },     { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+        { "discovery", no_argument, NULL, 'd' },
+        { "jwks", no_argument, NULL, 'k' },
+        { "tokens", required_argument, NULL, 't' },
+        { "all-tokens", no_argument, NULL, 'T' },
+        { "m2m-token", no_argument, NULL, 'm' },
+        { "keys", no_argument, NULL, 'K' },
+        { "snapshot", no_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },
+        { "attempts", required_argument, NULL, 'a' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
     struct clear_report rep = { 0 };
-    const char *user = NULL;
+    const char *user = NULL, *attempts_user = NULL;
     unsigned what = 0;
     bool all_tokens = false;
     int c, r = 0, status;
@@ -412,6 +446,14 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
             all_tokens = true;
             what |= C_TOKENS;
             break;
+        case 'a':
+            if (attempts_user) {
+                fprintf(stderr, "logtoctl: cache clear: --attempts USER once\n");
+                return CLI_USAGE;
+            }
+            attempts_user = optarg;
+            what |= C_ATTEMPTS;
+            break;
         case 'm':
             what |= C_M2M;
             break;
@@ -436,8 +478,9 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
         fprintf(stderr, "logtoctl: cache clear: unexpected argument '%s'\n", argv[optind + 1]);
         return CLI_USAGE;
     }
-    if (user && !logto_name_valid(user)) {
-        fprintf(stderr, "logtoctl: cache clear: '%s' is not a valid user name\n", user);
+    if ((user && !logto_name_valid(user)) || (attempts_user && !logto_name_valid(attempts_user))) {
+        fprintf(stderr, "logtoctl: cache clear: '%s' is not a valid user name\n",
+                user && !logto_name_valid(user) ? user : attempts_user);
         return CLI_USAGE;
     }
     if (!what)
@@ -458,6 +501,8 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
         r = clear_cache_file(cli, &rep, "jwks", LOGTO_JWKS_FILE);
     if (r >= 0 && (what & C_TOKENS))
         r = clear_tokens(cli, &rep, user);
+    if (r >= 0 && (what & C_ATTEMPTS))
+        r = clear_attempts(cli, &rep, attempts_user);
     if (r >= 0 && (what & C_M2M))
         r = clear_m2m(cli, &rep);
     if (r >= 0 && (what & C_KEYS))

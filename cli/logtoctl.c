@@ -16,8 +16,8 @@
 /* Keep sorted by name; `logtoctl help` prints them in this order. */
 static const struct cli_command commands[] = {
     { "cache",
-      "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--m2m-token] [--keys] "
-      "[--snapshot]",
+      "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--attempts USER] [--m2m-token] "
+      "[--keys] [--snapshot]",
       "remove cached files, empty the snapshot", cli_cmd_cache, false },
     { "config", "check|keys [--config PATH]", "check the configuration, list its keys",
       cli_cmd_config, false },

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "attempts.h"
 #include "auth.h"
 #include "directory.h"
 #include "fileio.h"
@@ -17,6 +18,7 @@
 #include "localdb.h"
 #include "memory.h"
 #include "net.h"
+#include "password.h"
 #include "authz.h"
 #include "snapshot.h"
 #include "store.h"
@@ -269,6 +271,8 @@ int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *s
         err);
     if (r < 0)
         return r;
+    /* Online again: offline password sign-in starts afresh (attempts.h). */
+    logto_attempts_online(ctx, user);
     *ret = TAKE_PTR(res);
     return 0;
 }
@@ -287,12 +291,16 @@ static enum logto_auth_method method_of(enum logto_password_method m)
     }
 }
 
-/* The IdP cannot be reached: the verifier stored at the last online password sign-in decides. */
+/*
+ * The IdP cannot be reached: the verifier stored at the last online password sign-in decides,
+ * under the user's lock and within the offline limits (attempts.h).
+ */
 static int offline_password(const struct logto_ctx *ctx, const struct logto_service *svc,
                             const char *user, const char *password, struct logto_auth_result *res,
                             struct logto_error *err)
 {
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
     int64_t now = logto_now(ctx);
     int r;
@@ -300,14 +308,15 @@ static int offline_password(const struct logto_ctx *ctx, const struct logto_serv
     if (svc->offline_grace <= 0)
         return -LOGTO_E_UNREACHABLE;
     if ((r = logto_store_open(ctx, &store, err)) < 0 ||
-        (r = logto_store_read(store, user, &rec, err)) < 0)
+        (r = logto_store_lock(store, user, LOCK_TIMEOUT_MS, &lock, err)) < 0 ||
+        (r = logto_store_load(lock, &rec, err)) < 0)
         return -LOGTO_E_UNREACHABLE;
     if (!rec->verifier || !rec->claims || now - rec->verifier_at > svc->offline_grace ||
         rec->verifier_at > now)
         return -LOGTO_E_UNREACHABLE;
-    if (logto_verifier_check(password, rec->verifier, NULL) < 0)
-        return logto_error_set(err, LOGTO_E_DENIED,
-                               "wrong password (checked offline: the IdP cannot be reached)");
+    r = logto_attempts_offline_check(ctx, svc, lock, user, password, rec->verifier, err);
+    if (r < 0)
+        return r;
     r = logto_identity_from_claims(ctx, rec->claims, &res->identity, err);
     if (r < 0)
         return r;
@@ -332,14 +341,23 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
     enum logto_password_method m = (enum logto_password_method)svc->password_method;
     struct logto_error online_err = { 0 };
     const struct logto_net_ops *net;
+    int64_t attempt = 0;
     int r;
 
+    /* Refused before anything is counted or sent: no IdP could say yes to these. */
     if (!password || !*password)
         return logto_error_set(err, LOGTO_E_DENIED, "an empty password is never accepted");
+    if (strlen(password) > LOGTO_PASSWORD_MAX_LEN)
+        return logto_error_set(err, LOGTO_E_DENIED, "the password is too long");
     if ((r = new_result(logto_auth_method_name(method_of(m)), &res, err)) < 0 ||
         (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
+    /* Counted on this host before it is sent (a local user cannot spend the tenant's lockout
+     * budget), settled with the answer: the provider's "no" also removes the offline verifier. */
+    if ((r = logto_attempts_begin(ctx, user, &attempt, err)) < 0)
+        return r;
     r = net->password_signin(ctx, m, user, password, ui, &in, &online_err);
+    logto_attempts_finish(ctx, user, attempt, r);
     if (r == -LOGTO_E_UNREACHABLE) {
         /* Only when the IdP cannot be reached, never when it said no. */
         int o = offline_password(ctx, svc, user, password, res, err);
@@ -495,10 +513,18 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     int64_t age = logto_now(ctx) - rec->claims_at;
     int r;
 
-    if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace) {
-        snprintf(res->reason, sizeof(res->reason),
-                 "the IdP cannot be reached and the cached claims are too old (%llds)",
-                 (long long)age);
+    /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
+     * them would stretch the grace by the size of the step. */
+    if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace || age < 0) {
+        if (age < 0)
+            snprintf(res->reason, sizeof(res->reason),
+                     "the IdP cannot be reached and the cached claims are dated %llds in the "
+                     "future (was the clock set back?)",
+                     (long long)-age);
+        else
+            snprintf(res->reason, sizeof(res->reason),
+                     "the IdP cannot be reached and the cached claims are too old (%llds)",
+                     (long long)age);
         if (err)
             *err = *why;
         return -LOGTO_E_UNREACHABLE;

@@ -4,7 +4,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <strings.h>
 
 #include "authz.h"
 #include "log.h"
@@ -28,7 +27,7 @@ static int deny(char *reason, size_t len, const char *fmt, ...)
 static bool contains_nocase(char *const *list, const char *s)
 {
     for (size_t i = 0; list && list[i]; i++)
-        if (strcasecmp(list[i], s) == 0)
+        if (logto_ascii_strcasecmp(list[i], s) == 0)
             return true;
     return false;
 }

@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -50,6 +48,7 @@ enum type {
     T_DURATION,    /* stored in seconds */
     T_DURATION_MS, /* stored in milliseconds; also accepts an "ms" suffix */
     T_SIZE,        /* bytes, optional K or M suffix */
+    T_COUNT,       /* a whole number in min..max */
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
@@ -96,7 +95,7 @@ struct rule {
     unsigned flags;
     const char *def;         /* default as configuration text; NULL: unset */
     const char *def_generic; /* with F_PROFILE_DEF: the default for profile generic */
-    int64_t min, max;        /* durations (in their unit) and sizes */
+    int64_t min, max;        /* durations (in their unit), sizes and counts */
     const struct enum_value *values;
     item_check_fn check_item;
     list_check_fn check_list;
@@ -130,7 +129,7 @@ static bool visible_ascii(const char *s)
 static bool chars_in(const char *s, const char *extra)
 {
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+        if (!logto_ascii_alnum((unsigned char)*s) && !strchr(extra, *s))
             return false;
     return true;
 }
@@ -151,7 +150,7 @@ static const char *check_resource(const char *s)
     char scheme[33];
 
     if (strlen(s) > 512 || !visible_ascii(s) || strpbrk(s, "\"\\#") || n == 0 ||
-        n >= sizeof(scheme) || !colon[1] || !isalpha((unsigned char)s[0]))
+        n >= sizeof(scheme) || !colon[1] || !logto_ascii_alpha((unsigned char)s[0]))
         return "is not an absolute URI without a fragment";
     memcpy(scheme, s, n);
     scheme[n] = '\0';
@@ -293,6 +292,12 @@ static const struct rule schema[] = {
     { "logto", "max_response_size", T_SIZE, S_I64, CFG(max_response_size), .def = "4M",
       .min = 64 * 1024, .max = 64 * 1024 * 1024,
       .doc = "largest response accepted from the provider (64K..64M)" },
+    { "logto", "host_lockout_attempts", T_COUNT, S_I64, CFG(host_lockout_attempts), .def = "3",
+      .min = 1, .max = LOGTO_HOST_LOCKOUT_MAX,
+      .doc = "failed password attempts per user and host_lockout_window before this host stops "
+             "asking the provider (1..100)" },
+    { "logto", "host_lockout_window", T_DURATION, S_I64, CFG(host_lockout_window), .def = "1h",
+      .min = 1, .max = DAY, .doc = "the window of host_lockout_attempts (1s..1d)" },
 
     /* [identity] */
     { "identity", "name_claims", T_LIST, S_STRV, CFG(name_claims), .flags = F_PROFILE_DEF,
@@ -368,6 +373,15 @@ static const struct rule schema[] = {
       .max = 7 * DAY, .doc = "refresh cached claims older than this (0: always)" },
     { "service", "offline_grace", T_DURATION, S_I64, SVC(offline_grace), .def = "7d", .min = 0,
       .max = 90 * DAY, .doc = "how long cached claims serve while the provider is down (0: off)" },
+    { "service", "offline_delay_after", T_COUNT, S_I64, SVC(offline_delay_after), .def = "3",
+      .min = 0, .max = 100,
+      .doc = "wrong offline passwords in a row before each further try must wait (0..100)" },
+    { "service", "offline_delay", T_DURATION, S_I64, SVC(offline_delay), .def = "30s", .min = 0,
+      .max = 3600, .doc = "the first wait; it doubles with every further wrong password (0..1h)" },
+    { "service", "offline_lock_after", T_COUNT, S_I64, SVC(offline_lock_after), .def = "10",
+      .min = 1, .max = 100,
+      .doc = "wrong offline passwords in a row that switch offline sign-in off until the next "
+             "online one (1..100)" },
     { "service", "revoke_on_close", T_BOOL, S_I64, SVC(revoke_on_close), .def = "no",
       .doc = "revoke the session's tokens when the PAM session closes" },
 };
@@ -534,7 +548,7 @@ static int parse_path(const char *s, struct value *v, char *why, size_t n)
         v->str[--len] = '\0';
     /* "/a /" would become "/a ": a value no line can hold (values are trimmed), so the dump
      * would not load back to it. */
-    if (isspace((unsigned char)v->str[strlen(v->str) - 1])) {
+    if (logto_ascii_space((unsigned char)v->str[strlen(v->str) - 1])) {
         char q[100];
         free(v->str);
         v->str = NULL;
@@ -561,11 +575,11 @@ static int parse_bool_text(const char *s, int64_t *ret)
     static const char *const no[] = { "no", "false", "off", "0" };
 
     for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
+        if (logto_ascii_strcasecmp(s, yes[i]) == 0) {
             *ret = 1;
             return 0;
         }
-        if (strcasecmp(s, no[i]) == 0) {
+        if (logto_ascii_strcasecmp(s, no[i]) == 0) {
             *ret = 0;
             return 0;
         }
@@ -616,6 +630,18 @@ static int parse_duration_value(const struct rule *r, const char *s, struct valu
         return why_set(why, n, "%s is out of range (%s..%s)", quoted(q, s), lo, hi);
     }
     v->num = d;
+    return 0;
+}
+
+static int parse_count(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+    uint64_t u;
+
+    if (logto_parse_u64(s, (uint64_t)r->min, (uint64_t)r->max, &u) < 0)
+        return why_set(why, n, "%s is not a whole number in %" PRId64 "..%" PRId64, quoted(q, s),
+                       r->min, r->max);
+    v->num = (int64_t)u;
     return 0;
 }
 
@@ -731,8 +757,9 @@ static int parse_prefix(const char *s, struct value *v, char *why, size_t n)
     char q[100];
 
     /* The prefix starts every group name made with it, so it must be a valid name start. */
-    if (*s && (strlen(s) >= LOGTO_NAME_MAX || !(islower((unsigned char)*s) || *s == '_') ||
-               !chars_in(s, "_.-") || strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
+    if (*s &&
+        (strlen(s) >= LOGTO_NAME_MAX || !(logto_ascii_lower((unsigned char)*s) || *s == '_') ||
+         !chars_in(s, "_.-") || strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")))
         return why_set(why, n,
                        "%s is not a group-name prefix ([a-z_][a-z0-9_.-]*, at most %d "
                        "characters)",
@@ -796,6 +823,8 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
         return parse_duration_value(r, s, v, why, n);
     case T_SIZE:
         return parse_size(r, s, v, why, n);
+    case T_COUNT:
+        return parse_count(r, s, v, why, n);
     case T_LIST:
         return parse_list(r, s, v, why, n);
     case T_ID_RANGE:
@@ -1191,9 +1220,9 @@ static bool only_comment(const char *rest)
     /* After "]": nothing, or whitespace then a comment. */
     if (!*rest)
         return true;
-    if (!isspace((unsigned char)*rest))
+    if (!logto_ascii_space((unsigned char)*rest))
         return false;
-    while (isspace((unsigned char)*rest))
+    while (logto_ascii_space((unsigned char)*rest))
         rest++;
     return !*rest || *rest == '#';
 }
@@ -1248,7 +1277,7 @@ static int parse_section(struct parser *p, char *s)
 static void cut_comment(char *value)
 {
     for (char *c = value; *c; c++)
-        if (*c == '#' && c > value && isspace((unsigned char)c[-1])) {
+        if (*c == '#' && c > value && logto_ascii_space((unsigned char)c[-1])) {
             *c = '\0';
             return;
         }
@@ -1393,7 +1422,7 @@ static bool dropin_name(const char *name)
 static int list_dropins(int dirfd, char ***ret)
 {
     _cleanup_strv_ char **names = calloc(1, sizeof(char *));
-    int fd = dup(dirfd);
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
     struct dirent *de;
     DIR *d;
 
@@ -1933,10 +1962,11 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_PATH] = "path",           [T_SECRET_FILE] = "secret-file",
         [T_CA_FILE] = "file",        [T_BOOL] = "bool",
         [T_DURATION] = "duration",   [T_DURATION_MS] = "duration",
-        [T_SIZE] = "size",           [T_LIST] = "list",
-        [T_ID_RANGE] = "range",      [T_HOME] = "pattern",
-        [T_PREFIX] = "prefix",       [T_KEY_NAME] = "name",
-        [T_CLAIM] = "claim",         [T_GROUPS] = "list",
+        [T_SIZE] = "size",           [T_COUNT] = "count",
+        [T_LIST] = "list",           [T_ID_RANGE] = "range",
+        [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
+        [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
+        [T_GROUPS] = "list",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

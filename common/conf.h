@@ -16,6 +16,8 @@
 
 #define LOGTO_DEFAULT_CONFIG LOGTO_CONF_DIR "/logto.conf"
 
+#define LOGTO_HOST_LOCKOUT_MAX 100 /* largest host_lockout_attempts */
+
 enum logto_profile {
     LOGTO_PROFILE_LOGTO,   /* issuer = endpoint + "/oidc"; Logto claims and extras */
     LOGTO_PROFILE_GENERIC, /* any OIDC provider, found through discovery at `issuer` */
@@ -39,20 +41,23 @@ enum logto_tristate { LOGTO_AUTO = -1, LOGTO_NO = 0, LOGTO_YES = 1 };
 /* One [service NAME] section. Unset values are LOGTO_UNSET (ints) or NULL (lists). */
 #define LOGTO_UNSET INT64_MIN
 struct logto_service {
-    char *name;               /* PAM service name; "*" for the default section */
-    int64_t flow;             /* enum logto_flow */
-    int64_t password_method;  /* enum logto_password_method */
-    char **require_roles;     /* any of these role names */
-    char **require_orgs;      /* member of any of these organization IDs */
-    char **require_org_roles; /* any of these "orgId:role" */
-    char **allow_users;       /* if set, only these users */
-    char **deny_users;        /* never these users */
-    int64_t qr;               /* bool: draw a QR code for the device flow */
-    int64_t enter_prompt;     /* enum logto_tristate: ask "press Enter" before polling */
-    int64_t claims_max_age;   /* seconds before cached claims are refreshed */
-    int64_t offline_grace;    /* seconds cached credentials/claims serve when the IdP is down */
-    int64_t revoke_on_close;  /* bool: revoke tokens in close_session */
-    char *file;               /* where the section was defined (for messages) */
+    char *name;                  /* PAM service name; "*" for the default section */
+    int64_t flow;                /* enum logto_flow */
+    int64_t password_method;     /* enum logto_password_method */
+    char **require_roles;        /* any of these role names */
+    char **require_orgs;         /* member of any of these organization IDs */
+    char **require_org_roles;    /* any of these "orgId:role" */
+    char **allow_users;          /* if set, only these users */
+    char **deny_users;           /* never these users */
+    int64_t qr;                  /* bool: draw a QR code for the device flow */
+    int64_t enter_prompt;        /* enum logto_tristate: ask "press Enter" before polling */
+    int64_t claims_max_age;      /* seconds before cached claims are refreshed */
+    int64_t offline_grace;       /* seconds cached credentials/claims serve when the IdP is down */
+    int64_t offline_delay_after; /* wrong offline passwords in a row before waits start */
+    int64_t offline_delay;       /* seconds of the first wait; doubles per further failure */
+    int64_t offline_lock_after;  /* wrong offline passwords in a row that end offline sign-in */
+    int64_t revoke_on_close;     /* bool: revoke tokens in close_session */
+    char *file;                  /* where the section was defined (for messages) */
     int line;
 };
 
@@ -72,6 +77,8 @@ struct logto_config {
     int64_t timeout_ms;
     int64_t poll_interval; /* device flow: seconds between polls when the IdP gives none */
     int64_t max_response_size;
+    int64_t host_lockout_attempts; /* failed password attempts per user per window on this host */
+    int64_t host_lockout_window;   /* seconds */
 
     /* [identity] */
     char **name_claims;      /* claim chain for the user name; "email" takes the local part */

@@ -97,16 +97,18 @@ static int64_t default_interval(const struct logto_config *cfg)
     return cfg && cfg->poll_interval > 0 ? cfg->poll_interval : LOGTO_DEVICE_DEFAULT_INTERVAL;
 }
 
-static int parse_answer(const struct logto_ctx *ctx, const json_t *doc, struct logto_device_auth *a,
-                        struct logto_error *err)
+/* doc is the answer without its device_code, which is cut out of the text into *device_code
+ * (json.h) and taken from there. */
+static int parse_answer(const struct logto_ctx *ctx, const json_t *doc, char **device_code,
+                        struct logto_device_auth *a, struct logto_error *err)
 {
-    const char *device_code = NULL, *user_code = NULL;
+    const char *user_code = NULL;
     int64_t expires_in = 0, interval = default_interval(ctx->cfg);
     int r;
 
-    if ((r = logto_json_get_string(doc, "device_code", LOGTO_JSON_REQUIRED | LOGTO_JSON_NONEMPTY,
-                                   &device_code, err)) < 0 ||
-        (r = logto_json_get_string(doc, "user_code", LOGTO_JSON_REQUIRED, &user_code, err)) < 0 ||
+    if (!*device_code)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "field \"device_code\" is missing");
+    if ((r = logto_json_get_string(doc, "user_code", LOGTO_JSON_REQUIRED, &user_code, err)) < 0 ||
         (r = logto_json_get_int(doc, "expires_in", LOGTO_JSON_REQUIRED, 1,
                                 LOGTO_DEVICE_MAX_EXPIRES_IN, &expires_in, err)) < 0 ||
         (r = logto_json_get_int(doc, "interval", 0, 1, 3600, &interval, err)) < 0 ||
@@ -117,20 +119,13 @@ static int parse_answer(const struct logto_ctx *ctx, const json_t *doc, struct l
         return r;
     if (!user_code_ok(user_code))
         return logto_error_set(err, LOGTO_E_PROTOCOL, "user_code is not short printable text");
-    a->device_code = strdup(device_code);
+    a->device_code = TAKE_PTR(*device_code);
     a->user_code = strdup(user_code);
     if (!a->device_code || !a->user_code)
         return LOGTO_OOM(err);
-    a->expires_at = logto_now(ctx) + expires_in;
+    logto_device_set_lifetime(a, expires_in);
     a->interval = interval > LOGTO_DEVICE_MAX_INTERVAL ? LOGTO_DEVICE_MAX_INTERVAL : interval;
     return 0;
-}
-
-/* The device authorization answer: its copy of the device code is wiped before it is freed. */
-static void device_doc_freep(json_t **doc)
-{
-    logto_json_wipe_string(*doc, "device_code");
-    logto_json_decrefp(doc);
 }
 
 int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
@@ -140,7 +135,8 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
     _cleanup_device_auth_ struct logto_device_auth a = { 0 };
     _cleanup_form_ struct logto_form form = { 0 };
-    _cleanup_(device_doc_freep) json_t *doc = NULL;
+    _cleanup_json_ json_t *doc = NULL;
+    struct logto_json_secret code = { .key = "device_code" };
     _cleanup_free_ char *shown = NULL;
     int r;
 
@@ -173,16 +169,18 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
             strcat(err->message, hint);
         return r;
     }
-    r = logto_http_response_json(&resp, "the device authorization answer", (struct json_t **)&doc,
-                                 err);
+    r = logto_json_parse_object_secrets(resp.body, resp.body_len, resp.body_len + 1,
+                                        LOGTO_JSON_MAX_DEPTH, "the device authorization answer",
+                                        &code, 1, LOGTO_TOKEN_MAX, &doc, err);
     if (r >= 0)
-        r = parse_answer(ctx, doc, &a, err);
+        r = parse_answer(ctx, doc, &code.value, &a, err);
+    logto_json_secrets_clear(&code, 1);
     if (r < 0) {
         logto_error_prefix(err, "%s", shown);
         return r;
     }
     logto_log(&ctx->log, LOG_INFO, "device-flow-started expires_in=%lld interval=%lld",
-              (long long)(a.expires_at - logto_now(ctx)), (long long)a.interval);
+              (long long)logto_device_seconds_left(&a), (long long)a.interval);
     logto_device_auth_clear(ret);
     *ret = a;
     a = (struct logto_device_auth){ 0 };
@@ -268,11 +266,23 @@ static void sleep_seconds(int64_t seconds)
     }
 }
 
-/* Wait interval seconds, but not past the code's expiry. */
-static int wait_for_poll(const struct logto_ctx *ctx, const struct logto_device_auth *a,
-                         int64_t interval, struct logto_error *err)
+void logto_device_set_lifetime(struct logto_device_auth *auth, int64_t expires_in)
 {
-    int64_t left = a->expires_at - logto_now(ctx);
+    auth->deadline_ms = logto_monotonic_ms() + expires_in * 1000;
+}
+
+int64_t logto_device_seconds_left(const struct logto_device_auth *auth)
+{
+    int64_t ms = auth->deadline_ms - logto_monotonic_ms();
+
+    return ms > 0 ? (ms + 999) / 1000 : 0;
+}
+
+/* Wait interval seconds, but not past the code's expiry. */
+static int wait_for_poll(const struct logto_device_auth *a, int64_t interval,
+                         struct logto_error *err)
+{
+    int64_t left = logto_device_seconds_left(a);
 
     if (left <= 0)
         return logto_error_set(err, LOGTO_E_TIMEOUT,
@@ -319,7 +329,7 @@ int logto_device_poll(const struct logto_ctx *ctx, struct logto_http *http, stru
     int r;
 
     for (;;) {
-        r = wait_for_poll(ctx, auth, interval, err);
+        r = wait_for_poll(auth, interval, err);
         if (r < 0)
             break;
         r = poll_once(ctx, http, oidc, client, auth, &tokens, &oerr, err);

@@ -39,12 +39,18 @@ struct logto_device_auth {
     char *user_code;
     char *verification_uri;
     char *verification_uri_complete; /* NULL when not sent */
-    int64_t expires_at;              /* logto_now() + expires_in */
+    int64_t deadline_ms;             /* when the code expires: logto_monotonic_ms() + expires_in */
     int64_t interval;                /* seconds between polls */
 };
 
 void logto_device_auth_clear(struct logto_device_auth *auth);
 #define _cleanup_device_auth_ _cleanup_(logto_device_auth_clear)
+
+/* Set the code's lifetime from now, and the seconds it has left (<= 0: expired). Measured on
+ * CLOCK_MONOTONIC: a wall clock stepped forward must not end a sign-in, nor one stepped back
+ * keep polling with a dead code. */
+void logto_device_set_lifetime(struct logto_device_auth *auth, int64_t expires_in);
+int64_t logto_device_seconds_left(const struct logto_device_auth *auth);
 
 /*
  * Ask for a device code with the configured scopes (Logto: with

@@ -201,13 +201,24 @@ int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto
     for (;;) {
         ssize_t n;
         if (len + 1 >= cap) {
-            /* The file grew after fstat: read at most max_size bytes in all. */
-            if (cap > max_size) {
+            /* The file grew after fstat: read at most max_size bytes in all. A file of exactly
+             * max_size bytes fills the buffer; only a byte beyond it makes the file too large. */
+            if (len >= max_size) {
+                char probe;
+                ssize_t k;
+                while ((k = read(fd, &probe, 1)) < 0 && errno == EINTR)
+                    ;
+                if (k == 0)
+                    break;
                 logto_freezero(buf, cap);
+                if (k < 0)
+                    return logto_error_set(err, LOGTO_E_IO, "cannot read %s: %s", path,
+                                           strerror(errno));
                 return logto_error_set(err, LOGTO_E_CORRUPT, "%s is too large", path);
             }
             /* Not realloc: the old block may hold a secret and must be wiped, not just freed. */
-            char *nb = malloc(cap * 2);
+            size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
+            char *nb = malloc(ncap);
             if (!nb) {
                 logto_freezero(buf, cap);
                 return LOGTO_OOM(err);
@@ -215,7 +226,7 @@ int logto_file_read_at(int dirfd, const char *name, const char *path, enum logto
             memcpy(nb, buf, len);
             logto_freezero(buf, cap);
             buf = nb;
-            cap *= 2;
+            cap = ncap;
         }
         n = read(fd, buf + len, cap - 1 - len);
         if (n < 0) {
@@ -389,7 +400,7 @@ int logto_lock_at(int dirfd, const char *name, const char *path, int timeout_ms,
 {
     _cleanup_close_ int fd = -1;
     struct stat st;
-    int waited = 0;
+    int64_t deadline = logto_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
     fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
     if (fd < 0)
@@ -404,11 +415,13 @@ int logto_lock_at(int dirfd, const char *name, const char *path, int timeout_ms,
             continue;
         if (errno != EWOULDBLOCK)
             return logto_error_set(err, LOGTO_E_IO, "cannot lock %s: %s", path, strerror(errno));
-        if (waited >= timeout_ms)
+        /* A monotonic deadline: a signal that cuts a sleep short or a step of the wall clock
+         * neither ends the wait early nor stretches it. */
+        int64_t left = deadline - logto_monotonic_ms();
+        if (left <= 0)
             return logto_error_set(err, LOGTO_E_BUSY, "%s is locked by another process", path);
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        struct timespec ts = { 0, (long)(left < 10 ? left : 10) * 1000 * 1000 };
         nanosleep(&ts, NULL);
-        waited += 10;
     }
     *ret_fd = TAKE_FD(fd);
     return 0;

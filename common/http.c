@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,7 +115,7 @@ int logto_url_check_https(const char *url, const char *what, struct logto_error 
     if (!u)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is not a valid URL", what);
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        strcasecmp(scheme, "https") != 0)
+        logto_ascii_strcasecmp(scheme, "https") != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is not an https URL", what);
     if (!url_has_part(u, CURLUPART_HOST))
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s has no host", what);
@@ -347,7 +346,7 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
         size_t n = strlen(kept[i].name);
-        if (len > n && line[n] == ':' && strncasecmp(line, kept[i].name, n) == 0) {
+        if (len > n && line[n] == ':' && logto_ascii_strncasecmp(line, kept[i].name, n) == 0) {
             *ret_name_len = n;
             return (char **)((char *)resp + kept[i].offset);
         }
@@ -395,10 +394,11 @@ bool logto_http_response_is_json(const struct logto_http_response *resp)
     if (!ct)
         return false;
     n = strcspn(ct, "; \t");
-    if (n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0)
+    if (n == strlen("application/json") && logto_ascii_strncasecmp(ct, "application/json", n) == 0)
         return true;
-    return n > strlen("application/+json") && strncasecmp(ct, "application/", 12) == 0 &&
-           strncasecmp(ct + n - 5, "+json", 5) == 0;
+    return n > strlen("application/+json") &&
+           logto_ascii_strncasecmp(ct, "application/", 12) == 0 &&
+           logto_ascii_strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
 int logto_http_response_json(const struct logto_http_response *resp, const char *what,
@@ -764,23 +764,34 @@ int logto_http_post_form(struct logto_http *http, const char *url, const struct 
     return logto_http_send(http, &req, resp, err);
 }
 
+int logto_http_send_json_secrets(struct logto_http *http, const char *method, const char *url,
+                                 const struct json_t *body, const char *const *keys,
+                                 const char *const *values, size_t n, const char *bearer,
+                                 struct logto_http_response *resp, struct logto_error *err)
+{
+    _cleanup_secret_ char *text = NULL;
+    size_t len = 0;
+    int r = logto_json_dump_secrets((const json_t *)body, keys, values, n, &text, &len, err);
+
+    if (r < 0)
+        return r;
+    return logto_http_send(http,
+                           &(struct logto_http_request){
+                               .method = method,
+                               .url = url,
+                               .body = text,
+                               .body_len = len,
+                               .content_type = "application/json",
+                               .bearer = bearer,
+                           },
+                           resp, err);
+}
+
 int logto_http_send_json(struct logto_http *http, const char *method, const char *url,
                          const struct json_t *body, const char *bearer,
                          struct logto_http_response *resp, struct logto_error *err)
 {
-    _cleanup_secret_ char *text = logto_json_dump((const json_t *)body);
-    struct logto_http_request req = {
-        .method = method,
-        .url = url,
-        .body = text,
-        .body_len = text ? strlen(text) : 0,
-        .content_type = "application/json",
-        .bearer = bearer,
-    };
-
-    if (!text)
-        return LOGTO_OOM(err);
-    return logto_http_send(http, &req, resp, err);
+    return logto_http_send_json_secrets(http, method, url, body, NULL, NULL, 0, bearer, resp, err);
 }
 
 /* ------------------------------------------------------------------ redirects */

@@ -101,6 +101,12 @@ int logto_http_post_form(struct logto_http *http, const char *url, const struct 
 int logto_http_send_json(struct logto_http *http, const char *method, const char *url,
                          const struct json_t *body, const char *bearer,
                          struct logto_http_response *resp, struct logto_error *err);
+/* The same with secret members (a password, a one-time code) added to body outside jansson
+ * (logto_json_dump_secrets): keys[i] = values[i]. */
+int logto_http_send_json_secrets(struct logto_http *http, const char *method, const char *url,
+                                 const struct json_t *body, const char *const *keys,
+                                 const char *const *values, size_t n, const char *bearer,
+                                 struct logto_http_response *resp, struct logto_error *err);
 
 /* The body as a JSON object (see logto_json_parse_object); what names it in messages. */
 int logto_http_response_json(const struct logto_http_response *resp, const char *what,

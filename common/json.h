@@ -59,6 +59,57 @@ void logto_json_wipe_string(json_t *obj, const char *key);
 /* Serialise compactly with sorted keys; NULL on failure. The caller frees (wipes if secret). */
 char *logto_json_dump(const json_t *json);
 
+/*
+ * Secrets that jansson never holds. jansson copies every string it parses or serialises into
+ * buffers that it grows by realloc and frees without wiping, so a token parsed by it, or a
+ * password serialised by it, lingers in freed heap memory. Secret members are therefore cut out
+ * of a document's text before jansson parses the rest, and spliced into the text jansson made of
+ * the rest. A secret read this way is printable ASCII (tokens, crypt hashes).
+ */
+struct logto_json_secret {
+    const char *key; /* a top-level member */
+    char *value;     /* its decoded value (wipe with logto_free_secret); NULL when absent */
+};
+
+/* Wipe and free every value; keys stay. */
+void logto_json_secrets_clear(struct logto_json_secret *secrets, size_t n);
+
+/*
+ * In buf (len bytes: one JSON object, changed in place) decode the string values of the
+ * top-level members secrets[i].key into secrets[i].value and overwrite each in the text with an
+ * empty string padded by spaces. Members of other types are left for jansson. -1 (values
+ * cleared) for text that is not an object (*ret_bad NULL), or a secret key given twice or with a
+ * value that is not 1..max_len bytes of printable ASCII written with no escapes but \" \\ \/
+ * (*ret_bad: that key). ret_bad may be NULL.
+ */
+int logto_json_cut_secrets(char *buf, size_t len, struct logto_json_secret *secrets, size_t n,
+                           size_t max_len, const char **ret_bad);
+
+/* After jansson parsed the cut text: -1 (*ret_bad: the key) when a secret key stands in doc
+ * with anything but the placeholder of a value that was cut out (another type, a null, an
+ * escaped spelling of the key). */
+int logto_json_secrets_check(const json_t *doc, const struct logto_json_secret *secrets, size_t n,
+                             const char **ret_bad);
+
+/*
+ * logto_json_parse_object with secrets cut out first, from a private copy of buf that is wiped,
+ * and checked afterwards (logto_json_secrets_check): errors name the field. The caller owns
+ * secrets[i].value (logto_json_secrets_clear).
+ */
+int logto_json_parse_object_secrets(const char *buf, size_t len, size_t max_size,
+                                    unsigned max_depth, const char *what,
+                                    struct logto_json_secret *secrets, size_t n, size_t max_len,
+                                    json_t **ret, struct logto_error *err);
+
+/*
+ * Serialise obj like logto_json_dump with the members keys[i]: values[i] (JSON strings; NULL
+ * values are left out) spliced in front, into one buffer sized up front. Values must be UTF-8
+ * (-LOGTO_E_INVAL otherwise, naming the key); keys must not be in obj. *ret_text (and its
+ * length) is a secret: wipe and free it (logto_free_secret).
+ */
+int logto_json_dump_secrets(const json_t *obj, const char *const *keys, const char *const *values,
+                            size_t n, char **ret_text, size_t *ret_len, struct logto_error *err);
+
 static inline void logto_json_decrefp(json_t **j)
 {
     if (*j)

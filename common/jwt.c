@@ -4,7 +4,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjose/cjose.h>
 
@@ -377,7 +376,8 @@ static int parse_header(const struct segments *s, json_t **ret, struct logto_err
 /* The typ values that mark a JWT access token (RFC 9068), never an ID token. */
 static bool typ_is_access_token(const char *typ)
 {
-    return typ && (strcasecmp(typ, "at+jwt") == 0 || strcasecmp(typ, "application/at+jwt") == 0);
+    return typ && (logto_ascii_strcasecmp(typ, "at+jwt") == 0 ||
+                   logto_ascii_strcasecmp(typ, "application/at+jwt") == 0);
 }
 
 /* alg (allow-listed) and kid (may be NULL) of a parsed header, borrowed from it. */

@@ -2,14 +2,12 @@
 /* Logto Management API client: M2M token (memory + disk cache), paginated listings, users. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -129,14 +127,14 @@ int logto_mgmt_parse_link(const char *value, const char *rel, char **ret, struct
                     p++;
                 val_len = (size_t)(p - val);
             }
-            if (name_len == 3 && strncasecmp(name, "rel", 3) == 0) {
+            if (name_len == 3 && logto_ascii_strncasecmp(name, "rel", 3) == 0) {
                 /* rel may hold several space-separated relation types. */
                 size_t rl = strlen(rel);
                 for (size_t i = 0; i < val_len;) {
                     size_t j = i;
                     while (j < val_len && val[j] != ' ')
                         j++;
-                    if (j - i == rl && strncasecmp(val + i, rel, rl) == 0)
+                    if (j - i == rl && logto_ascii_strncasecmp(val + i, rel, rl) == 0)
                         match = true;
                     i = j + 1;
                 }
@@ -533,11 +531,12 @@ static int load_cached_token(struct logto_mgmt *m)
 {
     const struct logto_config *cfg = m->ctx->cfg;
     _cleanup_close_ int dirfd = -1;
-    _cleanup_json_secret_ json_t *doc = NULL;
+    _cleanup_json_ json_t *doc = NULL;
+    struct logto_json_secret token = { .key = "access_token" };
     struct logto_error e = { 0 };
     char *buf = NULL, path[4096];
     size_t len = 0;
-    const char *issuer = NULL, *client = NULL, *resource = NULL, *token = NULL;
+    const char *issuer = NULL, *client = NULL, *resource = NULL;
     int64_t expires_at = 0, version = 0;
     int r;
 
@@ -556,7 +555,8 @@ static int load_cached_token(struct logto_mgmt *m)
                       e.message);
         return 0;
     }
-    r = logto_json_parse_object(buf, len, LOGTO_MGMT_TOKEN_FILE_MAX, 4, path, &doc, &e);
+    r = logto_json_parse_object_secrets(buf, len, LOGTO_MGMT_TOKEN_FILE_MAX, 4, path, &token, 1,
+                                        LOGTO_TOKEN_MAX, &doc, &e);
     logto_freezero(buf, len);
     if (r >= 0)
         r = logto_json_get_int(doc, "version", LOGTO_JSON_REQUIRED, 1, 1, &version, &e);
@@ -566,28 +566,29 @@ static int load_cached_token(struct logto_mgmt *m)
         r = logto_json_get_string(doc, "client_id", LOGTO_JSON_REQUIRED, &client, &e);
     if (r >= 0)
         r = logto_json_get_string(doc, "resource", LOGTO_JSON_REQUIRED, &resource, &e);
-    if (r >= 0)
-        r = logto_json_get_string(doc, "access_token", LOGTO_JSON_REQUIRED | LOGTO_JSON_NONEMPTY,
-                                  &token, &e);
+    if (r >= 0 && !token.value)
+        r = logto_error_set(&e, LOGTO_E_PROTOCOL, "field \"access_token\" is missing");
     if (r >= 0)
         r = logto_json_get_int(doc, "expires_at", LOGTO_JSON_REQUIRED, 1, INT64_MAX / 2,
                                &expires_at, &e);
     if (r < 0) {
+        logto_json_secrets_clear(&token, 1);
         logto_log(&m->ctx->log, LOG_WARNING, "mgmt-token-cache-ignored reason=\"%s\"", e.message);
         return 0;
     }
     /* Never hand a token to another tenant, app or API than it was issued for. */
     if (strcmp(issuer, cfg->issuer) != 0 || strcmp(client, cfg->m2m_client_id) != 0 ||
         strcmp(resource, cfg->management_resource) != 0) {
+        logto_json_secrets_clear(&token, 1);
         logto_log_debug(&m->ctx->log, "mgmt-token-cache-ignored reason=\"other client\"");
         return 0;
     }
-    if (!token_usable(m, expires_at))
+    if (!token_usable(m, expires_at)) {
+        logto_json_secrets_clear(&token, 1);
         return 0;
+    }
     drop_token(m);
-    m->access_token = strdup(token);
-    if (!m->access_token)
-        return 0;
+    m->access_token = TAKE_PTR(token.value);
     m->expires_at = expires_at;
     m->token_cached = true;
     logto_log_debug(&m->ctx->log, "mgmt-token source=disk expires_at=%" PRId64, expires_at);
@@ -597,11 +598,14 @@ static int load_cached_token(struct logto_mgmt *m)
 static void store_cached_token(struct logto_mgmt *m)
 {
     const struct logto_config *cfg = m->ctx->cfg;
+    static const char *const keys[] = { "access_token" };
+    const char *values[] = { m->access_token };
     _cleanup_close_ int dirfd = -1;
-    _cleanup_json_secret_ json_t *doc = NULL;
+    _cleanup_json_ json_t *doc = NULL;
     _cleanup_secret_ char *text = NULL;
     struct logto_error e = { 0 };
     char path[4096];
+    size_t len = 0;
 
     if (!cfg->state_dir)
         return;
@@ -610,17 +614,15 @@ static void store_cached_token(struct logto_mgmt *m)
         logto_log_debug(&m->ctx->log, "mgmt-token-cache skipped=yes reason=\"%s\"", e.message);
         return;
     }
-    doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I}", "version", 1, "issuer", cfg->issuer,
-                    "client_id", cfg->m2m_client_id, "resource", cfg->management_resource,
-                    "access_token", m->access_token, "expires_at", (json_int_t)m->expires_at);
-    text = doc ? logto_json_dump(doc) : NULL;
-    if (!text) {
-        logto_log(&m->ctx->log, LOG_WARNING,
-                  "mgmt-token-cache-write-failed reason=\"out of "
-                  "memory\"");
+    doc = json_pack("{s:i, s:s, s:s, s:s, s:I}", "version", 1, "issuer", cfg->issuer, "client_id",
+                    cfg->m2m_client_id, "resource", cfg->management_resource, "expires_at",
+                    (json_int_t)m->expires_at);
+    if (!doc || logto_json_dump_secrets(doc, keys, values, 1, &text, &len, &e) < 0) {
+        logto_log(&m->ctx->log, LOG_WARNING, "mgmt-token-cache-write-failed reason=\"%s\"",
+                  doc ? e.message : "out of memory");
         return;
     }
-    if (logto_file_write_at(dirfd, LOGTO_MGMT_TOKEN_FILE, path, text, strlen(text), 0600, &e) < 0)
+    if (logto_file_write_at(dirfd, LOGTO_MGMT_TOKEN_FILE, path, text, len, 0600, &e) < 0)
         logto_log(&m->ctx->log, LOG_WARNING, "mgmt-token-cache-write-failed reason=\"%s\"",
                   e.message);
 }
@@ -707,8 +709,11 @@ int logto_mgmt_authenticate(struct logto_mgmt *m, struct logto_error *err)
  * One API call with the M2M token. A 401 to a token that came from a cache (memory or disk)
  * drops it and retries once with a new one. resp holds the final answer (any status < 500).
  */
-static int api_call(struct logto_mgmt *m, const char *method, const char *url, const json_t *body,
-                    struct logto_http_response *resp, struct logto_error *err)
+/* A request with the M2M token (renewed once if the cached one is refused). body may carry a
+ * secret member secret_key (json.h: never serialised by jansson). */
+static int api_send(struct logto_mgmt *m, const char *method, const char *url, const json_t *body,
+                    const char *secret_key, const char *secret, struct logto_http_response *resp,
+                    struct logto_error *err)
 {
     for (int attempt = 0;; attempt++) {
         bool cached;
@@ -718,7 +723,8 @@ static int api_call(struct logto_mgmt *m, const char *method, const char *url, c
         cached = m->token_cached;
         m->requests++;
         if (body)
-            r = logto_http_send_json(m->http, method, url, body, m->access_token, resp, err);
+            r = logto_http_send_json_secrets(m->http, method, url, body, &secret_key, &secret,
+                                             secret_key ? 1 : 0, m->access_token, resp, err);
         else {
             struct logto_http_request req = { .method = method,
                                               .url = url,
@@ -734,6 +740,12 @@ static int api_call(struct logto_mgmt *m, const char *method, const char *url, c
         }
         return 0;
     }
+}
+
+static int api_call(struct logto_mgmt *m, const char *method, const char *url, const json_t *body,
+                    struct logto_http_response *resp, struct logto_error *err)
+{
+    return api_send(m, method, url, body, NULL, NULL, resp, err);
 }
 
 /* A display form of the request path for messages: "GET /api/users/{id}/roles". */
@@ -996,7 +1008,7 @@ int logto_mgmt_find_user(struct logto_mgmt *m, const char *name, json_t **ret,
     json_array_foreach(found, i, item)
     {
         const char *u = json_string_value(json_object_get(item, "username"));
-        if (!u || strcasecmp(u, name) != 0)
+        if (!u || logto_ascii_strcasecmp(u, name) != 0)
             return logto_error_set(err, LOGTO_E_PROTOCOL,
                                    "the user search returned a user with another name");
         if (match)
@@ -1014,7 +1026,7 @@ int logto_mgmt_verify_password(struct logto_mgmt *m, const char *user_id, const 
                                struct logto_error *err)
 {
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
-    _cleanup_json_secret_ json_t *body = NULL;
+    _cleanup_json_ json_t *body = NULL;
     _cleanup_free_ char *url = NULL;
     char path[256], what[256];
     int r = check_id_arg(user_id, "user ID", err);
@@ -1026,10 +1038,10 @@ int logto_mgmt_verify_password(struct logto_mgmt *m, const char *user_id, const 
     snprintf(path, sizeof(path), "/users/%s/password/verify", user_id);
     what_of(what, sizeof(what), "POST", "/users/{id}/password/verify");
     url = logto_mgmt_build_url(m->endpoint, path, 0, 0);
-    body = json_pack("{s:s}", "password", password);
+    body = json_object(); /* the password is added outside jansson */
     if (!url || !body)
         return LOGTO_OOM(err);
-    r = api_call(m, "POST", url, body, &resp, err);
+    r = api_send(m, "POST", url, body, "password", password, &resp, err);
     if (r < 0)
         return r;
     switch (resp.status) {

@@ -2,12 +2,10 @@
 /* Password flows: Experience API, PAT exchange, Management API check, OAuth password grant. */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http.h"
 #include "json.h"
@@ -198,7 +196,7 @@ static void lockout_when(const char *message, char *buf, size_t n)
     p += strlen("try again ");
     while (*p && *p != '.' && k + 1 < n && k < 40) {
         unsigned char c = (unsigned char)*p++;
-        if (!isalnum(c) && c != ' ')
+        if (!logto_ascii_alnum(c) && c != ' ')
             break;
         buf[k++] = (char)c;
     }
@@ -346,9 +344,11 @@ static int experience_error(const struct experience *x, const char *step,
 }
 
 /* One Experience API call; resp holds the answer (any status below 500). */
-static int experience_call(struct experience *x, const char *method, const char *path,
-                           const json_t *body, struct logto_http_response *resp,
-                           struct logto_error *err)
+/* A request to the Experience API; body may be NULL ({}), secret_key names a member added
+ * outside jansson (the password, a one-time code: json.h). */
+static int experience_send(struct experience *x, const char *method, const char *path,
+                           const json_t *body, const char *secret_key, const char *secret,
+                           struct logto_http_response *resp, struct logto_error *err)
 {
     _cleanup_free_ char *url = logto_asprintf("%s%s", x->api, path);
     _cleanup_json_ json_t *empty = NULL;
@@ -362,10 +362,18 @@ static int experience_call(struct experience *x, const char *method, const char 
             return LOGTO_OOM(err);
         body = empty;
     }
-    r = logto_http_send_json(x->http, method, url, body, NULL, resp, err);
+    r = logto_http_send_json_secrets(x->http, method, url, body, &secret_key, &secret,
+                                     secret_key ? 1 : 0, NULL, resp, err);
     if (r < 0)
         logto_error_prefix(err, "sign-in step %s %s", method, path[0] ? path : "/");
     return r;
+}
+
+static int experience_call(struct experience *x, const char *method, const char *path,
+                           const json_t *body, struct logto_http_response *resp,
+                           struct logto_error *err)
+{
+    return experience_send(x, method, path, body, NULL, NULL, resp, err);
 }
 
 /* The verificationId of a 200 answer. Caller frees. */
@@ -444,7 +452,6 @@ static int experience_totp(struct experience *x, const struct logto_ui *ui, stru
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
     _cleanup_secret_ char *answer = NULL;
     _cleanup_free_ char *vid = NULL;
-    _cleanup_json_secret_ json_t *body = NULL;
     char *code;
     int r;
 
@@ -459,10 +466,7 @@ static int experience_totp(struct experience *x, const struct logto_ui *ui, stru
         return logto_error_set(err, LOGTO_E_MFA, "no one-time code was given");
     if (strlen(code) > 16 || strspn(code, "0123456789") != strlen(code))
         return logto_error_set(err, LOGTO_E_DENIED, "wrong one-time code");
-    body = json_pack("{s:s}", "code", code);
-    if (!body)
-        return LOGTO_OOM(err);
-    r = experience_call(x, "POST", "/verification/totp/verify", body, &resp, err);
+    r = experience_send(x, "POST", "/verification/totp/verify", NULL, "code", code, &resp, err);
     if (r < 0)
         return r;
     return verification_id(x, "totp", &resp, &vid, err);
@@ -643,12 +647,12 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
     }
     {
         _cleanup_http_response_ struct logto_http_response resp = { 0 };
-        _cleanup_json_secret_ json_t *body =
-            json_pack("{s:{s:s, s:s}, s:s}", "identifier", "type", "username", "value", user,
-                      "password", password);
+        _cleanup_json_ json_t *body =
+            json_pack("{s:{s:s, s:s}}", "identifier", "type", "username", "value", user);
         if (!body)
             return LOGTO_OOM(err);
-        r = experience_call(&x, "POST", "/verification/password", body, &resp, err);
+        r = experience_send(&x, "POST", "/verification/password", body, "password", password, &resp,
+                            err);
         if (r >= 0)
             r = verification_id(&x, "password", &resp, &vid, err);
         if (r < 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "json.h"
 #include "memory.h"
 #include "names.h"
 #include "store.h"
@@ -248,161 +249,12 @@ void logto_store_unlock(struct logto_store_lock *lock)
 
 /* ------------------------------------------------------------------------------------------ */
 /*
- * Reading. The secret members are cut out of the file text before jansson sees it: a minimal
- * scanner walks the top-level object of (valid) JSON, decodes the string values of
- * "refresh_token" and "verifier" into buffers we own and overwrites them in place with `null`
- * padded by spaces. jansson then parses the rest; it must see null (or nothing) in those members,
- * so anything our scanner did not cut out (an escaped key, another type) makes the record corrupt.
+ * Reading. The secret members are cut out of the file text before jansson sees it
+ * (logto_json_cut_secrets): "refresh_token" and "verifier" are decoded into buffers we own and
+ * replaced in the text by `null`. jansson then parses the rest; it must see null (or nothing) in
+ * those members, so anything the cut did not take (an escaped key, another type) makes the
+ * record corrupt.
  */
-
-struct scan {
-    char *buf;
-    size_t len, pos;
-};
-
-static void scan_ws(struct scan *s)
-{
-    while (s->pos < s->len && (s->buf[s->pos] == ' ' || s->buf[s->pos] == '\t' ||
-                               s->buf[s->pos] == '\n' || s->buf[s->pos] == '\r'))
-        s->pos++;
-}
-
-/* At '"': move past the closing quote. */
-static int scan_string(struct scan *s)
-{
-    for (s->pos++; s->pos < s->len; s->pos++) {
-        char c = s->buf[s->pos];
-        if (c == '\\')
-            s->pos++;
-        else if (c == '"') {
-            s->pos++;
-            return 0;
-        } else if ((unsigned char)c < 0x20)
-            return -1;
-    }
-    return -1;
-}
-
-/* Skip one value of any type (containers by depth, strings by scan_string). */
-static int scan_value(struct scan *s)
-{
-    int depth = 0;
-
-    do {
-        if (s->pos >= s->len)
-            return -1;
-        char c = s->buf[s->pos];
-        if (c == '"') {
-            if (scan_string(s) < 0)
-                return -1;
-            if (depth == 0)
-                return 0; /* a string value ends at its closing quote */
-            continue;
-        }
-        if (c == '{' || c == '[')
-            depth++;
-        else if (c == '}' || c == ']') {
-            if (--depth < 0)
-                return -1;
-        } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'))
-            return 0; /* end of a number or literal */
-        s->pos++;
-    } while (depth > 0 || (s->pos < s->len && !strchr(",}] \t\r\n", s->buf[s->pos])));
-    return 0;
-}
-
-/* Decode the raw text between quotes of a secret (our writer escapes only '"' and '\\'). */
-static char *decode_secret(const char *raw, size_t n)
-{
-    char *out;
-    size_t o = 0;
-
-    if (n > 2 * LOGTO_SECRET_MAX)
-        return NULL;
-    out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        char c = raw[i];
-        if (c == '\\') {
-            if (++i >= n || (raw[i] != '"' && raw[i] != '\\'))
-                goto bad;
-            c = raw[i];
-        }
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    if (!secret_valid(out))
-        goto bad;
-    return out;
-bad:
-    logto_freezero(out, n + 1);
-    return NULL;
-}
-
-struct secrets {
-    char *refresh_token, *verifier;
-};
-
-static void secrets_wipe(struct secrets *sec)
-{
-    logto_free_secret(sec->refresh_token);
-    logto_free_secret(sec->verifier);
-    sec->refresh_token = sec->verifier = NULL;
-}
-
-static int cut_secrets(char *buf, size_t len, struct secrets *sec)
-{
-    struct scan s = { .buf = buf, .len = len };
-
-    scan_ws(&s);
-    if (s.pos >= len || buf[s.pos] != '{')
-        return -1;
-    s.pos++;
-    scan_ws(&s);
-    if (s.pos < len && buf[s.pos] == '}')
-        return 0;
-    for (;;) {
-        size_t key, key_end, val;
-        char **slot = NULL;
-        scan_ws(&s);
-        key = s.pos;
-        if (s.pos >= len || buf[s.pos] != '"' || scan_string(&s) < 0)
-            return -1;
-        key_end = s.pos;
-        if (key_end - key == strlen("\"refresh_token\"") &&
-            memcmp(buf + key, "\"refresh_token\"", key_end - key) == 0)
-            slot = &sec->refresh_token;
-        else if (key_end - key == strlen("\"verifier\"") &&
-                 memcmp(buf + key, "\"verifier\"", key_end - key) == 0)
-            slot = &sec->verifier;
-        scan_ws(&s);
-        if (s.pos >= len || buf[s.pos] != ':')
-            return -1;
-        s.pos++;
-        scan_ws(&s);
-        val = s.pos;
-        if (scan_value(&s) < 0)
-            return -1;
-        if (slot && buf[val] == '"') {
-            if (*slot) /* a duplicate: jansson would refuse it after our cut */
-                return -1;
-            *slot = decode_secret(buf + val + 1, s.pos - val - 2);
-            if (!*slot)
-                return -1;
-            memset(buf + val, ' ', s.pos - val);
-            memcpy(buf + val, "null", 4); /* decode_secret took >= 2 characters: >= 4 bytes */
-        }
-        scan_ws(&s);
-        if (s.pos >= len)
-            return -1;
-        if (buf[s.pos] == '}')
-            return 0;
-        if (buf[s.pos] != ',')
-            return -1;
-        s.pos++;
-    }
-}
 
 struct field_check {
     json_t *obj;
@@ -491,14 +343,6 @@ static int record_from_json(const struct field_check *fc, const char *name,
         return corrupt(fc, "uid", "is missing or not in 1-2147483647");
     rec->uid = (uint32_t)json_integer_value(v);
 
-    /* The scanner cut the secrets out; jansson must see null in their place. */
-    for (size_t i = 0; i < 2; i++) {
-        const char *sk = i == 0 ? "refresh_token" : "verifier";
-        v = json_object_get(fc->obj, sk);
-        if (v && !json_is_null(v))
-            return corrupt(fc, sk, "is not a plain string");
-    }
-
     v = json_object_get(fc->obj, "claims");
     if (v && !json_is_null(v)) {
         if (!json_is_object(v))
@@ -534,7 +378,8 @@ static int load_record(struct logto_store *store, const char *name, struct logto
                        struct logto_error *err)
 {
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
-    struct secrets sec = { 0 };
+    struct logto_json_secret sec[] = { { .key = "refresh_token" }, { .key = "verifier" } };
+    const char *bad = NULL;
     char file[LOGTO_NAME_MAX + 8], path[PATH_MAX];
     char *buf = NULL;
     size_t len = 0;
@@ -549,29 +394,38 @@ static int load_record(struct logto_store *store, const char *name, struct logto
                            &len, err);
     if (r < 0)
         return r;
-    if (cut_secrets(buf, len, &sec) < 0) {
+    if (logto_json_cut_secrets(buf, len, sec, ELEMENTSOF(sec), LOGTO_SECRET_MAX, NULL) < 0) {
         logto_freezero(buf, len + 1);
-        secrets_wipe(&sec);
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: not a valid token record", path);
     }
     obj = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     logto_freezero(buf, len + 1);
     if (!obj || !json_is_object(obj)) {
         json_decref(obj);
-        secrets_wipe(&sec);
+        logto_json_secrets_clear(sec, ELEMENTSOF(sec));
         /* Position only: jansson's own text may quote the file. */
         return logto_error_set(err, LOGTO_E_CORRUPT,
                                "%s: not a valid token record (JSON error at line %d, column %d)",
                                path, jerr.line, jerr.column);
     }
+    /* What the cut did not take (another type, an escaped key) is no plain secret; nor is one
+     * our writer would refuse. */
+    for (size_t i = 0; !bad && i < ELEMENTSOF(sec); i++)
+        if (sec[i].value && !secret_valid(sec[i].value))
+            bad = sec[i].key;
+    if (bad || logto_json_secrets_check(obj, sec, ELEMENTSOF(sec), &bad) < 0) {
+        json_decref(obj);
+        logto_json_secrets_clear(sec, ELEMENTSOF(sec));
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s is not a plain string", path, bad);
+    }
     rec = logto_record_new();
     if (!rec) {
         json_decref(obj);
-        secrets_wipe(&sec);
+        logto_json_secrets_clear(sec, ELEMENTSOF(sec));
         return LOGTO_OOM(err);
     }
-    rec->refresh_token = TAKE_PTR(sec.refresh_token);
-    rec->verifier = TAKE_PTR(sec.verifier);
+    rec->refresh_token = TAKE_PTR(sec[0].value);
+    rec->verifier = TAKE_PTR(sec[1].value);
     r = record_from_json(&(struct field_check){ .obj = obj, .path = path, .err = err }, name, rec);
     json_decref(obj);
     if (r < 0)
@@ -594,19 +448,6 @@ int logto_store_read(struct logto_store *store, const char *name, struct logto_r
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writing */
-
-/* Append `"key":"value",` with the value escaped as our reader expects. */
-static size_t put_secret(char *out, const char *key, const char *value)
-{
-    size_t o = (size_t)sprintf(out, "\"%s\":\"", key);
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            out[o++] = '\\';
-        out[o++] = *p;
-    }
-    memcpy(out + o, "\",", 2);
-    return o + 2;
-}
 
 static json_t *public_part(const struct logto_record *rec)
 {
@@ -666,11 +507,12 @@ static int check_record(const struct logto_record *rec, const char *locked, stru
 int logto_store_save(const struct logto_store_lock *lock, const struct logto_record *rec,
                      struct logto_error *err)
 {
+    static const char *const keys[] = { "refresh_token", "verifier" };
+    const char *values[] = { rec->refresh_token, rec->verifier };
     char file[LOGTO_NAME_MAX + 8], path[PATH_MAX];
-    _cleanup_free_ char *text = NULL;
-    size_t text_len, cap, o = 0;
+    _cleanup_secret_ char *text = NULL;
+    size_t len = 0;
     json_t *pub;
-    char *out;
     int r;
 
     r = check_record(rec, lock->name, err);
@@ -680,30 +522,14 @@ int logto_store_save(const struct logto_store_lock *lock, const struct logto_rec
     snprintf(path, sizeof(path), "%s/%s", lock->store->dir, file);
 
     pub = public_part(rec);
-    text = pub ? json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(pub);
-    if (!text)
+    if (!pub)
         return logto_error_set(err, LOGTO_E_NOMEM, "cannot serialise the record for %s",
                                lock->name);
-    text_len = strlen(text);
-    /* Worst case every secret byte is escaped. */
-    cap = text_len + 2 + 2 * (rec->refresh_token ? strlen(rec->refresh_token) : 0) +
-          2 * (rec->verifier ? strlen(rec->verifier) : 0) + 64;
-    out = malloc(cap);
-    if (!out)
-        return LOGTO_OOM(err);
-    out[o++] = '{';
-    if (rec->refresh_token)
-        o += put_secret(out + o, "refresh_token", rec->refresh_token);
-    if (rec->verifier)
-        o += put_secret(out + o, "verifier", rec->verifier);
-    memcpy(out + o, text + 1, text_len - 1); /* the public object always has members */
-    o += text_len - 1;
-    out[o++] = '\n';
-
-    r = logto_file_write_at(lock->store->dirfd, file, path, out, o, 0600, err);
-    logto_freezero(out, cap);
-    return r;
+    r = logto_json_dump_secrets(pub, keys, values, ELEMENTSOF(keys), &text, &len, err);
+    json_decref(pub);
+    if (r < 0)
+        return r;
+    return logto_file_write_at(lock->store->dirfd, file, path, text, len, 0600, err);
 }
 
 int logto_store_remove(const struct logto_store_lock *lock, struct logto_error *err)
@@ -714,6 +540,56 @@ int logto_store_remove(const struct logto_store_lock *lock, struct logto_error *
     if (unlinkat(lock->store->dirfd, file, 0) < 0)
         return logto_error_set(err, errno == ENOENT ? LOGTO_E_NOTFOUND : LOGTO_E_IO,
                                "cannot remove %s/%s: %s", lock->store->dir, file, strerror(errno));
+    if (fsync(lock->store->dirfd) < 0)
+        return logto_error_set(err, LOGTO_E_IO, "cannot sync %s: %s", lock->store->dir,
+                               strerror(errno));
+    return 0;
+}
+
+static void companion_file(const struct logto_store_lock *lock, const char *suffix, char *file,
+                           size_t file_size, char *path, size_t path_size)
+{
+    snprintf(file, file_size, "%s.%s", lock->name, suffix);
+    snprintf(path, path_size, "%s/%s", lock->store->dir, file);
+}
+
+void logto_store_companion_path(const struct logto_store_lock *lock, const char *suffix, char *buf,
+                                size_t n)
+{
+    char file[LOGTO_NAME_MAX + 32];
+
+    companion_file(lock, suffix, file, sizeof(file), buf, n);
+}
+
+int logto_store_read_companion(const struct logto_store_lock *lock, const char *suffix,
+                               size_t max_size, char **ret_buf, size_t *ret_len,
+                               struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    return logto_file_read_at(lock->store->dirfd, file, path, LOGTO_FILE_SECRET, max_size, ret_buf,
+                              ret_len, err);
+}
+
+int logto_store_write_companion(const struct logto_store_lock *lock, const char *suffix,
+                                const char *buf, size_t len, struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    return logto_file_write_at(lock->store->dirfd, file, path, buf, len, 0600, err);
+}
+
+int logto_store_remove_companion(const struct logto_store_lock *lock, const char *suffix,
+                                 struct logto_error *err)
+{
+    char file[LOGTO_NAME_MAX + 32], path[PATH_MAX];
+
+    companion_file(lock, suffix, file, sizeof(file), path, sizeof(path));
+    if (unlinkat(lock->store->dirfd, file, 0) < 0)
+        return logto_error_set(err, errno == ENOENT ? LOGTO_E_NOTFOUND : LOGTO_E_IO,
+                               "cannot remove %s: %s", path, strerror(errno));
     if (fsync(lock->store->dirfd) < 0)
         return logto_error_set(err, LOGTO_E_IO, "cannot sync %s: %s", lock->store->dir,
                                strerror(errno));

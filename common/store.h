@@ -11,11 +11,11 @@
  * replaced whole, so they see the old or the new one.
  *
  * The record is JSON with a version. Secret fields (refresh_token, verifier) never pass through
- * jansson: the writer splices their JSON text in itself and the reader cuts them out of the file
- * buffer (replacing them with null) before jansson parses the rest, so no copy of a secret is
- * left in memory that we cannot wipe. The file buffer and the serialised text are wiped too.
- * Secrets are restricted to 2..LOGTO_SECRET_MAX bytes of printable ASCII (refresh tokens and crypt
- * hashes are).
+ * jansson: the writer splices their JSON text in and the reader cuts them out of the file buffer
+ * before jansson parses the rest (json.h, logto_json_dump_secrets / logto_json_cut_secrets), so
+ * no copy of a secret is left in memory that we cannot wipe. The file buffer and the serialised
+ * text are wiped too. Secrets are restricted to 2..LOGTO_SECRET_MAX bytes of printable ASCII
+ * (refresh tokens and crypt hashes are).
  */
 #pragma once
 
@@ -116,6 +116,24 @@ int logto_store_save(const struct logto_store_lock *lock, const struct logto_rec
 /* Remove the locked user's record (LOGTO_E_NOTFOUND if there is none). The lock file stays:
  * removing it would let a waiter lock a file nobody else will open again. */
 int logto_store_remove(const struct logto_store_lock *lock, struct logto_error *err);
+
+/*
+ * A small companion file of the locked user next to the record, <name>.<suffix> (root 0600,
+ * replaced atomically), e.g. the sign-in attempt counters (attempts.h). suffix is a constant of
+ * lower-case letters other than "json" and "lock". Reading: LOGTO_E_NOTFOUND when there is
+ * none, LOGTO_E_UNSAFE / LOGTO_E_CORRUPT as logto_file_read_at says (the buffer is the caller's).
+ */
+int logto_store_read_companion(const struct logto_store_lock *lock, const char *suffix,
+                               size_t max_size, char **ret_buf, size_t *ret_len,
+                               struct logto_error *err);
+int logto_store_write_companion(const struct logto_store_lock *lock, const char *suffix,
+                                const char *buf, size_t len, struct logto_error *err);
+/* Remove it (the name: a symbolic link goes as a link); LOGTO_E_NOTFOUND when there is none. */
+int logto_store_remove_companion(const struct logto_store_lock *lock, const char *suffix,
+                                 struct logto_error *err);
+/* Its path, for messages. */
+void logto_store_companion_path(const struct logto_store_lock *lock, const char *suffix, char *buf,
+                                size_t n);
 
 /* The user names that have a record, sorted (only valid names; temp and lock files skipped). */
 int logto_store_list(struct logto_store *store, char ***ret_names, struct logto_error *err);

@@ -216,14 +216,6 @@ static void progress(const struct logto_sync_options *opts, const char *phase, s
         opts->progress(opts->progress_data, phase, done, total);
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Building the directory */
 
@@ -1354,7 +1346,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     struct logto_ctx mctx;
     struct fetch_progress fp = { 0 };
     struct logto_error e = { 0 };
-    int64_t t0 = monotonic_ms(), t;
+    int64_t t0 = logto_monotonic_ms(), t;
     size_t n = 0;
     int r;
 
@@ -1406,7 +1398,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
                   logto_mgmt_request_count(m), err ? err->message : "");
         return r;
     }
-    report->fetch_ms = monotonic_ms() - t0;
+    report->fetch_ms = logto_monotonic_ms() - t0;
     report->fetched_users = md->n_users;
     report->fetched_roles = json_array_size(md->roles);
     report->fetched_orgs = json_array_size(md->organizations);
@@ -1420,13 +1412,13 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         r = LOGTO_OOM(err);
         goto out;
     }
-    t = monotonic_ms();
+    t = logto_monotonic_ms();
     r = map_users(ctx, md, opts, users, reasons, err);
-    report->map_ms = monotonic_ms() - t;
-    t = monotonic_ms();
+    report->map_ms = logto_monotonic_ms() - t;
+    t = logto_monotonic_ms();
     if (r >= 0)
         r = logto_sync_build(ctx, users, n, &dir, keep, report, err);
-    report->build_ms = monotonic_ms() - t;
+    report->build_ms = logto_monotonic_ms() - t;
     if (r < 0)
         goto out;
 
@@ -1438,7 +1430,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         if (r < 0)
             goto out;
     }
-    t = monotonic_ms();
+    t = logto_monotonic_ms();
     r = logto_snapshot_read(report->path, &old, &e);
     if (r == -LOGTO_E_NOMEM) {
         r = LOGTO_OOM(err);
@@ -1455,7 +1447,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->previous_users = old ? old->n_users : 0;
     report->previous_groups = old ? old->n_groups : 0;
     r = logto_sync_diff(old, dir, report, err);
-    report->diff_ms = monotonic_ms() - t;
+    report->diff_ms = logto_monotonic_ms() - t;
     if (r < 0)
         goto out;
     report->users = dir->n_users;
@@ -1467,7 +1459,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
 
     if (!opts->dry_run) {
         progress(opts, "writing", 0, 1);
-        t = monotonic_ms();
+        t = logto_monotonic_ms();
         dir->generated_at = logto_now(ctx);
         r = logto_snapshot_write(report->path, dir, err);
         if (r < 0) {
@@ -1483,7 +1475,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         r = logto_sync_keys_update(ctx, users, n, keep, report, &e);
         if (r < 0)
             late_failure(report, r, &e, "updating the SSH key cache");
-        report->write_ms = monotonic_ms() - t;
+        report->write_ms = logto_monotonic_ms() - t;
         if (opts->persist_uids) {
             e = (struct logto_error){ 0 };
             r = persist_uids(ctx, opts, m, md, users, keep, report, &e);
@@ -1494,7 +1486,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
 
     report->requests = logto_mgmt_request_count(m);
     report->token_requests = logto_mgmt_token_request_count(m);
-    report->elapsed_ms = monotonic_ms() - t0;
+    report->elapsed_ms = logto_monotonic_ms() - t0;
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
               "sync-done users=%zu groups=%zu suspended=%zu skipped=%zu collisions=%zu "
               "groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u elapsed_ms=%" PRId64

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "json.h"
 #include "log.h"
@@ -113,35 +112,32 @@ static int dup_field(const json_t *doc, const char *key, unsigned flags, char **
     return *ret ? 0 : LOGTO_OOM(err);
 }
 
-static int parse_token_fields(const json_t *doc, struct logto_tokens *t, struct logto_error *err)
+/* The members of a token answer that jansson never sees (json.h): cut out of the text. */
+enum { TOKEN_ACCESS, TOKEN_REFRESH, TOKEN_ID, N_TOKEN_SECRETS };
+
+static int parse_token_fields(const json_t *doc, struct logto_json_secret *sec,
+                              struct logto_tokens *t, struct logto_error *err)
 {
     const char *scope = NULL;
     int r;
 
-    if ((r = dup_field(doc, "access_token", LOGTO_JSON_REQUIRED, &t->access_token, err)) < 0 ||
-        (r = dup_field(doc, "token_type", LOGTO_JSON_REQUIRED, &t->token_type, err)) < 0 ||
-        (r = dup_field(doc, "refresh_token", 0, &t->refresh_token, err)) < 0 ||
-        (r = dup_field(doc, "id_token", 0, &t->id_token, err)) < 0 ||
+    if (!sec[TOKEN_ACCESS].value)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "field \"access_token\" is missing");
+    if ((r = dup_field(doc, "token_type", LOGTO_JSON_REQUIRED, &t->token_type, err)) < 0 ||
         (r = logto_json_get_string(doc, "scope", 0, &scope, err)) < 0 ||
         (r = logto_json_get_int(doc, "expires_in", 0, 0, EXPIRES_IN_MAX, &t->expires_in, err)) < 0)
         return r;
+    t->access_token = TAKE_PTR(sec[TOKEN_ACCESS].value);
+    t->refresh_token = TAKE_PTR(sec[TOKEN_REFRESH].value);
+    t->id_token = TAKE_PTR(sec[TOKEN_ID].value);
     /* "" is a token without scopes (an API resource token of a user holding none of its
      * permissions): legal, and refusing it would drop a rotated refresh token. */
     if (scope && !(t->scope = strdup(scope)))
         return LOGTO_OOM(err);
     /* Only bearer tokens are understood (no DPoP, no MAC). */
-    if (strcasecmp(t->token_type, "Bearer") != 0)
+    if (logto_ascii_strcasecmp(t->token_type, "Bearer") != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "token_type is not Bearer");
     return 0;
-}
-
-/* A token answer's document: its copies of the tokens are wiped before it is freed. */
-static void token_doc_freep(json_t **doc)
-{
-    logto_json_wipe_string(*doc, "access_token");
-    logto_json_wipe_string(*doc, "refresh_token");
-    logto_json_wipe_string(*doc, "id_token");
-    logto_json_decrefp(doc);
 }
 
 int logto_tokens_from_response(const struct logto_ctx *ctx, const struct logto_http_response *resp,
@@ -149,16 +145,24 @@ int logto_tokens_from_response(const struct logto_ctx *ctx, const struct logto_h
                                struct logto_oauth_error *oerr, struct logto_error *err)
 {
     _cleanup_tokens_ struct logto_tokens t = { 0 };
-    _cleanup_(token_doc_freep) json_t *doc = NULL;
+    _cleanup_json_ json_t *doc = NULL;
+    struct logto_json_secret sec[N_TOKEN_SECRETS] = {
+        [TOKEN_ACCESS] = { .key = "access_token" },
+        [TOKEN_REFRESH] = { .key = "refresh_token" },
+        [TOKEN_ID] = { .key = "id_token" },
+    };
     int r;
 
     if (oerr)
         *oerr = (struct logto_oauth_error){ .status = resp->status };
     if (resp->status != 200)
         return logto_oauth_error_from_response(resp, endpoint, oerr, err);
-    r = logto_http_response_json(resp, "the token answer", (struct json_t **)&doc, err);
+    r = logto_json_parse_object_secrets(resp->body, resp->body_len, resp->body_len + 1,
+                                        LOGTO_JSON_MAX_DEPTH, "the token answer", sec,
+                                        N_TOKEN_SECRETS, LOGTO_TOKEN_MAX, &doc, err);
     if (r >= 0)
-        r = parse_token_fields(doc, &t, err);
+        r = parse_token_fields(doc, sec, &t, err);
+    logto_json_secrets_clear(sec, N_TOKEN_SECRETS);
     if (r < 0) {
         logto_error_prefix(err, "%s", endpoint);
         return r;
@@ -297,7 +301,8 @@ static int parse_userinfo(const struct logto_http_response *resp, const char *sh
     const char *sub = NULL;
     int r;
 
-    if (resp->content_type && strncasecmp(resp->content_type, "application/jwt", 15) == 0)
+    if (resp->content_type &&
+        logto_ascii_strncasecmp(resp->content_type, "application/jwt", 15) == 0)
         return logto_error_set(err, LOGTO_E_UNSUPPORTED,
                                "%s answered with a signed JWT, which "
                                "is not supported",

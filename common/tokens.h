@@ -24,6 +24,9 @@
 struct json_t;
 struct logto_oidc;
 
+/* The longest token accepted in an answer (bytes of printable ASCII). */
+#define LOGTO_TOKEN_MAX (256 * 1024)
+
 struct logto_tokens {
     char *access_token;  /* secret */
     char *refresh_token; /* secret; NULL when none was issued */

@@ -2,12 +2,12 @@
 /* String and string-vector helpers. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -133,12 +133,12 @@ char **logto_strv_split(const char *s, bool commas)
         return NULL;
     while (s && *s) {
         size_t len;
-        while (*s && (isspace((unsigned char)*s) || (commas && *s == ',')))
+        while (*s && (logto_ascii_space((unsigned char)*s) || (commas && *s == ',')))
             s++;
         if (!*s)
             break;
         len = 0;
-        while (s[len] && !isspace((unsigned char)s[len]) && !(commas && s[len] == ','))
+        while (s[len] && !logto_ascii_space((unsigned char)s[len]) && !(commas && s[len] == ','))
             len++;
         if (logto_strv_push_take(&v, strndup(s, len)) < 0) {
             logto_strv_free(v);
@@ -205,10 +205,10 @@ char *logto_strip(char *s)
 {
     char *end;
 
-    while (isspace((unsigned char)*s))
+    while (logto_ascii_space((unsigned char)*s))
         s++;
     end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
+    while (end > s && logto_ascii_space((unsigned char)end[-1]))
         *--end = '\0';
     return s;
 }
@@ -258,7 +258,7 @@ int logto_parse_duration(const char *s, int64_t *ret_seconds)
         mult = 86400;
         break;
     default:
-        if (!isdigit((unsigned char)num[len - 1]))
+        if (!logto_ascii_digit((unsigned char)num[len - 1]))
             return -1;
         len++;
         break;
@@ -278,4 +278,28 @@ bool logto_memeq_consttime(const void *a, const void *b, size_t len)
     for (size_t i = 0; i < len; i++)
         d |= x[i] ^ y[i];
     return d == 0;
+}
+
+int logto_ascii_strncasecmp(const char *a, const char *b, size_t n)
+{
+    for (; n > 0; a++, b++, n--) {
+        int ca = logto_ascii_tolower((unsigned char)*a),
+            cb = logto_ascii_tolower((unsigned char)*b);
+        if (ca != cb || ca == 0)
+            return ca - cb;
+    }
+    return 0;
+}
+
+int logto_ascii_strcasecmp(const char *a, const char *b)
+{
+    return logto_ascii_strncasecmp(a, b, SIZE_MAX);
+}
+
+int64_t logto_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

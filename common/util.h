@@ -34,5 +34,47 @@ int logto_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 /* Parse a duration: plain seconds, or a number with a suffix s/m/h/d ("7d", "300", "5m"). */
 int logto_parse_duration(const char *s, int64_t *ret_seconds);
 
+/*
+ * ASCII-only character classes and case-insensitive comparison. <ctype.h> and strcasecmp follow
+ * the locale, and this code runs inside programs that call setlocale() with the user's locale
+ * (su, sudo, login): there a byte >= 0x80 may be a letter or a space (Latin-1 0xA0, 0xE9), and
+ * in a Turkish locale 'I' is not the upper case of 'i'. Configuration and protocol text is
+ * ASCII and must mean the same in every locale.
+ */
+static inline bool logto_ascii_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+static inline bool logto_ascii_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline bool logto_ascii_lower(int c)
+{
+    return c >= 'a' && c <= 'z';
+}
+static inline bool logto_ascii_upper(int c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static inline bool logto_ascii_alpha(int c)
+{
+    return logto_ascii_lower(c) || logto_ascii_upper(c);
+}
+static inline bool logto_ascii_alnum(int c)
+{
+    return logto_ascii_alpha(c) || logto_ascii_digit(c);
+}
+static inline int logto_ascii_tolower(int c)
+{
+    return logto_ascii_upper(c) ? c - 'A' + 'a' : c;
+}
+int logto_ascii_strcasecmp(const char *a, const char *b);
+int logto_ascii_strncasecmp(const char *a, const char *b, size_t n);
+
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines and waits, which a step of the wall clock
+ * (NTP, an administrator, a suspended VM) must neither cut short nor stretch. */
+int64_t logto_monotonic_ms(void);
+
 /* Constant-time comparison of two equal-length byte strings. */
 bool logto_memeq_consttime(const void *a, const void *b, size_t len);

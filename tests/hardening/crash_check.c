@@ -13,6 +13,7 @@
  *                                            the NSS reader), digest of its content without the
  *                                            times (generated_at, updated_at), or "snapshot absent"
  *   status ok                                sync.status (logto_sync_status_read)
+ *   attempts NAME failures=N offline=N       every failed-attempt count (logto_attempts_load)
  *   keys NAME ok                             every SSH key cache file (logto_sync_keys_load)
  *   json FILE ok                             m2m-token.json, discovery.json, jwks.json: whole JSON
  *   temp N                                   writers' temporary files (".NAME.xxxxxxxx")
@@ -27,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "attempts.h"
 #include "conf.h"
 #include "context.h"
 #include "directory.h"
@@ -170,6 +172,45 @@ static void check_json(const char *dir, const char *name)
     json_decref(doc);
 }
 
+/* Every <name>.attempts in tokens/, read under the user's lock like the module does. */
+static void check_attempts(const struct logto_ctx *ctx, const char *state)
+{
+    static const char suffix[] = "." LOGTO_ATTEMPTS_SUFFIX;
+    char path[4096];
+    struct logto_store *store = NULL;
+    struct logto_error err = { 0 };
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/%s", state, LOGTO_TOKENS_SUBDIR);
+    d = opendir(path);
+    if (!d || logto_store_open(ctx, &store, &err) < 0) {
+        if (d)
+            closedir(d);
+        return;
+    }
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        char name[256];
+        if (de->d_name[0] == '.' || len <= strlen(suffix) || len - strlen(suffix) >= sizeof(name) ||
+            strcmp(de->d_name + len - strlen(suffix), suffix) != 0)
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(len - strlen(suffix)), de->d_name);
+        struct logto_store_lock *lock = NULL;
+        struct logto_attempts a;
+        if (logto_store_lock(store, name, 10000, &lock, &err) < 0 ||
+            logto_attempts_load(lock, &a, &err) < 0) {
+            printf("bad attempts %s: %s\n", name, err.message);
+            bad = 1;
+        } else
+            printf("attempts %s failures=%zu offline=%lld\n", name, a.n_failures,
+                   (long long)a.offline_failures);
+        logto_store_unlock(lock);
+    }
+    closedir(d);
+    logto_store_close(store);
+}
+
 static void check_keys(const struct logto_ctx *ctx, const char *state)
 {
     char path[4096];
@@ -258,6 +299,7 @@ int main(int argc, char **argv)
         bad = 1;
     }
     logto_sync_status_free(st);
+    check_attempts(&ctx, state);
     check_keys(&ctx, state);
     check_json(state, "m2m-token.json");
     check_json(cache, "discovery.json");

@@ -74,8 +74,9 @@ class() { # FAULT -> the error= the module must report
 }
 
 # The state a cell compares: every file under state_dir with mode, owner and checksum (lock
-# files are created empty on first use and never carry data: left out).
-state_now() { tree_state "$STATE" | grep -v '\.lock ' ; }
+# files are created empty on first use and never carry data; a user's failed-attempt counts
+# change with every password attempt, answered or not (pam_attempts.sh checks them): left out).
+state_now() { tree_state "$STATE" | grep -v '\.lock \|\.attempts ' ; }
 
 # ---------------------------------------------------------------- operations
 # Each sets ST (PAM status or logtoctl exit code), F (its captured output), MS, GOT (PAM code

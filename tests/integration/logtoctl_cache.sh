@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # logtoctl cache clear: the default (discovery and JWKS), each option (--tokens USER,
-# --all-tokens, --m2m-token, --keys, --snapshot), --json; symbolic links planted in place of a
+# --all-tokens, --attempts USER, --m2m-token, --keys, --snapshot), --json; symbolic links planted in place of a
 # cache file, a token record and a key file are removed as links, their targets never touched;
 # a symlinked cache directory and a directory in place of a file are refused; nothing outside
 # cache_dir and state_dir changes.
@@ -100,6 +100,22 @@ assert_eq "$(jget 'sorted((i["what"], i["path"].rsplit("/", 1)[1], i["result"]) 
     '[["keys", "erin", "removed"], ["keys", "mallory", "removed-symlink"], ["m2m-token", "m2m-token.json", "removed"]]' "keys and M2M token"
 assert_eq "$(cat "$VICTIM")" "not to be removed" "the link's target"
 
+# 7b. A user's failed sign-in counts (a torn file refuses the user's passwords until removed):
+# only that user's, a planted link as a link.
+[ -f "$TOKENS/alice.attempts" ] || fail "alice's sign-in left no count file"
+printf '{"version":1,"fail' >"$TOKENS/bob.attempts"
+chmod 0600 "$TOKENS/bob.attempts"
+expect_rc 0 "--attempts bob" --json cache clear --attempts bob
+assert_eq "$(jget '[(i["what"], i["path"].rsplit("/", 1)[1], i["result"]) for i in d["cleared"]]' <"$T/out")" \
+    '[["attempts", "bob.attempts", "removed"]]' "bob's counts"
+[ ! -e "$TOKENS/bob.attempts" ] && [ -f "$TOKENS/alice.attempts" ] || fail "--attempts bob removed the wrong files"
+expect_rc 0 "--attempts bob again" --json cache clear --attempts bob
+assert_eq "$(jget 'd["cleared"][0]["result"]' <"$T/out")" absent "bob's counts, again"
+ln -s "$VICTIM" "$TOKENS/carol.attempts"
+expect_rc 0 "--attempts carol (a link)" cache clear --attempts carol
+[ ! -L "$TOKENS/carol.attempts" ] || fail "the planted link is still there"
+assert_eq "$(cat "$VICTIM")" "not to be removed" "the link's target"
+
 # 8. The snapshot: emptied (not removed: processes that mapped it notice the new one at once).
 expect_rc 0 "--snapshot" cache clear --snapshot
 assert_contains "$(cat "$T/out")" "snapshot   emptied"
@@ -114,6 +130,7 @@ expect_rc 2 "no subcommand" cache
 expect_rc 2 "unknown subcommand" cache purge
 expect_rc 2 "--tokens and --all-tokens" cache clear --tokens alice --all-tokens
 expect_rc 2 "bad user name" cache clear --tokens '../../etc/passwd'
+expect_rc 2 "bad user name for --attempts" cache clear --attempts '../../etc/passwd'
 expect_rc 2 "extra argument" cache clear now
 if command -v setpriv >/dev/null 2>&1; then
     setpriv --reuid=65534 --regid=65534 --clear-groups "$LOGTOCTL" --config "$CFG" cache clear \

@@ -6,7 +6,8 @@
 #     offline_grace = 0, without a verifier, and for the device flow: PAM_AUTHINFO_UNAVAIL;
 #   an IdP that answers "no" (changed password, suspension, lockout) is never bypassed by the
 #     verifier;
-#   account: cached claims decide within offline_grace, and deny after it.
+#   account: cached claims decide within offline_grace, and deny after it or when they are dated
+#     in the future (a clock set back).
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
@@ -15,7 +16,10 @@ pam_require
 idp_start || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir
-pam_write_config "$dir/logto.conf" "$dir" "[service *]
+# The host's own limit (pam_attempts.sh) above the IdP's, so that its lockout shows here.
+pam_write_config "$dir/logto.conf" "$dir" "[logto]
+host_lockout_attempts = 10
+[service *]
 flow = password
 qr = no
 [service logto-short]
@@ -66,6 +70,22 @@ sleep 2
 pam_try logto-acct alice acct_mgmt
 pam_expect_ok "alice account offline, within the grace"
 assert_logged "$F" "^account-ok user=alice service=logto-acct decided=cached offline=yes$"
+
+# Claims dated in the future (the clock was set back after they were stored) never decide: the
+# step would stretch the grace. The record is edited as a clock step would leave it.
+rec=$dir/state/tokens/alice.json
+cp -p "$rec" "$dir/alice.json.saved"
+python3 - "$rec" <<'EOF'
+import json, sys, time
+p = sys.argv[1]
+r = json.load(open(p))
+r["claims_at"] = int(time.time()) + 3600
+open(p, "w").write(json.dumps(r))
+EOF
+pam_try logto-acct alice acct_mgmt
+pam_expect PAM_PERM_DENIED "alice account offline, claims from the future" "in the future"
+assert_logged "$F" "^account-denied user=alice service=logto-acct error=unreachable .*dated 3[0-9]+s in the future"
+cp -p "$dir/alice.json.saved" "$rec"
 
 # Past the grace (3 s here), both the verifier and the cached claims stop working.
 sleep 4

@@ -16,7 +16,10 @@ idp_start || exit $?
 dir=$(test_tmpdir)
 printf 'm2m-secret\n' >"$dir/m2m.secret"
 chmod 0600 "$dir/m2m.secret"
-pam_write_config "$dir/logto.conf" "$dir" "[sync]
+# The host's own limit (pam_attempts.sh) above the IdP's, so that its lockout shows here.
+pam_write_config "$dir/logto.conf" "$dir" "[logto]
+host_lockout_attempts = 10
+[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
 [service *]

@@ -3,9 +3,13 @@
  * per-service resolution with PAM arguments, the dump, the sample file and `logtoctl config`. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <locale.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -219,6 +223,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->timeout_ms, 15000);
     CHECK_INT(cfg->poll_interval, 5);
     CHECK_INT(cfg->max_response_size, 4 * 1024 * 1024);
+    CHECK_INT(cfg->host_lockout_attempts, 3);
+    CHECK_INT(cfg->host_lockout_window, 3600);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "username email");
@@ -262,6 +268,9 @@ static void test_defaults(void)
     CHECK_INT(svc->enter_prompt, LOGTO_AUTO);
     CHECK_INT(svc->claims_max_age, 300);
     CHECK_INT(svc->offline_grace, 7 * 86400);
+    CHECK_INT(svc->offline_delay_after, 3);
+    CHECK_INT(svc->offline_delay, 30);
+    CHECK_INT(svc->offline_lock_after, 10);
     CHECK_INT(svc->revoke_on_close, 0);
     CHECK(svc->file == NULL);
 }
@@ -351,6 +360,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->timeout_ms, 120000);
     CHECK_INT(cfg->poll_interval, 10);
     CHECK_INT(cfg->max_response_size, 512 * 1024);
+    CHECK_INT(cfg->host_lockout_attempts, 7);
+    CHECK_INT(cfg->host_lockout_window, 5400);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "email username");
@@ -401,8 +412,11 @@ static void test_every_key(void)
     CHECK_INT(star->claims_max_age, 0);
     CHECK_INT(star->offline_grace, 86400);
     CHECK_INT(star->revoke_on_close, 1);
+    CHECK_INT(star->offline_delay_after, 0);
+    CHECK_INT(star->offline_delay, 120);
+    CHECK_INT(star->offline_lock_after, 4);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 47);
+    CHECK_INT(star->line, 49);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -504,6 +518,12 @@ static const struct error_case error_cases[] = {
       "[logto] max_response_size: \"10\" is out of range (64K..64M)" },
     { BASE "max_response_size = 4G\n", 4,
       "[logto] max_response_size: \"4G\" is not a size (use 65536, 64K, 4M)" },
+    { BASE "host_lockout_attempts = 0\n", 4,
+      "[logto] host_lockout_attempts: \"0\" is not a whole number in 1..100" },
+    { BASE "host_lockout_attempts = 3x\n", 4,
+      "[logto] host_lockout_attempts: \"3x\" is not a whole number in 1..100" },
+    { BASE "host_lockout_window = 0\n", 4,
+      "[logto] host_lockout_window: \"0\" is out of range (1s..1d)" },
     { "[logto]\nendpoint = http://auth.example.com\nclient_id = a\n", 2,
       "[logto] endpoint: \"http://auth.example.com\" is not an https:// URL" },
     { BASE "issuer = https://auth.example.com/oidc?x=1\n", 4,
@@ -582,6 +602,12 @@ static const struct error_case error_cases[] = {
       "[service sshd] claims_max_age: \"30d\" is out of range (0..7d)" },
     { BASE "[service sshd]\noffline_grace = -1\n", 5,
       "[service sshd] offline_grace: \"-1\" is not a duration (use 30, 30s, 5m)" },
+    { BASE "[service sshd]\noffline_lock_after = 0\n", 5,
+      "[service sshd] offline_lock_after: \"0\" is not a whole number in 1..100" },
+    { BASE "[service sshd]\noffline_delay_after = -1\n", 5,
+      "[service sshd] offline_delay_after: \"-1\" is not a whole number in 0..100" },
+    { BASE "[service sshd]\noffline_delay = 2h\n", 5,
+      "[service sshd] offline_delay: \"2h\" is out of range (0..1h)" },
     { BASE "[service sshd]\nenter_prompt = always\n", 5,
       "[service sshd] enter_prompt: \"always\" is not one of: auto, yes, no" },
     { BASE "[service sshd]\nflow = sms\n", 5,
@@ -1381,9 +1407,180 @@ static void test_cli(void)
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Descriptors: the loader runs inside sshd, sudo and su, whose children must not inherit any
+ * descriptor of ours. fdopendir is wrapped (-Wl,--wrap=fdopendir): at the moment a descriptor
+ * is handed to it, a child is exec'd, as another thread of the host program might do. */
+
+DIR *__real_fdopendir(int fd);
+static int fdopendir_calls, fdopendir_leaks;
+
+static bool child_sees_fd(int fd)
+{
+    char sh[] = "sh", c[] = "-c", script[64];
+    pid_t pid;
+    int status = 0;
+
+    snprintf(script, sizeof(script), "[ -e /proc/self/fd/%d ]", fd);
+    char *argv[] = { sh, c, script, NULL };
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+        return false;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+DIR *__wrap_fdopendir(int fd);
+DIR *__wrap_fdopendir(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+
+    fdopendir_calls++;
+    if (flags < 0 || !(flags & FD_CLOEXEC) || child_sees_fd(fd))
+        fdopendir_leaks++;
+    return __real_fdopendir(fd);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void test_descriptors(void)
+{
+    struct fx f;
+    int before;
+
+    fx_new(&f, BASE);
+    fx_put(&f, "conf.d/10-a.conf", "[logto]\ntimeout = 20s\n");
+    fdopendir_calls = fdopendir_leaks = 0;
+    before = count_fds();
+    {
+        _cleanup_(logto_config_freep) struct logto_config *cfg = load_ok(&f);
+        CHECK(cfg != NULL);
+    }
+    CHECK(fdopendir_calls >= 1); /* the drop-in directory was listed */
+    CHECK_INT(fdopendir_leaks, 0);
+    CHECK_INT(count_fds(), before); /* and nothing stays open after the load */
+    /* The same for check, which collects every error. */
+    {
+        struct logto_config *cfg = NULL;
+        _cleanup_strv_ char **errors = NULL;
+        CHECK_INT(logto_config_check(f.path, &cfg, &errors), 0);
+        logto_config_free(cfg);
+    }
+    CHECK_INT(fdopendir_leaks, 0);
+    CHECK_INT(count_fds(), before);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The locale: su and sudo call setlocale() with the user's locale before PAM runs. In an 8-bit
+ * locale bytes >= 0x80 are letters or spaces to <ctype.h> (Latin-1: 0xA0 is a no-break space,
+ * 0xE9 a letter), so a parser built on it would read the same file differently there. */
+
+/* Switch LC_ALL to a Latin-1 locale: an installed one, else one built with localedef into the
+ * test directory (found through LOCPATH). Returns false when none can be had. */
+static bool latin1_locale(void)
+{
+    static const char *const names[] = { "en_US.ISO-8859-1", "de_DE.ISO-8859-1", "en_US.iso88591",
+                                         "de_DE", "fr_FR" };
+    char built[96], prog[] = "localedef", i_opt[] = "-i", source[] = "en_US", f_opt[] = "-f",
+                    charmap[] = "ISO-8859-1";
+    pid_t pid;
+    int status = 0;
+
+    /* 0xE9 (e acute) is a letter in Latin-1, nothing in C or UTF-8. */
+    for (size_t i = 0; i < ELEMENTSOF(names); i++)
+        if (setlocale(LC_ALL, names[i]) && isalnum(0xE9))
+            return true;
+    ensure_root();
+    snprintf(built, sizeof(built), "%s/latin1", root);
+    char *argv[] = { prog, i_opt, source, f_opt, charmap, built, NULL };
+    if (posix_spawnp(&pid, "localedef", NULL, NULL, argv, environ) != 0)
+        return false;
+    waitpid(pid, &status, 0);
+    setenv("LOCPATH", root, 1);
+    return setlocale(LC_ALL, "latin1") && isalnum(0xE9) && islower(0xE9);
+}
+
+/* The outcome of loading text: the error message, or "ok: client_id=<value>". */
+static char *outcome(const char *text)
+{
+    struct fx f;
+    struct logto_config *cfg = NULL;
+    struct logto_error err = { 0 };
+    char *out;
+
+    fx_new(&f, text);
+    if (logto_config_load(f.path, &cfg, &err) < 0)
+        out = logto_asprintf("error: %s", err.message + strlen(f.path));
+    else
+        out = logto_asprintf("ok: client_id=%s", cfg->client_id);
+    logto_config_free(cfg);
+    return out;
+}
+
+static void test_locale(void)
+{
+    static const char *const texts[] = {
+        /* A trailing no-break space after a value, before a comment, after a section (glibc
+         * does not class it as a space, other C libraries may). */
+        "[logto]\nendpoint = https://auth.example.com\nclient_id = app\xa0\n",
+        "[logto]\nendpoint = https://auth.example.com\nclient_id = app\xa0# c\n",
+        "[logto]\xa0\nendpoint = https://auth.example.com\nclient_id = app\n",
+        /* Latin-1 letters in a service name, a claim, a custom_data key, a group prefix. */
+        BASE "[service ssh\xe9]\nflow = device\n",
+        BASE "[identity]\ngecos_claim = n\xe9\n",
+        BASE "[identity]\nuid_key = uid\xe9\n",
+        BASE "[identity]\nrole_group_prefix = \xe9t\xe9-\n",
+        BASE "[logto]\nresources = h\xe9ttps://api.example.com\n",
+        /* Case-insensitive booleans: the same in every locale. */
+        BASE "[service *]\nqr = YES\n",
+    };
+    char *in_c[ELEMENTSOF(texts)];
+    char *saved = strdup(setlocale(LC_ALL, NULL));
+
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+        in_c[i] = outcome(texts[i]);
+    /* In the C locale, none of these bytes is a space or a letter. */
+    CHECK(logto_startswith(in_c[0], "error: "));
+    CHECK(logto_startswith(in_c[3], "error: "));
+    CHECK(logto_startswith(in_c[8], "ok: "));
+    /* The helpers are ASCII-only whatever the locale. */
+    for (int c = 0x80; c < 0x100; c++)
+        CHECK(!logto_ascii_space(c) && !logto_ascii_alnum(c) && !logto_ascii_alpha(c) &&
+              !logto_ascii_digit(c) && logto_ascii_tolower(c) == c);
+    CHECK_INT(logto_ascii_strcasecmp("Bearer", "BEARER"), 0);
+    CHECK(logto_ascii_strcasecmp("\xc9", "\xe9") != 0);
+
+    if (!latin1_locale()) {
+        fprintf(stderr, "no Latin-1 locale (and no localedef): the parser was only checked in C\n");
+    } else {
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+            _cleanup_free_ char *in_latin1 = outcome(texts[i]);
+            CHECK_STR(in_latin1, in_c[i]);
+        }
+        CHECK(logto_ascii_strcasecmp("\xc9", "\xe9") != 0); /* strcasecmp says 0 here */
+    }
+    setlocale(LC_ALL, saved ? saved : "C");
+    unsetenv("LOCPATH");
+    free(saved);
+    for (size_t i = 0; i < ELEMENTSOF(texts); i++)
+        free(in_c[i]);
+}
+
 TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key),
           TEST(test_every_key_generic), TEST(test_syntax), TEST(test_errors),
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
           TEST(test_service_resolution), TEST(test_management_opt_in), TEST(test_dump),
-          TEST(test_keys), TEST(test_sample), TEST(test_cli))
+          TEST(test_keys), TEST(test_sample), TEST(test_cli), TEST(test_descriptors),
+          TEST(test_locale))

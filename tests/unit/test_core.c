@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -245,9 +246,16 @@ static void test_files(void)
               -LOGTO_E_UNSAFE);
     CHECK_CONTAINS(err.message, "mode 0644");
 
-    /* Too large. */
+    /* Exactly at the size limit is fine; one byte over is too large. */
+    CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, 5, &buf, &len, &err), 0);
+    CHECK_STR(buf, "hello");
+    CHECK_INT(len, 5);
+    free(buf);
+    buf = NULL;
     CHECK_INT(logto_file_read_trusted(path, LOGTO_FILE_PUBLIC, 4, &buf, &len, &err),
               -LOGTO_E_CORRUPT);
+    CHECK_CONTAINS(err.message, "too large");
+    CHECK(buf == NULL);
 
     /* Group-writable. */
     chmod(path, 0664);
@@ -305,6 +313,43 @@ static void test_files(void)
     unlink(lnk);
     char lockpath[128];
     snprintf(lockpath, sizeof(lockpath), "%s/l.lock", tmpdir);
+    unlink(lockpath);
+    CHECK(rmdir(tmpdir) == 0);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* A lock wait ends at its deadline on CLOCK_MONOTONIC: signals that cut every sleep short (here
+ * a 1 ms interval timer) do not end it early. */
+static void test_lock_deadline(void)
+{
+    struct logto_error err = { 0 };
+    struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+    struct itimerval every_ms = { { 0, 1000 }, { 0, 1000 } }, off = { 0 };
+    _cleanup_close_ int dirfd = -1, held = -1, waiter = -1;
+    char lockpath[160];
+    int64_t t0, waited;
+
+    make_tmpdir();
+    CHECK_INT(logto_dir_open_trusted(tmpdir, false, &dirfd, &err), 0);
+    CHECK_INT(logto_lock_at(dirfd, "d.lock", "d.lock", 100, &held, &err), 0);
+    /* flock locks belong to the open file description: a second open conflicts even in the
+     * same process. */
+    sigaction(SIGALRM, &sa, &old_sa); /* no SA_RESTART: nanosleep returns EINTR */
+    setitimer(ITIMER_REAL, &every_ms, NULL);
+    t0 = logto_monotonic_ms();
+    CHECK_INT(logto_lock_at(dirfd, "d.lock", "d.lock", 300, &waiter, &err), -LOGTO_E_BUSY);
+    waited = logto_monotonic_ms() - t0;
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old_sa, NULL);
+    CHECK(waited >= 295);
+    CHECK(waited < 5000);
+    CHECK_CONTAINS(err.message, "locked by another process");
+
+    snprintf(lockpath, sizeof(lockpath), "%s/d.lock", tmpdir);
     unlink(lockpath);
     CHECK(rmdir(tmpdir) == 0);
 }
@@ -397,4 +442,4 @@ static void test_stale_temps(void)
 TEST_MAIN(TEST(test_names), TEST(test_name_fold), TEST(test_group_sanitize),
           TEST(test_reserved_ids), TEST(test_reserved_id_ranges), TEST(test_strv), TEST(test_parse),
           TEST(test_error), TEST(test_log), TEST(test_erase), TEST(test_files),
-          TEST(test_file_check_at), TEST(test_stale_temps))
+          TEST(test_file_check_at), TEST(test_stale_temps), TEST(test_lock_deadline))

@@ -10,6 +10,7 @@
 #include "../lib/check.h"
 #include "device.h"
 #include "qr.h"
+#include "util.h"
 
 #define LIGHT_BOTH  "\xe2\x96\x88"
 #define LIGHT_LOWER "\xe2\x96\x84"
@@ -207,5 +208,24 @@ static void test_show_failures(void)
     CHECK_INT(logto_device_show(&ctx, NULL, NULL, &auth, &err), -LOGTO_E_INVAL);
 }
 
+/* ------------------------------------------------------------------ the code's lifetime */
+
+/* The code's lifetime is kept on CLOCK_MONOTONIC: the structure holds no wall-clock time, so a
+ * step of the wall clock (or of an injected logto_now) cannot end or stretch it. */
+static void test_lifetime(void)
+{
+    struct logto_device_auth a = { 0 };
+    int64_t before = logto_monotonic_ms();
+
+    logto_device_set_lifetime(&a, 600);
+    CHECK(a.deadline_ms >= before + 600 * 1000);
+    CHECK(a.deadline_ms <= logto_monotonic_ms() + 600 * 1000);
+    CHECK(logto_device_seconds_left(&a) >= 599 && logto_device_seconds_left(&a) <= 600);
+    logto_device_set_lifetime(&a, 0);
+    CHECK_INT(logto_device_seconds_left(&a), 0);
+    a.deadline_ms = logto_monotonic_ms() - 1;
+    CHECK_INT(logto_device_seconds_left(&a), 0);
+}
+
 TEST_MAIN(TEST(test_qr_render), TEST(test_show_message), TEST(test_show_qr_switch),
-          TEST(test_show_enter_prompt), TEST(test_show_failures))
+          TEST(test_show_enter_prompt), TEST(test_show_failures), TEST(test_lifetime))

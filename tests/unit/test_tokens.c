@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "../lib/check.h"
+#include "../lib/jansson_guard.h"
+#include "json.h"
+#include "memory.h"
 #include "tokens.h"
 
 #define ENDPOINT "https://idp.example/oidc/token"
@@ -183,5 +186,133 @@ static void test_clear(void)
     logto_tokens_clear(NULL);
 }
 
+/* ------------------------------------------------------------------ secrets and jansson */
+
+/* Long enough that jansson's lexer buffer (16 bytes at first) is copied as it grows. */
+#define SECRET_AT "at-SECRET-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklmnop"
+#define SECRET_RT "rt-SECRET-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghijklmnop"
+#define SECRET_ID "eyJhbGciOiJFUzM4NCJ9.id-SECRET-0123456789abcdefghijklmnopqrstuvwxyz.sig"
+#define SECRET_PW "pw-S\"ECRET\\ 0123456789 \xc3\xa9t\xc3\xa9 \x01 abcdefghijklmnopqrstuvwxyz"
+
+static void test_secrets_not_left_by_jansson(void)
+{
+    /* Tails: a buffer jansson reuses keeps the end of a long token after a shorter one
+     * overwrote its start. */
+    static const char *const watched[] = { "xyz-0123456789abcdefghijklmnop", "0123456789abcdefghi",
+                                           "stuvwxyz.sig", "0123456789 \xc3\xa9t\xc3\xa9", NULL };
+    _cleanup_tokens_ struct logto_tokens t = { 0 };
+    struct logto_error err = { 0 };
+
+    jansson_guard_install();
+    /* Positive control: jansson itself leaves what it parsed and what it serialised. */
+    jansson_guard_watch(watched);
+    {
+        json_t *doc = json_loads("{\"access_token\":\"" SECRET_AT "\"}", 0, NULL);
+        logto_json_wipe_string(doc, "access_token"); /* its own copy is wiped, the lexer's not */
+        json_decref(doc);
+        doc = json_pack("{s:s}", "password", SECRET_PW);
+        free(json_dumps(doc, 0));
+        json_decref(doc);
+    }
+    CHECK(jansson_guard_hits >= 2);
+
+    /* A token answer: the tokens never reach jansson. */
+    jansson_guard_watch(watched);
+    CHECK_INT(parse(200,
+                    "{\"access_token\":\"" SECRET_AT
+                    "\",\"expires_in\":3600,\"id_token\":\"" SECRET_ID
+                    "\",\"refresh_token\":\"" SECRET_RT "\",\"scope\":\"openid\","
+                    "\"token_type\":\"Bearer\"}",
+                    &t, NULL, &err),
+              0);
+    CHECK_STR(t.access_token, SECRET_AT);
+    CHECK_STR(t.refresh_token, SECRET_RT);
+    CHECK_STR(t.id_token, SECRET_ID);
+    CHECK_INT(jansson_guard_hits, 0);
+
+    /* A refused answer leaves nothing either. */
+    CHECK_INT(
+        parse(200, "{\"access_token\":\"" SECRET_AT "\",\"token_type\":\"DPoP\"}", &t, NULL, &err),
+        -LOGTO_E_PROTOCOL);
+    CHECK_INT(jansson_guard_hits, 0);
+
+    /* A request body with a password (Experience API, Management API check). */
+    {
+        static const char *const keys[] = { "password" };
+        const char *values[] = { SECRET_PW };
+        json_t *pub = json_pack("{s:{s:s, s:s}}", "identifier", "type", "username", "value", "bob");
+        char *text = NULL;
+        size_t len = 0;
+        CHECK_INT(logto_json_dump_secrets(pub, keys, values, 1, &text, &len, &err), 0);
+        json_decref(pub);
+        CHECK_INT(jansson_guard_hits, 0);
+        /* It is the JSON jansson would have written. */
+        CHECK_INT(len, text ? strlen(text) : 0);
+        json_t *back = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        CHECK_STR(json_string_value(json_object_get(back, "password")), SECRET_PW);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(back, "identifier"), "value")),
+                  "bob");
+        json_decref(back); /* (this parse is the test's own: the watch ends here) */
+        logto_free_secret(text);
+    }
+}
+
+/* Secret members that cannot be cut out are refused, never handed to jansson. */
+static void test_secret_members_strict(void)
+{
+    static const struct {
+        const char *body;
+        const char *word;
+    } bad[] = {
+        /* An escaped spelling of the key: jansson would decode it to access_token. */
+        { "{\"access\\u005ftoken\":\"SECRET-AT\",\"token_type\":\"Bearer\"}", "access_token" },
+        { "{\"access_token\":\"SECRET-AT\",\"access\\u005ftoken\":\"SECRET-2\","
+          "\"token_type\":\"Bearer\"}",
+          "" },
+        { "{\"access_token\":\"SECRET-AT\",\"access_token\":\"SECRET-2\",\"token_type\":"
+          "\"Bearer\"}",
+          "access_token" },
+        { "{\"access_token\":\"SECRET\\u0041T\",\"token_type\":\"Bearer\"}", "access_token" },
+        { "{\"access_token\":\"SECRET\\nAT\",\"token_type\":\"Bearer\"}", "access_token" },
+        { "{\"access_token\":\"SECRET\xc3\xa9\",\"token_type\":\"Bearer\"}", "access_token" },
+        { "{\"access_token\":[\"SECRET-AT\"],\"token_type\":\"Bearer\"}", "access_token" },
+        { "{\"access_token\":\"SECRET-AT\",\"token_type\":\"Bearer\",\"x\":[}", "valid JSON" },
+    };
+    struct logto_error err = { 0 };
+
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        struct logto_tokens t = { 0 };
+        CHECK_INT(parse(200, bad[i].body, &t, NULL, &err), -LOGTO_E_PROTOCOL);
+        CHECK_CONTAINS(err.message, bad[i].word);
+        CHECK(strstr(err.message, "SECRET") == NULL);
+        CHECK(t.access_token == NULL);
+    }
+    /* Escapes a JSON writer may use in a token: \/ (and \" \\, which no token has). */
+    {
+        _cleanup_tokens_ struct logto_tokens t = { 0 };
+        CHECK_INT(
+            parse(200, "{\"access_token\":\"a\\/b\",\"token_type\":\"Bearer\"}", &t, NULL, &err),
+            0);
+        CHECK_STR(t.access_token, "a/b");
+    }
+    /* A password that is not UTF-8 is not sent. */
+    {
+        static const char *const keys[] = { "password" };
+        const char *values[] = { "caf\xe9" };
+        json_t *pub = json_object();
+        char *text = NULL;
+        CHECK_INT(logto_json_dump_secrets(pub, keys, values, 1, &text, NULL, &err), -LOGTO_E_INVAL);
+        CHECK_CONTAINS(err.message, "password is not valid UTF-8");
+        CHECK(text == NULL);
+        /* With no public member the object still closes. */
+        values[0] = "x";
+        CHECK_INT(logto_json_dump_secrets(pub, keys, values, 1, &text, NULL, &err), 0);
+        CHECK_STR(text, "{\"password\":\"x\"}");
+        logto_free_secret(text);
+        json_decref(pub);
+    }
+}
+
 TEST_MAIN(TEST(test_token_answer_ok), TEST(test_token_answer_strict), TEST(test_oauth_errors),
-          TEST(test_oauth_error_malformed), TEST(test_clear))
+          TEST(test_oauth_error_malformed), TEST(test_clear),
+          TEST(test_secrets_not_left_by_jansson), TEST(test_secret_members_strict))
