@@ -870,6 +870,14 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     }
     res->identity->suspended |= suspended;
     res->method = "mgmt-lookup";
+    /* A name this host does not serve yet goes only to its owner (owners.h), as at sign-in. */
+    if (holder->kind == LOGTO_HOLDER_NONE) {
+        _cleanup_strv_ char **displaced = NULL;
+        if ((r = check_owner(ctx, res->identity, &displaced, err)) < 0) {
+            snprintf(res->reason, sizeof(res->reason), "%.250s", err ? err->message : "");
+            return r;
+        }
+    }
 
     /* Remember the answer so the next decision within claims_max_age needs no request. */
     rec = logto_record_new();

@@ -8,18 +8,13 @@
 
 #include <jansson.h>
 
-#include "fileio.h"
 #include "json.h"
 #include "log.h"
 #include "memory.h"
 #include "owners.h"
 #include "snapshot.h"
+#include "statefile.h"
 #include "util.h"
-
-static const char *state_dir(const struct logto_ctx *ctx)
-{
-    return ctx && ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The rule */
@@ -199,9 +194,6 @@ int logto_blocked_write(const struct logto_ctx *ctx, struct logto_blocked *b,
                         struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
-    _cleanup_free_ char *text = NULL, *path = NULL;
-    _cleanup_close_ int dirfd = -1;
-    int r;
 
     if (b->n_names > 1)
         qsort(b->names, b->n_names, sizeof(*b->names), by_name);
@@ -210,14 +202,7 @@ int logto_blocked_write(const struct logto_ctx *ctx, struct logto_blocked *b,
     doc = json_pack("{s:i, s:I, s:o, s:o}", "version", LOGTO_BLOCKED_VERSION, "written_at",
                     (json_int_t)logto_now(ctx), "names", entries_json(b->names, b->n_names, false),
                     "uids", entries_json(b->uids, b->n_uids, true));
-    text = doc ? logto_json_dump(doc) : NULL;
-    path = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_BLOCKED_FILE);
-    if (!text || !path)
-        return LOGTO_OOM(err);
-    r = logto_dir_ensure(state_dir(ctx), 0755, false, &dirfd, err);
-    if (r < 0)
-        return r;
-    return logto_file_write_at(dirfd, LOGTO_BLOCKED_FILE, path, text, strlen(text), 0644, err);
+    return doc ? logto_state_doc_write(ctx, LOGTO_BLOCKED_FILE, doc, err) : LOGTO_OOM(err);
 }
 
 static int dup_string(const json_t *o, const char *key, const char *path, char **ret,
@@ -286,48 +271,28 @@ int logto_blocked_read(const struct logto_ctx *ctx, struct logto_blocked **ret,
                        struct logto_error *err)
 {
     _cleanup_(logto_blocked_freep) struct logto_blocked *b = logto_blocked_new();
-    _cleanup_free_ char *buf = NULL, *path = NULL;
+    _cleanup_free_ char *path = NULL;
     _cleanup_json_ json_t *doc = NULL;
-    _cleanup_close_ int dirfd = -1;
-    int64_t version = 0;
-    size_t len = 0;
     int r;
 
-    path = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_BLOCKED_FILE);
-    if (!b || !path)
+    if (!b)
         return LOGTO_OOM(err);
-    r = logto_dir_open_trusted(state_dir(ctx), false, &dirfd, err);
-    if (r >= 0)
-        r = logto_file_read_at(dirfd, LOGTO_BLOCKED_FILE, path, LOGTO_FILE_PUBLIC,
-                               LOGTO_BLOCKED_MAX, &buf, &len, err);
+    r = logto_state_doc_read(ctx, LOGTO_BLOCKED_FILE, LOGTO_BLOCKED_MAX, 6, LOGTO_BLOCKED_VERSION,
+                             &doc, &path, err);
     if (r == -LOGTO_E_NOTFOUND) {
         *ret = TAKE_PTR(b);
         return 0;
     }
     if (r < 0)
         return r;
-    r = logto_json_parse_object(buf, len, LOGTO_BLOCKED_MAX, 6, path, &doc, err);
-    if (r >= 0)
-        r = logto_json_get_int(doc, "version", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &version, err);
-    if (r >= 0 && version != LOGTO_BLOCKED_VERSION)
-        r = logto_error_set(err, LOGTO_E_CORRUPT, "%s has unknown version %lld", path,
-                            (long long)version);
-    if (r >= 0)
-        r = logto_json_get_int(doc, "written_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &b->written_at,
-                               err);
+    r = logto_json_get_int(doc, "written_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &b->written_at,
+                           err);
     if (r >= 0)
         r = parse_entries(doc, "names", path, b, err);
     if (r >= 0)
         r = parse_entries(doc, "uids", path, b, err);
-    if (r < 0) {
-        if (logto_errc_from(r) == LOGTO_E_PROTOCOL) {
-            char why[sizeof(err->message)] = "";
-            if (err)
-                snprintf(why, sizeof(why), "%s", err->message);
-            r = logto_error_set(err, LOGTO_E_CORRUPT, "%s is malformed: %s", path, why);
-        }
-        return r;
-    }
+    if (r < 0)
+        return logto_state_doc_malformed(path, r, err);
     *ret = TAKE_PTR(b);
     return 0;
 }
@@ -351,7 +316,7 @@ int logto_owner_holder(const struct logto_ctx *ctx, const char *name, struct log
         ret->kind = LOGTO_HOLDER_BLOCKED;
         return 0;
     }
-    path = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_SNAPSHOT_NAME);
+    path = logto_state_path(ctx, LOGTO_SNAPSHOT_NAME);
     if (!path)
         return LOGTO_OOM(err);
     r = -LOGTO_E_BUSY;

@@ -9,7 +9,8 @@
 #   e-mail and `Alice` are refused, alice signs in; alice deleted and created again takes the
 #   name from the deleted account (name-reassigned); the record the deleted account left is never
 #   used by the account phase or logtoctl token, and status shows it; a blocked name (`Carl`,
-#   `CARL`) is refused for each claimant in auth and account;
+#   `CARL`) is refused for each claimant in auth and account; the account phase gives a name it
+#   does not serve yet only to its owner;
 #   a record whose refresh the IdP refused decides nothing from its cached claims any more.
 # Every refusal: the PAM code, the log line and what the person is told.
 . "$top_srcdir/tests/lib/testenv.sh"
@@ -197,6 +198,17 @@ assert_logged "$F" '^auth-name-blocked user=carl sub=carlupper001 uid=[0-9]+ rea
 pam_try b-acct carl acct_mgmt
 pam_expect PAM_PERM_DENIED "B: account phase for a blocked name" "the name carl is blocked"
 no_record b carl
+
+# A name the host does not serve yet (no sync since these users appeared): the account phase's
+# Management API lookup gives it only to its owner, and `Dora` and dora@example.com are none.
+idp_ctl POST /users '{"id":"doraupper001","username":"Dora"}' >/dev/null || fail "create Dora"
+idp_ctl POST /users '{"id":"doraemail001","username":null,"email":"dora@example.com"}' >/dev/null ||
+    fail "create dora's e-mail"
+pam_try b-acct dora acct_mgmt
+pam_expect PAM_PERM_DENIED "B: account phase, an unserved name with two claimants" \
+    "the name dora is claimed by 2 Logto users and none by a user name identical to it"
+assert_logged "$F" "^auth-name-not-owner user=dora sub=doraupper001 owner_sub=none"
+assert_eq "$(holder b dora)" None "dora is not served"
 
 # ==== with the Management API, a record whose session ended is replaced by a lookup
 signin b alice alicenew0003
