@@ -776,8 +776,13 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
         return r;
     res->identity->suspended |= rec->suspended;
     if (strcmp(res->method, "cached") != 0 && !res->identity->suspended) {
-        /* Fresh data from the IdP: keep the NSS view in step (groups follow roles). */
+        /* Fresh data from the IdP: keep the NSS view in step (groups follow roles), and the
+         * record's UID with it (a record decides only for the holder's UID). */
         r = directory_update(ctx, res->identity, NULL, err);
+        if (r >= 0 && rec->uid != res->identity->uid) {
+            rec->uid = res->identity->uid;
+            r = logto_store_save(lock, rec, err);
+        }
         if (r < 0)
             return r;
     }

@@ -79,6 +79,7 @@ refused() {
 }
 no_record() { [ ! -e "$dir/$1/state/tokens/$2.json" ] || fail "a token record of $2 on host $1"; }
 holder() { ctl_"$1" user --offline --json "$2" | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d["snapshot"] or {}).get("sub"))'; }
+jget_uid() { python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshot"]["uid"])'; }
 record_sub() { sed -n 's/.*"sub":"\([^"]*\)".*/\1/p' "$dir/$1/state/tokens/$2.json"; }
 
 # ==== host A: no [sync]
@@ -112,6 +113,14 @@ signin a alice alicenew0001
 pam_expect_ok "A: the new alice after the name was freed"
 assert_eq "$(holder a alice)" alicenew0001
 assert_eq "$(record_sub a alice)" alicenew0001
+
+# Her UID changes in Logto: the refresh moves the snapshot and her record together, so the
+# record still belongs to the holder and keeps deciding.
+idp_ctl PATCH /users/alicenew0001 '{"custom_data":{"uidNumber":75123}}' >/dev/null || fail "uidNumber"
+pam_try a-fresh alice acct_mgmt
+pam_expect_ok "A: refreshed with the new UID"
+assert_eq "$(ctl_a user --offline --json alice | jget_uid)" 75123 "A: the snapshot has the new UID"
+assert_eq "$(sed -n 's/.*"uid":\([0-9]*\).*/\1/p' "$dir/a/state/tokens/alice.json")" 75123 "A: the record too"
 
 # A record whose refresh the IdP refused decides nothing from its cached claims any more: the
 # claims are seconds old (claims_max_age 1h), yet after the refused refresh the answer is no.
