@@ -14,8 +14,8 @@
 e2e_enter "$@"
 
 e2e_idp_start
-idp_ctl PATCH /users/alice '{"email":"alice.a@example.com"}' >/dev/null &&
-    idp_ctl POST /users '{"id":"malloryemail","password":"mallory-pass-1","username":null,"email":"alice@example.com"}' >/dev/null ||
+idp_ctl PATCH /users/alice '{"email":"alice.a@example.com"}' >/dev/null || fail "move alice's e-mail"
+idp_ctl POST /users '{"id":"malloryemail","password":"mallory-pass-1","username":null,"email":"alice@example.com"}' >/dev/null ||
     fail "give the e-mail alice@example.com to mallory"
 SVC="[identity]
 email_domains = example.com

@@ -50,8 +50,8 @@ done
 ctl_a() { wrap "$LOGTOCTL" --config "$dir/a/logto.conf" "$@"; }
 ctl_b() { wrap "$LOGTOCTL" --config "$dir/b/logto.conf" "$@"; }
 
-idp_ctl PATCH /users/e738g7numf03 '{"email":"alice.a@example.com"}' >/dev/null &&
-    idp_ctl POST /users '{"id":"malloryemail","password":"pw-malloryemail","username":null,"email":"alice@example.com"}' >/dev/null ||
+idp_ctl PATCH /users/e738g7numf03 '{"email":"alice.a@example.com"}' >/dev/null || fail "move alice's e-mail"
+idp_ctl POST /users '{"id":"malloryemail","password":"pw-malloryemail","username":null,"email":"alice@example.com"}' >/dev/null ||
     fail "give the e-mail alice@example.com to mallory"
 idp_ctl POST /users '{"id":"alicecase001","password":"pw-alicecase001","username":"Alice"}' >/dev/null || fail "create Alice"
 alice=e738g7numf03
