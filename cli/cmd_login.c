@@ -31,6 +31,7 @@
 #include "memory.h"
 #include "names.h"
 #include "oidc.h"
+#include "owners.h"
 #include "store.h"
 #include "sync.h"
 #include "tokens.h"
@@ -786,6 +787,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
     struct logto_error err = { 0 };
     struct logto_client client;
     struct token_persist tp;
+    struct logto_holder holder;
     char user[LOGTO_NAME_MAX + 1];
     struct logto_idp idp;
     uid_t invoker;
@@ -866,6 +868,27 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
     }
     if (r < 0)
         return cli_fail(cli, r, &err);
+    /* A record decides nothing for a name that now belongs to someone else (owners.h). */
+    if ((r = logto_owner_holder(&cli->ctx, user, &holder, &err)) < 0)
+        return cli_fail(cli, r, &err);
+    if (holder.kind != LOGTO_HOLDER_SUBJECT || strcmp(holder.sub, rec->sub) != 0 ||
+        holder.uid != rec->uid) {
+        logto_log(&cli->ctx.log, LOG_NOTICE,
+                  "token-refused user=%s record_sub=%s holder_sub=%s reason=record-foreign", user,
+                  rec->sub, holder.kind == LOGTO_HOLDER_SUBJECT ? holder.sub : "none");
+        fprintf(stderr,
+                "logtoctl: token: the token record of %s belongs to Logto user %s (uid %" PRIu32
+                "), but the name %s %s%s%s: sign in again\n",
+                user, rec->sub, rec->uid, user,
+                holder.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
+                : holder.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
+                                                    : "now belongs to ",
+                holder.kind == LOGTO_HOLDER_SUBJECT ? holder.sub : "",
+                holder.kind == LOGTO_HOLDER_SUBJECT && strcmp(holder.sub, rec->sub) == 0
+                    ? " with another UID"
+                    : "");
+        return CLI_DENIED;
+    }
     if (invoker != 0 && rec->uid != invoker) {
         fprintf(stderr, "logtoctl: token: the record of %s is for uid %" PRIu32 ", not %u\n", user,
                 rec->uid, (unsigned)invoker);

@@ -28,6 +28,7 @@
 #include "http.h"
 #include "json.h"
 #include "oidc.h"
+#include "owners.h"
 #include "snapshot.h"
 #include "store.h"
 #include "syncstatus.h"
@@ -356,6 +357,48 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
                                        "message", s->error_message ? s->error_message : ""));
 }
 
+/* ---------------------------------------------------------------- blocked names and UIDs */
+
+static json_t *blocked_entries(const struct logto_blocked_entry *v, size_t n, bool uids,
+                               struct status *st)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < n; i++) {
+        _cleanup_free_ char *who = logto_blocked_claimants_text(&v[i]);
+        json_t *cl = json_array();
+        for (size_t k = 0; cl && k < v[i].n_claimants; k++)
+            json_array_append_new(cl, json_pack("{s:s, s:s, s:s}", "sub", v[i].claimants[k].sub,
+                                                "name", v[i].claimants[k].name, "claim",
+                                                v[i].claimants[k].claim));
+        if (uids)
+            problem(st, "UID %" PRIu32 " is blocked: %s: %s", v[i].uid, v[i].reason,
+                    who ? who : "?");
+        else
+            problem(st, "name %s is blocked: %s: %s (rename them in Logto, then run logtoctl sync)",
+                    v[i].name, v[i].reason, who ? who : "?");
+        json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:o}", "name", v[i].name, "uid",
+                                           (json_int_t)v[i].uid, "reason", v[i].reason, "claimants",
+                                           cl ? cl : json_null()));
+    }
+    return a;
+}
+
+/* What the last sync blocked (owners.h): every entry is a problem, someone cannot sign in. */
+static json_t *blocked_part(const struct logto_ctx *ctx, struct status *st)
+{
+    _cleanup_(logto_blocked_freep) struct logto_blocked *b = NULL;
+    struct logto_error err = { 0 };
+    int r = logto_blocked_read(ctx, &b, &err);
+
+    if (r < 0) {
+        problem(st, "blocked names: %s", err.message);
+        return json_pack("{s:s}", "problem", err.message);
+    }
+    return json_pack("{s:o, s:o}", "names", blocked_entries(b->names, b->n_names, false, st),
+                     "uids", blocked_entries(b->uids, b->n_uids, true, st));
+}
+
 /* ---------------------------------------------------------------- token records */
 
 static json_t *record_json(const char *name, const struct logto_record *rec, int r,
@@ -403,13 +446,34 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
     for (size_t i = 0; records && names[i]; i++) {
         _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
         struct logto_error e = { 0 };
+        struct logto_holder h = { 0 };
+        struct logto_error he = { 0 };
+        json_t *rj;
         int rr = logto_store_read(store, names[i], &rec, &e);
+        bool holds = false;
         if (rr < 0)
             warning(st, "token record %s: %s", names[i], e.message);
+        else if (logto_owner_holder(ctx, names[i], &h, &he) < 0)
+            warning(st, "token record %s: cannot tell who holds the name: %s", names[i],
+                    he.message);
+        else if (!(holds = h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, rec->sub) == 0 &&
+                           h.uid == rec->uid))
+            warning(st,
+                    "token record %s: belongs to Logto user %s (uid %" PRIu32
+                    "), but the name %s%s "
+                    "(logtoctl logout %s removes the record)",
+                    names[i], rec->sub, rec->uid,
+                    h.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
+                    : h.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
+                                                   : "now belongs to ",
+                    h.kind == LOGTO_HOLDER_SUBJECT ? h.sub : "", names[i]);
         else if (rec->refresh_failed_at)
             warning(st, "token record %s: the last refresh failed (%s): the user signs in again",
                     names[i], rec->refresh_error ? rec->refresh_error : "?");
-        json_array_append_new(records, record_json(names[i], rec, rr, &e));
+        rj = record_json(names[i], rec, rr, &e);
+        if (rj && rr >= 0)
+            json_object_set_new(rj, "holder_matches", json_boolean(holds));
+        json_array_append_new(records, rj);
     }
     return json_pack("{s:s, s:b, s:o}", "dir", dir, "readable", 1, "records",
                      records ? records : json_null());
@@ -543,10 +607,13 @@ static void print_text(const struct status *st, const json_t *doc)
                        jget_str(item, "problem"));
                 continue;
             }
-            printf("  %-16s sub %s, uid %" PRId64 ", %s sign-in %s%s\n", jget_str(item, "name"),
+            printf("  %-16s sub %s, uid %" PRId64 ", %s sign-in %s%s%s\n", jget_str(item, "name"),
                    jget_str(item, "sub"), jget_int(item, "uid"), jget_str(item, "auth_method"),
                    when_text(st, jget_int(item, "auth_at"), a, sizeof(a)),
-                   json_is_true(json_object_get(item, "suspended")) ? ", SUSPENDED" : "");
+                   json_is_true(json_object_get(item, "suspended")) ? ", SUSPENDED" : "",
+                   json_is_false(json_object_get(item, "holder_matches"))
+                       ? ", NOT the name's holder (unused)"
+                       : "");
             printf("  %-16s claims %s; refresh token %s; verifier %s\n", "",
                    when_text(st, jget_int(item, "claims_at"), b, sizeof(b)),
                    json_is_true(json_object_get(item, "refresh_token"))
@@ -641,6 +708,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "cache", cache_part(&ctx, &st));
     json_object_set_new(doc, "snapshot", snapshot_part(&ctx, &st));
     json_object_set_new(doc, "sync", sync_part(&ctx, &st));
+    json_object_set_new(doc, "blocked", blocked_part(&ctx, &st));
     json_object_set_new(doc, "tokens", tokens_part(&ctx, &st));
     json_object_set_new(doc, "healthy", json_boolean(json_array_size(st.problems) == 0));
     json_object_set_new(doc, "problems", st.problems);

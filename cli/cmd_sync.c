@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "conf.h"
 #include "identity.h"
+#include "owners.h"
 #include "sync.h"
 #include "syncstatus.h"
 #include "util.h"
@@ -126,6 +127,20 @@ static void print_change(const struct logto_sync_change *c)
     }
 }
 
+/* Blocked names and UIDs in collision: never served until the tenant changes (owners.h). */
+static void print_blocked(const struct logto_blocked *b)
+{
+    for (size_t i = 0; b && i < b->n_names + b->n_uids; i++) {
+        const struct logto_blocked_entry *e =
+            i < b->n_names ? &b->names[i] : &b->uids[i - b->n_names];
+        _cleanup_free_ char *who = logto_blocked_claimants_text(e);
+        if (i < b->n_names)
+            printf("BLOCKED name %s: %s: %s\n", e->name, e->reason, who ? who : "?");
+        else
+            printf("BLOCKED UID %" PRIu32 ": %s: %s\n", e->uid, e->reason, who ? who : "?");
+    }
+}
+
 static void print_report(const struct logto_sync_report *r, bool full)
 {
     const size_t *n = r->counts;
@@ -180,6 +195,14 @@ static void print_report(const struct logto_sync_report *r, bool full)
         printf("SSH keys: %zu users with keys, %zu files written, %zu removed, %zu keys "
                "skipped\n",
                r->keys_users, r->keys_written, r->keys_removed, r->keys_skipped);
+    for (size_t i = 0; i < r->n_uid_moves; i++) {
+        const struct logto_sync_uid_move *mv = &r->uid_moves[i];
+        printf("UID collision resolved: %s (sub %s) moved from %" PRIu32 " to %" PRIu32
+               " (probe %u); %s (sub %s, the older account) keeps %" PRIu32 "%s\n",
+               mv->name, mv->sub, mv->hashed_uid, mv->uid, mv->probe, mv->keeper_name,
+               mv->keeper_sub, mv->hashed_uid, mv->persisted ? "; persisted" : "");
+    }
+    print_blocked(r->blocked);
     if (r->uids_to_persist || r->uids_persisted)
         printf("UIDs persisted to custom_data: %zu of %zu\n", r->uids_persisted,
                r->uids_to_persist);
@@ -193,6 +216,40 @@ static void print_report(const struct logto_sync_report *r, bool full)
 }
 
 /* ---------------------------------------------------------------- JSON output */
+
+static json_t *blocked_entries_json(const struct logto_blocked_entry *v, size_t n, bool uids)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *cl = json_array(), *e;
+        for (size_t k = 0; cl && k < v[i].n_claimants; k++)
+            json_array_append_new(cl, json_pack("{s:s, s:s, s:s}", "sub", v[i].claimants[k].sub,
+                                                "name", v[i].claimants[k].name, "claim",
+                                                v[i].claimants[k].claim));
+        e = json_pack("{s:s, s:s, s:o}", "name", v[i].name, "reason", v[i].reason, "claimants",
+                      cl ? cl : json_null());
+        if (e && uids)
+            json_object_set_new(e, "uid", json_integer(v[i].uid));
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
+static json_t *moves_json(const struct logto_sync_report *r)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < r->n_uid_moves; i++) {
+        const struct logto_sync_uid_move *mv = &r->uid_moves[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:I, s:I, s:i, s:s, s:s, s:b}", "sub", mv->sub, "name",
+                         mv->name, "hashed_uid", (json_int_t)mv->hashed_uid, "uid",
+                         (json_int_t)mv->uid, "probe", (int)mv->probe, "keeper_sub", mv->keeper_sub,
+                         "keeper_name", mv->keeper_name, "persisted", mv->persisted));
+    }
+    return a;
+}
 
 static json_t *str_or_null(const char *s)
 {
@@ -271,6 +328,17 @@ static json_t *report_json(const struct logto_sync_report *r)
                                       "build", (json_int_t)r->build_ms, "diff",
                                       (json_int_t)r->diff_ms, "write", (json_int_t)r->write_ms,
                                       "total", (json_int_t)r->elapsed_ms));
+    if (doc) {
+        json_object_set_new(doc, "uid_moves", moves_json(r));
+        json_object_set_new(
+            doc, "blocked",
+            json_pack("{s:o, s:o}", "names",
+                      blocked_entries_json(r->blocked ? r->blocked->names : NULL,
+                                           r->blocked ? r->blocked->n_names : 0, false),
+                      "uids",
+                      blocked_entries_json(r->blocked ? r->blocked->uids : NULL,
+                                           r->blocked ? r->blocked->n_uids : 0, true)));
+    }
     if (doc && r->late_error)
         json_object_set_new(doc, "error",
                             json_pack("{s:s, s:s}", "code",
@@ -318,15 +386,20 @@ int cli_load_config(struct cli *cli, struct logto_config **ret)
 
 static void sync_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] sync [--dry-run] [--persist-uids] [--verbose]\n");
+    fprintf(out, "usage: logtoctl [--json] sync [--dry-run] [--persist-uids | --no-persist-uids] "
+                 "[--verbose]\n");
 }
 
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
-        { "dry-run", no_argument, NULL, 'n' }, { "persist-uids", no_argument, NULL, 'p' },
-        { "verbose", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },    { NULL, 0, NULL, 0 },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "persist-uids", no_argument, NULL, 'p' },
+        { "no-persist-uids", no_argument, NULL, 'P' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *report = NULL;
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
@@ -345,6 +418,9 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         case 'p':
             opts.persist_uids = true;
             break;
+        case 'P':
+            opts.keep_collisions = true;
+            break;
         case 'v':
             ui.verbose = true;
             break;
@@ -358,6 +434,11 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
             sync_usage(stderr);
             return CLI_USAGE;
         }
+    }
+    if (opts.persist_uids && opts.keep_collisions) {
+        fprintf(stderr,
+                "logtoctl: sync: --persist-uids and --no-persist-uids exclude each other\n");
+        return CLI_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "logtoctl: sync: unexpected argument '%s'\n", argv[optind]);

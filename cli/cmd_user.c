@@ -23,6 +23,8 @@
 #include "localdb.h"
 #include "mgmt.h"
 #include "names.h"
+#include "net.h"
+#include "owners.h"
 #include "snapshot.h"
 #include "sync.h"
 #include "util.h"
@@ -413,6 +415,82 @@ static void print_live(const struct live *l, const struct logto_dir_user *snap)
     }
 }
 
+/* ---------------------------------------------------------------- who claims the name */
+
+struct claims {
+    struct logto_blocked *blocked;           /* from the last sync */
+    const struct logto_blocked_entry *entry; /* name's entry, if blocked */
+    struct logto_identity **live;            /* claimants the Management API names */
+    size_t n_live;
+    ssize_t owner; /* of live, by the rule of owners.h; -1: nobody */
+    bool live_ok;
+};
+
+static void claims_done(struct claims *c)
+{
+    logto_blocked_free(c->blocked);
+    for (size_t i = 0; i < c->n_live; i++)
+        logto_identity_free(c->live[i]);
+    free(c->live);
+}
+
+static void find_claims(const struct logto_ctx *ctx, const char *name, bool live, struct claims *c)
+{
+    const struct logto_net_ops *net;
+    struct logto_error e = { 0 };
+
+    c->owner = -1;
+    if (logto_blocked_read(ctx, &c->blocked, &e) >= 0)
+        c->entry = logto_blocked_find_name(c->blocked, name);
+    if (!live || logto_net_get(ctx, &net, &e) < 0 ||
+        net->name_claimants(ctx, name, NULL, &c->live, &c->n_live, &e) < 0)
+        return;
+    c->live_ok = true;
+    if (c->n_live)
+        c->owner = logto_owner_pick((const struct logto_identity *const *)c->live, c->n_live);
+}
+
+static json_t *claims_json(const struct claims *c)
+{
+    json_t *live = c->live_ok ? json_array() : json_null(), *blocked = json_null();
+
+    for (size_t i = 0; c->live_ok && live && i < c->n_live; i++) {
+        _cleanup_free_ char *claim = logto_owner_claim_text(c->live[i]);
+        json_array_append_new(live,
+                              json_pack("{s:s, s:s, s:b}", "sub", c->live[i]->sub, "claim",
+                                        claim ? claim : "?", "owner", (ssize_t)i == c->owner));
+    }
+    if (c->entry) {
+        json_t *cl = json_array();
+        for (size_t k = 0; cl && k < c->entry->n_claimants; k++)
+            json_array_append_new(cl, json_pack("{s:s, s:s}", "sub", c->entry->claimants[k].sub,
+                                                "claim", c->entry->claimants[k].claim));
+        blocked =
+            json_pack("{s:s, s:o}", "reason", c->entry->reason, "claimants", cl ? cl : json_null());
+    }
+    return json_pack("{s:o, s:o}", "blocked", blocked ? blocked : json_null(), "claimants",
+                     live ? live : json_null());
+}
+
+static void print_claims(const char *name, const struct claims *c)
+{
+    if (c->entry) {
+        _cleanup_free_ char *who = logto_blocked_claimants_text(c->entry);
+        printf("BLOCKED: the name %s belongs to nobody: %s\n  claimed by: %s\n", name,
+               c->entry->reason, who ? who : "?");
+    }
+    if (!c->live_ok || c->n_live < 2)
+        return;
+    printf("claimed in Logto by %zu users:\n", c->n_live);
+    for (size_t i = 0; i < c->n_live; i++) {
+        _cleanup_free_ char *claim = logto_owner_claim_text(c->live[i]);
+        printf("  sub %-16s %s%s\n", c->live[i]->sub, claim ? claim : "?",
+               (ssize_t)i == c->owner ? "  (owner: identical to the name)" : "");
+    }
+    if (c->owner < 0)
+        printf("  nobody owns it (no claim, or several, identical to the name)\n");
+}
+
 static void user_usage(FILE *out)
 {
     fprintf(out, "usage: logtoctl [--json] user [--offline] NAME\n");
@@ -433,6 +511,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     struct logto_error snap_err = { 0 }, live_err = { 0 }, e = { 0 };
     const struct logto_dir_user *u = NULL;
     struct live live = { 0 };
+    struct claims claims = { 0 };
     const char *name, *skip_live = NULL;
     bool offline = false, local = false, live_ok = false;
     int c, r, live_r = 0, status;
@@ -486,10 +565,13 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
             live_err = (struct logto_error){ 0 }; /* not in Logto: shown as such */
     }
 
+    find_claims(&cli->ctx, name, !skip_live, &claims);
+
     /* Exit status: found somewhere and no error; else the live error; else not found. */
-    if (live_r < 0 && live_r != -LOGTO_E_NOTFOUND)
+    if (live_r < 0 && live_r != -LOGTO_E_NOTFOUND &&
+        !(live_r == -LOGTO_E_COLLISION && claims.n_live > 1))
         status = cli_exit_code(live_r);
-    else if (u || live_ok)
+    else if (u || live_ok || claims.entry)
         status = CLI_OK;
     else
         status = CLI_NOTFOUND;
@@ -508,6 +590,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
         if (doc) {
             if (!live_ok && live_r == -LOGTO_E_NOTFOUND)
                 json_object_set_new(doc, "live_not_found", json_true());
+            json_object_update_new(doc, claims_json(&claims));
             json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
             putchar('\n');
             json_decref(doc);
@@ -515,10 +598,12 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
             status = CLI_FAIL;
         }
         live_done(&live);
+        claims_done(&claims);
         return fflush(stdout) == 0 ? status : CLI_FAIL;
     }
 
     printf("user %s\n", name);
+    print_claims(name, &claims);
     if (local)
         printf("  %s is a local account (passwd file): logto never serves it\n", name);
     if (u)
@@ -536,6 +621,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     else
         printf("Logto: %s\n", live_err.message[0] ? live_err.message : "failed");
     live_done(&live);
+    claims_done(&claims);
     if (fflush(stdout) != 0)
         return CLI_FAIL;
     if (status == CLI_NOTFOUND)

@@ -20,6 +20,7 @@
 #include "net.h"
 #include "password.h"
 #include "authz.h"
+#include "owners.h"
 #include "snapshot.h"
 #include "store.h"
 #include "sync.h"
@@ -64,6 +65,10 @@ int logto_auth_is_local_user(const struct logto_ctx *ctx, const char *name, bool
     return 0;
 }
 
+static bool session_ended(const struct logto_record *rec);
+static bool record_of_holder(const struct logto_ctx *ctx, const struct logto_record *rec,
+                             const struct logto_holder *h);
+
 /* ---------------------------------------------------------------- the directory snapshot */
 
 static char *snapshot_path(const struct logto_ctx *ctx)
@@ -93,7 +98,7 @@ static void dir_user_from_identity(const struct logto_identity *id, int64_t now,
  * lose each other's update.
  */
 static int directory_update(const struct logto_ctx *ctx, const struct logto_identity *id,
-                            struct logto_error *err)
+                            char *const *displaced, struct logto_error *err)
 {
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
     _cleanup_free_ char *path = snapshot_path(ctx);
@@ -121,6 +126,9 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_iden
     } else if (r < 0)
         return r;
 
+    /* The Management API confirmed that the previous holder of the name no longer has it. */
+    for (size_t i = 0; displaced && displaced[i]; i++)
+        (void)logto_directory_remove_user(dir, displaced[i]);
     r = logto_identity_check_directory(dir, id, err);
     if (r < 0)
         return r;
@@ -149,7 +157,8 @@ struct signin {
 
 /* Write what this sign-in learned into the user's record (under the user's lock). */
 static int record_signin(const struct logto_ctx *ctx, const struct logto_identity *id,
-                         const json_t *claims, const struct signin *in, struct logto_error *err)
+                         const json_t *claims, const struct signin *in, char *const *displaced,
+                         struct logto_error *err)
 {
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
     _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
@@ -165,8 +174,16 @@ static int record_signin(const struct logto_ctx *ctx, const struct logto_identit
         (r = logto_store_lock(store, id->name, LOCK_TIMEOUT_MS, &lock, err)) < 0)
         return r;
     r = logto_store_load(lock, &rec, err);
-    /* A record of another Logto user who had this name before is not continued. */
+    /* A record of another Logto user is replaced only when that user was confirmed to have lost
+     * the name (check_owner); a record that appeared since is never taken over. */
     if (r == 0 && !logto_streq(rec->sub, id->sub)) {
+        if (!logto_strv_contains(displaced, rec->sub)) {
+            logto_log(&ctx->log, LOG_WARNING, "auth-name-held user=%s sub=%s holder_sub=%s",
+                      id->name, id->sub, rec->sub);
+            return logto_error_set(err, LOGTO_E_COLLISION,
+                                   "the name %s belongs to another Logto user on this host",
+                                   id->name);
+        }
         logto_log(&ctx->log, LOG_NOTICE, "record-replaced user=%s old_sub=%s new_sub=%s", id->name,
                   rec->sub, id->sub);
         logto_record_free(TAKE_PTR(rec));
@@ -219,11 +236,172 @@ static void cache_ssh_keys(const struct logto_ctx *ctx, const struct logto_ident
                   e.message);
 }
 
+/* ---------------------------------------------------------------- who owns the name */
+
+static bool have_mgmt(const struct logto_ctx *ctx);
+
+/* A token record on this host other than name's that holds uid for another subject. */
+static int uid_in_records(const struct logto_ctx *ctx, const struct logto_identity *id,
+                          struct logto_error *err)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_strv_ char **names = NULL;
+    int r;
+
+    if ((r = logto_store_open(ctx, &store, err)) < 0 ||
+        (r = logto_store_list(store, &names, err)) < 0)
+        return r;
+    for (size_t i = 0; names[i]; i++) {
+        _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+        if (strcmp(names[i], id->name) == 0 || logto_store_read(store, names[i], &rec, NULL) < 0)
+            continue;
+        if (rec->uid != id->uid || logto_streq(rec->sub, id->sub))
+            continue;
+        logto_log(&ctx->log, LOG_WARNING,
+                  "auth-uid-held user=%s sub=%s uid=%u holder=%s holder_sub=%s", id->name, id->sub,
+                  id->uid, rec->name, rec->sub);
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "the UID %u of %s belongs to another Logto user on this host (%s)",
+                               id->uid, id->name, rec->name);
+    }
+    return 0;
+}
+
+/* The Management API names every claimant of the name; the rule of owners.h picks the owner. */
+static int owner_by_mgmt(const struct logto_ctx *ctx, const struct logto_identity *id,
+                         const char *const *others, char ***ret_displaced, struct logto_error *err)
+{
+    const struct logto_net_ops *net;
+    struct logto_identity **ids = NULL;
+    const struct logto_identity **all = NULL;
+    size_t n = 0, m = 0;
+    ssize_t owner;
+    int r;
+
+    if ((r = logto_net_get(ctx, &net, err)) < 0 ||
+        (r = net->name_claimants(ctx, id->name, others, &ids, &n, err)) < 0) {
+        logto_error_prefix(err, "cannot check who else claims the name %s", id->name);
+        return r;
+    }
+    all = calloc(n + 2, sizeof(*all));
+    if (!all)
+        r = LOGTO_OOM(err);
+    /* The signer as the ID token describes them, and every other claimant. */
+    for (size_t i = 0; all && i < n; i++)
+        if (!logto_streq(ids[i]->sub, id->sub))
+            all[m++] = ids[i];
+    if (all)
+        all[m++] = id;
+    owner = all ? logto_owner_pick(all, m) : -1;
+    if (r >= 0 && (owner < 0 || all[owner] != id)) {
+        const struct logto_identity *o = owner >= 0 ? all[owner] : NULL;
+        logto_log(&ctx->log, LOG_WARNING, "auth-name-not-owner user=%s sub=%s owner_sub=%s",
+                  id->name, id->sub, o ? o->sub : "none");
+        r = o ? logto_error_set(err, LOGTO_E_COLLISION,
+                                "the name %s belongs to another Logto user, whose user name is "
+                                "identical to it",
+                                id->name)
+              : logto_error_set(err, LOGTO_E_COLLISION,
+                                "the name %s is claimed by %zu Logto users and none by a user name "
+                                "identical to it, so it belongs to nobody",
+                                id->name, m);
+    }
+    /* The signer owns the name: every previous holder lost it (deleted, renamed, or its claim
+     * yields to the signer's). */
+    for (size_t k = 0; r >= 0 && others && others[k]; k++) {
+        bool claims_it = false;
+        for (size_t i = 0; i < n; i++)
+            claims_it = claims_it || logto_streq(ids[i]->sub, others[k]);
+        logto_log(&ctx->log, LOG_NOTICE, "name-reassigned user=%s old_sub=%s new_sub=%s old=%s",
+                  id->name, others[k], id->sub, claims_it ? "yields" : "gone-or-renamed");
+        if (logto_strv_push(ret_displaced, others[k]) < 0)
+            r = LOGTO_OOM(err);
+    }
+    for (size_t i = 0; i < n; i++)
+        logto_identity_free(ids[i]);
+    free(ids);
+    free(all);
+    return r;
+}
+
+/*
+ * May id have its name (and UID) on this host? Never a blocked name or UID; never a name or UID
+ * the snapshot or a token record holds for another subject, unless the Management API confirms
+ * that the previous holder lost it (*ret_displaced lists them then); and without the Management
+ * API only a claim identical to the name takes a name nobody here holds yet (a folded user name
+ * or an e-mail could belong to someone whose claim is better: owners.h).
+ */
+static int check_owner(const struct logto_ctx *ctx, const struct logto_identity *id,
+                       char ***ret_displaced, struct logto_error *err)
+{
+    _cleanup_(logto_blocked_freep) struct logto_blocked *b = NULL;
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    const struct logto_blocked_entry *e;
+    struct logto_holder h;
+    const char *others[3] = { NULL };
+    size_t n_others = 0;
+    bool confirmed = false;
+    int r;
+
+    if ((r = logto_blocked_read(ctx, &b, err)) < 0)
+        return r;
+    if ((e = logto_blocked_find_name(b, id->name)) || (e = logto_blocked_find_uid(b, id->uid))) {
+        _cleanup_free_ char *who = logto_blocked_claimants_text(e);
+        logto_log(&ctx->log, LOG_WARNING, "auth-name-blocked user=%s sub=%s uid=%u reason=\"%s\"",
+                  id->name, id->sub, id->uid, e->reason);
+        if (e->uid)
+            return logto_error_set(err, LOGTO_E_COLLISION, "the UID %u of %s is blocked: %s (%s)",
+                                   id->uid, id->name, e->reason, who ? who : "");
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "the name %s is blocked: %s (%s); an administrator must rename "
+                               "these users in Logto",
+                               id->name, e->reason, who ? who : "");
+    }
+    if ((r = logto_owner_holder(ctx, id->name, &h, err)) < 0)
+        return r;
+    if (h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, id->sub) != 0)
+        others[n_others++] = h.sub;
+    confirmed = h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, id->sub) == 0;
+    if ((r = logto_store_open(ctx, &store, err)) < 0)
+        return r;
+    r = logto_store_read(store, id->name, &rec, err);
+    if (r < 0 && r != -LOGTO_E_NOTFOUND)
+        return r;
+    if (r == 0 && !logto_streq(rec->sub, id->sub) &&
+        !(n_others && strcmp(others[0], rec->sub) == 0))
+        others[n_others++] = rec->sub;
+    if ((r = uid_in_records(ctx, id, err)) < 0)
+        return r;
+
+    if (n_others == 0 && (confirmed || id->name_rank == LOGTO_NAME_EXACT))
+        return 0;
+    if (have_mgmt(ctx))
+        return owner_by_mgmt(ctx, id, others, ret_displaced, err);
+    if (n_others) {
+        logto_log(&ctx->log, LOG_WARNING, "auth-name-held user=%s sub=%s holder_sub=%s", id->name,
+                  id->sub, others[0]);
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "the name %s belongs to another Logto user on this host; if that "
+                               "account is gone, an administrator frees the name with "
+                               "`logtoctl logout --forget %s`",
+                               id->name, id->name);
+    }
+    logto_log(&ctx->log, LOG_WARNING, "auth-name-unconfirmed user=%s sub=%s from=\"%s\"", id->name,
+              id->sub, id->name_from);
+    return logto_error_set(err, LOGTO_E_COLLISION,
+                           "the name %s comes from %s, not from a user name identical to it, and "
+                           "without [sync] Management API credentials this host cannot check "
+                           "that no other Logto user claims it",
+                           id->name, id->name_from);
+}
+
 /* Map, check and persist a successful sign-in. claims are verified (and merged with userinfo). */
 static int finish_signin(const struct logto_ctx *ctx, const char *user, const json_t *claims,
                          const struct signin *in, struct logto_auth_result *res,
                          struct logto_error *err)
 {
+    _cleanup_strv_ char **displaced = NULL;
     int r;
 
     r = logto_identity_from_claims(ctx, claims, &res->identity, err);
@@ -241,12 +419,15 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
     r = logto_identity_check_local(ctx, res->identity, err);
     if (r < 0)
         return r;
-    /* The snapshot first: it refuses a name, UID or GID that it gives to another sub, and a
-     * refused sign-in must leave no token record (nor replace the record of that name). */
-    r = directory_update(ctx, res->identity, err);
+    r = check_owner(ctx, res->identity, &displaced, err);
     if (r < 0)
         return r;
-    r = record_signin(ctx, res->identity, claims, in, err);
+    /* The snapshot first: it refuses a name, UID or GID that it gives to another sub, and a
+     * refused sign-in must leave no token record (nor replace the record of that name). */
+    r = directory_update(ctx, res->identity, displaced, err);
+    if (r < 0)
+        return r;
+    r = record_signin(ctx, res->identity, claims, in, displaced, err);
     if (r < 0)
         return r;
     cache_ssh_keys(ctx, res->identity);
@@ -302,6 +483,7 @@ static int offline_password(const struct logto_ctx *ctx, const struct logto_serv
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
     _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    struct logto_holder holder;
     int64_t now = logto_now(ctx);
     int r;
 
@@ -314,6 +496,14 @@ static int offline_password(const struct logto_ctx *ctx, const struct logto_serv
     if (!rec->verifier || !rec->claims || now - rec->verifier_at > svc->offline_grace ||
         rec->verifier_at > now)
         return -LOGTO_E_UNREACHABLE;
+    /* Only the record of the name's current holder, and only while its session lives. */
+    if ((r = logto_owner_holder(ctx, user, &holder, err)) < 0)
+        return r;
+    if (!record_of_holder(ctx, rec, &holder) || session_ended(rec))
+        return logto_error_set(err, LOGTO_E_DENIED,
+                               "the cached sign-in of %s is not usable (the IdP cannot be "
+                               "reached)",
+                               user);
     r = logto_attempts_offline_check(ctx, svc, lock, user, password, rec->verifier, err);
     if (r < 0)
         return r;
@@ -504,6 +694,12 @@ static int refresh_refused(const struct logto_ctx *ctx, const struct logto_store
     return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
 }
 
+/* The IdP refused the record's refresh: its cached claims decide nothing any more. */
+static bool session_ended(const struct logto_record *rec)
+{
+    return rec->refresh_failed_at != 0 && !rec->refresh_token;
+}
+
 /* Cached claims may decide while the IdP is down, within the grace. */
 static int decide_offline(const struct logto_ctx *ctx, const struct logto_service *svc,
                           const char *user, const struct logto_record *rec,
@@ -513,6 +709,11 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     int64_t age = logto_now(ctx) - rec->claims_at;
     int r;
 
+    if (session_ended(rec)) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "the Logto session ended (revoked, suspended or deleted): sign in again");
+        return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    }
     /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
      * them would stretch the grace by the size of the step. */
     if (!rec->claims || svc->offline_grace <= 0 || age > svc->offline_grace || age < 0) {
@@ -547,7 +748,8 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     struct logto_error why = { 0 };
     int64_t age = logto_now(ctx) - rec->claims_at;
     /* claims_max_age = 0 refreshes every time (logto.conf(5)), also within the same second. */
-    bool fresh = rec->claims && svc->claims_max_age > 0 && age >= 0 && age <= svc->claims_max_age;
+    bool fresh = rec->claims && svc->claims_max_age > 0 && age >= 0 && age <= svc->claims_max_age &&
+                 !session_ended(rec);
     int r;
 
     if (!fresh && rec->refresh_token) {
@@ -584,6 +786,10 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
         if ((r = logto_store_save(lock, rec, err)) < 0)
             return r;
         res->method = "mgmt-lookup";
+    } else if (!fresh && session_ended(rec)) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "the Logto session ended (revoked, suspended or deleted): sign in again");
+        return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
     } else if (!fresh) {
         snprintf(res->reason, sizeof(res->reason),
                  "the cached Logto claims are too old and cannot be refreshed: sign in again");
@@ -596,8 +802,13 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
         return r;
     res->identity->suspended |= rec->suspended;
     if (strcmp(res->method, "cached") != 0 && !res->identity->suspended) {
-        /* Fresh data from the IdP: keep the NSS view in step (groups follow roles). */
-        r = directory_update(ctx, res->identity, err);
+        /* Fresh data from the IdP: keep the NSS view in step (groups follow roles), and the
+         * record's UID with it (a record decides only for the holder's UID). */
+        r = directory_update(ctx, res->identity, NULL, err);
+        if (r >= 0 && rec->uid != res->identity->uid) {
+            rec->uid = res->identity->uid;
+            r = logto_store_save(lock, rec, err);
+        }
         if (r < 0)
             return r;
     }
@@ -627,10 +838,29 @@ static bool served_here(const struct logto_ctx *ctx, const char *user)
     return r != -LOGTO_E_NOTFOUND;
 }
 
-/* No token record (e.g. an SSH public-key login): only the Management API can tell. */
+/*
+ * A token record decides only for the subject that holds its name on this host (the snapshot's
+ * entry, same sub and UID). A record of anybody else (a previous holder of the name, or a user
+ * the snapshot no longer serves) is logged and left out.
+ */
+static bool record_of_holder(const struct logto_ctx *ctx, const struct logto_record *rec,
+                             const struct logto_holder *h)
+{
+    if (h->kind == LOGTO_HOLDER_SUBJECT && logto_streq(rec->sub, h->sub) && rec->uid == h->uid)
+        return true;
+    logto_log(&ctx->log, LOG_NOTICE,
+              "record-foreign user=%s record_sub=%s record_uid=%u holder_sub=%s holder_uid=%u",
+              rec->name, rec->sub, rec->uid, h->kind == LOGTO_HOLDER_SUBJECT ? h->sub : "none",
+              h->kind == LOGTO_HOLDER_SUBJECT ? h->uid : 0);
+    return false;
+}
+
+/* No token record of the holder (e.g. an SSH public-key login): only the Management API can
+ * tell. */
 static int account_without_record(const struct logto_ctx *ctx, const struct logto_service *svc,
                                   const char *user, const struct logto_store_lock *lock,
-                                  struct logto_auth_result *res, struct logto_error *err)
+                                  const struct logto_holder *holder, struct logto_auth_result *res,
+                                  struct logto_error *err)
 {
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
     _cleanup_json_ json_t *claims = NULL;
@@ -661,8 +891,24 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     r = identity_for(ctx, user, claims, res, err);
     if (r < 0)
         return r;
+    if (holder->kind == LOGTO_HOLDER_SUBJECT && strcmp(holder->sub, res->identity->sub) != 0) {
+        /* Logto's user of that name is not the one this host serves (e.g. deleted and created
+         * again): the next sync decides who has the name. */
+        snprintf(res->reason, sizeof(res->reason),
+                 "the name %s belongs to another Logto user on this host (run logtoctl sync)",
+                 user);
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+    }
     res->identity->suspended |= suspended;
     res->method = "mgmt-lookup";
+    /* A name this host does not serve yet goes only to its owner (owners.h), as at sign-in. */
+    if (holder->kind == LOGTO_HOLDER_NONE) {
+        _cleanup_strv_ char **displaced = NULL;
+        if ((r = check_owner(ctx, res->identity, &displaced, err)) < 0) {
+            snprintf(res->reason, sizeof(res->reason), "%.250s", err ? err->message : "");
+            return r;
+        }
+    }
 
     /* Remember the answer so the next decision within claims_max_age needs no request. */
     rec = logto_record_new();
@@ -674,7 +920,7 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     rec->suspended = res->identity->suspended;
     if ((r = logto_store_save(lock, rec, err)) < 0)
         return r;
-    if (!res->identity->suspended && (r = directory_update(ctx, res->identity, err)) < 0)
+    if (!res->identity->suspended && (r = directory_update(ctx, res->identity, NULL, err)) < 0)
         return r;
     return decide(svc, res->identity, res, err);
 }
@@ -686,6 +932,7 @@ int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
     _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    struct logto_holder holder;
     int r;
 
     if ((r = new_result("cached", &res, err)) < 0)
@@ -693,11 +940,22 @@ int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *
     if ((r = logto_store_open(ctx, &store, err)) < 0 ||
         (r = logto_store_lock(store, user, LOCK_TIMEOUT_MS, &lock, err)) < 0)
         goto out;
+    if ((r = logto_owner_holder(ctx, user, &holder, err)) < 0)
+        goto out;
+    if (holder.kind == LOGTO_HOLDER_BLOCKED) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "the name %s is blocked: several Logto users claim it (logtoctl user %s)", user,
+                 user);
+        r = logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+        goto out;
+    }
     r = logto_store_load(lock, &rec, err);
+    if (r == 0 && !record_of_holder(ctx, rec, &holder))
+        r = -LOGTO_E_NOTFOUND; /* never decide from another subject's record */
     if (r == 0)
         r = account_with_record(ctx, svc, user, lock, rec, res, err);
     else if (r == -LOGTO_E_NOTFOUND)
-        r = account_without_record(ctx, svc, user, lock, res, err);
+        r = account_without_record(ctx, svc, user, lock, &holder, res, err);
 out:
     if (ret)
         *ret = TAKE_PTR(res);

@@ -188,6 +188,96 @@ static int net_mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t
     return logto_mgmt_user_claims(u, roles, orgs, ret_claims, err);
 }
 
+/* Append the users of list that are not in all yet (by id). */
+static int add_users(json_t *all, const json_t *list)
+{
+    json_t *u, *v;
+    size_t i, k;
+
+    json_array_foreach(list, i, u)
+    {
+        bool seen = false;
+        json_array_foreach(all, k, v)
+        {
+            seen = seen || logto_streq(json_string_value(json_object_get(v, "id")),
+                                       json_string_value(json_object_get(u, "id")));
+        }
+        if (!seen && json_array_append(all, u) < 0)
+            return -LOGTO_E_NOMEM;
+    }
+    return 0;
+}
+
+static int net_name_claimants(const struct logto_ctx *ctx, const char *name,
+                              const char *const *subs, struct logto_identity ***ret, size_t *ret_n,
+                              struct logto_error *err)
+{
+    _cleanup_(logto_mgmt_freep) struct logto_mgmt *m = NULL;
+    _cleanup_json_ json_t *all = json_array();
+    struct logto_identity **ids = NULL;
+    size_t n = 0, i;
+    json_t *u;
+    int r;
+
+    if (!all)
+        return LOGTO_OOM(err);
+    r = logto_mgmt_new(ctx, &m, err);
+    if (r >= 0) {
+        _cleanup_json_ json_t *found = NULL;
+        r = logto_mgmt_search_exact(m, "username", name, &found, err);
+        if (r >= 0)
+            r = add_users(all, found);
+    }
+    for (size_t d = 0; r >= 0 && ctx->cfg->email_domains && ctx->cfg->email_domains[d]; d++) {
+        _cleanup_json_ json_t *found = NULL;
+        _cleanup_free_ char *email = logto_asprintf("%s@%s", name, ctx->cfg->email_domains[d]);
+        r = email ? logto_mgmt_search_exact(m, "primaryEmail", email, &found, err) : LOGTO_OOM(err);
+        if (r >= 0)
+            r = add_users(all, found);
+    }
+    for (size_t k = 0; r >= 0 && subs && subs[k]; k++) {
+        _cleanup_json_ json_t *user = NULL, *one = NULL;
+        r = logto_mgmt_get_user(m, subs[k], &user, err);
+        if (r == -LOGTO_E_NOTFOUND) {
+            r = 0; /* deleted in Logto: no longer a claimant */
+            continue;
+        }
+        one = r >= 0 ? json_pack("[O]", user) : NULL;
+        if (r >= 0)
+            r = one ? add_users(all, one) : LOGTO_OOM(err);
+    }
+    if (r < 0)
+        return r == -LOGTO_E_NOMEM ? LOGTO_OOM(err) : r;
+
+    ids = calloc(json_array_size(all) + 1, sizeof(*ids));
+    if (!ids)
+        return LOGTO_OOM(err);
+    json_array_foreach(all, i, u)
+    {
+        struct logto_error e = { 0 };
+        r = logto_identity_from_mgmt(ctx, u, NULL, NULL, 0, &ids[n], &e);
+        if (r == -LOGTO_E_IDENTITY)
+            continue; /* maps to no name at all */
+        if (r < 0) {
+            *err = e;
+            break;
+        }
+        if (strcmp(ids[n]->name, name) == 0)
+            n++;
+        else
+            logto_identity_free(TAKE_PTR(ids[n]));
+    }
+    if (r < 0 && r != -LOGTO_E_IDENTITY) {
+        for (size_t k = 0; k <= n; k++)
+            logto_identity_free(ids[k]);
+        free(ids);
+        return r;
+    }
+    *ret = ids;
+    *ret_n = n;
+    return 0;
+}
+
 static int net_revoke(const struct logto_ctx *ctx, enum logto_auth_method method,
                       const char *refresh_token, struct logto_error *err)
 {
@@ -218,6 +308,7 @@ const struct logto_net_ops logto_net_ops_v1 = {
     .refresh = net_refresh,
     .mgmt_claims = net_mgmt_claims,
     .revoke = net_revoke,
+    .name_claimants = net_name_claimants,
 };
 
 void logto_net_builtin(void)

@@ -167,6 +167,30 @@ static const char *check_claim(const char *s)
     return claim_ok(s) ? NULL : "is not a claim name ([A-Za-z0-9_.:/-])";
 }
 
+/* A DNS domain name: dot-separated labels of [A-Za-z0-9-] (1-63, no '-' at either end), at
+ * most 253 characters. Compared case-insensitively, so upper case is fine. */
+static const char *check_domain(const char *s)
+{
+    size_t len = strlen(s), label = 0;
+
+    if (len == 0 || len > 253)
+        return "is not a domain name";
+    for (size_t i = 0; i <= len; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return "is not a domain name";
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c == '-' && label > 0)))
+            return "is not a domain name";
+        label++;
+    }
+    return NULL;
+}
+
 static const char *check_role(const char *s)
 {
     if (strlen(s) > 128 || !visible_ascii(s) || strpbrk(s, "\"\\"))
@@ -304,6 +328,8 @@ static const struct rule schema[] = {
       .def = "username email", .def_generic = "preferred_username email", .check_item = check_claim,
       .check_list = needs_one,
       .doc = "claims tried in order for the user name; email gives its local part" },
+    { "identity", "email_domains", T_LIST, S_STRV, CFG(email_domains), .check_item = check_domain,
+      .doc = "domains whose verified e-mail addresses may give a user name; empty: none" },
     { "identity", "uid_key", T_KEY_NAME, S_STR, CFG(uid_key), .def = "uidNumber",
       .doc = "custom_data key holding an explicit UID" },
     { "identity", "gid_key", T_KEY_NAME, S_STR, CFG(gid_key), .def = "gidNumber",

@@ -82,6 +82,7 @@ struct logto_config {
 
     /* [identity] */
     char **name_claims;      /* claim chain for the user name; "email" takes the local part */
+    char **email_domains;    /* "email" in the chain names users only in these domains */
     char *uid_key;           /* custom_data key holding an explicit UID */
     char *gid_key;           /* custom_data key holding an explicit primary GID */
     char *shell_key;         /* custom_data key holding a login shell */

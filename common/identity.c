@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "identity.h"
 #include "localdb.h"
@@ -211,35 +212,51 @@ static int map_sub(struct mapper *m, const json_t *claims, struct logto_identity
     return 0;
 }
 
-/* Email may name a user only when the IdP does not call it unverified. Logto's email_verified is
- * just "has an email" (§4.2); generic providers must assert it. */
-static int check_email_verified(const struct mapper *m, const json_t *claims)
+/* Whether domain (after the '@') is one of [identity] email_domains, ignoring case. */
+static bool domain_listed(const struct logto_config *cfg, const char *domain)
 {
-    json_t *v = json_object_get(claims, "email_verified");
-
-    if (v && !json_is_boolean(v))
-        return refuse(m, "claim email_verified is not a boolean");
-    if (v && json_is_false(v))
-        return refuse(m, "claim email is not verified (email_verified is false)");
-    if (!v && !m->mgmt && m->cfg->profile == LOGTO_PROFILE_GENERIC)
-        return refuse(m, "claim email is not verified (no email_verified claim)");
-    return 0;
+    for (size_t i = 0; cfg->email_domains && cfg->email_domains[i]; i++)
+        if (strcasecmp(cfg->email_domains[i], domain) == 0)
+            return true;
+    return false;
 }
 
-static int name_from_value(struct mapper *m, const json_t *claims, const char *claim,
-                           const char *what, const char *value, struct logto_identity *id)
+/*
+ * Why an e-mail cannot give a name (NULL: it can): anyone can choose an address, so only a
+ * verified one (email_verified true: Logto says so for every primaryEmail, which Logto sets only
+ * after a verification code, from a connector or by an administrator) in a domain the
+ * administrator vouches for. A wrongly typed email_verified refuses the identity (*r < 0).
+ */
+static const char *email_unusable(const struct mapper *m, const json_t *claims, const char *value,
+                                  int *r)
+{
+    json_t *v = json_object_get(claims, "email_verified");
+    const char *at = strrchr(value, '@');
+
+    *r = 0;
+    if (v && !json_is_boolean(v) && !json_is_null(v)) {
+        *r = refuse(m, "claim email_verified is not a boolean");
+        return "";
+    }
+    if (!m->cfg->email_domains || !m->cfg->email_domains[0])
+        return "[identity] email_domains is empty, so e-mail addresses give no user names";
+    if (!v || !json_is_true(v))
+        return "it is not verified (email_verified is not true)";
+    if (!at || !domain_listed(m->cfg, at + 1))
+        return "its domain is not listed in [identity] email_domains";
+    return NULL;
+}
+
+static int name_from_value(struct mapper *m, const char *claim, const char *what, const char *value,
+                           struct logto_identity *id)
 {
     char folded[LOGTO_NAME_MAX + 1], local[LOGTO_NAME_MAX + 1], qb[80];
     const char *why = NULL, *candidate = value;
     bool email = strcmp(claim, "email") == 0;
-    int r;
 
     if (email) {
         const char *at = strrchr(value, '@');
         size_t len = at ? (size_t)(at - value) : 0;
-        r = check_email_verified(m, claims);
-        if (r < 0)
-            return r;
         if (len == 0)
             return refuse(m, "%s '%s' is not an email address with a local part", what,
                           quote(value, qb, sizeof(qb)));
@@ -260,35 +277,53 @@ static int name_from_value(struct mapper *m, const json_t *claims, const char *c
         return refuse(m, "%s maps to the name root, which is never served", what);
     id->name = strdup(folded);
     id->name_from = logto_asprintf("%s%s", what, email ? " (local part)" : "");
-    if (!id->name || !id->name_from)
+    id->name_claim = strdup(quote(value, qb, sizeof(qb)));
+    if (!id->name || !id->name_from || !id->name_claim)
         return LOGTO_OOM(m->err);
+    id->name_rank = email                        ? LOGTO_NAME_EMAIL
+                    : strcmp(value, folded) == 0 ? LOGTO_NAME_EXACT
+                                                 : LOGTO_NAME_FOLDED;
     return 0;
 }
 
+/*
+ * The first claim of the chain that gives an acceptable name. A claim that is present but
+ * malformed refuses the identity; an e-mail that may not give names (email_unusable) is passed
+ * over, and when nothing else gives a name the refusal says why each claim did not.
+ */
 static int map_name(struct mapper *m, const json_t *claims, struct logto_identity *id)
 {
     static const char *const logto_chain[] = { "username", "email", NULL };
-    static const char *const generic_chain[] = { "preferred_username", NULL };
+    static const char *const generic_chain[] = { "preferred_username", "email", NULL };
     const char *const *chain = (const char *const *)m->cfg->name_claims;
-    char lb[96];
+    char lb[96], why[400] = "", qb[80];
+    size_t o = 0;
     int r;
 
     if (!chain || !chain[0])
         chain = m->cfg->profile == LOGTO_PROFILE_GENERIC ? generic_chain : logto_chain;
     for (size_t i = 0; chain[i]; i++) {
-        const char *what = label(m, chain[i], lb, sizeof(lb)), *s;
+        const char *what = label(m, chain[i], lb, sizeof(lb)), *s = "", *unusable = NULL;
         json_t *v = get_opt(claims, chain[i]);
-        if (!v)
-            continue; /* absent or null (Logto: email-only users have username null) */
-        r = string_of(m, v, what, &s);
-        if (r < 0)
-            return r;
-        return name_from_value(m, claims, chain[i], what, s, id);
+        if (v) {
+            r = string_of(m, v, what, &s);
+            if (r < 0)
+                return r;
+            if (strcmp(chain[i], "email") == 0) {
+                unusable = email_unusable(m, claims, s, &r);
+                if (r < 0)
+                    return r;
+            }
+            if (!unusable)
+                return name_from_value(m, chain[i], what, s, id);
+        }
+        /* absent or null (Logto: e-mail-only users have username null), or not usable */
+        if (o < sizeof(why))
+            o += (size_t)snprintf(why + o, sizeof(why) - o, "%s%s %s%s%s%s", o ? "; " : "", what,
+                                  v ? "'" : "is absent", v ? quote(s, qb, sizeof(qb)) : "",
+                                  v ? "' is not used: " : "", unusable ? unusable : "");
     }
-    char tried[256] = "";
-    for (size_t i = 0, o = 0; chain[i] && o < sizeof(tried); i++)
-        o += (size_t)snprintf(tried + o, sizeof(tried) - o, "%s%s", i ? ", " : "", chain[i]);
-    return refuse(m, "no name claim is present (tried %s)", tried);
+    return refuse(m, "no acceptable user name: %s", why);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -359,6 +394,7 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
             return refuse(m, "hashed UID %u is a reserved ID: fix id_min/id_max (%u-%u)", id->uid,
                           lo, hi);
         id->uid_from = logto_asprintf("hash of sub (%u-%u)", lo, hi);
+        id->uid_hashed = true;
     }
     if (!id->uid_from)
         return LOGTO_OOM(m->err);
@@ -805,6 +841,7 @@ void logto_identity_free(struct logto_identity *id)
     free(id->gid_from);
     free(id->shell_from);
     free(id->gecos_from);
+    free(id->name_claim);
     free(id);
 }
 

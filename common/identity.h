@@ -4,12 +4,18 @@
  * hard rules of DESIGN.md "Identity mapping". Everything from the IdP is checked here before
  * it can become a name, an ID, a path or a group.
  *
- * Names. The first claim of cfg->name_claims that is present and not JSON null gives the name
- * (default: `username`, then `email`; generic profile: `preferred_username`). For `email` the
- * local part is used, and the email must not be unverified (email_verified false; for generic
- * providers email_verified must be true). ASCII upper case is folded to lower case; the result
- * must be a portable name (logto_name_valid) or the identity is refused, naming the claim. A
- * present but invalid claim never falls through to the next one.
+ * Names. The first claim of cfg->name_claims that gives an acceptable name gives the name
+ * (default: `username`, then `email`; generic profile: `preferred_username`, then `email`). For
+ * `email` the local part is used, and only when email_verified is true and the address's domain
+ * is listed in cfg->email_domains (exact, case-insensitive; empty by default, which turns e-mail
+ * names off): anyone can choose an address. For a Logto Management API user, a primaryEmail
+ * counts as verified, as Logto's own email_verified claim does (Boolean(primaryEmail)). ASCII
+ * upper case is folded to lower case; the result must be a portable name (logto_name_valid) or
+ * the identity is refused, naming the claim. A present but invalid claim never falls through to
+ * the next one; an e-mail that may not give a name does, and when no claim gives one the
+ * refusal names each claim and why (the key to change included). The identity records how the
+ * name was obtained (name_rank): a claim identical to the name, one that differs in case, or an
+ * e-mail; the ownership rule (owners.h) uses it.
  *
  * UIDs. custom_data[cfg->uid_key] when present (a JSON integer or a canonical decimal string,
  * 1..2^31-1, not logto_id_reserved), else the deterministic hash
@@ -67,6 +73,13 @@ struct logto_org_name {
     char *name; /* display name: control characters removed, capped; never used to decide */
 };
 
+/* How the name was obtained, strongest first (owners.h decides ownership by it). */
+enum logto_name_rank {
+    LOGTO_NAME_EXACT,  /* a name claim byte for byte identical to the name */
+    LOGTO_NAME_FOLDED, /* a name claim that differs from the name in upper/lower case */
+    LOGTO_NAME_EMAIL,  /* the local part of a verified e-mail in a listed domain */
+};
+
 struct logto_identity {
     char *sub; /* the IdP's user ID: printable ASCII, no ':' */
     char *name;
@@ -87,6 +100,10 @@ struct logto_identity {
     char *gid_from;   /* e.g. "custom_data.gidNumber" or "uid (private group)" */
     char *shell_from; /* "custom_data.loginShell" or "default_shell" (+ why it was not used) */
     char *gecos_from; /* "claim name", "(none)" */
+
+    bool uid_hashed; /* the UID is the hash of sub (no custom_data ID) */
+    enum logto_name_rank name_rank;
+    char *name_claim; /* the claim's value the name came from (control characters replaced) */
 };
 
 void logto_identity_free(struct logto_identity *id);

@@ -985,40 +985,73 @@ int logto_mgmt_get_user(struct logto_mgmt *m, const char *user_id, json_t **ret,
     return 0;
 }
 
-int logto_mgmt_find_user(struct logto_mgmt *m, const char *name, json_t **ret,
-                         struct logto_error *err)
+int logto_mgmt_search_exact(struct logto_mgmt *m, const char *field, const char *value,
+                            json_t **ret, struct logto_error *err)
 {
     _cleanup_json_ json_t *found = NULL;
     _cleanup_free_ char *esc = NULL, *path = NULL;
-    json_t *match = NULL, *item;
+    json_t *item;
     size_t i;
     int r;
 
-    if (!name || !name[0] || strlen(name) > 256)
-        return logto_error_set(err, LOGTO_E_INVAL, "no user name to look up");
-    esc = logto_form_escape(name);
-    path = esc ? logto_asprintf("/users?search.username=%s&mode.username=exact", esc) : NULL;
+    if (!value || !value[0] || strlen(value) > 256)
+        return logto_error_set(err, LOGTO_E_INVAL, "no %s to look up", field);
+    esc = logto_form_escape(value);
+    path = esc ? logto_asprintf("/users?search.%s=%s&mode.%s=exact", field, esc, field) : NULL;
     if (!path)
         return LOGTO_OOM(err);
     r = list_all(m, path, ITEM_USER, &found, err);
     if (r < 0)
         return r;
-    /* Check what the server matched: exact, case-insensitive (Logto keeps usernames unique
-     * under lower()). Anything else is not what we asked for. */
+    /* Check what the server matched: exact, ignoring case. Anything else is not what we asked
+     * for. */
     json_array_foreach(found, i, item)
     {
-        const char *u = json_string_value(json_object_get(item, "username"));
-        if (!u || logto_ascii_strcasecmp(u, name) != 0)
+        const char *v = json_string_value(json_object_get(item, field));
+        if (!v || logto_ascii_strcasecmp(v, value) != 0)
             return logto_error_set(err, LOGTO_E_PROTOCOL,
-                                   "the user search returned a user with another name");
-        if (match)
-            return logto_error_set(err, LOGTO_E_PROTOCOL,
-                                   "the user search returned more than one user");
-        match = item;
+                                   "the user search by %s returned a user with another %s", field,
+                                   field);
     }
-    if (!match)
+    *ret = TAKE_PTR(found);
+    return 0;
+}
+
+int logto_mgmt_find_user(struct logto_mgmt *m, const char *name, json_t **ret,
+                         struct logto_error *err)
+{
+    _cleanup_json_ json_t *found = NULL;
+    json_t *exact = NULL, *item;
+    size_t i;
+    int r;
+
+    if (!name || !name[0] || strlen(name) > 256)
+        return logto_error_set(err, LOGTO_E_INVAL, "no user name to look up");
+    r = logto_mgmt_search_exact(m, "username", name, &found, err);
+    if (r < 0)
+        return r;
+    /* Usernames are unique exactly, not ignoring case (Logto's default username policy is
+     * case-sensitive): `alice` and `Alice` may both exist. The identical one is the user; else
+     * the only one; several that differ only in case name nobody (owners.h). */
+    json_array_foreach(found, i, item)
+    {
+        if (strcmp(json_string_value(json_object_get(item, "username")), name) != 0)
+            continue;
+        if (exact)
+            return logto_error_set(err, LOGTO_E_PROTOCOL,
+                                   "the user search returned the user name twice");
+        exact = item;
+    }
+    if (!exact && json_array_size(found) > 1)
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%zu Logto users have user names that differ from %s only in case, "
+                               "and none is identical to it: the name belongs to nobody",
+                               json_array_size(found), name);
+    if (!exact)
+        exact = json_array_get(found, 0);
+    if (!exact)
         return logto_error_set(err, LOGTO_E_NOTFOUND, "no user with that user name");
-    *ret = json_incref(match);
+    *ret = json_incref(exact);
     return 0;
 }
 

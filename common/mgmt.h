@@ -98,9 +98,14 @@ int logto_mgmt_user_organizations(struct logto_mgmt *m, const char *user_id, jso
                                   struct logto_error *err);
 
 /* ---- single users ---- */
-/* The user whose username equals name case-insensitively (search.username + mode exact).
- * LOGTO_E_NOTFOUND if none; LOGTO_E_PROTOCOL if the server returns anything else than at most
- * one such user. */
+/* The users whose field ("username", "primaryEmail") equals value ignoring case
+ * (search.<field> + mode exact): *ret a JSON array, possibly empty. LOGTO_E_PROTOCOL when the
+ * server returns a user that does not match. */
+int logto_mgmt_search_exact(struct logto_mgmt *m, const char *field, const char *value,
+                            json_t **ret, struct logto_error *err);
+/* The user with the user name name: the one whose username is identical to it, else the only
+ * one whose username equals it ignoring case. LOGTO_E_NOTFOUND if none; LOGTO_E_COLLISION when
+ * several differ from it only in case and none is identical (owners.h: the name is nobody's). */
 int logto_mgmt_find_user(struct logto_mgmt *m, const char *name, json_t **ret,
                          struct logto_error *err);
 int logto_mgmt_get_user(struct logto_mgmt *m, const char *user_id, json_t **ret,

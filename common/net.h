@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "context.h"
 #include "error.h"
+#include "identity.h"
 #include "store.h"
 #include "ui.h"
 
@@ -66,6 +67,13 @@ struct logto_net_ops {
                        bool *ret_suspended, struct logto_error *err);
     int (*revoke)(const struct logto_ctx *ctx, enum logto_auth_method method,
                   const char *refresh_token, struct logto_error *err);
+    /* Every Logto user who maps to name (identity.h), as the Management API knows them: users
+     * whose username equals name ignoring case, users whose primaryEmail is name@ a domain of
+     * [identity] email_domains, and the users with the IDs in subs (NULL-terminated, may be NULL;
+     * one that no longer exists is left out). *ret: their identities (each and the array freed
+     * by the caller); users that do not map, or map to another name, are not claimants. */
+    int (*name_claimants)(const struct logto_ctx *ctx, const char *name, const char *const *subs,
+                          struct logto_identity ***ret, size_t *ret_n, struct logto_error *err);
 };
 
 /*

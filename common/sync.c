@@ -22,6 +22,7 @@
 #include "memory.h"
 #include "mgmt.h"
 #include "names.h"
+#include "owners.h"
 #include "sync.h"
 #include "util.h"
 
@@ -55,6 +56,8 @@ const char *logto_sync_skip_kind_name(enum logto_sync_skip_kind kind)
         return "collision";
     case LOGTO_SYNC_SKIP_LOCAL:
         return "local";
+    case LOGTO_SYNC_SKIP_NAME:
+        return "name";
     }
     return "?";
 }
@@ -119,6 +122,14 @@ void logto_sync_report_free(struct logto_sync_report *report)
         free(report->groups_skipped[i].reason);
     }
     free(report->groups_skipped);
+    for (size_t i = 0; i < report->n_uid_moves; i++) {
+        free(report->uid_moves[i].sub);
+        free(report->uid_moves[i].name);
+        free(report->uid_moves[i].keeper_sub);
+        free(report->uid_moves[i].keeper_name);
+    }
+    free(report->uid_moves);
+    logto_blocked_free(report->blocked);
     free(report);
 }
 
@@ -404,6 +415,129 @@ static const char *keep_reason(struct build *b, char *s)
     return s;
 }
 
+static int cmp_user_name(const void *a, const void *b, void *userdata);
+
+/* "alice (sub x), bob (sub y)": the claimants of a name other than skip, for reasons. */
+static char *others_text(const struct logto_identity *const *run, size_t n, size_t skip)
+{
+    char *out = strdup("");
+
+    for (size_t k = 0; out && k < n; k++) {
+        char *next;
+        if (k == skip)
+            continue;
+        next = logto_asprintf("%s%s%s (sub %s)", out, out[0] ? ", " : "", run[k]->name_claim,
+                              run[k]->sub);
+        free(out);
+        out = next;
+        if (out && strlen(out) > REASON_MAX)
+            break;
+    }
+    return out;
+}
+
+/* One run of users mapping to the same name: the owner keeps it (owners.h), the others are
+ * refused; with no owner, all are, and the name is blocked. */
+static int resolve_name_run(struct build *b, const size_t *idx, size_t count,
+                            const struct logto_identity **run)
+{
+    const char *name = b->users[idx[0]].id->name;
+    ssize_t owner;
+    int r = 0;
+
+    for (size_t k = 0; k < count; k++)
+        run[k] = b->users[idx[k]].id;
+    owner = logto_owner_pick(run, count);
+    if (owner < 0) {
+        _cleanup_free_ char *why =
+            logto_asprintf("%zu Logto users claim the name %s and %s", count, name,
+                           "not exactly one of them by a user name identical to it");
+        if (!why || logto_blocked_add(b->report->blocked, name, 0, why, run, count) < 0)
+            return LOGTO_OOM(b->err);
+        logto_log(&b->ctx->log, LOG_WARNING,
+                  "sync-name-blocked name=%s claimants=%zu reason=\"%s\"", name, count, why);
+    }
+    for (size_t k = 0; k < count && r >= 0; k++) {
+        const struct logto_sync_user *u = &b->users[idx[k]];
+        _cleanup_free_ char *others = NULL, *reason = NULL;
+        if ((ssize_t)k == owner)
+            continue;
+        others = others_text(run, count, owner < 0 ? k : SIZE_MAX);
+        if (!others)
+            return LOGTO_OOM(b->err);
+        if (owner < 0)
+            reason = logto_asprintf("the name %s is blocked: also claimed by %s, and nobody's "
+                                    "user name is identical to it",
+                                    name, others);
+        else
+            reason = logto_asprintf("the name %s belongs to %s (sub %s), whose user name is "
+                                    "identical to it",
+                                    name, run[owner]->name_claim, run[owner]->sub);
+        if (!reason)
+            return LOGTO_OOM(b->err);
+        if (owner >= 0)
+            logto_log(&b->ctx->log, LOG_NOTICE, "sync-name-yield name=%s sub=%s owner_sub=%s", name,
+                      u->id->sub, run[owner]->sub);
+        b->refused[idx[k]] = true;
+        r = add_skip(b->report, LOGTO_SYNC_SKIP_NAME, u->sub, u->username, name, reason);
+    }
+    return r < 0 ? LOGTO_OOM(b->err) : 0;
+}
+
+/* Names are owned by one user or blocked (owners.h), over every user that mapped. */
+static int resolve_names(struct build *b)
+{
+    _cleanup_free_ size_t *idx = calloc(b->n + 1, sizeof(size_t));
+    _cleanup_free_ const struct logto_identity **run = calloc(b->n + 1, sizeof(*run));
+    size_t m = 0;
+    int r = 0;
+
+    if (!idx || !run)
+        return LOGTO_OOM(b->err);
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->refused[i])
+            idx[m++] = i;
+    qsort_r(idx, m, sizeof(size_t), cmp_user_name, (void *)(uintptr_t)b->users);
+    for (size_t start = 0; start < m && r >= 0;) {
+        size_t end = start + 1;
+        while (end < m && strcmp(b->users[idx[start]].id->name, b->users[idx[end]].id->name) == 0)
+            end++;
+        if (end - start > 1)
+            r = resolve_name_run(b, idx + start, end - start, run);
+        start = end;
+    }
+    return r;
+}
+
+/* Every UID still shared after logto_sync_resolve_uids goes into the blocked file, with all the
+ * users who share it (they are all refused). */
+static int block_uids(struct build *b, const struct logto_identity *const *ids, size_t m,
+                      const struct logto_identity_collision *col, size_t n_col)
+{
+    _cleanup_free_ const struct logto_identity **same = calloc(m + 1, sizeof(*same));
+
+    if (!same)
+        return LOGTO_OOM(b->err);
+    for (size_t k = 0; k < n_col; k++) {
+        uint32_t uid = ids[col[k].a]->uid;
+        size_t n_same = 0;
+        char why[128];
+        if (col[k].kind != LOGTO_COLLISION_UID || logto_blocked_find_uid(b->report->blocked, uid))
+            continue;
+        for (size_t i = 0; i < m; i++)
+            if (ids[i]->uid == uid)
+                same[n_same++] = ids[i];
+        snprintf(why, sizeof(why), "%zu Logto users have the UID %" PRIu32 "%s", n_same, uid,
+                 ids[col[k].a]->uid_hashed && ids[col[k].b]->uid_hashed
+                     ? " by the hash of their sub (logtoctl sync resolves it unless "
+                       "--no-persist-uids)"
+                     : "");
+        if (logto_blocked_add(b->report->blocked, same[0]->name, uid, why, same, n_same) < 0)
+            return LOGTO_OOM(b->err);
+    }
+    return 0;
+}
+
 static int refuse_collisions(struct build *b)
 {
     _cleanup_free_ const struct logto_identity **ids = NULL;
@@ -427,6 +561,8 @@ static int refuse_collisions(struct build *b)
         }
     r = logto_identity_find_collisions((const struct logto_identity *const *)ids, m, &col, &n_col,
                                        b->err);
+    if (r >= 0)
+        r = block_uids(b, (const struct logto_identity *const *)ids, m, col, n_col);
     if (r < 0)
         goto out;
     for (size_t k = 0; k < n_col && r >= 0; k++) {
@@ -876,6 +1012,10 @@ int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *
 
     if (!ctx || !ctx->cfg)
         return logto_error_set(err, LOGTO_E_INVAL, "sync needs a configuration");
+    if (!report->blocked && !(report->blocked = logto_blocked_new())) {
+        r = LOGTO_OOM(err);
+        goto out;
+    }
     b.refused = calloc(n + 1, sizeof(bool));
     b.groups = calloc(n + 1, sizeof(*b.groups));
     b.n_groups = calloc(n + 1, sizeof(size_t));
@@ -900,7 +1040,10 @@ int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *
             goto out;
         }
     }
-    /* 2. Collisions between Logto users: both sides of every pair. */
+    /* 2. Names: owned by one user or blocked; then collisions between Logto users: both sides of
+     * every pair. */
+    if ((r = resolve_names(&b)) < 0)
+        goto out;
     if ((r = refuse_collisions(&b)) < 0)
         goto out;
     /* 3. Local accounts and groups; each user's groups. */
@@ -938,6 +1081,218 @@ out:
     capture_done(&b.cap);
     logto_strv_free(b.why_store);
     return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hashed UID collisions */
+
+#define UID_PROBES 64
+
+struct uid_order {
+    const struct logto_sync_user *users;
+};
+
+/* Older first: createdAt (unknown counts as newest), then sub. */
+static int cmp_age(const void *a, const void *b, void *userdata)
+{
+    const struct logto_sync_user *users = userdata;
+    const struct logto_sync_user *x = &users[*(const size_t *)a], *y = &users[*(const size_t *)b];
+    int64_t cx = x->created_at > 0 ? x->created_at : INT64_MAX;
+    int64_t cy = y->created_at > 0 ? y->created_at : INT64_MAX;
+
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    return strcmp(x->id->sub, y->id->sub);
+}
+
+static int cmp_uid_then_age(const void *a, const void *b, void *userdata)
+{
+    const struct logto_sync_user *users = userdata;
+    uint32_t x = users[*(const size_t *)a].id->uid, y = users[*(const size_t *)b].id->uid;
+
+    if (x != y)
+        return x < y ? -1 : 1;
+    return cmp_age(a, b, userdata);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct taken {
+    uint32_t *v; /* sorted: every user's UID and primary GID */
+    size_t n;
+    uint32_t extra[UID_PROBES * 4]; /* values handed out since (few: one per moved user) */
+    size_t n_extra;
+    uint32_t *more; /* beyond extra */
+    size_t n_more;
+};
+
+static bool is_taken(const struct taken *t, uint32_t id)
+{
+    if (bsearch(&id, t->v, t->n, sizeof(uint32_t), cmp_u32))
+        return true;
+    for (size_t i = 0; i < t->n_extra; i++)
+        if (t->extra[i] == id)
+            return true;
+    for (size_t i = 0; i < t->n_more; i++)
+        if (t->more[i] == id)
+            return true;
+    return false;
+}
+
+static int take(struct taken *t, uint32_t id)
+{
+    uint32_t *nv;
+
+    if (t->n_extra < ELEMENTSOF(t->extra)) {
+        t->extra[t->n_extra++] = id;
+        return 0;
+    }
+    nv = realloc(t->more, (t->n_more + 1) * sizeof(uint32_t));
+    if (!nv)
+        return -1;
+    t->more = nv;
+    t->more[t->n_more++] = id;
+    return 0;
+}
+
+/* The first free value of the probe sequence for sub: 0 and *k when found, -1 when none. */
+static int probe_uid(const struct logto_config *cfg, const char *sub, const struct taken *t,
+                     uint32_t *ret, unsigned *ret_k, struct logto_error *err)
+{
+    uint32_t lo = cfg->id_min ? cfg->id_min : LOGTO_ID_MIN_DEFAULT;
+    uint32_t hi = cfg->id_max ? cfg->id_max : LOGTO_ID_MAX_DEFAULT;
+
+    for (unsigned k = 1; k <= UID_PROBES; k++) {
+        char value[LOGTO_IDENTITY_MAX_SUB + 16];
+        uint32_t uid;
+        int r;
+        snprintf(value, sizeof(value), "%s#%u", sub, k);
+        r = logto_identity_hash_id("logto-uid:", value, lo, hi, &uid, err);
+        if (r < 0)
+            return r;
+        if (logto_id_reserved(uid) || is_taken(t, uid))
+            continue;
+        *ret = uid;
+        *ret_k = k;
+        return 0;
+    }
+    return -1;
+}
+
+static int add_move(struct logto_sync_report *report, const struct logto_identity *id,
+                    uint32_t hashed, unsigned k, const struct logto_identity *keeper)
+{
+    struct logto_sync_uid_move *mv;
+
+    if (grow_array(&report->uid_moves, report->n_uid_moves, sizeof(*report->uid_moves)) < 0)
+        return -1;
+    mv = &report->uid_moves[report->n_uid_moves++];
+    *mv = (struct logto_sync_uid_move){ .hashed_uid = hashed, .uid = id->uid, .probe = k };
+    mv->sub = strdup(id->sub);
+    mv->name = strdup(id->name);
+    mv->keeper_sub = strdup(keeper->sub);
+    mv->keeper_name = strdup(keeper->name);
+    return mv->sub && mv->name && mv->keeper_sub && mv->keeper_name ? 0 : -1;
+}
+
+/* Give user u (hashed UID, held by keeper) the next free probe value. */
+static int move_user(const struct logto_ctx *ctx, struct logto_identity *id,
+                     const struct logto_identity *keeper, struct taken *t,
+                     struct logto_sync_report *report, struct logto_error *err)
+{
+    uint32_t old = id->uid, uid = 0;
+    unsigned k = 0;
+    char *from;
+    int r = probe_uid(ctx->cfg, id->sub, t, &uid, &k, err);
+
+    if (r < -1)
+        return r;
+    if (r < 0) {
+        logto_log(&ctx->log, LOG_WARNING,
+                  "sync-uid-unresolved user=%s sub=%s uid=%" PRIu32 " reason=\"no free value "
+                  "in %d probes\"",
+                  id->name, id->sub, old, UID_PROBES);
+        return 0;
+    }
+    from = logto_asprintf("hash of sub, probe %u (the hash %" PRIu32 " is %s's, an older account)",
+                          k, old, keeper->name);
+    if (!from || take(t, uid) < 0) {
+        free(from);
+        return LOGTO_OOM(err);
+    }
+    free(id->uid_from);
+    id->uid_from = from;
+    id->uid = uid;
+    if (id->gid == old && id->gid_from && logto_startswith(id->gid_from, "uid"))
+        id->gid = uid;
+    if (add_move(report, id, old, k, keeper) < 0)
+        return LOGTO_OOM(err);
+    logto_log(&ctx->log, LOG_NOTICE,
+              "sync-uid-moved user=%s sub=%s hashed_uid=%" PRIu32 " uid=%" PRIu32
+              " probe=%u keeper=%s keeper_sub=%s",
+              id->name, id->sub, old, uid, k, keeper->name, keeper->sub);
+    return 1;
+}
+
+int logto_sync_resolve_uids(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                            size_t n, struct logto_sync_report *report, struct logto_error *err)
+{
+    _cleanup_free_ size_t *idx = calloc(n + 1, sizeof(size_t));
+    _cleanup_free_ size_t *movers = calloc(n + 1, sizeof(size_t));
+    struct taken t = { .v = calloc(2 * n + 1, sizeof(uint32_t)) };
+    size_t m = 0, n_movers = 0;
+    int r = 0, moved = 0;
+
+    if (!idx || !movers || !t.v) {
+        free(t.v);
+        return LOGTO_OOM(err);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (users[i].id) {
+            idx[m++] = i;
+            t.v[t.n++] = users[i].id->uid;
+            t.v[t.n++] = users[i].id->gid;
+        }
+    qsort(t.v, t.n, sizeof(uint32_t), cmp_u32);
+    qsort_r(idx, m, sizeof(size_t), cmp_uid_then_age, (void *)(uintptr_t)users);
+
+    /* Each run of one UID: the keeper is the one UID that is not a hash (custom_data wins), else
+     * the oldest account; hashed others move. Two explicit UIDs: nothing to decide here. */
+    for (size_t start = 0; start < m;) {
+        size_t end = start + 1, explicit = 0, keeper = idx[start];
+        while (end < m && users[idx[end]].id->uid == users[idx[start]].id->uid)
+            end++;
+        for (size_t k = start; k < end && end - start > 1; k++)
+            if (!users[idx[k]].id->uid_hashed) {
+                explicit ++;
+                keeper = idx[k];
+            }
+        for (size_t k = start; k < end && end - start > 1 && explicit <= 1; k++)
+            if (idx[k] != keeper)
+                movers[n_movers++] = idx[k];
+        start = end;
+    }
+    /* Movers in age order, so the probe values they take do not depend on the input order. */
+    qsort_r(movers, n_movers, sizeof(size_t), cmp_age, (void *)(uintptr_t)users);
+    for (size_t k = 0; k < n_movers && r >= 0; k++) {
+        struct logto_identity *id = users[movers[k]].id;
+        const struct logto_identity *keeper = NULL;
+        for (size_t i = 0; i < n && !keeper; i++)
+            if (users[i].id && i != movers[k] && users[i].id->uid == id->uid &&
+                (!users[i].id->uid_hashed || cmp_age(&i, &movers[k], (void *)(uintptr_t)users) < 0))
+                keeper = users[i].id;
+        if (!keeper)
+            continue;
+        r = move_user(ctx, id, keeper, &t, report, err);
+        moved += r > 0;
+    }
+    free(t.v);
+    free(t.more);
+    return r < 0 ? r : moved;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1264,6 +1619,7 @@ static int map_users(const struct logto_ctx *ctx, const struct logto_mgmt_direct
             };
         users[i].sub = mu->id;
         users[i].username = json_is_string(uname) ? json_string_value(uname) : NULL;
+        users[i].created_at = json_integer_value(json_object_get(mu->user, "createdAt"));
         r = logto_identity_from_mgmt(ctx, mu->user, (const char *const *)mu->roles, orgs,
                                      mu->n_orgs, &users[i].id, &e);
         if (r == -LOGTO_E_IDENTITY) {
@@ -1289,6 +1645,22 @@ static bool has_custom_uid(const struct logto_config *cfg, const json_t *user)
     return cfg->uid_key && json_is_object(custom) && json_object_get(custom, cfg->uid_key);
 }
 
+static bool moved(const struct logto_sync_report *report, const char *sub)
+{
+    for (size_t i = 0; i < report->n_uid_moves; i++)
+        if (strcmp(report->uid_moves[i].sub, sub) == 0)
+            return true;
+    return false;
+}
+
+/* Which kept users get custom_data[uid_key] written: the moved ones always (their UID must not
+ * change when the tenant does), every hashed one with --persist-uids. */
+static bool to_persist(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
+                       const struct logto_mgmt_dir_user *mu, const struct logto_sync_report *report)
+{
+    return !has_custom_uid(ctx->cfg, mu->user) && (opts->persist_uids || moved(report, mu->id));
+}
+
 static int persist_uids(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                         struct logto_mgmt *m, const struct logto_mgmt_directory *md,
                         const struct logto_sync_user *users, const bool *keep,
@@ -1298,7 +1670,7 @@ static int persist_uids(const struct logto_ctx *ctx, const struct logto_sync_opt
         _cleanup_json_ json_t *patch = NULL;
         int r;
 
-        if (!keep[i] || has_custom_uid(ctx->cfg, md->users[i].user))
+        if (!keep[i] || !to_persist(ctx, opts, &md->users[i], report))
             continue;
         patch = json_pack("{s:I}", ctx->cfg->uid_key, (json_int_t)users[i].id->uid);
         if (!patch)
@@ -1310,6 +1682,9 @@ static int persist_uids(const struct logto_ctx *ctx, const struct logto_sync_opt
         }
         logto_log(&ctx->log, LOG_INFO, "sync-persist-uid user=%s sub=%s uid=%" PRIu32,
                   users[i].id->name, users[i].id->sub, users[i].id->uid);
+        for (size_t k = 0; k < report->n_uid_moves; k++)
+            if (strcmp(report->uid_moves[k].sub, md->users[i].id) == 0)
+                report->uid_moves[k].persisted = true;
         report->uids_persisted++;
         progress(opts, "persist", report->uids_persisted, report->uids_to_persist);
     }
@@ -1414,6 +1789,8 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     }
     t = logto_monotonic_ms();
     r = map_users(ctx, md, opts, users, reasons, err);
+    if (r >= 0 && !opts->keep_collisions)
+        r = logto_sync_resolve_uids(ctx, users, n, report, err);
     report->map_ms = logto_monotonic_ms() - t;
     t = logto_monotonic_ms();
     if (r >= 0)
@@ -1454,14 +1831,17 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->groups = dir->n_groups;
     for (size_t i = 0; i < dir->n_users; i++)
         report->suspended += (dir->users[i].flags & LOGTO_USER_SUSPENDED) != 0;
-    for (size_t i = 0; opts->persist_uids && i < n; i++)
-        report->uids_to_persist += keep[i] && !has_custom_uid(cfg, md->users[i].user);
+    for (size_t i = 0; i < n; i++)
+        report->uids_to_persist += keep[i] && to_persist(ctx, opts, &md->users[i], report);
 
     if (!opts->dry_run) {
         progress(opts, "writing", 0, 1);
         t = logto_monotonic_ms();
         dir->generated_at = logto_now(ctx);
-        r = logto_snapshot_write(report->path, dir, err);
+        /* Blocked names first: a sync that dies in between leaves them blocked, never served. */
+        r = logto_blocked_write(ctx, report->blocked, err);
+        if (r >= 0)
+            r = logto_snapshot_write(report->path, dir, err);
         if (r < 0) {
             logto_log(&ctx->log, LOG_ERR, "sync-failed step=write reason=\"%s\"",
                       err ? err->message : "");
@@ -1476,7 +1856,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         if (r < 0)
             late_failure(report, r, &e, "updating the SSH key cache");
         report->write_ms = logto_monotonic_ms() - t;
-        if (opts->persist_uids) {
+        if (report->uids_to_persist) {
             e = (struct logto_error){ 0 };
             r = persist_uids(ctx, opts, m, md, users, keep, report, &e);
             if (r < 0)

@@ -9,8 +9,11 @@
  *
  * What is refused, and reported, never resolved by arrival order:
  *  - users that do not map (logto_identity_from_mgmt refuses them: bad name, bad custom_data...);
+ *  - users who claim a name another user owns, and every claimant of a blocked name (owners.h:
+ *    the claim identical to the name wins; with no such claim, or several, nobody has it). The
+ *    rule runs over every user of the tenant, so every host gives a name to the same user;
  *  - BOTH users of every pair sharing a sub, name, UID or primary GID
- *    (logto_identity_find_collisions);
+ *    (logto_identity_find_collisions), after hashed UID collisions were resolved (below);
  *  - users whose name, UID, or private group name or GID exists in the local files
  *    (logto_identity_check_local, logto_identity_groups, both against one reading of the files,
  *    then logto_directory_drop_local);
@@ -21,6 +24,19 @@
  *    that logto_identity_groups had to drop for one of its holders (it clashed among that user's
  *    own groups) is skipped for everybody, so a group never lacks a member who holds its role or
  *    organization.
+ *
+ * Hashed UID collisions (two users whose hash of sub gives the same UID) are resolved, the same
+ * way on every host, by logto_sync_resolve_uids: the older account (Logto's createdAt, then the
+ * smaller sub) keeps its UID, or, when one of them has a UID in custom_data, that one does;
+ * every other one moves to the first free value of the probe sequence
+ *
+ *     uid_k = the hash of identity.h over "logto-uid:" || sub || "#" || k,   k = 1, 2, ... 64
+ *
+ * (free: not reserved, not the UID or primary GID of any other user of the tenant, local
+ * accounts not considered, so every host computes the same), and the new UID is written to its
+ * custom_data[uid_key] so that it stays when the tenant changes. Without that persistence
+ * (keep_collisions) both users stay refused. Names blocked by the rule and UIDs still in
+ * collision are written to <state_dir>/blocked.json (owners.h) before the snapshot.
  *
  * Failure is all or nothing: any Management API error (no answer, 5xx, malformed or oversized
  * answers), an unreadable local account file or an invalid result fails the sync before anything
@@ -45,6 +61,8 @@
 #include "error.h"
 #include "identity.h"
 
+struct logto_blocked;
+
 #define LOGTO_SYNC_LOCK         "sync.lock"
 #define LOGTO_SYNC_LOCK_TIMEOUT 2000 /* ms: another sync holding it is reported as busy */
 #define LOGTO_KEYS_SUBDIR       "keys"
@@ -56,9 +74,11 @@ typedef void (*logto_sync_progress_fn)(void *userdata, const char *phase, size_t
                                        size_t total);
 
 struct logto_sync_options {
-    bool dry_run;      /* compute and report, write nothing (no snapshot, no keys, no PATCH) */
-    bool persist_uids; /* write computed UIDs into custom_data[uid_key] (see logto_sync) */
-    const char *path;  /* snapshot; NULL: <state_dir>/directory.snapshot */
+    bool dry_run;         /* compute and report, write nothing (no snapshot, no keys, no PATCH) */
+    bool persist_uids;    /* write every hashed UID into custom_data[uid_key] (see logto_sync) */
+    bool keep_collisions; /* do not resolve hashed UID collisions (nothing is persisted): both
+                             users of each stay refused */
+    const char *path;     /* snapshot; NULL: <state_dir>/directory.snapshot */
     logto_sync_progress_fn progress;
     void *progress_data;
 };
@@ -91,9 +111,10 @@ enum logto_sync_skip_kind {
     LOGTO_SYNC_SKIP_IDENTITY,  /* the user does not map to a POSIX identity */
     LOGTO_SYNC_SKIP_COLLISION, /* shares a sub, name, UID or GID with another Logto user */
     LOGTO_SYNC_SKIP_LOCAL,     /* collides with a local account or group */
+    LOGTO_SYNC_SKIP_NAME,      /* claims a name another user owns, or a blocked name (owners.h) */
 };
 
-/* "identity", "collision", "local". */
+/* "identity", "collision", "local", "name". */
 const char *logto_sync_skip_kind_name(enum logto_sync_skip_kind kind);
 
 struct logto_sync_skip {
@@ -109,6 +130,15 @@ struct logto_sync_collision {
     char *value; /* the shared name, UID, GID or sub, as text */
     char *a_sub, *a_name;
     char *b_sub, *b_name;
+};
+
+/* A user moved off a hashed UID another user keeps (logto_sync_resolve_uids). */
+struct logto_sync_uid_move {
+    char *sub, *name;
+    uint32_t hashed_uid, uid; /* the hash of sub; the value it got */
+    unsigned probe;           /* k of the probe sequence */
+    char *keeper_sub, *keeper_name;
+    bool persisted; /* written to custom_data (never in a dry run) */
 };
 
 struct logto_sync_group_skip {
@@ -150,8 +180,12 @@ struct logto_sync_report {
     size_t keys_written, keys_removed, keys_users;
 
     /* --persist-uids: users without custom_data[uid_key] in the snapshot, and how many of them
-     * got it written (dry-run: none). */
+     * got it written (dry-run: none). Moved users (uid_moves) are always to be persisted. */
     size_t uids_to_persist, uids_persisted;
+
+    struct logto_sync_uid_move *uid_moves; /* resolved hashed UID collisions */
+    size_t n_uid_moves;
+    struct logto_blocked *blocked; /* names blocked by the ownership rule, UIDs in collision */
 
     /* Failures after the snapshot was written (key cache, persisting UIDs): the snapshot is in
      * place, the rest is not. 0 / empty when there were none. */
@@ -189,6 +223,7 @@ struct logto_sync_user {
     const char *sub;           /* Logto user ID */
     const char *username;      /* Logto's username, may be NULL */
     const char *reason;        /* id == NULL: why */
+    int64_t created_at;        /* Logto's createdAt (ms); 0 when unknown (counts as newest) */
 };
 
 /*
@@ -200,6 +235,15 @@ struct logto_sync_user {
 int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
                      struct logto_directory **ret_dir, bool *keep, struct logto_sync_report *report,
                      struct logto_error *err);
+
+/*
+ * Resolve hashed UID collisions among users (the rule at the top), changing the moved users' uid
+ * (and gid when it is their private group's) in place. Run it on every user of the tenant,
+ * before anything host-specific. Moves are appended to report->uid_moves (and logged:
+ * sync-uid-moved). Returns the number of users moved.
+ */
+int logto_sync_resolve_uids(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                            size_t n, struct logto_sync_report *report, struct logto_error *err);
 
 /* The change list from old (may be NULL: empty) to new, appended to report (changes, counts). */
 int logto_sync_diff(const struct logto_directory *old, const struct logto_directory *new,

@@ -8,17 +8,12 @@
 
 #include <jansson.h>
 
-#include "fileio.h"
 #include "json.h"
 #include "log.h"
+#include "statefile.h"
 #include "sync.h"
 #include "syncstatus.h"
 #include "util.h"
-
-static const char *state_dir(const struct logto_ctx *ctx)
-{
-    return ctx && ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
-}
 
 void logto_sync_status_free(struct logto_sync_status *st)
 {
@@ -68,8 +63,6 @@ int logto_sync_status_record(const struct logto_ctx *ctx, const struct logto_syn
                              const struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
-    _cleanup_free_ char *text = NULL, *path = NULL;
-    _cleanup_close_ int dirfd = -1;
     struct logto_error e = { 0 };
     int w;
 
@@ -78,12 +71,7 @@ int logto_sync_status_record(const struct logto_ctx *ctx, const struct logto_syn
     if ((opts && opts->dry_run) || r == -LOGTO_E_BUSY)
         return 0;
     doc = status_json(ctx, r, r < 0 ? NULL : report, err);
-    text = doc ? logto_json_dump(doc) : NULL;
-    path = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_SYNC_STATUS_FILE);
-    if (!text || !path)
-        w = LOGTO_OOM(&e);
-    else if ((w = logto_dir_ensure(state_dir(ctx), 0755, false, &dirfd, &e)) >= 0)
-        w = logto_file_write_at(dirfd, LOGTO_SYNC_STATUS_FILE, path, text, strlen(text), 0644, &e);
+    w = doc ? logto_state_doc_write(ctx, LOGTO_SYNC_STATUS_FILE, doc, &e) : LOGTO_OOM(&e);
     if (w < 0)
         logto_log(ctx ? &ctx->log : NULL, LOG_WARNING, "sync-status-not-written reason=\"%s\"",
                   e.message);
@@ -104,36 +92,23 @@ static int dup_opt(const json_t *o, const char *key, char **ret, struct logto_er
 int logto_sync_status_read(const struct logto_ctx *ctx, struct logto_sync_status **ret,
                            struct logto_error *err)
 {
-    _cleanup_(logto_sync_status_freep) struct logto_sync_status *st = NULL;
-    _cleanup_free_ char *buf = NULL, *path = NULL;
+    _cleanup_(logto_sync_status_freep) struct logto_sync_status *st = calloc(1, sizeof(*st));
+    _cleanup_free_ char *path = NULL;
     _cleanup_json_ json_t *doc = NULL;
-    _cleanup_close_ int dirfd = -1;
     json_t *e = NULL;
-    int64_t version = 0, n[7] = { 0 };
+    int64_t n[7] = { 0 };
     static const char *const counts[] = { "users",      "groups",  "suspended", "skipped",
                                           "collisions", "changes", "requests" };
-    size_t len = 0;
     int r;
 
-    path = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_SYNC_STATUS_FILE);
-    st = calloc(1, sizeof(*st));
-    if (!path || !st)
+    if (!st)
         return LOGTO_OOM(err);
-    r = logto_dir_open_trusted(state_dir(ctx), false, &dirfd, err);
-    if (r >= 0)
-        r = logto_file_read_at(dirfd, LOGTO_SYNC_STATUS_FILE, path, LOGTO_FILE_PUBLIC,
-                               LOGTO_SYNC_STATUS_MAX, &buf, &len, err);
+    r = logto_state_doc_read(ctx, LOGTO_SYNC_STATUS_FILE, LOGTO_SYNC_STATUS_MAX, 4,
+                             LOGTO_SYNC_STATUS_VERSION, &doc, &path, err);
     if (r < 0)
         return r;
-    r = logto_json_parse_object(buf, len, LOGTO_SYNC_STATUS_MAX, 4, path, &doc, err);
-    if (r >= 0)
-        r = logto_json_get_int(doc, "version", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &version, err);
-    if (r >= 0 && version != LOGTO_SYNC_STATUS_VERSION)
-        r = logto_error_set(err, LOGTO_E_CORRUPT, "%s has unknown version %lld", path,
-                            (long long)version);
-    if (r >= 0)
-        r = logto_json_get_int(doc, "finished_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX,
-                               &st->finished_at, err);
+    r = logto_json_get_int(doc, "finished_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &st->finished_at,
+                           err);
     if (r >= 0)
         r = logto_json_get_bool(doc, "ok", LOGTO_JSON_REQUIRED, &st->ok, err);
     if (r >= 0)
@@ -146,15 +121,8 @@ int logto_sync_status_read(const struct logto_ctx *ctx, struct logto_sync_status
         r = logto_json_get_object(doc, "error", LOGTO_JSON_NULL_UNSET, &e, err);
     if (r >= 0 && e && (r = dup_opt(e, "code", &st->error_code, err)) >= 0)
         r = dup_opt(e, "message", &st->error_message, err);
-    if (r < 0) {
-        if (logto_errc_from(r) == LOGTO_E_PROTOCOL) {
-            char why[sizeof(err->message)] = "";
-            if (err)
-                snprintf(why, sizeof(why), "%s", err->message);
-            r = logto_error_set(err, LOGTO_E_CORRUPT, "%s is malformed: %s", path, why);
-        }
-        return r;
-    }
+    if (r < 0)
+        return logto_state_doc_malformed(path, r, err);
     st->users = (uint64_t)n[0];
     st->groups = (uint64_t)n[1];
     st->suspended = (uint64_t)n[2];

@@ -7,14 +7,21 @@
  * objects], "organizations": [organization objects with organizationRoles]}.
  *
  * What an accepted identity must satisfy: a valid name, unreserved IDs, absolute home and shell;
- * its groups and the collision checks run on it; and when both Management API paths accept a
- * user, they agree on the identity (otherwise sign-in and sync would disagree about who it is).
+ * the name follows the rules of identity.h (from a name claim: that claim folded, ranked
+ * identical or folded exactly as it compares; from an e-mail: a verified address whose domain
+ * is listed in email_domains, the local part folded), and the ownership rule of owners.h is
+ * consistent on it (a sole claimant owns the name; two identical claims block it; the order of
+ * the claimants never matters); its groups and the collision checks run on it; and when both
+ * Management API paths accept a user, they agree on the identity, its name rank included
+ * (otherwise sign-in and sync would disagree about who it is). A refusal carries a message
+ * without control characters.
  * Built as fuzz_claims_oom too, with allocation failures: then only crashes and leaks count.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -22,6 +29,7 @@
 #include "json.h"
 #include "mgmt.h"
 #include "names.h"
+#include "owners.h"
 #include "util.h"
 
 #include "fuzz.h"
@@ -33,11 +41,13 @@ static void setup(void)
 {
     fuzz_ctx_init(&logto_ctx, fuzz_config("[logto]\nendpoint = https://auth.example.com\n"
                                           "client_id = device-app\n"
-                                          "[identity]\nrole_group_prefix = role-\n"));
+                                          "[identity]\nrole_group_prefix = role-\n"
+                                          "email_domains = example.com EXAMPLE.org\n"));
     fuzz_ctx_init(&generic_ctx, fuzz_config("[logto]\nprofile = generic\n"
                                             "issuer = https://sso.example.com/realms/staff\n"
                                             "client_id = linux-hosts\n"
                                             "[identity]\ngroups_claim = groups\n"
+                                            "email_domains = example.com\n"
                                             "groups = roles organizations organization_roles\n"));
 }
 
@@ -77,14 +87,102 @@ static void check_identity(const struct logto_ctx *ctx, const struct logto_ident
     }
 }
 
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* A refusal says why, on one line. */
+static void check_refusal(int r, const struct logto_error *err)
+{
+    if (injecting || r != -LOGTO_E_IDENTITY)
+        return;
+    if (!err->message[0] || has_control(err->message))
+        abort();
+}
+
+static bool domain_listed(const struct logto_ctx *ctx, const char *domain)
+{
+    for (size_t i = 0; ctx->cfg->email_domains && ctx->cfg->email_domains[i]; i++)
+        if (strcasecmp(ctx->cfg->email_domains[i], domain) == 0)
+            return true;
+    return false;
+}
+
+/* The name came from where identity.h says it may (claims input: claim values are at hand). */
+static void check_name_source(const struct logto_ctx *ctx, const json_t *claims,
+                              const struct logto_identity *id)
+{
+    char folded[LOGTO_NAME_MAX + 1];
+    const char *email = json_string_value(json_object_get(claims, "email")), *at;
+
+    if (injecting)
+        return;
+    if (id->name_rank == LOGTO_NAME_EMAIL) {
+        /* verified, listed domain, the local part folded */
+        if (!email || !json_is_true(json_object_get(claims, "email_verified")) ||
+            !(at = strrchr(email, '@')) || !domain_listed(ctx, at + 1) ||
+            (size_t)(at - email) != strlen(id->name) ||
+            strncasecmp(email, id->name, strlen(id->name)) != 0)
+            abort();
+        return;
+    }
+    /* A name claim: the one whose value folds to the name; identical iff ranked so. */
+    bool found = false;
+    for (size_t i = 0; ctx->cfg->name_claims && ctx->cfg->name_claims[i] && !found; i++) {
+        const char *v = json_string_value(json_object_get(claims, ctx->cfg->name_claims[i]));
+        if (strcmp(ctx->cfg->name_claims[i], "email") == 0 || !v ||
+            logto_name_fold(v, folded, sizeof(folded), NULL) < 0 || strcmp(folded, id->name))
+            continue;
+        found = true;
+        if ((strcmp(v, id->name) == 0) != (id->name_rank == LOGTO_NAME_EXACT))
+            abort();
+    }
+    if (!found)
+        abort();
+}
+
+/* The ownership rule on this identity: a sole claimant owns its name; two identical claims
+ * block it; an identical claim beats any other; the claimants' order never matters. */
+static void check_owner_rule(const struct logto_identity *id)
+{
+    struct logto_identity other = *id;
+    const struct logto_identity *one[1] = { id }, *two[2] = { id, &other },
+                                *rev[2] = { &other, id };
+
+    if (injecting)
+        return;
+    if (logto_owner_pick(one, 1) != 0)
+        abort();
+    for (int rank = LOGTO_NAME_EXACT; rank <= LOGTO_NAME_EMAIL; rank++) {
+        ssize_t a, b;
+        other.name_rank = (enum logto_name_rank)rank;
+        a = logto_owner_pick(two, 2);
+        b = logto_owner_pick(rev, 2);
+        if ((a < 0) != (b < 0) || (a >= 0 && two[a] != rev[b]))
+            abort(); /* the order decided */
+        bool id_exact = id->name_rank == LOGTO_NAME_EXACT, other_exact = rank == LOGTO_NAME_EXACT;
+        ssize_t want = id_exact == other_exact ? -1 : id_exact ? 0 : 1;
+        if (a != want)
+            abort();
+    }
+}
+
 static void from_claims(const struct logto_ctx *ctx, const json_t *claims)
 {
     struct logto_identity *id = NULL;
     struct logto_error err = { 0 };
+    int r = logto_identity_from_claims(ctx, claims, &id, &err);
 
-    if (logto_identity_from_claims(ctx, claims, &id, &err) < 0)
+    check_refusal(r, &err);
+    if (r < 0)
         return;
     check_identity(ctx, id);
+    check_name_source(ctx, claims, id);
+    check_owner_rule(id);
     logto_identity_free(id);
 }
 
@@ -100,8 +198,9 @@ static bool strv_equal(char **a, char **b)
 
 static bool same_identity(const struct logto_identity *a, const struct logto_identity *b)
 {
-    return logto_streq(a->sub, b->sub) && logto_streq(a->name, b->name) && a->uid == b->uid &&
-           a->gid == b->gid && logto_streq(a->home, b->home) && logto_streq(a->shell, b->shell) &&
+    return logto_streq(a->sub, b->sub) && logto_streq(a->name, b->name) &&
+           a->name_rank == b->name_rank && a->uid == b->uid && a->gid == b->gid &&
+           logto_streq(a->home, b->home) && logto_streq(a->shell, b->shell) &&
            logto_streq(a->gecos, b->gecos) && strv_equal(a->roles, b->roles) &&
            strv_equal(a->orgs, b->orgs) && strv_equal(a->org_roles, b->org_roles);
 }
@@ -184,9 +283,12 @@ static void from_mgmt(const json_t *doc)
     fuzz_failmalloc_stop();
     mgmt_input(json_is_array(roles) ? roles : NULL, json_is_array(orgs) ? orgs : NULL, &in);
     fuzz_failmalloc_start(seed_of((const uint8_t *)&in, sizeof(in)));
-    if (logto_identity_from_mgmt(&logto_ctx, user, roles ? in.roles : NULL, in.orgs, in.n_orgs,
-                                 &sync, &err) == 0) {
+    int r = logto_identity_from_mgmt(&logto_ctx, user, roles ? in.roles : NULL, in.orgs, in.n_orgs,
+                                     &sync, &err);
+    check_refusal(r, &err);
+    if (r == 0) {
         check_identity(&logto_ctx, sync);
+        check_owner_rule(sync);
         if (signin && !injecting && !same_identity(signin, sync))
             abort(); /* sign-in and sync map this user differently */
     }

@@ -4,7 +4,7 @@
 # sign-in (device flow, approved in the "browser" as that user) and `logtoctl sync` followed by
 # getent through glibc. Logto's own username rule (^[A-Z_a-z]\w*$) keeps ':', '/', '.' and
 # newlines out of usernames, so those arrive where Logto allows them: e-mail local parts (the
-# name claim's fallback), display names (gecos), custom_data (UID, GID, shell), role names,
+# name claim's fallback, in a domain listed in email_domains), display names (gecos), custom_data (UID, GID, shell), role names,
 # organization names and organization role names. What DESIGN.md says happens, and is checked:
 #   - names: folded to lower case, then a portable name of at most 32 characters or refused
 #     (never truncated, never "cleaned" into another name); refused users never resolve;
@@ -12,8 +12,9 @@
 #     is refused by sync and by sign-in, and getent keeps answering with the local entry;
 #   - UIDs/GIDs from custom_data: 0, system IDs, Debian's and systemd's reserved blocks, nspawn's
 #     range, values beyond 2^31, negative numbers and non-numbers are refused; two users with
-#     the same uidNumber are both refused by sync, and a sign-in never takes a UID that the
-#     snapshot gives someone else;
+#     the same uidNumber are both refused by sync, which blocks the UID, so neither signs in
+#     (never the first to try), and a sign-in never takes a UID that the snapshot gives
+#     someone else;
 #   - claims too large (1100 roles) refuse the user; a megabyte of custom_data is carried
 #     without harm;
 #   - gecos and shell: ':' and control characters never reach a passwd line; a shell not in
@@ -29,7 +30,9 @@ hard_idp_start
 # A local account with an ordinary UID, to collide with.
 e2e_local_user localbob localbob-pass-1 4242
 hard_secret localbob-pass-1
-hard_config "[service *]
+hard_config "[identity]
+email_domains = example.com
+[service *]
 flow = device
 qr = no
 [service orgs]
@@ -263,11 +266,11 @@ refused uid_4242 uid_4242 PAM_AUTH_ERR collision
 refused manyroles manyroles PAM_AUTH_ERR bad-identity "roles"
 # A user approving a code asked for another name: never signed in as that name.
 refused mixedcase gecosx PAM_AUTH_ERR bad-identity "signed in to Logto as gecosx, not as mixedcase"
-# UID twins: sync refused both; a sign-in of one is let in only while the snapshot gives the
-# UID to nobody, and then the other is refused (never both); the next sync removes it again.
-signin twin_one twin_one
-pam_expect_ok "twin_one signs in (the snapshot gives 71000 to nobody)"
-refused twin_two twin_two PAM_AUTH_ERR collision "71000"
+# UID twins (the same explicit uidNumber): sync refused both and blocked the UID; neither signs
+# in, whoever comes first; the next sync keeps both out.
+refused twin_one twin_one PAM_AUTH_ERR collision "the UID 71000 of twin_one is blocked"
+assert_logged "$F" "^auth-name-blocked user=twin_one sub=[a-z0-9]+ uid=71000 "
+refused twin_two twin_two PAM_AUTH_ERR collision "the UID 71000 of twin_two is blocked"
 hard_ctl sync
 hard_getent passwd twin_one >/dev/null && fail "sync kept twin_one, who shares a UID with twin_two"
 # Oversized custom_data: carried into the record without harm.

@@ -98,6 +98,8 @@ async function main() {
     orgScopesRequireResource: true,
     jwksAlgUse: profile === 'generic',
   };
+  // Username uniqueness follows the username policy, as in Logto (checkUsername).
+  store.settings = settings;
   const idp = {
     profile,
     store,

@@ -21,9 +21,12 @@ ctl_setup() {
     printf 'm2m-secret\n' >"$T/m2m.secret"
     chmod 0600 "$T/m2m.secret"
     CFG=$T/logto.conf
+    # frank (no username) is named by his verified e-mail in a listed domain.
     write_config "$CFG" "$T" "[sync]
 m2m_client_id = m2m-app
-m2m_client_secret_file = $T/m2m.secret"
+m2m_client_secret_file = $T/m2m.secret
+[identity]
+email_domains = example.com"
     STATE=$T/state
     CACHE=$T/cache
     SNAP=$STATE/directory.snapshot

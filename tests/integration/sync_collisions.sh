@@ -28,12 +28,20 @@ printf '%s\n' "$json" >"$T/report.json"
 
 # ---- UID collision: both refused, reported as a pair
 skipped=$(printf '%s' "$json" | jget '" ".join(sorted(s["name"] or "-" for s in d["skipped"] if s["kind"] == "collision"))')
-assert_eq "$skipped" "alice bob bob dave" "users refused for collisions"
+assert_eq "$skipped" "alice dave" "users refused for collisions"
 assert_eq "$(printf '%s' "$json" | jget '[c["value"] for c in d["collisions"] if c["kind"] == "uid"]')" '["71234"]'
-assert_eq "$(printf '%s' "$json" | jget '[c["value"] for c in d["collisions"] if c["kind"] == "name"]')" '["bob"]'
+assert_eq "$(printf '%s' "$json" | jget '[c for c in d["collisions"] if c["kind"] == "name"]')" '[]'
 assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "alice"][0]')" \
     "shares its uid 71234 with dave"
-for u in alice dave bob; do
+assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["sub"] == "bobemail0001"][0]')" \
+    "its domain is not listed in [identity] email_domains"
+ctl user --offline bob >/dev/null || fail "bob (username) keeps his name"
+# The UID in collision is blocked (custom_data UIDs: sync cannot move them), and status says so.
+assert_eq "$(printf '%s' "$json" | jget '[(u["uid"], sorted(c["name"] for c in u["claimants"])) for u in d["blocked"]["uids"]]')" \
+    '[[71234, ["alice", "dave"]]]'
+out=$(ctl status --offline 2>&1) && fail "status must not be healthy with a blocked UID"
+assert_contains "$out" "problem: UID 71234 is blocked: 2 Logto users have the UID 71234"
+for u in alice dave; do
     ctl user --offline "$u" >/dev/null 2>&1
     assert_eq "$?" 6 "$u must not be in the snapshot"
 done

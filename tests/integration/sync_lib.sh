@@ -20,9 +20,12 @@ sync_setup() {
     printf 'm2m-secret\n' >"$T/m2m.secret"
     chmod 0600 "$T/m2m.secret"
     CFG=$T/logto.conf
+    # frank has no username: his verified e-mail in a listed domain names him.
     write_config "$CFG" "$T" "[sync]
 m2m_client_id = m2m-app
-m2m_client_secret_file = $T/m2m.secret"
+m2m_client_secret_file = $T/m2m.secret
+[identity]
+email_domains = example.com"
     STATE=$T/state
     SNAP=$STATE/directory.snapshot
     KEYS=$STATE/keys

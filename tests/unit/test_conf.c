@@ -228,6 +228,7 @@ static void test_defaults(void)
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "username email");
+    CHECK(logto_strv_length(cfg->email_domains) == 0); /* e-mail names are off by default */
     CHECK_STR(cfg->uid_key, "uidNumber");
     CHECK_STR(cfg->gid_key, "gidNumber");
     CHECK_STR(cfg->shell_key, "loginShell");
@@ -365,6 +366,8 @@ static void test_every_key(void)
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "email username");
+    _cleanup_free_ char *domains = logto_strv_join(cfg->email_domains, " ");
+    CHECK_STR(domains, "example.org Corp.Example");
     CHECK_STR(cfg->uid_key, "uid_number");
     CHECK_STR(cfg->gid_key, "gid.number");
     CHECK_STR(cfg->shell_key, "shell-key");
@@ -416,7 +419,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_delay, 120);
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 49);
+    CHECK_INT(star->line, 50);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -542,6 +545,12 @@ static const struct error_case error_cases[] = {
     { BASE "[identity]\nname_claims =\n", 5, "[identity] name_claims: needs at least one claim" },
     { BASE "[identity]\nname_claims = username e@mail\n", 5,
       "[identity] name_claims: \"e@mail\" is not a claim name ([A-Za-z0-9_.:/-])" },
+    { BASE "[identity]\nemail_domains = example.org @evil.example\n", 5,
+      "[identity] email_domains: \"@evil.example\" is not a domain name" },
+    { BASE "[identity]\nemail_domains = -bad.example\n", 5,
+      "[identity] email_domains: \"-bad.example\" is not a domain name" },
+    { BASE "[identity]\nemail_domains = a..example\n", 5,
+      "[identity] email_domains: \"a..example\" is not a domain name" },
     { BASE "[identity]\nid_range = 1000-70000\n", 5,
       "[identity] id_range: \"1000-70000\" overlaps IDs reserved for the system, systemd or "
       "containers (see logto.conf(5))" },

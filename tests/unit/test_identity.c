@@ -14,6 +14,7 @@
 #include "directory.h"
 #include "identity.h"
 #include "localdb.h"
+#include "owners.h"
 #include "memory.h"
 #include "names.h"
 #include "util.h"
@@ -189,28 +190,48 @@ static void test_names(void)
         { "{\"sub\":\"abc123\",\"username\":true}", NULL, "claim username is not a string" },
         { "{\"sub\":\"abc123\",\"username\":\"root\"}", NULL, "root" },
         { "{\"sub\":\"abc123\",\"username\":\"ROOT\"}", NULL, "root" },
-        /* null username: next claim (Logto email-only users) */
+        /* null username: next claim (Logto email-only users); e-mail names only when verified
+         * and in a listed domain (test_names lists example.com, evil.example and x.io) */
         { "{\"sub\":\"abc123\",\"username\":null,\"email\":\"Bob.Smith@example.com\","
           "\"email_verified\":true}",
           "bob.smith", "claim email (local part)" },
-        { "{\"sub\":\"abc123\",\"email\":\"bob@example.com\"}", "bob", "claim email" },
+        { "{\"sub\":\"abc123\",\"email\":\"bob@EXAMPLE.Com\",\"email_verified\":true}", "bob",
+          "claim email" },
+        { "{\"sub\":\"abc123\",\"email\":\"bob@example.com\"}", NULL,
+          "claim email 'bob@example.com' is not used: it is not verified" },
+        { "{\"sub\":\"abc123\",\"email\":\"bob@example.com\",\"email_verified\":null}", NULL,
+          "not verified" },
+        { "{\"sub\":\"abc123\",\"email\":\"alice@evil.example.net\",\"email_verified\":true}", NULL,
+          "its domain is not listed in [identity] email_domains" },
+        { "{\"sub\":\"abc123\",\"email\":\"alice@sub.example.com\",\"email_verified\":true}", NULL,
+          "not listed" },
+        { "{\"sub\":\"abc123\",\"email\":\"alice@example.com@evil.example.net\","
+          "\"email_verified\":true}",
+          NULL, "not listed" },
         /* a present but invalid claim never falls through */
-        { "{\"sub\":\"abc123\",\"username\":\"bad:name\",\"email\":\"good@example.com\"}", NULL,
-          "claim username" },
+        { "{\"sub\":\"abc123\",\"username\":\"bad:name\",\"email\":\"good@example.com\","
+          "\"email_verified\":true}",
+          NULL, "claim username" },
         { "{\"sub\":\"abc123\",\"username\":null,\"email\":\"bob@example.com\","
           "\"email_verified\":false}",
           NULL, "not verified" },
         { "{\"sub\":\"abc123\",\"email\":\"bob@example.com\",\"email_verified\":\"yes\"}", NULL,
           "email_verified is not a boolean" },
-        { "{\"sub\":\"abc123\",\"email\":\"no-at-sign\"}", NULL, "claim email" },
-        { "{\"sub\":\"abc123\",\"email\":\"@example.com\"}", NULL, "claim email" },
-        { "{\"sub\":\"abc123\",\"email\":\"a+b@example.com\"}", NULL, "claim email" },
-        { "{\"sub\":\"abc123\",\"email\":\"root@evil.example\"}", NULL, "root" },
-        { "{\"sub\":\"abc123\",\"email\":\"abcdefghijklmnopqrstuvwxyz0123456@x.io\"}", NULL,
-          "longer than 32" },
+        { "{\"sub\":\"abc123\",\"email\":\"no-at-sign\",\"email_verified\":true}", NULL,
+          "claim email" },
+        { "{\"sub\":\"abc123\",\"email\":\"@example.com\",\"email_verified\":true}", NULL,
+          "claim email" },
+        { "{\"sub\":\"abc123\",\"email\":\"a+b@example.com\",\"email_verified\":true}", NULL,
+          "claim email" },
+        { "{\"sub\":\"abc123\",\"email\":\"root@evil.example\",\"email_verified\":true}", NULL,
+          "root" },
+        { "{\"sub\":\"abc123\",\"email\":\"abcdefghijklmnopqrstuvwxyz0123456@x.io\","
+          "\"email_verified\":true}",
+          NULL, "longer than 32" },
         { "{\"sub\":\"abc123\",\"email\":7}", NULL, "claim email is not a string" },
-        { "{\"sub\":\"abc123\",\"username\":null}", NULL, "no name claim" },
-        { "{\"sub\":\"abc123\"}", NULL, "tried username, email" },
+        { "{\"sub\":\"abc123\",\"username\":null}", NULL,
+          "no acceptable user name: claim username is absent; claim email is absent" },
+        { "{\"sub\":\"abc123\"}", NULL, "claim username is absent; claim email is absent" },
         /* sub */
         { "{\"username\":\"alice\"}", NULL, "claim sub is missing" },
         { "{\"sub\":123,\"username\":\"alice\"}", NULL, "claim sub is not a string" },
@@ -222,6 +243,7 @@ static void test_names(void)
     };
 
     setup();
+    cfg.email_domains = keep("example.com evil.example x.io");
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
         struct logto_error err = { 0 };
@@ -266,6 +288,11 @@ static void test_name_chain_config(void)
     CHECK_STR(id ? id->name : NULL, "dave");
     logto_identity_free(TAKE_PTR(id));
     cfg.name_claims = keep("email");
+    CHECK_INT(map_text("{\"sub\":\"S-1\",\"email\":\"dave@example.com\",\"email_verified\":true}",
+                       &id, &err),
+              -LOGTO_E_IDENTITY);
+    CHECK_CONTAINS(err.message, "[identity] email_domains is empty");
+    cfg.email_domains = keep("example.com");
     CHECK_INT(map_text("{\"sub\":\"S-1\",\"email\":\"dave@example.com\"}", &id, &err),
               -LOGTO_E_IDENTITY);
     CHECK_CONTAINS(err.message, "not verified");
@@ -273,6 +300,72 @@ static void test_name_chain_config(void)
                        &id, &err),
               0);
     CHECK_STR(id ? id->name : NULL, "dave");
+}
+
+/* How each name was obtained, and the ownership rule of owners.h over those ranks. */
+static void test_name_owner(void)
+{
+    static const struct {
+        const char *claims;
+        enum logto_name_rank rank;
+    } ranks[] = {
+        { "{\"sub\":\"s1\",\"username\":\"alice\"}", LOGTO_NAME_EXACT },
+        { "{\"sub\":\"s2\",\"username\":\"Alice\"}", LOGTO_NAME_FOLDED },
+        { "{\"sub\":\"s3\",\"username\":\"ALICE\"}", LOGTO_NAME_FOLDED },
+        { "{\"sub\":\"s4\",\"email\":\"alice@example.com\",\"email_verified\":true}",
+          LOGTO_NAME_EMAIL },
+        { "{\"sub\":\"s5\",\"email\":\"Alice@Example.com\",\"email_verified\":true}",
+          LOGTO_NAME_EMAIL },
+    };
+    struct logto_identity *ids[ELEMENTSOF(ranks)] = { NULL };
+    struct logto_error err = { 0 };
+
+    setup();
+    cfg.email_domains = keep("example.com");
+    for (size_t i = 0; i < ELEMENTSOF(ranks); i++) {
+        CHECK_INT(map_text(ranks[i].claims, &ids[i], &err), 0);
+        if (!ids[i])
+            return;
+        CHECK_STR(ids[i]->name, "alice");
+        CHECK_INT(ids[i]->name_rank, ranks[i].rank);
+    }
+    CHECK_STR(ids[1]->name_claim, "Alice");
+    _cleanup_free_ char *t1 = logto_owner_claim_text(ids[1]);
+    _cleanup_free_ char *t4 = logto_owner_claim_text(ids[3]);
+    CHECK_STR(t1, "claim username 'Alice'");
+    CHECK_STR(t4, "claim email (local part)"); /* never the address */
+
+    /* {members}, expected owner (index into members) or -1 */
+    static const struct {
+        int members[4];
+        int owner;
+    } rules[] = {
+        { { 1, -1 }, 0 },      /* a sole claimant owns it, whatever the rank */
+        { { 3, -1 }, 0 },      /* also an e-mail */
+        { { 1, 0, -1 }, 1 },   /* the identical username beats Alice */
+        { { 0, 1, 2, 3 }, 0 }, /* ... and everybody else */
+        { { 1, 2, -1 }, -1 },  /* Alice and ALICE: blocked */
+        { { 3, 4, -1 }, -1 },  /* two e-mails: blocked */
+        { { 1, 3, -1 }, -1 },  /* folded and e-mail, nobody exact: blocked */
+        { { 0, 0, -1 }, -1 },  /* two identical claims (generic providers): blocked */
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
+        const struct logto_identity *run[4];
+        size_t n = 0;
+        for (size_t k = 0; k < 4 && rules[i].members[k] >= 0; k++)
+            run[n++] = ids[rules[i].members[k]];
+        if (logto_owner_pick(run, n) != rules[i].owner)
+            fprintf(stderr, "rule case %zu\n", i);
+        CHECK_INT(logto_owner_pick(run, n), rules[i].owner);
+        /* The order of the claimants does not matter. */
+        const struct logto_identity *rev[4];
+        for (size_t k = 0; k < n; k++)
+            rev[k] = run[n - 1 - k];
+        ssize_t o = logto_owner_pick(rev, n);
+        CHECK_INT(o < 0 ? -1 : (int)(n - 1 - (size_t)o), rules[i].owner);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(ranks); i++)
+        logto_identity_free(ids[i]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -975,9 +1068,14 @@ static void test_mgmt(void)
     }
     logto_identity_free(TAKE_PTR(a));
 
-    /* Email-only user, suspended. */
+    /* Email-only user, suspended: a primaryEmail counts as verified (as Logto's email_verified
+     * does), but gives a name only in a listed domain. */
     json_object_set_new(user, "username", json_null());
     json_object_set_new(user, "isSuspended", json_true());
+    CHECK_INT(logto_identity_from_mgmt(&ctx, user, NULL, NULL, 0, &a, &err), -LOGTO_E_IDENTITY);
+    CHECK_CONTAINS(err.message, "field primaryEmail 'alice@example.com' is not used: [identity] "
+                                "email_domains is empty");
+    cfg.email_domains = keep("Example.COM");
     CHECK_INT(logto_identity_from_mgmt(&ctx, user, NULL, NULL, 0, &a, &err), 0);
     if (a) {
         CHECK_STR(a->name, "alice");
@@ -994,7 +1092,8 @@ static void test_mgmt(void)
         { "isSuspended", "\"no\"", "field isSuspended" },
         { "customData", "[1]", "field customData is not an object" },
         { "username", "5", "field username is not a string" },
-        { "primaryEmail", "\"x@y\"", NULL }, /* fine: username is null, x is a name */
+        { "primaryEmail", "\"x@example.com\"", NULL }, /* fine: username null, x a name */
+        { "primaryEmail", "\"x@y\"", "not listed in [identity] email_domains" },
         { "id", "7", "field id is not a string" },
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -1172,7 +1271,8 @@ static void test_group_clashes(void)
         CHECK((why_rev[ELEMENTSOF(g) - 1 - i] != NULL) == marked[i]);
 }
 
-TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_uids), TEST(test_uid_hash),
-          TEST(test_gecos), TEST(test_home_shell), TEST(test_lists), TEST(test_caps),
-          TEST(test_check_local), TEST(test_file_has_user), TEST(test_groups), TEST(test_mgmt),
+TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_name_owner), TEST(test_uids),
+          TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_lists),
+          TEST(test_caps), TEST(test_check_local), TEST(test_file_has_user), TEST(test_groups),
+          TEST(test_mgmt),
           TEST(test_collisions), TEST(test_check_directory), TEST(test_group_clashes))

@@ -14,6 +14,7 @@
 #include "directory.h"
 #include "identity.h"
 #include "memory.h"
+#include "owners.h"
 #include "sync.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@ static char passwd_path[256], group_path[256], shells_path[256];
 static char logbuf[1 << 16];
 static struct logto_config cfg;
 static struct logto_ctx ctx;
-static char **name_claims;
+static char **name_claims, **email_domains;
 
 static void capture_log(void *userdata, int priority, const char *line)
 {
@@ -67,6 +68,7 @@ static void cleanup(void)
 {
     char cmd[512];
     logto_strv_free(name_claims);
+    logto_strv_free(email_domains);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
@@ -84,11 +86,13 @@ static void setup(void)
         copy_fixture("group", group_path, sizeof(group_path));
         copy_fixture("shells", shells_path, sizeof(shells_path));
         name_claims = logto_strv_split("username email", false);
+        email_domains = logto_strv_split("example.com example.org", false);
         done = true;
     }
     cfg = (struct logto_config){ 0 };
     cfg.profile = LOGTO_PROFILE_LOGTO;
     cfg.name_claims = name_claims;
+    cfg.email_domains = email_domains;
     cfg.uid_key = S("uidNumber");
     cfg.gid_key = S("gidNumber");
     cfg.shell_key = S("loginShell");
@@ -284,7 +288,7 @@ static void test_collisions(void)
         { "bbbbbbbbbbb1", "uida", NULL, "{\"uidNumber\":70001}", "admin", NULL, NULL, false },
         { "bbbbbbbbbbb2", "keeper", NULL, NULL, "admin", NULL, NULL, false },
         { "bbbbbbbbbbb3", "uidb", NULL, "{\"uidNumber\":70001}", NULL, NULL, NULL, false },
-        /* same name: an e-mail local part and a username */
+        /* same name: an e-mail local part and a username: the username owns it (owners.h) */
         { "bbbbbbbbbbb4", NULL, "twin@example.com", NULL, NULL, NULL, NULL, false },
         { "bbbbbbbbbbb5", "twin", NULL, NULL, NULL, NULL, NULL, false },
         /* same primary GID, different UIDs */
@@ -296,8 +300,7 @@ static void test_collisions(void)
         { "bbbbbbbbbbb8", "other", NULL, "{\"uidNumber\":72001}", NULL, NULL, NULL, false },
     };
     struct spec reversed[ELEMENTSOF(specs)];
-    const char *refused[] = { "bbbbbbbbbbb1", "bbbbbbbbbbb3", "bbbbbbbbbbb4",
-                              "bbbbbbbbbbb5", "bbbbbbbbbbb6", "bbbbbbbbbbb7" };
+    const char *refused[] = { "bbbbbbbbbbb1", "bbbbbbbbbbb3", "bbbbbbbbbbb6", "bbbbbbbbbbb7" };
 
     for (int pass = 0; pass < 2; pass++) {
         _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
@@ -310,12 +313,25 @@ static void test_collisions(void)
             reversed[i] = specs[ELEMENTSOF(specs) - 1 - i];
         u = make(pass ? reversed : specs, ELEMENTSOF(specs));
         CHECK_INT(build(&u, &dir, NULL, rep), 0);
-        CHECK_INT(dir->n_users, 2);
+        CHECK_INT(dir->n_users, 3);
         CHECK(user_named(dir, "keeper") != NULL);
         CHECK(user_named(dir, "other") != NULL);
+        CHECK(user_named(dir, "twin") && strcmp(user_named(dir, "twin")->sub, "bbbbbbbbbbb5") == 0);
+        CHECK(skip_of(rep, "bbbbbbbbbbb4") &&
+              skip_of(rep, "bbbbbbbbbbb4")->kind == LOGTO_SYNC_SKIP_NAME);
+        CHECK(skip_of(rep, "bbbbbbbbbbb4") &&
+              strstr(skip_of(rep, "bbbbbbbbbbb4")->reason,
+                     "the name twin belongs to twin (sub bbbbbbbbbbb5), whose user name is "
+                     "identical to it"));
         /* uida/uidb share UID and (private) GID: two pairs */
-        CHECK_INT(rep->n_collisions, 4);
-        CHECK_INT(rep->n_skipped, 6);
+        CHECK_INT(rep->n_collisions, 3);
+        CHECK_INT(rep->n_skipped, 5);
+        /* the UID in collision is in the blocked list, with both users */
+        CHECK(rep->blocked && rep->blocked->n_uids == 1 && rep->blocked->n_names == 0);
+        if (rep->blocked && rep->blocked->n_uids == 1) {
+            CHECK_INT(rep->blocked->uids[0].uid, 70001);
+            CHECK_INT(rep->blocked->uids[0].n_claimants, 2);
+        }
         for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
             const struct logto_sync_skip *s = skip_of(rep, refused[i]);
             CHECK(s != NULL);
@@ -332,8 +348,6 @@ static void test_collisions(void)
             const struct logto_sync_collision *c = &rep->collisions[i];
             if (c->kind == LOGTO_COLLISION_UID)
                 CHECK_STR(c->value, "70001");
-            else if (c->kind == LOGTO_COLLISION_NAME)
-                CHECK_STR(c->value, "twin");
             else
                 CHECK(c->kind == LOGTO_COLLISION_GID &&
                       (strcmp(c->value, "80000") == 0 || strcmp(c->value, "70001") == 0));
@@ -341,6 +355,222 @@ static void test_collisions(void)
         /* the refused user's role membership is gone too */
         CHECK_STR(members(dir, "admin"), "keeper");
         CHECK(strstr(logbuf, "sync-collision kind=uid value=70001") != NULL);
+        users_free(&u);
+    }
+}
+
+/* Names: the identical username keeps the name; otherwise nobody has it, and it is blocked. */
+static void test_name_owners(void)
+{
+    static const struct spec specs[] = {
+        { "nnnnnnnnnnn1", "alice", NULL, NULL, "admin", NULL, NULL, false },
+        { "nnnnnnnnnnn2", "Alice", NULL, NULL, "admin", NULL, NULL, false },
+        { "nnnnnnnnnnn3", NULL, "alice@example.com", NULL, NULL, NULL, NULL, false },
+        { "nnnnnnnnnnn4", "Bob", NULL, NULL, NULL, NULL, NULL, false },
+        { "nnnnnnnnnnn5", "BOB", NULL, NULL, NULL, NULL, NULL, false },
+        { "nnnnnnnnnnn6", NULL, "carl@example.com", NULL, NULL, NULL, NULL, false },
+        { "nnnnnnnnnnn7", NULL, "Carl@Example.ORG", NULL, NULL, NULL, NULL, false },
+        { "nnnnnnnnnnn8", "Dora", NULL, NULL, NULL, NULL, NULL, false }, /* sole: owns dora */
+        { "nnnnnnnnnnn9", NULL, "eve@elsewhere.example", NULL, NULL, NULL, NULL, false },
+    };
+    struct spec reversed[ELEMENTSOF(specs)];
+
+    for (int pass = 0; pass < 2; pass++) {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        _cleanup_(logto_blocked_freep) struct logto_blocked *read = NULL;
+        struct logto_error e = { 0 };
+        struct users u;
+
+        setup();
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++)
+            reversed[i] = specs[ELEMENTSOF(specs) - 1 - i];
+        u = make(pass ? reversed : specs, ELEMENTSOF(specs));
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK_INT(dir->n_users, 2);
+        CHECK(user_named(dir, "alice") &&
+              strcmp(user_named(dir, "alice")->sub, "nnnnnnnnnnn1") == 0);
+        CHECK(user_named(dir, "dora") != NULL);
+        CHECK(!user_named(dir, "bob") && !user_named(dir, "carl"));
+        CHECK_STR(members(dir, "admin"), "alice");
+        for (int k = 2; k <= 7; k++) {
+            char sub[16];
+            snprintf(sub, sizeof(sub), "nnnnnnnnnnn%d", k);
+            CHECK(skip_of(rep, sub) && skip_of(rep, sub)->kind == LOGTO_SYNC_SKIP_NAME);
+        }
+        CHECK(skip_of(rep, "nnnnnnnnnnn9") &&
+              skip_of(rep, "nnnnnnnnnnn9")->kind == LOGTO_SYNC_SKIP_IDENTITY);
+        CHECK(skip_of(rep, "nnnnnnnnnnn4") &&
+              strstr(skip_of(rep, "nnnnnnnnnnn4")->reason, "the name bob is blocked: also "
+                                                           "claimed by BOB (sub nnnnnnnnnnn5)"));
+        CHECK_INT(rep->n_collisions, 0);
+        /* blocked: bob and carl, with both claimants each; alice is owned, not blocked */
+        CHECK(rep->blocked && rep->blocked->n_names == 2 && rep->blocked->n_uids == 0);
+        CHECK(strstr(logbuf, "sync-name-blocked name=bob claimants=2") != NULL);
+        CHECK(strstr(logbuf, "sync-name-yield name=alice sub=nnnnnnnnnnn2 owner_sub=nnnnnnnnnnn1"));
+
+        /* The blocked file round trip (sorted by name; no e-mail address in it). */
+        CHECK_INT(logto_blocked_write(&ctx, rep->blocked, &e), 0);
+        CHECK_INT(logto_blocked_read(&ctx, &read, &e), 0);
+        if (read && read->n_names == 2) {
+            CHECK_STR(read->names[0].name, "bob");
+            CHECK_STR(read->names[1].name, "carl");
+            CHECK_INT(read->names[1].n_claimants, 2);
+            CHECK_STR(read->names[1].claimants[0].claim, "field primaryEmail (local part)");
+            CHECK(logto_blocked_find_name(read, "carl") != NULL);
+            CHECK(logto_blocked_find_name(read, "alice") == NULL);
+            _cleanup_free_ char *who = logto_blocked_claimants_text(&read->names[0]);
+            CHECK(who && strstr(who, "bob (sub nnnnnnnnnnn4, field username 'Bob')"));
+        } else
+            CHECK(!"blocked file read back");
+        users_free(&u);
+    }
+}
+
+/* A tampered blocked file is refused, never half-used; a missing one blocks nothing. */
+static void test_blocked_file(void)
+{
+    _cleanup_(logto_blocked_freep) struct logto_blocked *b = NULL;
+    struct logto_error e = { 0 };
+    char path[300];
+    FILE *f;
+
+    setup();
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, LOGTO_BLOCKED_FILE);
+    unlink(path);
+    CHECK_INT(logto_blocked_read(&ctx, &b, &e), 0);
+    CHECK(b && b->n_names == 0 && b->n_uids == 0);
+    logto_blocked_free(TAKE_PTR(b));
+    f = fopen(path, "w");
+    if (f) {
+        fputs("{\"version\":1,\"written_at\":1,\"names\":[{\"name\":\"x\"}],\"uids\":[]}", f);
+        fclose(f);
+    }
+    chmod(path, 0644);
+    CHECK_INT(logto_blocked_read(&ctx, &b, &e), -LOGTO_E_CORRUPT);
+    CHECK_CONTAINS(e.message, "blocked.json");
+    chmod(path, 0666);
+    CHECK(logto_blocked_read(&ctx, &b, &e) == -LOGTO_E_UNSAFE);
+    unlink(path);
+}
+
+/* Logto's createdAt (ms) of the user named name. */
+static void set_created(struct users *u, const char *name, int64_t created_at)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (u->v[i].id && strcmp(u->v[i].id->name, name) == 0)
+            u->v[i].created_at = created_at;
+}
+
+/* Hashed UID collisions: the older account keeps the hash, the other takes the first free probe
+ * value; the same whatever the input order; an explicit UID keeps its value. */
+static void test_resolve_uids(void)
+{
+    char subs[64][16];
+    int a = -1, b = -1, c = -1;
+    uint32_t h[64];
+
+    setup();
+    cfg.id_min = 1879050000u;      /* above the fixture's local UID 1879048200 */
+    cfg.id_max = 1879050000u + 15; /* 16 IDs: collisions are easy to find */
+    for (int i = 0; i < 64; i++) {
+        snprintf(subs[i], sizeof(subs[i]), "uuuuuuuu%04d", i);
+        CHECK_INT(
+            logto_identity_hash_id("logto-uid:", subs[i], cfg.id_min, cfg.id_max, &h[i], NULL), 0);
+    }
+    for (int i = 0; i < 64 && c < 0; i++)
+        for (int j = i + 1; j < 64 && c < 0; j++)
+            for (int k = j + 1; k < 64 && c < 0; k++)
+                if (h[i] == h[j] && h[j] == h[k]) {
+                    a = i;
+                    b = j;
+                    c = k;
+                }
+    CHECK(c >= 0);
+    if (c < 0)
+        return;
+    /* a is the newest account, b the oldest; c has the same hash as an explicit UID */
+    char custom_c[64];
+    snprintf(custom_c, sizeof(custom_c), "{\"uidNumber\":%u}", h[a] + 0);
+    const struct spec specs[] = {
+        { subs[a], "newer", NULL, NULL, NULL, NULL, NULL, false },
+        { subs[b], "older", NULL, NULL, NULL, NULL, NULL, false },
+        { subs[c], "unknown", NULL, NULL, NULL, NULL, NULL, false },
+    };
+    struct spec reversed[ELEMENTSOF(specs)];
+    uint32_t got[2][3];
+
+    for (int pass = 0; pass < 2; pass++) {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct logto_error e = { 0 };
+        struct users u;
+
+        for (size_t i = 0; i < ELEMENTSOF(specs); i++)
+            reversed[i] = specs[ELEMENTSOF(specs) - 1 - i];
+        u = make(pass ? reversed : specs, ELEMENTSOF(specs));
+        set_created(&u, "newer", 1700000002000);
+        set_created(&u, "older", 1700000001000); /* "unknown": createdAt missing */
+        CHECK_INT(logto_sync_resolve_uids(&ctx, u.v, u.n, rep, &e), 2);
+        CHECK_INT(rep->n_uid_moves, 2);
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK_INT(dir->n_users, 3);
+        CHECK_INT(rep->n_collisions, 0);
+        const struct logto_dir_user *o = user_named(dir, "older"), *n = user_named(dir, "newer"),
+                                    *x = user_named(dir, "unknown");
+        CHECK(o && n && x);
+        if (!o || !n || !x)
+            return;
+        CHECK_INT(o->uid, h[b]); /* the oldest keeps the hash */
+        CHECK(n->uid != h[a] && x->uid != h[a] && n->uid != x->uid);
+        CHECK_INT(n->gid, n->uid); /* the private group follows */
+        got[pass][0] = o->uid;
+        got[pass][1] = n->uid;
+        got[pass][2] = x->uid;
+        for (size_t i = 0; i < rep->n_uid_moves; i++) {
+            CHECK_STR(rep->uid_moves[i].keeper_name, "older");
+            CHECK_INT(rep->uid_moves[i].hashed_uid, h[a]);
+            CHECK(rep->uid_moves[i].probe >= 1);
+        }
+        /* "newer" (known createdAt) probes before "unknown" (counts as newest) */
+        CHECK_STR(rep->uid_moves[0].name, "newer");
+        CHECK(strstr(logbuf, "sync-uid-moved user=newer") != NULL);
+        users_free(&u);
+        logbuf[0] = '\0';
+    }
+    CHECK(memcmp(got[0], got[1], sizeof(got[0])) == 0);
+
+    /* An explicit UID keeps its value; the hashed user moves, however old. */
+    {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct logto_error e = { 0 };
+        const struct spec mixed[] = {
+            { subs[b], "older", NULL, NULL, NULL, NULL, NULL, false },
+            { "explicit0001", "explicit", NULL, custom_c, NULL, NULL, NULL, false },
+        };
+        struct users u = make(mixed, ELEMENTSOF(mixed));
+        set_created(&u, "older", 1);
+        set_created(&u, "explicit", 9);
+        CHECK_INT(logto_sync_resolve_uids(&ctx, u.v, u.n, rep, &e), 1);
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK(user_named(dir, "explicit") && user_named(dir, "explicit")->uid == h[a]);
+        CHECK(user_named(dir, "older") && user_named(dir, "older")->uid != h[a]);
+        users_free(&u);
+    }
+
+    /* Not resolved (--no-persist-uids): both refused, the UID blocked. */
+    {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct users u = make(specs, 2);
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK_INT(dir->n_users, 0);
+        CHECK(rep->blocked && rep->blocked->n_uids == 1);
+        if (rep->blocked && rep->blocked->n_uids == 1) {
+            CHECK_INT(rep->blocked->uids[0].uid, h[a]);
+            CHECK_CONTAINS(rep->blocked->uids[0].reason, "by the hash of their sub");
+        }
         users_free(&u);
     }
 }
@@ -701,6 +931,7 @@ static void test_ssh_keys_cache(void)
     logto_identity_free(id);
 }
 
-TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_local),
+TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_name_owners),
+          TEST(test_blocked_file), TEST(test_resolve_uids), TEST(test_local),
           TEST(test_group_clashes), TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check),
           TEST(test_ssh_keys_cache))

@@ -288,9 +288,12 @@ export class Store {
     if (typeof username !== 'string' || !USERNAME_RE.test(username)) {
       throw new StoreError(400, `username ${JSON.stringify(username)} does not match ^[A-Z_a-z]\\w*$`);
     }
-    // Unique case-insensitively (index on lower(username)).
+    // Logto's default username policy is case-sensitive: `Alice` and `alice` are two users
+    // (username_policy.caseSensitive, `queries/user.ts` hasUser). Without it, unique ignoring case.
+    const caseSensitive = this.settings?.usernameCaseSensitive ?? true;
+    const same = (a, b) => (caseSensitive ? a === b : a.toLowerCase() === b.toLowerCase());
     for (const u of this.users.values()) {
-      if (u.id !== exceptId && u.username && u.username.toLowerCase() === username.toLowerCase()) {
+      if (u.id !== exceptId && u.username && same(u.username, username)) {
         throw new StoreError(409, `username ${username} exists`);
       }
     }

@@ -63,7 +63,17 @@ test('POST /users, PATCH (every field), DELETE', async () => {
   assert.equal(created.status, 201);
   assert.match(created.json.id, /^[0-9a-z]{12}$/);
   assert.deepEqual(created.json.roles, ['developer']);
-  assert.equal((await idp.ctl('POST', '/users', { username: 'CTL_USER' })).status, 409, 'usernames are unique case-insensitively');
+  assert.equal((await idp.ctl('POST', '/users', { username: 'ctl_user' })).status, 409, 'usernames are unique');
+  // Logto's default username policy is case-sensitive: a case-only duplicate is another user.
+  const upper = await idp.ctl('POST', '/users', { username: 'CTL_USER' });
+  assert.equal(upper.status, 201, 'case-only duplicates exist with case-sensitive usernames');
+  assert.notEqual(upper.json.id, created.json.id);
+  assert.equal((await idp.ctlOk('GET', '/users/CTL_USER')).id, upper.json.id, 'the control API finds the exact one');
+  assert.equal((await idp.ctlOk('GET', '/users/ctl_user')).id, created.json.id);
+  await idp.ctlOk('DELETE', '/users/CTL_USER');
+  await idp.ctlOk('POST', '/settings', { username_case_sensitive: false });
+  assert.equal((await idp.ctl('POST', '/users', { username: 'CTL_USER' })).status, 409, 'unique ignoring case without the policy');
+  await idp.ctlOk('POST', '/settings', { username_case_sensitive: true });
   assert.equal((await idp.ctl('POST', '/users', { username: '1bad' })).status, 400);
   assert.equal((await idp.ctl('POST', '/users', { username: 'has-dash' })).status, 400);
   assert.equal((await idp.ctl('POST', '/users', { username: 'x', roles: ['nope'] })).status, 400);

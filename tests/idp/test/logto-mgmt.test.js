@@ -154,6 +154,18 @@ test('user search: search, search.username + mode exact, isCaseSensitive', async
   const bad = await mgmt(idp, 'GET', '/api/users?search.password=x', { token });
   assert.equal(bad.status, 400);
   assert.equal(bad.json.code, 'request.invalid_input');
+
+  // Case-only duplicates (case-sensitive usernames): the exact search ignoring case finds both,
+  // isCaseSensitive only the identical one.
+  const dup = await idp.ctlOk('POST', '/users', { username: 'ALICE' });
+  try {
+    const both = await mgmt(idp, 'GET', '/api/users?search.username=alice&mode.username=exact', { token });
+    assert.deepEqual(both.json.map((x) => x.id).sort(), [ALICE, dup.id].sort());
+    const one = await mgmt(idp, 'GET', '/api/users?search.username=alice&mode.username=exact&isCaseSensitive=true', { token });
+    assert.deepEqual(one.json.map((x) => x.id), [ALICE]);
+  } finally {
+    await idp.ctlOk('DELETE', `/users/${dup.id}`);
+  }
 });
 
 test('GET /api/users/:id, 404 entity.not_exists_with_id', async () => {
