@@ -1274,5 +1274,5 @@ static void test_group_clashes(void)
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_name_owner), TEST(test_uids),
           TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_lists),
           TEST(test_caps), TEST(test_check_local), TEST(test_file_has_user), TEST(test_groups),
-          TEST(test_mgmt),
-          TEST(test_collisions), TEST(test_check_directory), TEST(test_group_clashes))
+          TEST(test_mgmt), TEST(test_collisions), TEST(test_check_directory),
+          TEST(test_group_clashes))
