@@ -14,6 +14,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "text.h"
 #include "util.h"
 
 #define HOME_MAX        1024
@@ -382,7 +383,8 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
 
 /*
  * A gecos (or display) string: ':' ends a passwd field and ',' separates gecos subfields, so both
- * become spaces, as do ASCII and C1 control characters (no line can be forged); leading and
+ * become spaces, as do ASCII and C1 control characters (no line can be forged); what else text.h
+ * never shows (bidi and other format characters, invalid UTF-8) becomes '?'; leading and
  * trailing spaces are trimmed and the result is cut to max bytes on a UTF-8 character boundary.
  */
 static char *clean_text(const char *s, size_t max)
@@ -403,6 +405,7 @@ static char *clean_text(const char *s, size_t max)
         else
             out[o++] = (char)c;
     }
+    o = logto_text_clean_n(out, out, o, 0);
     out[o] = '\0';
     if (o > max) {
         o = max;

@@ -411,6 +411,8 @@ static void test_gecos(void)
         { "\"  padded\\t\"", "padded" },
         { "\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac\"", "Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac" },
         { "\"a\\u0085b\\u007fc\"", "a b c" }, /* C1 NEL and DEL */
+        /* Bidi override, zero-width space, soft hyphen, Hangul filler: visibly replaced. */
+        { "\"Mal\\u202elory\\u200b\\u00ad\\u3164x\"", "Mal?lory???x" },
         { "null", "" },
     };
     char text[512];
