@@ -227,10 +227,50 @@ static int check_email_verified(const struct mapper *m, const json_t *claims)
     return 0;
 }
 
+/* Why name may never be a user or a group here, from what needs no file: the built-in system
+ * names (names.h) and [identity] reserved_names. NULL: it may. */
+static const char *reserved_name(const struct logto_config *cfg, const char *name)
+{
+    const char *why = logto_name_system_reason(name);
+
+    if (!why && cfg && logto_strv_contains(cfg->reserved_names, name))
+        why = "is listed in [identity] reserved_names";
+    return why;
+}
+
+/* Why name may never be a user name: reserved, or it starts with the prefix of a kind of group
+ * that is made (the user's own group would then be such a group, or look like one). */
+static const char *user_name_problem(const struct logto_config *cfg, const char *name, char *buf,
+                                     size_t n)
+{
+    const struct {
+        const char *prefix, *key;
+        bool made;
+    } kinds[] = {
+        { cfg->role_group_prefix, "role_group_prefix",
+          cfg->profile == LOGTO_PROFILE_GENERIC ? cfg->groups_claim != NULL
+                                                : cfg->groups_from_roles },
+        { cfg->org_group_prefix, "org_group_prefix", cfg->groups_from_orgs },
+        { cfg->org_role_group_prefix, "org_role_group_prefix", cfg->groups_from_org_roles },
+    };
+    const char *why = reserved_name(cfg, name);
+
+    if (why)
+        return why;
+    for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+        if (kinds[i].made && kinds[i].prefix && kinds[i].prefix[0] &&
+            logto_startswith(name, kinds[i].prefix)) {
+            snprintf(buf, n, "starts with %s '%s' (such names are groups)", kinds[i].key,
+                     kinds[i].prefix);
+            return buf;
+        }
+    return NULL;
+}
+
 static int name_from_value(struct mapper *m, const json_t *claims, const char *claim,
                            const char *what, const char *value, struct logto_identity *id)
 {
-    char folded[LOGTO_NAME_MAX + 1], local[LOGTO_NAME_MAX + 1], qb[80];
+    char folded[LOGTO_NAME_MAX + 1], local[LOGTO_NAME_MAX + 1], qb[80], pb[128];
     const char *why = NULL, *candidate = value;
     bool email = strcmp(claim, "email") == 0;
     int r;
@@ -259,6 +299,9 @@ static int name_from_value(struct mapper *m, const json_t *claims, const char *c
     /* Also refused by the local-files check; kept here so no path can ever map to root. */
     if (strcmp(folded, "root") == 0)
         return refuse(m, "%s maps to the name root, which is never served", what);
+    why = user_name_problem(m->cfg, folded, pb, sizeof(pb));
+    if (why)
+        return refuse(m, "%s maps to the name %s, which is never served: it %s", what, folded, why);
     id->name = strdup(folded);
     id->name_from = logto_asprintf("%s%s", what, email ? " (local part)" : "");
     if (!id->name || !id->name_from)
@@ -1032,6 +1075,11 @@ int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_i
 int logto_identity_check_local_db(const struct logto_localdb *db, const struct logto_identity *id,
                                   struct logto_error *err)
 {
+    if (logto_localdb_has_system_name(db, id->name))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "user name %s is a system name (base-passwd's passwd.master or "
+                               "group.master): never served",
+                               id->name);
     if (logto_localdb_has_user(db, id->name))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "user name %s exists in the local passwd file", id->name);
@@ -1345,12 +1393,15 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
     return 0;
 }
 
-static void mark_local_and_reserved(const struct logto_localdb *db, struct group_set *s)
+static void mark_local_and_reserved(const struct logto_config *cfg, const struct logto_localdb *db,
+                                    struct group_set *s)
 {
     for (size_t i = 1; i < s->n; i++) {
         if (s->skip[i])
             continue;
-        if (logto_localdb_has_group(db, s->v[i].name))
+        if (reserved_name(cfg, s->v[i].name) || logto_localdb_has_system_name(db, s->v[i].name))
+            s->skip[i] = "name is reserved for system accounts and groups";
+        else if (logto_localdb_has_group(db, s->v[i].name))
             s->skip[i] = "name exists as a local group";
         else if (logto_localdb_has_gid(db, s->v[i].gid))
             s->skip[i] = "GID belongs to a local group";
@@ -1454,7 +1505,7 @@ int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_loc
         group_set_done(&s);
         return r;
     }
-    mark_local_and_reserved(db, &s);
+    mark_local_and_reserved(m.cfg, db, &s);
 
     /* Keep the survivors, in order; log and free the rest. */
     for (size_t i = 0; i < s.n; i++) {

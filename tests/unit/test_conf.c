@@ -231,7 +231,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->id_max, 2147352575u);
     CHECK_STR(cfg->home_pattern, "/home/%u");
     CHECK_STR(cfg->default_shell, "/bin/bash");
-    CHECK_STR(cfg->role_group_prefix, "");
+    CHECK_STR(cfg->role_group_prefix, "logto-");
+    CHECK(cfg->reserved_names == NULL);
     CHECK_STR(cfg->org_group_prefix, "org-");
     CHECK_STR(cfg->org_role_group_prefix, "org-");
     CHECK(cfg->groups_from_roles && cfg->groups_from_orgs && cfg->groups_from_org_roles);
@@ -366,6 +367,7 @@ static void test_every_key(void)
     CHECK_STR(cfg->role_group_prefix, "role-");
     CHECK_STR(cfg->org_group_prefix, "o_");
     CHECK_STR(cfg->org_role_group_prefix, "or.");
+    CHECK_STR(cfg->reserved_names ? cfg->reserved_names[1] : NULL, "legacy-db");
     CHECK(cfg->groups_from_roles);
     CHECK(!cfg->groups_from_orgs);
     CHECK(cfg->groups_from_org_roles);
@@ -402,7 +404,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_grace, 86400);
     CHECK_INT(star->revoke_on_close, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 47);
+    CHECK_INT(star->line, 48);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -1350,7 +1352,7 @@ static void test_cli(void)
             lines++;
         CHECK_INT(lines, n);
         CHECK(strstr(out, "logto\ttimeout\tduration\t15s\t"));
-        CHECK(strstr(out, "identity\trole_group_prefix\tprefix\t\"\"\t"));
+        CHECK(strstr(out, "identity\trole_group_prefix\tprefix\tlogto-\t"));
         CHECK(strstr(out, "logto\tclient_id\tstring\t-\t"));
     }
     {

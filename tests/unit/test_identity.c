@@ -44,7 +44,7 @@ static char **keep(const char *text)
  * file layer refuses files in a directory that root does not own, like a user's checkout). */
 
 static char tmpdir[] = "/tmp/test-identity-XXXXXX";
-static char passwd_path[256], group_path[256], shells_path[256];
+static char passwd_path[256], group_path[256], shells_path[256], master_path[256];
 static char logbuf[65536];
 static struct logto_config cfg;
 static struct logto_ctx ctx;
@@ -96,6 +96,11 @@ static void cleanup(void)
     unlink(passwd_path);
     unlink(group_path);
     unlink(shells_path);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(master_path, sizeof(master_path), "%s/%s", tmpdir,
+                 i ? "group.master" : "passwd.master");
+        unlink(master_path);
+    }
     rmdir(tmpdir);
 }
 
@@ -118,7 +123,8 @@ static void reset_config(void)
                               .log = { .fn = capture_log },
                               .passwd_path = passwd_path,
                               .group_path = group_path,
-                              .shells_path = shells_path };
+                              .shells_path = shells_path,
+                              .base_passwd_dir = tmpdir };
     logbuf[0] = '\0';
 }
 
@@ -132,6 +138,8 @@ static void setup(void)
         copy_fixture("passwd", passwd_path, sizeof(passwd_path));
         copy_fixture("group", group_path, sizeof(group_path));
         copy_fixture("shells", shells_path, sizeof(shells_path));
+        copy_fixture("passwd.master", master_path, sizeof(master_path));
+        copy_fixture("group.master", master_path, sizeof(master_path));
         done = true;
     }
     reset_config();
@@ -664,6 +672,64 @@ static void test_caps(void)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* System names are never served (issue 12.7): refused when mapped, with the reason. */
+static void test_reserved_names(void)
+{
+    static const struct {
+        const char *username, *detail;
+    } refused[] = {
+        { "mysql", "well-known system account" },
+        { "postgres", "well-known system account" },
+        { "redis", "well-known system account" },
+        { "www-data", "well-known system account" },
+        { "libvirt-qemu", "well-known system account" },
+        { "nobody", "well-known system account" },
+        { "Docker", "well-known system account" },
+        { "_chrony", "starts like the names" },
+        { "systemd-foo", "starts like the names" },
+        { "Debian-exim", "starts like the names" },
+        { "appsvc", "reserved_names" },
+        { "logto-admin", "role_group_prefix 'logto-'" },
+        { "org-acme", "org_group_prefix 'org-'" },
+        { "orgrole-x", "org_role_group_prefix" },
+    };
+    const char *const *list;
+    size_t n = logto_name_system_list(&list);
+    char text[256];
+
+    setup();
+    cfg.reserved_names = keep("appsvc");
+    for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+        _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+        struct logto_error err = { 0 };
+        snprintf(text, sizeof(text), "{\"sub\":\"s%zu\",\"username\":\"%s\"}", i,
+                 refused[i].username);
+        CHECK_INT(map_text(text, &id, &err), -LOGTO_E_IDENTITY);
+        CHECK_CONTAINS(err.message, "which is never served");
+        CHECK_CONTAINS(err.message, refused[i].detail);
+    }
+    /* Names merely close to them, and a prefix whose groups are not made, are fine. */
+    cfg.groups_from_orgs = false;
+    static const char *const fine[] = { "mysqladmin", "dockerfan", "org-acme", "alogto-x" };
+    for (size_t i = 0; i < ELEMENTSOF(fine); i++) {
+        _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+        struct logto_error err = { 0 };
+        snprintf(text, sizeof(text), "{\"sub\":\"s\",\"username\":\"%s\"}", fine[i]);
+        CHECK_INT(map_text(text, &id, &err), 0);
+    }
+    /* The built-in list: sorted (bsearch), valid names, with the names the issue names. */
+    for (size_t i = 0; i < n; i++) {
+        CHECK(logto_name_valid(list[i]));
+        if (i)
+            CHECK(strcmp(list[i - 1], list[i]) < 0);
+    }
+    static const char *const must[] = { "mysql",     "postgres",     "redis", "docker",
+                                        "libvirt",   "libvirt-qemu", "kvm",   "lxd",
+                                        "wireshark", "www-data",     "nobody" };
+    for (size_t i = 0; i < ELEMENTSOF(must); i++)
+        CHECK(logto_name_system_reason(must[i]) != NULL);
+}
+
 static void test_check_local(void)
 {
     static const struct {
@@ -673,9 +739,11 @@ static void test_check_local(void)
     } cases[] = {
         { "{\"sub\":\"s\",\"username\":\"newuser\"}", 0, NULL },
         { "{\"sub\":\"s\",\"username\":\"localuser\"}", -LOGTO_E_COLLISION, "passwd" },
-        { "{\"sub\":\"s\",\"username\":\"daemon\"}", -LOGTO_E_COLLISION, "passwd" },
+        { "{\"sub\":\"s\",\"username\":\"alien\"}", -LOGTO_E_COLLISION, "passwd" },
+        { "{\"sub\":\"s\",\"username\":\"bpuser\"}", -LOGTO_E_COLLISION, "base-passwd" },
+        { "{\"sub\":\"s\",\"username\":\"bpgroup\"}", -LOGTO_E_COLLISION, "base-passwd" },
         { "{\"sub\":\"s\",\"username\":\"nisuser\"}", -LOGTO_E_COLLISION, "passwd" },
-        { "{\"sub\":\"s\",\"username\":\"staff\"}", -LOGTO_E_COLLISION, "local group" },
+        { "{\"sub\":\"s\",\"username\":\"devs\"}", -LOGTO_E_COLLISION, "local group" },
         { "{\"sub\":\"s\",\"username\":\"n1\",\"custom_data\":{\"uidNumber\":1000}}",
           -LOGTO_E_COLLISION, "UID 1000" },
         { "{\"sub\":\"s\",\"username\":\"n2\",\"custom_data\":{\"uidNumber\":1879048200}}",
@@ -840,16 +908,25 @@ static void test_groups(void)
     CHECK_CONTAINS(groups_err, "clashes with role group admin");
     logto_identity_groups_free(g, n);
 
-    /* Role names without a prefix: "sudo" is a local group, "9ers" not a valid name. */
+    /* Role names without a prefix: "devs" is a local group, "9ers" not a valid name; "docker"
+     * and "bpgroup" (base-passwd) are system names: no group, so the package that creates the
+     * system group later finds the name free. */
     setup();
     cfg.role_group_prefix = NULL;
-    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"sudo\",\"9ers\",\"..\","
-              "\"Builders\"]}",
+    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"devs\",\"9ers\",\"..\","
+              "\"Builders\",\"docker\",\"bpgroup\"]}",
               &g, &n, 0);
     CHECK_INT(n, 2);
     CHECK(find_group(g, n, "builders") != NULL);
-    CHECK_INT(log_count("identity-skip-group"), 3);
+    CHECK(find_group(g, n, "docker") == NULL);
+    CHECK_INT(log_count("identity-skip-group"), 5);
     CHECK_INT(log_count("local group"), 1);
+    CHECK_INT(log_count("reserved for system accounts"), 2);
+    logto_identity_groups_free(g, n);
+    /* With the prefix, role docker is the group logto-docker. */
+    setup();
+    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"docker\"]}", &g, &n, 0);
+    CHECK(find_group(g, n, "logto-docker") != NULL);
     logto_identity_groups_free(g, n);
 
     /* A local group holding the GID a role hashes to wins. */
@@ -899,7 +976,7 @@ static void test_groups(void)
 
     /* A private group that clashes with a local group is an error, not a skip. */
     setup();
-    groups_of("{\"sub\":\"s\",\"username\":\"staff\"}", &g, &n, -LOGTO_E_COLLISION);
+    groups_of("{\"sub\":\"s\",\"username\":\"devs\"}", &g, &n, -LOGTO_E_COLLISION);
     logto_identity_groups_free(g, n);
 }
 
@@ -1284,5 +1361,6 @@ static void test_group_clashes(void)
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_uids), TEST(test_uid_hash),
           TEST(test_gecos), TEST(test_home_shell), TEST(test_lists), TEST(test_caps),
-          TEST(test_check_local), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
-          TEST(test_check_directory), TEST(test_chosen_ids_signin), TEST(test_group_clashes))
+          TEST(test_reserved_names), TEST(test_check_local), TEST(test_groups), TEST(test_mgmt),
+          TEST(test_collisions), TEST(test_check_directory), TEST(test_chosen_ids_signin),
+          TEST(test_group_clashes))

@@ -25,7 +25,7 @@
 /* Environment: the identity fixtures (local passwd/group/shells) in a private directory. */
 
 static char tmpdir[] = "/tmp/test-sync-XXXXXX";
-static char passwd_path[256], group_path[256], shells_path[256];
+static char passwd_path[256], group_path[256], shells_path[256], master_path[256];
 static char logbuf[1 << 16];
 static struct logto_config cfg;
 static struct logto_ctx ctx;
@@ -83,6 +83,8 @@ static void setup(void)
         copy_fixture("passwd", passwd_path, sizeof(passwd_path));
         copy_fixture("group", group_path, sizeof(group_path));
         copy_fixture("shells", shells_path, sizeof(shells_path));
+        copy_fixture("passwd.master", master_path, sizeof(master_path));
+        copy_fixture("group.master", master_path, sizeof(master_path));
         name_claims = logto_strv_split("username email", false);
         done = true;
     }
@@ -104,7 +106,8 @@ static void setup(void)
                               .log = { .fn = capture_log },
                               .passwd_path = passwd_path,
                               .group_path = group_path,
-                              .shells_path = shells_path };
+                              .shells_path = shells_path,
+                              .base_passwd_dir = tmpdir };
     logbuf[0] = '\0';
 }
 
@@ -353,8 +356,8 @@ static void test_local(void)
         { "ccccccccccc3", "devs", NULL, NULL, NULL, NULL, NULL, false }, /* group name */
         { "ccccccccccc4", "gidclash", NULL, "{\"uidNumber\":73001,\"gidNumber\":5000}", NULL, NULL,
           NULL, false },                                                         /* local GID */
-        { "ccccccccccc5", "fine", NULL, NULL, "sudo admin", NULL, NULL, false }, /* local group */
-        { "ccccccccccc6", "daemon", NULL, NULL, NULL, NULL, NULL, false },
+        { "ccccccccccc5", "fine", NULL, NULL, "devs admin", NULL, NULL, false }, /* local group */
+        { "ccccccccccc6", "alien", NULL, NULL, NULL, NULL, NULL, false },
     };
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
@@ -373,13 +376,13 @@ static void test_local(void)
         CHECK_INT(rep->skipped[i].kind, LOGTO_SYNC_SKIP_LOCAL);
     CHECK(skip_of(rep, "ccccccccccc1") &&
           strstr(skip_of(rep, "ccccccccccc1")->reason, "local passwd"));
-    /* the local group "sudo" wins: no Logto group of that name, reported once */
-    CHECK(group_named(dir, "sudo") == NULL);
+    /* the local group "devs" wins: no Logto group of that name, reported once */
+    CHECK(group_named(dir, "devs") == NULL);
     CHECK_STR(members(dir, "admin"), "fine");
-    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "sudo");
+    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "devs");
     CHECK(gs != NULL);
     if (gs) {
-        CHECK_STR(gs->name, "sudo");
+        CHECK_STR(gs->name, "devs");
         CHECK_INT(gs->members, 1);
         CHECK(strstr(gs->reason, "local group") != NULL);
     }
