@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -278,4 +279,13 @@ bool logto_memeq_consttime(const void *a, const void *b, size_t len)
     for (size_t i = 0; i < len; i++)
         d |= x[i] ^ y[i];
     return d == 0;
+}
+
+int64_t logto_monotonic_coarse_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
