@@ -719,6 +719,18 @@ static bool run_has_user(const struct build *b, const struct merged *mg, size_t 
     return false;
 }
 
+/* A role or organization group that has the name or GID of the private group mg (NULL: none). */
+static const struct merged *clashing_derived(const struct build *b, const struct merged *mg)
+{
+    for (size_t k = 0; k < b->n_merged; k++) {
+        const struct merged *o = &b->merged[k];
+        if (o->g.kind != LOGTO_GROUP_PRIVATE &&
+            (strcmp(o->g.name, mg->g.name) == 0 || o->g.gid == mg->g.gid))
+            return o;
+    }
+    return NULL;
+}
+
 /*
  * Merge the groups of every accepted user: the same group from many users becomes one group with
  * all of them; clashing groups are marked. Returns 1 when a user had to be refused (a private
@@ -788,8 +800,16 @@ static int merge_groups(struct build *b)
             char reason[256];
             if (b->refused[u])
                 continue;
-            snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s", mg->g.name,
-                     mg->g.gid, mg->why);
+            const struct merged *derived = clashing_derived(b, mg);
+            if (derived)
+                snprintf(reason, sizeof(reason),
+                         "private group %s (GID %" PRIu32 ") clashes with %s group %s (GID %" PRIu32
+                         "): a role or organization group keeps its name and GID",
+                         mg->g.name, mg->g.gid, group_kind_name(derived->g.kind), derived->g.name,
+                         derived->g.gid);
+            else
+                snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s",
+                         mg->g.name, mg->g.gid, mg->why);
             b->refused[u] = true;
             again = true;
             if (add_skip(b->report, LOGTO_SYNC_SKIP_COLLISION, b->users[u].sub,

@@ -437,11 +437,10 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
         return not_found(errnop);
     for (uint32_t i = 0; i < u.n_gids; i++) {
         gid_t gid = (gid_t)u.gids[i];
-        struct logto_snap_group g;
-        /* The primary group is the caller's; never list a group twice, nor one now local. */
-        if (gid == group || has_gid(*groups, *start, gid))
-            continue;
-        if (logto_snapshot_group_by_gid(snap, u.gids[i], &g) < 0 || group_hidden(&g))
+        /* The primary group is the caller's; never list a group twice, nor a GID now local (by
+         * GID only: making a group's view checks all its member names, thousands for a role). */
+        if (gid == group || has_gid(*groups, *start, gid) ||
+            logto_local_guard_hides_group(&guard, NULL, u.gids[i], false))
             continue;
         if (*start == *size) {
             if (limit > 0 && *size >= limit)
