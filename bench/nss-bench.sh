@@ -39,6 +39,14 @@ install_snapshot() {
     cp "$tmp/$1/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
 }
 
+# local_files SIZE|host: what /etc/passwd and /etc/group hold (same inodes as the bind mounts:
+# rewritten in place).
+local_files() {
+    if [ "$1" = host ]; then f=host-passwd g=host-group; else f=$1/passwd g=$1/group; fi
+    cat "$tmp/$f" >"$tmp/etc-passwd"
+    cat "$tmp/$g" >"$tmp/etc-group"
+}
+
 inside() { # in the namespace: $1 = temp dir, then the sizes
     tmp=$1
     shift
@@ -57,13 +65,14 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     : >"$tmp/nsswitch.conf"
     mount --bind "$tmp/nsswitch.conf" /etc/nsswitch.conf
     for n in "$@"; do
-        # Same inodes as the bind mounts: rewrite in place.
-        cat "$tmp/$n/passwd" >"$tmp/etc-passwd"
-        cat "$tmp/$n/group" >"$tmp/etc-group"
         cp "$tmp/$n/passwd.db" "$tmp/$n/group.db" /var/lib/misc/
         install_snapshot "$n"
         user=$(printf 'user%06d' $((n / 2)))
         for backend in files db logto; do
+            # nss_files reads the generated users from /etc/passwd; with nss_logto they are
+            # Logto users, so /etc/passwd is this host's own (the module's guard hides Logto
+            # entries whose names or IDs are local).
+            local_files "$( [ "$backend" = files ] && echo "$n" || echo host)"
             printf 'passwd: %s\ngroup: %s\n' "$backend" "$backend" >"$tmp/nsswitch.conf"
             echo "# $backend, $n users" >&2
             "$bench" run "$backend" "$n" || echo "nss-bench: $backend at $n: some lookups failed" >&2
@@ -73,8 +82,6 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
         "$bench" direct "$n" "$module" "$statedir/directory.snapshot" || echo "nss-bench: direct failed" >&2
         # The recommended configuration: this host's own (small) files first, then logto.
         printf 'passwd: files logto\ngroup: files logto\n' >"$tmp/nsswitch.conf"
-        cat "$tmp/host-passwd" >"$tmp/etc-passwd"
-        cat "$tmp/host-group" >"$tmp/etc-group"
         echo "# files+logto, $n users" >&2
         "$bench" run "files+logto" "$n" || echo "nss-bench: files+logto at $n: some lookups failed" >&2
         "$bench" spawn "files+logto" "$n" id "$user" || echo "nss-bench: id failed" >&2
@@ -85,10 +92,9 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     small=$1
     eval "large=\${$#}"
     # Each round also enumerates the largest directory with nss_files and with nss_logto.
-    cat "$tmp/$large/passwd" >"$tmp/etc-passwd"
-    cat "$tmp/$large/group" >"$tmp/etc-group"
     r=1
     while [ "$r" -le "$rounds" ]; do
+        local_files host
         for n in "$small" "$large"; do
             echo "# round $r, $n users" >&2
             printf 'passwd: logto\ngroup: logto\n' >"$tmp/nsswitch.conf"
@@ -97,6 +103,7 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
                 sed "s/^/round $r /" || echo "nss-bench: round $r at $n failed" >&2
         done
         for backend in files logto; do
+            local_files "$( [ "$backend" = files ] && echo "$large" || echo host)"
             printf 'passwd: %s\ngroup: %s\n' "$backend" "$backend" >"$tmp/nsswitch.conf"
             "$bench" enum "$backend" "$large" | sed "s/^/round $r /" ||
                 echo "nss-bench: round $r, enumeration with $backend failed" >&2

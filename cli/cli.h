@@ -71,5 +71,13 @@ int cli_absolute_path(const char *path, char **ret);
 /* Map an error code to a logtoctl exit code. */
 int cli_exit_code(int r);
 
+/* Make stdout and stderr pass every byte through the sanitizer of common/text.h (controls
+ * other than newline and tab, C1, invalid UTF-8, bidi and other format characters become '?';
+ * non-ASCII too when the locale's codeset is neither UTF-8 nor ASCII). 0, or -1 (nothing
+ * changed). cli_raw_stderr is the unfiltered stderr, for our own terminal control only
+ * (progress lines). output.c */
+int cli_output_init(void);
+extern FILE *cli_raw_stderr;
+
 /* Print an error for the user ("logtoctl: <message>") and return the exit code for it. */
 int cli_fail(struct cli *cli, int r, const struct logto_error *err);

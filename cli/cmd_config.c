@@ -37,7 +37,7 @@ int cli_absolute_path(const char *path, char **ret)
 
 static int print_json(json_t *doc)
 {
-    int r = json_dumpf(doc, stdout, JSON_INDENT(2)) < 0 ? -1 : 0;
+    int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 ? -1 : 0;
     json_decref(doc);
     putchar('\n');
     return r < 0 ? CLI_FAIL : CLI_OK;

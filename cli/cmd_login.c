@@ -94,7 +94,7 @@ int cli_print_json(json_t *doc)
 
     if (!doc)
         return -1;
-    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     json_decref(doc);
     putchar('\n');
     return r < 0 || fflush(stdout) != 0 ? -1 : 0;
@@ -470,7 +470,7 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
         .error = term_error,
         .prompt = term_prompt,
         .data = &term,
-        .terminal = isatty(fileno(term.out)) == 1,
+        .terminal = isatty(cli->json ? STDERR_FILENO : STDOUT_FILENO) == 1,
     };
     r = do_signin(cli, svc, user, &ui, &res, &err);
     if (r < 0) {
@@ -954,7 +954,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
                       "resource", jstr(resource), "organization_id", jstr(org));
         if (!doc)
             return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
-        text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+        text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
         logto_json_wipe_string(doc, "access_token");
         json_decref(doc);
         if (!text)

@@ -719,7 +719,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
              : json_array_size(st.problems) != 0 ? CLI_FAIL
                                                  : CLI_OK;
     if (cli->json) {
-        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII) < 0)
             return CLI_FAIL;
         putchar('\n');
     } else if (!cli->quiet || status != CLI_OK) {

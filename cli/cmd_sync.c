@@ -29,7 +29,7 @@ struct sync_ui {
 static void clear_line(struct sync_ui *ui)
 {
     if (ui->line) {
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", cli_raw_stderr);
         ui->line = false;
     }
 }
@@ -69,10 +69,10 @@ static void sync_progress(void *userdata, const char *phase, size_t done, size_t
         if (strcmp(texts[i].phase, phase) == 0)
             text = texts[i].text;
     if (total)
-        fprintf(stderr, "\r\033[K%s %zu/%zu", text, done, total);
+        fprintf(cli_raw_stderr, "\r\033[K%s %zu/%zu", text, done, total);
     else
-        fprintf(stderr, "\r\033[K%s %zu", text, done);
-    fflush(stderr);
+        fprintf(cli_raw_stderr, "\r\033[K%s %zu", text, done);
+    fflush(cli_raw_stderr);
     ui->line = true;
 }
 
@@ -360,7 +360,7 @@ static int print_json(json_t *doc)
 
     if (!doc)
         return -1;
-    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     json_decref(doc);
     putchar('\n');
     return r < 0 || fflush(stdout) != 0 ? -1 : 0;

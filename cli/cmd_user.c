@@ -591,7 +591,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
             if (!live_ok && live_r == -LOGTO_E_NOTFOUND)
                 json_object_set_new(doc, "live_not_found", json_true());
             json_object_update_new(doc, claims_json(&claims));
-            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
             putchar('\n');
             json_decref(doc);
         } else {

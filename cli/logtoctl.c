@@ -116,6 +116,11 @@ int main(int argc, char **argv)
 
     /* logtoctl carries the network half itself (net.h): no library is loaded. */
     logto_net_builtin();
+    /* Text from the IdP is in much of what we print: nothing reaches the terminal unfiltered. */
+    if (cli_output_init() < 0) {
+        fputs("logtoctl: cannot set up the output streams\n", stderr);
+        return CLI_FAIL;
+    }
 
     /* '+': stop at the first non-option, so subcommands parse their own options. */
     while ((c = getopt_long(argc, argv, "+c:jdqhV", options, NULL)) != -1) {

@@ -129,14 +129,18 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_iden
     /* The Management API confirmed that the previous holder of the name no longer has it. */
     for (size_t i = 0; displaced && displaced[i]; i++)
         (void)logto_directory_remove_user(dir, displaced[i]);
-    r = logto_identity_check_directory(dir, id, err);
-    if (r < 0)
-        return r;
     r = logto_identity_groups(ctx, id, &groups, &n_groups, err);
     if (r < 0)
         return r;
-    dir_user_from_identity(id, logto_now(ctx), &user);
-    r = logto_directory_upsert_user(dir, &user, groups, n_groups, err);
+    /* Whoever holds an ID they chose, or a role group's name or GID, yields; then the newcomer
+     * must fit what is left (identity.h). */
+    r = logto_identity_evict_yielding(ctx, dir, id, groups, n_groups, err);
+    if (r >= 0)
+        r = logto_identity_check_directory(dir, id, err);
+    if (r >= 0) {
+        dir_user_from_identity(id, logto_now(ctx), &user);
+        r = logto_directory_upsert_user(dir, &user, groups, n_groups, err);
+    }
     logto_identity_groups_free(groups, n_groups);
     if (r < 0)
         return r;

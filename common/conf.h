@@ -94,7 +94,8 @@ struct logto_config {
     char *role_group_prefix;
     char *org_group_prefix;
     char *org_role_group_prefix;
-    char *groups_claim; /* generic: claim holding group names */
+    char **reserved_names; /* never served as a user or group name, beyond the built-in ones */
+    char *groups_claim;    /* generic: claim holding group names */
     bool groups_from_roles, groups_from_orgs, groups_from_org_roles;
 
     /* [sync] */

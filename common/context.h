@@ -14,7 +14,8 @@ struct logto_ctx {
     int64_t (*now)(void);    /* NULL: time(NULL); tests inject a clock */
     const char *passwd_path; /* local account databases; NULL: /etc/passwd, /etc/group */
     const char *group_path;
-    const char *shells_path; /* valid login shells; NULL: /etc/shells */
+    const char *shells_path;     /* valid login shells; NULL: /etc/shells */
+    const char *base_passwd_dir; /* passwd.master, group.master; NULL: /usr/share/base-passwd */
 };
 
 static inline int64_t logto_now(const struct logto_ctx *ctx)

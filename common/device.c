@@ -14,6 +14,7 @@
 #include "memory.h"
 #include "oidc.h"
 #include "qr.h"
+#include "text.h"
 #include "util.h"
 
 #define USER_CODE_MAX 64
@@ -77,19 +78,28 @@ static int check_uri(const struct logto_config *cfg, const char *uri, const char
     return 0;
 }
 
+/* The URI as it will be shown and put in the QR code: non-ASCII bytes percent-encoded (text.h),
+ * so a bidi override or a C1 control in it reaches nobody's terminal; then checked. */
 static int dup_checked_uri(const struct logto_config *cfg, const json_t *doc, const char *key,
                            unsigned flags, char **ret, struct logto_error *err)
 {
+    _cleanup_free_ char *shown = NULL;
     const char *uri = NULL;
+    bool refused;
     int r = logto_json_get_string(doc, key, flags | LOGTO_JSON_NONEMPTY, &uri, err);
 
     if (r < 0 || !uri)
         return r;
-    r = check_uri(cfg, uri, key, err);
+    shown = logto_text_uri(uri, &refused);
+    if (!shown)
+        return refused ? logto_error_set(err, LOGTO_E_PROTOCOL,
+                                         "%s holds control characters or spaces", key)
+                       : LOGTO_OOM(err);
+    r = check_uri(cfg, shown, key, err);
     if (r < 0)
         return r;
-    *ret = strdup(uri);
-    return *ret ? 0 : LOGTO_OOM(err);
+    *ret = TAKE_PTR(shown);
+    return 0;
 }
 
 static int64_t default_interval(const struct logto_config *cfg)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "directory.h"
+#include "localset.h"
 #include "fileio.h"
 #include "hash.h"
 #include "log.h"
@@ -682,96 +683,6 @@ int logto_directory_remove_user(struct logto_directory *dir, const char *sub)
 
 /* ---------------------------------------------------------------- local accounts */
 
-struct local_db {
-    char **names; /* sorted */
-    size_t n_names, names_allocated;
-    uint32_t *ids; /* sorted */
-    size_t n_ids, ids_allocated;
-};
-
-static void local_db_clear(struct local_db *db)
-{
-    for (size_t i = 0; i < db->n_names; i++)
-        free(db->names[i]);
-    free(db->names);
-    free(db->ids);
-}
-
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One passwd/group line: the name (field 1) and the ID (field 3). NIS "+name"/"-name" entries
- * count by their name, so a name the administrator meant to import is never served by us. */
-static int local_db_add_line(struct local_db *db, char *line)
-{
-    char *fields[4] = { 0 };
-    char *p = line, *name;
-    uint64_t id;
-
-    line[strcspn(line, "\r\n")] = '\0';
-    if (line[0] == '\0' || line[0] == '#')
-        return 0;
-    for (int f = 0; f < 4 && p; f++) {
-        fields[f] = p;
-        p = strchr(p, ':');
-        if (p)
-            *p++ = '\0';
-    }
-    name = fields[0];
-    if (name[0] == '+' || name[0] == '-')
-        name++;
-    if (name[0]) {
-        if (grow(&db->names, db->n_names, &db->names_allocated, sizeof(char *)) < 0 ||
-            !(db->names[db->n_names] = strdup(name)))
-            return -1;
-        db->n_names++;
-    }
-    if (fields[2] && logto_parse_u64(fields[2], 0, UINT32_MAX, &id) == 0) {
-        if (grow(&db->ids, db->n_ids, &db->ids_allocated, sizeof(uint32_t)) < 0)
-            return -1;
-        db->ids[db->n_ids++] = (uint32_t)id;
-    }
-    return 0;
-}
-
-static int local_db_read(const char *path, struct local_db *db, struct logto_error *err)
-{
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0;
-
-    if (!f)
-        return logto_error_set(err, LOGTO_E_IO, "cannot read %s: %s", path, strerror(errno));
-    while (getline(&line, &cap, f) >= 0)
-        if (local_db_add_line(db, line) < 0)
-            return LOGTO_OOM(err);
-    if (ferror(f))
-        return logto_error_set(err, LOGTO_E_IO, "cannot read %s", path);
-    if (db->n_names)
-        qsort(db->names, db->n_names, sizeof(char *), cmp_str_ptr);
-    if (db->n_ids)
-        qsort(db->ids, db->n_ids, sizeof(uint32_t), cmp_u32);
-    return 0;
-}
-
-static bool local_has_name(const struct local_db *db, const char *name)
-{
-    return db->n_names && bsearch(&name, db->names, db->n_names, sizeof(char *), cmp_str_ptr);
-}
-
-static bool local_has_id(const struct local_db *db, uint32_t id)
-{
-    return db->n_ids && bsearch(&id, db->ids, db->n_ids, sizeof(uint32_t), cmp_u32);
-}
-
 static void log_skip(const struct logto_log *log, const char *kind, const char *name,
                      const char *reason)
 {
@@ -781,17 +692,18 @@ static void log_skip(const struct logto_log *log, const char *kind, const char *
 }
 
 /* Mark local collisions; returns how many entries were marked. */
-static size_t mark_local(const struct logto_directory *dir, const struct local_db *pw,
-                         const struct local_db *gr, bool *drop_u, bool *drop_g,
+static size_t mark_local(const struct logto_directory *dir, const struct logto_localset *pw,
+                         const struct logto_localset *gr, bool *drop_u, bool *drop_g,
                          const struct logto_log *log)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < dir->n_users; i++) {
         const struct logto_dir_user *u = &dir->users[i];
-        const char *why = u->name && local_has_name(pw, u->name) ? "local-user-name"
-                          : local_has_id(pw, u->uid)             ? "local-uid"
-                                                                 : NULL;
+        const char *why = logto_name_system_reason(u->name)                 ? "system-name"
+                          : u->name && logto_localset_has_name(pw, u->name) ? "local-user-name"
+                          : logto_localset_has_id(pw, u->uid)               ? "local-uid"
+                                                                            : NULL;
         if (why) {
             drop_u[i] = true;
             n++;
@@ -800,9 +712,10 @@ static size_t mark_local(const struct logto_directory *dir, const struct local_d
     }
     for (size_t i = 0; i < dir->n_groups; i++) {
         const struct logto_dir_group *g = &dir->groups[i];
-        const char *why = g->name && local_has_name(gr, g->name) ? "local-group-name"
-                          : local_has_id(gr, g->gid)             ? "local-gid"
-                                                                 : NULL;
+        const char *why = logto_name_system_reason(g->name)                 ? "system-name"
+                          : g->name && logto_localset_has_name(gr, g->name) ? "local-group-name"
+                          : logto_localset_has_id(gr, g->gid)               ? "local-gid"
+                                                                            : NULL;
         if (why) {
             drop_g[i] = true;
             n++;
@@ -848,16 +761,16 @@ static size_t mark_dependents(const struct logto_directory *dir, const struct ke
 int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_path,
                                const char *group_path, const struct logto_log *log)
 {
-    struct local_db pw = { 0 }, gr = { 0 };
+    struct logto_localset pw = { 0 }, gr = { 0 };
     _cleanup_free_ bool *drop_u = NULL, *drop_g = NULL, *emptied = NULL;
     _cleanup_free_ struct keyed *subs = NULL;
     struct logto_error e = { 0 };
     size_t n;
     int r;
 
-    r = local_db_read(passwd_path ? passwd_path : "/etc/passwd", &pw, &e);
+    r = logto_localset_read(passwd_path ? passwd_path : "/etc/passwd", &pw, &e);
     if (r == 0)
-        r = local_db_read(group_path ? group_path : "/etc/group", &gr, &e);
+        r = logto_localset_read(group_path ? group_path : "/etc/group", &gr, &e);
     if (r < 0) {
         logto_log(log, LOG_ERR, "directory-local-unreadable reason=\"%s\"", e.message);
         goto out;
@@ -885,8 +798,8 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
             remove_user_at(dir, i);
     r = (int)n;
 out:
-    local_db_clear(&pw);
-    local_db_clear(&gr);
+    logto_localset_clear(&pw);
+    logto_localset_clear(&gr);
     return r;
 }
 

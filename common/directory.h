@@ -104,9 +104,13 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
 /*
  * Remove what would shadow a local account: users whose name or UID is in the local passwd
  * file, groups whose name or GID is in the local group file (both read directly, never
- * through NSS), users whose private group had to go, and groups left empty by those removals.
- * Each removal is logged as "directory-skip-local name=... reason=...". Writers call it before
- * logto_snapshot_write. Returns the number of entries removed, or a negative error.
+ * through NSS), users and groups with a system name (logto_name_system_reason), users whose
+ * private group had to go, and groups left empty by those removals. Each removal is logged as
+ * "directory-skip-local name=... reason=..." (reason local-user-name, local-uid,
+ * local-group-name, local-gid, system-name, private-group-local, owner-local): a local account
+ * or group created after a Logto entry took its name is noticed here, at the next sync or
+ * sign-in. Writers call it before logto_snapshot_write. Returns the number of entries removed,
+ * or a negative error.
  */
 struct logto_log;
 int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_path,

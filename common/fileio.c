@@ -426,3 +426,20 @@ int logto_lock_at(int dirfd, const char *name, const char *path, int timeout_ms,
     *ret_fd = TAKE_FD(fd);
     return 0;
 }
+
+void logto_file_identity_from_stat(struct logto_file_identity *id, const struct stat *st)
+{
+    id->dev = st->st_dev;
+    id->ino = st->st_ino;
+    id->size = st->st_size;
+    id->mtime = st->st_mtim;
+    id->ctime = st->st_ctim;
+}
+
+bool logto_file_identity_equal(const struct logto_file_identity *a,
+                               const struct logto_file_identity *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}

@@ -12,8 +12,21 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "error.h"
+
+/* Which file, in which version: a file replaced (rename) or changed in place compares unequal. */
+struct logto_file_identity {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+};
+
+void logto_file_identity_from_stat(struct logto_file_identity *id, const struct stat *st);
+bool logto_file_identity_equal(const struct logto_file_identity *a,
+                               const struct logto_file_identity *b);
 
 enum logto_file_policy {
     LOGTO_FILE_PUBLIC, /* may be world-readable; must not be writable by group or others */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "text.h"
 #include "util.h"
 
 #define HOME_MAX        1024
@@ -247,10 +248,50 @@ static const char *email_unusable(const struct mapper *m, const json_t *claims, 
     return NULL;
 }
 
+/* Why name may never be a user or a group here, from what needs no file: the built-in system
+ * names (names.h) and [identity] reserved_names. NULL: it may. */
+static const char *reserved_name(const struct logto_config *cfg, const char *name)
+{
+    const char *why = logto_name_system_reason(name);
+
+    if (!why && cfg && logto_strv_contains(cfg->reserved_names, name))
+        why = "is listed in [identity] reserved_names";
+    return why;
+}
+
+/* Why name may never be a user name: reserved, or it starts with the prefix of a kind of group
+ * that is made (the user's own group would then be such a group, or look like one). */
+static const char *user_name_problem(const struct logto_config *cfg, const char *name, char *buf,
+                                     size_t n)
+{
+    const struct {
+        const char *prefix, *key;
+        bool made;
+    } kinds[] = {
+        { cfg->role_group_prefix, "role_group_prefix",
+          cfg->profile == LOGTO_PROFILE_GENERIC ? cfg->groups_claim != NULL
+                                                : cfg->groups_from_roles },
+        { cfg->org_group_prefix, "org_group_prefix", cfg->groups_from_orgs },
+        { cfg->org_role_group_prefix, "org_role_group_prefix", cfg->groups_from_org_roles },
+    };
+    const char *why = reserved_name(cfg, name);
+
+    if (why)
+        return why;
+    for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+        if (kinds[i].made && kinds[i].prefix && kinds[i].prefix[0] &&
+            logto_startswith(name, kinds[i].prefix)) {
+            snprintf(buf, n, "starts with %s '%s' (such names are groups)", kinds[i].key,
+                     kinds[i].prefix);
+            return buf;
+        }
+    return NULL;
+}
+
 static int name_from_value(struct mapper *m, const char *claim, const char *what, const char *value,
                            struct logto_identity *id)
 {
-    char folded[LOGTO_NAME_MAX + 1], local[LOGTO_NAME_MAX + 1], qb[80];
+    char folded[LOGTO_NAME_MAX + 1], local[LOGTO_NAME_MAX + 1], qb[80], pb[128];
     const char *why = NULL, *candidate = value;
     bool email = strcmp(claim, "email") == 0;
 
@@ -275,6 +316,9 @@ static int name_from_value(struct mapper *m, const char *claim, const char *what
     /* Also refused by the local-files check; kept here so no path can ever map to root. */
     if (strcmp(folded, "root") == 0)
         return refuse(m, "%s maps to the name root, which is never served", what);
+    why = user_name_problem(m->cfg, folded, pb, sizeof(pb));
+    if (why)
+        return refuse(m, "%s maps to the name %s, which is never served: it %s", what, folded, why);
     id->name = strdup(folded);
     id->name_from = logto_asprintf("%s%s", what, email ? " (local part)" : "");
     id->name_claim = strdup(quote(value, qb, sizeof(qb)));
@@ -383,6 +427,7 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
     r = id_from_custom(m, custom, m->cfg->uid_key, &id->uid, &found);
     if (r < 0)
         return r;
+    id->uid_custom = found;
     if (found)
         id->uid_from = strdup(custom_label(m, m->cfg->uid_key, lb, sizeof(lb)));
     else {
@@ -402,6 +447,7 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
     r = id_from_custom(m, custom, m->cfg->gid_key, &id->gid, &found);
     if (r < 0)
         return r;
+    id->gid_custom = found || id->uid_custom;
     if (found)
         id->gid_from = strdup(custom_label(m, m->cfg->gid_key, lb, sizeof(lb)));
     else {
@@ -418,7 +464,8 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
 
 /*
  * A gecos (or display) string: ':' ends a passwd field and ',' separates gecos subfields, so both
- * become spaces, as do ASCII and C1 control characters (no line can be forged); leading and
+ * become spaces, as do ASCII and C1 control characters (no line can be forged); what else text.h
+ * never shows (bidi and other format characters, invalid UTF-8) becomes '?'; leading and
  * trailing spaces are trimmed and the result is cut to max bytes on a UTF-8 character boundary.
  */
 static char *clean_text(const char *s, size_t max)
@@ -439,6 +486,7 @@ static char *clean_text(const char *s, size_t max)
         else
             out[o++] = (char)c;
     }
+    o = logto_text_clean_n(out, out, o, 0);
     out[o] = '\0';
     if (o > max) {
         o = max;
@@ -1029,6 +1077,24 @@ int logto_identity_from_mgmt(const struct logto_ctx *ctx, const json_t *user,
 /* ------------------------------------------------------------------------------------------ */
 /* Local files and the directory */
 
+static const char *kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case LOGTO_GROUP_PRIVATE:
+        return "private";
+    case LOGTO_GROUP_ROLE:
+        return "role";
+    case LOGTO_GROUP_ORG:
+        return "org";
+    case LOGTO_GROUP_ORG_ROLE:
+        return "org-role";
+    case LOGTO_GROUP_CLAIM:
+        return "claim";
+    default:
+        return "?";
+    }
+}
+
 int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_identity *id,
                                struct logto_error *err)
 {
@@ -1046,6 +1112,11 @@ int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_i
 int logto_identity_check_local_db(const struct logto_localdb *db, const struct logto_identity *id,
                                   struct logto_error *err)
 {
+    if (logto_localdb_has_system_name(db, id->name))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "user name %s is a system name (base-passwd's passwd.master or "
+                               "group.master): never served",
+                               id->name);
     if (logto_localdb_has_user(db, id->name))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "user name %s exists in the local passwd file", id->name);
@@ -1062,6 +1133,15 @@ int logto_identity_check_local_db(const struct logto_localdb *db, const struct l
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "GID %u of %s's private group belongs to a local group", id->gid,
                                id->name);
+    /* An ID someone chose is checked against both ID spaces: it must be unused everywhere. */
+    if (id->uid_custom && logto_localdb_has_gid(db, id->uid))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "UID %u of %s (from custom_data) is the GID of a local group",
+                               id->uid, id->name);
+    if (id->gid_custom && id->gid != id->uid && logto_localdb_has_uid(db, id->gid))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "GID %u of %s (from custom_data) is the UID of a local account",
+                               id->gid, id->name);
     return 0;
 }
 
@@ -1084,40 +1164,94 @@ int logto_identity_check_directory(const struct logto_directory *dir,
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "GID %u of %s is already the primary group of %s (sub %s)",
                                    id->gid, id->name, u->name, u->sub);
+        /* A chosen ID must be unused in both ID spaces. */
+        if (id->uid_custom && u->gid == id->uid)
+            return logto_error_set(err, LOGTO_E_COLLISION,
+                                   "UID %u of %s (from custom_data) is the GID of %s's private "
+                                   "group (sub %s)",
+                                   id->uid, id->name, u->name, u->sub);
+        if (id->gid_custom && u->uid == id->gid)
+            return logto_error_set(err, LOGTO_E_COLLISION,
+                                   "GID %u of %s (from custom_data) is the UID of %s (sub %s)",
+                                   id->gid, id->name, u->name, u->sub);
     }
     for (size_t i = 0; dir && i < dir->n_groups; i++) {
         const struct logto_dir_group *g = &dir->groups[i];
-        /* Derived groups yield to private groups (logto_identity_group_clashes). */
-        if (g->kind != LOGTO_GROUP_PRIVATE || logto_streq(g->source, id->sub))
-            continue;
+        if (g->kind == LOGTO_GROUP_PRIVATE && logto_streq(g->source, id->sub))
+            continue; /* the user's own private group from an earlier sign-in */
         if (logto_streq(g->name, id->name) || g->gid == id->gid)
             return logto_error_set(err, LOGTO_E_COLLISION,
-                                   "private group %s (GID %u) clashes with group %s (GID %u)",
-                                   id->name, id->gid, g->name, g->gid);
+                                   "private group %s (GID %u) clashes with %s group %s (GID %u)%s",
+                                   id->name, id->gid, kind_name(g->kind), g->name, g->gid,
+                                   g->kind == LOGTO_GROUP_PRIVATE
+                                       ? ""
+                                       : ": a role or organization group keeps its name and GID");
+        if (id->uid_custom && g->gid == id->uid)
+            return logto_error_set(err, LOGTO_E_COLLISION,
+                                   "UID %u of %s (from custom_data) is the GID of %s group %s",
+                                   id->uid, id->name, kind_name(g->kind), g->name);
     }
     return 0;
 }
 
+/* Whether the snapshot user's UID, or GID, is not the one the hash gives: then it came from
+ * custom_data (sign-in or sync wrote what the mapping gave, and the mapping hashes otherwise). */
+static bool dir_uid_custom(const struct logto_config *cfg, const struct logto_dir_user *u)
+{
+    uint32_t lo, hi, h;
+
+    id_range(cfg, &lo, &hi);
+    return logto_identity_hash_id("logto-uid:", u->sub, lo, hi, &h, NULL) < 0 || h != u->uid;
+}
+
+int logto_identity_evict_yielding(const struct logto_ctx *ctx, struct logto_directory *dir,
+                                  const struct logto_identity *id,
+                                  const struct logto_dir_group *groups, size_t n_groups,
+                                  struct logto_error *err)
+{
+    _cleanup_strv_ char **subs = NULL;
+    int n = 0;
+
+    if (!ctx || !ctx->cfg)
+        return logto_error_set(err, LOGTO_E_INVAL, "eviction needs a configuration");
+    for (size_t i = 0; i < dir->n_users; i++) {
+        const struct logto_dir_user *u = &dir->users[i];
+        char why[160] = "";
+
+        if (logto_streq(u->sub, id->sub))
+            continue;
+        for (size_t k = 0; k < n_groups && !why[0]; k++)
+            if (groups[k].kind != LOGTO_GROUP_PRIVATE &&
+                (strcmp(groups[k].name, u->name) == 0 || groups[k].gid == u->gid))
+                snprintf(why, sizeof(why), "private group %s (GID %u) clashes with %s group %s",
+                         u->name, u->gid, kind_name(groups[k].kind), groups[k].name);
+        if (!why[0] &&
+            (u->uid == id->uid || u->gid == id->gid || u->uid == id->gid || u->gid == id->uid)) {
+            /* Only an ID someone chose yields, and only to one nobody chose (hashed). */
+            bool uid_custom = dir_uid_custom(ctx->cfg, u);
+            bool gid_custom = uid_custom || u->gid != u->uid;
+            bool takes_uid = (uid_custom && u->uid == id->uid) || (gid_custom && u->gid == id->uid);
+            bool takes_gid = (uid_custom && u->uid == id->gid) || (gid_custom && u->gid == id->gid);
+            if ((!id->uid_custom && takes_uid) || (!id->gid_custom && takes_gid))
+                snprintf(why, sizeof(why),
+                         "UID %u or GID %u from custom_data is the hashed UID or GID of %s", u->uid,
+                         u->gid, id->name);
+        }
+        if (!why[0])
+            continue;
+        logto_log(&ctx->log, LOG_WARNING, "directory-evict user=%s sub=%s by=%s reason=\"%s\"",
+                  u->name, u->sub, id->name, why);
+        if (logto_strv_push(&subs, u->sub) < 0)
+            return LOGTO_OOM(err);
+    }
+    for (size_t i = 0; subs && subs[i]; i++)
+        if (logto_directory_remove_user(dir, subs[i]) == 0)
+            n++;
+    return n;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Derived groups */
-
-static const char *kind_name(uint32_t kind)
-{
-    switch (kind) {
-    case LOGTO_GROUP_PRIVATE:
-        return "private";
-    case LOGTO_GROUP_ROLE:
-        return "role";
-    case LOGTO_GROUP_ORG:
-        return "org";
-    case LOGTO_GROUP_ORG_ROLE:
-        return "org-role";
-    case LOGTO_GROUP_CLAIM:
-        return "claim";
-    default:
-        return "?";
-    }
-}
 
 void logto_identity_groups_free(struct logto_dir_group *groups, size_t n)
 {
@@ -1194,11 +1328,17 @@ static bool same_group(const struct logto_dir_group *x, const struct logto_dir_g
            logto_streq(x->source, y->source);
 }
 
-/* In a run of groups sharing a name (or GID), mark the ones that must go. */
+/*
+ * In a run of groups sharing a name (or GID), mark the ones that must go: every derived group
+ * when two distinct derived groups share it (neither may win), and every private group that
+ * shares it with any other distinct group. A role or organization group keeps its name and GID:
+ * a user who picks a role's name or its GID must not become that group (a sudoers line for the
+ * role would then match the user alone) nor take it from the role's members.
+ */
 static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t start, size_t end,
                      const char *why, const char **ret_why)
 {
-    size_t distinct_private = 0, distinct = 0;
+    size_t distinct_derived = 0, distinct = 0;
 
     for (size_t i = start; i < end; i++) {
         bool seen = false;
@@ -1207,13 +1347,13 @@ static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t 
         if (seen)
             continue;
         distinct++;
-        if (g[idx[i]].kind == LOGTO_GROUP_PRIVATE)
-            distinct_private++;
+        if (g[idx[i]].kind != LOGTO_GROUP_PRIVATE)
+            distinct_derived++;
     }
     if (distinct <= 1)
         return;
     for (size_t i = start; i < end; i++)
-        if (g[idx[i]].kind != LOGTO_GROUP_PRIVATE || distinct_private > 1)
+        if (g[idx[i]].kind == LOGTO_GROUP_PRIVATE || distinct_derived > 1)
             ret_why[idx[i]] = why;
 }
 
@@ -1256,7 +1396,7 @@ struct group_source {
 };
 
 static int add_candidates(const struct mapper *m, const struct logto_identity *id,
-                          const struct group_source *src, uint32_t lo, uint32_t hi,
+                          const struct group_source *src, uint32_t lo, uint32_t hi, bool quiet,
                           struct group_set *s)
 {
     char name[LOGTO_NAME_MAX + 1], part[LOGTO_IDENTITY_MAX_VALUE + 1];
@@ -1274,6 +1414,8 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
                 *colon = '-';
         }
         if (logto_group_name_sanitize(src->prefix, part, name, sizeof(name), &why) < 0) {
+            if (quiet)
+                continue;
             logto_log(&m->ctx->log, LOG_NOTICE,
                       "identity-skip-group user=%s kind=%s source=\"%.64s\" reason=\"%s\"",
                       id->name, kind_name(src->kind), value, why);
@@ -1288,12 +1430,15 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
     return 0;
 }
 
-static void mark_local_and_reserved(const struct logto_localdb *db, struct group_set *s)
+static void mark_local_and_reserved(const struct logto_config *cfg, const struct logto_localdb *db,
+                                    struct group_set *s)
 {
     for (size_t i = 1; i < s->n; i++) {
         if (s->skip[i])
             continue;
-        if (logto_localdb_has_group(db, s->v[i].name))
+        if (reserved_name(cfg, s->v[i].name) || logto_localdb_has_system_name(db, s->v[i].name))
+            s->skip[i] = "name is reserved for system accounts and groups";
+        else if (logto_localdb_has_group(db, s->v[i].name))
             s->skip[i] = "name exists as a local group";
         else if (logto_localdb_has_gid(db, s->v[i].gid))
             s->skip[i] = "GID belongs to a local group";
@@ -1317,25 +1462,16 @@ int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identi
     return logto_identity_groups_db(ctx, db, id, ret_groups, ret_n, err);
 }
 
-int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_localdb *db,
-                             const struct logto_identity *id, struct logto_dir_group **ret_groups,
-                             size_t *ret_n, struct logto_error *err)
+/* The private group, then one candidate per role, organization, organization role and groups
+ * claim value, before any clash or local check. */
+static int candidates(const struct mapper *m, const struct logto_identity *id, bool quiet,
+                      struct group_set *s)
 {
-    struct mapper m = { .ctx = ctx, .cfg = ctx ? ctx->cfg : NULL, .sub = id->sub, .err = err };
-    struct group_set s = { 0 };
-    const struct logto_config *cfg = m.cfg;
+    const struct logto_config *cfg = m->cfg;
     uint32_t lo, hi;
-    size_t w = 0;
     int r;
 
-    if (!cfg)
-        return logto_error_set(err, LOGTO_E_INVAL, "group mapping needs a configuration");
-    if (logto_localdb_has_group(db, id->name) || logto_localdb_has_gid(db, id->gid))
-        return logto_error_set(err, LOGTO_E_COLLISION,
-                               "private group %s (GID %u) clashes with a local group", id->name,
-                               id->gid);
     id_range(cfg, &lo, &hi);
-
     const struct group_source sources[] = {
         { LOGTO_GROUP_ROLE, cfg->role_group_prefix, "logto-gid:role:",
           cfg->profile == LOGTO_PROFILE_LOGTO && cfg->groups_from_roles ? id->roles : NULL },
@@ -1347,18 +1483,66 @@ int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_loc
           cfg->profile == LOGTO_PROFILE_GENERIC && cfg->groups_claim ? id->groups : NULL },
     };
 
-    r = group_set_add(&s, id->name, id->gid, LOGTO_GROUP_PRIVATE, id->sub, id->name) < 0
-            ? LOGTO_OOM(err)
+    r = group_set_add(s, id->name, id->gid, LOGTO_GROUP_PRIVATE, id->sub, id->name) < 0
+            ? LOGTO_OOM(m->err)
             : 0;
     for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sources); i++)
-        r = add_candidates(&m, id, &sources[i], lo, hi, &s);
-    if (r >= 0)
-        r = logto_identity_group_clashes(s.v, s.n, s.skip, err);
+        r = add_candidates(m, id, &sources[i], lo, hi, quiet, s);
+    return r;
+}
+
+int logto_identity_candidate_groups(const struct logto_ctx *ctx, const struct logto_identity *id,
+                                    struct logto_dir_group **ret_groups, size_t *ret_n,
+                                    struct logto_error *err)
+{
+    struct mapper m = { .ctx = ctx, .cfg = ctx ? ctx->cfg : NULL, .sub = id->sub, .err = err };
+    struct group_set s = { 0 };
+    int r;
+
+    if (!m.cfg)
+        return logto_error_set(err, LOGTO_E_INVAL, "group mapping needs a configuration");
+    r = candidates(&m, id, true, &s);
     if (r < 0) {
         group_set_done(&s);
         return r;
     }
-    mark_local_and_reserved(db, &s);
+    free(s.skip);
+    *ret_groups = s.v;
+    *ret_n = s.n;
+    return 0;
+}
+
+int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_localdb *db,
+                             const struct logto_identity *id, struct logto_dir_group **ret_groups,
+                             size_t *ret_n, struct logto_error *err)
+{
+    struct mapper m = { .ctx = ctx, .cfg = ctx ? ctx->cfg : NULL, .sub = id->sub, .err = err };
+    struct group_set s = { 0 };
+    size_t w = 0;
+    int r;
+
+    if (!m.cfg)
+        return logto_error_set(err, LOGTO_E_INVAL, "group mapping needs a configuration");
+    if (logto_localdb_has_group(db, id->name) || logto_localdb_has_gid(db, id->gid))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "private group %s (GID %u) clashes with a local group", id->name,
+                               id->gid);
+    r = candidates(&m, id, false, &s);
+    if (r >= 0)
+        r = logto_identity_group_clashes(s.v, s.n, s.skip, err);
+    /* The private group (first) clashes with one of the user's own role or organization groups:
+     * the group keeps its name and GID, the user is refused. */
+    for (size_t i = 1; r >= 0 && s.skip[0] && i < s.n; i++)
+        if (strcmp(s.v[i].name, s.v[0].name) == 0 || s.v[i].gid == s.v[0].gid)
+            r = logto_error_set(err, LOGTO_E_COLLISION,
+                                "private group %s (GID %u) clashes with %s group %s (GID %u): a "
+                                "role or organization group keeps its name and GID",
+                                id->name, id->gid, kind_name(s.v[i].kind), s.v[i].name, s.v[i].gid);
+    if (r < 0) {
+        group_set_done(&s);
+        return r;
+    }
+    mark_local_and_reserved(m.cfg, db, &s);
 
     /* Keep the survivors, in order; log and free the rest. */
     for (size_t i = 0; i < s.n; i++) {

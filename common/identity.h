@@ -39,6 +39,14 @@
  * local files is refused (logto_identity_check_local); two identities with the same name, UID or
  * GID are both refused (logto_identity_find_collisions); derived groups whose names or GIDs clash
  * are all skipped (logto_identity_groups).
+ *
+ * IDs from custom_data never displace anything. Someone chose them (in Logto a user can edit
+ * their own custom_data through the Account API), so a chosen UID or GID must be unused in both
+ * ID spaces: not a local UID or GID, not another Logto user's UID or GID, not the GID of any
+ * group (role, organization, organization role, another user's private group). Otherwise THAT
+ * user is refused with a reason, and the groups and the other users stay served: in sync (all
+ * users at once) and at sign-in (logto_identity_evict_yielding, logto_identity_check_directory),
+ * whoever arrived first. Two users whose chosen IDs are equal are both refused.
  */
 #pragma once
 
@@ -93,6 +101,9 @@ struct logto_identity {
     size_t n_org_names;
     char **ssh_keys; /* from custom_data[cfg->ssh_keys_key] */
     bool suspended;
+    /* The UID, the GID came from custom_data (someone chose them): such IDs yield to every ID
+     * nobody chose (local, hashed, derived groups); see logto_identity_check_directory. */
+    bool uid_custom, gid_custom;
 
     /* Provenance, for `logtoctl user` and log lines. */
     char *name_from;  /* e.g. "claim username", "field primaryEmail (local part)" */
@@ -155,14 +166,30 @@ int logto_identity_check_local_db(const struct logto_localdb *db, const struct l
 
 /*
  * Refuse (LOGTO_E_COLLISION) an identity whose name, UID or primary GID is already held in dir by
- * another sub, or whose private group name or GID is another user's private group. Derived
- * groups (roles, organizations) do not refuse a user: by the clash policy they yield to private
- * groups, and the directory drops them. Sign-in calls this against the snapshot and refuses the
- * newcomer with a logged collision; a host with sync sees both users and refuses both
- * (logto_identity_find_collisions), so no user keeps a name merely by arriving first.
+ * another sub, whose private group has the name or GID of any group in dir (another user's
+ * private group, or a role, organization or organization-role group: those keep their names and
+ * GIDs, so a user named like a role, or whose gidNumber is a role group's GID, is refused and the
+ * group stays), or whose UID or GID from custom_data is in use in dir in either ID space (another
+ * user's UID or GID, any group's GID). Sign-in calls this against the snapshot after
+ * logto_identity_evict_yielding and refuses the newcomer with a logged collision; a host with
+ * sync sees all users at once (logto_identity_find_collisions and sync's own checks).
  */
 int logto_identity_check_directory(const struct logto_directory *dir,
                                    const struct logto_identity *id, struct logto_error *err);
+
+/*
+ * Sign-in, before logto_identity_check_directory: remove from dir (logto_directory_remove_user,
+ * logged as "directory-evict user=... sub=... by=... reason=...") the users who must yield to the
+ * signing-in identity id, whose groups (logto_identity_groups) are `groups`: users whose private
+ * group has the name or GID of one of id's role or organization groups, and users whose UID or
+ * GID came from custom_data and equals a hashed UID or GID of id (a snapshot user's UID is
+ * custom when it is not the hash of its sub). So a chosen ID never displaces anything, whoever
+ * signed in first. Returns the number of users removed, or a negative error.
+ */
+int logto_identity_evict_yielding(const struct logto_ctx *ctx, struct logto_directory *dir,
+                                  const struct logto_identity *id,
+                                  const struct logto_dir_group *groups, size_t n_groups,
+                                  struct logto_error *err);
 
 /*
  * The groups the user belongs to, each with the user as its only member: the private group
@@ -170,9 +197,10 @@ int logto_identity_check_directory(const struct logto_directory *dir,
  * organization role (groups_from_org_roles) and, for generic providers, groups-claim value
  * (cfg->groups_claim set). Names are prefix + logto_group_name_sanitize(value); "orgId:role"
  * becomes "orgId-role" first. Skipped, with an `identity-skip-group` log line each: values that
- * cannot become a valid name; ALL groups whose names or GIDs clash with each other (never
- * first come, first served); groups that clash with the private group; groups whose name or
- * GID exists in the local group file (local groups always win); reserved GIDs.
+ * cannot become a valid name; ALL derived groups whose names or GIDs clash with each other
+ * (never first come, first served); groups whose name or GID exists in the local group file
+ * (local groups always win); reserved GIDs. A private group that clashes with one of the user's
+ * own derived groups refuses the user (LOGTO_E_COLLISION): the derived group keeps its name.
  * Authorization never looks at these names: it uses role names and organization IDs.
  */
 int logto_identity_groups(const struct logto_ctx *ctx, const struct logto_identity *id,
@@ -183,14 +211,23 @@ int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_loc
                              const struct logto_identity *id, struct logto_dir_group **ret_groups,
                              size_t *ret_n, struct logto_error *err);
 void logto_identity_groups_free(struct logto_dir_group *groups, size_t n);
+/* The private group and every derived group the user would get, before any clash or local
+ * check, without log lines (values that give no valid name are left out): what sync checks
+ * chosen IDs against. */
+int logto_identity_candidate_groups(const struct logto_ctx *ctx, const struct logto_identity *id,
+                                    struct logto_dir_group **ret_groups, size_t *ret_n,
+                                    struct logto_error *err);
 
 /*
  * The clash policy for groups, for one user (logto_identity_groups uses it) or for the groups of
  * many users (sync): groups that share a name or a GID but are not the same group (kind, source,
- * name and GID all equal) clash. Every derived group in a clash is marked; a private group is
- * marked only when it clashes with another user's private group (a user's own group beats a
- * derived one, so nobody can lock a user out by naming a role after them). ret_why[i] (n
- * entries) gets a reason for each marked group, NULL for the others. Returns the number marked.
+ * name and GID all equal) clash. Derived groups are marked when they clash with another derived
+ * group; a private group is marked whenever it clashes (with another user's private group, or
+ * with a derived group, which keeps its name and GID: a role or organization is named by the
+ * tenant's administrators, a user name or a chosen GID by anyone, and a user who became the
+ * group "admin" would match every "%admin" sudoers line). Callers refuse the owners of marked
+ * private groups. ret_why[i] (n entries) gets a reason for each marked group, NULL for the
+ * others. Returns the number marked.
  */
 int logto_identity_group_clashes(const struct logto_dir_group *groups, size_t n,
                                  const char **ret_why, struct logto_error *err);

@@ -10,6 +10,8 @@
 #include "fileio.h"
 #include "localdb.h"
 #include "snapshot.h"
+#include "macro.h"
+#include "memory.h"
 #include "util.h"
 
 /* Large enough for any real account file; a bigger one is refused rather than half-read. */
@@ -28,6 +30,7 @@ void logto_localdb_free(struct logto_localdb *db)
         return;
     entries_free(db->users, db->n_users);
     entries_free(db->groups, db->n_groups);
+    entries_free(db->system, db->n_system);
     free(db);
 }
 
@@ -136,12 +139,47 @@ static int load_one(const char *path, struct logto_local_entry **ret, size_t *re
     return 0;
 }
 
+/* base-passwd's master files, users and groups in one list; a missing file adds nothing. */
+static int load_system(const char *dir, struct logto_localdb *db, struct logto_error *err)
+{
+    static const char *const files[] = { "passwd.master", "group.master" };
+
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        _cleanup_free_ char *path = logto_asprintf("%s/%s", dir, files[i]);
+        struct logto_local_entry *v = NULL, *all;
+        size_t n = 0;
+        int r;
+
+        if (!path)
+            return LOGTO_OOM(err);
+        r = load_one(path, &v, &n, err);
+        if (r == -LOGTO_E_NOTFOUND) {
+            *err = (struct logto_error){ 0 };
+            continue;
+        }
+        if (r < 0)
+            return r;
+        all = realloc(db->system, (db->n_system + n + 1) * sizeof(*all));
+        if (!all) {
+            entries_free(v, n);
+            return LOGTO_OOM(err);
+        }
+        memcpy(all + db->n_system, v, n * sizeof(*v));
+        free(v);
+        db->system = all;
+        db->n_system += n;
+    }
+    return 0;
+}
+
 int logto_localdb_load(const struct logto_ctx *ctx, struct logto_localdb **ret,
                        struct logto_error *err)
 {
     const char *passwd = ctx && ctx->passwd_path ? ctx->passwd_path : LOGTO_PASSWD_PATH;
     const char *group = ctx && ctx->group_path ? ctx->group_path : LOGTO_GROUP_PATH;
+    const char *base = ctx && ctx->base_passwd_dir ? ctx->base_passwd_dir : LOGTO_BASE_PASSWD_DIR;
     struct logto_localdb *db = calloc(1, sizeof(*db));
+    struct logto_error e = { 0 };
     int r;
 
     if (!db)
@@ -149,6 +187,8 @@ int logto_localdb_load(const struct logto_ctx *ctx, struct logto_localdb **ret,
     r = load_one(passwd, &db->users, &db->n_users, err);
     if (r >= 0)
         r = load_one(group, &db->groups, &db->n_groups, err);
+    if (r >= 0 && (r = load_system(base, db, &e)) < 0 && err)
+        *err = e;
     if (r < 0) {
         logto_localdb_free(db);
         return r;
@@ -301,4 +341,9 @@ const char *logto_account_source_name(enum logto_account_source s)
     default:
         return "logto";
     }
+}
+
+bool logto_localdb_has_system_name(const struct logto_localdb *db, const char *name)
+{
+    return has_name(db->system, db->n_system, name);
 }

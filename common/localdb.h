@@ -14,8 +14,9 @@
 #include "context.h"
 #include "error.h"
 
-#define LOGTO_PASSWD_PATH "/etc/passwd"
-#define LOGTO_GROUP_PATH  "/etc/group"
+#define LOGTO_PASSWD_PATH     "/etc/passwd"
+#define LOGTO_GROUP_PATH      "/etc/group"
+#define LOGTO_BASE_PASSWD_DIR "/usr/share/base-passwd"
 
 struct logto_local_entry {
     char *name;
@@ -28,11 +29,16 @@ struct logto_localdb {
     size_t n_users;
     struct logto_local_entry *groups;
     size_t n_groups;
+    /* The users and groups of Debian's base-passwd master files (names every Debian system may
+     * have): never served, even where the local files lack them. */
+    struct logto_local_entry *system;
+    size_t n_system;
 };
 
 /*
  * Read ctx->passwd_path and ctx->group_path (NULL: the files above) through the checked-file
- * layer. Unreadable or unsafe files are an error: callers fail closed.
+ * layer, and passwd.master and group.master from ctx->base_passwd_dir (a missing file there is
+ * skipped). Unreadable or unsafe files are an error: callers fail closed.
  */
 int logto_localdb_load(const struct logto_ctx *ctx, struct logto_localdb **ret,
                        struct logto_error *err);
@@ -73,3 +79,6 @@ enum logto_account_source {
 int logto_localdb_account_source(const char *passwd_path, const char *name,
                                  enum logto_account_source *ret, struct logto_error *err);
 const char *logto_account_source_name(enum logto_account_source s);
+
+/* A name of base-passwd's master files (users and groups alike). */
+bool logto_localdb_has_system_name(const struct logto_localdb *db, const char *name);

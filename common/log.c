@@ -8,19 +8,12 @@
 #include <syslog.h>
 
 #include "log.h"
+#include "text.h"
 
 char *logto_log_sanitize(char *dst, size_t n, const char *src)
 {
-    size_t i = 0;
-
-    if (n == 0)
-        return dst;
-    for (; src && src[i] && i + 1 < n; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
-    dst[i] = '\0';
-    return dst;
+    /* A log line is read on a terminal too (tail, less -R, journalctl): the same rules. */
+    return logto_text_clean(dst, n, src, 0);
 }
 
 void logto_log(const struct logto_log *log, int priority, const char *fmt, ...)

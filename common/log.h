@@ -32,6 +32,7 @@ void logto_log(const struct logto_log *log, int priority, const char *fmt, ...) 
             logto_log(_l_, LOG_DEBUG, __VA_ARGS__);                                                \
     } while (0)
 
-/* Copy src into dst (size n) for use as a log value: control characters become '?', and the
- * result is cut to n-1 bytes. Returns dst. */
+/* Copy src into dst (size n) for use as a log value: what text.h never shows (controls, C1,
+ * invalid UTF-8, bidi and other format characters) becomes '?', and the result is cut to at
+ * most n-1 bytes on a character boundary. Returns dst. */
 char *logto_log_sanitize(char *dst, size_t n, const char *src);

@@ -39,3 +39,14 @@ int logto_group_name_sanitize(const char *prefix, const char *in, char *out, siz
 bool logto_id_reserved(uint32_t id);
 /* Does any ID in lo..hi (lo <= hi) fall into one of those blocks? */
 bool logto_id_range_reserved(uint32_t lo, uint32_t hi);
+
+/*
+ * Why name is never served, as a user or as a group: a name that system accounts or groups use
+ * or may one day use (names starting with "_", "systemd-" or "debian-", and a built-in list of
+ * well-known package accounts and groups: names.c says where it comes from). NULL: not such a
+ * name. The files in /usr/share/base-passwd and [identity] reserved_names add to this where the
+ * configuration and the files are at hand (localdb.h).
+ */
+const char *logto_name_system_reason(const char *name);
+/* The built-in list (sorted), for tests and documentation. */
+size_t logto_name_system_list(const char *const **ret);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "names.h"
 #include "snapshot.h"
+#include "util.h"
 
 enum { IDX_USER_NAME, IDX_UID, IDX_GROUP_NAME, IDX_GID, N_INDEXES };
 
@@ -640,32 +641,6 @@ int logto_snapshot_group_by_gid(const struct logto_snapshot *snap, uint32_t gid,
 
 /* ---------------------------------------------------------------- the per-process cache */
 
-static int64_t monotonic_coarse_ns(void)
-{
-    struct timespec ts;
-
-    /* A vDSO read: cheap enough for every call. */
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void identity_from_stat(struct logto_file_identity *id, const struct stat *st)
-{
-    id->dev = st->st_dev;
-    id->ino = st->st_ino;
-    id->size = st->st_size;
-    id->mtime = st->st_mtim;
-    id->ctime = st->st_ctim;
-}
-
-static bool identity_equal(const struct logto_file_identity *a, const struct logto_file_identity *b)
-{
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
 /* Remember a refused file and log it, once per file. */
 static int cache_refuse_locked(struct logto_snapshot_cache *c, int r, const struct logto_error *e,
                                struct logto_error *err)
@@ -676,8 +651,8 @@ static int cache_refuse_locked(struct logto_snapshot_cache *c, int r, const stru
 
     /* Without an identity (e.g. the path cannot be reached), the message stands for the file. */
     if (lstat(c->path, &st) == 0) {
-        identity_from_stat(&id, &st);
-        known = c->have_refused && identity_equal(&id, &c->refused);
+        logto_file_identity_from_stat(&id, &st);
+        known = c->have_refused && logto_file_identity_equal(&id, &c->refused);
         c->have_refused = true;
         c->refused = id;
     } else {
@@ -716,8 +691,8 @@ static int cache_load_locked(struct logto_snapshot_cache *c, struct logto_snapsh
             }
         } else if (c->have_refused) {
             struct logto_file_identity id;
-            identity_from_stat(&id, &st);
-            if (identity_equal(&id, &c->refused))
+            logto_file_identity_from_stat(&id, &st);
+            if (logto_file_identity_equal(&id, &c->refused))
                 return logto_error_set(err, (enum logto_errc)c->refused_code, "%s",
                                        c->refused_message);
         }
@@ -746,7 +721,7 @@ static int cache_load_locked(struct logto_snapshot_cache *c, struct logto_snapsh
         }
         c->have_refused = false;
         c->current = snap;
-        c->next_restat_ns = monotonic_coarse_ns() + c->restat_interval_ns;
+        c->next_restat_ns = logto_monotonic_coarse_ns() + c->restat_interval_ns;
         *ret = logto_snapshot_ref(snap);
         return 0;
     }
@@ -759,7 +734,7 @@ static int cache_get_locked(struct logto_snapshot_cache *c, struct logto_snapsho
     struct logto_snapshot *cur = c->current;
 
     if (cur && !logto_snapshot_is_stale(cur)) {
-        int64_t now = monotonic_coarse_ns();
+        int64_t now = logto_monotonic_coarse_ns();
         if (now < c->next_restat_ns) {
             *ret = logto_snapshot_ref(cur);
             return 0;

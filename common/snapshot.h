@@ -48,6 +48,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------- on-disk format */
@@ -241,12 +242,7 @@ struct logto_snapshot_cache {
     int64_t next_restat_ns;
     bool have_refused, logged_unidentified;
     int refused_code;
-    struct logto_file_identity {
-        dev_t dev;
-        ino_t ino;
-        off_t size;
-        struct timespec mtime, ctime;
-    } refused;
+    struct logto_file_identity refused;
     char refused_message[sizeof(((struct logto_error *)0)->message)];
 };
 

@@ -637,6 +637,132 @@ out:
     return r == -LOGTO_E_NOMEM ? LOGTO_OOM(b->err) : r;
 }
 
+/* One use of an ID by a user being synced: their UID or GID, or the GID of a derived group. */
+struct id_use {
+    uint32_t id;
+    size_t user;
+    const struct logto_dir_group *group; /* a derived group of user; NULL: the user's own ID */
+    bool chosen;                         /* the user's own ID, from custom_data */
+};
+
+static int cmp_id_use(const void *a, const void *b)
+{
+    const struct id_use *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int push_use(struct id_use **v, size_t *n, uint32_t id, size_t user,
+                    const struct logto_dir_group *group, bool chosen)
+{
+    if (grow_array(v, *n, sizeof(**v)) < 0)
+        return -1;
+    (*v)[(*n)++] = (struct id_use){ .id = id, .user = user, .group = group, .chosen = chosen };
+    return 0;
+}
+
+/* Whether user u's chosen ID is used by anyone else; *ret_why says by whom (NULL when out of
+ * memory: the user is refused all the same). */
+static bool chosen_id_taken(const struct build *b, const struct id_use *uses, size_t n_uses,
+                            size_t u, uint32_t id, const char *what, char **ret_why)
+{
+    struct id_use key = { .id = id };
+    const struct id_use *hit = bsearch(&key, uses, n_uses, sizeof(*uses), cmp_id_use);
+
+    if (!hit)
+        return false;
+    while (hit > uses && hit[-1].id == id)
+        hit--;
+    for (; hit < uses + n_uses && hit->id == id; hit++) {
+        const struct logto_identity *o = b->users[hit->user].id;
+        if (hit->group)
+            *ret_why =
+                logto_asprintf("%s %" PRIu32 " from custom_data is the GID of %s group %s", what,
+                               id, group_kind_name(hit->group->kind), hit->group->name);
+        else if (hit->user != u && !hit->chosen)
+            *ret_why = logto_asprintf("%s %" PRIu32 " from custom_data is in use by %s (sub %s)",
+                                      what, id, o->name, o->sub);
+        else
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * IDs from custom_data never displace anything (identity.h): a user whose chosen UID or GID is
+ * another user's UID or GID (either ID space) or the GID of any group some user would get is
+ * refused, and the holder stays. Two chosen IDs that are equal are left to the pairwise collision
+ * check after this one, which refuses both. This one runs first: the pairwise check would refuse
+ * a hashed holder together with the chooser.
+ */
+static int refuse_chosen_ids(struct build *b)
+{
+    struct logto_dir_group **cand = calloc(b->n + 1, sizeof(*cand));
+    size_t *n_cand = calloc(b->n + 1, sizeof(*n_cand)), n_uses = 0;
+    _cleanup_free_ bool *refuse = calloc(b->n + 1, sizeof(bool));
+    _cleanup_free_ char **why = calloc(b->n + 1, sizeof(char *));
+    struct id_use *uses = NULL;
+    bool any = false;
+    int r = 0;
+
+    if (!cand || !n_cand || !refuse || !why) {
+        r = LOGTO_OOM(b->err);
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        any = any || (!b->refused[i] && (b->users[i].id->uid_custom || b->users[i].id->gid_custom));
+    if (!any)
+        goto out;
+    for (size_t i = 0; i < b->n && r >= 0; i++) {
+        const struct logto_identity *id = b->users[i].id;
+        if (b->refused[i])
+            continue;
+        if (push_use(&uses, &n_uses, id->uid, i, NULL, id->uid_custom) < 0 ||
+            (id->gid != id->uid &&
+             push_use(&uses, &n_uses, id->gid, i, NULL, id->gid_custom) < 0)) {
+            r = LOGTO_OOM(b->err);
+            break;
+        }
+        r = logto_identity_candidate_groups(b->ctx, id, &cand[i], &n_cand[i], b->err);
+        for (size_t k = 0; r >= 0 && k < n_cand[i]; k++)
+            if (cand[i][k].kind != LOGTO_GROUP_PRIVATE &&
+                push_use(&uses, &n_uses, cand[i][k].gid, i, &cand[i][k], false) < 0)
+                r = LOGTO_OOM(b->err);
+    }
+    if (r < 0)
+        goto out;
+    if (n_uses > 1)
+        qsort(uses, n_uses, sizeof(*uses), cmp_id_use);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct logto_identity *id = b->users[i].id;
+        if (b->refused[i])
+            continue;
+        refuse[i] =
+            (id->uid_custom && chosen_id_taken(b, uses, n_uses, i, id->uid, "UID", &why[i])) ||
+            (id->gid_custom && id->gid != id->uid &&
+             chosen_id_taken(b, uses, n_uses, i, id->gid, "GID", &why[i]));
+    }
+    for (size_t i = 0; i < b->n && r >= 0; i++) {
+        if (!refuse[i])
+            continue;
+        b->refused[i] = true;
+        logto_log(&b->ctx->log, LOG_WARNING, "sync-skip-chosen-id user=%s sub=%s reason=\"%s\"",
+                  b->users[i].id->name, b->users[i].id->sub, why[i]);
+        if (add_skip(b->report, LOGTO_SYNC_SKIP_COLLISION, b->users[i].sub, b->users[i].username,
+                     b->users[i].id->name, why[i]) < 0)
+            r = LOGTO_OOM(b->err);
+    }
+out:
+    for (size_t i = 0; cand && i < b->n; i++)
+        logto_identity_groups_free(cand[i], n_cand[i]);
+    for (size_t i = 0; why && i < b->n; i++)
+        free(why[i]);
+    free(cand);
+    free(n_cand);
+    free(uses);
+    return r;
+}
+
 /* Local files: the identity itself, then its groups (which also refuses a private group that
  * clashes with a local group). Only LOGTO_E_COLLISION refuses a user; any other error (an
  * unreadable /etc/passwd) fails the sync: we never serve what we could not check. */
@@ -721,6 +847,18 @@ static bool run_has_user(const struct build *b, const struct merged *mg, size_t 
     return false;
 }
 
+/* A role or organization group that has the name or GID of the private group mg (NULL: none). */
+static const struct merged *clashing_derived(const struct build *b, const struct merged *mg)
+{
+    for (size_t k = 0; k < b->n_merged; k++) {
+        const struct merged *o = &b->merged[k];
+        if (o->g.kind != LOGTO_GROUP_PRIVATE &&
+            (strcmp(o->g.name, mg->g.name) == 0 || o->g.gid == mg->g.gid))
+            return o;
+    }
+    return NULL;
+}
+
 /*
  * Merge the groups of every accepted user: the same group from many users becomes one group with
  * all of them; clashing groups are marked. Returns 1 when a user had to be refused (a private
@@ -781,16 +919,25 @@ static int merge_groups(struct build *b)
         mg->why = why[k];
         if (!mg->why || mg->g.kind != LOGTO_GROUP_PRIVATE)
             continue;
-        /* Two users' private groups clash: the collision checks should have caught it, but if
-         * not, both owners go, as any collision. */
+        /* A private group clashes: with a role or organization group (which keeps its name and
+         * GID), or with another user's private group (the collision checks should have caught
+         * that; if not, both owners go, as any collision). */
         for (size_t j = mg->first; j < mg->first + mg->count; j++) {
             size_t u = b->ents[j].user;
             const struct logto_identity *id = b->users[u].id;
             char reason[256];
             if (b->refused[u])
                 continue;
-            snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s", mg->g.name,
-                     mg->g.gid, mg->why);
+            const struct merged *derived = clashing_derived(b, mg);
+            if (derived)
+                snprintf(reason, sizeof(reason),
+                         "private group %s (GID %" PRIu32 ") clashes with %s group %s (GID %" PRIu32
+                         "): a role or organization group keeps its name and GID",
+                         mg->g.name, mg->g.gid, group_kind_name(derived->g.kind), derived->g.name,
+                         derived->g.gid);
+            else
+                snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s",
+                         mg->g.name, mg->g.gid, mg->why);
             b->refused[u] = true;
             again = true;
             if (add_skip(b->report, LOGTO_SYNC_SKIP_COLLISION, b->users[u].sub,
@@ -1040,11 +1187,10 @@ int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *
             goto out;
         }
     }
-    /* 2. Names: owned by one user or blocked; then collisions between Logto users: both sides of
-     * every pair. */
-    if ((r = resolve_names(&b)) < 0)
-        goto out;
-    if ((r = refuse_collisions(&b)) < 0)
+    /* 2. Names: owned by one user or blocked; chosen IDs that are in use: only the chooser; then
+     * collisions between Logto users: both sides of every pair. */
+    if ((r = resolve_names(&b)) < 0 || (r = refuse_chosen_ids(&b)) < 0 ||
+        (r = refuse_collisions(&b)) < 0)
         goto out;
     /* 3. Local accounts and groups; each user's groups. */
     if ((r = check_local_and_groups(&b)) < 0)

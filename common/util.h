@@ -78,3 +78,6 @@ int64_t logto_monotonic_ms(void);
 
 /* Constant-time comparison of two equal-length byte strings. */
 bool logto_memeq_consttime(const void *a, const void *b, size_t len);
+
+/* CLOCK_MONOTONIC_COARSE in nanoseconds (a vDSO read: cheap enough for every NSS call). */
+int64_t logto_monotonic_coarse_ns(void);

@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "directory.h"
+#include "localset.h"
 #include "log.h"
 #include "macro.h"
 #include "names.h"
@@ -69,6 +70,8 @@ static char path_buf[4096];
 static bool path_invalid;
 static int path_logged;
 static struct logto_snapshot_cache cache = LOGTO_SNAPSHOT_CACHE_INIT(NULL);
+/* Local accounts created after the snapshot was written win until a writer drops our entry. */
+static struct logto_local_guard guard = LOGTO_LOCAL_GUARD_INIT;
 
 struct enumeration {
     pthread_mutex_t lock;
@@ -78,16 +81,19 @@ struct enumeration {
 static struct enumeration pw_enum = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static struct enumeration gr_enum = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Lock order everywhere: an enumeration lock, then the cache lock. */
+/* Lock order everywhere: an enumeration lock, then the cache lock or the guard's lock (never
+ * both at once). */
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&pw_enum.lock);
     pthread_mutex_lock(&gr_enum.lock);
     pthread_mutex_lock(&cache.lock);
+    pthread_mutex_lock(&guard.lock);
 }
 
 static void atfork_release(void)
 {
+    pthread_mutex_unlock(&guard.lock);
     pthread_mutex_unlock(&cache.lock);
     pthread_mutex_unlock(&gr_enum.lock);
     pthread_mutex_unlock(&pw_enum.lock);
@@ -269,6 +275,21 @@ static enum nss_status packed(int r, int *errnop)
     return not_found(errnop);
 }
 
+/* ---------------------------------------------------------------- the local guard */
+
+/* An entry whose name or ID is a local account's now (created after the snapshot was written):
+ * never served, by name, by ID or in a listing (localset.h). */
+static bool user_hidden(const struct logto_snap_user *u)
+{
+    return logto_local_guard_hides_user(&guard, u->name, u->uid, u->gid) != 0;
+}
+
+static bool group_hidden(const struct logto_snap_group *g)
+{
+    return logto_local_guard_hides_group(&guard, g->name, g->gid, g->kind == LOGTO_GROUP_PRIVATE) !=
+           0;
+}
+
 /* ---------------------------------------------------------------- passwd */
 
 static enum nss_status passwd_lookup(bool by_name, const char *name, uid_t uid, struct passwd *pw,
@@ -287,7 +308,7 @@ static enum nss_status passwd_lookup(bool by_name, const char *name, uid_t uid, 
         return s;
     r = by_name ? logto_snapshot_user_by_name(snap, name, &u)
                 : logto_snapshot_user_by_uid(snap, (uint32_t)uid, &u);
-    if (r < 0)
+    if (r < 0 || user_hidden(&u))
         return not_found(errnop);
     r = pack_passwd(&u, pw, buf, len);
     return r < 0 ? packed(r, errnop) : NSS_STATUS_SUCCESS;
@@ -333,7 +354,7 @@ static enum nss_status group_lookup(bool by_name, const char *name, gid_t gid, s
         return s;
     r = by_name ? logto_snapshot_group_by_name(snap, name, &g)
                 : logto_snapshot_group_by_gid(snap, (uint32_t)gid, &g);
-    if (r < 0)
+    if (r < 0 || group_hidden(&g))
         return not_found(errnop);
     r = pack_group(&g, gr, buf, len);
     return r < 0 ? packed(r, errnop) : NSS_STATUS_SUCCESS;
@@ -402,12 +423,14 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     s = acquire(&snap, errnop);
     if (s != NSS_STATUS_SUCCESS)
         return s;
-    if (logto_snapshot_user_by_name(snap, user, &u) < 0)
+    if (logto_snapshot_user_by_name(snap, user, &u) < 0 || user_hidden(&u))
         return not_found(errnop);
     for (uint32_t i = 0; i < u.n_gids; i++) {
         gid_t gid = (gid_t)u.gids[i];
-        /* The primary group is the caller's; never list a group twice. */
-        if (gid == group || has_gid(*groups, *start, gid))
+        /* The primary group is the caller's; never list a group twice, nor a GID now local (by
+         * GID only: making a group's view checks all its member names, thousands for a role). */
+        if (gid == group || has_gid(*groups, *start, gid) ||
+            logto_local_guard_hides_group(&guard, NULL, u.gids[i], false))
             continue;
         if (*start == *size) {
             if (limit > 0 && *size >= limit)
@@ -474,6 +497,8 @@ static enum nss_status pw_next_locked(struct passwd *pw, char *buf, size_t len, 
         r = logto_snapshot_user_at(pw_enum.snap, pw_enum.next, &u);
         if (r == -LOGTO_E_NOTFOUND)
             return not_found(errnop);
+        if (r == 0 && user_hidden(&u))
+            r = -LOGTO_E_COLLISION;
         if (r == 0) {
             r = pack_passwd(&u, pw, buf, len);
             if (r == -ERANGE)
@@ -494,6 +519,8 @@ static enum nss_status gr_next_locked(struct group *gr, char *buf, size_t len, i
         r = logto_snapshot_group_at(gr_enum.snap, gr_enum.next, &g);
         if (r == -LOGTO_E_NOTFOUND)
             return not_found(errnop);
+        if (r == 0 && group_hidden(&g))
+            r = -LOGTO_E_COLLISION;
         if (r == 0) {
             r = pack_group(&g, gr, buf, len);
             if (r == -ERANGE)

@@ -35,6 +35,7 @@
 #include "macro.h"
 #include "memory.h"
 #include "names.h"
+#include "text.h"
 #include "ui.h"
 #include "util.h"
 
@@ -171,10 +172,17 @@ static int load_config(struct pam_logto *pl)
 
 /* ---------------------------------------------------------------- the conversation as a UI */
 
+/* Everything the person is shown passes here: text from the IdP is part of it (codes, URIs,
+ * reasons), so control, bidi and other format characters are replaced first (text.h). */
 static int conv_message(struct pam_logto *pl, int style, const char *text, char **ret_answer)
 {
+    _cleanup_free_ char *clean = logto_text_clean_dup(text, LOGTO_TEXT_NEWLINE);
     char *answer = NULL;
-    int r = pam_prompt(pl->pamh, style, ret_answer ? &answer : NULL, "%s", text);
+    int r;
+
+    if (!clean)
+        return -LOGTO_E_NOMEM;
+    r = pam_prompt(pl->pamh, style, ret_answer ? &answer : NULL, "%s", clean);
 
     if (r != PAM_SUCCESS) {
         logto_free_secret(answer);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # sudo authorized by Logto role or organization role, with the real sudo (setuid, through a
-# pseudo-terminal), the shipped etc/pam.d/sudo and etc/sudoers.d-logto (%admin ALL=(ALL:ALL) ALL,
-# the group served by NSS):
+# pseudo-terminal), the shipped etc/pam.d/sudo and etc/sudoers.d-logto (%logto-admin
+# ALL=(ALL:ALL) ALL, role admin's group served by NSS):
 #  1. alice (role admin) runs `sudo id` after typing her Logto password;
 #  2. the role is removed in Logto: within claims_max_age (2 s here) the next sudo in the same
 #     terminal (sudo's cached credentials: no new sign-in) is refused by the account phase;
@@ -30,15 +30,18 @@ e2e_sync
 
 [ -f "$top_srcdir/etc/sudoers.d-logto" ] || fail "etc/sudoers.d-logto is not in the tree"
 install -m 0440 "$top_srcdir/etc/sudoers.d-logto" /etc/sudoers.d/logto
-# Test-only rules: let group developer and Globex admins through sudoers, so the PAM account
+# Test-only rules: let group logto-developer and Globex admins through sudoers, so the PAM account
 # phase is what refuses them.
 orgadmin=$(id -Gn bob | tr ' ' '\n' | grep -E "^org-$GLOBEX.admin$") ||
     fail "bob has no organization-role group for Globex admin: $(id -Gn bob)"
-printf '%s\n' 'Defaults lecture=never' '%developer ALL=(ALL:ALL) ALL' \
+printf '%s\n' 'Defaults lecture=never' '%logto-developer ALL=(ALL:ALL) ALL' \
     "%$orgadmin ALL=(ALL:ALL) ALL" >/etc/sudoers.d/zz-e2e
 chmod 0440 /etc/sudoers.d/zz-e2e
 visudo -c -q || fail "visudo rejects the sudoers files"
-id -Gn alice | tr ' ' '\n' | grep -qx admin || fail "alice is not in group admin: $(id -Gn alice)"
+id -Gn alice | tr ' ' '\n' | grep -qx logto-admin ||
+    fail "alice is not in group logto-admin: $(id -Gn alice)"
+# The shipped sudoers line names the prefixed group; an unprefixed "admin" group is not served.
+getent group admin >/dev/null && fail "a Logto group admin is served: $(getent group admin)"
 
 ALICE_PW=alice-pass-1 BOB_PW=bob-pass-1
 export ALICE_PW BOB_PW

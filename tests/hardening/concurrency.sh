@@ -87,10 +87,10 @@ hard_ctl sync
 [ "$RC" = 0 ] || fail "first sync: $ERR"
 uid_of() { hard_getent passwd "$1" | cut -d: -f3; }
 gid_of() { hard_getent group "$1" | cut -d: -f3; }
-alice_uid=$(uid_of alice) rita_uid=$(uid_of rita) dev_gid=$(gid_of developer)
-[ -n "$alice_uid" ] && [ -n "$rita_uid" ] && [ -n "$dev_gid" ] || fail "alice, rita or developer does not resolve"
+alice_uid=$(uid_of alice) rita_uid=$(uid_of rita) dev_gid=$(gid_of logto-developer)
+[ -n "$alice_uid" ] && [ -n "$rita_uid" ] && [ -n "$dev_gid" ] || fail "alice, rita or logto-developer does not resolve"
 LD_PRELOAD=$(module_preload) wrap "$NSS_HAMMER" "$SECONDS_" "$THREADS" user:alice:"$alice_uid" \
-    user:rita:"$rita_uid" group:developer:"$dev_gid" maybe:comet \
+    user:rita:"$rita_uid" group:logto-developer:"$dev_gid" maybe:comet \
     >"$H/hammer.out" 2>&1 &
 hammer=$!
 n=0

@@ -93,9 +93,10 @@ layer_a() {
     mkdir -m 0755 "$tmp/state"
     "$MKSNAPSHOT" --local "$DATA/passwd" "$DATA/group" "$DATA/directory.txt" \
         "$tmp/state/directory.snapshot" 2>"$tmp/mksnapshot.log"
-    check "drop_local logged" "mksnapshot: directory-skip-local name=daemon reason=local-user-name
-mksnapshot: directory-skip-local name=adm reason=local-group-name
-mksnapshot: directory-skip-local name=daemon reason=local-group-name" cat "$tmp/mksnapshot.log"
+    # (daemon and adm are system names too: dropped whatever the local files say)
+    check "drop_local logged" "mksnapshot: directory-skip-local name=daemon reason=system-name
+mksnapshot: directory-skip-local name=adm reason=system-name
+mksnapshot: directory-skip-local name=daemon reason=system-name" cat "$tmp/mksnapshot.log"
 
     LD_PRELOAD=$(module_preload "$NSS_WRAPPER_LIB")
     NSS_WRAPPER_PASSWD=$DATA/passwd NSS_WRAPPER_GROUP=$DATA/group
@@ -146,14 +147,26 @@ inside_namespace() { # runs in the private mount namespace; $1 = temp dir prepar
     chown 10001:20001 "$tmp/owned"
     check "ls -l shows names" "alice developers" sh -c "ls -l '$tmp/owned' | env -u LD_PRELOAD awk '{print \$3, \$4}'"
 
-    # Without drop_local a Logto "daemon" is in the snapshot: "files" still wins by name, which
-    # is why drop_local exists (by UID the Logto entry would answer).
+    # Without drop_local a Logto "daemon" is in the snapshot (as when a local account appears
+    # after the snapshot was written): "files" wins by name, and the module's guard hides the
+    # Logto entry by UID and in listings too (issue 12.7), until the next writer drops it.
     mkdir -m 0755 "$tmp/state2"
     "$MKSNAPSHOT" "$DATA/directory.txt" "$tmp/state2/directory.snapshot"
     mount --bind "$tmp/state2" "$(dirname "$("$MKSNAPSHOT" --default-path)")"
     check "files wins by name" "$(grep '^daemon:' /etc/passwd)" getent passwd daemon
-    check "undropped entry by UID" "daemon:*:10050:10050:Logto daemon:/home/daemon:/bin/sh" \
-        getent passwd 10050
+    check_rc "undropped entry hidden by UID" 2 getent passwd 10050
+    check "undropped entry not listed" "1" sh -c 'getent passwd | grep -c "^daemon:"'
+    check_rc "undropped group hidden by GID" 2 getent group 20009
+    # A local account created now with alice's name: hidden at once (a new process reads the
+    # local files afresh; a long-running one re-checks them at most once a second), by UID too.
+    check "alice before" "$(echo "$LOGTO_USERS" | sed -n 1p)" getent passwd 10001
+    # (on a private copy bind-mounted over /etc/passwd in this namespace: the host's stays)
+    cp /etc/passwd "$tmp/passwd.local"
+    echo 'alice:x:1500:1500::/home/alice-local:/bin/sh' >>"$tmp/passwd.local"
+    mount --bind "$tmp/passwd.local" /etc/passwd
+    check_rc "alice now local: Logto alice hidden by UID" 2 getent passwd 10001
+    check "alice now local: by name the local one" "alice:x:1500:1500::/home/alice-local:/bin/sh" \
+        getent passwd alice
     [ "$failures" = 0 ]
 }
 

@@ -20,7 +20,10 @@ need_cmd setpriv
 idp_start || exit $?
 dir=$(test_tmpdir)
 pam_codes_setup "$dir"
-pam_write_config "$dir/logto.conf" "$dir" "[service *]
+# The host's failed-attempt limit (pam_attempts.sh) above the wrong passwords tried here.
+pam_write_config "$dir/logto.conf" "$dir" "[logto]
+host_lockout_attempts = 20
+[service *]
 flow = password
 qr = no
 [service codes-admin]

@@ -22,7 +22,7 @@ expected=$(expected_requests)
 out=$(ctl sync --dry-run) || fail "dry run failed: $out"
 assert_contains "$out" "changes: users +8 -0 ~0"
 assert_contains "$out" "+ user alice (sub e738g7numf03)"
-assert_contains "$out" "+ member admin: grace_hopper"
+assert_contains "$out" "+ member logto-admin: grace_hopper"
 assert_contains "$out" "dry run:"
 assert_eq "$(tree_state "$STATE")" "$before" "state directory after a dry run"
 assert_eq "$(idp_requests)" "$expected" "requests of the dry run"
@@ -51,7 +51,7 @@ assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["gecos"]')" "Alice Liddell"
 assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["sub"]')" e738g7numf03
 assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["suspended"]')" false
 groups=$(printf '%s' "$a" | jget '" ".join(sorted(g["kind"] + ":" + g["name"] for g in d["snapshot"]["groups"]))')
-assert_eq "$groups" "org-role:org-pbl95zlwkzx4-member org:org-pbl95zlwkzx4 private:alice role:admin" "alice's groups"
+assert_eq "$groups" "org-role:org-pbl95zlwkzx4-member org:org-pbl95zlwkzx4 private:alice role:logto-admin" "alice's groups"
 assert_eq "$(printf '%s' "$a" | jget 'd["live"]')" null "--offline asks nobody"
 
 # live: provenance from the Management API
@@ -77,7 +77,7 @@ assert_eq "$(printf '%s' "$e" | jget 'd["snapshot"]["shell"]')" "$shell" "erin's
 f=$(ctl user --offline --json frank) || fail "frank (e-mail local part) is missing"
 assert_eq "$(printf '%s' "$f" | jget 'd["snapshot"]["sub"]')" bieqqr5zcavw
 g=$(ctl user --offline --json grace_hopper) || fail "grace_hopper is missing"
-assert_contains "$(printf '%s' "$g" | jget '[x["name"] for x in d["snapshot"]["groups"]]')" '"auditor"'
+assert_contains "$(printf '%s' "$g" | jget '[x["name"] for x in d["snapshot"]["groups"]]')" '"logto-auditor"'
 c=$(ctl user --offline --json carol) || fail "suspended carol must stay resolvable"
 assert_eq "$(printf '%s' "$c" | jget 'd["snapshot"]["suspended"]')" true "carol's suspended flag"
 
@@ -108,8 +108,8 @@ sum=$(checksum "$SNAP")
 out=$(ctl sync --dry-run) || fail "dry run failed"
 assert_contains "$out" "- user bob (sub cnicb7t6a00l)"
 assert_contains "$out" "~ user alice (sub e738g7numf03): suspended no->yes"
-assert_contains "$out" "- member admin: grace_hopper"
-assert_contains "$out" "- group developer"
+assert_contains "$out" "- member logto-admin: grace_hopper"
+assert_contains "$out" "- group logto-developer"
 assert_eq "$(checksum "$SNAP")" "$sum" "snapshot after a dry run"
 
 json=$(ctl sync --json) || fail "sync after changes failed"
@@ -117,14 +117,14 @@ assert_eq "$(printf '%s' "$json" | jget 'd["counts"]["user-removed"]')" 1
 assert_eq "$(printf '%s' "$json" | jget 'd["counts"]["user-changed"]')" 1
 assert_eq "$(printf '%s' "$json" | jget '[c["fields"] for c in d["changes"] if c["kind"] == "user-changed"]')" '[["suspended"]]'
 assert_eq "$(printf '%s' "$json" | jget '" ".join(c["name"] for c in d["changes"] if c["kind"] == "group-removed")')" \
-    "bob developer org-qmmg1gvtd5ib-member" "groups removed (bob was Globex's only member)"
+    "bob logto-developer org-qmmg1gvtd5ib-member" "groups removed (bob was Globex's only member)"
 
 ctl user --offline bob >/dev/null 2>&1
 assert_eq "$?" 6 "deleted bob is gone (not found)"
 a=$(ctl user --offline --json alice) || fail "suspended alice must stay resolvable"
 assert_eq "$(printf '%s' "$a" | jget 'd["snapshot"]["suspended"]')" true "alice's suspended flag"
 g=$(ctl user --offline --json grace_hopper) || fail "grace_hopper"
-assert_eq "$(printf '%s' "$g" | jget 'sorted(x["name"] for x in d["snapshot"]["groups"] if x["kind"] == "role")')" '["auditor"]' "grace's role groups"
+assert_eq "$(printf '%s' "$g" | jget 'sorted(x["name"] for x in d["snapshot"]["groups"] if x["kind"] == "role")')" '["logto-auditor"]' "grace's role groups"
 e=$(ctl user --offline --json erin) || fail "erin"
 assert_not_contains "$(printf '%s' "$e" | jget '[x["name"] for x in d["snapshot"]["groups"]]')" developer
 

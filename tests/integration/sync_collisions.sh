@@ -1,10 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # What sync refuses, and reports: both users of a UID or name collision (never the first
-# come), Logto users named like local accounts, groups whose names clash (all of them).
+# come), Logto users with system names, groups whose names clash (all of them), a user named
+# like a role (the role's group keeps its name). Role groups without a prefix here, so that
+# roles, organizations and users can clash at all (the default prefix logto- keeps them apart).
 . "$top_srcdir/tests/integration/sync_lib.sh"
 
 sync_setup
+printf '[identity]\nrole_group_prefix =\n' >>"$CFG"
 
 # Two users with the same uidNumber; a user whose e-mail local part is another user's name;
 # Logto users named like accounts in this machine's /etc/passwd.
@@ -28,7 +31,7 @@ printf '%s\n' "$json" >"$T/report.json"
 
 # ---- UID collision: both refused, reported as a pair
 skipped=$(printf '%s' "$json" | jget '" ".join(sorted(s["name"] or "-" for s in d["skipped"] if s["kind"] == "collision"))')
-assert_eq "$skipped" "alice dave" "users refused for collisions"
+assert_eq "$skipped" "alice dave frank" "users refused for collisions (frank: below)"
 assert_eq "$(printf '%s' "$json" | jget '[c["value"] for c in d["collisions"] if c["kind"] == "uid"]')" '["71234"]'
 assert_eq "$(printf '%s' "$json" | jget '[c for c in d["collisions"] if c["kind"] == "name"]')" '[]'
 assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "alice"][0]')" \
@@ -47,24 +50,28 @@ for u in alice dave; do
 done
 ctl user --offline erin >/dev/null || fail "erin (no collision) must be there"
 
-# ---- local accounts
-local_names=$(printf '%s' "$json" | jget '" ".join(sorted(s["name"] for s in d["skipped"] if s["kind"] == "local"))')
-assert_eq "$local_names" "daemon games" "users refused as local accounts"
-assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "daemon"][0]')" \
-    "local passwd"
+# ---- system names (also local accounts here): refused when mapped, whatever /etc/passwd says
+sys_reasons=$(printf '%s' "$json" | jget '" | ".join(sorted(s["reason"] for s in d["skipped"] if s["kind"] == "identity"))')
+assert_contains "$sys_reasons" "maps to the name daemon, which is never served"
+assert_contains "$sys_reasons" "maps to the name games, which is never served"
 out=$(ctl user --offline --json daemon) || :
 assert_eq "$(printf '%s' "$out" | jget 'd["local_account"]')" true
 assert_eq "$(printf '%s' "$out" | jget 'd["snapshot"]')" null "daemon is not served"
 
 # ---- group clashes: every side skipped, each reported
 gs=$(printf '%s' "$json" | jget '" ".join(sorted(g["kind"] + ":" + g["source"] for g in d["groups_skipped"]))')
-assert_eq "$gs" "org:pbl95zlwkzx4 role:frank role:org-pbl95zlwkzx4" "skipped groups"
+assert_eq "$gs" "org:pbl95zlwkzx4 role:org-pbl95zlwkzx4" "skipped groups"
 e=$(ctl user --offline --json erin) || fail "erin"
 names=$(printf '%s' "$e" | jget '" ".join(sorted(g["name"] for g in d["snapshot"]["groups"]))')
 assert_eq "$names" "developer erin org-pbl95zlwkzx4-member" "erin's groups (no org-pbl95zlwkzx4: it clashed)"
-f=$(ctl user --offline --json frank) || fail "frank"
-assert_eq "$(printf '%s' "$f" | jget '[(g["name"], g["kind"]) for g in d["snapshot"]["groups"]]')" '[["frank", "private"]]' \
-    "frank keeps the private group; the role named frank is gone"
+# frank (named like the role) is refused; the role's group keeps the name, for henry
+assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "frank"][0]')" \
+    "keeps its name and GID"
+ctl user --offline frank >/dev/null 2>&1
+assert_eq "$?" 6 "frank must not be in the snapshot"
+h=$(ctl user --offline --json henry) || fail "henry"
+assert_contains "$(printf '%s' "$h" | jget '[(g["name"], g["kind"]) for g in d["snapshot"]["groups"]]')" '["frank", "role"]' \
+    "henry's role group frank"
 
 # ---- the same input in another order gives the same result: run it again
 json2=$(ctl sync --json) || fail "second sync failed"

@@ -238,7 +238,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->id_max, 2147352575u);
     CHECK_STR(cfg->home_pattern, "/home/%u");
     CHECK_STR(cfg->default_shell, "/bin/bash");
-    CHECK_STR(cfg->role_group_prefix, "");
+    CHECK_STR(cfg->role_group_prefix, "logto-");
+    CHECK(cfg->reserved_names == NULL);
     CHECK_STR(cfg->org_group_prefix, "org-");
     CHECK_STR(cfg->org_role_group_prefix, "org-");
     CHECK(cfg->groups_from_roles && cfg->groups_from_orgs && cfg->groups_from_org_roles);
@@ -380,6 +381,7 @@ static void test_every_key(void)
     CHECK_STR(cfg->role_group_prefix, "role-");
     CHECK_STR(cfg->org_group_prefix, "o_");
     CHECK_STR(cfg->org_role_group_prefix, "or.");
+    CHECK_STR(cfg->reserved_names ? cfg->reserved_names[1] : NULL, "legacy-db");
     CHECK(cfg->groups_from_roles);
     CHECK(!cfg->groups_from_orgs);
     CHECK(cfg->groups_from_org_roles);
@@ -419,7 +421,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_delay, 120);
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 50);
+    CHECK_INT(star->line, 51);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -1406,7 +1408,7 @@ static void test_cli(void)
             lines++;
         CHECK_INT(lines, n);
         CHECK(strstr(out, "logto\ttimeout\tduration\t15s\t"));
-        CHECK(strstr(out, "identity\trole_group_prefix\tprefix\t\"\"\t"));
+        CHECK(strstr(out, "identity\trole_group_prefix\tprefix\tlogto-\t"));
         CHECK(strstr(out, "logto\tclient_id\tstring\t-\t"));
     }
     {

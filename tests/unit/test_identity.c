@@ -46,7 +46,7 @@ static char **keep(const char *text)
  * file layer refuses files in a directory that root does not own, like a user's checkout). */
 
 static char tmpdir[] = "/tmp/test-identity-XXXXXX";
-static char passwd_path[256], group_path[256], shells_path[256];
+static char passwd_path[256], group_path[256], shells_path[256], master_path[256];
 static char logbuf[65536];
 static struct logto_config cfg;
 static struct logto_ctx ctx;
@@ -98,6 +98,11 @@ static void cleanup(void)
     unlink(passwd_path);
     unlink(group_path);
     unlink(shells_path);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(master_path, sizeof(master_path), "%s/%s", tmpdir,
+                 i ? "group.master" : "passwd.master");
+        unlink(master_path);
+    }
     rmdir(tmpdir);
 }
 
@@ -120,7 +125,8 @@ static void reset_config(void)
                               .log = { .fn = capture_log },
                               .passwd_path = passwd_path,
                               .group_path = group_path,
-                              .shells_path = shells_path };
+                              .shells_path = shells_path,
+                              .base_passwd_dir = tmpdir };
     logbuf[0] = '\0';
 }
 
@@ -134,6 +140,8 @@ static void setup(void)
         copy_fixture("passwd", passwd_path, sizeof(passwd_path));
         copy_fixture("group", group_path, sizeof(group_path));
         copy_fixture("shells", shells_path, sizeof(shells_path));
+        copy_fixture("passwd.master", master_path, sizeof(master_path));
+        copy_fixture("group.master", master_path, sizeof(master_path));
         done = true;
     }
     reset_config();
@@ -505,6 +513,8 @@ static void test_gecos(void)
         { "\"  padded\\t\"", "padded" },
         { "\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac\"", "Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac" },
         { "\"a\\u0085b\\u007fc\"", "a b c" }, /* C1 NEL and DEL */
+        /* Bidi override, zero-width space, soft hyphen, Hangul filler: visibly replaced. */
+        { "\"Mal\\u202elory\\u200b\\u00ad\\u3164x\"", "Mal?lory???x" },
         { "null", "" },
     };
     char text[512];
@@ -756,6 +766,64 @@ static void test_caps(void)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* System names are never served (issue 12.7): refused when mapped, with the reason. */
+static void test_reserved_names(void)
+{
+    static const struct {
+        const char *username, *detail;
+    } refused[] = {
+        { "mysql", "well-known system account" },
+        { "postgres", "well-known system account" },
+        { "redis", "well-known system account" },
+        { "www-data", "well-known system account" },
+        { "libvirt-qemu", "well-known system account" },
+        { "nobody", "well-known system account" },
+        { "Docker", "well-known system account" },
+        { "_chrony", "starts like the names" },
+        { "systemd-foo", "starts like the names" },
+        { "Debian-exim", "starts like the names" },
+        { "appsvc", "reserved_names" },
+        { "logto-admin", "role_group_prefix 'logto-'" },
+        { "org-acme", "org_group_prefix 'org-'" },
+        { "orgrole-x", "org_role_group_prefix" },
+    };
+    const char *const *list;
+    size_t n = logto_name_system_list(&list);
+    char text[256];
+
+    setup();
+    cfg.reserved_names = keep("appsvc");
+    for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+        _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+        struct logto_error err = { 0 };
+        snprintf(text, sizeof(text), "{\"sub\":\"s%zu\",\"username\":\"%s\"}", i,
+                 refused[i].username);
+        CHECK_INT(map_text(text, &id, &err), -LOGTO_E_IDENTITY);
+        CHECK_CONTAINS(err.message, "which is never served");
+        CHECK_CONTAINS(err.message, refused[i].detail);
+    }
+    /* Names merely close to them, and a prefix whose groups are not made, are fine. */
+    cfg.groups_from_orgs = false;
+    static const char *const fine[] = { "mysqladmin", "dockerfan", "org-acme", "alogto-x" };
+    for (size_t i = 0; i < ELEMENTSOF(fine); i++) {
+        _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+        struct logto_error err = { 0 };
+        snprintf(text, sizeof(text), "{\"sub\":\"s\",\"username\":\"%s\"}", fine[i]);
+        CHECK_INT(map_text(text, &id, &err), 0);
+    }
+    /* The built-in list: sorted (bsearch), valid names, with the names the issue names. */
+    for (size_t i = 0; i < n; i++) {
+        CHECK(logto_name_valid(list[i]));
+        if (i)
+            CHECK(strcmp(list[i - 1], list[i]) < 0);
+    }
+    static const char *const must[] = { "mysql",     "postgres",     "redis", "docker",
+                                        "libvirt",   "libvirt-qemu", "kvm",   "lxd",
+                                        "wireshark", "www-data",     "nobody" };
+    for (size_t i = 0; i < ELEMENTSOF(must); i++)
+        CHECK(logto_name_system_reason(must[i]) != NULL);
+}
+
 static void test_check_local(void)
 {
     static const struct {
@@ -765,9 +833,11 @@ static void test_check_local(void)
     } cases[] = {
         { "{\"sub\":\"s\",\"username\":\"newuser\"}", 0, NULL },
         { "{\"sub\":\"s\",\"username\":\"localuser\"}", -LOGTO_E_COLLISION, "passwd" },
-        { "{\"sub\":\"s\",\"username\":\"daemon\"}", -LOGTO_E_COLLISION, "passwd" },
+        { "{\"sub\":\"s\",\"username\":\"alien\"}", -LOGTO_E_COLLISION, "passwd" },
+        { "{\"sub\":\"s\",\"username\":\"bpuser\"}", -LOGTO_E_COLLISION, "base-passwd" },
+        { "{\"sub\":\"s\",\"username\":\"bpgroup\"}", -LOGTO_E_COLLISION, "base-passwd" },
         { "{\"sub\":\"s\",\"username\":\"nisuser\"}", -LOGTO_E_COLLISION, "passwd" },
-        { "{\"sub\":\"s\",\"username\":\"staff\"}", -LOGTO_E_COLLISION, "local group" },
+        { "{\"sub\":\"s\",\"username\":\"devs\"}", -LOGTO_E_COLLISION, "local group" },
         { "{\"sub\":\"s\",\"username\":\"n1\",\"custom_data\":{\"uidNumber\":1000}}",
           -LOGTO_E_COLLISION, "UID 1000" },
         { "{\"sub\":\"s\",\"username\":\"n2\",\"custom_data\":{\"uidNumber\":1879048200}}",
@@ -853,6 +923,9 @@ static const struct logto_dir_group *find_group(const struct logto_dir_group *g,
     return NULL;
 }
 
+static char
+    groups_err[sizeof(((struct logto_error *)0)->message)]; /* the message of the last groups_of */
+
 static void groups_of(const char *claims, struct logto_dir_group **g, size_t *n, int want_rc)
 {
     _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
@@ -864,6 +937,7 @@ static void groups_of(const char *claims, struct logto_dir_group **g, size_t *n,
     if (!id)
         return;
     int r = logto_identity_groups(&ctx, id, g, n, &err);
+    snprintf(groups_err, sizeof(groups_err), "%s", err.message);
     if (r != want_rc)
         fprintf(stderr, "groups: %s\n", err.message);
     CHECK_INT(r, want_rc);
@@ -924,14 +998,12 @@ static void test_groups(void)
         { "\"roles\":[\"a-very-long-role-name-beyond-the-limit\"]", { NULL }, 1, 1 },
         /* local groups always win: by name and by GID */
         { "\"roles\":[\"local\"]", { "logto-local" }, 1, 1 },
-        /* a derived group clashing with the private group (user named logto-x) */
-        { "\"roles\":[\"x\"]", { NULL }, 1, 1 },
     };
     char text[512];
     for (size_t i = 0; i < ELEMENTSOF(clashes); i++) {
         setup();
-        snprintf(text, sizeof(text), "{\"sub\":\"s%zu\",\"username\":\"%s\",%s}", i,
-                 i == 6 ? "logto-x" : "alice", clashes[i].claims);
+        snprintf(text, sizeof(text), "{\"sub\":\"s%zu\",\"username\":\"%s\",%s}", i, "alice",
+                 clashes[i].claims);
         groups_of(text, &g, &n, 0);
         if (n != clashes[i].left)
             fprintf(stderr, "clash case %zu: %zu groups\n%s", i, n, logbuf);
@@ -943,16 +1015,46 @@ static void test_groups(void)
         logto_identity_groups_free(g, n);
     }
 
-    /* Role names without a prefix: "sudo" is a local group, "9ers" not a valid name. */
+    /* A role group keeps its name and GID: a user whose private group would clash with one of
+     * their own role groups (a user named like the role, a gidNumber equal to its GID) is
+     * refused, and says why. */
     setup();
     cfg.role_group_prefix = NULL;
-    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"sudo\",\"9ers\",\"..\","
-              "\"Builders\"]}",
+    groups_of("{\"sub\":\"s\",\"username\":\"admin\",\"roles\":[\"admin\"]}", &g, &n,
+              -LOGTO_E_COLLISION);
+    CHECK_CONTAINS(groups_err, "clashes with role group admin");
+    CHECK_CONTAINS(groups_err, "keeps its name and GID");
+    logto_identity_groups_free(g, n);
+    CHECK_INT(logto_identity_hash_id("logto-gid:role:", "admin", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &gid, &err),
+              0);
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"admin\"],"
+             "\"custom_data\":{\"gidNumber\":%u}}",
+             gid);
+    groups_of(text, &g, &n, -LOGTO_E_COLLISION);
+    CHECK_CONTAINS(groups_err, "clashes with role group admin");
+    logto_identity_groups_free(g, n);
+
+    /* Role names without a prefix: "devs" is a local group, "9ers" not a valid name; "docker"
+     * and "bpgroup" (base-passwd) are system names: no group, so the package that creates the
+     * system group later finds the name free. */
+    setup();
+    cfg.role_group_prefix = NULL;
+    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"devs\",\"9ers\",\"..\","
+              "\"Builders\",\"docker\",\"bpgroup\"]}",
               &g, &n, 0);
     CHECK_INT(n, 2);
     CHECK(find_group(g, n, "builders") != NULL);
-    CHECK_INT(log_count("identity-skip-group"), 3);
+    CHECK(find_group(g, n, "docker") == NULL);
+    CHECK_INT(log_count("identity-skip-group"), 5);
     CHECK_INT(log_count("local group"), 1);
+    CHECK_INT(log_count("reserved for system accounts"), 2);
+    logto_identity_groups_free(g, n);
+    /* With the prefix, role docker is the group logto-docker. */
+    setup();
+    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"docker\"]}", &g, &n, 0);
+    CHECK(find_group(g, n, "logto-docker") != NULL);
     logto_identity_groups_free(g, n);
 
     /* A local group holding the GID a role hashes to wins. */
@@ -1002,7 +1104,7 @@ static void test_groups(void)
 
     /* A private group that clashes with a local group is an error, not a skip. */
     setup();
-    groups_of("{\"sub\":\"s\",\"username\":\"staff\"}", &g, &n, -LOGTO_E_COLLISION);
+    groups_of("{\"sub\":\"s\",\"username\":\"devs\"}", &g, &n, -LOGTO_E_COLLISION);
     logto_identity_groups_free(g, n);
 }
 
@@ -1178,6 +1280,8 @@ static void test_check_directory(void)
     char *m1[] = { S("bob"), NULL };
     struct logto_dir_user users[] = {
         { .name = S("bob"), .uid = 2000100, .gid = 2000100, .sub = S("sb") },
+        /* dan's GID is not his UID */
+        { .name = S("dan"), .uid = 2000700, .gid = 2000800, .sub = S("sd") },
     };
     struct logto_dir_group groups[] = {
         { .name = S("bob"),
@@ -1192,35 +1296,153 @@ static void test_check_directory(void)
           .members = m1 },
         /* a private group whose user is not listed (as after a partial sync) */
         { .name = S("zed"), .gid = 2000400, .kind = LOGTO_GROUP_PRIVATE, .source = S("sz") },
+        { .name = S("dan"), .gid = 2000800, .kind = LOGTO_GROUP_PRIVATE, .source = S("sd") },
     };
-    struct logto_directory dir = { .users = users, .n_users = 1, .groups = groups, .n_groups = 3 };
+    struct logto_directory dir = { .users = users, .n_users = 2, .groups = groups, .n_groups = 4 };
     static const struct {
         const char *sub, *name;
         uint32_t uid, gid;
+        bool uid_custom, gid_custom;
         int rc;
     } cases[] = {
-        { "sa", "alice", 2000300, 2000300, 0 },
-        { "sb", "bob", 2000100, 2000100, 0 },                   /* bob himself: an update */
-        { "sx", "bob", 2000300, 2000300, -LOGTO_E_COLLISION },  /* bob's name, other sub */
-        { "sx", "carl", 2000100, 2000300, -LOGTO_E_COLLISION }, /* bob's UID */
-        { "sx", "carl", 2000300, 2000100, -LOGTO_E_COLLISION }, /* bob's GID */
-        { "sx", "zed", 2000300, 2000300, -LOGTO_E_COLLISION },  /* another private group's name */
-        { "sx", "carl", 2000500, 2000400, -LOGTO_E_COLLISION }, /* another private group's GID */
-        /* derived groups yield to users: they never lock a user out */
-        { "sx", "logto-ops", 2000300, 2000300, 0 },
-        { "sx", "carl", 2000200, 2000200, 0 },
+        { "sa", "alice", 2000300, 2000300, false, false, 0 },
+        { "sb", "bob", 2000100, 2000100, false, false, 0 }, /* bob himself: an update */
+        { "sx", "bob", 2000300, 2000300, false, false, -LOGTO_E_COLLISION },  /* bob's name */
+        { "sx", "carl", 2000100, 2000300, false, false, -LOGTO_E_COLLISION }, /* bob's UID */
+        { "sx", "carl", 2000300, 2000100, false, false, -LOGTO_E_COLLISION }, /* bob's GID */
+        { "sx", "zed", 2000300, 2000300, false, false, -LOGTO_E_COLLISION },  /* a private name */
+        { "sx", "carl", 2000500, 2000400, false, false, -LOGTO_E_COLLISION }, /* a private GID */
+        /* a role group keeps its name and GID: the user is refused (12.4, 12.7) */
+        { "sx", "logto-ops", 2000300, 2000300, false, false, -LOGTO_E_COLLISION },
+        { "sx", "carl", 2000200, 2000200, false, false, -LOGTO_E_COLLISION },
+        { "sx", "carl", 2000300, 2000200, false, true, -LOGTO_E_COLLISION }, /* gidNumber */
+        /* a chosen UID is checked against GIDs too: the role's, another user's private one */
+        { "sx", "carl", 2000200, 2000300, true, true, -LOGTO_E_COLLISION },
+        { "sx", "carl", 2000400, 2000300, true, true, -LOGTO_E_COLLISION },
+        { "sx", "carl", 2000800, 2000300, true, true, -LOGTO_E_COLLISION }, /* dan's GID */
+        /* ... and a chosen GID against UIDs (dan's); hashed IDs only in their own space */
+        { "sx", "carl", 2000300, 2000700, false, true, -LOGTO_E_COLLISION },
+        { "sx", "carl", 2000300, 2000700, false, false, 0 },
+        { "sx", "carl", 2000800, 2000900, false, false, 0 },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct logto_identity id = { .sub = S(cases[i].sub),
                                      .name = S(cases[i].name),
                                      .uid = cases[i].uid,
-                                     .gid = cases[i].gid };
+                                     .gid = cases[i].gid,
+                                     .uid_custom = cases[i].uid_custom,
+                                     .gid_custom = cases[i].gid_custom };
         struct logto_error err = { 0 };
         int r = logto_identity_check_directory(&dir, &id, &err);
         if (r != cases[i].rc)
             fprintf(stderr, "directory case %zu: %d %s\n", i, r, err.message);
         CHECK_INT(r, cases[i].rc);
     }
+}
+
+/* A sign-in into dir as directory_update (auth.c) does it: groups, eviction, check, upsert. */
+static int signin_into(struct logto_directory *dir, const char *claims, int *ret_evicted, char *msg,
+                       size_t msglen)
+{
+    _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+    struct logto_dir_group *g = NULL;
+    struct logto_error err = { 0 };
+    size_t n = 0;
+    int r = map_text(claims, &id, &err);
+
+    if (r >= 0)
+        r = logto_identity_groups(&ctx, id, &g, &n, &err);
+    if (r >= 0)
+        r = *ret_evicted = logto_identity_evict_yielding(&ctx, dir, id, g, n, &err);
+    if (r >= 0)
+        r = logto_identity_check_directory(dir, id, &err);
+    if (r >= 0) {
+        struct logto_dir_user u = { .name = id->name,
+                                    .uid = id->uid,
+                                    .gid = id->gid,
+                                    .gecos = id->gecos,
+                                    .home = id->home,
+                                    .shell = id->shell,
+                                    .sub = id->sub };
+        r = logto_directory_upsert_user(dir, &u, g, n, &err);
+    }
+    logto_identity_groups_free(g, n);
+    snprintf(msg, msglen, "%s", err.message);
+    return r;
+}
+
+/* Sign-in without sync: a chosen ID never displaces anything, whoever signs in first. */
+static void test_chosen_ids_signin(void)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = logto_directory_new();
+    char text[512], msg[sizeof(((struct logto_error *)0)->message)];
+    uint32_t admin_gid, victim_uid;
+    struct logto_error err = { 0 };
+    int evicted = 0;
+
+    setup();
+    CHECK_INT(logto_identity_hash_id("logto-gid:role:", "admin", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &admin_gid, &err),
+              0);
+    CHECK_INT(logto_identity_hash_id("logto-uid:", "victim000001", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &victim_uid, &err),
+              0);
+
+    /* mallory signs in first with gidNumber = the admin role group's GID, thief with uidNumber =
+     * victim's hashed UID: nothing in the snapshot stops them yet. */
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"mallory00001\",\"username\":\"mallory\","
+             "\"custom_data\":{\"gidNumber\":%u}}",
+             admin_gid);
+    CHECK_INT(signin_into(dir, text, &evicted, msg, sizeof(msg)), 0);
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"thief0000001\",\"username\":\"thief\","
+             "\"custom_data\":{\"uidNumber\":%u}}",
+             victim_uid);
+    CHECK_INT(signin_into(dir, text, &evicted, msg, sizeof(msg)), 0);
+    CHECK_INT(dir->n_users, 2);
+
+    /* An admin signs in: the role group takes its GID back; mallory goes, logged. */
+    logbuf[0] = '\0';
+    CHECK_INT(signin_into(dir,
+                          "{\"sub\":\"keeper000001\",\"username\":\"keeper\","
+                          "\"roles\":[\"admin\"]}",
+                          &evicted, msg, sizeof(msg)),
+              0);
+    CHECK_INT(evicted, 1);
+    CHECK_CONTAINS(logbuf, "directory-evict user=mallory sub=mallory00001 by=keeper");
+    CHECK(logto_directory_find_user(dir, "mallory00001") == NULL);
+    /* victim signs in: thief goes, victim keeps the hashed UID. */
+    CHECK_INT(signin_into(dir, "{\"sub\":\"victim000001\",\"username\":\"victim\"}", &evicted, msg,
+                          sizeof(msg)),
+              0);
+    CHECK_INT(evicted, 1);
+    CHECK(logto_directory_find_user(dir, "thief0000001") == NULL);
+    CHECK(logto_directory_find_user(dir, "victim000001") &&
+          logto_directory_find_user(dir, "victim000001")->uid == victim_uid);
+
+    /* Now both try again: refused, with the holder named; the others stay. */
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"mallory00001\",\"username\":\"mallory\","
+             "\"custom_data\":{\"gidNumber\":%u}}",
+             admin_gid);
+    CHECK_INT(signin_into(dir, text, &evicted, msg, sizeof(msg)), -LOGTO_E_COLLISION);
+    CHECK_CONTAINS(msg, "clashes with role group logto-admin");
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"thief0000001\",\"username\":\"thief\","
+             "\"custom_data\":{\"uidNumber\":%u}}",
+             victim_uid);
+    CHECK_INT(signin_into(dir, text, &evicted, msg, sizeof(msg)), -LOGTO_E_COLLISION);
+    CHECK_CONTAINS(msg, "is already held by victim");
+    CHECK_INT(dir->n_users, 2);
+    CHECK(logto_directory_validate(dir, NULL) == 0);
+    /* A chosen ID of a user who holds it meets another chosen ID: no eviction (both chosen). */
+    snprintf(text, sizeof(text),
+             "{\"sub\":\"other0000001\",\"username\":\"other\","
+             "\"custom_data\":{\"uidNumber\":%u}}",
+             victim_uid);
+    CHECK_INT(signin_into(dir, text, &evicted, msg, sizeof(msg)), -LOGTO_E_COLLISION);
+    CHECK(logto_directory_find_user(dir, "victim000001") != NULL);
 }
 
 /* The clash policy over the groups of many users, as sync applies it. */
@@ -1230,7 +1452,7 @@ static void test_group_clashes(void)
         /* 0, 1: private groups */
         { .name = S("alice"), .gid = 2000001, .kind = LOGTO_GROUP_PRIVATE, .source = S("sa") },
         { .name = S("bob"), .gid = 2000002, .kind = LOGTO_GROUP_PRIVATE, .source = S("sb") },
-        /* 2: a role named after alice (empty prefix): the role group yields */
+        /* 2: a role named like alice (empty prefix): the role group stays, alice's goes */
         { .name = S("alice"), .gid = 2000003, .kind = LOGTO_GROUP_ROLE, .source = S("alice") },
         /* 3, 4: "admin" and "Admin" sanitise alike: both go */
         { .name = S("admin"), .gid = 2000004, .kind = LOGTO_GROUP_ROLE, .source = S("admin") },
@@ -1244,11 +1466,11 @@ static void test_group_clashes(void)
         /* 9, 10: a GID shared by an organization group and a role group: both go */
         { .name = S("org-x"), .gid = 2000009, .kind = LOGTO_GROUP_ORG, .source = S("x") },
         { .name = S("dev"), .gid = 2000009, .kind = LOGTO_GROUP_ROLE, .source = S("dev") },
-        /* 11: an organization group with bob's private GID: it yields */
+        /* 11: an organization group with bob's private GID: it stays, bob's group goes */
         { .name = S("org-y"), .gid = 2000002, .kind = LOGTO_GROUP_ORG, .source = S("y") },
     };
-    static const bool marked[] = { false, false, true, true, true, false,
-                                   false, true,  true, true, true, true };
+    static const bool marked[] = { true,  true, false, true, true, false,
+                                   false, true, true,  true, true, false };
     const char *why[ELEMENTSOF(g)];
     struct logto_error err = { 0 };
 
@@ -1273,6 +1495,6 @@ static void test_group_clashes(void)
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_name_owner), TEST(test_uids),
           TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_lists),
-          TEST(test_caps), TEST(test_check_local), TEST(test_file_has_user), TEST(test_groups),
-          TEST(test_mgmt), TEST(test_collisions), TEST(test_check_directory),
-          TEST(test_group_clashes))
+          TEST(test_caps), TEST(test_reserved_names), TEST(test_check_local),
+          TEST(test_file_has_user), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
+          TEST(test_check_directory), TEST(test_chosen_ids_signin), TEST(test_group_clashes))

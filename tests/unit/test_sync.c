@@ -26,7 +26,7 @@
 /* Environment: the identity fixtures (local passwd/group/shells) in a private directory. */
 
 static char tmpdir[] = "/tmp/test-sync-XXXXXX";
-static char passwd_path[256], group_path[256], shells_path[256];
+static char passwd_path[256], group_path[256], shells_path[256], master_path[256];
 static char logbuf[1 << 16];
 static struct logto_config cfg;
 static struct logto_ctx ctx;
@@ -85,6 +85,8 @@ static void setup(void)
         copy_fixture("passwd", passwd_path, sizeof(passwd_path));
         copy_fixture("group", group_path, sizeof(group_path));
         copy_fixture("shells", shells_path, sizeof(shells_path));
+        copy_fixture("passwd.master", master_path, sizeof(master_path));
+        copy_fixture("group.master", master_path, sizeof(master_path));
         name_claims = logto_strv_split("username email", false);
         email_domains = logto_strv_split("example.com example.org", false);
         done = true;
@@ -108,7 +110,8 @@ static void setup(void)
                               .log = { .fn = capture_log },
                               .passwd_path = passwd_path,
                               .group_path = group_path,
-                              .shells_path = shells_path };
+                              .shells_path = shells_path,
+                              .base_passwd_dir = tmpdir };
     logbuf[0] = '\0';
 }
 
@@ -583,8 +586,8 @@ static void test_local(void)
         { "ccccccccccc3", "devs", NULL, NULL, NULL, NULL, NULL, false }, /* group name */
         { "ccccccccccc4", "gidclash", NULL, "{\"uidNumber\":73001,\"gidNumber\":5000}", NULL, NULL,
           NULL, false },                                                         /* local GID */
-        { "ccccccccccc5", "fine", NULL, NULL, "sudo admin", NULL, NULL, false }, /* local group */
-        { "ccccccccccc6", "daemon", NULL, NULL, NULL, NULL, NULL, false },
+        { "ccccccccccc5", "fine", NULL, NULL, "devs admin", NULL, NULL, false }, /* local group */
+        { "ccccccccccc6", "alien", NULL, NULL, NULL, NULL, NULL, false },
     };
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
@@ -603,13 +606,13 @@ static void test_local(void)
         CHECK_INT(rep->skipped[i].kind, LOGTO_SYNC_SKIP_LOCAL);
     CHECK(skip_of(rep, "ccccccccccc1") &&
           strstr(skip_of(rep, "ccccccccccc1")->reason, "local passwd"));
-    /* the local group "sudo" wins: no Logto group of that name, reported once */
-    CHECK(group_named(dir, "sudo") == NULL);
+    /* the local group "devs" wins: no Logto group of that name, reported once */
+    CHECK(group_named(dir, "devs") == NULL);
     CHECK_STR(members(dir, "admin"), "fine");
-    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "sudo");
+    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "devs");
     CHECK(gs != NULL);
     if (gs) {
-        CHECK_STR(gs->name, "sudo");
+        CHECK_STR(gs->name, "devs");
         CHECK_INT(gs->members, 1);
         CHECK(strstr(gs->reason, "local group") != NULL);
     }
@@ -624,7 +627,7 @@ static void test_group_clashes(void)
         /* role "org-o2" vs organization o2 (prefix org-): both named org-o2 */
         { "ddddddddddd1", "uone", NULL, NULL, "org-o2", NULL, NULL, false },
         { "ddddddddddd2", "utwo", NULL, NULL, NULL, "o2", NULL, false },
-        /* a role named like a user: the user's own group wins */
+        /* a user named like a role (empty prefix): the role group keeps its name */
         { "ddddddddddd3", "uthree", NULL, NULL, "uthree admin", NULL, NULL, false },
         { "ddddddddddd4", "ufour", NULL, NULL, "uthree", NULL, NULL, false },
         /* a clash among one user's own groups takes the group from every holder */
@@ -639,17 +642,20 @@ static void test_group_clashes(void)
     setup();
     u = make(specs, ELEMENTSOF(specs));
     CHECK_INT(build(&u, &dir, NULL, rep), 0);
-    CHECK_INT(dir->n_users, 6);
-    CHECK_INT(rep->n_skipped, 0);
+    CHECK_INT(dir->n_users, 5);
+    CHECK_INT(rep->n_skipped, 1);
     CHECK(group_named(dir, "org-o2") == NULL);
     CHECK(group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o2") != NULL);
     CHECK(group_skip_of(rep, LOGTO_GROUP_ORG, "o2") != NULL);
-    /* uthree keeps the private group; the role group of that name is gone for both holders */
-    CHECK(group_named(dir, "uthree") && group_named(dir, "uthree")->kind == LOGTO_GROUP_PRIVATE);
-    CHECK_STR(members(dir, "uthree"), "");
-    gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "uthree");
-    CHECK(gs && gs->members == 2);
-    CHECK_STR(members(dir, "admin"), "uthree");
+    /* uthree is refused (the user would have become the role's group); the role group stays
+     * for its other holder */
+    CHECK(user_named(dir, "uthree") == NULL);
+    CHECK(skip_of(rep, "ddddddddddd3") &&
+          strstr(skip_of(rep, "ddddddddddd3")->reason, "keeps its name and GID"));
+    CHECK(group_named(dir, "uthree") && group_named(dir, "uthree")->kind == LOGTO_GROUP_ROLE);
+    CHECK_STR(members(dir, "uthree"), "ufour");
+    CHECK(group_skip_of(rep, LOGTO_GROUP_ROLE, "uthree") == NULL);
+    CHECK_STR(members(dir, "admin"), "(none)");
     /* org-o3: ufive's own role and org clash; usix must not keep a group ufive is denied */
     CHECK(group_named(dir, "org-o3") == NULL);
     gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o3");
@@ -658,6 +664,77 @@ static void test_group_clashes(void)
         CHECK(strstr(gs->reason, "ufive") != NULL);
     CHECK(logto_directory_validate(dir, NULL) == 0);
     users_free(&u);
+}
+
+/* IDs from custom_data never displace anything (issue 12.4): the chooser is refused, the role
+ * group, the local group and the other user stay; in either input order. */
+static void test_chosen_ids(void)
+{
+    char admin_gid[64], org_gid[64], victim_uid[64];
+    uint32_t gid, ogid, vuid;
+    struct logto_error e = { 0 };
+
+    setup();
+    CHECK_INT(logto_identity_hash_id("logto-gid:role:", "admin", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &gid, &e),
+              0);
+    CHECK_INT(logto_identity_hash_id("logto-gid:org:", "o9", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &ogid, &e),
+              0);
+    CHECK_INT(logto_identity_hash_id("logto-uid:", "fffffffffff4", LOGTO_ID_MIN_DEFAULT,
+                                     LOGTO_ID_MAX_DEFAULT, &vuid, &e),
+              0);
+    snprintf(admin_gid, sizeof(admin_gid), "{\"gidNumber\":%u}", gid);
+    snprintf(org_gid, sizeof(org_gid), "{\"uidNumber\":%u}", ogid);
+    snprintf(victim_uid, sizeof(victim_uid), "{\"uidNumber\":%u}", vuid);
+    const struct spec specs[] = {
+        { "fffffffffff1", "keeper", NULL, NULL, "admin", "o9", NULL, false },
+        /* gidNumber = the admin role group's GID: the group would vanish for keeper */
+        { "fffffffffff2", "mallory", NULL, admin_gid, NULL, NULL, NULL, false },
+        /* uidNumber = the organization group's GID (the other ID space) */
+        { "fffffffffff3", "oscar", NULL, org_gid, NULL, NULL, NULL, false },
+        /* uidNumber = another user's hashed UID: only the chooser goes */
+        { "fffffffffff4", "victim", NULL, NULL, NULL, NULL, NULL, false },
+        { "fffffffffff5", "thief", NULL, victim_uid, NULL, NULL, NULL, false },
+        /* uidNumber = the GID of the local group devs (not a local UID) */
+        { "fffffffffff6", "trudy", NULL, "{\"uidNumber\":5000,\"gidNumber\":73005}", NULL, NULL,
+          NULL, false },
+    };
+    struct spec reversed[ELEMENTSOF(specs)];
+    for (size_t i = 0; i < ELEMENTSOF(specs); i++)
+        reversed[i] = specs[ELEMENTSOF(specs) - 1 - i];
+
+    for (int pass = 0; pass < 2; pass++) {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        const struct logto_sync_skip *sk;
+        struct users u;
+
+        setup();
+        u = make(pass ? reversed : specs, ELEMENTSOF(specs));
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK_INT(dir->n_users, 2);
+        CHECK(user_named(dir, "keeper") && user_named(dir, "victim"));
+        CHECK(user_named(dir, "victim") && user_named(dir, "victim")->uid == vuid);
+        CHECK_STR(members(dir, "admin"), "keeper");
+        CHECK(group_named(dir, "admin") && group_named(dir, "admin")->gid == gid);
+        CHECK_STR(members(dir, "org-o9"), "keeper");
+        CHECK_INT(rep->n_collisions, 0);
+        CHECK_INT(rep->n_skipped, 4);
+        sk = skip_of(rep, "fffffffffff2");
+        CHECK(sk && sk->kind == LOGTO_SYNC_SKIP_COLLISION);
+        CHECK(sk && strstr(sk->reason, "from custom_data is the GID of role group admin"));
+        sk = skip_of(rep, "fffffffffff3");
+        CHECK(sk && strstr(sk->reason, "from custom_data is the GID of org group org-o9"));
+        sk = skip_of(rep, "fffffffffff5");
+        CHECK(sk && strstr(sk->reason, "from custom_data is in use by victim"));
+        sk = skip_of(rep, "fffffffffff6");
+        CHECK(sk && sk->kind == LOGTO_SYNC_SKIP_LOCAL);
+        CHECK(sk && strstr(sk->reason, "is the GID of a local group"));
+        CHECK(strstr(logbuf, "sync-skip-chosen-id user=mallory sub=fffffffffff2") != NULL);
+        CHECK(logto_directory_validate(dir, NULL) == 0);
+        users_free(&u);
+    }
 }
 
 static void test_unmapped(void)
@@ -933,5 +1010,5 @@ static void test_ssh_keys_cache(void)
 
 TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_name_owners),
           TEST(test_blocked_file), TEST(test_resolve_uids), TEST(test_local),
-          TEST(test_group_clashes), TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check),
-          TEST(test_ssh_keys_cache))
+          TEST(test_group_clashes), TEST(test_chosen_ids), TEST(test_unmapped), TEST(test_diff),
+          TEST(test_ssh_key_check), TEST(test_ssh_keys_cache))

@@ -12,7 +12,15 @@ export const ENDPOINTS = new Set(['discovery', 'jwks', 'device_auth', 'token', '
 export const NETWORK_FAULTS = new Set(['reset', 'hang', 'http500', 'malformed', 'truncated', 'huge']);
 export const ID_TOKEN_FAULTS = new Set(['wrong_issuer', 'bad_signature', 'unknown_kid',
   'expired_id_token', 'alg_none', 'alg_hs256', 'wrong_aud']);
-export const FAULTS = new Set([...NETWORK_FAULTS, ...ID_TOKEN_FAULTS, 'slow_down']);
+// Hostile text (issue 12.6): what a person is shown carries C1, bidi and control characters.
+export const DEVICE_TEXT_FAULTS = new Set(['hostile_uri', 'hostile_uri_bytes', 'hostile_uri_control',
+  'hostile_user_code']);
+export const TOKEN_TEXT_FAULTS = new Set(['hostile_error']);
+export const FAULTS = new Set([...NETWORK_FAULTS, ...ID_TOKEN_FAULTS, 'slow_down',
+  ...DEVICE_TEXT_FAULTS, ...TOKEN_TEXT_FAULTS]);
+
+// U+202E RIGHT-TO-LEFT OVERRIDE, U+009B (8-bit CSI, encoded), U+200F RIGHT-TO-LEFT MARK.
+export const HOSTILE_TEXT = '\u202e\u009b31m\u200fevil';
 
 export const HUGE_BYTES = 10 * 1024 * 1024;
 
@@ -143,6 +151,35 @@ export function applyNetworkFault(fault, req, res, { area, hanging }) {
     default:
       throw new Error(`not a network fault: ${fault}`);
   }
+}
+
+// ---- hostile text ---------------------------------------------------------------------------
+
+// The device authorization answer `body` (already Logto-shaped) made hostile. Returns a new body:
+// an object, or a Buffer for `hostile_uri_bytes` (a lone 0x9b byte: invalid UTF-8, so invalid
+// JSON too). The device and user codes stay usable where the fault allows it.
+export function hostileDeviceAnswer(fault, body) {
+  const complete = body.verification_uri_complete;
+  switch (fault) {
+    case 'hostile_uri':
+      return { ...body, verification_uri_complete: `${complete}&note=${HOSTILE_TEXT}` };
+    case 'hostile_uri_control':
+      return { ...body, verification_uri_complete: `${complete}&note=\u001b[2J\u001b]0;pwned\u0007` };
+    case 'hostile_user_code':
+      return { ...body, user_code: `${body.user_code}${HOSTILE_TEXT}` };
+    case 'hostile_uri_bytes': {
+      const json = JSON.stringify({ ...body, verification_uri_complete: `${complete}&note=MARK` });
+      const [head, tail] = json.split('MARK');
+      return Buffer.concat([Buffer.from(head), Buffer.from([0x9b]), Buffer.from(`31m${tail}`)]);
+    }
+    default:
+      throw new Error(`not a device text fault: ${fault}`);
+  }
+}
+
+// A device-code poll refused by the person, with a hostile error_description.
+export function hostileTokenError() {
+  return { error: 'access_denied', error_description: `End-User aborted interaction${HOSTILE_TEXT}` };
 }
 
 // ---- ID token faults -----------------------------------------------------------------------

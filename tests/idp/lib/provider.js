@@ -13,7 +13,9 @@ import {
 } from './claims.js';
 import { ORG_RESOURCE } from './store.js';
 import { decorateOidcError } from './errors.js';
-import { ID_TOKEN_FAULTS, tamperIdToken } from './faults.js';
+import {
+  DEVICE_TEXT_FAULTS, ID_TOKEN_FAULTS, TOKEN_TEXT_FAULTS, hostileDeviceAnswer, hostileTokenError, tamperIdToken,
+} from './faults.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -563,6 +565,13 @@ function installMiddleware(idp, provider) {
       };
       return;
     }
+    if (isToken && firstParam(body.grant_type) === DEVICE_CODE_GRANT
+      && idp.faults.take('token', TOKEN_TEXT_FAULTS)) {
+      ctx.status = 400;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = hostileTokenError();
+      return;
+    }
 
     await next();
 
@@ -597,6 +606,11 @@ function installMiddleware(idp, provider) {
         };
       } else {
         ctx.body = { ...ctx.body, interval: idp.deviceInterval };
+      }
+      const fault = idp.faults.take('device_auth', DEVICE_TEXT_FAULTS);
+      if (fault) {
+        ctx.body = hostileDeviceAnswer(fault, ctx.body);
+        ctx.type = 'application/json; charset=utf-8';
       }
     }
 

@@ -230,6 +230,46 @@ test('slow_down on device polls (logto profile too), decorated', async () => {
   await idp.ctlOk('DELETE', '/faults');
 });
 
+test('hostile text in the device answer: C1, bidi and control characters where people look', async () => {
+  const devicePath = '/oidc/device/auth';
+  const ask = () => idp.req('POST', devicePath, { form: { client_id: 'device-app', scope: 'openid' } });
+  await fault(idp, 'device_auth', 'hostile_uri', 1);
+  const a = await ask();
+  assert.equal(a.status, 200);
+  assert.match(a.json.verification_uri_complete, /^https:\/\/127\.0\.0\.1:\d+\/device\?user_code=[A-Z-]+&note=\u202e\u009b31m\u200fevil$/);
+  assert.equal(a.json.verification_uri.includes('\u202e'), false);
+  // The device code still works: the fault changes only what is shown.
+  await idp.ctlOk('POST', '/device/approve', { user_code: a.json.user_code, username: 'alice' });
+  assert.equal((await poll(idp, a.json.device_code)).status, 200);
+
+  await fault(idp, 'device_auth', 'hostile_uri_control', 1);
+  assert.match((await ask()).json.verification_uri_complete, /&note=\u001b\[2J\u001b\]0;pwned\u0007$/);
+  await fault(idp, 'device_auth', 'hostile_user_code', 1);
+  assert.match((await ask()).json.user_code, /^[A-Z]{4}-[A-Z]{4}\u202e\u009b31m\u200fevil$/);
+
+  await fault(idp, 'device_auth', 'hostile_uri_bytes', 1);
+  const b = await ask();
+  assert.equal(b.status, 200);
+  // A lone 0x9b byte: not UTF-8 (so not JSON either, though Node's decoder would paper over it).
+  assert.ok(b.raw.includes(Buffer.from([0x26, 0x6e, 0x6f, 0x74, 0x65, 0x3d, 0x9b, 0x33, 0x31, 0x6d])));
+  assert.equal(b.raw.includes(Buffer.from([0xc2, 0x9b])), false);
+  assert.equal((await ask()).json.verification_uri_complete.includes('note='), false, 'count 1');
+});
+
+test('hostile_error: a device poll is denied with C1 and bidi in error_description', async () => {
+  const da = await deviceAuth(idp);
+  await fault(idp, 'token', 'hostile_error', 1);
+  const r = await poll(idp, da.device_code);
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error, 'access_denied');
+  assert.equal(r.json.error_description, 'End-User aborted interaction\u202e\u009b31m\u200fevil');
+  assert.equal((await poll(idp, da.device_code)).json.error, 'authorization_pending');
+  // Only device-code polls.
+  await fault(idp, 'token', 'hostile_error', 1);
+  assert.equal((await m2mToken(idp)).status, 200);
+  await idp.ctlOk('DELETE', '/faults');
+});
+
 test('faults do not affect the control API\'s own approval hops', async () => {
   const da = await deviceAuth(idp);
   await fault(idp, 'experience', 'http500');

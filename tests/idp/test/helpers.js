@@ -149,7 +149,7 @@ export function request(method, url, {
         let parsed;
         try { parsed = JSON.parse(text); } catch { parsed = undefined; }
         resolve({
-          status: res.statusCode, headers: res.headers, text, json: parsed, length: buf.length,
+          status: res.statusCode, headers: res.headers, text, json: parsed, length: buf.length, raw: buf,
           location: res.headers.location,
         });
       });

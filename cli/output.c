@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * logtoctl's output streams: everything written to stdout and stderr passes the sanitizer of
+ * common/text.h, so no name, gecos, organization name, role, reason or message that came from the
+ * network can put a control, C1, bidi or other format character on the terminal, whichever
+ * printf printed it. Our own terminal control (sync's progress line) goes to cli_raw_stderr.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "text.h"
+
+FILE *cli_raw_stderr;
+
+struct filter {
+    int fd;
+    unsigned flags;
+    char carry[4]; /* the start of a UTF-8 sequence the next write may complete */
+    size_t n_carry;
+};
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static ssize_t filter_write(void *cookie, const char *buf, size_t size)
+{
+    struct filter *f = cookie;
+    size_t len = f->n_carry + size, tail, out;
+    char *tmp = malloc(len ? len : 1);
+
+    if (!tmp)
+        return -1;
+    memcpy(tmp, f->carry, f->n_carry);
+    memcpy(tmp + f->n_carry, buf, size);
+    tail = logto_text_incomplete_tail(tmp, len);
+    out = logto_text_clean_n(tmp, tmp, len - tail, f->flags);
+    /* The tail was not cleaned in place: it sits after the cleaned part, unchanged. */
+    memcpy(f->carry, tmp + len - tail, tail);
+    f->n_carry = tail;
+    int r = write_all(f->fd, tmp, out);
+    free(tmp);
+    return r < 0 ? -1 : (ssize_t)size;
+}
+
+/* A stream that ends inside a character: the fragment is shown as '?', like any invalid one. */
+static int filter_close(void *cookie)
+{
+    struct filter *f = cookie;
+    int r = f->n_carry ? write_all(f->fd, "?", 1) : 0;
+    free(f);
+    return r;
+}
+
+/* Non-ASCII text only for a terminal that takes UTF-8: the C and POSIX locales count as UTF-8
+ * (what terminals use today); an explicitly other codeset (ISO-8859-1...) gets ASCII only. */
+static unsigned charset_flags(void)
+{
+    unsigned flags = 0;
+    const char *set;
+
+    if (!setlocale(LC_CTYPE, ""))
+        return 0;
+    set = nl_langinfo(CODESET);
+    if (set && strcasecmp(set, "UTF-8") != 0 && strcasecmp(set, "utf8") != 0 &&
+        strcmp(set, "ANSI_X3.4-1968") != 0)
+        flags |= LOGTO_TEXT_ASCII;
+    setlocale(LC_CTYPE, "C");
+    return flags;
+}
+
+static FILE *filtered(int fd, unsigned flags, int mode)
+{
+    static const cookie_io_functions_t io = { .write = filter_write, .close = filter_close };
+    struct filter *f = calloc(1, sizeof(*f));
+    FILE *s;
+
+    if (!f)
+        return NULL;
+    f->fd = fd;
+    f->flags = flags | LOGTO_TEXT_NEWLINE;
+    s = fopencookie(f, "w", io);
+    if (!s) {
+        free(f);
+        return NULL;
+    }
+    setvbuf(s, NULL, mode, BUFSIZ);
+    return s;
+}
+
+int cli_output_init(void)
+{
+    unsigned flags = charset_flags();
+    FILE *out = filtered(STDOUT_FILENO, flags, isatty(STDOUT_FILENO) == 1 ? _IOLBF : _IOFBF);
+    FILE *err = filtered(STDERR_FILENO, flags, _IONBF);
+
+    cli_raw_stderr = stderr;
+    if (!out || !err) {
+        if (out)
+            fclose(out);
+        if (err)
+            fclose(err);
+        return -1;
+    }
+    stdout = out;
+    stderr = err;
+    return 0;
+}
