@@ -50,6 +50,7 @@ enum type {
     T_DURATION,    /* stored in seconds */
     T_DURATION_MS, /* stored in milliseconds; also accepts an "ms" suffix */
     T_SIZE,        /* bytes, optional K or M suffix */
+    T_COUNT,       /* a whole number between min and max */
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
@@ -293,6 +294,11 @@ static const struct rule schema[] = {
     { "logto", "max_response_size", T_SIZE, S_I64, CFG(max_response_size), .def = "4M",
       .min = 64 * 1024, .max = 64 * 1024 * 1024,
       .doc = "largest response accepted from the provider (64K..64M)" },
+    { "logto", "max_device_flows", T_COUNT, S_I64, CFG(max_device_flows), .def = "10", .min = 1,
+      .max = 10000, .doc = "device flows waiting for approval at once on this host (1..10000)" },
+    { "logto", "max_device_flows_per_user", T_COUNT, S_I64, CFG(max_device_flows_per_user),
+      .def = "2", .min = 1, .max = 100,
+      .doc = "device flows waiting for approval at once for one user name (1..100)" },
 
     /* [identity] */
     { "identity", "name_claims", T_LIST, S_STRV, CFG(name_claims), .flags = F_PROFILE_DEF,
@@ -334,6 +340,12 @@ static const struct rule schema[] = {
       F_OPTIONAL, .doc = "file holding the M2M app secret (root, 0600)" },
     { "sync", "management_resource", T_HTTPS_URL, S_STR, CFG(management_resource),
       .def = "https://default.logto.app/api", .doc = "resource indicator of the Management API" },
+    { "sync", "lookup_rate", T_COUNT, S_I64, CFG(lookup_rate), .def = "30", .min = 1, .max = 6000,
+      .doc = "Management API lookups per minute for names not in the snapshot and logtoctl keys" },
+    { "sync", "lookup_burst", T_COUNT, S_I64, CFG(lookup_burst), .def = "10", .min = 1, .max = 1000,
+      .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
+    { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
+      .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
 
     /* [paths] */
     { "paths", "state_dir", T_PATH, S_STR, CFG(state_dir), .def = LOGTO_STATE_DIR,
@@ -370,6 +382,8 @@ static const struct rule schema[] = {
       .max = 90 * DAY, .doc = "how long cached claims serve while the provider is down (0: off)" },
     { "service", "revoke_on_close", T_BOOL, S_I64, SVC(revoke_on_close), .def = "no",
       .doc = "revoke the session's tokens when the PAM session closes" },
+    { "service", "allow_any_user", T_BOOL, S_I64, SVC(allow_any_user), .def = "no",
+      .doc = "admit every user of the tenant when no require_* or allow_users rule is set" },
 };
 
 #define N_RULES ELEMENTSOF(schema)
@@ -645,6 +659,20 @@ static int parse_size(const struct rule *r, const char *s, struct value *v, char
     return 0;
 }
 
+static int parse_count(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+    uint64_t u;
+
+    if (logto_parse_u64(s, 0, INT32_MAX, &u) < 0)
+        return why_set(why, n, "%s is not a whole number", quoted(q, s));
+    if ((int64_t)u < r->min || (int64_t)u > r->max)
+        return why_set(why, n, "%s is out of range (%" PRId64 "..%" PRId64 ")", quoted(q, s),
+                       r->min, r->max);
+    v->num = (int64_t)u;
+    return 0;
+}
+
 /* Drop repeated items, keeping the first of each (order matters for claim chains). */
 static void strv_dedupe(char **v)
 {
@@ -796,6 +824,8 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
         return parse_duration_value(r, s, v, why, n);
     case T_SIZE:
         return parse_size(r, s, v, why, n);
+    case T_COUNT:
+        return parse_count(r, s, v, why, n);
     case T_LIST:
         return parse_list(r, s, v, why, n);
     case T_ID_RANGE:
@@ -1934,9 +1964,10 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_CA_FILE] = "file",        [T_BOOL] = "bool",
         [T_DURATION] = "duration",   [T_DURATION_MS] = "duration",
         [T_SIZE] = "size",           [T_LIST] = "list",
-        [T_ID_RANGE] = "range",      [T_HOME] = "pattern",
-        [T_PREFIX] = "prefix",       [T_KEY_NAME] = "name",
-        [T_CLAIM] = "claim",         [T_GROUPS] = "list",
+        [T_COUNT] = "number",        [T_ID_RANGE] = "range",
+        [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
+        [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
+        [T_GROUPS] = "list",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "authz.h"
 #include "fileio.h"
 #include "identity.h"
 #include "json.h"
@@ -1291,6 +1292,45 @@ static int map_users(const struct logto_ctx *ctx, const struct logto_mgmt_direct
     return 0;
 }
 
+/*
+ * Build the directory from the users some service of this host admits (and those that did not
+ * map, to report them); keep[] is set for all n users.
+ */
+static int build_admitted(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                          size_t n, struct logto_directory **ret_dir, bool *keep,
+                          struct logto_sync_report *report, struct logto_error *err)
+{
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
+    _cleanup_free_ struct logto_sync_user *admitted = calloc(n + 1, sizeof(*admitted));
+    _cleanup_free_ size_t *from = calloc(n + 1, sizeof(*from));
+    _cleanup_free_ bool *kept = calloc(n + 1, sizeof(*kept));
+    size_t m = 0;
+    int r;
+
+    if (!admitted || !from || !kept)
+        return LOGTO_OOM(err);
+    r = logto_authz_host_new(ctx->cfg, &host, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        keep[i] = false;
+        if (users[i].id && !logto_authz_host_admits(host, users[i].id, NULL)) {
+            logto_log_debug(&ctx->log, "sync-not-admitted user=%s sub=%s", users[i].id->name,
+                            users[i].id->sub);
+            report->not_admitted++;
+            continue;
+        }
+        from[m] = i;
+        admitted[m++] = users[i];
+    }
+    r = logto_sync_build(ctx, admitted, m, ret_dir, kept, report, err);
+    if (r < 0)
+        return r;
+    for (size_t j = 0; j < m; j++)
+        keep[from[j]] = kept[j];
+    return 0;
+}
+
 static bool has_custom_uid(const struct logto_config *cfg, const json_t *user)
 {
     json_t *custom = json_object_get(user, "customData");
@@ -1425,7 +1465,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->map_ms = monotonic_ms() - t;
     t = monotonic_ms();
     if (r >= 0)
-        r = logto_sync_build(ctx, users, n, &dir, keep, report, err);
+        r = build_admitted(ctx, users, n, &dir, keep, report, err);
     report->build_ms = monotonic_ms() - t;
     if (r < 0)
         goto out;
@@ -1496,14 +1536,15 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->token_requests = logto_mgmt_token_request_count(m);
     report->elapsed_ms = monotonic_ms() - t0;
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
-              "sync-done users=%zu groups=%zu suspended=%zu skipped=%zu collisions=%zu "
-              "groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u elapsed_ms=%" PRId64
-              " dry_run=%s written=%s%s%s",
-              report->users, report->groups, report->suspended, report->n_skipped,
-              report->n_collisions, report->n_groups_skipped, report->counts[LOGTO_SYNC_USER_ADDED],
-              report->counts[LOGTO_SYNC_USER_REMOVED], report->counts[LOGTO_SYNC_USER_CHANGED],
-              report->requests, report->elapsed_ms, opts->dry_run ? "yes" : "no",
-              report->written ? "yes" : "no", report->late_error ? " late_error=" : "",
+              "sync-done users=%zu groups=%zu suspended=%zu not_admitted=%zu skipped=%zu "
+              "collisions=%zu groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u "
+              "elapsed_ms=%" PRId64 " dry_run=%s written=%s%s%s",
+              report->users, report->groups, report->suspended, report->not_admitted,
+              report->n_skipped, report->n_collisions, report->n_groups_skipped,
+              report->counts[LOGTO_SYNC_USER_ADDED], report->counts[LOGTO_SYNC_USER_REMOVED],
+              report->counts[LOGTO_SYNC_USER_CHANGED], report->requests, report->elapsed_ms,
+              opts->dry_run ? "yes" : "no", report->written ? "yes" : "no",
+              report->late_error ? " late_error=" : "",
               report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "");
     *ret_report = TAKE_PTR(report);
     r = 0;

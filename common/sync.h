@@ -22,6 +22,12 @@
  *    own groups) is skipped for everybody, so a group never lacks a member who holds its role or
  *    organization.
  *
+ * Only users whom some service of this host admits are kept (authz.h, the host's admission:
+ * the union of the rules of every [service] section; allow_any_user opens it to everyone), so a
+ * fresh self-sign-up account is no passwd entry anywhere; groups follow from the users kept. The
+ * others are counted in report->not_admitted, and take part in nothing else (no collision, no
+ * key cache, no persisted UID).
+ *
  * Failure is all or nothing: any Management API error (no answer, 5xx, malformed or oversized
  * answers), an unreadable local account file or an invalid result fails the sync before anything
  * is written, and the snapshot in place stays byte for byte what it was. The new snapshot is
@@ -126,8 +132,9 @@ struct logto_sync_report {
     char *path;   /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
-    size_t users, groups, suspended;                   /* in the new snapshot */
-    size_t previous_users, previous_groups;            /* in the snapshot it replaces */
+    size_t not_admitted;             /* users no service of this host admits: not in the snapshot */
+    size_t users, groups, suspended; /* in the new snapshot */
+    size_t previous_users, previous_groups; /* in the snapshot it replaces */
     char *previous_problem; /* why the old snapshot could not be read; NULL if read or absent */
 
     unsigned requests;       /* Management API requests, token requests included */

@@ -329,6 +329,12 @@ static int do_authenticate(struct pam_logto *pl)
         return PAM_CRED_INSUFFICIENT;
     }
 
+    /* A name that is not a Logto user of this host is left to the next module before anything
+     * is asked (logto_auth_gate logged why); the sign-in functions ask again before sending. */
+    r = logto_auth_gate(&pl->ctx, pl->svc, pl->user, pl->svc->flow == LOGTO_FLOW_PASSWORD, &err);
+    if (r < 0)
+        return auth_code(r);
+
     if (device) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
     } else {
@@ -347,6 +353,8 @@ static int do_authenticate(struct pam_logto *pl)
 
     if (r < 0) {
         int code = auth_code(r);
+        if (code == PAM_USER_UNKNOWN)
+            return code; /* not ours: the next module decides, nothing to tell (user-unknown) */
         logto_log(&pl->ctx.log, code == PAM_AUTHINFO_UNAVAIL ? LOG_ERR : LOG_NOTICE,
                   "auth-failed user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), err.message);
