@@ -21,6 +21,7 @@ HARD_CONNECT=5 HARD_TIMEOUT=30
 hard_enter "$@"
 hard_idp_start
 hard_config "[service *]
+allow_any_user = yes
 flow = password
 qr = no"
 ssh-keygen -q -t ed25519 -N '' -C rita@crash -f "$P/rita_key" || fail "ssh-keygen"

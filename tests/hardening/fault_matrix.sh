@@ -29,6 +29,7 @@ for u in rita mona; do
 done
 hard_secret alice-pass-1 bob-pass-1 erin-pass-1 rita-pass-1 mona-pass-1
 hard_config "[service *]
+allow_any_user = yes
 flow = password
 qr = no
 offline_grace = 0

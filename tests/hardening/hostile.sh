@@ -30,6 +30,7 @@ hard_idp_start
 e2e_local_user localbob localbob-pass-1 4242
 hard_secret localbob-pass-1
 hard_config "[service *]
+allow_any_user = yes
 flow = device
 qr = no
 [service orgs]
