@@ -451,6 +451,21 @@ int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc
                            why);
 }
 
+/*
+ * What the service's rules say before the IdP is asked anything: the rules that need no claims
+ * (a service that names nobody, deny_users, allow_users) refuse at once.
+ */
+static int check_name(const struct logto_ctx *ctx, const struct logto_service *svc,
+                      const char *user, struct logto_auth_result *res, struct logto_error *err)
+{
+    if (logto_authz_check_name(svc, user, res->reason, sizeof(res->reason)) == 0)
+        return 0;
+    logto_log(&ctx->log, LOG_NOTICE, "auth-refused user=%s service=%s reason=\"%s\"", user,
+              svc->name, res->reason);
+    return logto_error_set(err, LOGTO_E_DENIED, "%s may not use %s: %s", user, svc->name,
+                           res->reason);
+}
+
 /* ---------------------------------------------------------------- sign-in */
 
 int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *svc,
@@ -464,7 +479,8 @@ int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *s
     int r;
 
     if ((r = new_result("device", &res, err)) < 0 ||
-        (r = logto_auth_gate(ctx, svc, user, false, err)) < 0)
+        (r = logto_auth_gate(ctx, svc, user, false, err)) < 0 ||
+        (r = check_name(ctx, svc, user, res, err)) < 0)
         return r;
     /* Every flow holds a process and polls the IdP for minutes: a bounded number at once. */
     r = logto_device_slots_take(ctx, user, &slots, err);
@@ -554,7 +570,7 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
     /* No password leaves the host for a name that is not a Logto user of this host. */
     if ((r = new_result(logto_auth_method_name(method_of(m)), &res, err)) < 0 ||
         (r = logto_auth_gate(ctx, svc, user, true, err)) < 0 ||
-        (r = logto_net_get(ctx, &net, err)) < 0)
+        (r = check_name(ctx, svc, user, res, err)) < 0 || (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
     r = net->password_signin(ctx, m, user, password, ui, &in, &online_err);
     if (r == -LOGTO_E_UNREACHABLE) {

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,22 @@ static int check_rules(const struct logto_service *svc, const struct logto_ident
     if (svc->require_org_roles && !any_of(svc->require_org_roles, id->org_roles))
         return deny_requires(reason, reason_len, "organization role", svc->require_org_roles);
     return 0;
+}
+
+int logto_authz_check_name(const struct logto_service *svc, const char *name, char *reason,
+                           size_t reason_len)
+{
+    /* No roles, organizations or suspension: only what the name alone decides. */
+    struct logto_service names = { .name = svc ? svc->name : NULL };
+    struct logto_identity id = { .name = (char *)(uintptr_t)name };
+
+    if (svc) {
+        names.deny_users = svc->deny_users;
+        names.allow_users = svc->allow_users;
+        names.allow_any_user =
+            logto_authz_names_nobody(svc) ? svc->allow_any_user : LOGTO_YES; /* roles later */
+    }
+    return check_rules(svc ? &names : NULL, &id, false, reason, reason_len);
 }
 
 int logto_authz_check(const struct logto_service *svc, const struct logto_identity *id,

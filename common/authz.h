@@ -41,6 +41,11 @@
 int logto_authz_check(const struct logto_service *svc, const struct logto_identity *id,
                       char *reason, size_t reason_len);
 
+/* The rules that need no claims (deny_users, allow_users, a service that names nobody): 0 when
+ * they let name through, else -LOGTO_E_DENIED with reason. Sign-ins ask before the IdP does. */
+int logto_authz_check_name(const struct logto_service *svc, const char *name, char *reason,
+                           size_t reason_len);
+
 /* Whether svc's rules admit id, suspension aside. */
 bool logto_authz_admits(const struct logto_service *svc, const struct logto_identity *id);
 

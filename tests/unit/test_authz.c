@@ -324,6 +324,30 @@ static void test_edges(void)
     CHECK(!strchr(reason, '\n'));
 }
 
+/* Before the IdP is asked: only the rules the name alone decides. */
+static void test_name_only(void)
+{
+    static char admin[] = "admin", bob[] = "bob", alice[] = "alice";
+    char *roles[] = { admin, NULL }, *bobs[] = { bob, NULL }, *alices[] = { alice, NULL };
+    struct logto_service svc = { .name = (char *)(uintptr_t) "sshd" };
+    char reason[256];
+
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "service sshd admits nobody");
+    svc.require_roles = roles; /* decided later, from the claims */
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), 0);
+    svc.allow_users = bobs;
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "not in allow_users");
+    CHECK_INT(logto_authz_check_name(&svc, "bob", reason, sizeof(reason)), 0);
+    svc = (struct logto_service){ .name = svc.name, .allow_any_user = LOGTO_YES };
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), 0);
+    svc.deny_users = alices;
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "deny_users");
+    CHECK_INT(logto_authz_check_name(NULL, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+}
+
 /* A user of this host: one some [service] section (or [service *]) admits. */
 static bool host_admits(const char *conf, const char *name, const char *roles, bool suspended,
                         const char *want_names)
@@ -375,4 +399,4 @@ static void test_host(void)
                        false, ""));
 }
 
-TEST_MAIN(TEST(test_table), TEST(test_edges), TEST(test_host))
+TEST_MAIN(TEST(test_table), TEST(test_edges), TEST(test_name_only), TEST(test_host))
