@@ -318,7 +318,7 @@ static int finish_or_revoke(const struct logto_ctx *ctx, const struct logto_serv
 /* ---------------------------------------------------------------- the gate */
 
 /* Is user in the directory snapshot? 1 yes, 0 no, or an error (unreadable snapshot). */
-static int in_snapshot(const struct logto_ctx *ctx, const char *user)
+static int in_snapshot(const struct logto_ctx *ctx, const char *user, struct logto_error *err)
 {
     _cleanup_free_ char *path = snapshot_path(ctx);
     struct logto_snap_user u;
@@ -328,7 +328,7 @@ static int in_snapshot(const struct logto_ctx *ctx, const char *user)
         return -LOGTO_E_NOMEM;
     for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
         _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
-        r = logto_snapshot_open(path, &snap, NULL);
+        r = logto_snapshot_open(path, &snap, err);
         if (r == 0)
             r = logto_snapshot_user_by_name(snap, user, &u);
     }
@@ -424,19 +424,29 @@ static int lookup_user(const struct logto_ctx *ctx, const char *user, char *why,
     return r;
 }
 
-int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
-                    bool sends_secret, struct logto_error *err)
+static int user_unknown(const struct logto_ctx *ctx, const struct logto_service *svc,
+                        const char *user, const char *why, struct logto_error *err)
+{
+    logto_log(&ctx->log, LOG_NOTICE, "user-unknown user=%s service=%s reason=\"%s\"", user,
+              svc ? svc->name : "?", why);
+    return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not a Logto user of this host: %s", user,
+                           why);
+}
+
+/* logto_auth_gate; 1 when the name is known to be ours, 0 when it is only let through (a device
+ * flow on a host without [sync]). */
+static int gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
+                bool sends_secret, struct logto_error *err)
 {
     char why[384] = "";
-    int r = in_snapshot(ctx, user);
+    int r = in_snapshot(ctx, user, err);
 
-    if (r == 1)
-        return 0;
-    if (r == -LOGTO_E_NOMEM)
-        return LOGTO_OOM(err);
+    /* A snapshot that cannot be read decides nothing: fail, naming it (never "unknown"). */
+    if (r != 0)
+        return r;
     if (have_mgmt(ctx)) {
         if (lookup_user(ctx, user, why, sizeof(why)) == 1)
-            return 0;
+            return 1;
     } else if (!sends_secret) {
         /* Nothing else could ever make a first sign-in possible here, and a device flow sends
          * no secret: it may start (within the device-flow caps). */
@@ -445,21 +455,34 @@ int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc
         snprintf(why, sizeof(why),
                  "not in the directory snapshot, and no [sync] credentials to look it up");
     }
-    logto_log(&ctx->log, LOG_NOTICE, "user-unknown user=%s service=%s reason=\"%s\"", user,
-              svc ? svc->name : "?", why);
-    return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not a Logto user of this host: %s", user,
-                           why);
+    return user_unknown(ctx, svc, user, why, err);
+}
+
+int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
+                    bool sends_secret, struct logto_error *err)
+{
+    int r = gate(ctx, svc, user, sends_secret, err);
+    return r < 0 ? r : 0;
 }
 
 /*
  * What the service's rules say before the IdP is asked anything: the rules that need no claims
- * (a service that names nobody, deny_users, allow_users) refuse at once.
+ * (a service that names nobody, deny_users, allow_users) refuse at once. A name the gate only let
+ * through (known is false) and that this service could never admit is not ours: user-unknown,
+ * so that the rest of the stack (pam_sss...) decides.
  */
 static int check_name(const struct logto_ctx *ctx, const struct logto_service *svc,
-                      const char *user, struct logto_auth_result *res, struct logto_error *err)
+                      const char *user, bool known, struct logto_auth_result *res,
+                      struct logto_error *err)
 {
     if (logto_authz_check_name(svc, user, res->reason, sizeof(res->reason)) == 0)
         return 0;
+    if (!known) {
+        char why[384];
+        snprintf(why, sizeof(why), "not in the directory snapshot, and %s cannot admit it: %s",
+                 svc->name, res->reason);
+        return user_unknown(ctx, svc, user, why, err);
+    }
     logto_log(&ctx->log, LOG_NOTICE, "auth-refused user=%s service=%s reason=\"%s\"", user,
               svc->name, res->reason);
     return logto_error_set(err, LOGTO_E_DENIED, "%s may not use %s: %s", user, svc->name,
@@ -478,9 +501,8 @@ int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *s
     const struct logto_net_ops *net;
     int r;
 
-    if ((r = new_result("device", &res, err)) < 0 ||
-        (r = logto_auth_gate(ctx, svc, user, false, err)) < 0 ||
-        (r = check_name(ctx, svc, user, res, err)) < 0)
+    if ((r = new_result("device", &res, err)) < 0 || (r = gate(ctx, svc, user, false, err)) < 0 ||
+        (r = check_name(ctx, svc, user, r == 1, res, err)) < 0)
         return r;
     /* Every flow holds a process and polls the IdP for minutes: a bounded number at once. */
     r = logto_device_slots_take(ctx, user, &slots, err);
@@ -569,8 +591,9 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
         return logto_error_set(err, LOGTO_E_DENIED, "an empty password is never accepted");
     /* No password leaves the host for a name that is not a Logto user of this host. */
     if ((r = new_result(logto_auth_method_name(method_of(m)), &res, err)) < 0 ||
-        (r = logto_auth_gate(ctx, svc, user, true, err)) < 0 ||
-        (r = check_name(ctx, svc, user, res, err)) < 0 || (r = logto_net_get(ctx, &net, err)) < 0)
+        (r = gate(ctx, svc, user, true, err)) < 0 ||
+        (r = check_name(ctx, svc, user, true, res, err)) < 0 ||
+        (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
     r = net->password_signin(ctx, m, user, password, ui, &in, &online_err);
     if (r == -LOGTO_E_UNREACHABLE) {
@@ -803,7 +826,7 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
  */
 static bool served_here(const struct logto_ctx *ctx, const char *user)
 {
-    return in_snapshot(ctx, user) != 0;
+    return in_snapshot(ctx, user, NULL) != 0;
 }
 
 /* No token record (e.g. an SSH public-key login): only the Management API can tell. */

@@ -330,14 +330,12 @@ static int do_authenticate(struct pam_logto *pl)
     }
 
     /* A name that is not a Logto user of this host is left to the next module before anything
-     * is asked (logto_auth_gate logged why); the sign-in functions ask again before sending. */
+     * is asked (logto_auth_gate logged why: below, user-unknown is returned silently); the
+     * sign-in functions ask again before sending. */
     r = logto_auth_gate(&pl->ctx, pl->svc, pl->user, pl->svc->flow == LOGTO_FLOW_PASSWORD, &err);
-    if (r < 0)
-        return auth_code(r);
-
-    if (device) {
+    if (r == 0 && device) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
-    } else {
+    } else if (r == 0) {
         const char *question = pl->svc->flow == LOGTO_FLOW_BOTH
                                    ? "Password (or press Enter to sign in with a code): "
                                    : "Password: ";

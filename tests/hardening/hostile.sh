@@ -226,6 +226,12 @@ assert_contains "$g" "org-$o1-admin_root" "the organization role 'admin:root'"
 assert_not_contains "$(cat "$H/group")" "Acme" "organization display names in groups"
 
 # ---------------------------------------------------------------- PAM sign-ins
+# On a host with [sync] these users never get a device flow: the Management API finds none of
+# them under the PAM name, or finds one that does not map (pam_logto's check that a name is a
+# Logto user of this host, tests/integration/pam_gate.sh). Without [sync] the device flow starts
+# for any name, and the sign-in's own checks must refuse them: that is what is tested here.
+cp "$CFG" "$P/with-sync.conf"
+sed -i '/^m2m_client_/d' "$CFG"
 # signin PAM_USER APPROVER: a device-flow sign-in as PAM_USER, approved by APPROVER.
 signin() { hard_device dev "$1" "$2"; }
 refused() { # PAM_USER APPROVER CODE ERROR [TEXT]
@@ -269,6 +275,7 @@ refused mixedcase gecosx PAM_AUTH_ERR bad-identity "signed in to Logto as gecosx
 signin twin_one twin_one
 pam_expect_ok "twin_one signs in (the snapshot gives 71000 to nobody)"
 refused twin_two twin_two PAM_AUTH_ERR collision "71000"
+cat "$P/with-sync.conf" >"$CFG"
 hard_ctl sync
 hard_getent passwd twin_one >/dev/null && fail "sync kept twin_one, who shares a UID with twin_two"
 # Oversized custom_data: carried into the record without harm.

@@ -49,10 +49,12 @@ max_device_flows_per_user = 1
 flow = device
 qr = no
 require_roles = admin developer
+[service gate-nobody]
+flow = device
 $rules"
 # One PAM service directory per host: the PAM service names are the [service] names.
 for h in a b; do
-    for s in gate-pw gate-admin gate-none gate-dev; do
+    for s in gate-pw gate-admin gate-none gate-dev gate-nobody; do
         pam_service "$dir/$h/pam.d" "$s" "auth required $LOGTO_PAM_MODULE config=$dir/$h.conf" \
             "account required $LOGTO_PAM_MODULE config=$dir/$h.conf"
     done
@@ -215,6 +217,17 @@ refused dave gate-dev "requires role admin or developer"
 grep -q '^user:alice:' "$dir/b.dump" || fail "alice is not in host B's snapshot"
 ! grep -q '^user:dave:' "$dir/b.dump" || fail "the refused dave is in host B's snapshot"
 echo "ok device flows are capped per name and per host, and a killed flow frees its slot"
+
+# A device flow this service could never let through starts nowhere: for a name the host does
+# not know it is not Logto's business (the rest of the stack decides), for alice a refusal.
+idp_ctl POST /stats/reset >/dev/null
+pam_try gate-nobody zed authenticate
+unknown zed gate-nobody "not in the directory snapshot, and gate-nobody cannot admit it: service gate-nobody admits nobody (no require_roles, require_orgs, require_org_roles or allow_users, and allow_any_user is off)"
+pam_try gate-nobody alice authenticate
+pam_expect PAM_AUTH_ERR "alice at gate-nobody" "alice may not use gate-nobody: service gate-nobody admits nobody"
+assert_logged "$F" '^auth-refused user=alice service=gate-nobody reason="service gate-nobody admits nobody '
+assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests at gate-nobody"
+echo "ok a device flow that cannot be admitted does not start"
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 gina-pass-1 hank-pass-1 zelda-pass-1 \
     yuri-pass-1 walt-pass-1 m2m-secret
