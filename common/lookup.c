@@ -298,6 +298,7 @@ int logto_lookup_take(const struct logto_ctx *ctx, struct logto_error *err)
     _cleanup_free_ char *path = NULL;
     _cleanup_close_ int dirfd = -1, lockfd = -1;
     struct state st = { 0 };
+    bool stepped_back = false;
     int r;
 
     r = begin(ctx, &dirfd, &lockfd, &path, &st, err);
@@ -305,9 +306,13 @@ int logto_lookup_take(const struct logto_ctx *ctx, struct logto_error *err)
         return logto_error_set(err, LOGTO_E_BUSY, "the lookup budget is busy");
     if (r < 0)
         return r;
-    if (st.tokens < 0 || st.tokens_at > now) {
-        /* No bucket yet: full. A clock stepped back: no refill for the time it went back. */
-        tokens = st.tokens < 0 ? burst * MILLI : st.tokens;
+    if (st.tokens < 0) {
+        tokens = burst * MILLI; /* no bucket yet: full */
+    } else if (st.tokens_at > now) {
+        /* A clock stepped back: no refill for the time it went back; refills count from now. */
+        tokens = st.tokens;
+        st.tokens_at = now;
+        stepped_back = true;
     } else {
         /* rate tokens a minute; capped first so that a long pause cannot overflow. */
         int64_t elapsed = now - st.tokens_at > 86400 ? 86400 : now - st.tokens_at;
@@ -316,6 +321,8 @@ int logto_lookup_take(const struct logto_ctx *ctx, struct logto_error *err)
     if (tokens > burst * MILLI)
         tokens = burst * MILLI;
     if (tokens < MILLI) {
+        if (stepped_back)
+            (void)save_state(dirfd, path, &st, NULL);
         free(st.entries);
         return logto_error_set(err, LOGTO_E_BUSY,
                                "the Management API lookup budget is spent (lookup_rate = %" PRId64

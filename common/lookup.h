@@ -25,7 +25,7 @@
 
 #define LOGTO_LOOKUP_FILE        "lookups"
 #define LOGTO_LOOKUP_LOCK        "lookups.lock"
-#define LOGTO_LOOKUP_MAX_ENTRIES 1024
+#define LOGTO_LOOKUP_MAX_ENTRIES 256
 #define LOGTO_LOOKUP_SUB_MAX     128
 
 enum logto_lookup_kind {

@@ -209,6 +209,7 @@ except Exception: print("-")' "$H/ctl.$HARD_CTL_N.out")
     case "$OP:$GOT" in
     *:PAM_SUCCESS | sync:0) allowed="*" ;;
     mg:* | acct:*) allowed="m2m-token.json" ;;
+    dev:*) allowed="device-flows" ;; # the device-flow slots' directory, made by the first flow
     sync:*) allowed="m2m-token.json sync.status" ;;
     refresh:* | grace:*) allowed="tokens/rita.json" ;;
     close:*) allowed="tokens/alice.json" ;;
