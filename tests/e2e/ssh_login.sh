@@ -5,7 +5,8 @@
 #  1. alice, known from `logtoctl sync` and never signed in on this host, signs in with the
 #     device flow (code read from the prompt, approved through the IdP, Enter pressed) and runs
 #     id remotely: UID, GID and groups are what the NSS module serves;
-#  2. bob the same with a password (Experience API);
+#  2. bob the same with a password (Experience API); zelda, whom Logto does not know, is left to
+#     pam_unix without her password reaching the IdP;
 #  3. dave (role auditor: he exists on this host through [service su]), without a role sshd
 #     requires, is refused as soon as his device sign-in is verified, with a message saying why;
 #     nothing is stored and his grant is revoked at the IdP;
@@ -95,6 +96,24 @@ assert_eq "$rc" 255 "ssh exit status after a wrong password"
 assert_not_contains "$(cat "$R/ssh-wrong.log")" "uid=" "ssh output after a wrong password"
 echo "ok 2b wrong password refused"
 
+# A name no Logto user has (sshd runs PAM for any name a client sends): pam_logto leaves it to
+# pam_unix and no password reaches the IdP (one Management API lookup, within the budget).
+idp_ctl POST /stats/reset >/dev/null
+cat >"$R/unknown.pty" <<'EOF'
+expect Password:
+sendline zelda-pass-1
+expect Permission denied
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/unknown.pty" "$R/ssh-unknown.log" $(e2e_ssh_cmd keyboard-interactive zelda) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status for zelda"
+grep -q 'user-unknown user=zelda service=sshd reason="no Logto user has this user name"' \
+    "$E2E_SYSLOG" || fail "no user-unknown for zelda in syslog"
+stats=$(idp_ctl GET /stats)
+assert_not_contains "$stats" "experience" "IdP requests for zelda"
+echo "ok 2c a name that is no Logto user: left to pam_unix, no password sent"
+
 # ---------------------------------------------------------------- 3. no required role
 e2e_config "[service sshd]
 flow = device
@@ -147,5 +166,5 @@ rt=$(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' /var/lib/logto/tokens/alice
 [ -n "$rt" ] || fail "no refresh token in alice's record"
 code=$(grep -oE '[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}' "$R/ssh-device.log" | head -1)
 assert_not_contains "$(cat "$E2E_SYSLOG" "$E2E_SSHD_LOG")" "$code" "sshd log and syslog (device code)"
-e2e_assert_no_secrets "$BOB_PW" not-bobs-password alice-pass-1 m2m-secret "$rt"
+e2e_assert_no_secrets "$BOB_PW" not-bobs-password zelda-pass-1 alice-pass-1 m2m-secret "$rt"
 echo "ok secrets stay out of sshd's log, syslog and the terminal"
