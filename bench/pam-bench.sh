@@ -95,17 +95,24 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/logto-pam-bench.XXXXXX")
 trap 'idp_stop; rm -rf "$tmp"' EXIT
 chmod 0755 "$tmp"
 mkdir -m 0755 "$tmp/state" "$tmp/cache" "$tmp/pam.d"
+printf 'm2m-secret\n' >"$tmp/m2m.secret"
+chmod 0600 "$tmp/m2m.secret"
+# [sync]: the sign-in's check that alice is a Logto user of this host asks the Management API.
 cat >"$tmp/logto.conf" <<EOF
 [logto]
 endpoint = $IDP_URL
 client_id = device-app
 password_client_id = native-app
 ca_file = $IDP_CA
+[sync]
+m2m_client_id = m2m-app
+m2m_client_secret_file = $tmp/m2m.secret
 [paths]
 state_dir = $tmp/state
 cache_dir = $tmp/cache
 [service bench-logto]
 flow = password
+require_roles = admin
 claims_max_age = 1h
 EOF
 chmod 0644 "$tmp/logto.conf"

@@ -63,6 +63,9 @@ cache_dir = $tmp/cache
 [sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $tmp/m2m.secret
+# Every user is served (the largest snapshot): services deny by default.
+[service *]
+allow_any_user = yes
 EOF
 chmod 0644 "$tmp/logto.conf"
 

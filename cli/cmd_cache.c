@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "directory.h"
 #include "fileio.h"
+#include "lookup.h"
 #include "mgmt.h"
 #include "names.h"
 #include "oidc.h"
@@ -126,7 +127,8 @@ int cli_snapshot_forget(const struct logto_ctx *ctx, const char *name, const cha
 /* ---------------------------------------------------------------- removing files */
 
 struct cleared {
-    const char *what; /* "discovery", "jwks", "token", "m2m-token", "keys", "snapshot" */
+    const char *what; /* "discovery", "jwks", "token", "m2m-token", "keys", "snapshot",
+                         "lookups" */
     char *path;
     const char *result; /* "removed", "removed-symlink", "emptied", "absent", "skipped", "failed" */
     char *message;      /* skipped / failed: why */
@@ -347,13 +349,14 @@ static int clear_keys(struct cli *cli, struct clear_report *rep)
     return 0;
 }
 
-static int clear_m2m(struct cli *cli, struct clear_report *rep)
+/* A file directly in state_dir: the M2M token, the remembered lookups. */
+static int clear_state_file(struct cli *cli, struct clear_report *rep, const char *what,
+                            const char *name)
 {
     _cleanup_close_ int fd = -1;
-    int r = open_dir(rep, "m2m-token", state_dir(&cli->ctx), false, &fd);
+    int r = open_dir(rep, what, state_dir(&cli->ctx), false, &fd);
 
-    return r <= 0 ? r
-                  : remove_at(rep, "m2m-token", fd, state_dir(&cli->ctx), LOGTO_MGMT_TOKEN_FILE);
+    return r <= 0 ? r : remove_at(rep, what, fd, state_dir(&cli->ctx), name);
 }
 
 static int clear_snapshot(struct cli *cli, struct clear_report *rep)
@@ -376,6 +379,7 @@ static void cache_usage(FILE *out)
     fprintf(out, "usage: logtoctl [--json] cache clear [--discovery] [--jwks] "
                  "[--tokens USER | --all-tokens]\n"
                  "                [--attempts USER] [--m2m-token] [--keys] [--snapshot]\n"
+                 "                [--lookups]\n"
                  "With no option: --discovery --jwks.\n");
 }
 
@@ -387,22 +391,18 @@ enum {
     C_KEYS = 1 << 4,
     C_SNAPSHOT = 1 << 5,
     C_ATTEMPTS = 1 << 6,
+    C_LOOKUPS = 1 << 7,
 };
 
 int cli_cmd_cache(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
-        { "discovery", no_argument, NULL, 'd' },
-        { "jwks", no_argument, NULL, 'k' },
-        { "tokens", required_argument, NULL, 't' },
-        { "all-tokens", no_argument, NULL, 'T' },
-        { "m2m-token", no_argument, NULL, 'm' },
-        { "keys", no_argument, NULL, 'K' },
-        { "snapshot", no_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },
-        { "attempts", required_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "discovery", no_argument, NULL, 'd' },    { "jwks", no_argument, NULL, 'k' },
+        { "tokens", required_argument, NULL, 't' }, { "all-tokens", no_argument, NULL, 'T' },
+        { "m2m-token", no_argument, NULL, 'm' },    { "keys", no_argument, NULL, 'K' },
+        { "snapshot", no_argument, NULL, 's' },     { "attempts", required_argument, NULL, 'a' },
+        { "lookups", no_argument, NULL, 'l' },      { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
     };
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
     struct clear_report rep = { 0 };
@@ -463,6 +463,9 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
         case 's':
             what |= C_SNAPSHOT;
             break;
+        case 'l':
+            what |= C_LOOKUPS;
+            break;
         case 'j':
             cli->json = true;
             break;
@@ -504,7 +507,9 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
     if (r >= 0 && (what & C_ATTEMPTS))
         r = clear_attempts(cli, &rep, attempts_user);
     if (r >= 0 && (what & C_M2M))
-        r = clear_m2m(cli, &rep);
+        r = clear_state_file(cli, &rep, "m2m-token", LOGTO_MGMT_TOKEN_FILE);
+    if (r >= 0 && (what & C_LOOKUPS))
+        r = clear_state_file(cli, &rep, "lookups", LOGTO_LOOKUP_FILE);
     if (r >= 0 && (what & C_KEYS))
         r = clear_keys(cli, &rep);
     if (r >= 0 && (what & C_SNAPSHOT))

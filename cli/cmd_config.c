@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "conf.h"
 #include "util.h"
@@ -73,12 +74,76 @@ static int mode_notices(const struct logto_config *cfg, char ***ret)
     return 0;
 }
 
+/* Whom a service admits, for the notices: "everyone", "nobody" or "rules". */
+static const char *admits_text(const struct logto_service *svc)
+{
+    if (logto_authz_admits_anyone(svc))
+        return "everyone";
+    return logto_authz_names_nobody(svc) ? "nobody" : "rules";
+}
+
+/* Is there a [service NAME] section for this resolved service? ("*" may have none.) */
+static bool has_section(const struct logto_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_services; i++)
+        if (strcmp(cfg->services[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+static json_t *services_json(const struct logto_authz_host *host)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && host && i < host->n_services; i++) {
+        const struct logto_service *svc = host->services[i];
+        json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:i}", "name", svc->name, "admits",
+                                           admits_text(svc), "file",
+                                           svc->file ? json_string(svc->file) : json_null(), "line",
+                                           svc->line));
+    }
+    return a;
+}
+
+/*
+ * Deny by default, said out loud: services that admit every user of the tenant (a notice: it
+ * may be what is wanted) and sections that admit nobody (a warning: probably a mistake).
+ */
+static void print_service_notices(const struct logto_config *cfg,
+                                  const struct logto_authz_host *host)
+{
+    for (size_t i = 0; host && i < host->n_services; i++) {
+        const struct logto_service *svc = host->services[i];
+        bool star = strcmp(svc->name, "*") == 0;
+        char where[300] = "";
+
+        if (svc->file)
+            snprintf(where, sizeof(where), " (%s:%d)", svc->file, svc->line);
+        if (logto_authz_admits_anyone(svc))
+            printf("notice: [service %s]%s admits every user of the Logto tenant "
+                   "(allow_any_user = yes%s)\n",
+                   svc->name, where, svc->deny_users ? ", except deny_users" : "");
+        else if (logto_authz_names_nobody(svc) && (!star || has_section(cfg, "*")))
+            printf("warning: [service %s]%s admits nobody: set require_roles, require_orgs, "
+                   "require_org_roles or allow_users (or allow_any_user = yes)\n",
+                   svc->name, where);
+        else if (logto_authz_names_nobody(svc))
+            printf("notice: PAM services without a [service NAME] section admit nobody (no "
+                   "[service *] rules)\n");
+    }
+}
+
 static int check_json(const struct logto_config *cfg, char *const *errors, char *const *notices,
                       int status)
 {
-    json_t *doc = json_pack("{s:b, s:o, s:o, s:o}", "ok", cfg != NULL, "files",
-                            strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors),
-                            "notices", strv_to_json(notices));
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
+    json_t *doc;
+
+    if (cfg && logto_authz_host_new(cfg, &host, NULL) < 0)
+        return CLI_FAIL;
+    doc = json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", cfg != NULL, "files",
+                    strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors),
+                    "notices", strv_to_json(notices), "services",
+                    host ? services_json(host) : json_array());
     if (!doc)
         return CLI_FAIL;
     return print_json(doc) == CLI_OK ? status : CLI_FAIL;
@@ -87,6 +152,7 @@ static int check_json(const struct logto_config *cfg, char *const *errors, char 
 static int config_check(struct cli *cli, const char *path)
 {
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
     _cleanup_strv_ char **errors = NULL, **notices = NULL;
     _cleanup_free_ char *abs = NULL, *files = NULL;
     int n;
@@ -113,6 +179,9 @@ static int config_check(struct cli *cli, const char *path)
     if (!files)
         return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
     printf("configuration OK: %s\n", files);
+    if (logto_authz_host_new(cfg, &host, NULL) < 0)
+        return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
+    print_service_notices(cfg, host);
     logto_config_dump(cfg, stdout);
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }

@@ -149,6 +149,9 @@ static void print_report(const struct logto_sync_report *r, bool full)
            r->fetched_orgs);
     printf("snapshot: %zu users (%zu suspended), %zu groups; before: %zu users, %zu groups\n",
            r->users, r->suspended, r->groups, r->previous_users, r->previous_groups);
+    if (r->not_admitted)
+        printf("not admitted: %zu users whom no service on this host admits (not served)\n",
+               r->not_admitted);
     if (r->previous_problem)
         printf("previous snapshot unreadable: %s\n", r->previous_problem);
     printf("changes: users +%zu -%zu ~%zu, groups +%zu -%zu ~%zu, memberships +%zu -%zu\n",
@@ -321,6 +324,8 @@ static json_t *report_json(const struct logto_sync_report *r)
         (json_int_t)r->keys_users, "written", (json_int_t)r->keys_written, "removed",
         (json_int_t)r->keys_removed, "skipped", (json_int_t)r->keys_skipped, "uids", "to_persist",
         (json_int_t)r->uids_to_persist, "persisted", (json_int_t)r->uids_persisted);
+    if (doc)
+        json_object_set_new(doc, "not_admitted", json_integer((json_int_t)r->not_admitted));
     if (doc)
         json_object_set_new(doc, "timing_ms",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "fetch",

@@ -16,11 +16,13 @@
 
 #include <jansson.h>
 
+#include "authz.h"
 #include "cli.h"
 #include "directory.h"
 #include "identity.h"
 #include "json.h"
 #include "localdb.h"
+#include "lookup.h"
 #include "mgmt.h"
 #include "names.h"
 #include "net.h"
@@ -105,6 +107,7 @@ struct live {
     size_t n_groups;
     char **keys; /* valid SSH keys, normalised */
     size_t keys_skipped;
+    char **admitted_by; /* services of this host that admit the user ("*": the default) */
 };
 
 static void live_done(struct live *l)
@@ -115,11 +118,13 @@ static void live_done(struct live *l)
     logto_identity_free(l->id);
     logto_identity_groups_free(l->groups, l->n_groups);
     logto_strv_free(l->keys);
+    logto_strv_free(l->admitted_by);
 }
 
 /* The identity of a Management API user object, with its roles and organizations. */
 static int map_live(const struct logto_ctx *ctx, struct live *l, struct logto_error *err)
 {
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
     _cleanup_strv_ char **roles = calloc(1, sizeof(char *));
     size_t n_orgs = json_array_size(l->orgs), i;
     _cleanup_free_ struct logto_org_membership *orgs = calloc(n_orgs + 1, sizeof(*orgs));
@@ -171,6 +176,15 @@ static int map_live(const struct logto_ctx *ctx, struct live *l, struct logto_er
     free(org_roles);
     if (r < 0 || !l->id)
         return r;
+
+    /* Who may use what here: the snapshot holds only users some service admits. */
+    r = logto_authz_host_new(ctx->cfg, &host, err);
+    if (r < 0)
+        return r;
+    l->admitted_by = calloc(1, sizeof(char *));
+    if (!l->admitted_by)
+        return LOGTO_OOM(err);
+    (void)logto_authz_host_admits(host, l->id, &l->admitted_by);
 
     r = logto_identity_check_local(ctx, l->id, &l->local);
     if (r == -LOGTO_E_COLLISION)
@@ -326,6 +340,7 @@ static json_t *live_json(const struct live *l, const struct logto_dir_user *snap
                   "local_collision",
                   l->local.message[0] ? json_string(l->local.message) : json_null(), "groups",
                   groups, "differs_from_snapshot", snap ? jstrv(diff) : json_null()));
+    json_object_set_new(doc, "admitted_by", jstrv(l->admitted_by));
     return doc;
 }
 
@@ -398,6 +413,14 @@ static void print_live(const struct live *l, const struct logto_dir_user *snap)
     printf("%s\n", id->org_roles && id->org_roles[0] ? "" : " -");
     printf("  ssh keys  %zu valid, %zu skipped\n", logto_strv_length(l->keys), l->keys_skipped);
     printf("  local     %s\n", l->local.message[0] ? l->local.message : "no collision");
+    if (l->admitted_by && l->admitted_by[0]) {
+        _cleanup_free_ char *joined = logto_strv_join(l->admitted_by, " ");
+        printf("  services  admitted by %s (\"*\": services without a section)\n",
+               joined ? joined : "?");
+    } else {
+        printf("  services  none: no service on this host admits them, so they are not served "
+               "here\n");
+    }
     if (l->n_groups) {
         printf("  groups:\n");
         for (size_t i = 0; i < l->n_groups; i++)
@@ -610,6 +633,8 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
         print_snapshot(path, dir, u);
     else if (snap_err.message[0])
         printf("snapshot: unreadable: %s\n", snap_err.message);
+    else if (live_ok && live.id && !(live.admitted_by && live.admitted_by[0]))
+        printf("snapshot: no user %s in %s: no service on this host admits them\n", name, path);
     else
         printf("snapshot: no user %s in %s\n", name, path);
     if (live_ok)
@@ -638,8 +663,12 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
  * The contract with sshd (AuthorizedKeysCommand /usr/sbin/logtoctl keys %u,
  * AuthorizedKeysCommandUser root): keys on stdout, one per line; exit 0 with no output for
  * names we do not serve (unknown, local, suspended, invalid); non-zero (no output) when we could
- * not decide. Live from the Management API when credentials exist, so a key removed in Logto
- * stops working at once; the cache of the last sync or lookup only when Logto cannot be reached.
+ * not decide. sshd runs us for every key an unauthenticated client offers, so the work is
+ * bounded (lookup.h): names not in the snapshot cost nothing; for the others the Management API
+ * is asked at most once per lookup_cache_ttl (the answer, keys or none, is remembered, like
+ * sss_ssh_authorizedkeys answering from SSSD's cache) and only within the host's lookup budget.
+ * When Logto cannot be reached or the budget is spent, the key cache of the last sync or lookup
+ * answers; nothing ever waits for a token.
  */
 
 static int print_keys(char *const *keys)
@@ -668,6 +697,15 @@ static int keys_from_cache(struct cli *cli, const char *name, const char *sub)
     return print_keys(keys);
 }
 
+/* Remember what Logto said about name (bound to sub) for lookup_cache_ttl. */
+static void keys_remember(struct cli *cli, const char *name, const char *sub, bool found)
+{
+    struct logto_error e = { 0 };
+
+    if (logto_lookup_remember(&cli->ctx, LOGTO_LOOKUP_KEYS, name, found, sub, &e) < 0)
+        keys_log(cli, LOG_WARNING, "lookups-write-failed user=%s reason=\"%s\"", name, e.message);
+}
+
 static int keys_live(struct cli *cli, const char *name, const char *sub)
 {
     const struct logto_ctx *kctx = &cli->ctx;
@@ -692,6 +730,7 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
         /* Deleted in Logto: no keys, and none cached any more. */
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name, "not in Logto");
         (void)logto_sync_keys_store(&cli->ctx, name, sub, NULL, &se);
+        keys_remember(cli, name, sub, false);
         return CLI_OK;
     }
     if (r < 0)
@@ -703,12 +742,14 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name,
                  r < 0 ? e.message : "the Logto user now maps to another name");
         (void)logto_sync_keys_store(&cli->ctx, name, sub, NULL, &se);
+        keys_remember(cli, name, sub, false);
         return CLI_OK;
     }
     if (r < 0)
         return cli_fail(cli, r, &e);
     if (id->suspended) {
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name, "suspended");
+        keys_remember(cli, name, sub, false);
         return CLI_OK;
     }
     r = logto_sync_ssh_keys(kctx, id, &keys, NULL, &e);
@@ -718,7 +759,30 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
     if (r < 0)
         keys_log(cli, LOG_WARNING, "keys-cache-write-failed user=%s reason=\"%s\"", name,
                  se.message);
+    else
+        keys_remember(cli, name, sub, true);
     return print_keys(keys);
+}
+
+/* A remembered answer for this sub, else the Management API within the lookup budget, else the
+ * key cache. */
+static int keys_bounded(struct cli *cli, const char *name, const char *sub)
+{
+    struct logto_lookup_answer a;
+    struct logto_error e = { 0 };
+
+    if (logto_lookup_cached(&cli->ctx, LOGTO_LOOKUP_KEYS, name, &a, NULL) == 0 &&
+        strcmp(a.sub, sub) == 0) {
+        logto_log_debug(&cli->ctx.log, "keys-remembered user=%s found=%s", name,
+                        a.found ? "yes" : "no");
+        return a.found ? keys_from_cache(cli, name, sub) : CLI_OK;
+    }
+    if (logto_lookup_take(&cli->ctx, &e) < 0) {
+        keys_log(cli, LOG_NOTICE, "keys-limited user=%s reason=\"%s\" source=cache", name,
+                 e.message);
+        return keys_from_cache(cli, name, sub);
+    }
+    return keys_live(cli, name, sub);
 }
 
 static void keys_usage(FILE *out)
@@ -809,5 +873,5 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
 
     if (cached || !can_go_live(cfg, &why))
         return keys_from_cache(cli, name, sub);
-    return keys_live(cli, name, sub);
+    return keys_bounded(cli, name, sub);
 }

@@ -16,11 +16,13 @@
 #include "identity.h"
 #include "json.h"
 #include "localdb.h"
+#include "lookup.h"
 #include "memory.h"
 #include "net.h"
 #include "password.h"
 #include "authz.h"
 #include "owners.h"
+#include "slots.h"
 #include "snapshot.h"
 #include "store.h"
 #include "sync.h"
@@ -95,11 +97,14 @@ static void dir_user_from_identity(const struct logto_identity *id, int64_t now,
 /*
  * Add or update the user in the snapshot so NSS serves them. The read-modify-write holds a lock
  * of its own (the snapshot writer locks only around the write), so two sign-ins at once cannot
- * lose each other's update.
+ * lose each other's update. Only users some service of this host admits exist here (authz.h):
+ * anybody else is taken out of the snapshot instead (a role removed since the last sync).
  */
-static int directory_update(const struct logto_ctx *ctx, const struct logto_identity *id,
-                            char *const *displaced, struct logto_error *err)
+static int directory_update(const struct logto_ctx *ctx, const struct logto_service *svc,
+                            const struct logto_identity *id, char *const *displaced,
+                            struct logto_error *err)
 {
+    bool admitted = logto_authz_admits(svc, id) || logto_authz_config_admits(ctx->cfg, id);
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
     _cleanup_free_ char *path = snapshot_path(ctx);
     _cleanup_close_ int dirfd = -1, lockfd = -1;
@@ -126,6 +131,18 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_iden
     } else if (r < 0)
         return r;
 
+    if (!admitted) {
+        if (!logto_directory_find_user(dir, id->sub))
+            return 0;
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "directory-not-admitted user=%s sub=%s reason=\"no service on this host admits "
+                  "them\"",
+                  id->name, id->sub);
+        if (logto_directory_remove_user(dir, id->sub) < 0)
+            return LOGTO_OOM(err);
+        dir->generated_at = logto_now(ctx);
+        return logto_snapshot_write(path, dir, err);
+    }
     /* The Management API confirmed that the previous holder of the name no longer has it. */
     for (size_t i = 0; displaced && displaced[i]; i++)
         (void)logto_directory_remove_user(dir, displaced[i]);
@@ -400,10 +417,37 @@ static int check_owner(const struct logto_ctx *ctx, const struct logto_identity 
                            id->name, id->name_from);
 }
 
-/* Map, check and persist a successful sign-in. claims are verified (and merged with userinfo). */
-static int finish_signin(const struct logto_ctx *ctx, const char *user, const json_t *claims,
-                         const struct signin *in, struct logto_auth_result *res,
-                         struct logto_error *err)
+/*
+ * A sign-in that is refused after the IdP issued tokens leaves no grant behind: its refresh
+ * token is revoked at the IdP (never stored here). A failure is logged; the token is forgotten
+ * either way.
+ */
+static void revoke_grant(const struct logto_ctx *ctx, const char *user,
+                         enum logto_auth_method method, const char *refresh_token)
+{
+    const struct logto_net_ops *net;
+    struct logto_error e = { 0 };
+    int r;
+
+    if (!refresh_token)
+        return;
+    r = logto_net_get(ctx, &net, &e);
+    if (r == 0)
+        r = net->revoke(ctx, method, refresh_token, &e);
+    if (r < 0)
+        logto_log(&ctx->log, LOG_WARNING, "auth-revoke-failed user=%s reason=\"%s\"", user,
+                  e.message);
+    else
+        logto_log(&ctx->log, LOG_NOTICE, "auth-grant-revoked user=%s", user);
+}
+
+/*
+ * Map, check and persist a successful sign-in. claims are verified (and merged with userinfo).
+ * Every refusal happens before anything is stored: no token record, no snapshot entry.
+ */
+static int finish_signin(const struct logto_ctx *ctx, const struct logto_service *svc,
+                         const char *user, const json_t *claims, const struct signin *in,
+                         struct logto_auth_result *res, struct logto_error *err)
 {
     _cleanup_strv_ char **displaced = NULL;
     int r;
@@ -420,6 +464,14 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
     }
     if (res->identity->suspended)
         return logto_error_set(err, LOGTO_E_SUSPENDED, "the Logto account %s is suspended", user);
+    /* The service's rules decide now, not in the account phase: a user they refuse gets
+     * nothing on this host (deny by default: a service that names nobody admits nobody). */
+    if (logto_authz_check(svc, res->identity, res->reason, sizeof(res->reason)) < 0) {
+        logto_log(&ctx->log, LOG_NOTICE, "auth-refused user=%s sub=%s service=%s reason=\"%s\"",
+                  user, res->identity->sub, svc->name, res->reason);
+        return logto_error_set(err, LOGTO_E_DENIED, "%s may not use %s: %s", user, svc->name,
+                               res->reason);
+    }
     r = logto_identity_check_local(ctx, res->identity, err);
     if (r < 0)
         return r;
@@ -428,7 +480,7 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
         return r;
     /* The snapshot first: it refuses a name, UID or GID that it gives to another sub, and a
      * refused sign-in must leave no token record (nor replace the record of that name). */
-    r = directory_update(ctx, res->identity, displaced, err);
+    r = directory_update(ctx, svc, res->identity, displaced, err);
     if (r < 0)
         return r;
     r = record_signin(ctx, res->identity, claims, in, displaced, err);
@@ -438,20 +490,222 @@ static int finish_signin(const struct logto_ctx *ctx, const char *user, const js
     return 0;
 }
 
+/* finish_signin, and the grant revoked when it refuses. */
+static int finish_or_revoke(const struct logto_ctx *ctx, const struct logto_service *svc,
+                            const char *user, const struct logto_net_signin *in,
+                            const struct signin *how, struct logto_auth_result *res,
+                            struct logto_error *err)
+{
+    int r = finish_signin(ctx, svc, user, in->claims, how, res, err);
+
+    if (r < 0)
+        revoke_grant(ctx, user, how->method, in->refresh_token);
+    return r;
+}
+
+/* ---------------------------------------------------------------- the gate */
+
+/* Is user in the directory snapshot? 1 yes, 0 no, or an error (unreadable snapshot). */
+static int in_snapshot(const struct logto_ctx *ctx, const char *user, struct logto_error *err)
+{
+    _cleanup_free_ char *path = snapshot_path(ctx);
+    struct logto_snap_user u;
+    int r = -LOGTO_E_BUSY;
+
+    if (!path)
+        return -LOGTO_E_NOMEM;
+    for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
+        _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
+        r = logto_snapshot_open(path, &snap, err);
+        if (r == 0)
+            r = logto_snapshot_user_by_name(snap, user, &u);
+    }
+    return r == 0 ? 1 : r == -LOGTO_E_NOTFOUND ? 0 : r;
+}
+
+static bool have_mgmt(const struct logto_ctx *ctx)
+{
+    return ctx->cfg->profile == LOGTO_PROFILE_LOGTO && ctx->cfg->m2m_client_id &&
+           ctx->cfg->m2m_client_secret_file;
+}
+
+/* Claims from the Management API: the way to decide for users without a token record. */
+static int mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t **ret_claims,
+                       bool *ret_suspended, struct logto_error *err)
+{
+    const struct logto_net_ops *net;
+    int r = logto_net_get(ctx, &net, err);
+
+    return r < 0 ? r : net->mgmt_claims(ctx, user, ret_claims, ret_suspended, err);
+}
+
+/*
+ * Ask the Management API whether user is a Logto user of this host: a user whose name maps to
+ * exactly user, and whom some service here admits. 1 yes (sub set), 0 no (why set), or an error
+ * (nothing learned).
+ */
+static int mgmt_knows(const struct logto_ctx *ctx, const char *user, char *sub, size_t sub_len,
+                      char *why, size_t why_len, struct logto_error *err)
+{
+    _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+    _cleanup_json_ json_t *claims = NULL;
+    struct logto_error e = { 0 };
+    bool suspended = false;
+    int r;
+
+    r = mgmt_claims(ctx, user, &claims, &suspended, err);
+    if (r == -LOGTO_E_NOTFOUND) {
+        snprintf(why, why_len, "no Logto user has this user name");
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    r = logto_identity_from_claims(ctx, claims, &id, &e);
+    if (r == -LOGTO_E_IDENTITY || (r == 0 && strcmp(id->name, user) != 0)) {
+        snprintf(why, why_len, "the Logto user with this user name maps to %s",
+                 r == 0 ? id->name : "no acceptable name");
+        return 0;
+    }
+    if (r < 0) {
+        if (err)
+            *err = e;
+        return r;
+    }
+    if (!logto_authz_config_admits(ctx->cfg, id)) {
+        snprintf(why, why_len, "no service on this host admits them");
+        return 0;
+    }
+    snprintf(sub, sub_len, "%s", id->sub);
+    return 1;
+}
+
+/* With [sync]: the lookup cache, else the Management API within the lookup budget. */
+static int lookup_user(const struct logto_ctx *ctx, const char *user, char *why, size_t why_len)
+{
+    struct logto_lookup_answer a;
+    struct logto_error e = { 0 };
+    char sub[LOGTO_LOOKUP_SUB_MAX + 1] = "";
+    int r;
+
+    if (logto_lookup_cached(ctx, LOGTO_LOOKUP_USER, user, &a, NULL) == 0) {
+        logto_log_debug(&ctx->log, "user-lookup user=%s source=cache found=%s", user,
+                        a.found ? "yes" : "no");
+        if (!a.found)
+            snprintf(why, why_len, "not a Logto user of this host (remembered answer)");
+        return a.found ? 1 : 0;
+    }
+    r = logto_lookup_take(ctx, &e);
+    if (r < 0) {
+        snprintf(why, why_len, "not looked up: %.300s", e.message);
+        return 0;
+    }
+    r = mgmt_knows(ctx, user, sub, sizeof(sub), why, why_len, &e);
+    if (r < 0) {
+        /* Nothing learned (IdP down, a protocol error): not remembered, and not ours now. */
+        snprintf(why, why_len, "the Management API lookup failed: %.300s", e.message);
+        return 0;
+    }
+    logto_log(&ctx->log, LOG_INFO, "user-lookup user=%s source=mgmt found=%s", user,
+              r ? "yes" : "no");
+    if (logto_lookup_remember(ctx, LOGTO_LOOKUP_USER, user, r == 1, r ? sub : NULL, &e) < 0)
+        logto_log(&ctx->log, LOG_WARNING, "lookups-write-failed reason=\"%s\"", e.message);
+    return r;
+}
+
+static int user_unknown(const struct logto_ctx *ctx, const struct logto_service *svc,
+                        const char *user, const char *why, struct logto_error *err)
+{
+    logto_log(&ctx->log, LOG_NOTICE, "user-unknown user=%s service=%s reason=\"%s\"", user,
+              svc ? svc->name : "?", why);
+    return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not a Logto user of this host: %s", user,
+                           why);
+}
+
+/* logto_auth_gate; 1 when the name is known to be ours, 0 when it is only let through (a device
+ * flow on a host without [sync]). */
+static int gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
+                bool sends_secret, struct logto_error *err)
+{
+    char why[384] = "";
+    int r = in_snapshot(ctx, user, err);
+
+    /* A snapshot that cannot be read decides nothing: fail, naming it (never "unknown"). */
+    if (r != 0)
+        return r;
+    if (have_mgmt(ctx)) {
+        if (lookup_user(ctx, user, why, sizeof(why)) == 1)
+            return 1;
+    } else if (!sends_secret) {
+        /* Nothing else could ever make a first sign-in possible here, and a device flow sends
+         * no secret: it may start (within the device-flow caps). */
+        return 0;
+    } else {
+        snprintf(why, sizeof(why),
+                 "not in the directory snapshot, and no [sync] credentials to look it up");
+    }
+    return user_unknown(ctx, svc, user, why, err);
+}
+
+int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
+                    bool sends_secret, struct logto_error *err)
+{
+    int r = gate(ctx, svc, user, sends_secret, err);
+    return r < 0 ? r : 0;
+}
+
+/*
+ * What the service's rules say before the IdP is asked anything: the rules that need no claims
+ * (a service that names nobody, deny_users, allow_users) refuse at once. A name the gate only let
+ * through (known is false) and that this service could never admit is not ours: user-unknown,
+ * so that the rest of the stack (pam_sss...) decides.
+ */
+static int check_name(const struct logto_ctx *ctx, const struct logto_service *svc,
+                      const char *user, bool known, struct logto_auth_result *res,
+                      struct logto_error *err)
+{
+    if (logto_authz_check_name(svc, user, res->reason, sizeof(res->reason)) == 0)
+        return 0;
+    if (!known) {
+        char why[384];
+        snprintf(why, sizeof(why), "not in the directory snapshot, and %s cannot admit it: %s",
+                 svc->name, res->reason);
+        return user_unknown(ctx, svc, user, why, err);
+    }
+    logto_log(&ctx->log, LOG_NOTICE, "auth-refused user=%s service=%s reason=\"%s\"", user,
+              svc->name, res->reason);
+    return logto_error_set(err, LOGTO_E_DENIED, "%s may not use %s: %s", user, svc->name,
+                           res->reason);
+}
+
+/* ---------------------------------------------------------------- sign-in */
+
 int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *svc,
                       const char *user, const struct logto_ui *ui, struct logto_auth_result **ret,
                       struct logto_error *err)
 {
     _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
     _cleanup_(logto_net_signin_clear) struct logto_net_signin in = { 0 };
+    struct logto_device_slots slots = LOGTO_DEVICE_SLOTS_INIT;
     const struct logto_net_ops *net;
     int r;
 
-    if ((r = new_result("device", &res, err)) < 0 || (r = logto_net_get(ctx, &net, err)) < 0 ||
-        (r = net->device_signin(ctx, svc, ui, &in, err)) < 0)
+    if ((r = new_result("device", &res, err)) < 0 || (r = gate(ctx, svc, user, false, err)) < 0 ||
+        (r = check_name(ctx, svc, user, r == 1, res, err)) < 0)
         return r;
-    r = finish_signin(
-        ctx, user, in.claims,
+    /* Every flow holds a process and polls the IdP for minutes: a bounded number at once. */
+    r = logto_device_slots_take(ctx, user, &slots, err);
+    if (r < 0) {
+        logto_log(&ctx->log, LOG_NOTICE, "device-flow-refused user=%s service=%s reason=\"%s\"",
+                  user, svc->name, err ? err->message : logto_errc_name(logto_errc_from(r)));
+        return r;
+    }
+    if ((r = logto_net_get(ctx, &net, err)) == 0)
+        r = net->device_signin(ctx, svc, ui, &in, err);
+    logto_device_slots_release(&slots);
+    if (r < 0)
+        return r;
+    r = finish_or_revoke(
+        ctx, svc, user, &in,
         &(struct signin){ .method = LOGTO_AUTH_DEVICE, .refresh_token = in.refresh_token }, res,
         err);
     if (r < 0)
@@ -543,7 +797,10 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
         return logto_error_set(err, LOGTO_E_DENIED, "an empty password is never accepted");
     if (strlen(password) > LOGTO_PASSWORD_MAX_LEN)
         return logto_error_set(err, LOGTO_E_DENIED, "the password is too long");
+    /* No password leaves the host for a name that is not a Logto user of this host. */
     if ((r = new_result(logto_auth_method_name(method_of(m)), &res, err)) < 0 ||
+        (r = gate(ctx, svc, user, true, err)) < 0 ||
+        (r = check_name(ctx, svc, user, true, res, err)) < 0 ||
         (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
     /* Counted on this host before it is sent (a local user cannot spend the tenant's lockout
@@ -570,11 +827,11 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
             *err = online_err;
         return r;
     }
-    r = finish_signin(ctx, user, in.claims,
-                      &(struct signin){ .method = method_of(m),
-                                        .refresh_token = in.refresh_token,
-                                        .password = password },
-                      res, err);
+    r = finish_or_revoke(ctx, svc, user, &in,
+                         &(struct signin){ .method = method_of(m),
+                                           .refresh_token = in.refresh_token,
+                                           .password = password },
+                         res, err);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(res);
@@ -661,22 +918,6 @@ static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_
     free(rec->refresh_error);
     rec->refresh_error = NULL;
     return logto_store_save(lock, rec, err);
-}
-
-/* Claims from the Management API: the way to decide for users without a token record. */
-static int mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t **ret_claims,
-                       bool *ret_suspended, struct logto_error *err)
-{
-    const struct logto_net_ops *net;
-    int r = logto_net_get(ctx, &net, err);
-
-    return r < 0 ? r : net->mgmt_claims(ctx, user, ret_claims, ret_suspended, err);
-}
-
-static bool have_mgmt(const struct logto_ctx *ctx)
-{
-    return ctx->cfg->profile == LOGTO_PROFILE_LOGTO && ctx->cfg->m2m_client_id &&
-           ctx->cfg->m2m_client_secret_file;
 }
 
 /* A refused refresh means the grant is gone: revoked, reused, or the user suspended/deleted. */
@@ -808,7 +1049,7 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     if (strcmp(res->method, "cached") != 0 && !res->identity->suspended) {
         /* Fresh data from the IdP: keep the NSS view in step (groups follow roles), and the
          * record's UID with it (a record decides only for the holder's UID). */
-        r = directory_update(ctx, res->identity, NULL, err);
+        r = directory_update(ctx, svc, res->identity, NULL, err);
         if (r >= 0 && rec->uid != res->identity->uid) {
             rec->uid = res->identity->uid;
             r = logto_store_save(lock, rec, err);
@@ -827,19 +1068,7 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
  */
 static bool served_here(const struct logto_ctx *ctx, const char *user)
 {
-    _cleanup_free_ char *path = snapshot_path(ctx);
-    struct logto_snap_user u;
-    int r = -LOGTO_E_BUSY;
-
-    if (!path)
-        return true;
-    for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
-        _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
-        r = logto_snapshot_open(path, &snap, NULL);
-        if (r == 0)
-            r = logto_snapshot_user_by_name(snap, user, &u);
-    }
-    return r != -LOGTO_E_NOTFOUND;
+    return in_snapshot(ctx, user, NULL) != 0;
 }
 
 /*
@@ -924,7 +1153,7 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     rec->suspended = res->identity->suspended;
     if ((r = logto_store_save(lock, rec, err)) < 0)
         return r;
-    if (!res->identity->suspended && (r = directory_update(ctx, res->identity, NULL, err)) < 0)
+    if (!res->identity->suspended && (r = directory_update(ctx, svc, res->identity, NULL, err)) < 0)
         return r;
     return decide(svc, res->identity, res, err);
 }

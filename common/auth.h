@@ -43,7 +43,25 @@ static inline void logto_auth_result_freep(struct logto_auth_result **res)
 int logto_auth_is_local_user(const struct logto_ctx *ctx, const char *name, bool *ret,
                              struct logto_error *err);
 
-/* Sign user in with the device authorization flow. */
+/*
+ * Is user a Logto user of this host? Asked before any password leaves the host and before any
+ * device flow starts, so that names that are not ours (an LDAP or sssd user, a typo at the
+ * console) reach the IdP in no form and are left to the rest of the PAM stack:
+ *  - a name in the directory snapshot is ours;
+ *  - with [sync] credentials, the Management API is asked (within the host's lookup budget, its
+ *    answer remembered for lookup_cache_ttl; lookup.h) for a user whose name maps to exactly
+ *    user and whom some service of this host admits;
+ *  - without them, a name not in the snapshot is ours only for a flow that sends no secret
+ *    (sends_secret false: the device flow), since nothing else could make a first sign-in here.
+ * 0 when it is ours; -LOGTO_E_NOTFOUND (logged as user-unknown, with the reason) when not.
+ * logto_auth_device and logto_auth_password ask it themselves.
+ */
+int logto_auth_gate(const struct logto_ctx *ctx, const struct logto_service *svc, const char *user,
+                    bool sends_secret, struct logto_error *err);
+
+/* Sign user in with the device authorization flow, within the device-flow caps (slots.h:
+ * -LOGTO_E_BUSY when they are reached, logged as device-flow-refused). A sign-in that svc's
+ * rules refuse stores nothing and its grant is revoked at the IdP (auth-refused). */
 int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *svc,
                       const char *user, const struct logto_ui *ui, struct logto_auth_result **ret,
                       struct logto_error *err);
@@ -51,7 +69,9 @@ int logto_auth_device(const struct logto_ctx *ctx, const struct logto_service *s
 /*
  * Sign user in with svc->password_method. When the IdP cannot be reached (LOGTO_E_UNREACHABLE
  * only, never when it says no) the stored offline verifier decides, if it was set within
- * svc->offline_grace. ui is used for a one-time code when the IdP demands one.
+ * svc->offline_grace. ui is used for a one-time code when the IdP demands one. Nothing is sent
+ * for a name logto_auth_gate does not know; a sign-in svc's rules refuse stores nothing and its
+ * grant is revoked.
  */
 int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service *svc,
                         const char *user, const char *password, const struct logto_ui *ui,

@@ -322,6 +322,11 @@ static const struct rule schema[] = {
              "asking the provider (1..100)" },
     { "logto", "host_lockout_window", T_DURATION, S_I64, CFG(host_lockout_window), .def = "1h",
       .min = 1, .max = DAY, .doc = "the window of host_lockout_attempts (1s..1d)" },
+    { "logto", "max_device_flows", T_COUNT, S_I64, CFG(max_device_flows), .def = "10", .min = 1,
+      .max = 10000, .doc = "device flows waiting for approval at once on this host (1..10000)" },
+    { "logto", "max_device_flows_per_user", T_COUNT, S_I64, CFG(max_device_flows_per_user),
+      .def = "2", .min = 1, .max = 100,
+      .doc = "device flows waiting for approval at once for one user name (1..100)" },
 
     /* [identity] */
     { "identity", "name_claims", T_LIST, S_STRV, CFG(name_claims), .flags = F_PROFILE_DEF,
@@ -368,6 +373,12 @@ static const struct rule schema[] = {
       F_OPTIONAL, .doc = "file holding the M2M app secret (root, 0600)" },
     { "sync", "management_resource", T_HTTPS_URL, S_STR, CFG(management_resource),
       .def = "https://default.logto.app/api", .doc = "resource indicator of the Management API" },
+    { "sync", "lookup_rate", T_COUNT, S_I64, CFG(lookup_rate), .def = "30", .min = 1, .max = 6000,
+      .doc = "Management API lookups per minute for names not in the snapshot and logtoctl keys" },
+    { "sync", "lookup_burst", T_COUNT, S_I64, CFG(lookup_burst), .def = "10", .min = 1, .max = 1000,
+      .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
+    { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
+      .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
 
     /* [paths] */
     { "paths", "state_dir", T_PATH, S_STR, CFG(state_dir), .def = LOGTO_STATE_DIR,
@@ -413,6 +424,8 @@ static const struct rule schema[] = {
              "online one (1..100)" },
     { "service", "revoke_on_close", T_BOOL, S_I64, SVC(revoke_on_close), .def = "no",
       .doc = "revoke the session's tokens when the PAM session closes" },
+    { "service", "allow_any_user", T_BOOL, S_I64, SVC(allow_any_user), .def = "no",
+      .doc = "admit every user of the tenant when no require_* or allow_users rule is set" },
 };
 
 #define N_RULES ELEMENTSOF(schema)
@@ -662,18 +675,6 @@ static int parse_duration_value(const struct rule *r, const char *s, struct valu
     return 0;
 }
 
-static int parse_count(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
-{
-    char q[100];
-    uint64_t u;
-
-    if (logto_parse_u64(s, (uint64_t)r->min, (uint64_t)r->max, &u) < 0)
-        return why_set(why, n, "%s is not a whole number in %" PRId64 "..%" PRId64, quoted(q, s),
-                       r->min, r->max);
-    v->num = (int64_t)u;
-    return 0;
-}
-
 static int parse_size(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
 {
     size_t len = strlen(s);
@@ -697,6 +698,20 @@ static int parse_size(const struct rule *r, const char *s, struct value *v, char
         return why_set(why, n, "%s is out of range (%s..%s)", quoted(q, s), lo, hi);
     }
     v->num = (int64_t)(u * mult);
+    return 0;
+}
+
+static int parse_count(const struct rule *r, const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+    uint64_t u;
+
+    if (logto_parse_u64(s, 0, INT32_MAX, &u) < 0)
+        return why_set(why, n, "%s is not a whole number", quoted(q, s));
+    if ((int64_t)u < r->min || (int64_t)u > r->max)
+        return why_set(why, n, "%s is out of range (%" PRId64 "..%" PRId64 ")", quoted(q, s),
+                       r->min, r->max);
+    v->num = (int64_t)u;
     return 0;
 }
 
@@ -1991,7 +2006,7 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_PATH] = "path",           [T_SECRET_FILE] = "secret-file",
         [T_CA_FILE] = "file",        [T_BOOL] = "bool",
         [T_DURATION] = "duration",   [T_DURATION_MS] = "duration",
-        [T_SIZE] = "size",           [T_COUNT] = "count",
+        [T_SIZE] = "size",           [T_COUNT] = "number",
         [T_LIST] = "list",           [T_ID_RANGE] = "range",
         [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
         [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",

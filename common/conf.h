@@ -57,6 +57,7 @@ struct logto_service {
     int64_t offline_delay;       /* seconds of the first wait; doubles per further failure */
     int64_t offline_lock_after;  /* wrong offline passwords in a row that end offline sign-in */
     int64_t revoke_on_close;     /* bool: revoke tokens in close_session */
+    int64_t allow_any_user;      /* bool: with no rule set, admit every user of the tenant */
     char *file;                  /* where the section was defined (for messages) */
     int line;
 };
@@ -79,6 +80,8 @@ struct logto_config {
     int64_t max_response_size;
     int64_t host_lockout_attempts; /* failed password attempts per user per window on this host */
     int64_t host_lockout_window;   /* seconds */
+    int64_t max_device_flows;      /* device flows waiting for approval, per host */
+    int64_t max_device_flows_per_user; /* ... per user name */
 
     /* [identity] */
     char **name_claims;      /* claim chain for the user name; "email" takes the local part */
@@ -102,6 +105,9 @@ struct logto_config {
     char *m2m_client_id;
     char *m2m_client_secret_file;
     char *management_resource; /* default https://default.logto.app/api */
+    int64_t lookup_rate;       /* Management API lookups per minute before sign-in (per host) */
+    int64_t lookup_burst;      /* ... at most this many at once */
+    int64_t lookup_cache_ttl;  /* seconds a lookup's answer (found or not) is reused */
 
     /* [paths] */
     char *state_dir;

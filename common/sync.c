@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "authz.h"
 #include "fileio.h"
 #include "identity.h"
 #include "json.h"
@@ -1149,9 +1150,23 @@ static int drop_local(struct build *b, struct logto_directory *dir)
     return 0;
 }
 
-int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
-                     struct logto_directory **ret_dir, bool *keep, struct logto_sync_report *report,
-                     struct logto_error *err)
+/* Users that no service of this host admits leave after every refusal above (build_admitted). */
+static int leave_out_unadmitted(struct build *b, const struct logto_authz_host *host)
+{
+    for (size_t i = 0; host && i < b->n; i++) {
+        const struct logto_identity *id = b->users[i].id;
+        if (b->refused[i] || !id || logto_authz_host_admits(host, id, NULL))
+            continue;
+        logto_log_debug(&b->ctx->log, "sync-not-admitted user=%s sub=%s", id->name, id->sub);
+        b->refused[i] = true;
+        b->report->not_admitted++;
+    }
+    return 0;
+}
+
+static int sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
+                      const struct logto_authz_host *host, struct logto_directory **ret_dir,
+                      bool *keep, struct logto_sync_report *report, struct logto_error *err)
 {
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
     struct build b = { .ctx = ctx, .users = users, .n = n, .report = report, .err = err };
@@ -1192,6 +1207,9 @@ int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *
     if ((r = resolve_names(&b)) < 0 || (r = refuse_chosen_ids(&b)) < 0 ||
         (r = refuse_collisions(&b)) < 0)
         goto out;
+    /* Then, when asked, the users no service of this host admits. */
+    if ((r = leave_out_unadmitted(&b, host)) < 0)
+        goto out;
     /* 3. Local accounts and groups; each user's groups. */
     if ((r = check_local_and_groups(&b)) < 0)
         goto out;
@@ -1227,6 +1245,13 @@ out:
     capture_done(&b.cap);
     logto_strv_free(b.why_store);
     return r;
+}
+
+int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *users, size_t n,
+                     struct logto_directory **ret_dir, bool *keep, struct logto_sync_report *report,
+                     struct logto_error *err)
+{
+    return sync_build(ctx, users, n, NULL, ret_dir, keep, report, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1785,6 +1810,27 @@ static int map_users(const struct logto_ctx *ctx, const struct logto_mgmt_direct
     return 0;
 }
 
+/*
+ * Build the directory from the users some service of this host admits (and those that did not
+ * map, to report them); keep[] is set for all n users.
+ */
+/*
+ * The snapshot holds only users some service of this host admits (authz.h). Who owns a name, a
+ * chosen ID or a UID is decided over the whole tenant first, so that every host agrees on it
+ * whatever its rules; only then are the users no service admits left out (with their groups).
+ */
+static int build_admitted(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                          size_t n, struct logto_directory **ret_dir, bool *keep,
+                          struct logto_sync_report *report, struct logto_error *err)
+{
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
+    int r = logto_authz_host_new(ctx->cfg, &host, err);
+
+    if (r < 0)
+        return r;
+    return sync_build(ctx, users, n, host, ret_dir, keep, report, err);
+}
+
 static bool has_custom_uid(const struct logto_config *cfg, const json_t *user)
 {
     json_t *custom = json_object_get(user, "customData");
@@ -1940,7 +1986,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->map_ms = logto_monotonic_ms() - t;
     t = logto_monotonic_ms();
     if (r >= 0)
-        r = logto_sync_build(ctx, users, n, &dir, keep, report, err);
+        r = build_admitted(ctx, users, n, &dir, keep, report, err);
     report->build_ms = logto_monotonic_ms() - t;
     if (r < 0)
         goto out;
@@ -2014,14 +2060,15 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->token_requests = logto_mgmt_token_request_count(m);
     report->elapsed_ms = logto_monotonic_ms() - t0;
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
-              "sync-done users=%zu groups=%zu suspended=%zu skipped=%zu collisions=%zu "
-              "groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u elapsed_ms=%" PRId64
-              " dry_run=%s written=%s%s%s",
-              report->users, report->groups, report->suspended, report->n_skipped,
-              report->n_collisions, report->n_groups_skipped, report->counts[LOGTO_SYNC_USER_ADDED],
-              report->counts[LOGTO_SYNC_USER_REMOVED], report->counts[LOGTO_SYNC_USER_CHANGED],
-              report->requests, report->elapsed_ms, opts->dry_run ? "yes" : "no",
-              report->written ? "yes" : "no", report->late_error ? " late_error=" : "",
+              "sync-done users=%zu groups=%zu suspended=%zu not_admitted=%zu skipped=%zu "
+              "collisions=%zu groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u "
+              "elapsed_ms=%" PRId64 " dry_run=%s written=%s%s%s",
+              report->users, report->groups, report->suspended, report->not_admitted,
+              report->n_skipped, report->n_collisions, report->n_groups_skipped,
+              report->counts[LOGTO_SYNC_USER_ADDED], report->counts[LOGTO_SYNC_USER_REMOVED],
+              report->counts[LOGTO_SYNC_USER_CHANGED], report->requests, report->elapsed_ms,
+              opts->dry_run ? "yes" : "no", report->written ? "yes" : "no",
+              report->late_error ? " late_error=" : "",
               report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "");
     *ret_report = TAKE_PTR(report);
     r = 0;

@@ -37,6 +37,11 @@
  * custom_data[uid_key] so that it stays when the tenant changes. Without that persistence
  * (keep_collisions) both users stay refused. Names blocked by the rule and UIDs still in
  * collision are written to <state_dir>/blocked.json (owners.h) before the snapshot.
+ * Only users whom some service of this host admits are kept (authz.h, the host's admission:
+ * the union of the rules of every [service] section; allow_any_user opens it to everyone), so a
+ * fresh self-sign-up account is no passwd entry anywhere; groups follow from the users kept. The
+ * others are counted in report->not_admitted, and take part in nothing else (no collision, no
+ * key cache, no persisted UID).
  *
  * Failure is all or nothing: any Management API error (no answer, 5xx, malformed or oversized
  * answers), an unreadable local account file or an invalid result fails the sync before anything
@@ -156,8 +161,9 @@ struct logto_sync_report {
     char *path;   /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
-    size_t users, groups, suspended;                   /* in the new snapshot */
-    size_t previous_users, previous_groups;            /* in the snapshot it replaces */
+    size_t not_admitted;             /* users no service of this host admits: not in the snapshot */
+    size_t users, groups, suspended; /* in the new snapshot */
+    size_t previous_users, previous_groups; /* in the snapshot it replaces */
     char *previous_problem; /* why the old snapshot could not be read; NULL if read or absent */
 
     unsigned requests;       /* Management API requests, token requests included */

@@ -478,9 +478,13 @@ static int do_authenticate(struct pam_logto *pl)
     char text[256];
     int r;
 
-    if (device) {
+    /* A name that is not a Logto user of this host is left to the next module before anything
+     * is asked (logto_auth_gate logged why: below, user-unknown is returned silently); the
+     * sign-in functions ask again before sending. */
+    r = logto_auth_gate(&pl->ctx, pl->svc, pl->user, pl->svc->flow == LOGTO_FLOW_PASSWORD, &err);
+    if (r == 0 && device) {
         r = logto_auth_device(&pl->ctx, pl->svc, pl->user, &ui, &res, &err);
-    } else {
+    } else if (r == 0) {
         const char *question = pl->svc->flow == LOGTO_FLOW_BOTH
                                    ? "Password (or press Enter to sign in with a code): "
                                    : "Password: ";
@@ -496,6 +500,8 @@ static int do_authenticate(struct pam_logto *pl)
 
     if (r < 0) {
         int code = auth_code(r);
+        if (code == PAM_USER_UNKNOWN)
+            return code; /* not ours: the next module decides, nothing to tell (user-unknown) */
         logto_log(&pl->ctx.log, code == PAM_AUTHINFO_UNAVAIL ? LOG_ERR : LOG_NOTICE,
                   "auth-failed user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), err.message);

@@ -22,7 +22,11 @@ need_cmd pamtester
 e2e_idp_start
 e2e_config "[service login]
 flow = password
-require_roles = admin"
+require_roles = admin
+# dave (auditor) and carol (developer, suspended) exist on this host through sshd: pam_unix's
+# account phase, before pam_logto's, must know them (and the trap in 4 needs it too).
+[service sshd]
+require_roles = admin auditor developer"
 e2e_pam_auth_update logto
 e2e_sync
 e2e_local_user e2elocal 'local-Pass-1' 4242

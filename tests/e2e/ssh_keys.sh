@@ -5,20 +5,25 @@
 #  1. erin's key, kept in her custom_data (sshPublicKeys), logs her in; `id` remotely shows the
 #     UID, GID and groups NSS serves (custom_data uidNumber/gidNumber);
 #  2. a key that is not hers is refused;
-#  3. the key removed in Logto is refused at once (a live lookup, no sync in between);
+#  3. the key removed in Logto is refused at once (a live lookup, no sync in between; with
+#     lookup_cache_ttl = 0, else within that time);
 #  4. `logtoctl keys` prints nothing (exit 0) for a user without keys, a local user, an unknown
 #     name, and refuses to run as anyone but root;
-#  5. dave holds a valid key in custom_data but not the required role: sshd accepts the key, the
-#     PAM account phase refuses him.
+#  5. dave holds a valid key in custom_data but not the required role (he exists on the host
+#     through [service su]): sshd accepts the key, the PAM account phase refuses him.
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
 e2e_enter "$@"
 
 e2e_idp_start
-e2e_config "[service sshd]
+e2e_config "[sync]
+lookup_cache_ttl = 0
+[service sshd]
 flow = device
-require_roles = developer"
+require_roles = developer
+[service su]
+require_roles = auditor"
 e2e_pam_example sshd
 
 ssh-keygen -q -t ed25519 -N '' -C erin@e2e -f "$R/erin_key"

@@ -5,8 +5,11 @@
 #  1. alice, known from `logtoctl sync` and never signed in on this host, signs in with the
 #     device flow (code read from the prompt, approved through the IdP, Enter pressed) and runs
 #     id remotely: UID, GID and groups are what the NSS module serves;
-#  2. bob the same with a password (Experience API);
-#  3. dave (role auditor), without a required role, is refused with a message saying why;
+#  2. bob the same with a password (Experience API); zelda, whom Logto does not know, is left to
+#     pam_unix without her password reaching the IdP;
+#  3. dave (role auditor: he exists on this host through [service su]), without a role sshd
+#     requires, is refused as soon as his device sign-in is verified, with a message saying why;
+#     nothing is stored and his grant is revoked at the IdP;
 #  4. carol, suspended in Logto, holding a valid public key in authorized_keys, is refused by
 #     the account phase (public-key logins skip PAM auth);
 #  5. the device flow as a second factor (the drop-in's AuthenticationMethods
@@ -21,9 +24,12 @@
 e2e_enter "$@"
 
 e2e_idp_start
+su_rule="[service su]
+require_roles = auditor"
 e2e_config "[service sshd]
 flow = device
-require_roles = admin developer"
+require_roles = admin developer
+$su_rule"
 e2e_pam_example sshd
 e2e_sync
 
@@ -64,7 +70,8 @@ echo "ok 1 device flow: $got"
 e2e_config "[service sshd]
 flow = password
 password_method = experience
-require_roles = admin developer"
+require_roles = admin developer
+$su_rule"
 BOB_PW=bob-pass-1
 export BOB_PW
 cat >"$R/password.pty" <<'EOF'
@@ -95,25 +102,47 @@ assert_eq "$rc" 255 "ssh exit status after a wrong password"
 assert_not_contains "$(cat "$R/ssh-wrong.log")" "uid=" "ssh output after a wrong password"
 echo "ok 2b wrong password refused"
 
+# A name no Logto user has (sshd runs PAM for any name a client sends): pam_logto leaves it to
+# pam_unix and no password reaches the IdP (one Management API lookup, within the budget).
+idp_ctl POST /stats/reset >/dev/null
+cat >"$R/unknown.pty" <<'EOF'
+expect Password:
+sendline zelda-pass-1
+expect Permission denied
+eof
+EOF
+# shellcheck disable=SC2046
+e2e_pty "$R/unknown.pty" "$R/ssh-unknown.log" $(e2e_ssh_cmd keyboard-interactive zelda) id && rc=0 || rc=$?
+assert_eq "$rc" 255 "ssh exit status for zelda"
+grep -q 'user-unknown user=zelda service=sshd reason="no Logto user has this user name"' \
+    "$E2E_SYSLOG" || fail "no user-unknown for zelda in syslog"
+stats=$(idp_ctl GET /stats)
+assert_not_contains "$stats" "experience" "IdP requests for zelda"
+echo "ok 2c a name that is no Logto user: left to pam_unix, no password sent"
+
 # ---------------------------------------------------------------- 3. no required role
 e2e_config "[service sshd]
 flow = device
-require_roles = admin developer"
+require_roles = admin developer
+$su_rule"
 cat >"$R/norole.pty" <<EOF
 expect $CODE_RX
 expect Press Enter once you have signed in:
 run idp-approve {code} dave
 sendline
-expect Access denied by Logto: requires role admin or developer
+expect dave may not use sshd: requires role admin or developer
 eof
 EOF
 # shellcheck disable=SC2046
 e2e_pty "$R/norole.pty" "$R/ssh-norole.log" $(e2e_ssh_cmd keyboard-interactive dave) id && rc=0 || rc=$?
 assert_eq "$rc" 255 "ssh exit status for dave"
 assert_not_contains "$(cat "$R/ssh-norole.log")" "uid=" "ssh output for dave"
-grep -q 'account-denied user=dave service=sshd' "$E2E_SYSLOG" ||
-    fail "no account-denied for dave in syslog"
-echo "ok 3 refused without a required role: $(tr -d '\r' <"$R/ssh-norole.log" | grep -m1 'Access denied')"
+grep -q 'auth-refused user=dave sub=[a-z0-9]* service=sshd reason="requires role admin or developer"' \
+    "$E2E_SYSLOG" || fail "no auth-refused for dave in syslog"
+grep -q 'auth-grant-revoked user=dave' "$E2E_SYSLOG" || fail "dave's grant was not revoked"
+assert_eq "$(idp_json_field "$(idp_ctl GET /users/dave/grants)" active)" 0 "dave's live refresh tokens"
+[ ! -e /var/lib/logto/tokens/dave.json ] || fail "a token record of the refused dave"
+echo "ok 3 refused without a required role: $(tr -d '\r' <"$R/ssh-norole.log" | grep -m1 'may not use')"
 
 # ---------------------------------------------------------------- 4. suspended, with a key
 ssh-keygen -q -t ed25519 -N '' -C carol@e2e -f "$R/carol_key"
@@ -191,5 +220,5 @@ rt=$(sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' /var/lib/logto/tokens/alice
 [ -n "$rt" ] || fail "no refresh token in alice's record"
 code=$(grep -oE '[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}' "$R/ssh-device.log" | head -1)
 assert_not_contains "$(cat "$E2E_SYSLOG" "$E2E_SSHD_LOG")" "$code" "sshd log and syslog (device code)"
-e2e_assert_no_secrets "$BOB_PW" not-bobs-password alice-pass-1 m2m-secret "$rt"
+e2e_assert_no_secrets "$BOB_PW" not-bobs-password zelda-pass-1 alice-pass-1 m2m-secret "$rt"
 echo "ok secrets stay out of sshd's log, syslog and the terminal"

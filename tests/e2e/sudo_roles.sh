@@ -5,13 +5,16 @@
 # ALL=(ALL:ALL) ALL, role admin's group served by NSS):
 #  1. alice (role admin) runs `sudo id` after typing her Logto password;
 #  2. the role is removed in Logto: within claims_max_age (2 s here) the next sudo in the same
-#     terminal (sudo's cached credentials: no new sign-in) is refused by the account phase;
-#  3. bob (role developer; a test sudoers rule lets group developer through) is refused by the
-#     account phase: sudoers alone does not grant root;
-#  4. gina (a new Logto user without roles), in no sudoers group, is refused by sudoers;
+#     terminal (sudo's cached credentials: no new sign-in) is refused by the account phase, and
+#     alice, whom no service admits any more, is no passwd entry from then on;
+#  3. bob (role developer: a user of this host through [service sshd]; a test sudoers rule lets
+#     group developer through) is refused as soon as his password sign-in is verified: sudoers
+#     alone does not grant root, nothing is stored, his grant is revoked at the IdP;
+#  4. gina (a new Logto user without roles) is no user of this host at all: no service admits
+#     her, so sync serves no passwd entry for her;
 #  5. an organization-role rule (require_org_roles): bob, admin of Globex, is allowed (sudoers
-#     rule by his organization-role group), alice is refused; after bob's organization role is
-#     removed in Logto, he is refused within claims_max_age.
+#     rule by his organization-role group), alice is refused at sign-in; after bob's
+#     organization role is removed in Logto, he is refused within claims_max_age.
 # Passwords never reach the terminal, sudo's log or syslog.
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
@@ -20,10 +23,14 @@ e2e_enter "$@"
 
 GLOBEX=qmmg1gvtd5ib
 e2e_idp_start
+# Developers may SSH in (so they exist here); sudo is the rule under test.
+ssh_rule="[service sshd]
+require_roles = admin developer"
 e2e_config "[service sudo]
 flow = password
 require_roles = admin
-claims_max_age = 2"
+claims_max_age = 2
+$ssh_rule"
 e2e_pam_example sudo
 idp_ctl POST /users '{"username":"gina","password":"gina-pass-1","email":"gina@example.com"}' >/dev/null
 e2e_sync
@@ -77,8 +84,12 @@ assert_not_contains "$log" "$ALICE_PW" "alice's terminal"
 assert_eq "$(grep -c 'pam_logto(sudo:auth): auth-ok user=alice' "$E2E_SYSLOG")" 1 "sign-ins of alice"
 grep -q 'pam_logto(sudo:account): account-denied user=alice service=sudo error=denied reason="requires role admin"' \
     "$E2E_SYSLOG" || fail "the account phase did not refuse alice after the role was removed"
+grep -q 'directory-not-admitted user=alice ' "$E2E_SYSLOG" ||
+    fail "alice, whom no service admits any more, was not taken out of the snapshot"
+getent passwd alice >/dev/null && fail "alice without a role is still a passwd entry"
 echo "ok 1 alice (role admin) runs sudo id"
-echo "ok 2 role removed in Logto: the next sudo is refused within claims_max_age, without a sign-in"
+echo "ok 2 role removed in Logto: the next sudo is refused within claims_max_age, without a sign-in;" \
+    "alice is no passwd entry any more"
 
 # ---------------------------------------------------------------- 3. role developer
 cat >"$R/bob.pty" <<'EOF'
@@ -86,6 +97,9 @@ expect e2e\$
 sendline sudo id; echo "sudo: $?"
 expect \[sudo\] password for bob:
 secret BOB_PW
+expect Sorry, try again.
+expect \[sudo\] password for bob:
+send \x03
 expect sudo: (?P<st>\d+)
 reject uid=0\(root\)
 expect e2e\$ 
@@ -94,28 +108,26 @@ eof
 EOF
 shell_as bob "$R/bob.pty" "$R/sudo-bob.log" || fail "bob's sudo session (see above)"
 log=$(tr -d '\r' <"$R/sudo-bob.log")
-assert_contains "$log" "sudo: PAM account management error" "bob's refused sudo"
-assert_contains "$log" "sudo: 1" "bob's sudo exit status"
-grep -q 'account-denied user=bob service=sudo error=denied reason="requires role admin"' \
-    "$E2E_SYSLOG" || fail "the account phase did not refuse bob"
-echo "ok 3 bob (role developer) is refused by the account phase"
+assert_not_contains "$log" "sudo: 0" "bob's sudo exit status"
+grep -q 'auth-refused user=bob sub=[a-z0-9]* service=sudo reason="requires role admin"' \
+    "$E2E_SYSLOG" || fail "bob's sign-in was not refused by sudo's rules"
+assert_eq "$(idp_json_field "$(idp_ctl GET /users/bob/grants)" active)" 0 "bob's live refresh tokens"
+[ ! -e /var/lib/logto/tokens/bob.json ] || fail "a token record of the refused bob"
+# sudo shows no message of the module here: the reason is in the log.
+echo "ok 3 bob (role developer) is refused at sign-in: nothing stored, grant revoked"
 
-# ---------------------------------------------------------------- 4. not in sudoers
-GINA_PW=gina-pass-1
-export GINA_PW
-printf '%s\n' 'expect e2e\$ ' 'sendline sudo id; echo "sudo: $?"' 'expect \[sudo\] password for gina:' \
-    'secret GINA_PW' 'expect sudo: (?P<st>\d+)' \
-    'reject uid=0\(root\)' 'expect e2e\$ ' 'sendline exit' eof >"$R/gina.pty"
-shell_as gina "$R/gina.pty" "$R/sudo-gina.log" || fail "gina's sudo session (see above)"
-assert_contains "$(tr -d '\r' <"$R/sudo-gina.log")" "sudo: 1" "gina's sudo exit status"
-grep -q 'gina : user NOT in sudoers' "$E2E_SYSLOG" || fail "sudo did not log gina as not in sudoers"
-echo "ok 4 gina (no role, in no sudoers group) is refused by sudoers"
+# ---------------------------------------------------------------- 4. no role: nobody here
+getent passwd gina >/dev/null && fail "gina (no role) is a passwd entry"
+wrap "$E2E_SBIN/logtoctl" user gina >"$R/user-gina.out" 2>&1
+assert_contains "$(cat "$R/user-gina.out")" "no service on this host admits them" "logtoctl user gina"
+echo "ok 4 gina (a new Logto user without roles) is no user of this host"
 
 # ---------------------------------------------------------------- 5. organization role
 e2e_config "[service sudo]
 flow = password
 require_org_roles = $GLOBEX:admin
-claims_max_age = 2"
+claims_max_age = 2
+$ssh_rule"
 # Fresh terminals: no cached sudo credentials.
 cat >"$R/bob-org.pty" <<EOF
 expect e2e\\\$ 
@@ -142,14 +154,16 @@ grep -q "account-denied user=bob service=sudo error=denied reason=\"requires org
 echo "ok 5a organization role: bob allowed, then refused within claims_max_age"
 
 printf '%s\n' 'expect e2e\$ ' 'sendline sudo id; echo "sudo: $?"' 'expect \[sudo\] password for alice:' \
-    'secret ALICE_PW' 'expect sudo: (?P<st>\d+)' 'reject uid=0\(root\)' 'expect e2e\$ ' \
-    'sendline exit' eof >"$R/alice-org.pty"
+    'secret ALICE_PW' 'expect Sorry, try again.' 'expect \[sudo\] password for alice:' \
+    'send \x03' 'expect sudo: (?P<st>\d+)' \
+    'reject uid=0\(root\)' 'expect e2e\$ ' 'sendline exit' eof >"$R/alice-org.pty"
 idp_ctl PATCH /users/alice '{"roles":["admin"]}' >/dev/null
+e2e_sync # alice, admin again, is a user of this host again
 shell_as alice "$R/alice-org.pty" "$R/sudo-alice-org.log" || fail "alice's organization sudo session"
-assert_contains "$(tr -d '\r' <"$R/sudo-alice-org.log")" "sudo: 1" "alice's sudo exit status"
-grep -q "account-denied user=alice service=sudo error=denied reason=\"requires organization role $GLOBEX:admin\"" \
+assert_not_contains "$(tr -d '\r' <"$R/sudo-alice-org.log")" "sudo: 0" "alice's sudo exit status"
+grep -q "auth-refused user=alice sub=[a-z0-9]* service=sudo reason=\"requires organization role $GLOBEX:admin\"" \
     "$E2E_SYSLOG" || fail "the organization rule did not refuse alice"
 echo "ok 5b organization role: alice (admin role, no Globex role) is refused"
 
-e2e_assert_no_secrets "$ALICE_PW" "$BOB_PW" "$GINA_PW" m2m-secret
+e2e_assert_no_secrets "$ALICE_PW" "$BOB_PW" gina-pass-1 m2m-secret
 echo "ok no password in the terminals, sudo's log or syslog"

@@ -22,6 +22,7 @@ GRACE=5
 # ws_config FLOW: the services of a workstation; `su -` is the PAM service su-l on Debian.
 ws_config() {
     e2e_config "[service *]
+allow_any_user = yes
 flow = password
 
 [service su]

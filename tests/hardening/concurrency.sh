@@ -17,6 +17,7 @@ HARD_CONNECT=5 HARD_TIMEOUT=30
 hard_enter "$@"
 hard_idp_start
 hard_config "[service *]
+allow_any_user = yes
 flow = password
 qr = no"
 hard_services pw

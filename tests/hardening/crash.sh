@@ -27,6 +27,7 @@ hard_config "[logto]
 host_lockout_attempts = 100
 host_lockout_window = 1s
 [service *]
+allow_any_user = yes
 flow = password
 qr = no"
 ssh-keygen -q -t ed25519 -N '' -C rita@crash -f "$P/rita_key" || fail "ssh-keygen"

@@ -29,6 +29,7 @@ need_cmd setpriv stat
 hard_idp_start
 hard_secret alice-pass-1 bob-pass-1 erin-pass-1
 hard_config "[service *]
+allow_any_user = yes
 flow = password
 qr = no
 claims_max_age = 1h"

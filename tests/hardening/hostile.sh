@@ -33,6 +33,7 @@ hard_secret localbob-pass-1
 hard_config "[identity]
 email_domains = example.com
 [service *]
+allow_any_user = yes
 flow = device
 qr = no
 [service orgs]
@@ -232,6 +233,12 @@ assert_contains "$g" "org-$o1-admin_root" "the organization role 'admin:root'"
 assert_not_contains "$(cat "$H/group")" "Acme" "organization display names in groups"
 
 # ---------------------------------------------------------------- PAM sign-ins
+# On a host with [sync] these users never get a device flow: the Management API finds none of
+# them under the PAM name, or finds one that does not map (pam_logto's check that a name is a
+# Logto user of this host, tests/integration/pam_gate.sh). Without [sync] the device flow starts
+# for any name, and the sign-in's own checks must refuse them: that is what is tested here.
+cp "$CFG" "$P/with-sync.conf"
+sed -i '/^m2m_client_/d' "$CFG"
 # signin PAM_USER APPROVER: a device-flow sign-in as PAM_USER, approved by APPROVER.
 signin() { hard_device dev "$1" "$2"; }
 refused() { # PAM_USER APPROVER CODE ERROR [TEXT]

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # logtoctl cache clear: the default (discovery and JWKS), each option (--tokens USER,
-# --all-tokens, --attempts USER, --m2m-token, --keys, --snapshot), --json; symbolic links planted in place of a
+# --all-tokens, --attempts USER, --m2m-token, --keys, --snapshot, --lookups), --json; symbolic links planted in place of a
 # cache file, a token record and a key file are removed as links, their targets never touched;
 # a symlinked cache directory and a directory in place of a file are refused; nothing outside
 # cache_dir and state_dir changes.
@@ -99,6 +99,12 @@ expect_rc 0 "--keys --m2m-token" --json cache clear --keys --m2m-token
 assert_eq "$(jget 'sorted((i["what"], i["path"].rsplit("/", 1)[1], i["result"]) for i in d["cleared"])' <"$T/out")" \
     '[["keys", "erin", "removed"], ["keys", "mallory", "removed-symlink"], ["m2m-token", "m2m-token.json", "removed"]]' "keys and M2M token"
 assert_eq "$(cat "$VICTIM")" "not to be removed" "the link's target"
+# The remembered lookups (logtoctl keys remembers Logto's answer).
+ctl keys erin >/dev/null 2>&1 || fail "keys erin"
+[ -f "$STATE/lookups" ] || fail "keys erin remembered nothing"
+expect_rc 0 "--lookups" --json cache clear --lookups
+assert_eq "$(jget '[(i["what"], i["path"].rsplit("/", 1)[1], i["result"]) for i in d["cleared"]]' <"$T/out")" \
+    '[["lookups", "lookups", "removed"]]' "the remembered lookups"
 
 # 7b. A user's failed sign-in counts (a torn file refuses the user's passwords until removed):
 # only that user's, a planted link as a link.

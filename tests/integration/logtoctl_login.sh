@@ -70,20 +70,21 @@ assert_contains "$(cat "$T/pty.log")" "signed in to Logto as bob, not as alice"
 assert_eq "$(stat -c %Y "$TOKENS/alice.json")" "$before" "alice's record (wrong approver)"
 
 # 3. A password typed on the terminal: asked with echo off (it is not in the transcript); bob
-#    lacks role admin, so sudo's account phase denies him: exit 5.
+#    lacks role admin, so sudo's rules refuse the sign-in itself: exit 5, nothing stored, the
+#    grant revoked at the IdP.
 cat >"$T/password.script" <<'EOF'
 expect Password: $
 secret BOB_PASSWORD
-expect service sudo: denied
+expect bob may not use sudo: requires role admin
 eof
 EOF
 BOB_PASSWORD=bob-pass-1 pty_login "$T/password.script" login --method experience --service sudo bob
 rc=$?
 [ "$rc" = 5 ] || fail "bob at sudo: exit $rc, expected 5: $(cat "$T/pty.log")"
-assert_contains "$(cat "$T/pty.log")" "signed in: bob (method experience)"
-assert_contains "$(cat "$T/pty.log")" "requires role admin"
+assert_not_contains "$(cat "$T/pty.log")" "signed in: bob" "bob's refused sign-in"
 assert_not_contains "$(cat "$T/pty.log")" "bob-pass-1" "the transcript (echo off)"
-remember_secret "$(record_refresh_token "$TOKENS/bob.json")"
+[ ! -e "$TOKENS/bob.json" ] || fail "a token record of bob, whom sudo's rules refuse"
+assert_eq "$(idp_json_field "$(idp_ctl GET /users/bob/grants)" active)" 0 "bob's live refresh tokens"
 
 # 4. flow = both ([service logtoctl]): Enter at the password prompt starts the device flow.
 cat >"$T/both.script" <<'EOF'
@@ -161,16 +162,16 @@ if command -v setpriv >/dev/null 2>&1; then
     assert_eq "$?" 1 "login as nobody"
     assert_contains "$(cat "$T/err")" "login must run as root"
 fi
-# The IdP down: erin never used a password here, so nothing can check hers: exit 4. bob did:
-# his password is checked against the verifier of that sign-in (offline_grace), as pam_logto
+# The IdP down: erin never used a password here, so nothing can check hers: exit 4. alice did:
+# her password is checked against the verifier of that sign-in (offline_grace), as pam_logto
 # would.
 idp_ctl POST /down >/dev/null
 password_login erin erin-pass-1
 assert_eq "$?" 4 "login with the IdP down (no verifier)"
 assert_contains "$(cat "$T/err")" "cannot reach"
-password_login bob bob-pass-1 || fail "offline login of bob: $(cat "$T/err")"
-assert_contains "$(cat "$T/out")" "signed in: bob (method offline, offline: checked against the cached verifier)"
-password_login bob wrong-password
+password_login alice alice-pass-1 || fail "offline login of alice: $(cat "$T/err")"
+assert_contains "$(cat "$T/out")" "signed in: alice (method offline, offline: checked against the cached verifier)"
+password_login alice wrong-password
 assert_eq "$?" 5 "a wrong password offline"
 idp_ctl POST /up >/dev/null
 

@@ -21,6 +21,7 @@ PAM_DIR=$dir
 printf 'm2m-secret\n' >"$dir/m2m.secret"
 chmod 0600 "$dir/m2m.secret"
 services="[service *]
+allow_any_user = yes
 flow = password
 qr = no
 claims_max_age = 1h

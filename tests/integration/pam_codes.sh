@@ -5,7 +5,9 @@
 #   local accounts: PAM_IGNORE in every phase (more in pam_local_first.sh);
 #   invalid user names: PAM_USER_UNKNOWN; configuration errors and bad module arguments:
 #   PAM_SERVICE_ERR (the account phase fails closed: PAM_PERM_DENIED);
-#   sign-in: PAM_SUCCESS, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_AUTHINFO_UNAVAIL (IdP down);
+#   sign-in: PAM_SUCCESS, PAM_AUTH_ERR, PAM_MAXTRIES, PAM_AUTHINFO_UNAVAIL (IdP down),
+#   PAM_USER_UNKNOWN for a name that is no Logto user of this host (not in its snapshot, and
+#   this host has no [sync]): no password is sent;
 #   account: PAM_SUCCESS, PAM_PERM_DENIED (rules), PAM_ACCT_EXPIRED (suspended),
 #   PAM_USER_UNKNOWN (nobody's name); setcred and sessions: PAM_SUCCESS;
 #   an unprivileged caller: PAM_CRED_INSUFFICIENT before any request reaches the IdP.
@@ -24,6 +26,7 @@ pam_codes_setup "$dir"
 pam_write_config "$dir/logto.conf" "$dir" "[logto]
 host_lockout_attempts = 20
 [service *]
+allow_any_user = yes
 flow = password
 qr = no
 [service codes-admin]
@@ -37,9 +40,11 @@ printf '[logto]\nendpoint = %s\nclient_id = device-app\nfrobnicate = yes\n' "$ID
     >"$dir/bad/logto.conf"
 mkdir -p "$dir/mgmtstar"
 pam_write_config "$dir/mgmtstar/logto.conf" "$dir" "[service *]
+allow_any_user = yes
 flow = password
 password_method = management"
 chmod 0644 "$dir/bad/logto.conf"
+pam_seed_snapshot "$dir/state" alice bob carol erin
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
 for s in codes codes-admin codes-now codes-offline0; do
     pam_service "$dir/pam.d" $s "auth required $mod" \
@@ -84,7 +89,10 @@ pam_code --direct "config=$dir/logto.conf" "config=$dir/missing.conf" -- codes a
 pam_code codes alice auth PAM_SUCCESS alice-pass-1
 pam_code codes alice auth PAM_AUTH_ERR wrong-password-1
 pam_code codes carol auth PAM_AUTH_ERR carol-pass-1
-pam_code codes zelda auth PAM_AUTH_ERR whatever-pass
+idp_ctl POST /stats/reset >/dev/null
+pam_code codes zelda auth PAM_USER_UNKNOWN whatever-pass
+assert_logged "$F" '^user-unknown user=zelda service=codes reason="not in the directory snapshot, and no \[sync\] credentials to look it up"$'
+assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests for zelda"
 for i in 1 2 3 4; do pam_code codes bob auth PAM_AUTH_ERR "bad-pass-$i"; done
 pam_code codes bob auth PAM_MAXTRIES bad-pass-5 # the failure that reaches the limit locks
 pam_code codes bob auth PAM_MAXTRIES bob-pass-1

@@ -16,6 +16,7 @@ pam_slow && ttl=60
 idp_start --device-ttl $ttl || exit $?
 dir=$(test_tmpdir)
 pam_write_config "$dir/logto.conf" "$dir" "[service *]
+allow_any_user = yes
 flow = device
 qr = no
 [service logto-qr]

@@ -33,8 +33,10 @@ require_roles = admin
 [service login]
 flow = both
 qr = no
+allow_any_user = yes
 [service gdm-password]
-flow = both"
+flow = both
+allow_any_user = yes"
 mkdir -p "$dir/pam.d"
 for f in common-auth common-account common-session common-session-noninteractive \
     common-password; do
@@ -80,18 +82,28 @@ device sshd alice alice -I rhost=192.0.2.10
 pam_expect_ok "sshd: alice"
 assert_contains "$(cat "$F")" "Press Enter once you have signed in" "sshd: alice"
 assert_contains "$(cat "$F")" "account management done" "sshd: alice"
+# dave (auditor) is refused as soon as his ID token is verified: nothing stored, grant revoked.
 device sshd dave dave -I rhost=192.0.2.10
-pam_expect PAM_PERM_DENIED "sshd: dave (auditor)" "requires role admin or developer"
-assert_contains "$(cat "$F")" "successfully authenticated" "sshd: dave signs in"
+pam_expect PAM_AUTH_ERR "sshd: dave (auditor)" "dave may not use sshd: requires role admin or developer"
+assert_logged "$F" '^auth-refused user=dave sub=[a-z0-9]+ service=sshd reason="requires role admin or developer"$'
+assert_logged "$F" '^auth-grant-revoked user=dave$'
+assert_eq "$(idp_json_field "$(idp_ctl GET /users/dave/grants)" active)" 0 "dave's live refresh tokens"
+[ ! -e "$dir/state/tokens/dave" ] || fail "a token record of the refused dave"
 
 # ---- sudo
 pam_try sudo alice "authenticate acct_mgmt" alice-pass-1
 pam_expect_ok "sudo: alice"
 assert_logged "$F" "^auth-ok user=alice service=sudo method=experience "
-pam_try sudo bob "authenticate acct_mgmt" bob-pass-1
-pam_expect PAM_PERM_DENIED "sudo: bob (developer)" "requires role admin"
-pam_try sudo bob authenticate wrong-password-1
-pam_expect PAM_AUTH_ERR "sudo: bob, wrong password"
+pam_try sudo alice authenticate wrong-password-1
+pam_expect PAM_AUTH_ERR "sudo: alice, wrong password"
+# This host has no [sync]: bob never signed in here, so he is no Logto user of it. His password
+# goes to no IdP; pam_unix asks for it and refuses.
+idp_ctl POST /stats/reset >/dev/null
+pam_try sudo bob authenticate bob-pass-1
+pam_expect PAM_AUTH_ERR "sudo: bob, unknown on this host"
+assert_logged "$F" '^user-unknown user=bob service=sudo reason="not in the directory snapshot, and no \[sync\] credentials to look it up"$'
+assert_not_contains "$(cat "$F")" "Logto" "what bob is shown"
+assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests for bob"
 # A local account never reaches Logto: pam_unix asks and refuses the wrong password.
 pam_try sudo root authenticate wrong-password-2
 pam_expect PAM_AUTH_ERR "sudo: root with a wrong password"

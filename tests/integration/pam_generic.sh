@@ -13,6 +13,7 @@ idp_start --profile generic --device-interval 1 || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir
 pam_write_config "$dir/logto.conf" "$dir" "[service *]
+allow_any_user = yes
 flow = password
 qr = no
 [service g-device]
@@ -28,10 +29,14 @@ mkdir -p "$dir/conf"
 printf 'generic-secret\n' >"$dir/client.secret"
 chmod 0600 "$dir/client.secret"
 pam_write_config "$dir/conf/logto.conf" "$dir/conf" "[service *]
+allow_any_user = yes
 flow = password"
 sed -i 's/^client_id = generic-app$/client_id = generic-confidential\nclient_secret_file = '"$(echo "$dir" | sed 's/[\/&]/\\&/g')"'\/client.secret/' \
     "$dir/conf/logto.conf"
 grep -q '^client_secret_file = ' "$dir/conf/logto.conf" || fail "could not write the confidential config"
+# Generic providers have no Management API: the host knows whom its snapshot holds.
+pam_seed_snapshot "$dir/state" alice bob carol
+pam_seed_snapshot "$dir/conf/state" bob
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
 for s in g-pw g-device g-admin g-org; do
     pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod"

@@ -20,6 +20,7 @@ PAM_DIR=$dir
 pam_write_config "$dir/logto.conf" "$dir" "[logto]
 host_lockout_attempts = 10
 [service *]
+allow_any_user = yes
 flow = password
 qr = no
 [service logto-short]
@@ -38,7 +39,8 @@ done
 down() { idp_ctl POST /down >/dev/null || fail "POST /down"; }
 up() { idp_ctl POST /up >/dev/null || fail "POST /up"; }
 
-# Online sign-ins leave a verifier for alice, bob and erin.
+# Online sign-ins leave a verifier for alice, bob and erin (known to this host without [sync]).
+pam_seed_snapshot "$dir/state" alice bob erin
 for u in alice bob erin; do
     pam_try logto-pw $u authenticate "$u-pass-1"
     pam_expect_ok "$u online"
@@ -56,7 +58,8 @@ pam_try logto-pw alice authenticate wrong-password-1
 pam_expect PAM_AUTH_ERR "alice offline, wrong password" "checked offline"
 
 pam_try logto-pw dave authenticate dave-pass-1
-pam_expect PAM_AUTHINFO_UNAVAIL "dave offline, never signed in here" "cannot reach"
+pam_expect PAM_USER_UNKNOWN "dave offline, never signed in here"
+assert_logged "$F" '^user-unknown user=dave service=logto-pw '
 
 pam_try logto-nograce bob authenticate bob-pass-1
 pam_expect PAM_AUTHINFO_UNAVAIL "bob offline with offline_grace = 0" "cannot reach"

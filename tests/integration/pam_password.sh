@@ -23,6 +23,7 @@ host_lockout_attempts = 10
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
 [service *]
+allow_any_user = yes
 flow = password
 qr = no
 [service logto-pat]
@@ -67,8 +68,14 @@ pw_auth logto-pw alice wrong-password-1
 expect_code PAM_AUTH_ERR "alice, wrong password" "wrong user name or password"
 assert_logged "$F" '^auth-failed user=alice service=logto-pw error=denied reason="wrong user name or password"$'
 
+# A name no Logto user has is left to the rest of the stack: no prompt, no password sent (the
+# Management API lookup is all the IdP sees).
+idp_ctl POST /stats/reset >/dev/null
 pw_auth logto-pw zelda whatever-pass
-expect_code PAM_AUTH_ERR "unknown user" "wrong user name or password"
+expect_code PAM_USER_UNKNOWN "unknown user"
+assert_logged "$F" '^user-unknown user=zelda service=logto-pw reason="no Logto user has this user name"$'
+assert_not_contains "$(cat "$F")" "Password: " "zelda's conversation"
+assert_not_contains "$(idp_ctl GET /stats)" "experience" "IdP requests for zelda"
 [ ! -f "$(rec zelda)" ] || fail "a record for an unknown user"
 
 pw_auth logto-pw carol carol-pass-1
@@ -143,7 +150,8 @@ expect_code PAM_AUTH_ERR "alice, management, wrong password" "wrong user name or
 pw_auth logto-mgmt carol carol-pass-1
 expect_code PAM_AUTH_ERR "carol, management" "suspended"
 pw_auth logto-mgmt zelda whatever-pass
-expect_code PAM_AUTH_ERR "unknown user, management" "wrong user name or password"
+expect_code PAM_USER_UNKNOWN "unknown user, management (the remembered answer)"
+assert_logged "$F" '^user-unknown user=zelda service=logto-mgmt reason="not a Logto user of this host \(remembered answer\)"$'
 pw_auth logto-mgmt dave dave-pass-1
 expect_ok "dave, management (MFA is bypassed, as documented)"
 assert_not_contains "$(cat "$F")" "One-time code" "the management method"

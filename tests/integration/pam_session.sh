@@ -14,6 +14,7 @@ idp_start || exit $?
 dir=$(test_tmpdir)
 PAM_DIR=$dir
 pam_write_config "$dir/logto.conf" "$dir" "[service *]
+allow_any_user = yes
 flow = password
 qr = no
 claims_max_age = 1
@@ -22,6 +23,7 @@ revoke_on_close = yes
 [service sess-device]
 flow = device
 revoke_on_close = yes"
+pam_seed_snapshot "$dir/state" alice erin
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
 for s in sess-keep sess-revoke sess-device; do
     pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod" \

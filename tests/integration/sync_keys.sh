@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: MIT
 # logtoctl keys, sshd's AuthorizedKeysCommand: valid keys only, nothing for unknown, local,
 # suspended or deleted users, live from Logto, and from the cache only when Logto cannot be
-# reached; a cache file never serves another Logto user.
+# reached; a cache file never serves another Logto user. Bounded work (sshd runs it for every
+# key an unauthenticated client offers): names not in the snapshot cost no request, answers
+# (keys or none) are remembered for lookup_cache_ttl, lookups spend a per-host budget, and a
+# spent budget is answered from the key cache.
 . "$top_srcdir/tests/integration/sync_lib.sh"
 
 need_cmd ssh-keygen
 sync_setup
 sync_timeouts 2s
+# Live answers every time for the first part (the bounded part is at the end).
+sed -i 's/^\[sync\]$/[sync]\nlookup_cache_ttl = 0\nlookup_burst = 1000/' "$CFG"
 
 k1=$(ssh-keygen -q -t ed25519 -N '' -C alice@laptop -f "$T/k1" && cat "$T/k1.pub") || fail "ssh-keygen"
 k2=$(ssh-keygen -q -t ecdsa -b 256 -N '' -C alice@desk -f "$T/k2" && cat "$T/k2.pub") || fail "ssh-keygen"
@@ -100,6 +105,38 @@ ctl sync >/dev/null || fail "sync"
 [ -e "$KEYS/ghost" ] && fail "sync must remove caches of unknown users"
 ls "$KEYS" >"$T/left"
 assert_eq "$(cat "$T/left")" "alice" "key caches after the sync (suspended carol is not cached)"
+
+# ---- bounded: 12 calls each for unknown names, a known one, one deleted in Logto (remembered
+# as "none"), then a spent budget answered from the key cache
+idp_ctl PATCH /users/bob "{\"custom_data\":{\"sshPublicKeys\":[\"$k2\"]}}" >/dev/null ||
+    fail "give bob a key"
+ctl sync >/dev/null || fail "sync (bob's key cached)"
+sed -i -e 's/^lookup_cache_ttl = .*/lookup_cache_ttl = 60s/' \
+    -e 's/^lookup_burst = .*/lookup_burst = 3\nlookup_rate = 1/' "$CFG"
+idp_ctl DELETE /users/dave >/dev/null || fail "delete dave"
+idp_ctl POST /stats/reset >/dev/null
+lookups() { idp_ctl GET /stats | jget 'd["by_route"].get("GET /api/users/:id", 0)'; }
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    assert_eq "$(ctl keys "nosuch$i" 2>/dev/null)" "" "keys for an unknown name"
+done
+assert_eq "$(idp_requests)" 0 "IdP requests for 12 unknown names"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    assert_eq "$(ctl keys alice 2>/dev/null)" "$k3" "alice's keys, call $i"
+done
+assert_eq "$(lookups)" 1 "user lookups for 12 calls for alice"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    assert_eq "$(ctl keys dave 2>/dev/null)" "" "keys of dave, deleted in Logto, call $i"
+done
+assert_eq "$(lookups)" 2 "user lookups after 12 calls for dave (the answer 'none' remembered)"
+assert_eq "$(ctl keys henry 2>/dev/null)" "" "keys of henry (none)"
+assert_eq "$(lookups)" 3 "user lookups: the budget of 3 is spent"
+for i in 1 2 3 4 5 6; do
+    ctl keys bob >"$T/bob.out" 2>"$T/bob.err" || fail "keys bob with the budget spent: $(cat "$T/bob.err")"
+    assert_eq "$(cat "$T/bob.out")" "$k2" "bob's keys from the key cache, call $i"
+done
+assert_contains "$(cat "$T/bob.err")" 'keys-limited user=bob reason="the Management API lookup budget is spent (lookup_rate = 1 a minute, lookup_burst = 3)" source=cache'
+assert_eq "$(lookups)" 3 "user lookups with the budget spent"
+assert_eq "$(stat -c '%a %U' "$STATE/lookups")" "600 root" "the lookup cache file"
 
 # ---- not root
 if command -v setpriv >/dev/null 2>&1; then

@@ -277,7 +277,8 @@ e2e_idp_start() {
 }
 
 # e2e_config [INI text]: /etc/logto/logto.conf for the running test IdP (default paths, sync
-# credentials, fast polling), followed by the given sections. Under $LOGTO_TEST_WRAPPER
+# credentials, fast polling), followed by the given sections (without a [service] section:
+# [service *] allow_any_user = yes, see write_config). Under $LOGTO_TEST_WRAPPER
 # (valgrind runs logtoctl) TLS handshakes take seconds: long network timeouts then.
 e2e_config() {
     if [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
@@ -301,6 +302,7 @@ m2m_client_id = m2m-app
 m2m_client_secret_file = /etc/logto/m2m.secret
 
 ${1:-}
+$(test_open_services "${1:-}")
 EOF
     chmod 0644 /etc/logto/logto.conf # no secret in it (README: logto.conf is 0644)
 }

@@ -15,6 +15,10 @@
 #                                       long network timeouts under $LOGTO_TEST_WRAPPER (TLS
 #                                       handshakes under valgrind take seconds)
 #   pam_slow                            true under $LOGTO_TEST_WRAPPER (scale waits with it)
+#   pam_seed_snapshot STATE USER...     write STATE/directory.snapshot holding these test IdP
+#                                       users (their real subs), as an earlier sign-in on this
+#                                       host would: a host without [sync] sends a password only
+#                                       for a name in its snapshot (logto_auth_gate)
 #   pam_try [-I item=value]... SERVICE USER OPS [ANSWER...]
 #                                       pamtester_run with $PAM_DIR/pam.d, OPS one word list
 #                                       ("authenticate acct_mgmt"), the answers as stdin lines
@@ -129,6 +133,22 @@ pam_write_config() { # FILE STATE_DIR [INI]
             >"$(dirname "$1")/conf.d/50-slow.conf"
         chmod 0644 "$(dirname "$1")/conf.d/50-slow.conf"
     fi
+}
+
+pam_seed_snapshot() { # STATE USER...
+    pss_state=$1
+    shift
+    pss_uid=1900000000
+    : >"$pss_state/seed.txt"
+    for pss_u in "$@"; do
+        pss_sub=$(idp_json_field "$(idp_ctl GET "/users/$pss_u")" sub)
+        [ -n "$pss_sub" ] || fail "pam_seed_snapshot: no sub for $pss_u"
+        pss_uid=$((pss_uid + 1))
+        printf 'user:%s:%s:%s::/home/%s:/bin/bash:%s\n' "$pss_u" "$pss_uid" "$pss_uid" "$pss_u" \
+            "$pss_sub" >>"$pss_state/seed.txt"
+    done
+    "$top_builddir/tests/lib/mksnapshot" "$pss_state/seed.txt" "$pss_state/directory.snapshot" ||
+        fail "pam_seed_snapshot: mksnapshot failed"
 }
 
 PAM_TRY_N=0

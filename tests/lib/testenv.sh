@@ -58,6 +58,9 @@ assert_no_secrets() { # file... -- secret...
 
 # Write a configuration for the running test IdP (tests/lib/idp.sh exports IDP_*).
 # Usage: write_config FILE STATE_DIR [extra INI text]
+# Services deny by default (a section without rules admits nobody). Extra text without any
+# [service] section gets "[service *] allow_any_user = yes", so that tests about something else
+# may sign in any test user; a test that writes [service] sections states its own rules.
 write_config() {
     cfg=$1 state=$2
     mkdir -p "$state/state" "$state/cache"
@@ -82,8 +85,18 @@ write_config() {
         echo "state_dir = $state/state"
         echo "cache_dir = $state/cache"
         [ $# -ge 3 ] && printf '%s\n' "$3"
+        test_open_services "${3:-}"
     } >"$cfg"
     chmod 0644 "$cfg"
+}
+
+# test_open_services INI: print "[service *] allow_any_user = yes" unless INI has a [service]
+# section (write_config, e2e_config).
+test_open_services() {
+    case "$1" in
+    *"[service "*) ;;
+    *) printf '[service *]\nallow_any_user = yes\n' ;;
+    esac
 }
 
 # Run a script inside a private mount namespace (root only): the host's mounts never change.

@@ -304,6 +304,7 @@ timeout = 10s
 [service *]
 flow = device
 qr = no
+require_roles = admin
 EOF
 in_root logtoctl config check >"$work/config.out" 2>&1 ||
     { cat "$work/config.out" >&2; fail "logtoctl config check"; }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "authz.h"
+#include "memory.h"
 #include "util.h"
 
 #include "../lib/check.h"
@@ -13,6 +14,7 @@
 /* Lists are written as space-separated text; NULL = unset, "" = set but empty. */
 struct rules {
     const char *deny, *allow, *roles, *orgs, *org_roles;
+    bool any; /* allow_any_user */
 };
 
 struct who {
@@ -35,8 +37,26 @@ static char **list(const char *text)
 }
 
 static const struct authz_case cases[] = {
-    /* No rules: any mapped user may sign in. */
-    { "no rules", { 0 }, { .name = "alice" }, true, NULL },
+    /* Deny by default: no rule admits nobody; allow_any_user opens the service to everyone. */
+    { "no rules", { 0 }, { .name = "alice" }, false, "service sshd admits nobody" },
+    { "no rules, with roles", { 0 }, { .name = "alice", .roles = "admin" }, false, "nobody" },
+    { "allow_any_user", { .any = true }, { .name = "alice" }, true, NULL },
+    { "only deny_users names nobody", { .deny = "bob" }, { .name = "alice" }, false, "nobody" },
+    { "allow_any_user and deny_users",
+      { .any = true, .deny = "alice" },
+      { .name = "alice" },
+      false,
+      "deny_users" },
+    { "allow_any_user does not lift rules",
+      { .any = true, .roles = "admin" },
+      { .name = "alice", .roles = "dev" },
+      false,
+      "requires role admin" },
+    { "allow_any_user and a suspended user",
+      { .any = true },
+      { .name = "alice", .suspended = true },
+      false,
+      "suspended" },
 
     /* deny_users */
     { "denied user",
@@ -45,7 +65,7 @@ static const struct authz_case cases[] = {
       false,
       "user alice is in deny_users" },
     { "deny ignores case", { .deny = "ALICE" }, { .name = "alice" }, false, "deny_users" },
-    { "deny other user", { .deny = "bob" }, { .name = "alice" }, true, NULL },
+    { "deny other user", { .deny = "bob", .any = true }, { .name = "alice" }, true, NULL },
     { "deny wins over allow",
       { .deny = "alice", .allow = "alice" },
       { .name = "alice" },
@@ -69,7 +89,11 @@ static const struct authz_case cases[] = {
       "requires role admin" },
 
     /* suspended */
-    { "suspended", { 0 }, { .name = "alice", .suspended = true }, false, "suspended" },
+    { "suspended",
+      { .allow = "alice" },
+      { .name = "alice", .suspended = true },
+      false,
+      "suspended" },
     { "suspended despite allow and role",
       { .allow = "alice", .roles = "admin" },
       { .name = "alice", .roles = "admin", .suspended = true },
@@ -229,6 +253,7 @@ static void run_case(const struct authz_case *c)
     svc.require_roles = list(c->rules.roles);
     svc.require_orgs = list(c->rules.orgs);
     svc.require_org_roles = list(c->rules.org_roles);
+    svc.allow_any_user = c->rules.any ? LOGTO_YES : LOGTO_NO;
     id.name = (char *)(uintptr_t)c->who.name;
     id.roles = list(c->who.roles ? c->who.roles : "");
     id.orgs = list(c->who.orgs ? c->who.orgs : "");
@@ -278,6 +303,10 @@ static void test_edges(void)
     /* Missing pieces are denials, never crashes or approvals. */
     CHECK_INT(logto_authz_check(NULL, &id, reason, sizeof(reason)), -LOGTO_E_DENIED);
     CHECK_INT(logto_authz_check(&svc, NULL, reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_INT(logto_authz_check(&svc, &id, NULL, 0), -LOGTO_E_DENIED);
+    svc.allow_any_user = LOGTO_UNSET; /* only "yes" opens a service */
+    CHECK_INT(logto_authz_check(&svc, &id, NULL, 0), -LOGTO_E_DENIED);
+    svc.allow_any_user = LOGTO_YES;
     CHECK_INT(logto_authz_check(&svc, &id, NULL, 0), 0);
     /* Identity lists may be NULL (nothing granted). */
     static char admin[] = "admin", evil_role[] = "adm\nin";
@@ -295,4 +324,79 @@ static void test_edges(void)
     CHECK(!strchr(reason, '\n'));
 }
 
-TEST_MAIN(TEST(test_table), TEST(test_edges))
+/* Before the IdP is asked: only the rules the name alone decides. */
+static void test_name_only(void)
+{
+    static char admin[] = "admin", bob[] = "bob", alice[] = "alice";
+    char *roles[] = { admin, NULL }, *bobs[] = { bob, NULL }, *alices[] = { alice, NULL };
+    struct logto_service svc = { .name = (char *)(uintptr_t) "sshd" };
+    char reason[256];
+
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "service sshd admits nobody");
+    svc.require_roles = roles; /* decided later, from the claims */
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), 0);
+    svc.allow_users = bobs;
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "not in allow_users");
+    CHECK_INT(logto_authz_check_name(&svc, "bob", reason, sizeof(reason)), 0);
+    svc = (struct logto_service){ .name = svc.name, .allow_any_user = LOGTO_YES };
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), 0);
+    svc.deny_users = alices;
+    CHECK_INT(logto_authz_check_name(&svc, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+    CHECK_CONTAINS(reason, "deny_users");
+    CHECK_INT(logto_authz_check_name(NULL, "alice", reason, sizeof(reason)), -LOGTO_E_DENIED);
+}
+
+/* A user of this host: one some [service] section (or [service *]) admits. */
+static bool host_admits(const char *conf, const char *name, const char *roles, bool suspended,
+                        const char *want_names)
+{
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
+    _cleanup_strv_ char **names = NULL, **role_list = list(roles);
+    _cleanup_free_ char *text =
+        logto_asprintf("[logto]\nendpoint = https://auth.example.com\nclient_id = app\n%s", conf);
+    struct logto_identity id = { .name = (char *)(uintptr_t)name, .suspended = suspended };
+    struct logto_error err = { 0 };
+    bool admitted;
+
+    CHECK(text);
+    CHECK_INT(logto_config_parse_buffer(text, strlen(text), NULL, &cfg, &err), 0);
+    CHECK_INT(logto_authz_host_new(cfg, &host, &err), 0);
+    id.roles = role_list;
+    admitted = logto_authz_host_admits(host, &id, &names);
+    CHECK_INT(logto_authz_host_admits(host, &id, NULL), admitted);
+    CHECK_INT(logto_authz_config_admits(cfg, &id), admitted);
+    if (want_names) {
+        _cleanup_free_ char *joined = logto_strv_join(names, " ");
+        CHECK_STR(joined ? joined : "", want_names);
+    }
+    return admitted;
+}
+
+static void test_host(void)
+{
+    const char *rules = "[service sshd]\nrequire_roles = admin\n"
+                        "[service sudo]\nallow_users = bob\n";
+
+    /* No section, or sections without rules: nobody exists on the host. */
+    CHECK(!host_admits("", "alice", "admin", false, ""));
+    CHECK(!host_admits("[service *]\nflow = device\n", "alice", "admin", false, ""));
+    /* The union of the sections' rules. */
+    CHECK(host_admits(rules, "alice", "admin", false, "sshd"));
+    CHECK(host_admits(rules, "bob", "", false, "sudo"));
+    CHECK(!host_admits(rules, "carol", "dev", false, ""));
+    /* Suspension does not decide who exists (the account phase refuses them). */
+    CHECK(host_admits(rules, "alice", "admin", true, "sshd"));
+    /* allow_any_user anywhere: everyone, [service *] standing for sections it opens too. */
+    CHECK(host_admits("[service *]\nallow_any_user = yes\n", "carol", "", false, "*"));
+    CHECK(host_admits("[service login]\nallow_any_user = yes\n", "carol", "", false, "login"));
+    CHECK(host_admits("[service *]\nallow_any_user = yes\n[service sudo]\nrequire_roles = admin\n",
+                      "alice", "admin", false, "* sudo"));
+    /* deny_users of the only open service keep a user out. */
+    CHECK(!host_admits("[service *]\nallow_any_user = yes\ndeny_users = carol\n", "carol", "",
+                       false, ""));
+}
+
+TEST_MAIN(TEST(test_table), TEST(test_edges), TEST(test_name_only), TEST(test_host))

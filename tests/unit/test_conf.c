@@ -225,6 +225,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->max_response_size, 4 * 1024 * 1024);
     CHECK_INT(cfg->host_lockout_attempts, 3);
     CHECK_INT(cfg->host_lockout_window, 3600);
+    CHECK_INT(cfg->max_device_flows, 10);
+    CHECK_INT(cfg->max_device_flows_per_user, 2);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "username email");
@@ -248,6 +250,9 @@ static void test_defaults(void)
     CHECK(cfg->m2m_client_id == NULL);
     CHECK(cfg->m2m_client_secret_file == NULL);
     CHECK_STR(cfg->management_resource, "https://default.logto.app/api");
+    CHECK_INT(cfg->lookup_rate, 30);
+    CHECK_INT(cfg->lookup_burst, 10);
+    CHECK_INT(cfg->lookup_cache_ttl, 60);
     CHECK_STR(cfg->state_dir, LOGTO_STATE_DIR);
     CHECK_STR(cfg->cache_dir, LOGTO_CACHE_DIR);
     CHECK(!cfg->debug);
@@ -274,6 +279,7 @@ static void test_defaults(void)
     CHECK_INT(svc->offline_delay, 30);
     CHECK_INT(svc->offline_lock_after, 10);
     CHECK_INT(svc->revoke_on_close, 0);
+    CHECK_INT(svc->allow_any_user, 0); /* deny by default */
     CHECK(svc->file == NULL);
 }
 
@@ -364,6 +370,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->max_response_size, 512 * 1024);
     CHECK_INT(cfg->host_lockout_attempts, 7);
     CHECK_INT(cfg->host_lockout_window, 5400);
+    CHECK_INT(cfg->max_device_flows, 3);
+    CHECK_INT(cfg->max_device_flows_per_user, 1);
 
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
     CHECK_STR(names, "email username");
@@ -391,6 +399,9 @@ static void test_every_key(void)
     snprintf(path, sizeof(path), "%s/m2m.secret", f.dir);
     CHECK_STR(cfg->m2m_client_secret_file, path);
     CHECK_STR(cfg->management_resource, "https://id.example.org/api");
+    CHECK_INT(cfg->lookup_rate, 12);
+    CHECK_INT(cfg->lookup_burst, 4);
+    CHECK_INT(cfg->lookup_cache_ttl, 300);
     CHECK_STR(cfg->state_dir, "/srv/logto/state");
     CHECK_STR(cfg->cache_dir, "/srv/logto/cache");
     CHECK(cfg->debug);
@@ -420,8 +431,9 @@ static void test_every_key(void)
     CHECK_INT(star->offline_delay_after, 0);
     CHECK_INT(star->offline_delay, 120);
     CHECK_INT(star->offline_lock_after, 4);
+    CHECK_INT(star->allow_any_user, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 51);
+    CHECK_INT(star->line, 56);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -517,6 +529,15 @@ static const struct error_case error_cases[] = {
     { BASE "connect_timeout = 999ms\n", 4,
       "[logto] connect_timeout: \"999ms\" is out of range (1s..1m)" },
     { BASE "poll_interval = 0\n", 4, "[logto] poll_interval: \"0\" is out of range (1s..1m)" },
+    { BASE "max_device_flows = 0\n", 4,
+      "[logto] max_device_flows: \"0\" is out of range (1..10000)" },
+    { BASE "max_device_flows_per_user = two\n", 4,
+      "[logto] max_device_flows_per_user: \"two\" is not a whole number" },
+    { BASE "[sync]\nlookup_rate = -1\n", 5, "[sync] lookup_rate: \"-1\" is not a whole number" },
+    { BASE "[sync]\nlookup_cache_ttl = 2h\n", 5,
+      "[sync] lookup_cache_ttl: \"2h\" is out of range (0..1h)" },
+    { BASE "[service sshd]\nallow_any_user = everyone\n", 5,
+      "[service sshd] allow_any_user: \"everyone\" is not a boolean (use yes or no)" },
     { BASE "poll_interval = 500ms\n", 4,
       "[logto] poll_interval: \"500ms\" is not a duration (use 30, 30s, 5m)" },
     { BASE "max_response_size = 10\n", 4,
@@ -524,9 +545,9 @@ static const struct error_case error_cases[] = {
     { BASE "max_response_size = 4G\n", 4,
       "[logto] max_response_size: \"4G\" is not a size (use 65536, 64K, 4M)" },
     { BASE "host_lockout_attempts = 0\n", 4,
-      "[logto] host_lockout_attempts: \"0\" is not a whole number in 1..100" },
+      "[logto] host_lockout_attempts: \"0\" is out of range (1..100)" },
     { BASE "host_lockout_attempts = 3x\n", 4,
-      "[logto] host_lockout_attempts: \"3x\" is not a whole number in 1..100" },
+      "[logto] host_lockout_attempts: \"3x\" is not a whole number" },
     { BASE "host_lockout_window = 0\n", 4,
       "[logto] host_lockout_window: \"0\" is out of range (1s..1d)" },
     { "[logto]\nendpoint = http://auth.example.com\nclient_id = a\n", 2,
@@ -614,9 +635,9 @@ static const struct error_case error_cases[] = {
     { BASE "[service sshd]\noffline_grace = -1\n", 5,
       "[service sshd] offline_grace: \"-1\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[service sshd]\noffline_lock_after = 0\n", 5,
-      "[service sshd] offline_lock_after: \"0\" is not a whole number in 1..100" },
+      "[service sshd] offline_lock_after: \"0\" is out of range (1..100)" },
     { BASE "[service sshd]\noffline_delay_after = -1\n", 5,
-      "[service sshd] offline_delay_after: \"-1\" is not a whole number in 0..100" },
+      "[service sshd] offline_delay_after: \"-1\" is not a whole number" },
     { BASE "[service sshd]\noffline_delay = 2h\n", 5,
       "[service sshd] offline_delay: \"2h\" is out of range (0..1h)" },
     { BASE "[service sshd]\nenter_prompt = always\n", 5,
@@ -1364,7 +1385,10 @@ static void test_cli(void)
         _cleanup_free_ char *out = NULL, *err = NULL;
         const char *args[] = { "--config", "logto.conf", "config", "check", NULL };
         CHECK_INT(run_logtoctl(f.dir, args, &out, &err), 0);
-        snprintf(want, sizeof(want), "configuration OK: %s\n# effective configuration", f.path);
+        snprintf(want, sizeof(want),
+                 "configuration OK: %s\nnotice: PAM services without a [service NAME] section "
+                 "admit nobody (no [service *] rules)\n# effective configuration",
+                 f.path);
         CHECK(logto_startswith(out, want));
         CHECK(strstr(out, "\n[logto]\nprofile = logto\nendpoint = https://auth.example.com\n"));
         CHECK(strstr(out, "\n[service *]\nflow = device\n"));
@@ -1397,6 +1421,34 @@ static void test_cli(void)
         CHECK(strstr(out, "\"ok\": true"));
         CHECK(strstr(out, "\"notices\": [\n    \""));
         CHECK(strstr(out, "mode 0600: unprivileged PAM programs"));
+    }
+
+    /* Deny by default, said out loud: who is open to the whole tenant, who admits nobody. */
+    fx_new(&f, BASE "[service *]\nallow_any_user = yes\n[service sudo]\nrequire_roles = admin\n"
+                    "[service su]\nallow_any_user = no\n");
+    {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        const char *args[] = { "config", "check", "--config", f.path, NULL };
+        CHECK_INT(run_logtoctl(NULL, args, &out, &err), 0);
+        snprintf(want, sizeof(want),
+                 "notice: [service *] (%s:4) admits every user of the Logto tenant "
+                 "(allow_any_user = yes)\n",
+                 f.path);
+        CHECK_CONTAINS(out, want);
+        snprintf(want, sizeof(want),
+                 "warning: [service su] (%s:8) admits nobody: set require_roles, require_orgs, "
+                 "require_org_roles or allow_users (or allow_any_user = yes)\n",
+                 f.path);
+        CHECK_CONTAINS(out, want);
+        CHECK(!strstr(out, "[service sudo] ("));
+    }
+    {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        const char *args[] = { "--json", "config", "check", "--config", f.path, NULL };
+        CHECK_INT(run_logtoctl(NULL, args, &out, &err), 0);
+        CHECK(strstr(out, "\"name\": \"*\",\n      \"admits\": \"everyone\""));
+        CHECK(strstr(out, "\"name\": \"sudo\",\n      \"admits\": \"rules\""));
+        CHECK(strstr(out, "\"name\": \"su\",\n      \"admits\": \"nobody\""));
     }
     {
         _cleanup_free_ char *out = NULL, *err = NULL;
