@@ -346,6 +346,34 @@ static int owner_by_mgmt(const struct logto_ctx *ctx, const struct logto_identit
 }
 
 /*
+ * A name (or a UID, when uid is not 0) that sync blocked (owners.h) is refused for every
+ * claimant, with who claims it; sub is the claimant's when known ("-" before any sign-in).
+ */
+static int refuse_blocked(const struct logto_ctx *ctx, const char *name, const char *sub,
+                          uint32_t uid, struct logto_error *err)
+{
+    _cleanup_(logto_blocked_freep) struct logto_blocked *b = NULL;
+    const struct logto_blocked_entry *e;
+    _cleanup_free_ char *who = NULL;
+    int r;
+
+    if ((r = logto_blocked_read(ctx, &b, err)) < 0)
+        return r;
+    if (!(e = logto_blocked_find_name(b, name)) && !(uid && (e = logto_blocked_find_uid(b, uid))))
+        return 0;
+    who = logto_blocked_claimants_text(e);
+    logto_log(&ctx->log, LOG_WARNING, "auth-name-blocked user=%s sub=%s uid=%u reason=\"%s\"",
+              name, sub, uid, e->reason);
+    if (e->uid)
+        return logto_error_set(err, LOGTO_E_COLLISION, "the UID %u of %s is blocked: %s (%s)", uid,
+                               name, e->reason, who ? who : "");
+    return logto_error_set(err, LOGTO_E_COLLISION,
+                           "the name %s is blocked: %s (%s); an administrator must rename these "
+                           "users in Logto",
+                           name, e->reason, who ? who : "");
+}
+
+/*
  * May id have its name (and UID) on this host? Never a blocked name or UID; never a name or UID
  * the snapshot or a token record holds for another subject, unless the Management API confirms
  * that the previous holder lost it (*ret_displaced lists them then); and without the Management
@@ -355,30 +383,16 @@ static int owner_by_mgmt(const struct logto_ctx *ctx, const struct logto_identit
 static int check_owner(const struct logto_ctx *ctx, const struct logto_identity *id,
                        char ***ret_displaced, struct logto_error *err)
 {
-    _cleanup_(logto_blocked_freep) struct logto_blocked *b = NULL;
     _cleanup_(logto_store_closep) struct logto_store *store = NULL;
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
-    const struct logto_blocked_entry *e;
     struct logto_holder h;
     const char *others[3] = { NULL };
     size_t n_others = 0;
     bool confirmed = false;
     int r;
 
-    if ((r = logto_blocked_read(ctx, &b, err)) < 0)
+    if ((r = refuse_blocked(ctx, id->name, id->sub, id->uid, err)) < 0)
         return r;
-    if ((e = logto_blocked_find_name(b, id->name)) || (e = logto_blocked_find_uid(b, id->uid))) {
-        _cleanup_free_ char *who = logto_blocked_claimants_text(e);
-        logto_log(&ctx->log, LOG_WARNING, "auth-name-blocked user=%s sub=%s uid=%u reason=\"%s\"",
-                  id->name, id->sub, id->uid, e->reason);
-        if (e->uid)
-            return logto_error_set(err, LOGTO_E_COLLISION, "the UID %u of %s is blocked: %s (%s)",
-                                   id->uid, id->name, e->reason, who ? who : "");
-        return logto_error_set(err, LOGTO_E_COLLISION,
-                               "the name %s is blocked: %s (%s); an administrator must rename "
-                               "these users in Logto",
-                               id->name, e->reason, who ? who : "");
-    }
     if ((r = logto_owner_holder(ctx, id->name, &h, err)) < 0)
         return r;
     if (h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, id->sub) != 0)
@@ -631,6 +645,9 @@ static int gate(const struct logto_ctx *ctx, const struct logto_service *svc, co
 
     /* A snapshot that cannot be read decides nothing: fail, naming it (never "unknown"). */
     if (r != 0)
+        return r;
+    /* A name sync blocked is nobody's: refused at once, before any request, with the reason. */
+    if ((r = refuse_blocked(ctx, user, "-", 0, err)) < 0)
         return r;
     if (have_mgmt(ctx)) {
         if (lookup_user(ctx, user, why, sizeof(why)) == 1)

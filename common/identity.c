@@ -159,6 +159,36 @@ int logto_identity_hash_id(const char *domain, const char *value, uint32_t id_mi
     return 0;
 }
 
+int logto_identity_uid_of_sub(const struct logto_config *cfg, const char *sub, unsigned k,
+                              uint32_t *ret, struct logto_error *err)
+{
+    char value[LOGTO_IDENTITY_MAX_SUB + 16];
+    uint32_t lo, hi;
+
+    id_range(cfg, &lo, &hi);
+    if (k == 0)
+        return logto_identity_hash_id("logto-uid:", sub, lo, hi, ret, err);
+    snprintf(value, sizeof(value), "%s#%u", sub, k);
+    return logto_identity_hash_id("logto-uid:", value, lo, hi, ret, err);
+}
+
+bool logto_identity_uid_derived(const struct logto_config *cfg, const char *sub, uint32_t uid,
+                                unsigned *ret_k)
+{
+    /* The plain hash first: --persist-uids writes it for every user; probe values are few. */
+    for (unsigned k = 0; k <= LOGTO_UID_PROBES; k++) {
+        uint32_t v;
+        if (logto_identity_uid_of_sub(cfg, sub, k, &v, NULL) < 0)
+            return false;
+        if (v == uid) {
+            if (ret_k)
+                *ret_k = k;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* sub and the name */
 
@@ -428,9 +458,12 @@ static int map_ids(struct mapper *m, const json_t *custom, struct logto_identity
     if (r < 0)
         return r;
     id->uid_custom = found;
-    if (found)
+    if (found) {
         id->uid_from = strdup(custom_label(m, m->cfg->uid_key, lb, sizeof(lb)));
-    else {
+        /* A UID sync persisted (the hash, or the probe value it moved the user to) is derived
+         * from sub, not chosen: it keeps its value against a hash another user computes. */
+        id->uid_hashed = logto_identity_uid_derived(m->cfg, id->sub, id->uid, &id->uid_probe);
+    } else {
         id_range(m->cfg, &lo, &hi);
         r = logto_identity_hash_id("logto-uid:", id->sub, lo, hi, &id->uid, m->err);
         if (r < 0)
@@ -1134,11 +1167,11 @@ int logto_identity_check_local_db(const struct logto_localdb *db, const struct l
                                "GID %u of %s's private group belongs to a local group", id->gid,
                                id->name);
     /* An ID someone chose is checked against both ID spaces: it must be unused everywhere. */
-    if (id->uid_custom && logto_localdb_has_gid(db, id->uid))
+    if (logto_identity_uid_chosen(id) && logto_localdb_has_gid(db, id->uid))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "UID %u of %s (from custom_data) is the GID of a local group",
                                id->uid, id->name);
-    if (id->gid_custom && id->gid != id->uid && logto_localdb_has_uid(db, id->gid))
+    if (logto_identity_gid_chosen(id) && id->gid != id->uid && logto_localdb_has_uid(db, id->gid))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "GID %u of %s (from custom_data) is the UID of a local account",
                                id->gid, id->name);
@@ -1165,12 +1198,12 @@ int logto_identity_check_directory(const struct logto_directory *dir,
                                    "GID %u of %s is already the primary group of %s (sub %s)",
                                    id->gid, id->name, u->name, u->sub);
         /* A chosen ID must be unused in both ID spaces. */
-        if (id->uid_custom && u->gid == id->uid)
+        if (logto_identity_uid_chosen(id) && u->gid == id->uid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "UID %u of %s (from custom_data) is the GID of %s's private "
                                    "group (sub %s)",
                                    id->uid, id->name, u->name, u->sub);
-        if (id->gid_custom && u->uid == id->gid)
+        if (logto_identity_gid_chosen(id) && u->uid == id->gid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "GID %u of %s (from custom_data) is the UID of %s (sub %s)",
                                    id->gid, id->name, u->name, u->sub);
@@ -1186,7 +1219,7 @@ int logto_identity_check_directory(const struct logto_directory *dir,
                                    g->kind == LOGTO_GROUP_PRIVATE
                                        ? ""
                                        : ": a role or organization group keeps its name and GID");
-        if (id->uid_custom && g->gid == id->uid)
+        if (logto_identity_uid_chosen(id) && g->gid == id->uid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "UID %u of %s (from custom_data) is the GID of %s group %s",
                                    id->uid, id->name, kind_name(g->kind), g->name);
@@ -1194,14 +1227,11 @@ int logto_identity_check_directory(const struct logto_directory *dir,
     return 0;
 }
 
-/* Whether the snapshot user's UID, or GID, is not the one the hash gives: then it came from
- * custom_data (sign-in or sync wrote what the mapping gave, and the mapping hashes otherwise). */
-static bool dir_uid_custom(const struct logto_config *cfg, const struct logto_dir_user *u)
+/* Whether the snapshot user's UID is not of its sub's sequence: then someone chose it in
+ * custom_data (sign-in and sync write what the mapping gave). */
+static bool dir_uid_chosen(const struct logto_config *cfg, const struct logto_dir_user *u)
 {
-    uint32_t lo, hi, h;
-
-    id_range(cfg, &lo, &hi);
-    return logto_identity_hash_id("logto-uid:", u->sub, lo, hi, &h, NULL) < 0 || h != u->uid;
+    return !logto_identity_uid_derived(cfg, u->sub, u->uid, NULL);
 }
 
 int logto_identity_evict_yielding(const struct logto_ctx *ctx, struct logto_directory *dir,
@@ -1228,11 +1258,12 @@ int logto_identity_evict_yielding(const struct logto_ctx *ctx, struct logto_dire
         if (!why[0] &&
             (u->uid == id->uid || u->gid == id->gid || u->uid == id->gid || u->gid == id->uid)) {
             /* Only an ID someone chose yields, and only to one nobody chose (hashed). */
-            bool uid_custom = dir_uid_custom(ctx->cfg, u);
-            bool gid_custom = uid_custom || u->gid != u->uid;
-            bool takes_uid = (uid_custom && u->uid == id->uid) || (gid_custom && u->gid == id->uid);
-            bool takes_gid = (uid_custom && u->uid == id->gid) || (gid_custom && u->gid == id->gid);
-            if ((!id->uid_custom && takes_uid) || (!id->gid_custom && takes_gid))
+            bool uid_chosen = dir_uid_chosen(ctx->cfg, u);
+            bool gid_chosen = u->gid == u->uid ? uid_chosen : true;
+            bool takes_uid = (uid_chosen && u->uid == id->uid) || (gid_chosen && u->gid == id->uid);
+            bool takes_gid = (uid_chosen && u->uid == id->gid) || (gid_chosen && u->gid == id->gid);
+            if ((!logto_identity_uid_chosen(id) && takes_uid) ||
+                (!logto_identity_gid_chosen(id) && takes_gid))
                 snprintf(why, sizeof(why),
                          "UID %u or GID %u from custom_data is the hashed UID or GID of %s", u->uid,
                          u->gid, id->name);

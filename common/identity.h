@@ -101,8 +101,9 @@ struct logto_identity {
     size_t n_org_names;
     char **ssh_keys; /* from custom_data[cfg->ssh_keys_key] */
     bool suspended;
-    /* The UID, the GID came from custom_data (someone chose them): such IDs yield to every ID
-     * nobody chose (local, hashed, derived groups); see logto_identity_check_directory. */
+    /* The UID, the GID came from custom_data. Such an ID was chosen by someone, unless it is one
+     * of the user's own hash sequence (uid_hashed: sync persisted it): chosen IDs yield to every
+     * ID nobody chose (local, hashed, derived groups); see logto_identity_uid_chosen. */
     bool uid_custom, gid_custom;
 
     /* Provenance, for `logtoctl user` and log lines. */
@@ -112,12 +113,39 @@ struct logto_identity {
     char *shell_from; /* "custom_data.loginShell" or "default_shell" (+ why it was not used) */
     char *gecos_from; /* "claim name", "(none)" */
 
-    bool uid_hashed; /* the UID is the hash of sub (no custom_data ID) */
+    /* The UID is value uid_probe of sub's own hash sequence (logto_identity_uid_of_sub):
+     * computed here (probe 0), or persisted in custom_data by sync (then uid_custom too). */
+    bool uid_hashed;
+    unsigned uid_probe;
     enum logto_name_rank name_rank;
     char *name_claim; /* the claim's value the name came from (control characters replaced) */
 };
 
 void logto_identity_free(struct logto_identity *id);
+
+/* Whether the UID, or the primary GID, is one somebody chose in custom_data (not derived from
+ * sub): such an ID must be unused in both ID spaces, and it is the one that yields. */
+static inline bool logto_identity_uid_chosen(const struct logto_identity *id)
+{
+    return id->uid_custom && !id->uid_hashed;
+}
+static inline bool logto_identity_gid_chosen(const struct logto_identity *id)
+{
+    return id->gid == id->uid ? logto_identity_uid_chosen(id) : id->gid_custom;
+}
+
+/*
+ * The UID sequence of a subject: k = 0 is the hash of "logto-uid:" || sub, k = 1..
+ * LOGTO_UID_PROBES the hash of "logto-uid:" || sub || "#" || k, each into the ID range of cfg
+ * (where sync moves a user whose hash another user holds, logto_sync_resolve_uids).
+ */
+#define LOGTO_UID_PROBES 64
+int logto_identity_uid_of_sub(const struct logto_config *cfg, const char *sub, unsigned k,
+                              uint32_t *ret, struct logto_error *err);
+/* Whether uid is one of sub's sequence (then nobody chose it: it was computed or persisted);
+ * *ret_k (may be NULL) is its place in the sequence, the first when it is there twice. */
+bool logto_identity_uid_derived(const struct logto_config *cfg, const char *sub, uint32_t uid,
+                                unsigned *ret_k);
 static inline void logto_identity_freep(struct logto_identity **id)
 {
     logto_identity_free(*id);

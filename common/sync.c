@@ -711,16 +711,17 @@ static int refuse_chosen_ids(struct build *b)
         goto out;
     }
     for (size_t i = 0; i < b->n; i++)
-        any = any || (!b->refused[i] && (b->users[i].id->uid_custom || b->users[i].id->gid_custom));
+        any = any || (!b->refused[i] && (logto_identity_uid_chosen(b->users[i].id) ||
+                                         logto_identity_gid_chosen(b->users[i].id)));
     if (!any)
         goto out;
     for (size_t i = 0; i < b->n && r >= 0; i++) {
         const struct logto_identity *id = b->users[i].id;
         if (b->refused[i])
             continue;
-        if (push_use(&uses, &n_uses, id->uid, i, NULL, id->uid_custom) < 0 ||
+        if (push_use(&uses, &n_uses, id->uid, i, NULL, logto_identity_uid_chosen(id)) < 0 ||
             (id->gid != id->uid &&
-             push_use(&uses, &n_uses, id->gid, i, NULL, id->gid_custom) < 0)) {
+             push_use(&uses, &n_uses, id->gid, i, NULL, logto_identity_gid_chosen(id)) < 0)) {
             r = LOGTO_OOM(b->err);
             break;
         }
@@ -738,10 +739,10 @@ static int refuse_chosen_ids(struct build *b)
         const struct logto_identity *id = b->users[i].id;
         if (b->refused[i])
             continue;
-        refuse[i] =
-            (id->uid_custom && chosen_id_taken(b, uses, n_uses, i, id->uid, "UID", &why[i])) ||
-            (id->gid_custom && id->gid != id->uid &&
-             chosen_id_taken(b, uses, n_uses, i, id->gid, "GID", &why[i]));
+        refuse[i] = (logto_identity_uid_chosen(id) &&
+                     chosen_id_taken(b, uses, n_uses, i, id->uid, "UID", &why[i])) ||
+                    (logto_identity_gid_chosen(id) && id->gid != id->uid &&
+                     chosen_id_taken(b, uses, n_uses, i, id->gid, "GID", &why[i]));
     }
     for (size_t i = 0; i < b->n && r >= 0; i++) {
         if (!refuse[i])
@@ -1257,8 +1258,6 @@ int logto_sync_build(const struct logto_ctx *ctx, const struct logto_sync_user *
 /* ------------------------------------------------------------------------------------------ */
 /* Hashed UID collisions */
 
-#define UID_PROBES 64
-
 struct uid_order {
     const struct logto_sync_user *users;
 };
@@ -1276,13 +1275,24 @@ static int cmp_age(const void *a, const void *b, void *userdata)
     return strcmp(x->id->sub, y->id->sub);
 }
 
-static int cmp_uid_then_age(const void *a, const void *b, void *userdata)
+/*
+ * By UID; within one UID the keeper first: the lower place in its own sequence (a plain hash
+ * before any probe value, so nobody can take a user's hash with a probe value of their own
+ * written into custom_data), then a value sync persisted before (it stays what every host uses),
+ * then the older account.
+ */
+static int cmp_uid_then_keeper(const void *a, const void *b, void *userdata)
 {
     const struct logto_sync_user *users = userdata;
-    uint32_t x = users[*(const size_t *)a].id->uid, y = users[*(const size_t *)b].id->uid;
+    const struct logto_identity *x = users[*(const size_t *)a].id,
+                                *y = users[*(const size_t *)b].id;
 
-    if (x != y)
-        return x < y ? -1 : 1;
+    if (x->uid != y->uid)
+        return x->uid < y->uid ? -1 : 1;
+    if (x->uid_probe != y->uid_probe)
+        return x->uid_probe < y->uid_probe ? -1 : 1;
+    if (x->uid_custom != y->uid_custom)
+        return x->uid_custom ? -1 : 1;
     return cmp_age(a, b, userdata);
 }
 
@@ -1295,7 +1305,7 @@ static int cmp_u32(const void *a, const void *b)
 struct taken {
     uint32_t *v; /* sorted: every user's UID and primary GID */
     size_t n;
-    uint32_t extra[UID_PROBES * 4]; /* values handed out since (few: one per moved user) */
+    uint32_t extra[LOGTO_UID_PROBES * 4]; /* values handed out since (few: one per moved user) */
     size_t n_extra;
     uint32_t *more; /* beyond extra */
     size_t n_more;
@@ -1334,15 +1344,9 @@ static int take(struct taken *t, uint32_t id)
 static int probe_uid(const struct logto_config *cfg, const char *sub, const struct taken *t,
                      uint32_t *ret, unsigned *ret_k, struct logto_error *err)
 {
-    uint32_t lo = cfg->id_min ? cfg->id_min : LOGTO_ID_MIN_DEFAULT;
-    uint32_t hi = cfg->id_max ? cfg->id_max : LOGTO_ID_MAX_DEFAULT;
-
-    for (unsigned k = 1; k <= UID_PROBES; k++) {
-        char value[LOGTO_IDENTITY_MAX_SUB + 16];
+    for (unsigned k = 1; k <= LOGTO_UID_PROBES; k++) {
         uint32_t uid;
-        int r;
-        snprintf(value, sizeof(value), "%s#%u", sub, k);
-        r = logto_identity_hash_id("logto-uid:", value, lo, hi, &uid, err);
+        int r = logto_identity_uid_of_sub(cfg, sub, k, &uid, err);
         if (r < 0)
             return r;
         if (logto_id_reserved(uid) || is_taken(t, uid))
@@ -1386,7 +1390,7 @@ static int move_user(const struct logto_ctx *ctx, struct logto_identity *id,
         logto_log(&ctx->log, LOG_WARNING,
                   "sync-uid-unresolved user=%s sub=%s uid=%" PRIu32 " reason=\"no free value "
                   "in %d probes\"",
-                  id->name, id->sub, old, UID_PROBES);
+                  id->name, id->sub, old, LOGTO_UID_PROBES);
         return 0;
     }
     from = logto_asprintf("hash of sub, probe %u (the hash %" PRIu32 " is %s's, an older account)",
@@ -1398,6 +1402,7 @@ static int move_user(const struct logto_ctx *ctx, struct logto_identity *id,
     free(id->uid_from);
     id->uid_from = from;
     id->uid = uid;
+    id->uid_probe = k;
     if (id->gid == old && id->gid_from && logto_startswith(id->gid_from, "uid"))
         id->gid = uid;
     if (add_move(report, id, old, k, keeper) < 0)
@@ -1414,37 +1419,37 @@ int logto_sync_resolve_uids(const struct logto_ctx *ctx, const struct logto_sync
 {
     _cleanup_free_ size_t *idx = calloc(n + 1, sizeof(size_t));
     _cleanup_free_ size_t *movers = calloc(n + 1, sizeof(size_t));
+    _cleanup_free_ bool *is_mover = calloc(n + 1, sizeof(bool));
     struct taken t = { .v = calloc(2 * n + 1, sizeof(uint32_t)) };
     size_t m = 0, n_movers = 0;
     int r = 0, moved = 0;
 
-    if (!idx || !movers || !t.v) {
+    if (!idx || !movers || !is_mover || !t.v) {
         free(t.v);
         return LOGTO_OOM(err);
     }
+    /* Every UID and GID in use is taken; only UIDs derived from sub (hashed or persisted) take
+     * part: a UID someone chose in custom_data never moves anybody, it is refused where it
+     * clashes (refuse_chosen_ids). */
     for (size_t i = 0; i < n; i++)
         if (users[i].id) {
-            idx[m++] = i;
+            if (users[i].id->uid_hashed)
+                idx[m++] = i;
             t.v[t.n++] = users[i].id->uid;
             t.v[t.n++] = users[i].id->gid;
         }
     qsort(t.v, t.n, sizeof(uint32_t), cmp_u32);
-    qsort_r(idx, m, sizeof(size_t), cmp_uid_then_age, (void *)(uintptr_t)users);
+    qsort_r(idx, m, sizeof(size_t), cmp_uid_then_keeper, (void *)(uintptr_t)users);
 
-    /* Each run of one UID: the keeper is the one UID that is not a hash (custom_data wins), else
-     * the oldest account; hashed others move. Two explicit UIDs: nothing to decide here. */
+    /* Each run of one UID: the first (cmp_uid_then_keeper) keeps it, the others move. */
     for (size_t start = 0; start < m;) {
-        size_t end = start + 1, explicit = 0, keeper = idx[start];
+        size_t end = start + 1;
         while (end < m && users[idx[end]].id->uid == users[idx[start]].id->uid)
             end++;
-        for (size_t k = start; k < end && end - start > 1; k++)
-            if (!users[idx[k]].id->uid_hashed) {
-                explicit ++;
-                keeper = idx[k];
-            }
-        for (size_t k = start; k < end && end - start > 1 && explicit <= 1; k++)
-            if (idx[k] != keeper)
-                movers[n_movers++] = idx[k];
+        for (size_t k = start + 1; k < end; k++) {
+            is_mover[idx[k]] = true;
+            movers[n_movers++] = idx[k];
+        }
         start = end;
     }
     /* Movers in age order, so the probe values they take do not depend on the input order. */
@@ -1453,8 +1458,8 @@ int logto_sync_resolve_uids(const struct logto_ctx *ctx, const struct logto_sync
         struct logto_identity *id = users[movers[k]].id;
         const struct logto_identity *keeper = NULL;
         for (size_t i = 0; i < n && !keeper; i++)
-            if (users[i].id && i != movers[k] && users[i].id->uid == id->uid &&
-                (!users[i].id->uid_hashed || cmp_age(&i, &movers[k], (void *)(uintptr_t)users) < 0))
+            if (users[i].id && !is_mover[i] && users[i].id->uid_hashed &&
+                users[i].id->uid == id->uid)
                 keeper = users[i].id;
         if (!keeper)
             continue;

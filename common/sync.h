@@ -26,15 +26,19 @@
  *    organization.
  *
  * Hashed UID collisions (two users whose hash of sub gives the same UID) are resolved, the same
- * way on every host, by logto_sync_resolve_uids: the older account (Logto's createdAt, then the
- * smaller sub) keeps its UID, or, when one of them has a UID in custom_data, that one does;
- * every other one moves to the first free value of the probe sequence
+ * way on every host, by logto_sync_resolve_uids: among the users whose own sequence (the hash,
+ * then the probe values below; identity.h) gives the UID, the one for whom it comes earliest in
+ * the sequence keeps it, then one whose value sync persisted before, then the older account
+ * (Logto's createdAt, then the smaller sub); every other one moves to the first free value of
+ * the probe sequence
  *
  *     uid_k = the hash of identity.h over "logto-uid:" || sub || "#" || k,   k = 1, 2, ... 64
  *
  * (free: not reserved, not the UID or primary GID of any other user of the tenant, local
  * accounts not considered, so every host computes the same), and the new UID is written to its
- * custom_data[uid_key] so that it stays when the tenant changes. Without that persistence
+ * custom_data[uid_key] so that it stays when the tenant changes. A UID chosen in custom_data
+ * (not of its user's sequence) takes no part: refuse_chosen_ids refuses it where it is in use,
+ * so it never displaces anybody. Without that persistence
  * (keep_collisions) both users stay refused. Names blocked by the rule and UIDs still in
  * collision are written to <state_dir>/blocked.json (owners.h) before the snapshot.
  * Only users whom some service of this host admits are kept (authz.h, the host's admission:

@@ -59,7 +59,7 @@ e2e_pty "$R/device.pty" "$R/ssh-device.log" $(e2e_ssh_cmd keyboard-interactive a
     fail "alice could not sign in with the device flow (see $R/ssh-device.log)"
 got=$(e2e_id_norm "$(cat "$R/ssh-device.log")")
 assert_eq "$got" "$want_alice" "remote id of alice"
-assert_contains "$got" "(admin)" "alice's groups (role admin)"
+assert_contains "$got" "(logto-admin)" "alice's groups (role admin)"
 assert_contains "$(cat "$R/ssh-device.log")" "█" "the device prompt over SSH (QR code)"
 grep -q 'auth-ok user=alice service=sshd method=device' "$E2E_SYSLOG" ||
     fail "no auth-ok for alice's device sign-in in syslog"

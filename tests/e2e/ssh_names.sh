@@ -46,10 +46,13 @@ EOF
 }
 
 # alice signed in before (at the console: sshd serves only names that resolve), so this host
-# serves alice: the snapshot holds her.
-printf 'alice-pass-1\n' | "$E2E_SBIN/logtoctl" login --method experience alice >"$R/alice-first.log" 2>&1 ||
+# serves alice: the snapshot holds her. (A password goes only to a Logto user of this host: the
+# Management API, [sync], vouches for her this first time.)
+e2e_config "$SVC"
+printf 'alice-pass-1\n' | "$E2E_SBIN/logtoctl" login --method experience --service sshd alice >"$R/alice-first.log" 2>&1 ||
     fail "alice could not sign in: $(cat "$R/alice-first.log")"
 uid=$(id -u alice) || fail "alice does not resolve after her sign-in"
+no_sync
 
 # ---------------------------------------------------------------- 1. without [sync]
 ssh_as alice malloryemail 'belongs to another Logto user on this host' mallory-nosync && rc=0 || rc=$?

@@ -260,11 +260,13 @@ pam_expect_ok "MixedCase signs in as mixedcase"
 signin MixedCase MixedCase
 pam_expect PAM_USER_UNKNOWN "PAM user MixedCase"
 assert_eq "$CODE" "" "a device code for an invalid PAM user"
-# Local accounts: PAM does not even ask Logto (no code is shown), whoever would approve.
+# Local accounts: pam_logto steps aside (PAM_IGNORE; with no other module in this stack libpam
+# answers PAM_PERM_DENIED) and never asks Logto (no code is shown), whoever would approve.
 for u in root daemon bin localbob; do
     signin "$u" "$( [ $u = daemon ] && echo Daemon || echo root)"
-    pam_expect PAM_USER_UNKNOWN "sign-in as local account $u"
+    pam_expect PAM_PERM_DENIED "sign-in as local account $u"
     assert_eq "$CODE" "" "a device code for local account $u"
+    assert_not_logged "$F" "^(auth|device)-" "sign-in as local account $u"
 done
 # IDs: reserved ones, a local UID, a GID of 0.
 for v in 0 999 65534 60000 1879048191 4294967296 2147483648; do

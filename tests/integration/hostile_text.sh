@@ -22,6 +22,7 @@ pam_write_config "$dir/logto.conf" "$dir" "[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
 [service *]
+allow_any_user = yes
 flow = device
 qr = no"
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"

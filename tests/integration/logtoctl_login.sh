@@ -141,6 +141,11 @@ password_login alice wrong-password --json
 assert_eq "$?" 5 "wrong password"
 assert_eq "$(jget 'd["error"]["code"]' <"$T/out")" denied "error code"
 assert_eq "$(jget 'd["ok"]' <"$T/out")" false "ok"
+# The IdP's "no" also removed alice's offline verifier (pam_logto(8)): her next online sign-in
+# with the right password sets a new one, which section 9 checks offline.
+python3 -c 'import json, sys; sys.exit("verifier" in json.load(open(sys.argv[1])))' \
+    "$TOKENS/alice.json" || fail "the wrong password left alice's offline verifier"
+password_login alice alice-pass-1 || fail "alice's sign-in after the wrong password: $(cat "$T/err")"
 
 # 8. A client_id that is no device-flow app (the password app): the provider's refusal comes with
 #    what to check (README "Troubleshooting").

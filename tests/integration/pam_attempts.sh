@@ -33,6 +33,7 @@ services="[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
 [service *]
+allow_any_user = yes
 flow = password
 qr = no
 [service logto-nodelay]

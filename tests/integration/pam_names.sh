@@ -194,16 +194,13 @@ assert_not_logged "$F" "^account-ok"
 idp_ctl POST /users '{"id":"carlupper001","password":"pw-carlupper001","username":"Carl"}' >/dev/null || fail "create Carl"
 idp_ctl POST /users '{"id":"carlupper002","password":"pw-carlupper002","username":"CARL"}' >/dev/null || fail "create CARL"
 ctl_b sync >/dev/null 2>&1 || fail "sync on B"
-F=$dir/carl.out
-pamtester_run "$dir/pam.d" b carl authenticate </dev/null >"$F" 2>&1 &
-pid=$!
-code=$(wait_for_code "$F") || fail "no device code for carl"
-idp_ctl POST /device/approve "{\"user_code\":\"$code\",\"username\":\"Carl\"}" >/dev/null
-wait $pid
-ST=$?
-pam_expect PAM_AUTH_ERR "B: Carl for the blocked carl" \
+# Refused before any request: no device code is shown, nothing reaches the IdP.
+idp_ctl POST /stats/reset >/dev/null
+pam_try b carl authenticate
+pam_expect PAM_AUTH_ERR "B: the blocked carl" \
     "the name carl is blocked: 2 Logto users claim the name carl"
-assert_logged "$F" '^auth-name-blocked user=carl sub=carlupper001 uid=[0-9]+ reason="2 Logto users claim'
+assert_logged "$F" '^auth-name-blocked user=carl sub=- uid=0 reason="2 Logto users claim'
+assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests for the blocked carl"
 pam_try b-acct carl acct_mgmt
 pam_expect PAM_PERM_DENIED "B: account phase for a blocked name" "the name carl is blocked"
 no_record b carl

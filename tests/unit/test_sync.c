@@ -543,23 +543,91 @@ static void test_resolve_uids(void)
     }
     CHECK(memcmp(got[0], got[1], sizeof(got[0])) == 0);
 
-    /* An explicit UID keeps its value; the hashed user moves, however old. */
+    /* A UID sync persisted (in custom_data: the plain hash) keeps it against another user's
+     * equal hash, however old that user: it is what every host already uses. */
     {
         _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
         _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
         struct logto_error e = { 0 };
+        char persisted[64];
+        snprintf(persisted, sizeof(persisted), "{\"uidNumber\":%u}", h[a]);
         const struct spec mixed[] = {
             { subs[b], "older", NULL, NULL, NULL, NULL, NULL, false },
-            { "explicit0001", "explicit", NULL, custom_c, NULL, NULL, NULL, false },
+            { subs[a], "persisted", NULL, persisted, NULL, NULL, NULL, false },
         };
         struct users u = make(mixed, ELEMENTSOF(mixed));
         set_created(&u, "older", 1);
-        set_created(&u, "explicit", 9);
+        set_created(&u, "persisted", 9);
         CHECK_INT(logto_sync_resolve_uids(&ctx, u.v, u.n, rep, &e), 1);
         CHECK_INT(build(&u, &dir, NULL, rep), 0);
-        CHECK(user_named(dir, "explicit") && user_named(dir, "explicit")->uid == h[a]);
+        CHECK(user_named(dir, "persisted") && user_named(dir, "persisted")->uid == h[a]);
         CHECK(user_named(dir, "older") && user_named(dir, "older")->uid != h[a]);
         users_free(&u);
+    }
+
+    /* A probe value never takes a plain hash: x's hash is y's first probe value, persisted by
+     * an earlier move (or written there by y to take x's UID): x keeps it, y moves on. */
+    {
+        int x = -1, y = -1;
+        uint32_t p1 = 0;
+        for (int i = 0; i < 64 && x < 0; i++)
+            for (int j = 0; j < 64 && x < 0; j++) {
+                CHECK_INT(logto_identity_uid_of_sub(&cfg, subs[j], 1, &p1, NULL), 0);
+                if (i != j && h[i] != h[j] && p1 == h[i]) {
+                    x = i;
+                    y = j;
+                }
+            }
+        CHECK(x >= 0);
+        if (x >= 0) {
+            _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+            _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+            struct logto_error e = { 0 };
+            char moved[64];
+            snprintf(moved, sizeof(moved), "{\"uidNumber\":%u}", p1);
+            const struct spec two[] = {
+                { subs[x], "hashed", NULL, NULL, NULL, NULL, NULL, false },
+                { subs[y], "probed", NULL, moved, NULL, NULL, NULL, false },
+            };
+            struct users u = make(two, ELEMENTSOF(two));
+            set_created(&u, "hashed", 9); /* the newer account: age does not decide here */
+            set_created(&u, "probed", 1);
+            CHECK_INT(logto_sync_resolve_uids(&ctx, u.v, u.n, rep, &e), 1);
+            CHECK_INT(build(&u, &dir, NULL, rep), 0);
+            CHECK(user_named(dir, "hashed") && user_named(dir, "hashed")->uid == h[x]);
+            CHECK(user_named(dir, "probed") && user_named(dir, "probed")->uid != h[x]);
+            users_free(&u);
+        }
+    }
+
+    /* A UID someone chose (not of their sub's sequence; the default range) that another user's
+     * hash gives: the chooser is refused, the hashed user keeps it (issue 12, point 4). */
+    {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct logto_error e = { 0 };
+        uint32_t owner_uid = 0;
+        char chosen[64];
+        cfg.id_min = cfg.id_max = 0;
+        CHECK_INT(logto_identity_uid_of_sub(&cfg, "ownerhash001", 0, &owner_uid, NULL), 0);
+        CHECK(!logto_identity_uid_derived(&cfg, "chooser00001", owner_uid, NULL));
+        snprintf(chosen, sizeof(chosen), "{\"uidNumber\":%u}", owner_uid);
+        const struct spec two[] = {
+            { "ownerhash001", "owner", NULL, NULL, NULL, NULL, NULL, false },
+            { "chooser00001", "chooser", NULL, chosen, NULL, NULL, NULL, false },
+        };
+        struct users u = make(two, ELEMENTSOF(two));
+        set_created(&u, "owner", 9);
+        set_created(&u, "chooser", 1);
+        CHECK_INT(logto_sync_resolve_uids(&ctx, u.v, u.n, rep, &e), 0);
+        CHECK_INT(build(&u, &dir, NULL, rep), 0);
+        CHECK(user_named(dir, "owner") && user_named(dir, "owner")->uid == owner_uid);
+        CHECK(!user_named(dir, "chooser"));
+        const struct logto_sync_skip *sk = skip_of(rep, "chooser00001");
+        CHECK(sk && strstr(sk->reason, "owner"));
+        users_free(&u);
+        cfg.id_min = 1879050000u;
+        cfg.id_max = 1879050000u + 15;
     }
 
     /* Not resolved (--no-persist-uids): both refused, the UID blocked. */
