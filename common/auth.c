@@ -362,8 +362,8 @@ static int refuse_blocked(const struct logto_ctx *ctx, const char *name, const c
     if (!(e = logto_blocked_find_name(b, name)) && !(uid && (e = logto_blocked_find_uid(b, uid))))
         return 0;
     who = logto_blocked_claimants_text(e);
-    logto_log(&ctx->log, LOG_WARNING, "auth-name-blocked user=%s sub=%s uid=%u reason=\"%s\"",
-              name, sub, uid, e->reason);
+    logto_log(&ctx->log, LOG_WARNING, "auth-name-blocked user=%s sub=%s uid=%u reason=\"%s\"", name,
+              sub, uid, e->reason);
     if (e->uid)
         return logto_error_set(err, LOGTO_E_COLLISION, "the UID %u of %s is blocked: %s (%s)", uid,
                                name, e->reason, who ? who : "");
