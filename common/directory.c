@@ -1305,8 +1305,10 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
 
 /* ---------------------------------------------------------------- reading back */
 
-static int decode_user(struct logto_directory *dir, const struct logto_snap_user *v)
+static int decode_user(const struct logto_snapshot *snap, struct logto_directory *dir,
+                       const struct logto_snap_user *v)
 {
+    const char *sub;
     struct logto_dir_user u = {
         .name = unconst(v->name),
         .uid = v->uid,
@@ -1314,10 +1316,13 @@ static int decode_user(struct logto_directory *dir, const struct logto_snap_user
         .gecos = unconst(v->gecos),
         .home = unconst(v->home),
         .shell = unconst(v->shell),
-        .sub = unconst(v->sub),
         .flags = v->flags,
         .updated_at = v->updated_at,
     };
+
+    if (logto_snapshot_user_sub(snap, v, &sub) < 0)
+        return -LOGTO_E_CORRUPT;
+    u.sub = unconst(sub);
     return logto_directory_add_user(dir, &u);
 }
 
@@ -1325,15 +1330,18 @@ static int decode_group(const struct logto_snapshot *snap, struct logto_director
                         const struct logto_snap_group *v)
 {
     _cleanup_free_ char **members = calloc(v->n_members + 1, sizeof(char *));
+    const char *source;
     struct logto_dir_group g = {
         .name = unconst(v->name),
         .gid = v->gid,
         .kind = v->kind,
-        .source = unconst(v->source),
     };
 
     if (!members)
         return -LOGTO_E_NOMEM;
+    if (logto_snapshot_group_source(snap, v, &source) < 0)
+        return -LOGTO_E_CORRUPT;
+    g.source = unconst(source);
     for (uint32_t j = 0; j < v->n_members; j++) {
         members[j] = unconst(logto_snapshot_group_member(snap, v, j, NULL));
         if (!members[j])
@@ -1397,7 +1405,7 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     dir->generated_at = logto_snapshot_created_at(snap);
     for (uint32_t i = 0; i < logto_snapshot_n_users(snap); i++) {
         struct logto_snap_user v;
-        if ((r = logto_snapshot_user_at(snap, i, &v)) < 0 || (r = decode_user(dir, &v)) < 0)
+        if ((r = logto_snapshot_user_at(snap, i, &v)) < 0 || (r = decode_user(snap, dir, &v)) < 0)
             return logto_error_set(err, logto_errc_from(r), "%s: user record %u: %s", path, i,
                                    logto_errc_name(logto_errc_from(r)));
     }

@@ -41,12 +41,28 @@ enum damage {
     DMG_STRING,        /* detail: the string's offset */
 };
 
-/* The only mutable part of a mapping: which regions are verified, and the first damage found.
- * Atomic words; a mapping is shared by every thread of a process. */
+/*
+ * The only mutable part of a mapping: which regions are verified, which entries were checked
+ * whole (record, strings, text: later lookups of the same immutable bytes only fill the view),
+ * and the first damage found. Atomic words; a mapping is shared by every thread of a process.
+ */
 struct verification {
     uint64_t damage;
-    unsigned long bits[]; /* bit i: region i verified */
+    unsigned long *users_ok, *groups_ok; /* bit i: entry i checked whole */
+    unsigned long bits[];                /* bit i: region i verified; then users_ok, groups_ok */
 };
+
+static inline bool bit_test(const unsigned long *words, uint64_t i)
+{
+    return (__atomic_load_n(&words[i / WORD_BITS], __ATOMIC_RELAXED) >> (i % WORD_BITS)) & 1;
+}
+
+/* Relaxed is enough: what a bit stands for was checked on immutable bytes; a racing thread at
+ * worst checks them again. */
+static inline void bit_set(unsigned long *words, uint64_t i)
+{
+    __atomic_fetch_or(&words[i / WORD_BITS], 1UL << (i % WORD_BITS), __ATOMIC_RELAXED);
+}
 
 struct logto_snapshot {
     unsigned long refs; /* atomic */
@@ -64,11 +80,10 @@ struct logto_snapshot {
     const uint32_t *members, *user_gids;
     const struct logto_snapshot_slot *idx[N_INDEXES];
     uint32_t idx_mask[N_INDEXES];
-    const char *strings;
+    const char *strings, *strings_end;
     uint32_t strings_size;
     uint32_t n_users, n_groups, n_members, n_user_gids;
     /* Regions: version 2 only. A version-1 file was verified whole when opened. */
-    bool all_verified;
     uint32_t shift, n_regions;
     uint64_t header_size, data_end;
     const uint64_t *region_sums;
@@ -352,6 +367,7 @@ static void bind_tables(struct logto_snapshot *s, const struct logto_snapshot_he
     }
     s->strings = (const char *)s->base + tables[LOGTO_SNAP_STRINGS].offset;
     s->strings_size = (uint32_t)tables[LOGTO_SNAP_STRINGS].size;
+    s->strings_end = s->strings + s->strings_size;
 }
 
 /* What must hold before anything past the header is read; version 1 is checked whole. */
@@ -359,7 +375,7 @@ static int snapshot_setup(struct logto_snapshot *s, struct logto_error *err)
 {
     const struct logto_snapshot_header *h = (const void *)s->base;
     const struct logto_snapshot_table_ref *tables = h->tables;
-    size_t words;
+    size_t regions, users, groups;
     int r;
 
     r = check_header(s->base, s->size, s->path, err);
@@ -374,7 +390,8 @@ static int snapshot_setup(struct logto_snapshot *s, struct logto_error *err)
         if (logto_xxh64(s->base + h1->header_size, s->size - h1->header_size, 0) !=
             h1->body_checksum)
             return corrupt(err, s->path, "checksum mismatch");
-        s->all_verified = true;
+        /* Verified whole: one region as large as any file, its bit set below. */
+        s->shift = 63;
     } else {
         r = check_geometry(h, tables, LOGTO_SNAP__TABLES, s->path, err);
         if (r < 0)
@@ -384,9 +401,18 @@ static int snapshot_setup(struct logto_snapshot *s, struct logto_error *err)
             return r;
     }
     bind_tables(s, h, tables);
-    words = (s->n_regions + WORD_BITS - 1) / WORD_BITS;
-    s->v = calloc(1, sizeof(*s->v) + words * sizeof(unsigned long));
-    return s->v ? 0 : LOGTO_OOM(err);
+    regions = s->n_regions ? (s->n_regions + WORD_BITS - 1) / WORD_BITS : 1;
+    users = (s->n_users + WORD_BITS - 1) / WORD_BITS;
+    groups = (s->n_groups + WORD_BITS - 1) / WORD_BITS;
+    /* 1 bit per 4 KiB and per entry: calloc hands out large sizes as untouched zero pages. */
+    s->v = calloc(1, sizeof(*s->v) + (regions + users + groups) * sizeof(unsigned long));
+    if (!s->v)
+        return LOGTO_OOM(err);
+    s->v->users_ok = s->v->bits + regions;
+    s->v->groups_ok = s->v->users_ok + users;
+    if (s->n_regions == 0)
+        s->v->bits[0] = 1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- verification, lazily */
@@ -406,44 +432,48 @@ static bool damage(const struct logto_snapshot *s, enum damage kind, uint64_t de
     return false;
 }
 
-static bool region_verified(const struct logto_snapshot *s, uint64_t r)
+/* The slow path of region_ok: checksum region r, then mark it verified. */
+__attribute__((noinline)) static bool region_verify(const struct logto_snapshot *s, uint64_t r)
 {
-    unsigned long *w = &s->v->bits[r / WORD_BITS], bit = 1UL << (r % WORD_BITS);
-
-    if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit)
-        return true;
     if (region_sum(s->base, s->shift, s->header_size, s->data_end, r) != s->region_sums[r])
         return damage(s, DMG_REGION, r);
-    /* Relaxed is enough: the bytes verified are immutable; a racing thread at worst verifies
-     * the same region again. */
-    __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    bit_set(s->v->bits, r);
     return true;
 }
 
-/* True when the len bytes at p (inside a table) lie in verified regions; verifies them first. */
-static bool verified(const struct logto_snapshot *s, const void *p, size_t len)
+/* Region r verified (a version-1 mapping has one region, bit set, spanning the file). */
+static inline bool region_ok(const struct logto_snapshot *s, uint64_t r)
 {
-    uint64_t off = (uint64_t)((const uint8_t *)p - s->base);
+    return bit_test(s->v->bits, r) || region_verify(s, r);
+}
 
-    if (s->all_verified || len == 0)
+/* True when the len bytes at p (inside a table) lie in verified regions; verifies them first. */
+static inline bool verified(const struct logto_snapshot *s, const void *p, size_t len)
+{
+    uint64_t off = (uint64_t)((const uint8_t *)p - s->base), r, last;
+
+    if (len == 0)
         return true;
-    for (uint64_t r = off >> s->shift, last = (off + len - 1) >> s->shift; r <= last; r++)
-        if (!region_verified(s, r))
+    r = off >> s->shift;
+    last = (off + len - 1) >> s->shift;
+    if (r == last)
+        return region_ok(s, r);
+    for (; r <= last; r++)
+        if (!region_ok(s, r))
             return false;
     return true;
 }
 
 /* From p (before end), the end of the verified bytes: p's region verified, cut at end. */
-static const char *verified_until(const struct logto_snapshot *s, const char *p, const char *end)
+static inline const char *verified_until(const struct logto_snapshot *s, const char *p,
+                                         const char *end)
 {
-    uint64_t off = (uint64_t)((const uint8_t *)p - s->base), stop;
+    uint64_t off = (uint64_t)((const uint8_t *)p - s->base), r = off >> s->shift;
+    uint64_t room = ((r + 1) << s->shift) - off;
 
-    if (s->all_verified)
-        return end;
-    if (!region_verified(s, off >> s->shift))
+    if (!region_ok(s, r))
         return NULL;
-    stop = ((off >> s->shift) + 1) << s->shift;
-    return stop - off < (uint64_t)(end - p) ? p + (stop - off) : end;
+    return room < (uint64_t)(end - p) ? p + room : end;
 }
 
 static bool run_ok(uint32_t first, uint32_t count, uint32_t total)
@@ -458,7 +488,7 @@ static bool run_ok(uint32_t first, uint32_t count, uint32_t total)
  * 0x7f; ':'), or end. Every entry of an enumeration passes here, so on little-endian machines
  * it tests eight bytes at a time.
  */
-static const char *first_special(const char *s, const char *end)
+static inline const char *first_special(const char *s, const char *end)
 {
     const unsigned char *p = (const unsigned char *)s, *e = (const unsigned char *)end;
 
@@ -496,8 +526,8 @@ enum text { TEXT_OK, TEXT_UNFIT, TEXT_DAMAGED };
  * string table; for a field, without a byte a passwd field may not hold), TEXT_UNFIT (a field
  * with such a byte: the entry is not served), or TEXT_DAMAGED (noted).
  */
-static enum text text_at(const struct logto_snapshot *s, uint32_t off, bool field, const char **ret,
-                         uint32_t *ret_len)
+static enum text string_at(const struct logto_snapshot *s, uint32_t off, bool field,
+                           const char **ret, uint32_t *ret_len)
 {
     const char *start, *p, *end, *stop;
 
@@ -522,21 +552,65 @@ static enum text text_at(const struct logto_snapshot *s, uint32_t off, bool fiel
     return TEXT_OK;
 }
 
-/* A user or group name: a field that is also a valid name. */
-static enum text name_at(const struct logto_snapshot *s, uint32_t off, const char **ret,
-                         uint32_t *ret_len)
+/* A passwd field. Inline, the common case: it ends inside its own region, already verified
+ * (every entry of an enumeration passes here three times). */
+static inline enum text field_at(const struct logto_snapshot *s, uint32_t off, const char **ret,
+                                 uint32_t *ret_len)
 {
-    enum text t = text_at(s, off, true, ret, ret_len);
+    if (off < s->strings_size) {
+        const char *p = s->strings + off, *stop, *q;
+        uint64_t at = (uint64_t)((const uint8_t *)p - s->base), r = at >> s->shift, room;
+        if (bit_test(s->v->bits, r)) {
+            room = ((r + 1) << s->shift) - at;
+            stop = room < (uint64_t)(s->strings_end - p) ? p + room : s->strings_end;
+            q = first_special(p, stop);
+            if (q < stop) {
+                if (*q != '\0')
+                    return TEXT_UNFIT;
+                *ret = p;
+                *ret_len = (uint32_t)(q - p);
+                return TEXT_OK;
+            }
+        }
+    }
+    return string_at(s, off, true, ret, ret_len);
+}
 
-    if (t == TEXT_OK && (*ret_len == 0 || logto_name_length(*ret) != *ret_len))
+/*
+ * A user or group name, checked in one pass: a name is at most LOGTO_NAME_MAX bytes, so the
+ * bytes up to one past that (or to the end of the table) are verified and the name rules read
+ * no further.
+ */
+static inline enum text name_at(const struct logto_snapshot *s, uint32_t off, const char **ret,
+                                uint32_t *ret_len)
+{
+    size_t avail, len;
+    const char *p;
+
+    if (off >= s->strings_size)
+        return damage(s, DMG_STRING, off), TEXT_DAMAGED;
+    p = s->strings + off;
+    avail = s->strings_size - off;
+    if (avail > LOGTO_NAME_MAX + 1)
+        avail = LOGTO_NAME_MAX + 1;
+    if (!verified(s, p, avail))
+        return TEXT_DAMAGED;
+    /* Near the end of the table, the name rules could read past it: a NUL must come first. */
+    if (avail <= LOGTO_NAME_MAX && !memchr(p, '\0', avail))
+        return damage(s, DMG_STRING, off), TEXT_DAMAGED;
+    len = logto_name_length(p);
+    if (len == 0)
         return TEXT_UNFIT;
-    return t;
+    *ret = p;
+    *ret_len = (uint32_t)len;
+    return TEXT_OK;
 }
 
 /* ---------------------------------------------------------------- records */
 
 /* A user record, verified, whose offsets and run point inside their tables. */
-static const struct logto_snapshot_user *user_record(const struct logto_snapshot *s, uint32_t i)
+static inline const struct logto_snapshot_user *user_record(const struct logto_snapshot *s,
+                                                            uint32_t i)
 {
     const struct logto_snapshot_user *u = &s->users[i];
 
@@ -573,28 +647,64 @@ int logto_snapshot_user_at(const struct logto_snapshot *snap, uint32_t index,
 {
     const struct logto_snapshot_user *u;
     struct logto_snap_user v;
-    uint32_t sub_len;
 
     if (index >= snap->n_users)
         return -LOGTO_E_NOTFOUND;
-    if (is_damaged(snap) || !(u = user_record(snap, index)))
+    if (is_damaged(snap))
         return -LOGTO_E_CORRUPT;
+    if (bit_test(snap->v->users_ok, index)) {
+        /* Checked whole before: these immutable bytes only need reading out. */
+        u = &snap->users[index];
+        v.name = snap->strings + u->name;
+        v.gecos = snap->strings + u->gecos;
+        v.home = snap->strings + u->home;
+        v.shell = snap->strings + u->shell;
+        v.name_len = (uint32_t)strlen(v.name);
+        v.gecos_len = (uint32_t)strlen(v.gecos);
+        v.home_len = (uint32_t)strlen(v.home);
+        v.shell_len = (uint32_t)strlen(v.shell);
+    } else {
+        if (!(u = user_record(snap, index)) ||
+            name_at(snap, u->name, &v.name, &v.name_len) != TEXT_OK ||
+            field_at(snap, u->gecos, &v.gecos, &v.gecos_len) != TEXT_OK ||
+            field_at(snap, u->home, &v.home, &v.home_len) != TEXT_OK ||
+            field_at(snap, u->shell, &v.shell, &v.shell_len) != TEXT_OK || v.home[0] != '/' ||
+            v.shell[0] != '/')
+            return -LOGTO_E_CORRUPT;
+        bit_set(snap->v->users_ok, index);
+    }
     v.index = index;
     v.uid = u->uid;
     v.gid = u->gid;
     v.flags = u->flags;
     v.n_gids = u->gids_count;
     v.gids_first = u->gids_first;
+    v.sub_offset = u->sub;
     v.updated_at = u->updated_at;
-    if (name_at(snap, u->name, &v.name, &v.name_len) != TEXT_OK ||
-        text_at(snap, u->gecos, true, &v.gecos, &v.gecos_len) != TEXT_OK ||
-        text_at(snap, u->home, true, &v.home, &v.home_len) != TEXT_OK ||
-        text_at(snap, u->shell, true, &v.shell, &v.shell_len) != TEXT_OK ||
-        text_at(snap, u->sub, false, &v.sub, &sub_len) != TEXT_OK || v.home[0] != '/' ||
-        v.shell[0] != '/')
-        return -LOGTO_E_CORRUPT;
     *ret = v;
     return 0;
+}
+
+/* A string no passwd field shows (sub, source): NUL-terminated inside the table, verified. */
+static int plain_at(const struct logto_snapshot *snap, uint32_t off, const char **ret)
+{
+    uint32_t len;
+
+    if (is_damaged(snap) || string_at(snap, off, false, ret, &len) != TEXT_OK)
+        return -LOGTO_E_CORRUPT;
+    return 0;
+}
+
+int logto_snapshot_user_sub(const struct logto_snapshot *snap, const struct logto_snap_user *user,
+                            const char **ret)
+{
+    return plain_at(snap, user->sub_offset, ret);
+}
+
+int logto_snapshot_group_source(const struct logto_snapshot *snap,
+                                const struct logto_snap_group *group, const char **ret)
+{
+    return plain_at(snap, group->source_offset, ret);
 }
 
 int logto_snapshot_user_gids(const struct logto_snapshot *snap, const struct logto_snap_user *user,
@@ -644,23 +754,30 @@ int logto_snapshot_group_at(const struct logto_snapshot *snap, uint32_t index,
 {
     const struct logto_snapshot_group *g;
     struct logto_snap_group v;
-    uint32_t source_len;
 
     if (index >= snap->n_groups)
         return -LOGTO_E_NOTFOUND;
-    if (is_damaged(snap) || !(g = group_record(snap, index)))
+    if (is_damaged(snap))
         return -LOGTO_E_CORRUPT;
+    if (bit_test(snap->v->groups_ok, index)) {
+        g = &snap->groups[index]; /* checked whole before */
+        v.name = snap->strings + g->name;
+        v.name_len = (uint32_t)strlen(v.name);
+    } else {
+        if (!(g = group_record(snap, index)) ||
+            name_at(snap, g->name, &v.name, &v.name_len) != TEXT_OK ||
+            member_names(snap, g, index) != TEXT_OK)
+            return -LOGTO_E_CORRUPT;
+        bit_set(snap->v->groups_ok, index);
+    }
     v.index = index;
     v.gid = g->gid;
     v.kind = g->kind;
     v.n_members = g->members_count;
     v.members_first = g->members_first;
+    v.source_offset = g->source;
     v.member_names = snap->strings + g->member_names;
     v.member_names_size = g->member_names_size;
-    if (name_at(snap, g->name, &v.name, &v.name_len) != TEXT_OK ||
-        text_at(snap, g->source, false, &v.source, &source_len) != TEXT_OK ||
-        member_names(snap, g, index) != TEXT_OK)
-        return -LOGTO_E_CORRUPT;
     *ret = v;
     return 0;
 }
@@ -925,13 +1042,15 @@ static int unfit(const struct logto_snapshot *s, const char *what, uint32_t i,
 int logto_snapshot_verify(const struct logto_snapshot *snap, struct logto_error *err)
 {
     const uint32_t *list;
+    const char *text;
     int r;
 
     for (uint32_t i = 0; i < snap->n_regions && !is_damaged(snap); i++)
-        (void)region_verified(snap, i);
+        (void)region_ok(snap, i);
     for (uint32_t i = 0; i < snap->n_users && !is_damaged(snap); i++) {
         struct logto_snap_user u;
         if ((r = logto_snapshot_user_at(snap, i, &u)) < 0 ||
+            (r = logto_snapshot_user_sub(snap, &u, &text)) < 0 ||
             (r = logto_snapshot_user_gids(snap, &u, &list)) < 0)
             return is_damaged(snap) ? (logto_snapshot_damaged(snap, err), r)
                                     : unfit(snap, "user", i, err);
@@ -939,6 +1058,7 @@ int logto_snapshot_verify(const struct logto_snapshot *snap, struct logto_error 
     for (uint32_t i = 0; i < snap->n_groups && !is_damaged(snap); i++) {
         struct logto_snap_group g;
         if ((r = logto_snapshot_group_at(snap, i, &g)) < 0 ||
+            (r = logto_snapshot_group_source(snap, &g, &text)) < 0 ||
             (r = logto_snapshot_group_members(snap, &g, &list)) < 0)
             return is_damaged(snap) ? (logto_snapshot_damaged(snap, err), r)
                                     : unfit(snap, "group", i, err);

@@ -291,9 +291,10 @@ bool logto_snapshot_region_verified(const struct logto_snapshot *snap, uint32_t 
 struct logto_snap_user {
     uint32_t index; /* position in enumeration order */
     uint32_t uid, gid, flags;
-    const char *name, *gecos, *home, *shell, *sub;
+    const char *name, *gecos, *home, *shell; /* checked as passwd fields */
     uint32_t name_len, gecos_len, home_len, shell_len;
-    uint32_t n_gids; /* supplementary GIDs: logto_snapshot_user_gids() */
+    uint32_t sub_offset; /* the sub: logto_snapshot_user_sub() */
+    uint32_t n_gids;     /* supplementary GIDs: logto_snapshot_user_gids() */
     uint32_t gids_first;
     int64_t updated_at;
 };
@@ -301,8 +302,9 @@ struct logto_snap_user {
 struct logto_snap_group {
     uint32_t index;
     uint32_t gid, kind;
-    const char *name, *source;
+    const char *name;
     uint32_t name_len;
+    uint32_t source_offset;   /* the source: logto_snapshot_group_source() */
     uint32_t n_members;       /* user indexes: logto_snapshot_group_members() */
     uint32_t members_first;   /* ... */
     const char *member_names; /* n_members checked names, each NUL-terminated, back to back */
@@ -315,6 +317,15 @@ int logto_snapshot_user_by_name(const struct logto_snapshot *snap, const char *n
                                 struct logto_snap_user *ret);
 int logto_snapshot_user_by_uid(const struct logto_snapshot *snap, uint32_t uid,
                                struct logto_snap_user *ret);
+
+/*
+ * What no passwd or group line shows is checked when asked for (a lookup through NSS never
+ * reads it): a user's sub, a group's source. 0 and the string, or -LOGTO_E_CORRUPT (damaged).
+ */
+int logto_snapshot_user_sub(const struct logto_snapshot *snap, const struct logto_snap_user *user,
+                            const char **ret);
+int logto_snapshot_group_source(const struct logto_snapshot *snap,
+                                const struct logto_snap_group *group, const char **ret);
 
 /* A user's supplementary GIDs, verified (strictly increasing, none reserved; the primary GID
  * may be among them): 0 and the array of user->n_gids, or -LOGTO_E_CORRUPT (damaged). */

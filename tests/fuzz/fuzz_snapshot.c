@@ -134,8 +134,11 @@ static void use(const struct logto_snapshot *snap)
         if (logto_snapshot_user_at(snap, i, &u) < 0)
             continue;
         /* Touch every byte the NSS module copies out. */
-        sink += strlen(u.name) + strlen(u.gecos) + strlen(u.home) + strlen(u.shell) +
-                strlen(u.sub) + u.name_len + u.gecos_len + u.home_len + u.shell_len;
+        const char *sub;
+        sink += strlen(u.name) + strlen(u.gecos) + strlen(u.home) + strlen(u.shell) + u.name_len +
+                u.gecos_len + u.home_len + u.shell_len;
+        if (logto_snapshot_user_sub(snap, &u, &sub) == 0)
+            sink += strlen(sub);
         const uint32_t *gids;
         if (logto_snapshot_user_gids(snap, &u, &gids) == 0)
             for (uint32_t k = 0; k < u.n_gids; k++)
@@ -151,7 +154,10 @@ static void use(const struct logto_snapshot *snap)
         if (logto_snapshot_group_at(snap, i, &g) < 0)
             continue;
         const uint32_t *members;
-        sink += strlen(g.name) + strlen(g.source) + g.name_len;
+        const char *source;
+        sink += strlen(g.name) + g.name_len;
+        if (logto_snapshot_group_source(snap, &g, &source) == 0)
+            sink += strlen(source);
         if (logto_snapshot_group_members(snap, &g, &members) == 0)
             for (uint32_t k = 0; k < g.n_members; k++)
                 sink += members[k];

@@ -149,7 +149,9 @@ static void test_lookups(void)
     CHECK_INT(u.gecos_len, 13);
     CHECK_STR(u.home, "/home/alice");
     CHECK_STR(u.shell, "/bin/bash");
-    CHECK_STR(u.sub, "sub-alice");
+    const char *sub = NULL;
+    CHECK_INT(logto_snapshot_user_sub(s, &u, &sub), 0);
+    CHECK_STR(sub, "sub-alice");
     CHECK_INT(u.updated_at, 1700010001);
     CHECK_INT(u.n_gids, 2);
     const uint32_t *gids = NULL;
@@ -182,7 +184,9 @@ static void test_lookups(void)
 
     CHECK_INT(logto_snapshot_group_by_gid(s, 20003, &g), 0);
     CHECK_STR(g.name, "acme_admin");
-    CHECK_STR(g.source, "org_1234:admin");
+    const char *source = NULL;
+    CHECK_INT(logto_snapshot_group_source(s, &g, &source), 0);
+    CHECK_STR(source, "org_1234:admin");
     CHECK_INT(logto_snapshot_group_by_gid(s, 10003, &g), 0);
     CHECK_STR(g.name, "carol");
     CHECK_INT(g.kind, LOGTO_GROUP_PRIVATE);
@@ -269,14 +273,14 @@ static bool same_user(const struct logto_snap_user *a, const struct logto_snap_u
     return a->index == b->index && a->uid == b->uid && a->gid == b->gid && a->flags == b->flags &&
            strcmp(a->name, b->name) == 0 && strcmp(a->gecos, b->gecos) == 0 &&
            strcmp(a->home, b->home) == 0 && strcmp(a->shell, b->shell) == 0 &&
-           strcmp(a->sub, b->sub) == 0 && a->n_gids == b->n_gids && a->updated_at == b->updated_at;
+           a->n_gids == b->n_gids && a->updated_at == b->updated_at;
 }
 
 static bool same_group(const struct logto_snap_group *a, const struct logto_snap_group *b)
 {
     return a->index == b->index && a->gid == b->gid && a->kind == b->kind &&
-           strcmp(a->name, b->name) == 0 && strcmp(a->source, b->source) == 0 &&
-           a->n_members == b->n_members && a->member_names_size == b->member_names_size &&
+           strcmp(a->name, b->name) == 0 && a->n_members == b->n_members &&
+           a->member_names_size == b->member_names_size &&
            memcmp(a->member_names, b->member_names, a->member_names_size) == 0;
 }
 
@@ -286,8 +290,13 @@ static void check_user(const struct logto_snapshot *s, const struct logto_snap_u
 {
     struct logto_snap_user want;
     const uint32_t *gids, *want_gids;
+    const char *sub, *want_sub;
 
     if (logto_snapshot_user_at(good_snap, u->index, &want) < 0 || !same_user(u, &want))
+        served_wrong++;
+    else if (logto_snapshot_user_sub(s, u, &sub) == 0 &&
+             (logto_snapshot_user_sub(good_snap, &want, &want_sub) < 0 ||
+              strcmp(sub, want_sub) != 0))
         served_wrong++;
     else if (logto_snapshot_user_gids(s, u, &gids) == 0 &&
              (logto_snapshot_user_gids(good_snap, &want, &want_gids) < 0 ||
@@ -299,8 +308,13 @@ static void check_group(const struct logto_snapshot *s, const struct logto_snap_
 {
     struct logto_snap_group want;
     const uint32_t *m, *want_m;
+    const char *source, *want_source;
 
     if (logto_snapshot_group_at(good_snap, g->index, &want) < 0 || !same_group(g, &want))
+        served_wrong++;
+    else if (logto_snapshot_group_source(s, g, &source) == 0 &&
+             (logto_snapshot_group_source(good_snap, &want, &want_source) < 0 ||
+              strcmp(source, want_source) != 0))
         served_wrong++;
     else if (logto_snapshot_group_members(s, g, &m) == 0 &&
              (logto_snapshot_group_members(good_snap, &want, &want_m) < 0 ||
