@@ -890,6 +890,39 @@ out:
     return r;
 }
 
+long logto_directory_warn_group_overflow(const struct logto_directory *dir, long limit,
+                                         const struct logto_log *log)
+{
+    _cleanup_free_ char **names = NULL;
+    size_t n = 0, k = 0;
+    long over = 0;
+
+    for (size_t i = 0; i < dir->n_groups; i++)
+        n += logto_strv_length(dir->groups[i].members);
+    if (limit <= 0 || n < (size_t)limit) /* nobody can be over */
+        return 0;
+    names = malloc(n * sizeof(*names));
+    if (!names)
+        return -LOGTO_E_NOMEM;
+    for (size_t i = 0; i < dir->n_groups; i++)
+        for (size_t j = 0; dir->groups[i].members && dir->groups[i].members[j]; j++)
+            names[k++] = dir->groups[i].members[j];
+    qsort(names, n, sizeof(*names), cmp_str_ptr);
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && strcmp(names[i], names[i + run]) == 0; run++)
+            ;
+        /* The primary group comes on top of the supplementary ones. */
+        if (run + 1 > (size_t)limit) {
+            logto_log(log, LOG_WARNING,
+                      "directory-too-many-groups user=%s groups=%zu limit=%ld: a login gets "
+                      "at most %ld, the rest is cut",
+                      names[i], run + 1, limit, limit);
+            over++;
+        }
+    }
+    return over;
+}
+
 /* ---------------------------------------------------------------- snapshot serialisation */
 
 /*

@@ -1429,6 +1429,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->build_ms = monotonic_ms() - t;
     if (r < 0)
         goto out;
+    (void)logto_directory_warn_group_overflow(dir, sysconf(_SC_NGROUPS_MAX), &ctx->log);
 
     /* Compare with what is there now. From this read to the write, sign-ins that update the
      * snapshot wait, so neither undoes the other (the fetch above ran without the lock). */

@@ -1336,6 +1336,26 @@ static void test_references(void)
     CHECK_INT(fx_mappings_of(inos[7]), 0);
 }
 
+/* A writer says which users are in more groups than a login carries (the primary included). */
+static void test_group_overflow(void)
+{
+    struct logto_directory *d = fx_sample(); /* alice: 2 groups, carol: 2, bob: 1 */
+    char *both[] = { fx_unconst("alice"), fx_unconst("carol"), NULL };
+
+    fx_add_group(d, "third", 20010, LOGTO_GROUP_ROLE, "third", both);
+    log_lines = 0;
+    /* alice and carol: 3 supplementary + the primary = 4 */
+    CHECK_INT(logto_directory_warn_group_overflow(d, 4, &test_log), 0);
+    CHECK_INT(log_lines, 0);
+    CHECK_INT(logto_directory_warn_group_overflow(d, 3, &test_log), 2);
+    CHECK_INT(log_lines, 2);
+    CHECK_CONTAINS(last_log, "directory-too-many-groups user=carol groups=4 limit=3");
+    CHECK_INT(logto_directory_warn_group_overflow(d, 2, &test_log), 2); /* bob: exactly 2 */
+    CHECK_INT(logto_directory_warn_group_overflow(d, 1, &test_log), 3);
+    CHECK_INT(logto_directory_warn_group_overflow(d, -1, &test_log), 0);
+    logto_directory_free(d);
+}
+
 static void test_missing_dir(void)
 {
     struct logto_snapshot *s = NULL;
@@ -1360,6 +1380,7 @@ int main(int argc, char **argv)
         TEST(test_unsafe_files),   TEST(test_cache_logging),
         TEST(test_replace_stale),  TEST(test_replace_inode),
         TEST(test_references),     TEST(test_missing_dir),
+        TEST(test_group_overflow),
     };
     int r;
 
