@@ -1384,44 +1384,6 @@ static int decode_group(const struct logto_snapshot *snap, struct logto_director
     return logto_directory_add_group(dir, &g);
 }
 
-/* The indexes and GID lists must agree with the records: every entry found where it is. */
-static bool indexes_consistent(const struct logto_snapshot *snap)
-{
-    struct logto_snap_user u, x;
-    struct logto_snap_group g, y;
-    const uint32_t *gids, *members;
-
-    for (uint32_t i = 0; i < logto_snapshot_n_users(snap); i++) {
-        if (logto_snapshot_user_at(snap, i, &u) < 0 ||
-            logto_snapshot_user_by_name(snap, u.name, &x) < 0 || x.index != i ||
-            logto_snapshot_user_by_uid(snap, u.uid, &x) < 0 || x.index != i ||
-            logto_snapshot_user_gids(snap, &u, &gids) < 0) /* sorted, unique */
-            return false;
-    }
-    for (uint32_t i = 0; i < logto_snapshot_n_groups(snap); i++) {
-        if (logto_snapshot_group_at(snap, i, &g) < 0 ||
-            logto_snapshot_group_by_name(snap, g.name, &y) < 0 || y.index != i ||
-            logto_snapshot_group_by_gid(snap, g.gid, &y) < 0 || y.index != i ||
-            logto_snapshot_group_members(snap, &g, &members) < 0)
-            return false;
-        /* Every membership appears in the member's GID list (the totals are equal), and the
-         * member-name list says the same as the member indexes. */
-        const char *name = g.member_names;
-        for (uint32_t j = 0; j < g.n_members; j++) {
-            bool found = false;
-            if (logto_snapshot_user_at(snap, members[j], &u) < 0 || strcmp(name, u.name) != 0 ||
-                logto_snapshot_user_gids(snap, &u, &gids) < 0)
-                return false;
-            name += strlen(name) + 1;
-            for (uint32_t k = 0; k < u.n_gids && !found; k++)
-                found = gids[k] == g.gid;
-            if (!found)
-                return false;
-        }
-    }
-    return true;
-}
-
 int logto_snapshot_read(const char *path, struct logto_directory **ret, struct logto_error *err)
 {
     _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
@@ -1448,8 +1410,6 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
             return logto_error_set(err, logto_errc_from(r), "%s: group record %u: %s", path, i,
                                    logto_errc_name(logto_errc_from(r)));
     }
-    if (!indexes_consistent(snap))
-        return logto_error_set(err, LOGTO_E_CORRUPT, "%s: indexes disagree with the records", path);
     if (logto_directory_validate(dir, &e) < 0)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s", path, e.message);
     *ret = TAKE_PTR(dir);

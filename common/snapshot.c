@@ -151,14 +151,17 @@ int logto_snapshot_seal(uint8_t *buf, size_t len)
         return -LOGTO_E_INVAL;
     /* As far as the geometry allows: the fuzz target seals arbitrary bytes. */
     if (h->header_size == sizeof(*h) && h->region_shift >= LOGTO_SNAPSHOT_REGION_SHIFT_MIN &&
-        h->region_shift <= LOGTO_SNAPSHOT_REGION_SHIFT_MAX && rt->offset <= len &&
-        rt->offset % 8 == 0 && rt->size <= len - rt->offset && rt->size % 8 == 0) {
-        uint64_t *sums = (void *)(buf + rt->offset);
-        n = (rt->offset + (UINT64_C(1) << h->region_shift) - 1) >> h->region_shift;
+        h->region_shift <= LOGTO_SNAPSHOT_REGION_SHIFT_MAX && rt->offset >= sizeof(*h) &&
+        rt->offset <= len && rt->offset % 8 == 0 && rt->size <= len - rt->offset &&
+        rt->size % 8 == 0) {
+        /* The table lies after the header, so writing it changes none of these. */
+        uint64_t *sums = (void *)(buf + rt->offset), data_end = rt->offset;
+        uint32_t shift = h->region_shift;
+        n = (data_end + (UINT64_C(1) << shift) - 1) >> shift;
         if (n > rt->size / sizeof(uint64_t))
             n = rt->size / sizeof(uint64_t);
         for (uint64_t i = 0; i < n; i++)
-            sums[i] = region_sum(buf, h->region_shift, h->header_size, rt->offset, i);
+            sums[i] = region_sum(buf, shift, sizeof(*h), data_end, i);
         h->regions_checksum = logto_xxh64(sums, rt->size, 0);
     }
     h->header_checksum = logto_xxh64(h, offsetof(struct logto_snapshot_header, header_checksum), 0);
@@ -1039,6 +1042,44 @@ static int unfit(const struct logto_snapshot *s, const char *what, uint32_t i,
                            what, i);
 }
 
+/* The indexes and GID lists must agree with the records: every entry found where it is. */
+static bool indexes_consistent(const struct logto_snapshot *snap)
+{
+    struct logto_snap_user u, x;
+    struct logto_snap_group g, y;
+    const uint32_t *gids, *members;
+
+    for (uint32_t i = 0; i < logto_snapshot_n_users(snap); i++) {
+        if (logto_snapshot_user_at(snap, i, &u) < 0 ||
+            logto_snapshot_user_by_name(snap, u.name, &x) < 0 || x.index != i ||
+            logto_snapshot_user_by_uid(snap, u.uid, &x) < 0 || x.index != i ||
+            logto_snapshot_user_gids(snap, &u, &gids) < 0) /* sorted, unique */
+            return false;
+    }
+    for (uint32_t i = 0; i < logto_snapshot_n_groups(snap); i++) {
+        if (logto_snapshot_group_at(snap, i, &g) < 0 ||
+            logto_snapshot_group_by_name(snap, g.name, &y) < 0 || y.index != i ||
+            logto_snapshot_group_by_gid(snap, g.gid, &y) < 0 || y.index != i ||
+            logto_snapshot_group_members(snap, &g, &members) < 0)
+            return false;
+        /* Every membership appears in the member's GID list (the totals are equal), and the
+         * member-name list says the same as the member indexes. */
+        const char *name = g.member_names;
+        for (uint32_t j = 0; j < g.n_members; j++) {
+            bool found = false;
+            if (logto_snapshot_user_at(snap, members[j], &u) < 0 || strcmp(name, u.name) != 0 ||
+                logto_snapshot_user_gids(snap, &u, &gids) < 0)
+                return false;
+            name += strlen(name) + 1;
+            for (uint32_t k = 0; k < u.n_gids && !found; k++)
+                found = gids[k] == g.gid;
+            if (!found)
+                return false;
+        }
+    }
+    return true;
+}
+
 int logto_snapshot_verify(const struct logto_snapshot *snap, struct logto_error *err)
 {
     const uint32_t *list;
@@ -1067,6 +1108,11 @@ int logto_snapshot_verify(const struct logto_snapshot *snap, struct logto_error 
         (void)slots_ok(snap, x);
     if (logto_snapshot_damaged(snap, err))
         return -LOGTO_E_CORRUPT;
+    /* What a well-formed file can still get wrong: two entries of one name or ID, an index
+     * that leads elsewhere, lists that disagree. */
+    if (!indexes_consistent(snap))
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s: indexes disagree with the records",
+                               snap->path);
     return 0;
 }
 

@@ -238,8 +238,9 @@ int logto_snapshot_map_fd(int fd, const struct stat *st, const char *path,
 
 /*
  * Every check over every byte: all region checksums and every record, slot, run and string
- * (O(N); lookups do the same lazily, for what they touch). 0 or -LOGTO_E_CORRUPT, the message
- * naming the first problem. Afterwards lookups find every region verified.
+ * (lookups do the same lazily, for what they touch), then what only the whole file can show:
+ * every entry is found by its name and ID where it is (no two of one name or ID), member lists
+ * and GID lists agree. O(N). 0 or -LOGTO_E_CORRUPT, the message naming the first problem.
  */
 int logto_snapshot_verify(const struct logto_snapshot *snap, struct logto_error *err);
 
