@@ -49,7 +49,8 @@ enum damage {
 struct verification {
     uint64_t damage;
     unsigned long *users_ok, *groups_ok; /* bit i: entry i checked whole */
-    unsigned long bits[];                /* bit i: region i verified; then users_ok, groups_ok */
+    unsigned long *gids_ok;              /* bit i: user i's GID run checked */
+    unsigned long bits[]; /* bit i: region i verified; then users_ok, groups_ok, gids_ok */
 };
 
 static inline bool bit_test(const unsigned long *words, uint64_t i)
@@ -408,11 +409,12 @@ static int snapshot_setup(struct logto_snapshot *s, struct logto_error *err)
     users = (s->n_users + WORD_BITS - 1) / WORD_BITS;
     groups = (s->n_groups + WORD_BITS - 1) / WORD_BITS;
     /* 1 bit per 4 KiB and per entry: calloc hands out large sizes as untouched zero pages. */
-    s->v = calloc(1, sizeof(*s->v) + (regions + users + groups) * sizeof(unsigned long));
+    s->v = calloc(1, sizeof(*s->v) + (regions + 2 * users + groups) * sizeof(unsigned long));
     if (!s->v)
         return LOGTO_OOM(err);
     s->v->users_ok = s->v->bits + regions;
     s->v->groups_ok = s->v->users_ok + users;
+    s->v->gids_ok = s->v->groups_ok + groups;
     if (s->n_regions == 0)
         s->v->bits[0] = 1;
     return 0;
@@ -718,11 +720,21 @@ int logto_snapshot_user_gids(const struct logto_snapshot *snap, const struct log
     if (is_damaged(snap) || !run_ok(user->gids_first, user->n_gids, snap->n_user_gids))
         return -LOGTO_E_CORRUPT;
     gids = snap->user_gids + user->gids_first;
+    /* The view came from user_at, so user->index names the record the run is from. */
+    if (user->index < snap->n_users && bit_test(snap->v->gids_ok, user->index) &&
+        snap->users[user->index].gids_first == user->gids_first &&
+        snap->users[user->index].gids_count == user->n_gids) {
+        *ret = gids;
+        return 0;
+    }
     if (!verified(snap, gids, (size_t)user->n_gids * sizeof(*gids)))
         return -LOGTO_E_CORRUPT;
     for (uint32_t k = 0; k < user->n_gids; k++)
         if (logto_id_reserved(gids[k]) || (k > 0 && gids[k - 1] >= gids[k]))
             return damage(snap, DMG_USER_GIDS, user->index), -LOGTO_E_CORRUPT;
+    if (user->index < snap->n_users && snap->users[user->index].gids_first == user->gids_first &&
+        snap->users[user->index].gids_count == user->n_gids)
+        bit_set(snap->v->gids_ok, user->index);
     *ret = gids;
     return 0;
 }

@@ -392,6 +392,17 @@ static int cmp_gid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A short list (glibc's usual: the primary group alone) is searched as it is. */
+#define SHORT_LIST 16
+
+static bool has_gid(const gid_t *groups, long n, gid_t gid)
+{
+    for (long i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
 /* glibc's growth rule: double, but never beyond a positive limit. */
 static enum nss_status make_room(long *size, gid_t **groups, long limit, int *errnop)
 {
@@ -411,11 +422,11 @@ static enum nss_status make_room(long *size, gid_t **groups, long limit, int *er
 }
 
 /*
- * Add the user's supplementary groups that the caller does not have yet. The caller's list
- * (what earlier modules found) is sorted once, and our GIDs are sorted in the snapshot, so one
- * merge pass finds the duplicates: O(s log s + n), where a scan per GID was O(s * n) (a user
- * in 70,000 groups made `id` take half a minute). A positive limit (initgroups(3) passes
- * NGROUPS_MAX) caps the list; what it cuts off is logged, never dropped silently.
+ * Add the user's supplementary groups that the caller does not have yet. A caller's list of
+ * more than a few (what earlier modules found) is sorted once, and our GIDs are sorted in the
+ * snapshot, so one merge pass finds the duplicates: O(s log s + n), where a scan per GID was
+ * O(s * n) (a user in 70,000 groups made `id` take half a minute). A positive limit (initgroups(3)
+ * passes NGROUPS_MAX) caps the list; what it cuts off is logged, never dropped silently.
  */
 enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *start, long *size,
                                           gid_t **groups, long limit, int *errnop)
@@ -438,7 +449,7 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     if ((r = logto_snapshot_user_by_name(snap, user, &u)) < 0 ||
         (r = logto_snapshot_user_gids(snap, &u, &gids)) < 0)
         return lookup_failed(snap, r, errnop);
-    if (n_have > 0 && u.n_gids > 0) {
+    if (n_have > SHORT_LIST && u.n_gids > 0) {
         if ((unsigned long)n_have > SIZE_MAX / sizeof(gid_t) ||
             !(have = malloc((size_t)n_have * sizeof(gid_t))))
             return fail(errnop, NSS_STATUS_TRYAGAIN, ENOMEM);
@@ -447,10 +458,10 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     }
     for (uint32_t i = 0; i < u.n_gids; i++) {
         gid_t gid = (gid_t)gids[i];
-        while (k < n_have && have[k] < gid)
+        while (have && k < n_have && have[k] < gid)
             k++;
         /* The primary group is the caller's; never list a group twice. */
-        if (gid == group || (k < n_have && have[k] == gid))
+        if (gid == group || (have ? k < n_have && have[k] == gid : has_gid(*groups, n_have, gid)))
             continue;
         if (*start == *size) {
             if (limit > 0 && *size >= limit) {
