@@ -55,7 +55,8 @@
  *    (a file whose checksums match but whose content is wrong: a writer bug or a crafted file)
  *    also marks the mapping damaged. Last, the text that becomes passwd/group output (names,
  *    gecos, home, shell) must pass the text rules, or that entry alone is treated as absent.
- *    An entry that passed sets its bit in a second bitmap (one bit per user and per group), so
+ *    An entry that passed sets its bit in a second bitmap (a bit per user, per group and per
+ *    user's GID run), so
  *    later lookups of it read the view out without checking the same immutable bytes again:
  *    steady-state lookups and enumerations cost what they cost when everything was checked at
  *    open. What no passwd or group line shows (a user's sub, a group's source, member
@@ -67,6 +68,10 @@
  * in a tree of tables, because at 8 bytes per 4 KiB it stays small (52 KB at 100,000 users,
  * 1 MB at 2 million). The alternative of no checksums at lookup, only structural checks, would
  * serve a flipped bit inside a valid field (a UID, a name) as data: the regions exclude that.
+ *
+ * Measured (bench/README.md): opening takes 39-43 us at 1,000 to 100,000 users where version 1
+ * took 0.16-12 ms, and a whole `getent passwd USER` process costs 1.03x as much at 100,000
+ * users as at 1,000 (5.2x less than with nss_files there).
  *
  * So a damaged byte can make an entry or the whole file refused, but is never served and never
  * makes a read leave the file; probes are bounded by the table size whatever the slots say.
