@@ -56,10 +56,9 @@
  *    also marks the mapping damaged. Last, the text that becomes passwd/group output (names,
  *    gecos, home, shell) must pass the text rules, or that entry alone is treated as absent.
  *    An entry that passed sets its bit in a second bitmap (a bit per user, per group and per
- *    user's GID run), so
- *    later lookups of it read the view out without checking the same immutable bytes again:
- *    steady-state lookups and enumerations cost what they cost when everything was checked at
- *    open. What no passwd or group line shows (a user's sub, a group's source, member
+ *    user's GID run), so later lookups of it read the view out without checking the same
+ *    immutable bytes again: steady-state lookups and enumerations cost what they cost when
+ *    everything was checked at open. What no passwd or group line shows (a user's sub, a group's source, member
  *    indexes) is checked only when asked for.
  *
  * The choices: 4 KiB regions are the page size (verifying one touches one page, and costs
