@@ -9,9 +9,12 @@
 #        BUILD_DIR=/path/to/build bench/nss-bench.sh ...   (default: the source tree)
 #        ROUNDS=N bench/nss-bench.sh ...    back-to-back rounds of the smallest and largest
 #                                           size for the scaling ratio (default 5)
+#        FRESH_ROUNDS=N bench/nss-bench.sh ...  rounds of whole processes, every backend and
+#                                           size in a shuffled order in each (default 31)
 set -eu
 rounds=${ROUNDS:-5}
-case $rounds in '' | *[!0-9]*) echo "nss-bench: ROUNDS must be a number" >&2; exit 1 ;; esac
+fresh_rounds=${FRESH_ROUNDS:-31}
+case $rounds$fresh_rounds in '' | *[!0-9]*) echo "nss-bench: ROUNDS and FRESH_ROUNDS must be numbers" >&2; exit 1 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 build=${BUILD_DIR:-$top}
@@ -86,6 +89,21 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
         "$bench" run "files+logto" "$n" || echo "nss-bench: files+logto at $n: some lookups failed" >&2
         "$bench" spawn "files+logto" "$n" id "$user" || echo "nss-bench: id failed" >&2
     done
+    # Whole processes (`getent passwd USER`, `id USER`): every backend at every size, in a
+    # shuffled order in each round, so the load of a shared machine hits all of them alike.
+    # Each size's files on the tmpfs, bind-mounted for the one process that uses them.
+    mkdir -m 0755 /var/lib/bench
+    cp "$tmp/host-passwd" /var/lib/bench/host-passwd
+    cp "$tmp/host-group" /var/lib/bench/host-group
+    for n in "$@"; do
+        mkdir -m 0755 "/var/lib/bench/$n"
+        for f in passwd group passwd.db group.db directory.snapshot; do
+            cp "$tmp/$n/$f" "/var/lib/bench/$n/$f"
+        done
+    done
+    echo "# whole processes, $fresh_rounds rounds" >&2
+    "$bench" fresh /var/lib/bench "$fresh_rounds" "$@" || echo "nss-bench: fresh processes failed" >&2
+    rm -rf /var/lib/bench
     # Scaling: the smallest and the largest size measured back to back, ROUNDS times, so that
     # the load of a shared machine (which drifts over minutes) hits both sides of each ratio.
     [ $# -ge 2 ] || return 0
@@ -136,14 +154,17 @@ for n in "$@"; do
     echo "# generated $n users: snapshot $(stat -c %s "$tmp/$n/directory.snapshot") bytes," \
         "passwd $(stat -c %s "$tmp/$n/passwd"), group $(stat -c %s "$tmp/$n/group")" >&2
 done
-ROUNDS=$rounds unshare --mount -- sh "$0" --inside "$tmp" "$@" >"$tmp/all"
-grep -v '^round ' "$tmp/all" >"$tmp/results" || true
+ROUNDS=$rounds FRESH_ROUNDS=$fresh_rounds unshare --mount -- sh "$0" --inside "$tmp" "$@" >"$tmp/all"
+grep -v '^round \|^fresh-round ' "$tmp/all" >"$tmp/results" || true
 grep '^round ' "$tmp/all" >"$tmp/rounds" || true
+grep '^fresh-round ' "$tmp/all" >"$tmp/fresh" || true
 
 echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(nproc) CPUs," \
     "kernel $(uname -r), $(ldd --version | head -n1)"
 echo "each cell: median / p99 of single calls through glibc (enumerate: one whole getpwent loop;"
-echo "process: one whole \`id USER\` process); ratios are medians, files/logto and db/logto"
+echo "process: one whole \`id USER\` process; fresh-getent, fresh-id: one whole \`getent passwd USER\`"
+echo "or \`id USER\` process, all backends and sizes interleaved); ratios are medians, files/logto"
+echo "and db/logto"
 awk '
 function fmt(ns) {
     if (ns == "-" || ns == "") return "-"
@@ -179,6 +200,50 @@ END {
     e = med["logto", large, "enumerate"]; f = med["files", large, "enumerate"]
     printf "target: enumeration of %d users faster than nss_files: %s vs %s (%s)\n", large, fmt(e), fmt(f), (e < f ? "met" : "MISSED")
 }' "$tmp/results"
+
+# Whole processes: "fresh-round R BACKEND N PROGRAM ns", every case once per round.
+[ -s "$tmp/fresh" ] && awk '
+function median(a, k,    i, j, t) { # sorts a[1..k] in place
+    for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+function fmt(ns) { return ns < 1000000 ? sprintf("%.0f us", ns / 1000) : sprintf("%.2f ms", ns / 1000000) }
+function med(b, n, p,    r, k) { k = 0; for (r = 1; r <= nr; r++) if ((r, b, n, p) in t) x[++k] = t[r, b, n, p]; return k ? median(x, k) : 0 }
+# The median over rounds of the ratio a/b, each round measuring both.
+function rmed(ba, na, bb, nb, p,    r, k) {
+    k = 0
+    for (r = 1; r <= nr; r++)
+        if ((r, ba, na, p) in t && (r, bb, nb, p) in t && t[r, bb, nb, p] > 0) y[++k] = t[r, ba, na, p] / t[r, bb, nb, p]
+    return k ? median(y, k) : 0
+}
+{ t[$2, $3, $4, $5] = $6; if ($2 > nr) nr = $2; if (!($4 in seen)) { seen[$4] = 1; sizes[++ns] = $4 + 0 } }
+END {
+    for (i = 2; i <= ns; i++) { v = sizes[i]; for (j = i - 1; j >= 1 && sizes[j] > v; j--) sizes[j + 1] = sizes[j]; sizes[j + 1] = v }
+    split("files db logto files+logto", bs, " ")
+    printf "\nwhole processes, %d rounds, every backend and size in a shuffled order in each: medians\n", nr
+    printf "%-22s %12s %12s %12s %12s %9s %9s\n", "process, users", "nss_files", "nss_db", "nss_logto", "files+logto", "files/lt", "db/lt"
+    for (pi = 1; pi <= 2; pi++) {
+        p = pi == 1 ? "getent" : "id"
+        for (s = 1; s <= ns; s++) {
+            n = sizes[s]
+            printf "%-22s", (p == "getent" ? "getent passwd, " : "id, ") n
+            for (b = 1; b <= 4; b++) printf " %12s", fmt(med(bs[b], n, p))
+            printf " %8.1fx %8.1fx\n", med("files", n, p) / med("logto", n, p), med("db", n, p) / med("logto", n, p)
+        }
+    }
+    small = sizes[1]; large = sizes[ns]
+    for (pi = 1; pi <= 2; pi++) {
+        p = pi == 1 ? "getent" : "id"
+        a = rmed("logto", large, "logto", small, p); f = rmed("files", large, "logto", large, p)
+        d = rmed("db", large, "logto", large, p)
+        printf "%-6s nss_logto at %d / at %d users: %.2fx (ratio of medians %.2fx); nss_files / nss_logto at %d: %.1fx; nss_db / nss_logto: %.1fx\n", p, large, small, a, med("logto", large, p) / med("logto", small, p), large, f, d
+        if (p == "getent") {
+            printf "target: a fresh process at %d users within 1.25x of %d users: %s\n", large, small, (a <= 1.25 ? "met" : "MISSED")
+            printf "target: a fresh process at %d users 1.5x faster than nss_files: %s\n", large, (f >= 1.5 ? "met" : "MISSED")
+        }
+    }
+    print "(the x ratios on these two lines are medians over the rounds of each round'"'"'s ratio)"
+}' "$tmp/fresh"
 
 # The back-to-back rounds: "round R LABEL N OP median p99 samples".
 [ -s "$tmp/rounds" ] || exit 0

@@ -10,14 +10,24 @@
  *   nss_bench spawn LABEL N PROGRAM ARGS...   time whole processes (e.g. `id USER`)
  *   nss_bench direct N MODULE SNAPSHOT         the same lookups calling the module's entry
  *                              points directly (dlopen), without glibc's NSS dispatch, which
- *                              costs a stat() of /etc/nsswitch.conf on every call
+ *                              costs a stat() of /etc/nsswitch.conf on every call; and opening
+ *                              the snapshot ("open")
  *   nss_bench point LABEL N    only getpwnam_r and getpwuid_r through glibc, 1 s each (the
  *                              rounds that compare sizes back to back)
  *   nss_bench direct-point N MODULE SNAPSHOT   the same, calling the module directly
  *   nss_bench enum LABEL N     only the getpwent loop through glibc, 1 s (the rounds against
  *                              nss_files)
+ *   nss_bench fresh DIR ROUNDS N...   whole processes: `getent passwd USER` and `id USER` with
+ *                              nss_files, nss_db, nss_logto and files+logto, every size, in a
+ *                              shuffled order in each round (root, in the benchmark's mount
+ *                              namespace: DIR/N/ holds each size's files, which are bind-mounted
+ *                              over /etc/passwd, /etc/group and /var/lib/misc/{passwd,group}.db
+ *                              for the one process that uses them; the snapshot is named by
+ *                              LOGTO_NSS_SNAPSHOT; DIR/host-passwd and DIR/host-group are this
+ *                              host's own files, for files+logto)
  *
- * Output lines: "LABEL N OPERATION median_ns p99_ns samples". Every timing is one call (or one
+ * Output lines: "LABEL N OPERATION median_ns p99_ns samples"; fresh also prints one line per
+ * process, "fresh-round ROUND BACKEND N PROGRAM ns". Every timing is one call (or one
  * process, one enumeration) between two CLOCK_MONOTONIC reads; the cost of the clock read itself
  * is printed as the "clock" operation so it can be judged.
  *
@@ -37,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -400,7 +411,8 @@ static int dop_enumerate(unsigned i, unsigned n, char *buf, size_t len)
     return count >= n ? 0 : -1;
 }
 
-/* Mapping and validating the whole file: what the first lookup of every process pays. */
+/* Opening a snapshot (open, fstat, mmap, the O(1) checks and the region table): what the
+ * first lookup of every process pays before its own reads. */
 static const char *open_path;
 static int op_open(unsigned i, unsigned n, char *buf, size_t len)
 {
@@ -449,7 +461,7 @@ static int direct(unsigned n, const char *so, const char *snapshot, bool point_o
     r |= measure("logto-direct", n, "getgrouplist", dop_initgroups, MAX_SAMPLES);
     r |= measure("logto-direct", n, "enumerate", dop_enumerate, 50);
     open_path = snapshot;
-    r |= measure("logto-direct", n, "map+validate", op_open, 200);
+    r |= measure("logto-direct", n, "open", op_open, 200);
     return r ? 1 : 0;
 }
 
@@ -497,6 +509,151 @@ static int spawn(const char *label, unsigned n, char **argv)
     return 0;
 }
 
+/* ---------------------------------------------------------------- fresh processes */
+
+static const char *const fresh_backends[] = { "files", "db", "logto", "files+logto" };
+static const char *const fresh_programs[] = { "getent", "id" };
+#define N_FRESH_BACKENDS 4
+#define N_FRESH_PROGRAMS 2
+#define MAX_FRESH_SIZES  8
+
+static int write_nsswitch(const char *backend)
+{
+    char text[64];
+    int fd, len, r = -1;
+
+    if (strcmp(backend, "files+logto") == 0)
+        backend = "files logto";
+    len = snprintf(text, sizeof(text), "passwd: %s\ngroup: %s\n", backend, backend);
+    fd = open("/etc/nsswitch.conf", O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd >= 0 && write(fd, text, (size_t)len) == len)
+        r = 0;
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* Bind each of DIR/SUB/FILE over TARGET, or undo that (binds stack; umount pops one). */
+static const struct {
+    const char *file, *target;
+} fresh_binds[] = {
+    { "passwd", "/etc/passwd" },
+    { "group", "/etc/group" },
+    { "passwd.db", "/var/lib/misc/passwd.db" },
+    { "group.db", "/var/lib/misc/group.db" },
+};
+
+static int fresh_bind(const char *dir, const char *backend, unsigned n, bool undo)
+{
+    bool host = strcmp(backend, "files+logto") == 0;
+    char src[4096];
+
+    for (size_t i = 0; i < sizeof(fresh_binds) / sizeof(fresh_binds[0]); i++) {
+        if (undo) {
+            if (umount2(fresh_binds[i].target, 0) < 0)
+                return -1;
+            continue;
+        }
+        if (host && i < 2)
+            snprintf(src, sizeof(src), "%s/host-%s", dir, fresh_binds[i].file);
+        else
+            snprintf(src, sizeof(src), "%s/%u/%s", dir, n, fresh_binds[i].file);
+        if (mount(src, fresh_binds[i].target, NULL, MS_BIND, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One whole process: posix_spawn to waitpid, output to /dev/null. */
+static int64_t fresh_one(const char *prog, const char *user, char **env,
+                         const posix_spawn_file_actions_t *fa)
+{
+    char *argv[] = { (char *)(uintptr_t)prog, (char *)(uintptr_t)(prog[0] == 'g' ? "passwd" : user),
+                     (char *)(uintptr_t)user, NULL };
+    pid_t pid;
+    int status;
+    int64_t t0 = now_ns();
+
+    if (prog[0] == 'i') /* id USER */
+        argv[2] = NULL;
+    if (posix_spawnp(&pid, prog, fa, NULL, argv, env) != 0 || waitpid(pid, &status, 0) != pid ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    return now_ns() - t0;
+}
+
+static int fresh(const char *dir, unsigned rounds, const unsigned *sizes, int n_sizes)
+{
+    enum { PER_SIZE = N_FRESH_BACKENDS * N_FRESH_PROGRAMS };
+    struct samples all[MAX_FRESH_SIZES * PER_SIZE];
+    int order[MAX_FRESH_SIZES * PER_SIZE], n_cases = n_sizes * PER_SIZE, failures = 0;
+    posix_spawn_file_actions_t fa;
+    uint64_t rng = UINT64_C(0x2545f4914f6cdd1d);
+    size_t n_env = 0;
+    char **env;
+
+    while (environ[n_env])
+        n_env++;
+    env = calloc(n_env + 2, sizeof(char *));
+    if (!env || posix_spawn_file_actions_init(&fa) != 0 ||
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0) != 0)
+        return 1;
+    for (size_t i = 0; i < n_env; i++)
+        env[i + 1] = environ[i];
+    for (int c = 0; c < n_cases; c++) {
+        all[c].v = calloc(rounds ? rounds : 1, sizeof(int64_t));
+        all[c].n = 0;
+        if (!all[c].v)
+            return 1;
+        order[c] = c;
+    }
+    for (unsigned r = 1; r <= rounds; r++) {
+        /* A new order every round (Fisher-Yates), the same for every run of the benchmark. */
+        for (int c = n_cases - 1; c > 0; c--) {
+            int k = (int)next_index(&rng, (unsigned)c + 1), t = order[c];
+            order[c] = order[k];
+            order[k] = t;
+        }
+        for (int i = 0; i < n_cases; i++) {
+            int c = order[i];
+            unsigned n = sizes[c / PER_SIZE];
+            const char *backend = fresh_backends[(c % PER_SIZE) / N_FRESH_PROGRAMS];
+            const char *prog = fresh_programs[c % N_FRESH_PROGRAMS];
+            char user[32], snap[4200];
+            int64_t ns;
+
+            user_name(user, sizeof(user), n / 2);
+            snprintf(snap, sizeof(snap), "LOGTO_NSS_SNAPSHOT=%s/%u/%s", dir, n,
+                     LOGTO_SNAPSHOT_NAME);
+            env[0] = snap;
+            if (write_nsswitch(backend) < 0 || fresh_bind(dir, backend, n, false) < 0) {
+                fprintf(stderr, "nss_bench: cannot set up %s at %u: %s\n", backend, n,
+                        strerror(errno));
+                return 1;
+            }
+            ns = fresh_one(prog, user, env, &fa);
+            if (fresh_bind(dir, backend, n, true) < 0)
+                return 1;
+            if (ns < 0) {
+                fprintf(stderr, "nss_bench: %s %s with %s at %u failed\n", prog, user, backend, n);
+                failures++;
+                continue;
+            }
+            all[c].v[all[c].n++] = ns;
+            printf("fresh-round %u %s %u %s %lld\n", r, backend, n, prog, (long long)ns);
+        }
+    }
+    for (int c = 0; c < n_cases; c++) {
+        char op[32];
+        snprintf(op, sizeof(op), "fresh-%s", fresh_programs[c % N_FRESH_PROGRAMS]);
+        report(fresh_backends[(c % PER_SIZE) / N_FRESH_PROGRAMS], sizes[c / PER_SIZE], op, &all[c]);
+        free(all[c].v);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *budget = getenv("NSS_BENCH_BUDGET_MS");
@@ -526,9 +683,20 @@ int main(int argc, char **argv)
         return direct((unsigned)n, argv[3], argv[4], true);
     if (argc >= 5 && strcmp(argv[1], "spawn") == 0 && logto_parse_u64(argv[3], 1, 400000, &n) == 0)
         return spawn(argv[2], (unsigned)n, argv + 4);
+    if (argc >= 5 && argc - 4 <= MAX_FRESH_SIZES && strcmp(argv[1], "fresh") == 0 &&
+        logto_parse_u64(argv[3], 1, 10000, &n) == 0) {
+        unsigned sizes[MAX_FRESH_SIZES];
+        for (int i = 4; i < argc; i++) {
+            uint64_t v;
+            if (logto_parse_u64(argv[i], 1, 400000, &v) < 0)
+                return 2;
+            sizes[i - 4] = (unsigned)v;
+        }
+        return fresh(argv[2], (unsigned)n, sizes, argc - 4);
+    }
     fprintf(stderr,
             "usage: nss_bench path | gen N DIR | run LABEL N | spawn LABEL N PROGRAM... |\n"
             "       direct N MODULE SNAPSHOT | point LABEL N | direct-point N MODULE SNAPSHOT |\n"
-            "       enum LABEL N\n");
+            "       enum LABEL N | fresh DIR ROUNDS N...\n");
     return 2;
 }

@@ -301,6 +301,9 @@ static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)
                 NSS_SNAPSHOT, path);
     for (int i = 0; i < 3 && r == -LOGTO_E_BUSY; i++)
         r = logto_snapshot_open(path, &snap, &err);
+    /* Readers check what they read, lazily; here every byte is checked (O(size), once). */
+    if (r == 0 && (r = logto_snapshot_verify(snap, &err)) < 0)
+        logto_snapshot_unref(TAKE_PTR(snap));
     out = json_pack("{s:s, s:s, s:b}", "path", path, "nss_path", NSS_SNAPSHOT, "present",
                     r != -LOGTO_E_NOTFOUND);
     if (!out)

@@ -805,6 +805,7 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
     _cleanup_(logto_snapshot_unrefp) struct logto_snapshot *snap = NULL;
     _cleanup_free_ char *path = NULL, *sub = NULL;
     struct logto_snap_user su;
+    const char *sub_text;
     struct logto_error e = { 0 };
     const char *name, *why = NULL;
     bool cached = false;
@@ -867,7 +868,9 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
         keys_log(cli, LOG_NOTICE, "keys-none user=%s reason=\"%s\"", name, "suspended");
         return CLI_OK;
     }
-    sub = strdup(su.sub);
+    if (logto_snapshot_user_sub(snap, &su, &sub_text) < 0)
+        return cli_fail(cli, -LOGTO_E_CORRUPT, NULL);
+    sub = strdup(sub_text);
     if (!sub)
         return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
 

@@ -803,6 +803,39 @@ out:
     return r;
 }
 
+long logto_directory_warn_group_overflow(const struct logto_directory *dir, long limit,
+                                         const struct logto_log *log)
+{
+    _cleanup_free_ char **names = NULL;
+    size_t n = 0, k = 0;
+    long over = 0;
+
+    for (size_t i = 0; i < dir->n_groups; i++)
+        n += logto_strv_length(dir->groups[i].members);
+    if (limit <= 0 || n < (size_t)limit) /* nobody can be over */
+        return 0;
+    names = malloc(n * sizeof(*names));
+    if (!names)
+        return -LOGTO_E_NOMEM;
+    for (size_t i = 0; i < dir->n_groups; i++)
+        for (size_t j = 0; dir->groups[i].members && dir->groups[i].members[j]; j++)
+            names[k++] = dir->groups[i].members[j];
+    qsort(names, n, sizeof(*names), logto_strcmp_ptr);
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && strcmp(names[i], names[i + run]) == 0; run++)
+            ;
+        /* The primary group comes on top of the supplementary ones. */
+        if (run + 1 > (size_t)limit) {
+            logto_log(log, LOG_WARNING,
+                      "directory-too-many-groups user=%s groups=%zu limit=%ld: a login gets "
+                      "at most %ld, the rest is cut",
+                      names[i], run + 1, limit, limit);
+            over++;
+        }
+    }
+    return over;
+}
+
 /* ---------------------------------------------------------------- snapshot serialisation */
 
 /*
@@ -911,8 +944,21 @@ struct layout {
     uint64_t offset[LOGTO_SNAP__TABLES];
     uint64_t total;
     uint32_t slots[4];
+    uint32_t n_regions;
     size_t n_members;
 };
+
+/* The region table after the (8-aligned) end of the string table; it ends the file. */
+static void place_regions(struct layout *L)
+{
+    uint64_t data_end = ALIGN_TO(L->offset[LOGTO_SNAP_STRINGS] + L->size[LOGTO_SNAP_STRINGS], 8);
+    uint64_t region = UINT64_C(1) << LOGTO_SNAPSHOT_REGION_SHIFT;
+
+    L->n_regions = (uint32_t)((data_end + region - 1) / region);
+    L->offset[LOGTO_SNAP_REGIONS] = data_end;
+    L->size[LOGTO_SNAP_REGIONS] = (uint64_t)L->n_regions * sizeof(uint64_t);
+    L->total = data_end + L->size[LOGTO_SNAP_REGIONS];
+}
 
 static int plan_layout(const struct logto_directory *dir, struct layout *L, struct logto_error *err)
 {
@@ -943,11 +989,11 @@ static int plan_layout(const struct logto_directory *dir, struct layout *L, stru
         L->size[LOGTO_SNAP_IDX_USER_NAME + i] =
             (uint64_t)L->slots[i] * sizeof(struct logto_snapshot_slot);
     L->size[LOGTO_SNAP_STRINGS] = strings;
-    for (int t = 0; t < LOGTO_SNAP__TABLES; t++) {
+    for (int t = 0; t < LOGTO_SNAP_REGIONS; t++) {
         L->offset[t] = pos;
         pos = ALIGN_TO(pos + L->size[t], 8);
     }
-    L->total = L->offset[LOGTO_SNAP_STRINGS] + strings;
+    place_regions(L); /* room for the most regions: the string table only shrinks */
     if (L->total > LOGTO_SNAPSHOT_MAX_SIZE)
         return logto_error_set(err, LOGTO_E_INVAL, "directory too large for a snapshot");
     return 0;
@@ -1068,7 +1114,7 @@ static int fill_records(const struct logto_directory *dir, const size_t *uorder,
     }
     free(pool.seen);
     L->size[LOGTO_SNAP_STRINGS] = pool.len;
-    L->total = L->offset[LOGTO_SNAP_STRINGS] + pool.len;
+    place_regions(L);
     return 0;
 }
 
@@ -1102,6 +1148,8 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
     h->version = LOGTO_SNAPSHOT_VERSION;
     h->byte_order = LOGTO_SNAPSHOT_BYTE_ORDER;
     h->header_size = sizeof(*h);
+    h->region_shift = LOGTO_SNAPSHOT_REGION_SHIFT;
+    h->n_regions = L.n_regions;
     h->file_size = L.total;
     h->generation = generation;
     h->created_at = dir->generated_at ? dir->generated_at : (int64_t)time(NULL);
@@ -1113,8 +1161,7 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
         h->tables[t].offset = L.offset[t];
         h->tables[t].size = L.size[t];
     }
-    h->body_checksum = logto_xxh64(buf + sizeof(*h), L.total - sizeof(*h), 0);
-    h->header_checksum = logto_xxh64(h, offsetof(struct logto_snapshot_header, header_checksum), 0);
+    logto_snapshot_seal(buf, L.total);
     *ret_len = L.total;
     *ret_buf = TAKE_PTR(buf);
     return 0;
@@ -1127,10 +1174,12 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
  * Only a regular, trusted, single-link file with a valid snapshot header qualifies: we never
  * write into anything else. Its generation seeds ours.
  */
-static int open_previous(int dirfd, const char *name, uint64_t *ret_generation)
+static int open_previous(int dirfd, const char *name, uint64_t *ret_generation,
+                         size_t *ret_stale_offset)
 {
-    struct logto_snapshot_header h;
+    uint8_t h[sizeof(struct logto_snapshot_header)];
     struct stat st;
+    ssize_t n;
     int fd;
 
     *ret_generation = 0;
@@ -1138,24 +1187,21 @@ static int open_previous(int dirfd, const char *name, uint64_t *ret_generation)
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !logto_owner_trusted(st.st_uid) ||
-        st.st_nlink != 1 || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-        memcmp(h.magic, LOGTO_SNAPSHOT_MAGIC, sizeof(h.magic)) != 0 ||
-        h.byte_order != LOGTO_SNAPSHOT_BYTE_ORDER || h.header_size != sizeof(h) ||
-        logto_xxh64(&h, offsetof(struct logto_snapshot_header, header_checksum), 0) !=
-            h.header_checksum) {
+        st.st_nlink != 1 || (n = pread(fd, h, sizeof(h), 0)) < 0 ||
+        logto_snapshot_header_peek(h, (size_t)n, ret_generation, ret_stale_offset) < 0) {
+        *ret_generation = 0;
         close(fd);
         return -1;
     }
-    *ret_generation = h.generation;
     return fd;
 }
 
-static void mark_stale(int fd)
+static void mark_stale(int fd, size_t stale_offset)
 {
     const uint32_t stale = LOGTO_SNAPSHOT_STALE;
 
     /* Best effort: readers that miss it still notice the new inode within a second. */
-    if (pwrite(fd, &stale, sizeof(stale), offsetof(struct logto_snapshot_header, stale)) < 0)
+    if (pwrite(fd, &stale, sizeof(stale), (off_t)stale_offset) < 0)
         return;
 }
 
@@ -1168,7 +1214,7 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
     uint8_t key[16];
     uint64_t generation;
     const char *base;
-    size_t len;
+    size_t len, stale_offset = 0;
     int r;
 
     if ((r = logto_directory_validate(dir, err)) < 0) {
@@ -1186,22 +1232,29 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
     if ((r = logto_lock_at(dirfd, LOCK_NAME, lockpath, LOCK_TIMEOUT_MS, &lockfd, err)) < 0)
         return r;
 
-    oldfd = open_previous(dirfd, base, &generation);
+    oldfd = open_previous(dirfd, base, &generation, &stale_offset);
     if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
         return logto_error_set(err, LOGTO_E_IO, "getrandom failed: %s", strerror(errno));
     if ((r = snapshot_build(dir, generation + 1, key, &buf, &len, err)) < 0)
         return r;
+    /* What readers will check lazily, checked whole once, before anything is published. */
+    if ((r = logto_snapshot_check_image(buf, len, err)) < 0) {
+        logto_error_prefix(err, "refusing to write %s", path);
+        return r;
+    }
     if ((r = logto_file_write_at(dirfd, base, path, buf, len, 0644, err)) < 0)
         return r;
     if (oldfd >= 0)
-        mark_stale(oldfd);
+        mark_stale(oldfd, stale_offset);
     return 0;
 }
 
 /* ---------------------------------------------------------------- reading back */
 
-static int decode_user(struct logto_directory *dir, const struct logto_snap_user *v)
+static int decode_user(const struct logto_snapshot *snap, struct logto_directory *dir,
+                       const struct logto_snap_user *v)
 {
+    const char *sub;
     struct logto_dir_user u = {
         .name = unconst(v->name),
         .uid = v->uid,
@@ -1209,10 +1262,13 @@ static int decode_user(struct logto_directory *dir, const struct logto_snap_user
         .gecos = unconst(v->gecos),
         .home = unconst(v->home),
         .shell = unconst(v->shell),
-        .sub = unconst(v->sub),
         .flags = v->flags,
         .updated_at = v->updated_at,
     };
+
+    if (logto_snapshot_user_sub(snap, v, &sub) < 0)
+        return -LOGTO_E_CORRUPT;
+    u.sub = unconst(sub);
     return logto_directory_add_user(dir, &u);
 }
 
@@ -1220,15 +1276,18 @@ static int decode_group(const struct logto_snapshot *snap, struct logto_director
                         const struct logto_snap_group *v)
 {
     _cleanup_free_ char **members = calloc(v->n_members + 1, sizeof(char *));
+    const char *source;
     struct logto_dir_group g = {
         .name = unconst(v->name),
         .gid = v->gid,
         .kind = v->kind,
-        .source = unconst(v->source),
     };
 
     if (!members)
         return -LOGTO_E_NOMEM;
+    if (logto_snapshot_group_source(snap, v, &source) < 0)
+        return -LOGTO_E_CORRUPT;
+    g.source = unconst(source);
     for (uint32_t j = 0; j < v->n_members; j++) {
         members[j] = unconst(logto_snapshot_group_member(snap, v, j, NULL));
         if (!members[j])
@@ -1238,43 +1297,6 @@ static int decode_group(const struct logto_snapshot *snap, struct logto_director
     return logto_directory_add_group(dir, &g);
 }
 
-/* The indexes and GID lists must agree with the records: every entry found where it is. */
-static bool indexes_consistent(const struct logto_snapshot *snap)
-{
-    struct logto_snap_user u, x;
-    struct logto_snap_group g, y;
-
-    for (uint32_t i = 0; i < logto_snapshot_n_users(snap); i++) {
-        if (logto_snapshot_user_at(snap, i, &u) < 0 ||
-            logto_snapshot_user_by_name(snap, u.name, &x) < 0 || x.index != i ||
-            logto_snapshot_user_by_uid(snap, u.uid, &x) < 0 || x.index != i)
-            return false;
-        for (uint32_t k = 1; k < u.n_gids; k++)
-            if (u.gids[k - 1] >= u.gids[k])
-                return false;
-    }
-    for (uint32_t i = 0; i < logto_snapshot_n_groups(snap); i++) {
-        if (logto_snapshot_group_at(snap, i, &g) < 0 ||
-            logto_snapshot_group_by_name(snap, g.name, &y) < 0 || y.index != i ||
-            logto_snapshot_group_by_gid(snap, g.gid, &y) < 0 || y.index != i)
-            return false;
-        /* Every membership appears in the member's GID list (the totals are equal), and the
-         * member-name list says the same as the member indexes. */
-        const char *name = g.member_names;
-        for (uint32_t j = 0; j < g.n_members; j++) {
-            bool found = false;
-            if (logto_snapshot_user_at(snap, g.members[j], &u) < 0 || strcmp(name, u.name) != 0)
-                return false;
-            name += strlen(name) + 1;
-            for (uint32_t k = 0; k < u.n_gids && !found; k++)
-                found = u.gids[k] == g.gid;
-            if (!found)
-                return false;
-        }
-    }
-    return true;
-}
-
 int logto_snapshot_read(const char *path, struct logto_directory **ret, struct logto_error *err)
 {
     _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
@@ -1282,7 +1304,8 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     struct logto_error e = { 0 };
     int r;
 
-    if ((r = logto_snapshot_open(path, &snap, err)) < 0)
+    if ((r = logto_snapshot_open(path, &snap, err)) < 0 ||
+        (r = logto_snapshot_verify(snap, err)) < 0)
         return r;
     dir = logto_directory_new();
     if (!dir)
@@ -1290,7 +1313,7 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     dir->generated_at = logto_snapshot_created_at(snap);
     for (uint32_t i = 0; i < logto_snapshot_n_users(snap); i++) {
         struct logto_snap_user v;
-        if ((r = logto_snapshot_user_at(snap, i, &v)) < 0 || (r = decode_user(dir, &v)) < 0)
+        if ((r = logto_snapshot_user_at(snap, i, &v)) < 0 || (r = decode_user(snap, dir, &v)) < 0)
             return logto_error_set(err, logto_errc_from(r), "%s: user record %u: %s", path, i,
                                    logto_errc_name(logto_errc_from(r)));
     }
@@ -1300,8 +1323,6 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
             return logto_error_set(err, logto_errc_from(r), "%s: group record %u: %s", path, i,
                                    logto_errc_name(logto_errc_from(r)));
     }
-    if (!indexes_consistent(snap))
-        return logto_error_set(err, LOGTO_E_CORRUPT, "%s: indexes disagree with the records", path);
     if (logto_directory_validate(dir, &e) < 0)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s", path, e.message);
     *ret = TAKE_PTR(dir);

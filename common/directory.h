@@ -116,5 +116,15 @@ struct logto_log;
 int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_path,
                                const char *group_path, const struct logto_log *log);
 
+/*
+ * A login carries at most `limit` groups (sysconf(_SC_NGROUPS_MAX): 65,536 on Linux), the
+ * primary one included; initgroups(3) cuts the rest (the NSS module logs each cut). Log
+ * "directory-too-many-groups user=... groups=N limit=L" for every user whose groups exceed it,
+ * so a writer says so before a login finds out. Returns how many users are over, or
+ * -LOGTO_E_NOMEM.
+ */
+long logto_directory_warn_group_overflow(const struct logto_directory *dir, long limit,
+                                         const struct logto_log *log);
+
 /* Read and fully validate a snapshot into a directory (for updates and `logtoctl`). */
 int logto_snapshot_read(const char *path, struct logto_directory **ret, struct logto_error *err);

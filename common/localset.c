@@ -24,11 +24,6 @@ void logto_localset_clear(struct logto_localset *set)
     *set = (struct logto_localset){ 0 };
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -117,7 +112,7 @@ int logto_localset_read(const char *path, struct logto_localset *ret, struct log
             s.ids[s.n_ids++] = (uint32_t)id;
     }
     if (s.n_names > 1)
-        qsort(s.names, s.n_names, sizeof(*s.names), cmp_str_ptr);
+        qsort(s.names, s.n_names, sizeof(*s.names), logto_strcmp_ptr);
     if (s.n_ids > 1)
         qsort(s.ids, s.n_ids, sizeof(*s.ids), cmp_u32);
     *ret = s;
@@ -127,7 +122,7 @@ int logto_localset_read(const char *path, struct logto_localset *ret, struct log
 bool logto_localset_has_name(const struct logto_localset *set, const char *name)
 {
     return name && set->n_names &&
-           bsearch(&name, set->names, set->n_names, sizeof(*set->names), cmp_str_ptr);
+           bsearch(&name, set->names, set->n_names, sizeof(*set->names), logto_strcmp_ptr);
 }
 
 bool logto_localset_has_id(const struct logto_localset *set, uint32_t id)

@@ -323,12 +323,15 @@ int logto_owner_holder(const struct logto_ctx *ctx, const char *name, struct log
     for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
         _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
         r = logto_snapshot_open(path, &snap, err);
+        const char *sub = NULL;
         if (r == 0)
             r = logto_snapshot_user_by_name(snap, name, &u);
+        if (r == 0)
+            r = logto_snapshot_user_sub(snap, &u, &sub);
         if (r == 0) {
             ret->kind = LOGTO_HOLDER_SUBJECT;
             ret->uid = u.uid;
-            snprintf(ret->sub, sizeof(ret->sub), "%s", u.sub);
+            snprintf(ret->sub, sizeof(ret->sub), "%s", sub);
         }
     }
     if (r == -LOGTO_E_NOTFOUND)

@@ -989,11 +989,6 @@ static int merge_groups(struct build *b)
     return 0;
 }
 
-static int cmp_str_ptrs(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Report skipped groups: the clashing ones, and roles/organizations a holder got no group for
  * (logto_identity_groups dropped it: invalid name, local group, reserved GID, own clash). */
 static int report_groups(struct build *b)
@@ -1087,7 +1082,7 @@ static int assemble(struct build *b, struct logto_directory *dir)
         if (g.kind != LOGTO_GROUP_PRIVATE) {
             for (size_t j = mg->first; j < mg->first + mg->count; j++)
                 members[n_members++] = b->users[b->ents[j].user].id->name;
-            qsort(members, n_members, sizeof(char *), cmp_str_ptrs);
+            qsort(members, n_members, sizeof(char *), logto_strcmp_ptr);
         }
         g.members = members;
         if (logto_directory_add_group(dir, &g) < 0)
@@ -1995,6 +1990,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     report->build_ms = logto_monotonic_ms() - t;
     if (r < 0)
         goto out;
+    (void)logto_directory_warn_group_overflow(dir, sysconf(_SC_NGROUPS_MAX), &ctx->log);
 
     /* Compare with what is there now. From this read to the write, sign-ins that update the
      * snapshot wait, so neither undoes the other (the fetch above ran without the lock). */

@@ -97,16 +97,16 @@ char **logto_strv_copy(char *const *v)
     return c;
 }
 
-static int cmp_str(const void *a, const void *b)
+int logto_strcmp_ptr(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 void logto_strv_sort(char **v)
 {
     size_t n = logto_strv_length(v);
     if (n > 1)
-        qsort(v, n, sizeof(char *), cmp_str);
+        qsort(v, n, sizeof(char *), logto_strcmp_ptr);
 }
 
 void logto_strv_uniq(char **v)

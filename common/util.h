@@ -16,6 +16,8 @@ int logto_strv_push_take(char ***v, char *s);  /* appends s itself (taken even o
 bool logto_strv_contains(char *const *v, const char *s);
 char **logto_strv_copy(char *const *v); /* NULL on failure */
 void logto_strv_sort(char **v);
+/* qsort/bsearch comparison of two elements of an array of C strings. */
+int logto_strcmp_ptr(const void *a, const void *b);
 void logto_strv_uniq(char **v); /* sorted input: drops adjacent duplicates */
 /* Split s on runs of whitespace (and optionally commas). */
 char **logto_strv_split(const char *s, bool commas);

@@ -194,13 +194,32 @@ static enum nss_status acquire(struct logto_snapshot **ret, int *errnop)
         return NSS_STATUS_SUCCESS;
     case -LOGTO_E_NOTFOUND: /* normal before the first sync: no log line */
         return fail(errnop, NSS_STATUS_UNAVAIL, ENOENT);
-    case -LOGTO_E_NOMEM:
+    case -LOGTO_E_NOMEM: /* out of memory or descriptors: nothing remembered, try again */
         return fail(errnop, NSS_STATUS_TRYAGAIN, ENOMEM);
     case -LOGTO_E_BUSY:
         return fail(errnop, NSS_STATUS_TRYAGAIN, EAGAIN);
     default: /* refused: logged once by the cache */
         return fail(errnop, NSS_STATUS_UNAVAIL, EIO);
     }
+}
+
+/*
+ * A lookup answered -LOGTO_E_CORRUPT. If the mapping is damaged (a region failed its checksum,
+ * a record broke the format), the file is refused like one found bad at open: logged once,
+ * remembered, UNAVAIL. Otherwise only this entry was unfit for output: absent.
+ */
+static enum nss_status refused_or_absent(struct logto_snapshot *snap, int *errnop)
+{
+    struct logto_error e;
+
+    if (logto_snapshot_cache_damaged(&cache, snap, &e) < 0)
+        return fail(errnop, NSS_STATUS_UNAVAIL, EIO);
+    return not_found(errnop);
+}
+
+static enum nss_status lookup_failed(struct logto_snapshot *snap, int r, int *errnop)
+{
+    return r == -LOGTO_E_CORRUPT ? refused_or_absent(snap, errnop) : not_found(errnop);
 }
 
 /* ---------------------------------------------------------------- packing into the buffer */
@@ -267,14 +286,6 @@ static int pack_group(const struct logto_snap_group *g, struct group *gr, char *
     return 0;
 }
 
-static enum nss_status packed(int r, int *errnop)
-{
-    if (r == -ERANGE)
-        return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
-    /* An entry unfit for output is treated as absent: fail closed. */
-    return not_found(errnop);
-}
-
 /* ---------------------------------------------------------------- the local guard */
 
 /* An entry whose name or ID is a local account's now (created after the snapshot was written):
@@ -308,10 +319,13 @@ static enum nss_status passwd_lookup(bool by_name, const char *name, uid_t uid, 
         return s;
     r = by_name ? logto_snapshot_user_by_name(snap, name, &u)
                 : logto_snapshot_user_by_uid(snap, (uint32_t)uid, &u);
-    if (r < 0 || user_hidden(&u))
+    if (r < 0)
+        return lookup_failed(snap, r, errnop);
+    if (user_hidden(&u))
         return not_found(errnop);
-    r = pack_passwd(&u, pw, buf, len);
-    return r < 0 ? packed(r, errnop) : NSS_STATUS_SUCCESS;
+    if (pack_passwd(&u, pw, buf, len) < 0)
+        return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
+    return NSS_STATUS_SUCCESS;
 }
 
 enum nss_status _nss_logto_getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t len,
@@ -354,10 +368,13 @@ static enum nss_status group_lookup(bool by_name, const char *name, gid_t gid, s
         return s;
     r = by_name ? logto_snapshot_group_by_name(snap, name, &g)
                 : logto_snapshot_group_by_gid(snap, (uint32_t)gid, &g);
-    if (r < 0 || group_hidden(&g))
+    if (r < 0)
+        return lookup_failed(snap, r, errnop);
+    if (group_hidden(&g))
         return not_found(errnop);
-    r = pack_group(&g, gr, buf, len);
-    return r < 0 ? packed(r, errnop) : NSS_STATUS_SUCCESS;
+    if (pack_group(&g, gr, buf, len) < 0)
+        return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
+    return NSS_STATUS_SUCCESS;
 }
 
 enum nss_status _nss_logto_getgrnam_r(const char *name, struct group *gr, char *buf, size_t len,
@@ -383,6 +400,15 @@ enum nss_status _nss_logto_getgrgid_r(gid_t gid, struct group *gr, char *buf, si
 }
 
 /* ---------------------------------------------------------------- initgroups */
+
+static int cmp_gid(const void *a, const void *b)
+{
+    gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A short list (glibc's usual: the primary group alone) is searched as it is. */
+#define SHORT_LIST 16
 
 static bool has_gid(const gid_t *groups, long n, gid_t gid)
 {
@@ -410,12 +436,24 @@ static enum nss_status make_room(long *size, gid_t **groups, long limit, int *er
     return NSS_STATUS_SUCCESS;
 }
 
+/*
+ * Add the user's supplementary groups that the caller does not have yet. A caller's list of
+ * more than a few (what earlier modules found) is sorted once, and our GIDs are sorted in the
+ * snapshot, so one merge pass finds the duplicates: O(s log s + n), where a scan per GID was
+ * O(s * n) (a user in 70,000 groups made `id` take half a minute). A positive limit (initgroups(3)
+ * passes NGROUPS_MAX) caps the list; what it cuts off is logged, never dropped silently.
+ */
 enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *start, long *size,
                                           gid_t **groups, long limit, int *errnop)
 {
     _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
+    _cleanup_free_ gid_t *have = NULL;
     struct logto_snap_user u;
+    const uint32_t *gids;
+    long n_have = *start, k = 0;
+    uint32_t cut = 0;
     enum nss_status s;
+    int r;
 
     CALL_BEGIN(errnop);
     if (!logto_name_valid(user))
@@ -423,24 +461,41 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     s = acquire(&snap, errnop);
     if (s != NSS_STATUS_SUCCESS)
         return s;
-    if (logto_snapshot_user_by_name(snap, user, &u) < 0 || user_hidden(&u))
+    if ((r = logto_snapshot_user_by_name(snap, user, &u)) < 0 ||
+        (r = logto_snapshot_user_gids(snap, &u, &gids)) < 0)
+        return lookup_failed(snap, r, errnop);
+    if (user_hidden(&u))
         return not_found(errnop);
+    if (n_have > SHORT_LIST && u.n_gids > 0) {
+        if ((unsigned long)n_have > SIZE_MAX / sizeof(gid_t) ||
+            !(have = malloc((size_t)n_have * sizeof(gid_t))))
+            return fail(errnop, NSS_STATUS_TRYAGAIN, ENOMEM);
+        memcpy(have, *groups, (size_t)n_have * sizeof(gid_t));
+        qsort(have, (size_t)n_have, sizeof(gid_t), cmp_gid);
+    }
     for (uint32_t i = 0; i < u.n_gids; i++) {
-        gid_t gid = (gid_t)u.gids[i];
+        gid_t gid = (gid_t)gids[i];
+        while (have && k < n_have && have[k] < gid)
+            k++;
         /* The primary group is the caller's; never list a group twice, nor a GID now local (by
          * GID only: making a group's view checks all its member names, thousands for a role). */
-        if (gid == group || has_gid(*groups, *start, gid) ||
-            logto_local_guard_hides_group(&guard, NULL, u.gids[i], false))
+        if (gid == group || (have ? k < n_have && have[k] == gid : has_gid(*groups, n_have, gid)) ||
+            logto_local_guard_hides_group(&guard, NULL, gids[i], false))
             continue;
         if (*start == *size) {
-            if (limit > 0 && *size >= limit)
-                break; /* full: glibc asked for no more */
+            if (limit > 0 && *size >= limit) {
+                cut++; /* full: the caller takes no more */
+                continue;
+            }
             s = make_room(size, groups, limit, errnop);
             if (s != NSS_STATUS_SUCCESS)
                 return s;
         }
         (*groups)[(*start)++] = gid;
     }
+    if (cut > 0)
+        logto_log(NULL, LOG_WARNING, "initgroups-truncated user=%s groups=%u dropped=%u limit=%ld",
+                  user, u.n_gids, cut, limit);
     return CALL_SUCCESS();
 }
 
@@ -486,8 +541,9 @@ static enum nss_status enum_end(struct enumeration *en)
     return CALL_SUCCESS();
 }
 
-/* The next entry that packs; entries unfit for output are skipped. Advances only on success,
- * so a retry after ERANGE returns the same entry. */
+/* The next entry that packs; entries unfit for output are skipped, a damaged file ends the
+ * enumeration (UNAVAIL). Advances only on success, so a retry after ERANGE returns the same
+ * entry. */
 static enum nss_status pw_next_locked(struct passwd *pw, char *buf, size_t len, int *errnop)
 {
     struct logto_snap_user u;
@@ -497,6 +553,8 @@ static enum nss_status pw_next_locked(struct passwd *pw, char *buf, size_t len, 
         r = logto_snapshot_user_at(pw_enum.snap, pw_enum.next, &u);
         if (r == -LOGTO_E_NOTFOUND)
             return not_found(errnop);
+        if (r < 0 && refused_or_absent(pw_enum.snap, errnop) == NSS_STATUS_UNAVAIL)
+            return NSS_STATUS_UNAVAIL;
         if (r == 0 && user_hidden(&u))
             r = -LOGTO_E_COLLISION;
         if (r == 0) {
@@ -519,6 +577,8 @@ static enum nss_status gr_next_locked(struct group *gr, char *buf, size_t len, i
         r = logto_snapshot_group_at(gr_enum.snap, gr_enum.next, &g);
         if (r == -LOGTO_E_NOTFOUND)
             return not_found(errnop);
+        if (r < 0 && refused_or_absent(gr_enum.snap, errnop) == NSS_STATUS_UNAVAIL)
+            return NSS_STATUS_UNAVAIL;
         if (r == 0 && group_hidden(&g))
             r = -LOGTO_E_COLLISION;
         if (r == 0) {

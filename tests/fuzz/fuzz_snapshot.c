@@ -1,23 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_snapshot: arbitrary bytes as a directory snapshot file, as the NSS module and logtoctl
- * read it. The bytes are mapped twice: as they are (the header checks), and with file_size and
- * both checksums fixed up, so mutations reach the geometry, record and index checks behind the
- * checksums. A mapping that validates is then used the way the NSS module uses it: every user
- * and group by position, by name and by ID, every member, supplementary GIDs, and a few names
- * and IDs that are not there. Last, logto_snapshot_read (directory.h) loads the fixed-up file
- * from a private directory and the full directory validation runs on it.
+ * read it. The bytes are mapped twice: as they are (the header and region checks), and fixed up
+ * (magic, file_size, a region table that ends the file, every checksum: version 1 or 2), so
+ * mutations reach the geometry, record and index checks behind the checksums. A mapping that
+ * opens is then used the way the NSS module uses it: every user and group by position, by name
+ * and by ID, every member, supplementary GIDs, and a few names and IDs that are not there, all
+ * of it checked lazily. Last, logto_snapshot_read (directory.h) loads the fixed-up file from a
+ * private directory and the full directory validation runs on it.
  *
  * The target links with -Wl,--wrap=mmap,--wrap=munmap: the reader's mappings become heap
  * copies of exactly the file's size, so ASan reports any read past the end of the file (a real
  * mapping would hand out the zeros of the last page's tail without a fault).
  *
- * Oracles: lookups never leave the file; an entry found by name or ID is the entry at that
- * position; a user or group that logto_snapshot_read accepted is served by the lookups.
+ * Oracles: lookups never leave the file; an entry found by name or ID has that name or ID,
+ * and in a file the full check passes it is the entry at that position; a user or group that
+ * logto_snapshot_read accepted is served by the lookups; the lazy checks and the full check agree:
+ * damage found by lookups is found by logto_snapshot_verify on a fresh mapping of the same bytes,
+ * and a file the full check passes is never found damaged by lookups.
  */
 #include "config.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,19 +108,24 @@ static int map(const uint8_t *data, size_t size, struct logto_snapshot **ret)
     return logto_snapshot_map_fd(memfd, &st, "fuzz.snapshot", ret, &err);
 }
 
-static void same_user(const struct logto_snap_user *a, const struct logto_snap_user *b)
+/* Found by name: that name. In a file the full check passed (no two entries of one name),
+ * the very entry. */
+static void same_user(const struct logto_snap_user *a, const struct logto_snap_user *b, bool strict)
 {
-    if (a->index != b->index || a->uid != b->uid || a->name != b->name)
+    if (strcmp(a->name, b->name) != 0 ||
+        (strict && (a->index != b->index || a->uid != b->uid || a->name != b->name)))
         abort();
 }
 
-static void same_group(const struct logto_snap_group *a, const struct logto_snap_group *b)
+static void same_group(const struct logto_snap_group *a, const struct logto_snap_group *b,
+                       bool strict)
 {
-    if (a->index != b->index || a->gid != b->gid || a->name != b->name)
+    if (strcmp(a->name, b->name) != 0 ||
+        (strict && (a->index != b->index || a->gid != b->gid || a->name != b->name)))
         abort();
 }
 
-static void use(const struct logto_snapshot *snap)
+static void use(const struct logto_snapshot *snap, bool strict)
 {
     static const char *const absent[] = { "root", "nobody", "", "a", "alice", "developers" };
     static const uint32_t absent_ids[] = { 0, 1, 65534, 65535, 1000, 10001, 20001, UINT32_MAX };
@@ -130,12 +140,17 @@ static void use(const struct logto_snapshot *snap)
         if (logto_snapshot_user_at(snap, i, &u) < 0)
             continue;
         /* Touch every byte the NSS module copies out. */
-        sink += strlen(u.name) + strlen(u.gecos) + strlen(u.home) + strlen(u.shell) +
-                strlen(u.sub) + u.name_len + u.gecos_len + u.home_len + u.shell_len;
-        for (uint32_t k = 0; k < u.n_gids; k++)
-            sink += u.gids[k];
+        const char *sub;
+        sink += strlen(u.name) + strlen(u.gecos) + strlen(u.home) + strlen(u.shell) + u.name_len +
+                u.gecos_len + u.home_len + u.shell_len;
+        if (logto_snapshot_user_sub(snap, &u, &sub) == 0)
+            sink += strlen(sub);
+        const uint32_t *gids;
+        if (logto_snapshot_user_gids(snap, &u, &gids) == 0)
+            for (uint32_t k = 0; k < u.n_gids; k++)
+                sink += gids[k];
         if (logto_snapshot_user_by_name(snap, u.name, &v) == 0)
-            same_user(&u, &v);
+            same_user(&u, &v, strict);
         if (logto_snapshot_user_by_uid(snap, u.uid, &v) == 0 && v.uid != u.uid)
             abort();
     }
@@ -144,14 +159,21 @@ static void use(const struct logto_snapshot *snap)
         uint32_t len;
         if (logto_snapshot_group_at(snap, i, &g) < 0)
             continue;
-        sink += strlen(g.name) + strlen(g.source) + g.name_len;
+        const uint32_t *members;
+        const char *source;
+        sink += strlen(g.name) + g.name_len;
+        if (logto_snapshot_group_source(snap, &g, &source) == 0)
+            sink += strlen(source);
+        if (logto_snapshot_group_members(snap, &g, &members) == 0)
+            for (uint32_t k = 0; k < g.n_members; k++)
+                sink += members[k];
         for (uint32_t k = 0; k <= g.n_members; k++) {
             const char *m = logto_snapshot_group_member(snap, &g, k, &len);
             if (m)
                 sink += strlen(m) + len;
         }
         if (logto_snapshot_group_by_name(snap, g.name, &h) == 0)
-            same_group(&g, &h);
+            same_group(&g, &h, strict);
         if (logto_snapshot_group_by_gid(snap, g.gid, &h) == 0 && h.gid != g.gid)
             abort();
     }
@@ -195,6 +217,44 @@ static void read_whole(const struct logto_snapshot *snap)
     logto_directory_free(dir);
 }
 
+/* The lazy checks (use) and the full check (a fresh mapping) agree on these bytes. */
+static void use_and_compare(const uint8_t *data, size_t size, struct logto_snapshot *snap)
+{
+    struct logto_snapshot *fresh = NULL;
+    int full;
+
+    if (map(data, size, &fresh) != 0)
+        abort(); /* opened once, must open again */
+    full = logto_snapshot_verify(fresh, NULL);
+    use(snap, full == 0);
+    if (logto_snapshot_damaged(snap, NULL) && full == 0)
+        abort(); /* lookups saw damage that the full check missed */
+    if (full == 0 && logto_snapshot_damaged(fresh, NULL))
+        abort();
+    logto_snapshot_unref(fresh);
+}
+
+/* A region table that ends the file, as version 2 needs, where the sizes allow one. */
+static void place_regions(uint8_t *buf, size_t size)
+{
+    struct logto_snapshot_header *h = (struct logto_snapshot_header *)buf;
+    uint64_t region;
+
+    if (h->region_shift < LOGTO_SNAPSHOT_REGION_SHIFT_MIN ||
+        h->region_shift > LOGTO_SNAPSHOT_REGION_SHIFT_MAX)
+        h->region_shift = LOGTO_SNAPSHOT_REGION_SHIFT_MIN + h->region_shift % 7;
+    region = UINT64_C(1) << h->region_shift;
+    for (uint64_t n = size / (region + 8); n <= size / (region + 8) + 2; n++) {
+        uint64_t offset = size - n * 8;
+        if (n * 8 <= size && offset % 8 == 0 && (offset + region - 1) / region == n) {
+            h->n_regions = (uint32_t)n;
+            h->tables[LOGTO_SNAP_REGIONS].offset = offset;
+            h->tables[LOGTO_SNAP_REGIONS].size = n * 8;
+            return;
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct logto_snapshot_header *h;
@@ -206,13 +266,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 1024 * 1024)
         return 0;
     if (map(data, size, &snap) == 0) {
-        use(snap);
+        use_and_compare(data, size, snap);
         logto_snapshot_unref(snap);
     }
     if (size < sizeof(*h))
         return 0;
 
-    /* Make the checksums and size right, so the checks behind them run. */
+    /* Make the geometry of the checksums and the checksums right, so the checks behind them
+     * run. */
     fixed = malloc(size);
     if (!fixed)
         return 0;
@@ -220,10 +281,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h = (struct logto_snapshot_header *)fixed;
     memcpy(h->magic, LOGTO_SNAPSHOT_MAGIC, sizeof(h->magic));
     h->file_size = size;
-    h->body_checksum = logto_xxh64(fixed + sizeof(*h), size - sizeof(*h), 0);
-    h->header_checksum = logto_xxh64(h, offsetof(struct logto_snapshot_header, header_checksum), 0);
+    if (h->version != LOGTO_SNAPSHOT_VERSION_1) {
+        h->version = LOGTO_SNAPSHOT_VERSION;
+        place_regions(fixed, size);
+    }
+    logto_snapshot_seal(fixed, size);
     if (map(fixed, size, &snap) == 0) {
-        use(snap);
+        use_and_compare(fixed, size, snap);
         fuzz_write_file(path, fixed, size, 0644);
         read_whole(snap);
         logto_snapshot_unref(snap);

@@ -20,7 +20,7 @@ case $("$bench" path) in
 esac
 T=$(test_tmpdir)
 
-NSS_BENCH_BUDGET_MS=50 ROUNDS=1 BUILD_DIR=$top_builddir \
+NSS_BENCH_BUDGET_MS=50 ROUNDS=1 FRESH_ROUNDS=2 BUILD_DIR=$top_builddir \
     sh "$top_srcdir/bench/nss-bench.sh" 30 300 >"$T/nss.out" 2>"$T/nss.err" ||
     { cat "$T/nss.err" "$T/nss.out" >&2; fail "bench/nss-bench.sh failed"; }
 if grep -i 'fail' "$T/nss.err" >&2; then
@@ -32,8 +32,12 @@ awk '/^(getpwnam_r|getpwuid_r|getgrnam_r|getgrgid_r|getgrnam_r-role|getgrouplist
         if (line ~ /(^| )- \/ -/) { print "empty cell: " $0; bad++ } }
      END { if (rows != 14 || bad) { print rows " rows, " bad + 0 " with empty cells"; exit 1 } }' \
     "$T/nss.out" >&2 || { cat "$T/nss.out" >&2; fail "bench/nss-bench.sh left operations unmeasured"; }
+# Every backend ran a whole process at both sizes (a cell is "0 us" when none did).
+awk '/^(getent passwd|id), [0-9]+ / { rows++; if ($0 ~ / 0 us/) bad++ }
+     END { if (rows != 4 || bad) { print rows " process rows, " bad + 0 " with empty cells"; exit 1 } }' \
+    "$T/nss.out" >&2 || { cat "$T/nss.out" >&2; fail "bench/nss-bench.sh left processes unmeasured"; }
 for want in 'target: median getpwnam_r <= 1 us at 300 users' 'scaling, 1 back-to-back rounds' \
-    'files / logto'; do
+    'files / logto' 'whole processes, 2 rounds' 'target: a fresh process at 300 users within'; do
     grep -qF "$want" "$T/nss.out" || { cat "$T/nss.out" >&2; fail "nss-bench output lacks '$want'"; }
 done
 

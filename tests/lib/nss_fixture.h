@@ -171,15 +171,35 @@ static inline int fx_write(const char *path, const void *data, size_t len)
     return r;
 }
 
-/* Recompute both checksums, so a deliberate edit reaches the structural checks. */
+/* Recompute every checksum, so a deliberate edit reaches the structural checks. */
 static inline void fx_reseal(unsigned char *buf, size_t len)
 {
-    struct logto_snapshot_header *h = (struct logto_snapshot_header *)(void *)buf;
+    (void)logto_snapshot_seal(buf, len);
+}
 
-    if (len < sizeof(*h))
-        return;
-    h->body_checksum = logto_xxh64(buf + sizeof(*h), len - sizeof(*h), 0);
-    h->header_checksum = logto_xxh64(h, offsetof(struct logto_snapshot_header, header_checksum), 0);
+/*
+ * The same image cut into regions of 2^shift bytes (small regions put a small file's tables in
+ * many regions, so tests can tell which a lookup verified). A new buffer the caller frees.
+ */
+static inline unsigned char *fx_regions(const unsigned char *buf, uint32_t shift, size_t *ret_len)
+{
+    const struct logto_snapshot_header *h = (const struct logto_snapshot_header *)(const void *)buf;
+    uint64_t data_end = h->tables[LOGTO_SNAP_REGIONS].offset;
+    uint64_t n = (data_end + (UINT64_C(1) << shift) - 1) >> shift;
+    size_t len = (size_t)(data_end + n * sizeof(uint64_t));
+    unsigned char *out = calloc(1, len);
+    struct logto_snapshot_header *o = (struct logto_snapshot_header *)(void *)out;
+
+    if (!out)
+        return NULL;
+    memcpy(out, buf, (size_t)data_end);
+    o->region_shift = shift;
+    o->n_regions = (uint32_t)n;
+    o->tables[LOGTO_SNAP_REGIONS].size = n * sizeof(uint64_t);
+    o->file_size = len;
+    fx_reseal(out, len);
+    *ret_len = len;
+    return out;
 }
 
 /* How many mappings of the file with this inode the process holds (from /proc/self/maps). */

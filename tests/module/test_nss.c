@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -256,6 +257,87 @@ static void test_refused(void)
     CHECK_INT(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
     CHECK_INT(syslog_lines, 1);
     free(bytes);
+}
+
+/*
+ * Damage that only a lookup reads (opening checks the header and the region table, not the
+ * regions): the lookups that do not touch it are served; the first that does is answered
+ * UNAVAIL/EIO and the file refused from then on, logged once; a good file is used at once.
+ */
+static void test_refused_at_lookup(void)
+{
+    const struct logto_snapshot_header *h;
+    struct passwd pw;
+    struct group gr;
+    char buf[8192];
+    unsigned char *bytes;
+    size_t len, at = 0;
+    int e = 0;
+
+    write_fixture("Alice Liddell");
+    CHECK_INT(fx_read(snap_path, &bytes, &len), 0);
+    h = (const void *)bytes;
+    /* The crowd's group record (the groups table, sorted by GID): its kind, org -> org role,
+     * still valid. Nothing a lookup of alice reads lies in its region. */
+    const struct logto_snapshot_group *groups =
+        (const void *)(bytes + h->tables[LOGTO_SNAP_GROUPS].offset);
+    for (uint32_t i = 0; i < h->n_groups; i++)
+        if (groups[i].gid == 20100)
+            at = (size_t)((const unsigned char *)&groups[i].kind - bytes);
+    CHECK(at > 0);
+    CHECK(at >> LOGTO_SNAPSHOT_REGION_SHIFT !=
+          h->tables[LOGTO_SNAP_USERS].offset >> LOGTO_SNAPSHOT_REGION_SHIFT);
+    CHECK(at < h->tables[LOGTO_SNAP_IDX_USER_NAME].offset &&
+          at >> LOGTO_SNAPSHOT_REGION_SHIFT !=
+              h->tables[LOGTO_SNAP_IDX_USER_NAME].offset >> LOGTO_SNAPSHOT_REGION_SHIFT);
+    bytes[at] ^= 0x01;
+    CHECK_INT(fx_write(snap_path, bytes, len), 0);
+
+    syslog_lines = 0;
+    CHECK_INT(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(syslog_lines, 0);
+    CHECK_INT(nss.getgrnam_r("crowd", &gr, buf, sizeof(buf), &e), NSS_STATUS_UNAVAIL);
+    CHECK_INT(e, EIO);
+    CHECK_INT(syslog_lines, 1);
+    CHECK_CONTAINS(syslog_last, "snapshot-refused");
+    CHECK_CONTAINS(syslog_last, "checksum mismatch in region");
+    /* Refused whole from now on, without a second line. */
+    CHECK_INT(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e), NSS_STATUS_UNAVAIL);
+    CHECK_INT(e, EIO);
+    CHECK_INT(nss.setpwent(0), NSS_STATUS_UNAVAIL);
+    CHECK_INT(syslog_lines, 1);
+
+    write_fixture("Alice Liddell");
+    CHECK_INT(nss.getgrnam_r("crowd", &gr, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(syslog_lines, 1);
+    free(bytes);
+}
+
+/*
+ * Out of descriptors while the module maps a new file: TRYAGAIN (the caller sees an error, not
+ * "no such user"), nothing logged, nothing remembered: the next call is served.
+ */
+static void test_transient(void)
+{
+    struct rlimit saved, low;
+    struct passwd pw;
+    char buf[1024];
+    int e = 0, fd;
+
+    write_fixture("Alice Liddell"); /* the next call maps the new file */
+    syslog_lines = 0;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    fd = dup(0);
+    close(fd);
+    low = saved;
+    low.rlim_cur = (rlim_t)fd + 1; /* the directory opens, the file does not */
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int s = nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e);
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    CHECK_INT(s, NSS_STATUS_TRYAGAIN);
+    CHECK_INT(e, ENOMEM);
+    CHECK_INT(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(syslog_lines, 0);
 }
 
 /* ---------------------------------------------------------------- point lookups */
@@ -535,9 +617,14 @@ static void test_initgroups(void)
     start = 1;
     groups = malloc(sizeof(gid_t));
     groups[0] = 10010;
+    syslog_lines = 0;
     CHECK_INT(nss.initgroups_dyn("dan", 10010, &start, &size, &groups, 10, &e), NSS_STATUS_SUCCESS);
     CHECK_INT(size, 10);
     CHECK_INT(start, 10);
+    /* What the limit cut off is said, once per call. */
+    CHECK_INT(syslog_lines, 1);
+    CHECK_INT(syslog_last_priority, LOG_AUTHPRIV | LOG_WARNING);
+    CHECK_CONTAINS(syslog_last, "initgroups-truncated user=dan groups=40 dropped=31 limit=10");
     free(groups);
 
     /* No duplicates, and the primary group is never added. */
@@ -558,6 +645,27 @@ static void test_initgroups(void)
         CHECK_INT(seen[i], 1);
     free(groups);
 
+    /* What earlier modules found comes in any order, mixed with ours: each group once. */
+    size = 300;
+    start = 200;
+    groups = malloc((size_t)size * sizeof(gid_t));
+    for (long i = 0; i < start; i++)
+        groups[i] = i % 2 ? (gid_t)(30000 + (i * 7) % 40) : (gid_t)(50000 - i);
+    CHECK_INT(nss.initgroups_dyn("dan", 10010, &start, &size, &groups, -1, &e), NSS_STATUS_SUCCESS);
+    bool had[40] = { false };
+    int added[40] = { 0 };
+    for (long i = 1; i < 200; i += 2)
+        had[(i * 7) % 40] = true; /* 20 of dan's 40 */
+    for (long i = 200; i < start; i++) {
+        CHECK(groups[i] >= 30000 && groups[i] < 30040);
+        if (groups[i] >= 30000 && groups[i] < 30040)
+            added[groups[i] - 30000]++;
+    }
+    CHECK_INT(start, 220);
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(added[i], had[i] ? 0 : 1);
+    free(groups);
+
     /* alice: developers, org-acme and crowd. */
     size = 4;
     start = 1;
@@ -575,6 +683,63 @@ static void test_initgroups(void)
               NSS_STATUS_NOTFOUND);
     CHECK_INT(start, 4);
     free(groups);
+}
+
+/*
+ * A user in more groups than a login carries (NGROUPS_MAX is 65,536 on Linux): initgroups(3)
+ * passes that limit; the list stops there and the log says how many were cut. With 30,000
+ * groups already found by earlier modules, half of them ours, each group is listed once. A
+ * scan of the caller's list per GID took half a minute for this; the alarm is a tripwire.
+ */
+static void test_initgroups_many(void)
+{
+    struct logto_directory *d = logto_directory_new();
+    struct logto_error err = { 0 };
+    const long n = 66000, limit = 65536;
+    char name[32], *max[] = { fx_unconst("max"), NULL };
+    long start, size;
+    gid_t *groups;
+    int e = 0;
+
+    fx_add_user(d, "max", 10020, 10020, "Max", "sub-max");
+    for (long i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "r%ld", i);
+        fx_add_group(d, name, 100000 + (uint32_t)i, LOGTO_GROUP_ROLE, name, max);
+    }
+    CHECK_INT(logto_snapshot_write(snap_path, d, &err), 0);
+    logto_directory_free(d);
+    alarm(120);
+
+    syslog_lines = 0;
+    size = 8;
+    start = 1;
+    groups = malloc((size_t)size * sizeof(gid_t));
+    groups[0] = 10020;
+    CHECK_INT(nss.initgroups_dyn("max", 10020, &start, &size, &groups, limit, &e),
+              NSS_STATUS_SUCCESS);
+    CHECK_INT(start, limit);
+    CHECK_INT(size, limit);
+    CHECK_INT(syslog_lines, 1);
+    CHECK_CONTAINS(syslog_last, "initgroups-truncated user=max groups=66000 dropped=465");
+    free(groups);
+
+    size = 30000;
+    start = 30000;
+    groups = malloc((size_t)size * sizeof(gid_t));
+    for (long i = 0; i < start; i++) /* every other one of ours, descending, and others */
+        groups[i] = (gid_t)(i % 2 ? 100000 + 2 * (n / 2 - i / 2 - 1) : 1000000 + i);
+    CHECK_INT(nss.initgroups_dyn("max", 10020, &start, &size, &groups, -1, &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(start, 30000 + n - 15000);
+    char *seen = calloc((size_t)n, 1);
+    long twice = 0;
+    for (long i = 0; i < start && seen; i++)
+        if (groups[i] >= 100000 && groups[i] < 100000 + (gid_t)n)
+            twice += seen[groups[i] - 100000]++ > 0;
+    CHECK_INT(twice, 0);
+    free(seen);
+    free(groups);
+    alarm(0);
+    write_fixture("Alice Liddell");
 }
 
 /* ---------------------------------------------------------------- replacement */
@@ -613,11 +778,11 @@ static void test_replacement(void)
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
-        TEST(test_missing),          TEST(test_refused),
-        TEST(test_passwd),           TEST(test_group),
-        TEST(test_erange_passwd),    TEST(test_erange_group),
-        TEST(test_enumerate_passwd), TEST(test_enumerate_group),
-        TEST(test_initgroups),       TEST(test_replacement),
+        TEST(test_missing),         TEST(test_refused),      TEST(test_refused_at_lookup),
+        TEST(test_transient),       TEST(test_passwd),       TEST(test_group),
+        TEST(test_erange_passwd),   TEST(test_erange_group), TEST(test_enumerate_passwd),
+        TEST(test_enumerate_group), TEST(test_initgroups),   TEST(test_initgroups_many),
+        TEST(test_replacement),
     };
     int r;
 
