@@ -543,9 +543,12 @@ static const struct {
     { "group.db", "/var/lib/misc/group.db" },
 };
 
+/* nss_files reads the generated users from /etc/passwd; with nss_logto they are Logto users, so
+ * the files are this host's own (the module's guard hides Logto entries whose names or IDs are
+ * local, and reads these files to know). */
 static int fresh_bind(const char *dir, const char *backend, unsigned n, bool undo)
 {
-    bool host = strcmp(backend, "files+logto") == 0;
+    bool host = strcmp(backend, "files+logto") == 0 || strcmp(backend, "logto") == 0;
     char src[4096];
 
     for (size_t i = 0; i < sizeof(fresh_binds) / sizeof(fresh_binds[0]); i++) {

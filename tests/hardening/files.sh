@@ -138,8 +138,14 @@ TABLE=$H/table
 # case FILE KIND OP EXPECT [WORD]: EXPECT is refuse (the op fails, its message contains WORD,
 # default: the file's name) or replace (the op succeeds; afterwards FILE is a regular root file
 # again) or ok (the op succeeds and FILE is left as it is: e.g. getent with a bad cache file).
+# Under valgrind two kinds per file: a symbolic link (refused at open, O_NOFOLLOW) and a foreign
+# owner (refused after fstat); a hard link and a loose mode end in the same branch of that check,
+# which the build and ASan stages run for every file.
 case_() {
     file=$1 kind=$2 op=$3 want=$4 word=${5:-$(basename "$1")}
+    if under_wrapper; then
+        case "$kind" in symlink | nobody) ;; *) return 0 ;; esac
+    fi
     CASES=$((CASES + 1))
     restore
     victim_reset

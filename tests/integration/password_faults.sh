@@ -32,6 +32,7 @@ ft mgmt-token
 expect_ok "warm-up M2M token"
 
 for f in reset hang http500 malformed truncated huge; do
+    under_wrapper && [ "$f" = hang ] && continue
     want=$(expected "$f")
     for ep in auth experience token; do
         fault "$ep" "$f"

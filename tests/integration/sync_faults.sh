@@ -28,6 +28,7 @@ unchanged() { # what
 
 # ---- every fault at the first Management API request
 for fault in http500 hang malformed truncated reset huge; do
+    under_wrapper && [ "$fault" = hang ] && continue
     idp_ctl DELETE /faults >/dev/null
     idp_ctl POST /faults "{\"endpoint\":\"mgmt\",\"fault\":\"$fault\",\"count\":1}" >/dev/null ||
         fail "inject $fault"
@@ -45,6 +46,7 @@ done
 # ---- every fault in the middle: after users, roles and the first member listings
 for phase in users roles role-members organizations organization-members; do
     for fault in http500 hang malformed truncated reset huge; do
+        under_wrapper && [ "$fault" = hang ] && continue
         idp_ctl DELETE /faults >/dev/null
         out=$(wrap "$DRIVER" "$CFG" "$IDP_CONTROL" "$phase" mgmt "$fault" 2>&1) ||
             fail "mid-sync $fault after $phase: $out"
