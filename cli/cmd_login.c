@@ -259,12 +259,6 @@ static int client_for(const struct logto_config *cfg, enum logto_auth_method met
     return 0;
 }
 
-static const char *kind_text(uint32_t kind)
-{
-    static const char *const names[] = { "private", "role", "org", "org-role", "claim" };
-    return kind < ELEMENTSOF(names) ? names[kind] : "?";
-}
-
 /* ---------------------------------------------------------------- logtoctl login */
 
 static const char *org_name(const struct logto_identity *id, const char *org)
@@ -286,8 +280,8 @@ static json_t *identity_json(const struct logto_identity *id, const struct logto
     for (size_t i = 0; gs && i < n_groups; i++)
         json_array_append_new(
             gs, json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", groups[i].name, "gid",
-                          (json_int_t)groups[i].gid, "kind", kind_text(groups[i].kind), "source",
-                          jstr(groups[i].source), "primary", groups[i].gid == id->gid));
+                          (json_int_t)groups[i].gid, "kind", logto_group_kind_name(groups[i].kind),
+                          "source", jstr(groups[i].source), "primary", groups[i].gid == id->gid));
     doc = json_pack(
         "{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name", id->name,
         "sub", id->sub, "uid", (json_int_t)id->uid, "gid", (json_int_t)id->gid, "home", id->home,
@@ -338,7 +332,7 @@ static void print_identity(const struct logto_auth_result *res,
     printf("  groups:%s\n", n_groups ? "" : " -");
     for (size_t i = 0; i < n_groups; i++)
         printf("    %-32s %10" PRIu32 "  %-8s %s%s\n", groups[i].name, groups[i].gid,
-               kind_text(groups[i].kind), groups[i].source ? groups[i].source : "",
+               logto_group_kind_name(groups[i].kind), groups[i].source ? groups[i].source : "",
                groups[i].gid == id->gid ? "  (primary)" : "");
 }
 

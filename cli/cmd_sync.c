@@ -78,23 +78,6 @@ static void sync_progress(void *userdata, const char *phase, size_t done, size_t
 
 /* ---------------------------------------------------------------- text output */
 
-static const char *group_kind_text(uint32_t kind)
-{
-    switch (kind) {
-    case LOGTO_GROUP_PRIVATE:
-        return "private";
-    case LOGTO_GROUP_ROLE:
-        return "role";
-    case LOGTO_GROUP_ORG:
-        return "org";
-    case LOGTO_GROUP_ORG_ROLE:
-        return "org-role";
-    case LOGTO_GROUP_CLAIM:
-        return "claim";
-    }
-    return "?";
-}
-
 static void print_change(const struct logto_sync_change *c)
 {
     switch (c->kind) {
@@ -188,10 +171,10 @@ static void print_report(const struct logto_sync_report *r, bool full)
             const struct logto_sync_group_skip *g = &r->groups_skipped[i];
             if (g->gid)
                 printf("  %s (GID %" PRIu32 ", %s %s, %zu members): %s\n", g->name ? g->name : "-",
-                       g->gid, group_kind_text(g->kind), g->source, g->members, g->reason);
+                       g->gid, logto_group_kind_name(g->kind), g->source, g->members, g->reason);
             else
                 printf("  %s (%s %s, %zu members): %s\n", g->name ? g->name : "-",
-                       group_kind_text(g->kind), g->source, g->members, g->reason);
+                       logto_group_kind_name(g->kind), g->source, g->members, g->reason);
         }
     }
     if (r->written)
@@ -304,10 +287,10 @@ static json_t *report_json(const struct logto_sync_report *r)
     for (size_t i = 0; i < r->n_groups_skipped; i++) {
         const struct logto_sync_group_skip *g = &r->groups_skipped[i];
         json_array_append_new(
-            groups,
-            json_pack("{s:o, s:o, s:s, s:s, s:I, s:s}", "name", str_or_null(g->name), "gid",
-                      g->gid ? json_integer(g->gid) : json_null(), "kind", group_kind_text(g->kind),
-                      "source", g->source, "members", (json_int_t)g->members, "reason", g->reason));
+            groups, json_pack("{s:o, s:o, s:s, s:s, s:I, s:s}", "name", str_or_null(g->name), "gid",
+                              g->gid ? json_integer(g->gid) : json_null(), "kind",
+                              logto_group_kind_name(g->kind), "source", g->source, "members",
+                              (json_int_t)g->members, "reason", g->reason));
     }
     doc = json_pack(
         "{s:b, s:b, s:b, s:s, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:o}, s:I, s:I, s:I, "

@@ -31,23 +31,6 @@
 #include "sync.h"
 #include "util.h"
 
-static const char *kind_text(uint32_t kind)
-{
-    switch (kind) {
-    case LOGTO_GROUP_PRIVATE:
-        return "private";
-    case LOGTO_GROUP_ROLE:
-        return "role";
-    case LOGTO_GROUP_ORG:
-        return "org";
-    case LOGTO_GROUP_ORG_ROLE:
-        return "org-role";
-    case LOGTO_GROUP_CLAIM:
-        return "claim";
-    }
-    return "?";
-}
-
 static char *snapshot_path(const struct logto_config *cfg)
 {
     return logto_asprintf("%s/%s", cfg->state_dir ? cfg->state_dir : LOGTO_STATE_DIR,
@@ -252,9 +235,10 @@ static json_t *groups_json(const struct logto_directory *dir, const struct logto
         bool own = g->kind == LOGTO_GROUP_PRIVATE && logto_streq(g->source, u->sub);
         if (!own && !is_member(g, u->name))
             continue;
-        json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", g->name, "gid",
-                                           (json_int_t)g->gid, "kind", kind_text(g->kind), "source",
-                                           jstr(g->source), "primary", g->gid == u->gid));
+        json_array_append_new(a,
+                              json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", g->name, "gid",
+                                        (json_int_t)g->gid, "kind", logto_group_kind_name(g->kind),
+                                        "source", jstr(g->source), "primary", g->gid == u->gid));
     }
     return a;
 }
@@ -315,7 +299,7 @@ static json_t *live_json(const struct live *l, const struct logto_dir_user *snap
     for (size_t i = 0; i < l->n_groups; i++)
         json_array_append_new(groups, json_pack("{s:s, s:I, s:s, s:o}", "name", l->groups[i].name,
                                                 "gid", (json_int_t)l->groups[i].gid, "kind",
-                                                kind_text(l->groups[i].kind), "source",
+                                                logto_group_kind_name(l->groups[i].kind), "source",
                                                 jstr(l->groups[i].source)));
     doc = json_pack(
         "{s:s, s:o, s:b, s:o}", "sub", json_string_value(json_object_get(l->user, "id")),
@@ -367,8 +351,9 @@ static void print_snapshot(const char *path, const struct logto_directory *dir,
         bool own = g->kind == LOGTO_GROUP_PRIVATE && logto_streq(g->source, u->sub);
         if (!own && !is_member(g, u->name))
             continue;
-        printf("    %-32s %10" PRIu32 "  %-8s %s%s\n", g->name, g->gid, kind_text(g->kind),
-               g->source ? g->source : "", g->gid == u->gid ? "  (primary)" : "");
+        printf("    %-32s %10" PRIu32 "  %-8s %s%s\n", g->name, g->gid,
+               logto_group_kind_name(g->kind), g->source ? g->source : "",
+               g->gid == u->gid ? "  (primary)" : "");
     }
 }
 
@@ -425,7 +410,8 @@ static void print_live(const struct live *l, const struct logto_dir_user *snap)
         printf("  groups:\n");
         for (size_t i = 0; i < l->n_groups; i++)
             printf("    %-32s %10" PRIu32 "  %-8s %s\n", l->groups[i].name, l->groups[i].gid,
-                   kind_text(l->groups[i].kind), l->groups[i].source ? l->groups[i].source : "");
+                   logto_group_kind_name(l->groups[i].kind),
+                   l->groups[i].source ? l->groups[i].source : "");
     }
     if (snap) {
         diff = differences(snap, id);

@@ -35,6 +35,22 @@
 #define SUB_MAX         255
 #define FIELD_MAX       1024
 
+const char *logto_group_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case LOGTO_GROUP_PRIVATE:
+        return "private";
+    case LOGTO_GROUP_ROLE:
+        return "role";
+    case LOGTO_GROUP_ORG:
+        return "org";
+    case LOGTO_GROUP_ORG_ROLE:
+        return "org-role";
+    case LOGTO_GROUP_CLAIM:
+        return "claim";
+    }
+    return "?";
+}
 /* ---------------------------------------------------------------- allocation */
 
 /* For templates handed to the add functions, which deep-copy and never write through them. */

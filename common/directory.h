@@ -25,6 +25,9 @@ enum logto_group_kind {
     LOGTO_GROUP_CLAIM = 4,    /* generic providers: a name from the groups claim */
 };
 
+/* "private", "role", "org", "org-role", "claim" ("?" for another value): logs and logtoctl. */
+const char *logto_group_kind_name(uint32_t kind);
+
 #define LOGTO_USER_SUSPENDED 0x1u
 
 struct logto_dir_user {

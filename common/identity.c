@@ -1110,24 +1110,6 @@ int logto_identity_from_mgmt(const struct logto_ctx *ctx, const json_t *user,
 /* ------------------------------------------------------------------------------------------ */
 /* Local files and the directory */
 
-static const char *kind_name(uint32_t kind)
-{
-    switch (kind) {
-    case LOGTO_GROUP_PRIVATE:
-        return "private";
-    case LOGTO_GROUP_ROLE:
-        return "role";
-    case LOGTO_GROUP_ORG:
-        return "org";
-    case LOGTO_GROUP_ORG_ROLE:
-        return "org-role";
-    case LOGTO_GROUP_CLAIM:
-        return "claim";
-    default:
-        return "?";
-    }
-}
-
 int logto_identity_check_local(const struct logto_ctx *ctx, const struct logto_identity *id,
                                struct logto_error *err)
 {
@@ -1215,14 +1197,15 @@ int logto_identity_check_directory(const struct logto_directory *dir,
         if (logto_streq(g->name, id->name) || g->gid == id->gid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "private group %s (GID %u) clashes with %s group %s (GID %u)%s",
-                                   id->name, id->gid, kind_name(g->kind), g->name, g->gid,
+                                   id->name, id->gid, logto_group_kind_name(g->kind), g->name,
+                                   g->gid,
                                    g->kind == LOGTO_GROUP_PRIVATE
                                        ? ""
                                        : ": a role or organization group keeps its name and GID");
         if (logto_identity_uid_chosen(id) && g->gid == id->uid)
             return logto_error_set(err, LOGTO_E_COLLISION,
                                    "UID %u of %s (from custom_data) is the GID of %s group %s",
-                                   id->uid, id->name, kind_name(g->kind), g->name);
+                                   id->uid, id->name, logto_group_kind_name(g->kind), g->name);
     }
     return 0;
 }
@@ -1254,7 +1237,7 @@ int logto_identity_evict_yielding(const struct logto_ctx *ctx, struct logto_dire
             if (groups[k].kind != LOGTO_GROUP_PRIVATE &&
                 (strcmp(groups[k].name, u->name) == 0 || groups[k].gid == u->gid))
                 snprintf(why, sizeof(why), "private group %s (GID %u) clashes with %s group %s",
-                         u->name, u->gid, kind_name(groups[k].kind), groups[k].name);
+                         u->name, u->gid, logto_group_kind_name(groups[k].kind), groups[k].name);
         if (!why[0] &&
             (u->uid == id->uid || u->gid == id->gid || u->uid == id->gid || u->gid == id->uid)) {
             /* Only an ID someone chose yields, and only to one nobody chose (hashed). */
@@ -1449,7 +1432,7 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
                 continue;
             logto_log(&m->ctx->log, LOG_NOTICE,
                       "identity-skip-group user=%s kind=%s source=\"%.64s\" reason=\"%s\"",
-                      id->name, kind_name(src->kind), value, why);
+                      id->name, logto_group_kind_name(src->kind), value, why);
             continue;
         }
         r = logto_identity_hash_id(src->domain, value, lo, hi, &gid, m->err);
@@ -1568,7 +1551,8 @@ int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_loc
             r = logto_error_set(err, LOGTO_E_COLLISION,
                                 "private group %s (GID %u) clashes with %s group %s (GID %u): a "
                                 "role or organization group keeps its name and GID",
-                                id->name, id->gid, kind_name(s.v[i].kind), s.v[i].name, s.v[i].gid);
+                                id->name, id->gid, logto_group_kind_name(s.v[i].kind), s.v[i].name,
+                                s.v[i].gid);
     if (r < 0) {
         group_set_done(&s);
         return r;
@@ -1584,8 +1568,8 @@ int logto_identity_groups_db(const struct logto_ctx *ctx, const struct logto_loc
         logto_log(&ctx->log, LOG_NOTICE,
                   "identity-skip-group user=%s kind=%s source=\"%.64s\" group=%s gid=%u "
                   "reason=\"%s\"",
-                  id->name, kind_name(s.v[i].kind), s.v[i].source, s.v[i].name, s.v[i].gid,
-                  s.skip[i]);
+                  id->name, logto_group_kind_name(s.v[i].kind), s.v[i].source, s.v[i].name,
+                  s.v[i].gid, s.skip[i]);
         free(s.v[i].name);
         free(s.v[i].source);
         logto_strv_free(s.v[i].members);

@@ -63,23 +63,6 @@ const char *logto_sync_skip_kind_name(enum logto_sync_skip_kind kind)
     return "?";
 }
 
-static const char *group_kind_name(uint32_t kind)
-{
-    switch (kind) {
-    case LOGTO_GROUP_PRIVATE:
-        return "private";
-    case LOGTO_GROUP_ROLE:
-        return "role";
-    case LOGTO_GROUP_ORG:
-        return "org";
-    case LOGTO_GROUP_ORG_ROLE:
-        return "org-role";
-    case LOGTO_GROUP_CLAIM:
-        return "claim";
-    }
-    return "?";
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* The report */
 
@@ -250,7 +233,8 @@ struct capture {
 static uint32_t kind_from_name(const char *s, size_t len)
 {
     for (uint32_t k = LOGTO_GROUP_PRIVATE; k <= LOGTO_GROUP_CLAIM; k++)
-        if (strlen(group_kind_name(k)) == len && memcmp(group_kind_name(k), s, len) == 0)
+        if (strlen(logto_group_kind_name(k)) == len &&
+            memcmp(logto_group_kind_name(k), s, len) == 0)
             return k;
     return UINT32_MAX;
 }
@@ -678,7 +662,7 @@ static bool chosen_id_taken(const struct build *b, const struct id_use *uses, si
         if (hit->group)
             *ret_why =
                 logto_asprintf("%s %" PRIu32 " from custom_data is the GID of %s group %s", what,
-                               id, group_kind_name(hit->group->kind), hit->group->name);
+                               id, logto_group_kind_name(hit->group->kind), hit->group->name);
         else if (hit->user != u && !hit->chosen)
             *ret_why = logto_asprintf("%s %" PRIu32 " from custom_data is in use by %s (sub %s)",
                                       what, id, o->name, o->sub);
@@ -935,8 +919,8 @@ static int merge_groups(struct build *b)
                 snprintf(reason, sizeof(reason),
                          "private group %s (GID %" PRIu32 ") clashes with %s group %s (GID %" PRIu32
                          "): a role or organization group keeps its name and GID",
-                         mg->g.name, mg->g.gid, group_kind_name(derived->g.kind), derived->g.name,
-                         derived->g.gid);
+                         mg->g.name, mg->g.gid, logto_group_kind_name(derived->g.kind),
+                         derived->g.name, derived->g.gid);
             else
                 snprintf(reason, sizeof(reason), "private group %s (GID %" PRIu32 "): %s",
                          mg->g.name, mg->g.gid, mg->why);
@@ -1007,7 +991,7 @@ static int report_groups(struct build *b)
             holders = mg->count;
         logto_log(&b->ctx->log, LOG_NOTICE,
                   "sync-skip-group group=%s gid=%" PRIu32 " kind=%s members=%zu reason=\"%s\"",
-                  mg->g.name, mg->g.gid, group_kind_name(mg->g.kind), holders, mg->why);
+                  mg->g.name, mg->g.gid, logto_group_kind_name(mg->g.kind), holders, mg->why);
         if (add_group_skip(b->report, mg->g.name, mg->g.gid, mg->g.kind, mg->g.source, holders,
                            mg->why) < 0)
             return LOGTO_OOM(b->err);
@@ -1028,7 +1012,7 @@ static int report_groups(struct build *b)
         snprintf(reason, sizeof(reason), "%s", nt->reason);
         logto_log(&b->ctx->log, LOG_NOTICE,
                   "sync-skip-group group=%s kind=%s source=\"%s\" reason=\"%s\"",
-                  nt->group ? nt->group : "-", group_kind_name(nt->kind), nt->source, reason);
+                  nt->group ? nt->group : "-", logto_group_kind_name(nt->kind), nt->source, reason);
         if (add_group_skip(b->report, nt->group, 0, nt->kind, nt->source, holders, reason) < 0)
             return LOGTO_OOM(b->err);
     }
@@ -1569,8 +1553,8 @@ static int group_changes(const struct logto_dir_group *o, const struct logto_dir
         r = note_field(&fields, &detail, "gid", a, b);
     }
     if (r == 0 && o->kind != n->kind)
-        r = note_field(&fields, &detail, "kind", group_kind_name(o->kind),
-                       group_kind_name(n->kind));
+        r = note_field(&fields, &detail, "kind", logto_group_kind_name(o->kind),
+                       logto_group_kind_name(n->kind));
     if (r == 0 && !logto_streq(o->source, n->source))
         r = note_field(&fields, &detail, "source", o->source, n->source);
     if (r < 0) {
