@@ -66,7 +66,7 @@ static int filter_close(void *cookie)
 {
     struct filter *f = cookie;
     int r = f->n_carry ? write_all(f->fd, "?", 1) : 0;
-    free(f);
+    f->n_carry = 0;
     return r;
 }
 
@@ -87,30 +87,27 @@ static unsigned charset_flags(void)
     return flags;
 }
 
-static FILE *filtered(int fd, unsigned flags, int mode)
+/* The two streams live as long as the process (glibc flushes them at exit but never closes
+ * them), so their state is static: nothing to free, nothing leaks. */
+static FILE *filtered(struct filter *f, int fd, unsigned flags, int mode)
 {
     static const cookie_io_functions_t io = { .write = filter_write, .close = filter_close };
-    struct filter *f = calloc(1, sizeof(*f));
     FILE *s;
 
-    if (!f)
-        return NULL;
-    f->fd = fd;
-    f->flags = flags | LOGTO_TEXT_NEWLINE;
+    *f = (struct filter){ .fd = fd, .flags = flags | LOGTO_TEXT_NEWLINE };
     s = fopencookie(f, "w", io);
-    if (!s) {
-        free(f);
-        return NULL;
-    }
-    setvbuf(s, NULL, mode, BUFSIZ);
+    if (s)
+        setvbuf(s, NULL, mode, BUFSIZ);
     return s;
 }
 
 int cli_output_init(void)
 {
+    static struct filter out_filter, err_filter;
     unsigned flags = charset_flags();
-    FILE *out = filtered(STDOUT_FILENO, flags, isatty(STDOUT_FILENO) == 1 ? _IOLBF : _IOFBF);
-    FILE *err = filtered(STDERR_FILENO, flags, _IONBF);
+    FILE *out =
+        filtered(&out_filter, STDOUT_FILENO, flags, isatty(STDOUT_FILENO) == 1 ? _IOLBF : _IOFBF);
+    FILE *err = filtered(&err_filter, STDERR_FILENO, flags, _IONBF);
 
     cli_raw_stderr = stderr;
     if (!out || !err) {

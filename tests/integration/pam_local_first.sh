@@ -86,7 +86,7 @@ every_phase() {
 mkdir -p "$dir/state"
 pam_seed_snapshot "$dir/state" alice
 pam_code lf-good alice auth PAM_SUCCESS alice-pass-1
-alice_pw=$(LD_PRELOAD="$NSS_WRAPPER_LIB" getent passwd alice) || fail "alice does not resolve"
+alice_pw=$(LD_PRELOAD="$(module_preload "$NSS_WRAPPER_LIB")" getent passwd alice) || fail "alice does not resolve"
 alice_uid=$(echo "$alice_pw" | cut -d: -f3)
 
 # ---------------------------------------------------------------- 1. local accounts
@@ -122,7 +122,7 @@ pam_code lf-typo alice auth PAM_SERVICE_ERR anything
 pam_code lf-typo alice account PAM_PERM_DENIED
 cp "$dir/passwd.orig" "$dir/passwd"
 printf 'alice:x:5001:5001:LDAP alice:/home/ldapalice:/bin/sh\n' >>"$dir/passwd"
-assert_eq "$(LD_PRELOAD="$NSS_WRAPPER_LIB" getent passwd alice | cut -d: -f3)" 5001 \
+assert_eq "$(LD_PRELOAD="$(module_preload "$NSS_WRAPPER_LIB")" getent passwd alice | cut -d: -f3)" 5001 \
     "the UID every program gets for alice"
 pam_code --direct "config=$dir/typo/logto.conf" debug -- lf-typo alice account PAM_IGNORE
 assert_logged "$F" "^user-local user=\"alice\" service=lf-typo source=nss$"
