@@ -1221,9 +1221,8 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
         logto_error_prefix(err, "refusing to write %s", path ? path : "(null)");
         return r;
     }
-    if (!path || path[0] != '/' || logto_path_split(path, &dirpath, &base) < 0)
-        return logto_error_set(err, LOGTO_E_INVAL, "snapshot path must be absolute: %s",
-                               path ? path : "(null)");
+    if ((r = logto_path_split_absolute(path, "snapshot path", &dirpath, &base, err)) < 0)
+        return r;
     if ((r = logto_dir_open_trusted(dirpath, false, &dirfd, err)) < 0)
         return r;
     lockpath = logto_asprintf("%s/%s", dirpath, LOCK_NAME);
