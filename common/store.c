@@ -315,7 +315,6 @@ static int record_from_json(const struct field_check *fc, const char *name,
 {
     const char *key;
     json_t *v;
-    _cleanup_free_ char *method = NULL;
     int r;
 
     json_object_foreach(fc->obj, key,
@@ -354,6 +353,7 @@ static int record_from_json(const struct field_check *fc, const char *name,
         return corrupt(fc, "suspended", "is not a boolean");
     rec->suspended = v && json_is_true(v);
 
+    _cleanup_free_ char *method = NULL;
     r = get_str(fc, "auth_method", false, &method);
     if (r < 0)
         return r;
