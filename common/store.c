@@ -102,6 +102,13 @@ int logto_record_set_verifier(struct logto_record *rec, const char *value)
     return set_secret(&rec->verifier, value);
 }
 
+void logto_record_set_refresh_failure(struct logto_record *rec, int64_t at, const char *code)
+{
+    free(rec->refresh_error);
+    rec->refresh_error = code ? strdup(code) : NULL;
+    rec->refresh_failed_at = at;
+}
+
 /* Secrets are printable ASCII: what refresh tokens and crypt hashes are made of. At least two
  * characters, so the quoted value in the file always has room for the reader's `null`. */
 static bool secret_valid(const char *s)
