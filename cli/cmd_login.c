@@ -689,9 +689,7 @@ static int token_persist(void *data, const struct logto_tokens *tokens, struct l
     if (logto_record_set_refresh_token(p->rec, tokens->refresh_token) < 0)
         return LOGTO_OOM(err);
     p->rec->refresh_token_at = logto_now(p->ctx);
-    p->rec->refresh_failed_at = 0;
-    free(p->rec->refresh_error);
-    p->rec->refresh_error = NULL;
+    logto_record_set_refresh_failure(p->rec, 0, NULL);
     return logto_store_save(p->lock, p->rec, err);
 }
 
@@ -920,9 +918,8 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         if ((r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED) && !resource && !org) {
             struct logto_error ignored = { 0 };
             logto_record_set_refresh_token(rec, NULL);
-            rec->refresh_failed_at = logto_now(&cli->ctx);
-            free(rec->refresh_error);
-            rec->refresh_error = strdup(logto_errc_name(logto_errc_from(r)));
+            logto_record_set_refresh_failure(rec, logto_now(&cli->ctx),
+                                             logto_errc_name(logto_errc_from(r)));
             (void)logto_store_save(lock, rec, &ignored);
             logto_error_prefix(&err,
                                "the Logto session of %s ended (revoked, suspended or "

@@ -205,7 +205,7 @@ static json_t *idp_part(const struct logto_ctx *ctx, bool offline, struct status
 static json_t *cache_file(const struct logto_ctx *ctx, int dirfd, const char *dir, const char *name,
                           const char *expected_key, bool is_jwks, struct status *st)
 {
-    _cleanup_free_ char *path = logto_asprintf("%s/%s", dir, name), *buf = NULL;
+    _cleanup_free_ char *path = logto_asprintf("%s/%s", dir, name);
     _cleanup_json_ json_t *file = NULL;
     struct logto_error err = { 0 };
     const char *key = NULL;
@@ -217,6 +217,7 @@ static json_t *cache_file(const struct logto_ctx *ctx, int dirfd, const char *di
     (void)ctx;
     if (!path)
         return NULL;
+    _cleanup_free_ char *buf = NULL;
     r = dirfd < 0 ? -LOGTO_E_NOTFOUND
                   : logto_file_read_at(dirfd, name, path, LOGTO_FILE_PUBLIC, LOGTO_OIDC_CACHE_MAX,
                                        &buf, &len, &err);

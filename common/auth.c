@@ -225,9 +225,7 @@ static int record_signin(const struct logto_ctx *ctx, const struct logto_identit
     rec->claims_at = rec->auth_at = now;
     rec->auth_method = in->method;
     rec->suspended = id->suspended;
-    rec->refresh_failed_at = 0;
-    free(rec->refresh_error);
-    rec->refresh_error = NULL;
+    logto_record_set_refresh_failure(rec, 0, NULL);
     /* A flow without a refresh token (PAT, management) leaves no grant to refresh. */
     if (logto_record_set_refresh_token(rec, in->refresh_token) < 0)
         return LOGTO_OOM(err);
@@ -931,9 +929,7 @@ static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_
     rec->claims = TAKE_PTR(out.claims);
     rec->claims_at = logto_now(ctx);
     rec->suspended = false;
-    rec->refresh_failed_at = 0;
-    free(rec->refresh_error);
-    rec->refresh_error = NULL;
+    logto_record_set_refresh_failure(rec, 0, NULL);
     return logto_store_save(lock, rec, err);
 }
 
@@ -947,9 +943,7 @@ static int refresh_refused(const struct logto_ctx *ctx, const struct logto_store
     logto_log(&ctx->log, LOG_NOTICE, "refresh-refused user=%s sub=%s reason=\"%s\"", rec->name,
               rec->sub, why->message);
     logto_record_set_refresh_token(rec, NULL);
-    rec->refresh_failed_at = logto_now(ctx);
-    free(rec->refresh_error);
-    rec->refresh_error = strdup(logto_errc_name(why->code));
+    logto_record_set_refresh_failure(rec, logto_now(ctx), logto_errc_name(why->code));
     logto_store_save(lock, rec, &ignored);
     snprintf(res->reason, sizeof(res->reason),
              "the Logto session ended (revoked, suspended or deleted): sign in again");

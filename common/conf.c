@@ -1540,7 +1540,10 @@ static int read_files(struct parser *p, const char *path)
     const char *base;
     int r;
 
-    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0) {
+    r = path && path[0] == '/' ? logto_path_split(path, &dir, &base) : -LOGTO_E_INVAL;
+    if (r == -LOGTO_E_NOMEM)
+        return r;
+    if (r < 0) {
         p->incomplete = true;
         return diag(p, LOGTO_E_CONFIG, NULL, 0, "%s: the configuration path must be absolute",
                     path ? path : "(null)");
@@ -1567,7 +1570,10 @@ static int check_file(const char *path, enum logto_file_policy policy, size_t ma
     const char *base;
     int r;
 
-    if (logto_path_split(path, &dir, &base) < 0)
+    r = logto_path_split(path, &dir, &base);
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(e);
+    if (r < 0)
         return logto_error_set(e, LOGTO_E_CONFIG, "%s is not a file path", path);
     r = logto_dir_open_trusted(dir, false, &dirfd, e);
     if (r < 0)

@@ -95,25 +95,23 @@ void logto_directory_free(struct logto_directory *dir)
     free(dir);
 }
 
-/* Make room for one more element of the array *arrayp (any pointer type); doubles, so n adds
- * cost O(n). */
-static int grow(void *arrayp, size_t n, size_t *allocated, size_t elem)
+/* Make room for one more element of array (n used, *allocated allocated): the array to store
+ * back, or NULL when out of memory (array is then unchanged). Doubles, so n adds cost O(n). */
+static void *grow(void *array, size_t n, size_t *allocated, size_t elem)
 {
     size_t cap = *allocated >= n ? *allocated : n;
-    void *array, *p;
+    void *p;
 
     if (n < cap)
-        return 0;
+        return array;
     cap = cap < 8 ? 8 : cap * 2;
     if (cap > SIZE_MAX / elem)
-        return -1;
-    memcpy(&array, arrayp, sizeof(array));
+        return NULL;
     p = realloc(array, cap * elem);
     if (!p)
-        return -1;
-    memcpy(arrayp, &p, sizeof(p));
+        return NULL;
     *allocated = cap;
-    return 0;
+    return p;
 }
 
 static int user_copy(struct logto_dir_user *dst, const struct logto_dir_user *src)
@@ -147,8 +145,12 @@ static int group_copy(struct logto_dir_group *dst, const struct logto_dir_group 
 
 int logto_directory_add_user(struct logto_directory *dir, const struct logto_dir_user *user)
 {
-    if (grow(&dir->users, dir->n_users, &dir->users_allocated, sizeof(*dir->users)) < 0 ||
-        user_copy(&dir->users[dir->n_users], user) < 0)
+    struct logto_dir_user *v = grow(dir->users, dir->n_users, &dir->users_allocated, sizeof(*v));
+
+    if (!v)
+        return -LOGTO_E_NOMEM;
+    dir->users = v;
+    if (user_copy(&v[dir->n_users], user) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_users++;
     return 0;
@@ -156,8 +158,13 @@ int logto_directory_add_user(struct logto_directory *dir, const struct logto_dir
 
 int logto_directory_add_group(struct logto_directory *dir, const struct logto_dir_group *group)
 {
-    if (grow(&dir->groups, dir->n_groups, &dir->groups_allocated, sizeof(*dir->groups)) < 0 ||
-        group_copy(&dir->groups[dir->n_groups], group) < 0)
+    struct logto_dir_group *v =
+        grow(dir->groups, dir->n_groups, &dir->groups_allocated, sizeof(*v));
+
+    if (!v)
+        return -LOGTO_E_NOMEM;
+    dir->groups = v;
+    if (group_copy(&v[dir->n_groups], group) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_groups++;
     return 0;
@@ -1225,7 +1232,6 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
                          struct logto_error *err)
 {
     _cleanup_free_ char *dirpath = NULL, *lockpath = NULL;
-    _cleanup_free_ uint8_t *buf = NULL;
     _cleanup_close_ int dirfd = -1, lockfd = -1, oldfd = -1;
     uint8_t key[16];
     uint64_t generation;
@@ -1237,9 +1243,8 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
         logto_error_prefix(err, "refusing to write %s", path ? path : "(null)");
         return r;
     }
-    if (!path || path[0] != '/' || logto_path_split(path, &dirpath, &base) < 0)
-        return logto_error_set(err, LOGTO_E_INVAL, "snapshot path must be absolute: %s",
-                               path ? path : "(null)");
+    if ((r = logto_path_split_absolute(path, "snapshot path", &dirpath, &base, err)) < 0)
+        return r;
     if ((r = logto_dir_open_trusted(dirpath, false, &dirfd, err)) < 0)
         return r;
     lockpath = logto_asprintf("%s/%s", dirpath, LOCK_NAME);
@@ -1251,6 +1256,7 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
     oldfd = open_previous(dirfd, base, &generation, &stale_offset);
     if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
         return logto_error_set(err, LOGTO_E_IO, "getrandom failed: %s", strerror(errno));
+    _cleanup_free_ uint8_t *buf = NULL;
     if ((r = snapshot_build(dir, generation + 1, key, &buf, &len, err)) < 0)
         return r;
     /* What readers will check lazily, checked whole once, before anything is published. */

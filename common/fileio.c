@@ -251,11 +251,24 @@ int logto_path_split(const char *path, char **ret_dir, const char **ret_base)
     const char *slash = strrchr(path, '/');
 
     if (!slash || slash[1] == '\0')
-        return -1;
+        return -LOGTO_E_INVAL;
     *ret_dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
     if (!*ret_dir)
-        return -1;
+        return -LOGTO_E_NOMEM;
     *ret_base = slash + 1;
+    return 0;
+}
+
+int logto_path_split_absolute(const char *path, const char *what, char **ret_dir,
+                              const char **ret_base, struct logto_error *err)
+{
+    int r = path && path[0] == '/' ? logto_path_split(path, ret_dir, ret_base) : -LOGTO_E_INVAL;
+
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(err);
+    if (r < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "%s must be absolute: %s", what,
+                               path ? path : "(null)");
     return 0;
 }
 
@@ -267,9 +280,9 @@ int logto_file_read_trusted(const char *path, enum logto_file_policy policy, siz
     const char *base;
     int r;
 
-    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0)
-        return logto_error_set(err, LOGTO_E_INVAL, "path must be absolute: %s",
-                               path ? path : "(null)");
+    r = logto_path_split_absolute(path, "path", &dir, &base, err);
+    if (r < 0)
+        return r;
     r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;
@@ -386,9 +399,9 @@ int logto_file_write_atomic(const char *path, const void *data, size_t len, mode
     const char *base;
     int r;
 
-    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0)
-        return logto_error_set(err, LOGTO_E_INVAL, "path must be absolute: %s",
-                               path ? path : "(null)");
+    r = logto_path_split_absolute(path, "path", &dir, &base, err);
+    if (r < 0)
+        return r;
     r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;

@@ -89,5 +89,10 @@ int logto_file_write_atomic(const char *path, const void *data, size_t len, mode
 int logto_lock_at(int dirfd, const char *name, const char *path, int timeout_ms, int *ret_fd,
                   struct logto_error *err);
 
-/* Split "/a/b/c" into a malloc'd "/a/b" and a pointer to "c" inside path. */
+/* Split "/a/b/c" into a malloc'd "/a/b" and a pointer to "c" inside path: -LOGTO_E_INVAL when
+ * path has no last component, -LOGTO_E_NOMEM when out of memory. */
 int logto_path_split(const char *path, char **ret_dir, const char **ret_base);
+/* The same for an absolute path, with the error filled: "<what> must be absolute: <path>", or
+ * out of memory (which is not the caller's path's fault). */
+int logto_path_split_absolute(const char *path, const char *what, char **ret_dir,
+                              const char **ret_base, struct logto_error *err);

@@ -412,7 +412,7 @@ int logto_jwt_peek(const char *token, char **ret_alg, char **ret_kid, struct log
     _cleanup_json_ json_t *header = NULL;
     const struct alg_info *alg;
     const char *kid = NULL;
-    struct segments s;
+    struct segments s = { 0 };
     int r;
 
     r = split_token(token, &s, err);
@@ -703,7 +703,7 @@ int logto_jwt_verify(const char *token, const struct logto_jwks *jwks,
     const struct alg_info *alg = NULL;
     const struct jwk *key = NULL;
     const char *kid = NULL;
-    struct segments s;
+    struct segments s = { 0 };
     int r;
 
     if (!jwks || !expect || !expect->issuer || !expect->client_id)

@@ -360,7 +360,6 @@ int logto_mgmt_parse_page(const struct logto_http_response *resp, enum logto_mgm
                           uint64_t *ret_pages, char **ret_next, struct logto_error *err)
 {
     _cleanup_json_ json_t *items = NULL;
-    _cleanup_free_ char *next = NULL;
     uint64_t total = 0, pages = 0;
     size_t n, i;
     json_t *item;
@@ -378,6 +377,7 @@ int logto_mgmt_parse_page(const struct logto_http_response *resp, enum logto_mgm
         return logto_error_set(err, LOGTO_E_PROTOCOL,
                                "%s: page %u has %zu items, more than the %d asked for", what, page,
                                n, LOGTO_MGMT_PAGE_SIZE);
+    _cleanup_free_ char *next = NULL;
     if (resp->total_number) {
         r = logto_mgmt_parse_total(resp->total_number, &total, err);
         pages = total == 0 ? 1 : (total + LOGTO_MGMT_PAGE_SIZE - 1) / LOGTO_MGMT_PAGE_SIZE;

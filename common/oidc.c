@@ -104,7 +104,6 @@ static void open_cache(const struct logto_ctx *ctx, struct logto_oidc *oidc)
 static int cache_load(const struct logto_ctx *ctx, struct logto_oidc *oidc, const char *name,
                       const char *key, int64_t *ret_fetched, int64_t *ret_expires, json_t **ret)
 {
-    _cleanup_free_ char *buf = NULL;
     _cleanup_json_ json_t *file = NULL;
     struct logto_error err = { 0 };
     const char *stored_key = NULL;
@@ -115,6 +114,7 @@ static int cache_load(const struct logto_ctx *ctx, struct logto_oidc *oidc, cons
 
     if (oidc->cache_dirfd < 0)
         return -1;
+    _cleanup_free_ char *buf = NULL;
     r = logto_file_read_at(oidc->cache_dirfd, name, name, LOGTO_FILE_PUBLIC, LOGTO_OIDC_CACHE_MAX,
                            &buf, &len, &err);
     if (r < 0) {

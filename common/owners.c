@@ -271,12 +271,12 @@ int logto_blocked_read(const struct logto_ctx *ctx, struct logto_blocked **ret,
                        struct logto_error *err)
 {
     _cleanup_(logto_blocked_freep) struct logto_blocked *b = logto_blocked_new();
-    _cleanup_free_ char *path = NULL;
     _cleanup_json_ json_t *doc = NULL;
     int r;
 
     if (!b)
         return LOGTO_OOM(err);
+    _cleanup_free_ char *path = NULL;
     r = logto_state_doc_read(ctx, LOGTO_BLOCKED_FILE, LOGTO_BLOCKED_MAX, 6, LOGTO_BLOCKED_VERSION,
                              &doc, &path, err);
     if (r == -LOGTO_E_NOTFOUND) {

@@ -1273,9 +1273,9 @@ int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct lo
     struct stat st;
     int r;
 
-    if (!path || path[0] != '/' || logto_path_split(path, &dir, &base) < 0)
-        return logto_error_set(err, LOGTO_E_INVAL, "snapshot path must be absolute: %s",
-                               path ? path : "(null)");
+    r = logto_path_split_absolute(path, "snapshot path", &dir, &base, err);
+    if (r < 0)
+        return r;
     r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;

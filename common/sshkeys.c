@@ -271,7 +271,7 @@ int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const ch
                          char ***ret, struct logto_error *err)
 {
     _cleanup_close_ int dirfd = -1;
-    _cleanup_free_ char *dirpath = NULL, *path = NULL, *buf = NULL, *header = NULL;
+    _cleanup_free_ char *dirpath = NULL, *path = NULL, *header = NULL;
     _cleanup_strv_ char **keys = calloc(1, sizeof(char *));
     size_t len = 0;
     char *line, *save = NULL;
@@ -288,6 +288,7 @@ int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const ch
     header = logto_asprintf("%s%s", KEYS_HEADER, sub ? sub : "");
     if (!path || !header)
         return LOGTO_OOM(err);
+    _cleanup_free_ char *buf = NULL;
     r = logto_file_read_at(dirfd, name, path, LOGTO_FILE_SECRET, LOGTO_KEYS_FILE_MAX, &buf, &len,
                            err);
     if (r < 0)

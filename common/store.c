@@ -102,6 +102,13 @@ int logto_record_set_verifier(struct logto_record *rec, const char *value)
     return set_secret(&rec->verifier, value);
 }
 
+void logto_record_set_refresh_failure(struct logto_record *rec, int64_t at, const char *code)
+{
+    free(rec->refresh_error);
+    rec->refresh_error = code ? strdup(code) : NULL;
+    rec->refresh_failed_at = at;
+}
+
 /* Secrets are printable ASCII: what refresh tokens and crypt hashes are made of. At least two
  * characters, so the quoted value in the file always has room for the reader's `null`. */
 static bool secret_valid(const char *s)
@@ -315,7 +322,6 @@ static int record_from_json(const struct field_check *fc, const char *name,
 {
     const char *key;
     json_t *v;
-    _cleanup_free_ char *method = NULL;
     int r;
 
     json_object_foreach(fc->obj, key,
@@ -354,6 +360,7 @@ static int record_from_json(const struct field_check *fc, const char *name,
         return corrupt(fc, "suspended", "is not a boolean");
     rec->suspended = v && json_is_true(v);
 
+    _cleanup_free_ char *method = NULL;
     r = get_str(fc, "auth_method", false, &method);
     if (r < 0)
         return r;

@@ -73,6 +73,9 @@ static inline void logto_record_freep(struct logto_record **rec)
 /* Replace a secret field (the old value is wiped); value may be NULL. -1 on allocation failure. */
 int logto_record_set_refresh_token(struct logto_record *rec, const char *value);
 int logto_record_set_verifier(struct logto_record *rec, const char *value);
+/* Note a refused refresh (when, and the short error code) or, with 0 and NULL, a successful one.
+ * The code is informational: it stays NULL when out of memory. */
+void logto_record_set_refresh_failure(struct logto_record *rec, int64_t at, const char *code);
 
 struct logto_store;
 struct logto_store_lock;

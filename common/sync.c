@@ -739,7 +739,7 @@ static int refuse_chosen_ids(struct build *b)
             r = LOGTO_OOM(b->err);
     }
 out:
-    for (size_t i = 0; cand && i < b->n; i++)
+    for (size_t i = 0; cand && n_cand && i < b->n; i++)
         logto_identity_groups_free(cand[i], n_cand[i]);
     for (size_t i = 0; why && i < b->n; i++)
         free(why[i]);
@@ -1215,7 +1215,7 @@ static int sync_build(const struct logto_ctx *ctx, const struct logto_sync_user 
     *ret_dir = TAKE_PTR(dir);
     r = 0;
 out:
-    for (size_t i = 0; b.groups && i < n; i++)
+    for (size_t i = 0; b.groups && b.n_groups && i < n; i++)
         logto_identity_groups_free(b.groups[i], b.n_groups[i]);
     free(b.groups);
     free(b.n_groups);

@@ -93,7 +93,6 @@ int logto_sync_status_read(const struct logto_ctx *ctx, struct logto_sync_status
                            struct logto_error *err)
 {
     _cleanup_(logto_sync_status_freep) struct logto_sync_status *st = calloc(1, sizeof(*st));
-    _cleanup_free_ char *path = NULL;
     _cleanup_json_ json_t *doc = NULL;
     json_t *e = NULL;
     int64_t n[7] = { 0 };
@@ -103,6 +102,7 @@ int logto_sync_status_read(const struct logto_ctx *ctx, struct logto_sync_status
 
     if (!st)
         return LOGTO_OOM(err);
+    _cleanup_free_ char *path = NULL;
     r = logto_state_doc_read(ctx, LOGTO_SYNC_STATUS_FILE, LOGTO_SYNC_STATUS_MAX, 4,
                              LOGTO_SYNC_STATUS_VERSION, &doc, &path, err);
     if (r < 0)

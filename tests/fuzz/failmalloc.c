@@ -6,6 +6,8 @@
  * allocations are routed here with json_set_alloc_funcs. Between fuzz_failmalloc_start(seed)
  * and fuzz_failmalloc_stop() about one allocation in FAIL_ONE_IN fails, chosen by a generator
  * seeded from the input, so each input fails the same allocations every time it runs.
+ * fuzz_failmalloc_fail_nth(n) fails exactly the n-th allocation instead: unit tests sweep n over
+ * every allocation of an operation (tests/unit/test_sync.c).
  * Allocations inside libc (asprintf...), libcurl, cjose and OpenSSL are not affected.
  */
 #include "config.h"
@@ -32,13 +34,20 @@ void *__wrap_realloc(void *p, size_t size);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 
-static bool active;
+static bool active, fired;
 static uint32_t state;
+static unsigned long fail_nth, count; /* fail_nth 0: the random mode */
 
 static bool should_fail(void)
 {
     if (!active)
         return false;
+    if (fail_nth) {
+        if (++count != fail_nth)
+            return false;
+        fired = true;
+        return true;
+    }
     /* xorshift32: cheap, and the same sequence for the same seed. */
     state ^= state << 13;
     state ^= state >> 17;
@@ -76,7 +85,7 @@ static void *json_malloc(size_t size)
     return __wrap_malloc(size);
 }
 
-void fuzz_failmalloc_start(uint32_t seed)
+static void route_json(void)
 {
     static bool json_routed;
 
@@ -84,8 +93,28 @@ void fuzz_failmalloc_start(uint32_t seed)
         json_set_alloc_funcs(json_malloc, free);
         json_routed = true;
     }
+}
+
+void fuzz_failmalloc_start(uint32_t seed)
+{
+    route_json();
     state = seed ? seed : 0x9e3779b9u;
+    fail_nth = 0;
     active = true;
+}
+
+void fuzz_failmalloc_fail_nth(unsigned long n)
+{
+    route_json();
+    fail_nth = n;
+    count = 0;
+    fired = false;
+    active = true;
+}
+
+bool fuzz_failmalloc_fired(void)
+{
+    return fired;
 }
 
 void fuzz_failmalloc_stop(void)

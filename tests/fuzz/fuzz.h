@@ -68,3 +68,7 @@ void fuzz_failmalloc_start(uint32_t seed);
 void fuzz_failmalloc_stop(void);
 /* True between start and stop in a target built with failmalloc.c. */
 bool fuzz_failmalloc_active(void);
+/* Until stop, fail exactly the n-th allocation (n >= 1) and no other; fired() says whether it
+ * came. Only with failmalloc.c (unit tests that sweep n over an operation). */
+void fuzz_failmalloc_fail_nth(unsigned long n);
+bool fuzz_failmalloc_fired(void);

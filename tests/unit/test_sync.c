@@ -18,6 +18,7 @@
 #include "sync.h"
 #include "util.h"
 
+#include "../fuzz/fuzz.h"
 #include "../lib/check.h"
 
 #define S(lit) ((char *)(uintptr_t)(lit))
@@ -805,6 +806,38 @@ static void test_chosen_ids(void)
     }
 }
 
+/* Every allocation of a build may fail (tests/fuzz/failmalloc.c fails the n-th one, for every n):
+ * the build then says out of memory, or copes, and never crashes (nor leaks, under valgrind). */
+static void test_allocation_failures(void)
+{
+    const struct spec specs[] = {
+        { "fffffffffff1", "keeper", NULL, NULL, "admin", "o9", "member", false },
+        { "fffffffffff2", "chooser", NULL, "{\"uidNumber\":70001,\"gidNumber\":70002}", "admin",
+          NULL, NULL, false },
+    };
+    unsigned long n;
+
+    setup();
+    for (n = 1;; n++) {
+        _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL;
+        _cleanup_(logto_sync_report_freep) struct logto_sync_report *rep = new_report();
+        struct logto_error e = { 0 };
+        struct users u = make(specs, ELEMENTSOF(specs));
+        int r;
+
+        fuzz_failmalloc_fail_nth(n);
+        r = logto_sync_build(&ctx, u.v, u.n, &dir, NULL, rep, &e);
+        fuzz_failmalloc_stop();
+        users_free(&u);
+        if (!fuzz_failmalloc_fired()) {
+            CHECK_INT(r, 0); /* every allocation of the build has failed once */
+            break;
+        }
+        CHECK(r == 0 || r == -LOGTO_E_NOMEM);
+    }
+    CHECK(n > 20);
+}
+
 static void test_unmapped(void)
 {
     static const struct spec specs[] = {
@@ -1078,5 +1111,5 @@ static void test_ssh_keys_cache(void)
 
 TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_name_owners),
           TEST(test_blocked_file), TEST(test_resolve_uids), TEST(test_local),
-          TEST(test_group_clashes), TEST(test_chosen_ids), TEST(test_unmapped), TEST(test_diff),
-          TEST(test_ssh_key_check), TEST(test_ssh_keys_cache))
+          TEST(test_group_clashes), TEST(test_chosen_ids), TEST(test_allocation_failures),
+          TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check), TEST(test_ssh_keys_cache))
