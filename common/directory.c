@@ -151,6 +151,7 @@ int logto_directory_add_user(struct logto_directory *dir, const struct logto_dir
         user_copy(&dir->users[dir->n_users], user) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_users++;
+    dir->local_files = 0; /* not checked against the local files */
     return 0;
 }
 
@@ -160,6 +161,7 @@ int logto_directory_add_group(struct logto_directory *dir, const struct logto_di
         group_copy(&dir->groups[dir->n_groups], group) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_groups++;
+    dir->local_files = 0;
     return 0;
 }
 
@@ -781,12 +783,14 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
     _cleanup_free_ bool *drop_u = NULL, *drop_g = NULL, *emptied = NULL;
     _cleanup_free_ struct keyed *subs = NULL;
     struct logto_error e = { 0 };
+    struct timespec now;
     size_t n;
     int r;
 
-    r = logto_localset_read(passwd_path ? passwd_path : "/etc/passwd", &pw, &e);
+    dir->local_files = 0;
+    r = logto_localset_read(passwd_path ? passwd_path : LOGTO_PASSWD_PATH, &pw, &e);
     if (r == 0)
-        r = logto_localset_read(group_path ? group_path : "/etc/group", &gr, &e);
+        r = logto_localset_read(group_path ? group_path : LOGTO_GROUP_PATH, &gr, &e);
     if (r < 0) {
         logto_log(log, LOG_ERR, "directory-local-unreadable reason=\"%s\"", e.message);
         goto out;
@@ -812,6 +816,11 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
     for (size_t i = dir->n_users; i-- > 0;)
         if (drop_u[i])
             remove_user_at(dir, i);
+    /* Only the files the NSS module's guard looks at make a fingerprint it can use. */
+    if ((!passwd_path || strcmp(passwd_path, LOGTO_PASSWD_PATH) == 0) &&
+        (!group_path || strcmp(group_path, LOGTO_GROUP_PATH) == 0) &&
+        clock_gettime(CLOCK_REALTIME, &now) == 0)
+        dir->local_files = logto_local_fingerprint_settled(&pw.id, &gr.id, &now);
     r = (int)n;
 out:
     logto_localset_clear(&pw);
@@ -1169,6 +1178,7 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
     h->file_size = L.total;
     h->generation = generation;
     h->created_at = dir->generated_at ? dir->generated_at : (int64_t)time(NULL);
+    h->local_files = dir->local_files;
     h->n_users = (uint32_t)dir->n_users;
     h->n_groups = (uint32_t)dir->n_groups;
     h->n_members = h->n_user_gids = (uint32_t)L.n_members;
@@ -1341,6 +1351,7 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     }
     if (logto_directory_validate(dir, &e) < 0)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s", path, e.message);
+    dir->local_files = logto_snapshot_local_files(snap);
     *ret = TAKE_PTR(dir);
     return 0;
 }
