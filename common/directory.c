@@ -783,7 +783,6 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
     _cleanup_free_ bool *drop_u = NULL, *drop_g = NULL, *emptied = NULL;
     _cleanup_free_ struct keyed *subs = NULL;
     struct logto_error e = { 0 };
-    struct timespec now;
     size_t n;
     int r;
 
@@ -818,9 +817,13 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
             remove_user_at(dir, i);
     /* Only the files the NSS module's guard looks at make a fingerprint it can use. */
     if ((!passwd_path || strcmp(passwd_path, LOGTO_PASSWD_PATH) == 0) &&
-        (!group_path || strcmp(group_path, LOGTO_GROUP_PATH) == 0) &&
-        clock_gettime(CLOCK_REALTIME, &now) == 0)
-        dir->local_files = logto_local_fingerprint_settled(&pw.id, &gr.id, &now);
+        (!group_path || strcmp(group_path, LOGTO_GROUP_PATH) == 0)) {
+        bool pw_first =
+            pw.seen_at.tv_sec < gr.seen_at.tv_sec ||
+            (pw.seen_at.tv_sec == gr.seen_at.tv_sec && pw.seen_at.tv_nsec <= gr.seen_at.tv_nsec);
+        dir->local_files =
+            logto_local_fingerprint_settled(&pw.id, &gr.id, pw_first ? &pw.seen_at : &gr.seen_at);
+    }
     r = (int)n;
 out:
     logto_localset_clear(&pw);

@@ -31,18 +31,21 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The whole file, NUL-terminated, and the identity of what was read (fstat of the same
- * descriptor, after reading it: a change made meanwhile shows); without stdio, so nothing is
- * buffered past it. */
+/*
+ * The whole file, NUL-terminated, and the identity of the version read: fstat of the same
+ * descriptor before reading, so any change made while or after it is read shows as another
+ * identity; ret_seen is the time just before that fstat (what a change older than the identity
+ * is measured against). Without stdio, so nothing is buffered past the file.
+ */
 static int slurp(const char *path, char **ret, struct logto_file_identity *ret_id,
-                 struct logto_error *err)
+                 struct timespec *ret_seen, struct logto_error *err)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     _cleanup_free_ char *buf = NULL;
     size_t len = 0, cap = 0;
     struct stat st;
 
-    if (fd < 0 || fstat(fd, &st) < 0)
+    if (fd < 0 || clock_gettime(CLOCK_REALTIME, ret_seen) < 0 || fstat(fd, &st) < 0)
         return logto_error_set(err, LOGTO_E_IO, "cannot read %s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > LOCALSET_MAX_SIZE)
         return logto_error_set(err, LOGTO_E_IO, "%s is not a regular file of sane size", path);
@@ -67,8 +70,6 @@ static int slurp(const char *path, char **ret, struct logto_file_identity *ret_i
             break;
         len += (size_t)n;
     }
-    if (fstat(fd, &st) < 0)
-        return logto_error_set(err, LOGTO_E_IO, "cannot stat %s: %s", path, strerror(errno));
     if (!buf && !(buf = malloc(1)))
         return LOGTO_OOM(err);
     buf[len] = '\0';
@@ -83,7 +84,7 @@ int logto_localset_read(const char *path, struct logto_localset *ret, struct log
     size_t lines = 1;
     int r;
 
-    r = slurp(path, &s.buf, &s.id, err);
+    r = slurp(path, &s.buf, &s.id, &s.seen_at, err);
     if (r < 0)
         return r;
     for (const char *p = s.buf; (p = strchr(p, '\n')); p++)

@@ -28,7 +28,10 @@ struct logto_localset {
     size_t n_names;
     uint32_t *ids;
     size_t n_ids;
-    struct logto_file_identity id; /* of the very descriptor read (fstat) */
+    /* The version read: fstat of the very descriptor, before reading it; and CLOCK_REALTIME just
+     * before that fstat. */
+    struct logto_file_identity id;
+    struct timespec seen_at;
 };
 
 /*
@@ -51,10 +54,11 @@ uint64_t logto_local_fingerprint(const struct logto_file_identity *passwd,
 
 /*
  * What a writer may record after checking its entries against these versions of the files: their
- * fingerprint, or 0 when either file's ctime is less than LOGTO_LOCAL_SETTLE_NS before now (or
- * after it). File times have the granularity of a clock tick (a whole second on some file
- * systems), so a change written in place, keeping the size, in the same tick as the writer's read
- * would leave the identity as it was; a file that has not changed for that long cannot.
+ * fingerprint, or 0 when either file's ctime is less than LOGTO_LOCAL_SETTLE_NS before `now` (the
+ * earlier of the two logto_localset.seen_at) or after it. File times have the granularity of a
+ * clock tick (a whole second on some file systems), so a change written in place, keeping the
+ * size, in the same tick as the version the writer read would leave the identity as it was; a
+ * file that had not changed for that long when its identity was taken cannot.
  */
 #define LOGTO_LOCAL_SETTLE_NS INT64_C(2000000000)
 uint64_t logto_local_fingerprint_settled(const struct logto_file_identity *passwd,

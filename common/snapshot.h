@@ -82,8 +82,9 @@
  * The local files. `local_files` is the fingerprint (localset.h: device, inode, size, mtime and
  * ctime of both) of the /etc/passwd and /etc/group that the writer checked every entry against
  * (logto_directory_drop_local: no entry's name or ID is local there), taken with fstat of the
- * descriptors it read, so no change slips between the check and the fingerprint. 0: unknown (the
- * writer checked other files, as tests do, or a file had changed less than two seconds before).
+ * descriptors it read, before reading, so no change slips between the check and the fingerprint
+ * (a change while or after they are read makes another identity). 0: unknown (the writer checked
+ * other files, as tests do, or a file had changed less than two seconds before).
  * The NSS module's guard stats the two files at most once a second: while they still have this
  * fingerprint no entry can be local, so it hides nothing without reading them or checking any
  * entry; when they differ (a local account was added since) it reads them and checks every entry
