@@ -287,17 +287,11 @@ static json_t *cache_part(const struct logto_ctx *ctx, struct status *st)
  * NSS module reads neither; otherwise it checks every entry against them until the next write. */
 static const char *local_files_state(const struct logto_snapshot *snap)
 {
-    struct logto_file_identity pw, gr;
-    struct stat a, b;
     uint64_t fp = logto_snapshot_local_files(snap);
 
     if (fp == 0)
         return "unknown";
-    if (stat(LOGTO_PASSWD_PATH, &a) < 0 || stat(LOGTO_GROUP_PATH, &b) < 0)
-        return "changed";
-    logto_file_identity_from_stat(&pw, &a);
-    logto_file_identity_from_stat(&gr, &b);
-    return logto_local_fingerprint(&pw, &gr) == fp ? "unchanged" : "changed";
+    return logto_local_fingerprint_at(NULL, NULL) == fp ? "unchanged" : "changed";
 }
 
 static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)

@@ -170,6 +170,26 @@ uint64_t logto_local_fingerprint(const struct logto_file_identity *passwd,
     return h ? h : 1; /* 0 means unknown */
 }
 
+static int stat_identity(const char *path, struct logto_file_identity *id)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return -1;
+    logto_file_identity_from_stat(id, &st);
+    return 0;
+}
+
+uint64_t logto_local_fingerprint_at(const char *passwd_path, const char *group_path)
+{
+    struct logto_file_identity pw, gr;
+
+    if (stat_identity(passwd_path ? passwd_path : LOGTO_PASSWD_PATH, &pw) < 0 ||
+        stat_identity(group_path ? group_path : LOGTO_GROUP_PATH, &gr) < 0)
+        return 0;
+    return logto_local_fingerprint(&pw, &gr);
+}
+
 static bool settled(const struct logto_file_identity *id, const struct timespec *now)
 {
     int64_t changed = (int64_t)id->ctime.tv_sec * 1000000000 + id->ctime.tv_nsec;
@@ -188,16 +208,6 @@ uint64_t logto_local_fingerprint_settled(const struct logto_file_identity *passw
 }
 
 /* ---------------------------------------------------------------- the guard */
-
-static int stat_identity(const char *path, struct logto_file_identity *id)
-{
-    struct stat st;
-
-    if (stat(path, &st) < 0)
-        return -1;
-    logto_file_identity_from_stat(id, &st);
-    return 0;
-}
 
 /* Lock held. Readers without the lock load the deadline (acquire) before the fingerprint, so
  * they see a fingerprint at least as new as the deadline they passed. */

@@ -51,6 +51,9 @@ bool logto_localset_has_id(const struct logto_localset *set, uint32_t id);
  */
 uint64_t logto_local_fingerprint(const struct logto_file_identity *passwd,
                                  const struct logto_file_identity *group);
+/* The fingerprint of the files at these paths now (stat; NULL: LOGTO_PASSWD_PATH,
+ * LOGTO_GROUP_PATH), or 0 when either cannot be stat'ed. */
+uint64_t logto_local_fingerprint_at(const char *passwd_path, const char *group_path);
 
 /*
  * What a writer may record after checking its entries against these versions of the files: their

@@ -19,7 +19,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -308,18 +307,6 @@ static int writer(int go_fd)
     return 0;
 }
 
-static uint64_t host_files_fingerprint(void)
-{
-    struct logto_file_identity pw, gr;
-    struct stat a, b;
-
-    if (stat(LOGTO_PASSWD_PATH, &a) < 0 || stat(LOGTO_GROUP_PATH, &b) < 0)
-        return 0;
-    logto_file_identity_from_stat(&pw, &a);
-    logto_file_identity_from_stat(&gr, &b);
-    return logto_local_fingerprint(&pw, &gr);
-}
-
 static void *load(void *module, const char *name)
 {
     void *p = dlsym(module, name);
@@ -345,7 +332,7 @@ static void test_concurrent_replacement(void)
     version[1] = make_version(1);
     CHECK_INT(logto_directory_validate(version[0], &err), 0);
     CHECK_INT(logto_directory_validate(version[1], &err), 0);
-    version[1]->local_files = host_files_fingerprint();
+    version[1]->local_files = logto_local_fingerprint_at(NULL, NULL);
     CHECK(version[1]->local_files != 0);
     tmp = fx_tmpdir("threads");
     snap_path = fx_path(tmp, LOGTO_SNAPSHOT_NAME);

@@ -693,6 +693,8 @@ static void test_fingerprint(void)
     CHECK(fp != 0);
     CHECK(logto_local_fingerprint(&a, &b) == fp);
     CHECK(logto_local_fingerprint(&b, &a) != fp);
+    CHECK(logto_local_fingerprint_at(pw, gr) == fp);
+    CHECK(logto_local_fingerprint_at(pw, "/nonexistent/group") == 0);
     for (int field = 0; field < 7; field++) {
         c = b;
         switch (field) {
@@ -827,15 +829,6 @@ static void guard_on(struct logto_local_guard *g, const char *pw, const char *gr
     g->interval_ns = 0; /* stat at every call: the tests change the files between calls */
 }
 
-static uint64_t fingerprint_of(const char *pw, const char *gr)
-{
-    struct logto_file_identity a, b;
-
-    identity_of(pw, &a);
-    identity_of(gr, &b);
-    return logto_local_fingerprint(&a, &b);
-}
-
 /*
  * The files are those the snapshot's writer checked: the guard hides nothing and reads nothing,
  * whatever the entry (it asks about none: the writer already dropped what was local). Any other
@@ -851,7 +844,7 @@ static void test_guard_unchanged(void)
     write_text(pw, GUARD_PASSWD);
     write_text(gr, GUARD_GROUP);
     guard_on(&g, pw, gr);
-    fp = fingerprint_of(pw, gr);
+    fp = logto_local_fingerprint_at(pw, gr);
     CHECK(logto_local_guard_clear(&g, fp));
     CHECK_INT(logto_local_guard_hides_user(&g, fp, "alice", 10001, 10001), 0);
     CHECK_INT(logto_local_guard_hides_user(&g, fp, "bob", 1001, 1001), 0);
@@ -896,7 +889,7 @@ static void test_guard_changed(void)
     guard_on(&g, pw, gr);
     guard_on(&slow, pw, gr);
     slow.interval_ns = INT64_C(3600) * 1000000000;
-    fp = fingerprint_of(pw, gr);
+    fp = logto_local_fingerprint_at(pw, gr);
     CHECK(logto_local_guard_clear(&g, fp));
     CHECK(logto_local_guard_clear(&slow, fp));
 
@@ -925,7 +918,7 @@ static void test_guard_changed(void)
     CHECK_INT(slow.reads, 1);
 
     /* The next writer's fingerprint: clear again, nothing more read. */
-    fp = fingerprint_of(pw, gr);
+    fp = logto_local_fingerprint_at(pw, gr);
     CHECK(logto_local_guard_clear(&g, fp));
     CHECK_INT(logto_local_guard_hides_user(&g, fp, "mysql", 1900000001, 1900000001), 0);
     CHECK_INT(g.reads, 1);
