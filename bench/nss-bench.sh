@@ -11,9 +11,17 @@
 #                                           size for the scaling ratio (default 5)
 #        FRESH_ROUNDS=N bench/nss-bench.sh ...  rounds of whole processes, every backend and
 #                                           size in a shuffled order in each (default 31)
+#        GUARD=changed bench/nss-bench.sh ...  the snapshots carry no fingerprint of the local
+#                                           files, as after a local account was added and before
+#                                           the next sync: the module's guard reads /etc/passwd
+#                                           and /etc/group and checks every entry it serves
+#                                           (default: unchanged, the snapshots are stamped with
+#                                           the host files' fingerprint, as sync writes them)
 set -eu
 rounds=${ROUNDS:-5}
 fresh_rounds=${FRESH_ROUNDS:-31}
+guard=${GUARD:-unchanged}
+case $guard in unchanged | changed) ;; *) echo "nss-bench: GUARD must be unchanged or changed" >&2; exit 1 ;; esac
 case $rounds$fresh_rounds in '' | *[!0-9]*) echo "nss-bench: ROUNDS and FRESH_ROUNDS must be numbers" >&2; exit 1 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -42,12 +50,14 @@ install_snapshot() {
     cp "$tmp/$1/directory.snapshot" "$statedir/.new" && mv "$statedir/.new" "$statedir/directory.snapshot"
 }
 
-# local_files SIZE|host: what /etc/passwd and /etc/group hold (same inodes as the bind mounts:
-# rewritten in place).
+# local_files SIZE|host: bind that size's files, or this host's own, over /etc/passwd and
+# /etc/group (nothing is rewritten: the host's files keep the identity the snapshots were stamped
+# with, so the module's guard finds them unchanged).
 local_files() {
     if [ "$1" = host ]; then f=host-passwd g=host-group; else f=$1/passwd g=$1/group; fi
-    cat "$tmp/$f" >"$tmp/etc-passwd"
-    cat "$tmp/$g" >"$tmp/etc-group"
+    umount /etc/passwd /etc/group
+    mount --bind "$tmp/$f" /etc/passwd
+    mount --bind "$tmp/$g" /etc/group
 }
 
 inside() { # in the namespace: $1 = temp dir, then the sizes
@@ -59,14 +69,21 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     statedir=$(dirname "$("$bench" path)")
     mount -t tmpfs -o mode=0755 tmpfs /var/lib
     mkdir -m 0755 -p /var/lib/misc "$statedir"
-    cp /etc/passwd "$tmp/host-passwd"
-    cp /etc/group "$tmp/host-group"
-    : >"$tmp/etc-passwd"
-    : >"$tmp/etc-group"
-    mount --bind "$tmp/etc-passwd" /etc/passwd
-    mount --bind "$tmp/etc-group" /etc/group
+    # This host's own passwd and group files, read-only, as themselves (same inode and times, so
+    # the module's guard finds the identity the snapshots are stamped with below).
+    for f in passwd group; do
+        : >"$tmp/host-$f"
+        mount --bind "/etc/$f" "$tmp/host-$f"
+        mount -o remount,bind,ro "$tmp/host-$f"
+    done
+    mount --bind "$tmp/host-passwd" /etc/passwd
+    mount --bind "$tmp/host-group" /etc/group
     : >"$tmp/nsswitch.conf"
     mount --bind "$tmp/nsswitch.conf" /etc/nsswitch.conf
+    # As sync writes them: checked against the host's files, with their fingerprint.
+    if [ "$guard" = unchanged ]; then
+        for n in "$@"; do "$bench" stamp "$tmp/$n/directory.snapshot"; done
+    fi
     for n in "$@"; do
         cp "$tmp/$n/passwd.db" "$tmp/$n/group.db" /var/lib/misc/
         install_snapshot "$n"
@@ -93,8 +110,10 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     # shuffled order in each round, so the load of a shared machine hits all of them alike.
     # Each size's files on the tmpfs, bind-mounted for the one process that uses them.
     mkdir -m 0755 /var/lib/bench
-    cp "$tmp/host-passwd" /var/lib/bench/host-passwd
-    cp "$tmp/host-group" /var/lib/bench/host-group
+    for f in host-passwd host-group; do # the host's files themselves, not copies
+        : >"/var/lib/bench/$f"
+        mount --bind "$tmp/$f" "/var/lib/bench/$f"
+    done
     for n in "$@"; do
         mkdir -m 0755 "/var/lib/bench/$n"
         for f in passwd group passwd.db group.db directory.snapshot; do
@@ -103,6 +122,7 @@ inside() { # in the namespace: $1 = temp dir, then the sizes
     done
     echo "# whole processes, $fresh_rounds rounds" >&2
     "$bench" fresh /var/lib/bench "$fresh_rounds" "$@" || echo "nss-bench: fresh processes failed" >&2
+    umount /var/lib/bench/host-passwd /var/lib/bench/host-group
     rm -rf /var/lib/bench
     # Scaling: the smallest and the largest size measured back to back, ROUNDS times, so that
     # the load of a shared machine (which drifts over minutes) hits both sides of each ratio.
@@ -154,13 +174,15 @@ for n in "$@"; do
     echo "# generated $n users: snapshot $(stat -c %s "$tmp/$n/directory.snapshot") bytes," \
         "passwd $(stat -c %s "$tmp/$n/passwd"), group $(stat -c %s "$tmp/$n/group")" >&2
 done
-ROUNDS=$rounds FRESH_ROUNDS=$fresh_rounds unshare --mount -- sh "$0" --inside "$tmp" "$@" >"$tmp/all"
+ROUNDS=$rounds FRESH_ROUNDS=$fresh_rounds GUARD=$guard unshare --mount -- sh "$0" --inside "$tmp" "$@" >"$tmp/all"
 grep -v '^round \|^fresh-round ' "$tmp/all" >"$tmp/results" || true
 grep '^round ' "$tmp/all" >"$tmp/rounds" || true
 grep '^fresh-round ' "$tmp/all" >"$tmp/fresh" || true
 
 echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(nproc) CPUs," \
     "kernel $(uname -r), $(ldd --version | head -n1)"
+echo "local guard: $guard (unchanged: the snapshots carry the fingerprint of the host files the module"
+echo "finds; changed: they carry none, and the guard reads the files and checks every entry)"
 echo "each cell: median / p99 of single calls through glibc (enumerate: one whole getpwent loop;"
 echo "process: one whole \`id USER\` process; fresh-getent, fresh-id: one whole \`getent passwd USER\`"
 echo "or \`id USER\` process, all backends and sizes interleaved); ratios are medians, files/logto"

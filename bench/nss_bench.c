@@ -5,6 +5,9 @@
  *
  *   nss_bench path             print the snapshot path the module was built with
  *   nss_bench gen N DIR        write DIR/passwd, DIR/group and DIR/directory.snapshot
+ *   nss_bench stamp SNAPSHOT   check a snapshot against this mount namespace's /etc/passwd and
+ *                              /etc/group and record their fingerprint, as sync does (the
+ *                              module's local guard then reads neither while they are unchanged)
  *   nss_bench run LABEL N      time getpwnam_r, getpwuid_r, getgrnam_r, getgrgid_r,
  *                              getgrouplist and a whole getpwent loop through glibc
  *   nss_bench spawn LABEL N PROGRAM ARGS...   time whole processes (e.g. `id USER`)
@@ -171,6 +174,35 @@ static int gen(unsigned n, const char *dir)
         fprintf(stderr, "nss_bench: %s\n", err.message);
         return 1;
     }
+    return 0;
+}
+
+/* What a sync on this host would write: the snapshot checked against the local files, with
+ * their fingerprint (0 when they changed less than 2 s ago). Nothing may be dropped: the
+ * generated users must not collide with the host's accounts. */
+static int stamp(const char *snap)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *d = NULL;
+    struct logto_error err = { 0 };
+    int r;
+
+    if (logto_snapshot_read(snap, &d, &err) < 0) {
+        fprintf(stderr, "nss_bench: %s\n", err.message);
+        return 1;
+    }
+    r = logto_directory_drop_local(d, NULL, NULL, NULL);
+    if (r != 0) {
+        fprintf(stderr, "nss_bench: %s: %s\n", snap,
+                r < 0 ? "cannot read the local files" : "entries collide with local accounts");
+        return 1;
+    }
+    if (logto_snapshot_write(snap, d, &err) < 0) {
+        fprintf(stderr, "nss_bench: %s\n", err.message);
+        return 1;
+    }
+    if (!d->local_files)
+        fprintf(stderr,
+                "nss_bench: %s: the local files changed less than 2 s ago, no fingerprint\n", snap);
     return 0;
 }
 
@@ -544,8 +576,9 @@ static const struct {
 };
 
 /* nss_files reads the generated users from /etc/passwd; with nss_logto they are Logto users, so
- * the files are this host's own (the module's guard hides Logto entries whose names or IDs are
- * local, and reads these files to know). */
+ * the files are this host's own: DIR/host-passwd and DIR/host-group, the very files the
+ * snapshots were stamped with (the module's guard stats them and, while they are unchanged,
+ * reads neither). */
 static int fresh_bind(const char *dir, const char *backend, unsigned n, bool undo)
 {
     bool host = strcmp(backend, "files+logto") == 0 || strcmp(backend, "logto") == 0;
@@ -672,6 +705,8 @@ int main(int argc, char **argv)
     }
     if (argc == 4 && strcmp(argv[1], "gen") == 0 && logto_parse_u64(argv[2], 1, 400000, &n) == 0)
         return gen((unsigned)n, argv[3]);
+    if (argc == 3 && strcmp(argv[1], "stamp") == 0)
+        return stamp(argv[2]);
     if (argc == 4 && strcmp(argv[1], "run") == 0 && logto_parse_u64(argv[3], 1, 400000, &n) == 0)
         return run(argv[2], (unsigned)n, false);
     if (argc == 5 && strcmp(argv[1], "direct") == 0 && logto_parse_u64(argv[2], 1, 400000, &n) == 0)
@@ -698,7 +733,8 @@ int main(int argc, char **argv)
         return fresh(argv[2], (unsigned)n, sizes, argc - 4);
     }
     fprintf(stderr,
-            "usage: nss_bench path | gen N DIR | run LABEL N | spawn LABEL N PROGRAM... |\n"
+            "usage: nss_bench path | gen N DIR | stamp SNAPSHOT | run LABEL N |\n"
+            "       spawn LABEL N PROGRAM... |\n"
             "       direct N MODULE SNAPSHOT | point LABEL N | direct-point N MODULE SNAPSHOT |\n"
             "       enum LABEL N | fresh DIR ROUNDS N...\n");
     return 2;

@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "http.h"
 #include "json.h"
+#include "localset.h"
 #include "oidc.h"
 #include "owners.h"
 #include "snapshot.h"
@@ -283,6 +284,17 @@ static json_t *cache_part(const struct logto_ctx *ctx, struct status *st)
 
 /* ---------------------------------------------------------------- the snapshot */
 
+/* Whether the local files are still those the snapshot's writer checked (localset.h): then the
+ * NSS module reads neither; otherwise it checks every entry against them until the next write. */
+static const char *local_files_state(const struct logto_snapshot *snap)
+{
+    uint64_t fp = logto_snapshot_local_files(snap);
+
+    if (fp == 0)
+        return "unknown";
+    return logto_local_fingerprint_at(NULL, NULL) == fp ? "unchanged" : "changed";
+}
+
 static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)
 {
     const char *sd = ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
@@ -323,11 +335,12 @@ static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)
     }
     if (lstat(path, &sb) == 0)
         json_object_set_new(out, "size", json_integer((json_int_t)sb.st_size));
-    json_object_update_new(out, json_pack("{s:o, s:I, s:I, s:I}", "written_at",
+    json_object_update_new(out, json_pack("{s:o, s:I, s:I, s:I, s:s}", "written_at",
                                           jtime(logto_snapshot_created_at(snap)), "users",
                                           (json_int_t)logto_snapshot_n_users(snap), "groups",
                                           (json_int_t)logto_snapshot_n_groups(snap), "generation",
-                                          (json_int_t)logto_snapshot_generation(snap)));
+                                          (json_int_t)logto_snapshot_generation(snap),
+                                          "local_files", local_files_state(snap)));
     return out;
 }
 
@@ -577,6 +590,15 @@ static void print_text(const struct status *st, const json_t *doc)
                " groups, generation %" PRId64 "\n",
                when_text(st, jget_int(snap, "written_at"), a, sizeof(a)), jget_int(snap, "size"),
                jget_int(snap, "users"), jget_int(snap, "groups"), jget_int(snap, "generation"));
+    if (jget_str(snap, "local_files"))
+        printf("  local files: %s\n",
+               logto_streq(jget_str(snap, "local_files"), "unchanged")
+                   ? "as the writer checked them (NSS reads neither)"
+               : logto_streq(jget_str(snap, "local_files"), "changed")
+                   ? "changed since it was written (NSS checks every entry against "
+                     "them until the next sync or sign-in)"
+                   : "not fingerprinted (NSS checks every entry against them until the "
+                     "next sync or sign-in)");
     printf("  NSS reads %s\n", jget_str(snap, "nss_path"));
 
     item = json_object_get(sync, "last");

@@ -153,6 +153,7 @@ int logto_directory_add_user(struct logto_directory *dir, const struct logto_dir
     if (user_copy(&v[dir->n_users], user) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_users++;
+    dir->local_files = 0; /* not checked against the local files */
     return 0;
 }
 
@@ -167,6 +168,7 @@ int logto_directory_add_group(struct logto_directory *dir, const struct logto_di
     if (group_copy(&v[dir->n_groups], group) < 0)
         return -LOGTO_E_NOMEM;
     dir->n_groups++;
+    dir->local_files = 0;
     return 0;
 }
 
@@ -791,9 +793,10 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
     size_t n;
     int r;
 
-    r = logto_localset_read(passwd_path ? passwd_path : "/etc/passwd", &pw, &e);
+    dir->local_files = 0;
+    r = logto_localset_read(passwd_path ? passwd_path : LOGTO_PASSWD_PATH, &pw, &e);
     if (r == 0)
-        r = logto_localset_read(group_path ? group_path : "/etc/group", &gr, &e);
+        r = logto_localset_read(group_path ? group_path : LOGTO_GROUP_PATH, &gr, &e);
     if (r < 0) {
         logto_log(log, LOG_ERR, "directory-local-unreadable reason=\"%s\"", e.message);
         goto out;
@@ -819,6 +822,15 @@ int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_p
     for (size_t i = dir->n_users; i-- > 0;)
         if (drop_u[i])
             remove_user_at(dir, i);
+    /* Only the files the NSS module's guard looks at make a fingerprint it can use. */
+    if ((!passwd_path || strcmp(passwd_path, LOGTO_PASSWD_PATH) == 0) &&
+        (!group_path || strcmp(group_path, LOGTO_GROUP_PATH) == 0)) {
+        bool pw_first =
+            pw.seen_at.tv_sec < gr.seen_at.tv_sec ||
+            (pw.seen_at.tv_sec == gr.seen_at.tv_sec && pw.seen_at.tv_nsec <= gr.seen_at.tv_nsec);
+        dir->local_files =
+            logto_local_fingerprint_settled(&pw.id, &gr.id, pw_first ? &pw.seen_at : &gr.seen_at);
+    }
     r = (int)n;
 out:
     logto_localset_clear(&pw);
@@ -1176,6 +1188,7 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
     h->file_size = L.total;
     h->generation = generation;
     h->created_at = dir->generated_at ? dir->generated_at : (int64_t)time(NULL);
+    h->local_files = dir->local_files;
     h->n_users = (uint32_t)dir->n_users;
     h->n_groups = (uint32_t)dir->n_groups;
     h->n_members = h->n_user_gids = (uint32_t)L.n_members;
@@ -1347,6 +1360,7 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     }
     if (logto_directory_validate(dir, &e) < 0)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s", path, e.message);
+    dir->local_files = logto_snapshot_local_files(snap);
     *ret = TAKE_PTR(dir);
     return 0;
 }

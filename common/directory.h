@@ -53,6 +53,11 @@ struct logto_directory {
     struct logto_dir_group *groups;
     size_t n_groups;
     int64_t generated_at; /* seconds */
+    /* The fingerprint of the local files every entry was checked against (localset.h), written
+     * into the snapshot for the NSS module's guard; 0: unknown. Set by
+     * logto_directory_drop_local, kept by removals (they make no entry local), reset by every
+     * addition; logto_snapshot_read takes it from the file. */
+    uint64_t local_files;
     /* Allocated lengths of users and groups, so adding is amortised O(1). 0 (or anything
      * smaller than n_*) means "exactly n_*", so a directory built by hand stays valid. */
     size_t users_allocated, groups_allocated;
@@ -112,8 +117,11 @@ int logto_snapshot_write(const char *path, const struct logto_directory *dir,
  * "directory-skip-local name=... reason=..." (reason local-user-name, local-uid,
  * local-group-name, local-gid, system-name, private-group-local, owner-local): a local account
  * or group created after a Logto entry took its name is noticed here, at the next sync or
- * sign-in. Writers call it before logto_snapshot_write. Returns the number of entries removed,
- * or a negative error.
+ * sign-in. Writers call it before logto_snapshot_write. Sets dir->local_files to the fingerprint
+ * of the files it read when they are the ones the NSS module's guard stats (passwd_path and
+ * group_path NULL or LOGTO_PASSWD_PATH and LOGTO_GROUP_PATH) and had settled
+ * (logto_local_fingerprint_settled), else to 0. Returns the number of entries removed, or a
+ * negative error.
  */
 struct logto_log;
 int logto_directory_drop_local(struct logto_directory *dir, const char *passwd_path,

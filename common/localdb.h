@@ -13,9 +13,8 @@
 
 #include "context.h"
 #include "error.h"
+#include "localset.h" /* LOGTO_PASSWD_PATH, LOGTO_GROUP_PATH */
 
-#define LOGTO_PASSWD_PATH     "/etc/passwd"
-#define LOGTO_GROUP_PATH      "/etc/group"
 #define LOGTO_BASE_PASSWD_DIR "/usr/share/base-passwd"
 
 struct logto_local_entry {

@@ -76,6 +76,7 @@ struct logto_snapshot {
     const uint32_t *stale; /* in the header */
     uint32_t version;
     uint64_t generation;
+    uint64_t local_files;
     int64_t created_at;
     uint8_t hash_key[16];
     const struct logto_snapshot_user *users;
@@ -355,6 +356,7 @@ static void bind_tables(struct logto_snapshot *s, const struct logto_snapshot_he
                    ? &((const struct logto_snapshot_header_v1 *)(const void *)h)->stale
                    : &h->stale;
     s->generation = h->generation;
+    s->local_files = s->version == LOGTO_SNAPSHOT_VERSION_1 ? 0 : h->local_files;
     s->created_at = h->created_at;
     memcpy(s->hash_key, h->hash_key, sizeof(s->hash_key));
     s->header_size = h->header_size;
@@ -1314,6 +1316,11 @@ uint32_t logto_snapshot_version(const struct logto_snapshot *snap)
 uint64_t logto_snapshot_generation(const struct logto_snapshot *snap)
 {
     return snap->generation;
+}
+
+uint64_t logto_snapshot_local_files(const struct logto_snapshot *snap)
+{
+    return snap->local_files;
 }
 
 int64_t logto_snapshot_created_at(const struct logto_snapshot *snap)

@@ -6,8 +6,9 @@
  * File layout, format version 2 (native byte order, recorded in the header; other orders are
  * refused):
  *
- *   header (272 bytes)   magic, version, sizes, counts, hash key, table offsets, region size,
- *                        the region table's checksum, the header's checksum, the stale word
+ *   header (280 bytes)   magic, version, sizes, counts, hash key, table offsets, region size,
+ *                        the local files' fingerprint, the region table's checksum, the
+ *                        header's checksum, the stale word
  *   users                struct logto_snapshot_user[n_users], sorted by UID
  *   groups               struct logto_snapshot_group[n_groups], sorted by GID
  *   members              uint32_t[n_members]: user indexes; each group owns a sorted run
@@ -77,6 +78,17 @@
  * logto_snapshot_verify() runs every check over every byte (O(N)); the writer runs it on the
  * image before publishing it, `logtoctl status` on the published file, and
  * logto_snapshot_read() (sync, sign-in, tools) before the full directory validation.
+ *
+ * The local files. `local_files` is the fingerprint (localset.h: device, inode, size, mtime and
+ * ctime of both) of the /etc/passwd and /etc/group that the writer checked every entry against
+ * (logto_directory_drop_local: no entry's name or ID is local there), taken with fstat of the
+ * descriptors it read, before reading, so no change slips between the check and the fingerprint
+ * (a change while or after they are read makes another identity). 0: unknown (the writer checked
+ * other files, as tests do, or a file had changed less than two seconds before).
+ * The NSS module's guard stats the two files at most once a second: while they still have this
+ * fingerprint no entry can be local, so it hides nothing without reading them or checking any
+ * entry; when they differ (a local account was added since) it reads them and checks every entry
+ * it serves. The header checksum covers the field. A version-1 file has none (0).
  *
  * Version 1 (before regions; header of 256 bytes, one body checksum, same tables) is still
  * read, with its whole-file checksum verified at open, so a host upgraded with a version-1
@@ -152,6 +164,7 @@ struct logto_snapshot_header {
     struct logto_snapshot_table_ref tables[LOGTO_SNAP__TABLES];
     uint32_t region_shift;     /* regions of 2^region_shift bytes */
     uint32_t n_regions;        /* ceil(tables[LOGTO_SNAP_REGIONS].offset / region size) */
+    uint64_t local_files;      /* the local files every entry was checked against (below) */
     uint64_t regions_checksum; /* XXH64(the region table, seed 0) */
     uint64_t header_checksum;  /* XXH64(bytes [0, offsetof(header_checksum)), seed 0) */
     uint32_t stale;            /* 0; LOGTO_SNAPSHOT_STALE once replaced. Not checksummed. */
@@ -193,7 +206,7 @@ struct logto_snapshot_slot {
     uint32_t index; /* record index, or LOGTO_SNAPSHOT_EMPTY_SLOT */
 };
 
-_Static_assert(sizeof(struct logto_snapshot_header) == 272, "header layout");
+_Static_assert(sizeof(struct logto_snapshot_header) == 280, "header layout");
 _Static_assert(sizeof(struct logto_snapshot_header_v1) == 256, "version 1 header layout");
 _Static_assert(offsetof(struct logto_snapshot_header, tables) ==
                    offsetof(struct logto_snapshot_header_v1, tables),
@@ -288,6 +301,8 @@ bool logto_snapshot_damaged(const struct logto_snapshot *snap, struct logto_erro
 
 uint32_t logto_snapshot_version(const struct logto_snapshot *snap);
 uint64_t logto_snapshot_generation(const struct logto_snapshot *snap);
+/* The fingerprint of the local files the writer checked against (above); 0: unknown. */
+uint64_t logto_snapshot_local_files(const struct logto_snapshot *snap);
 int64_t logto_snapshot_created_at(const struct logto_snapshot *snap);
 uint32_t logto_snapshot_n_users(const struct logto_snapshot *snap);
 uint32_t logto_snapshot_n_groups(const struct logto_snapshot *snap);

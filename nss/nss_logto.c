@@ -289,16 +289,18 @@ static int pack_group(const struct logto_snap_group *g, struct group *gr, char *
 /* ---------------------------------------------------------------- the local guard */
 
 /* An entry whose name or ID is a local account's now (created after the snapshot was written):
- * never served, by name, by ID or in a listing (localset.h). */
-static bool user_hidden(const struct logto_snap_user *u)
+ * never served, by name, by ID or in a listing (localset.h). While the local files are those the
+ * snapshot's writer checked, this costs two atomic loads and a coarse clock, and reads nothing. */
+static bool user_hidden(const struct logto_snapshot *snap, const struct logto_snap_user *u)
 {
-    return logto_local_guard_hides_user(&guard, u->name, u->uid, u->gid) != 0;
+    return logto_local_guard_hides_user(&guard, logto_snapshot_local_files(snap), u->name, u->uid,
+                                        u->gid) != 0;
 }
 
-static bool group_hidden(const struct logto_snap_group *g)
+static bool group_hidden(const struct logto_snapshot *snap, const struct logto_snap_group *g)
 {
-    return logto_local_guard_hides_group(&guard, g->name, g->gid, g->kind == LOGTO_GROUP_PRIVATE) !=
-           0;
+    return logto_local_guard_hides_group(&guard, logto_snapshot_local_files(snap), g->name, g->gid,
+                                         g->kind == LOGTO_GROUP_PRIVATE) != 0;
 }
 
 /* ---------------------------------------------------------------- passwd */
@@ -321,7 +323,7 @@ static enum nss_status passwd_lookup(bool by_name, const char *name, uid_t uid, 
                 : logto_snapshot_user_by_uid(snap, (uint32_t)uid, &u);
     if (r < 0)
         return lookup_failed(snap, r, errnop);
-    if (user_hidden(&u))
+    if (user_hidden(snap, &u))
         return not_found(errnop);
     if (pack_passwd(&u, pw, buf, len) < 0)
         return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
@@ -370,7 +372,7 @@ static enum nss_status group_lookup(bool by_name, const char *name, gid_t gid, s
                 : logto_snapshot_group_by_gid(snap, (uint32_t)gid, &g);
     if (r < 0)
         return lookup_failed(snap, r, errnop);
-    if (group_hidden(&g))
+    if (group_hidden(snap, &g))
         return not_found(errnop);
     if (pack_group(&g, gr, buf, len) < 0)
         return fail(errnop, NSS_STATUS_TRYAGAIN, ERANGE);
@@ -452,6 +454,8 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     const uint32_t *gids;
     long n_have = *start, k = 0;
     uint32_t cut = 0;
+    uint64_t local_files;
+    bool check_local;
     enum nss_status s;
     int r;
 
@@ -464,8 +468,11 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
     if ((r = logto_snapshot_user_by_name(snap, user, &u)) < 0 ||
         (r = logto_snapshot_user_gids(snap, &u, &gids)) < 0)
         return lookup_failed(snap, r, errnop);
-    if (user_hidden(&u))
+    if (user_hidden(snap, &u))
         return not_found(errnop);
+    /* Asked once for the whole list: with the files as the writer checked them, per GID never. */
+    local_files = logto_snapshot_local_files(snap);
+    check_local = !logto_local_guard_clear(&guard, local_files);
     if (n_have > SHORT_LIST && u.n_gids > 0) {
         if ((unsigned long)n_have > SIZE_MAX / sizeof(gid_t) ||
             !(have = malloc((size_t)n_have * sizeof(gid_t))))
@@ -480,7 +487,8 @@ enum nss_status _nss_logto_initgroups_dyn(const char *user, gid_t group, long *s
         /* The primary group is the caller's; never list a group twice, nor a GID now local (by
          * GID only: making a group's view checks all its member names, thousands for a role). */
         if (gid == group || (have ? k < n_have && have[k] == gid : has_gid(*groups, n_have, gid)) ||
-            logto_local_guard_hides_group(&guard, NULL, gids[i], false))
+            (check_local &&
+             logto_local_guard_hides_group(&guard, local_files, NULL, gids[i], false)))
             continue;
         if (*start == *size) {
             if (limit > 0 && *size >= limit) {
@@ -555,7 +563,7 @@ static enum nss_status pw_next_locked(struct passwd *pw, char *buf, size_t len, 
             return not_found(errnop);
         if (r < 0 && refused_or_absent(pw_enum.snap, errnop) == NSS_STATUS_UNAVAIL)
             return NSS_STATUS_UNAVAIL;
-        if (r == 0 && user_hidden(&u))
+        if (r == 0 && user_hidden(pw_enum.snap, &u))
             r = -LOGTO_E_COLLISION;
         if (r == 0) {
             r = pack_passwd(&u, pw, buf, len);
@@ -579,7 +587,7 @@ static enum nss_status gr_next_locked(struct group *gr, char *buf, size_t len, i
             return not_found(errnop);
         if (r < 0 && refused_or_absent(gr_enum.snap, errnop) == NSS_STATUS_UNAVAIL)
             return NSS_STATUS_UNAVAIL;
-        if (r == 0 && group_hidden(&g))
+        if (r == 0 && group_hidden(gr_enum.snap, &g))
             r = -LOGTO_E_COLLISION;
         if (r == 0) {
             r = pack_group(&g, gr, buf, len);

@@ -13,7 +13,8 @@
  * copies of exactly the file's size, so ASan reports any read past the end of the file (a real
  * mapping would hand out the zeros of the last page's tail without a fault).
  *
- * Oracles: lookups never leave the file; an entry found by name or ID has that name or ID,
+ * Oracles: lookups never leave the file; the local files' fingerprint is the header's (0 in
+ * version 1) and logto_snapshot_read carries it; an entry found by name or ID has that name or ID,
  * and in a file the full check passes it is the entry at that position; a user or group that
  * logto_snapshot_read accepted is served by the lookups; the lazy checks and the full check agree:
  * damage found by lookups is found by logto_snapshot_verify on a fresh mapping of the same bytes,
@@ -200,6 +201,8 @@ static void read_whole(const struct logto_snapshot *snap)
 
     if (logto_snapshot_read(path, &dir, &err) < 0)
         return;
+    if (dir->local_files != logto_snapshot_local_files(snap))
+        abort();
     for (size_t i = 0; i < dir->n_users; i++) {
         struct logto_snap_user u;
         if (logto_snapshot_user_by_name(snap, dir->users[i].name, &u) < 0 ||
@@ -217,12 +220,24 @@ static void read_whole(const struct logto_snapshot *snap)
     logto_directory_free(dir);
 }
 
+/* The fingerprint the guard compares is the header's, never a version-1 file's bytes. */
+static void check_local_files(const uint8_t *data, struct logto_snapshot *snap)
+{
+    uint64_t want = 0;
+
+    if (logto_snapshot_version(snap) == LOGTO_SNAPSHOT_VERSION)
+        memcpy(&want, data + offsetof(struct logto_snapshot_header, local_files), sizeof(want));
+    if (logto_snapshot_local_files(snap) != want)
+        abort();
+}
+
 /* The lazy checks (use) and the full check (a fresh mapping) agree on these bytes. */
 static void use_and_compare(const uint8_t *data, size_t size, struct logto_snapshot *snap)
 {
     struct logto_snapshot *fresh = NULL;
     int full;
 
+    check_local_files(data, snap);
     if (map(data, size, &fresh) != 0)
         abort(); /* opened once, must open again */
     full = logto_snapshot_verify(fresh, NULL);

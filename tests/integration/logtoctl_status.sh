@@ -28,6 +28,9 @@ assert_eq "$(printf '%s' "$json" | jget 'd["healthy"]')" true "healthy"
 assert_eq "$(printf '%s' "$json" | jget 'd["snapshot"]["users"]')" 8 "snapshot users"
 assert_eq "$(printf '%s' "$json" | jget 'd["snapshot"]["path"]')" "$SNAP" "snapshot path"
 assert_eq "$(printf '%s' "$json" | jget 'd["snapshot"]["size"]')" "$(stat -c %s "$SNAP")" "snapshot size"
+# Sync checked the snapshot against this host's /etc/passwd and /etc/group and recorded them
+# (unknown only if they changed in the 2 s before it).
+assert_eq "$(printf '%s' "$json" | jget 'd["snapshot"]["local_files"] in ("unchanged", "unknown")')" true "local files"
 assert_eq "$(printf '%s' "$json" | jget 'd["sync"]["last"]["ok"]')" true "last sync ok"
 assert_eq "$(printf '%s' "$json" | jget 'd["sync"]["last"]["users"]')" 8 "last sync users"
 assert_eq "$(printf '%s' "$json" | jget 'd["sync"]["configured"]')" true "sync configured"
@@ -55,6 +58,7 @@ expect_rc 1 "a dry run records nothing" status
 ctl sync >/dev/null 2>&1 || fail "sync failed"
 expect_rc 0 "sync recovered" status
 assert_contains "$(cat "$T/out")" "last sync: OK"
+assert_contains "$(cat "$T/out")" "  local files: "
 
 # 4. A sign-in: the record is listed (method, ages), the caches have been written; no secret
 #    and no key material in the output.

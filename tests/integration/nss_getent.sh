@@ -147,6 +147,44 @@ inside_namespace() { # runs in the private mount namespace; $1 = temp dir prepar
     chown 10001:20001 "$tmp/owned"
     check "ls -l shows names" "alice developers" sh -c "ls -l '$tmp/owned' | env -u LD_PRELOAD awk '{print \$3, \$4}'"
 
+    # The snapshot was checked against this host's passwd and group files (mksnapshot --local,
+    # as sync does), and records their fingerprint: while they are unchanged a fresh process
+    # reads neither for the module's guard (nss_files opens /etc/passwd once for "files"; a
+    # passwd lookup never needs /etc/group). Then a local user and a local group appear, named
+    # and numbered like Logto's carol and developers: the fingerprint no longer matches, the
+    # module reads the files, and hides carol by UID and in the listing, and developers by GID,
+    # in the listing and in alice's groups (otherwise alice would be a member of the local group).
+    if [ "$(cat "$tmp/local-files")" = 0 ]; then
+        echo "ok # SKIP no fingerprint: /etc/passwd or /etc/group changed in the 2 s before mksnapshot"
+    elif ! strace -f -qq -o /dev/null true 2>/dev/null; then
+        echo "ok # SKIP strace cannot trace here"
+    else
+        strace -f -qq -e trace=open,openat -o "$tmp/strace.same" getent passwd alice >/dev/null
+        check "unchanged files: /etc/group not opened" 0 sh -c "grep -c '\"/etc/group\"' '$tmp/strace.same' || true"
+        check "unchanged files: /etc/passwd opened by nss_files only" 1 \
+            sh -c "grep -c '\"/etc/passwd\"' '$tmp/strace.same' || true"
+    fi
+    cp /etc/passwd "$tmp/passwd.added"
+    echo 'carol:x:1501:1501::/home/carol-local:/bin/sh' >>"$tmp/passwd.added"
+    cp /etc/group "$tmp/group.added"
+    echo 'localdev:x:20001:' >>"$tmp/group.added"
+    mount --bind "$tmp/passwd.added" /etc/passwd
+    mount --bind "$tmp/group.added" /etc/group
+    if strace -f -qq -o /dev/null true 2>/dev/null; then
+        strace -f -qq -e trace=open,openat -o "$tmp/strace.added" getent passwd alice >/dev/null
+        check "changed files: the guard reads /etc/group" 1 sh -c "grep -c '\"/etc/group\"' '$tmp/strace.added' || true"
+    fi
+    check "local carol by name" "carol:x:1501:1501::/home/carol-local:/bin/sh" getent passwd carol
+    check_rc "Logto carol hidden by UID" 2 getent passwd 10003
+    check "Logto carol not listed" 0 sh -c 'getent passwd | grep -c ":10003:" || true'
+    check "GID 20001 is the local group" "localdev:x:20001:" getent group 20001
+    check_rc "Logto developers hidden by name" 2 getent group developers
+    check "Logto developers not listed" 0 sh -c 'getent group | grep -c "^developers:" || true'
+    check "alice's groups without the local GID" "uid=10001(alice) gid=10001(alice) groups=10001(alice),20002(org-acme)" \
+        wrap id alice
+    umount /etc/group
+    umount /etc/passwd
+
     # Without drop_local a Logto "daemon" is in the snapshot (as when a local account appears
     # after the snapshot was written): "files" wins by name, and the module's guard hides the
     # Logto entry by UID and in listings too (issue 12.7), until the next writer drops it.
@@ -189,6 +227,7 @@ tmp=$(test_tmpdir)
 mkdir -m 0755 "$tmp/state"
 "$MKSNAPSHOT" --local /etc/passwd /etc/group "$DATA/directory.txt" "$tmp/state/directory.snapshot" \
     2>/dev/null
+"$MKSNAPSHOT" --local-files "$tmp/state/directory.snapshot" >"$tmp/local-files"
 before=$(nss_ns_host_fingerprint)
 unshare --mount -- sh "$0" --inside "$tmp" || failures=$((failures + 1))
 after=$(nss_ns_host_fingerprint)

@@ -5,6 +5,8 @@
  *
  *   mksnapshot [--local PASSWD GROUP] INPUT OUTPUT   write OUTPUT (drop_local first if asked)
  *   mksnapshot --dump SNAPSHOT                        print a snapshot as text
+ *   mksnapshot --local-files SNAPSHOT                 print the fingerprint of the local files
+ *                                                     its writer checked (hex; 0: unknown)
  *   mksnapshot --default-path                         print the module's compiled-in path
  *
  * Input, one entry per line ('#' comments; fields as in passwd(5), so no ':' inside them):
@@ -19,12 +21,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "directory.h"
 #include "log.h"
+#include "snapshot.h"
 #include "util.h"
 
 static const char *const kinds[] = { "private", "role", "org", "org-role", "claim" };
@@ -220,6 +224,19 @@ static int dump(const char *path)
     return 0;
 }
 
+static int local_files(const char *path)
+{
+    _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
+    struct logto_error err = { 0 };
+
+    if (logto_snapshot_open(path, &snap, &err) < 0) {
+        fprintf(stderr, "mksnapshot: %s\n", err.message);
+        return 1;
+    }
+    printf("%" PRIx64 "\n", logto_snapshot_local_files(snap));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--default-path") == 0) {
@@ -228,12 +245,15 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && strcmp(argv[1], "--dump") == 0)
         return dump(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--local-files") == 0)
+        return local_files(argv[2]);
     if (argc == 3)
         return write_snapshot(argv[1], argv[2], NULL, NULL);
     if (argc == 6 && strcmp(argv[1], "--local") == 0)
         return write_snapshot(argv[4], argv[5], argv[2], argv[3]);
     fprintf(stderr, "usage: mksnapshot [--local PASSWD GROUP] INPUT OUTPUT\n"
                     "       mksnapshot --dump SNAPSHOT\n"
+                    "       mksnapshot --local-files SNAPSHOT\n"
                     "       mksnapshot --default-path\n");
     return 2;
 }

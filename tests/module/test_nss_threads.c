@@ -4,7 +4,9 @@
  * enumerations through the dlopen()ed module while a child process replaces the snapshot
  * hundreds of times, alternating between two versions. Every answer must be exactly one of the
  * two versions (no error, no mix of both, nothing torn), and every enumeration must list one
- * version from start to end.
+ * version from start to end. One version carries the fingerprint of this host's passwd and
+ * group files, as sync writes it (the module's local guard reads nothing), the other none (the
+ * guard reads the files and checks every entry): the threads cross between both of its states.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "directory.h"
+#include "localset.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -329,6 +332,8 @@ static void test_concurrent_replacement(void)
     version[1] = make_version(1);
     CHECK_INT(logto_directory_validate(version[0], &err), 0);
     CHECK_INT(logto_directory_validate(version[1], &err), 0);
+    version[1]->local_files = logto_local_fingerprint_at(NULL, NULL);
+    CHECK(version[1]->local_files != 0);
     tmp = fx_tmpdir("threads");
     snap_path = fx_path(tmp, LOGTO_SNAPSHOT_NAME);
     CHECK_INT(logto_snapshot_write(snap_path, version[0], &err), 0);

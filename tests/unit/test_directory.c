@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The directory model: deep copies, sign-in upserts and removals, every invariant that
- * validate() enforces, a write/read round trip of every field, and drop_local against
- * fixture passwd/group files.
+ * validate() enforces, a write/read round trip of every field, drop_local against fixture
+ * passwd/group files, the fingerprint of the local files that writers record, and the NSS
+ * module's guard in both of its states (the files as the writer checked them; changed since).
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "directory.h"
+#include "localset.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -649,6 +651,291 @@ static void test_drop_local(void)
     CHECK_INT(d->n_users, 3);
 }
 
+/* ---------------------------------------------------------------- the local files' fingerprint */
+
+static void identity_of(const char *p, struct logto_file_identity *id)
+{
+    struct stat st;
+
+    CHECK_INT(stat(p, &st), 0);
+    logto_file_identity_from_stat(id, &st);
+}
+
+static void append_text(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "ae");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static struct timespec plus_ns(struct timespec t, int64_t ns)
+{
+    int64_t v = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec + ns;
+    return (struct timespec){ .tv_sec = (time_t)(v / 1000000000),
+                              .tv_nsec = (long)(v % 1000000000) };
+}
+
+/* Every part of both identities counts; a file that changed less than 2 s ago has none. */
+static void test_fingerprint(void)
+{
+    _cleanup_free_ char *pw = fx_path(tmp, "fp-passwd"), *gr = fx_path(tmp, "fp-group");
+    struct logto_file_identity a, b, c;
+    uint64_t fp;
+
+    write_text(pw, "root:x:0:0:root:/root:/bin/bash\n");
+    write_text(gr, "root:x:0:\n");
+    identity_of(pw, &a);
+    identity_of(gr, &b);
+    fp = logto_local_fingerprint(&a, &b);
+    CHECK(fp != 0);
+    CHECK(logto_local_fingerprint(&a, &b) == fp);
+    CHECK(logto_local_fingerprint(&b, &a) != fp);
+    CHECK(logto_local_fingerprint_at(pw, gr) == fp);
+    CHECK(logto_local_fingerprint_at(pw, "/nonexistent/group") == 0);
+    for (int field = 0; field < 7; field++) {
+        c = b;
+        switch (field) {
+        case 0:
+            c.dev++;
+            break;
+        case 1:
+            c.ino++;
+            break;
+        case 2:
+            c.size++;
+            break;
+        case 3:
+            c.mtime.tv_sec++;
+            break;
+        case 4:
+            c.mtime.tv_nsec ^= 1;
+            break;
+        case 5:
+            c.ctime.tv_sec--;
+            break;
+        default:
+            c.ctime.tv_nsec ^= 1;
+            break;
+        }
+        CHECK(logto_local_fingerprint(&a, &c) != fp);
+    }
+
+    /* The later of the two ctimes decides. */
+    struct timespec last = a.ctime.tv_sec > b.ctime.tv_sec || (a.ctime.tv_sec == b.ctime.tv_sec &&
+                                                               a.ctime.tv_nsec > b.ctime.tv_nsec)
+                               ? a.ctime
+                               : b.ctime;
+    struct timespec t = plus_ns(last, LOGTO_LOCAL_SETTLE_NS);
+    CHECK(logto_local_fingerprint_settled(&a, &b, &t) == fp);
+    t = plus_ns(last, LOGTO_LOCAL_SETTLE_NS - 1);
+    CHECK(logto_local_fingerprint_settled(&a, &b, &t) == 0);
+    t = plus_ns(last, -1000000000);
+    CHECK(logto_local_fingerprint_settled(&a, &b, &t) == 0); /* dated after now */
+    unlink(pw);
+    unlink(gr);
+}
+
+/*
+ * drop_local records the fingerprint only of the files the NSS module looks at: never of other
+ * paths (tests), not even when they lead to the same files. It travels through the snapshot;
+ * removals keep it, additions and sign-in updates clear it.
+ */
+static void test_drop_local_fingerprint(void)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *d = fx_sample();
+    _cleanup_(logto_directory_freep) struct logto_directory *back = NULL;
+    _cleanup_free_ char *pw = fx_path(tmp, "passwd"), *gr = fx_path(tmp, "group");
+    _cleanup_free_ char *pw_link = fx_path(tmp, "etc-passwd"), *gr_link = fx_path(tmp, "etc-group");
+    _cleanup_free_ char *p = fx_path(tmp, "fp.snapshot"), *missing = fx_path(tmp, "no-passwd");
+    struct logto_file_identity sys_pw, sys_gr;
+    struct logto_snapshot *s = NULL;
+    struct logto_error err = { 0 };
+    struct timespec now;
+    uint64_t want;
+
+    write_text(pw, "root:x:0:0:root:/root:/bin/bash\n");
+    write_text(gr, "root:x:0:\n");
+    CHECK_INT(logto_directory_drop_local(d, pw, gr, NULL), 0);
+    CHECK(d->local_files == 0);
+    CHECK_INT(symlink(LOGTO_PASSWD_PATH, pw_link), 0);
+    CHECK_INT(symlink(LOGTO_GROUP_PATH, gr_link), 0);
+    d->local_files = 42;
+    CHECK(logto_directory_drop_local(d, pw_link, gr_link, NULL) >= 0);
+    CHECK(d->local_files == 0);
+
+    /* The real files, by default or by their own names: their fingerprint, as the guard makes
+     * it from stat (0 only if the system changed them in the last two seconds). */
+    identity_of(LOGTO_PASSWD_PATH, &sys_pw);
+    identity_of(LOGTO_GROUP_PATH, &sys_gr);
+    CHECK_INT(clock_gettime(CLOCK_REALTIME, &now), 0);
+    want = logto_local_fingerprint_settled(&sys_pw, &sys_gr, &now);
+    CHECK(logto_directory_drop_local(d, NULL, NULL, NULL) >= 0);
+    CHECK(d->local_files == want);
+    if (want == 0)
+        fprintf(stderr, "# %s or %s changed in the last 2 s: fingerprint 0\n", LOGTO_PASSWD_PATH,
+                LOGTO_GROUP_PATH);
+    else
+        CHECK(want == logto_local_fingerprint(&sys_pw, &sys_gr));
+    d->local_files = 0;
+    CHECK(logto_directory_drop_local(d, LOGTO_PASSWD_PATH, LOGTO_GROUP_PATH, NULL) >= 0);
+    CHECK(d->local_files == want);
+    /* Unreadable: none. */
+    CHECK_INT(logto_directory_drop_local(d, missing, gr, NULL), -LOGTO_E_IO);
+    CHECK(d->local_files == 0);
+
+    /* Into the header and back. */
+    d->local_files = UINT64_C(0x8badf00d12345678);
+    CHECK_INT(logto_snapshot_write(p, d, &err), 0);
+    CHECK_INT(logto_snapshot_open(p, &s, &err), 0);
+    if (s) {
+        CHECK(logto_snapshot_local_files(s) == UINT64_C(0x8badf00d12345678));
+        logto_snapshot_unref(s);
+    }
+    CHECK_INT(logto_snapshot_read(p, &back, &err), 0);
+    if (!back)
+        return;
+    CHECK(back->local_files == UINT64_C(0x8badf00d12345678));
+    /* A removal makes nothing local: kept. An addition was never checked: cleared. */
+    CHECK_INT(logto_directory_remove_user(back, "sub-bob"), 0);
+    CHECK(back->local_files == UINT64_C(0x8badf00d12345678));
+    CHECK_INT(fx_add_user(back, "dave", 10004, 10004, "", "sub-dave"), 0);
+    CHECK(back->local_files == 0);
+    back->local_files = 7;
+    struct logto_dir_user erin = user_tmpl("erin", 10005, "sub-erin");
+    CHECK_INT(logto_directory_upsert_user(back, &erin, NULL, 0, &err), 0);
+    CHECK(back->local_files == 0);
+    back->local_files = 7;
+    struct logto_dir_group team = group_tmpl("team", 20005, LOGTO_GROUP_ROLE);
+    CHECK_INT(logto_directory_add_group(back, &team), 0);
+    CHECK(back->local_files == 0);
+    unlink(p);
+    unlink(pw_link);
+    unlink(gr_link);
+}
+
+/* ---------------------------------------------------------------- the NSS module's guard */
+
+#define GUARD_PASSWD "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/sh\n"
+#define GUARD_GROUP  "root:x:0:\nstaff:x:50:\n"
+
+static void guard_on(struct logto_local_guard *g, const char *pw, const char *gr)
+{
+    *g = (struct logto_local_guard)LOGTO_LOCAL_GUARD_INIT;
+    g->passwd_path = pw;
+    g->group_path = gr;
+    g->interval_ns = 0; /* stat at every call: the tests change the files between calls */
+}
+
+/*
+ * The files are those the snapshot's writer checked: the guard hides nothing and reads nothing,
+ * whatever the entry (it asks about none: the writer already dropped what was local). Any other
+ * fingerprint, 0 above all (a writer that read other files, or an old file), makes it read the
+ * files and check each entry.
+ */
+static void test_guard_unchanged(void)
+{
+    _cleanup_free_ char *pw = fx_path(tmp, "g-passwd"), *gr = fx_path(tmp, "g-group");
+    struct logto_local_guard g;
+    uint64_t fp;
+
+    write_text(pw, GUARD_PASSWD);
+    write_text(gr, GUARD_GROUP);
+    guard_on(&g, pw, gr);
+    fp = logto_local_fingerprint_at(pw, gr);
+    CHECK(logto_local_guard_clear(&g, fp));
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "alice", 10001, 10001), 0);
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "bob", 1001, 1001), 0);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, "staff", 50, false), 0);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, "bob", 1001, true), 0);
+    CHECK_INT(g.reads, 0);
+    CHECK(!g.loaded);
+
+    /* Unknown: read once, every entry checked. */
+    CHECK(!logto_local_guard_clear(&g, 0));
+    CHECK_INT(logto_local_guard_hides_user(&g, 0, "bob", 50001, 50001), 1);
+    CHECK_INT(logto_local_guard_hides_user(&g, 0, "alice", 10001, 10001), 0);
+    CHECK_INT(logto_local_guard_hides_group(&g, 0, NULL, 50, false), 1);
+    CHECK_INT(g.reads, 1);
+    /* Another writer's files. */
+    CHECK(!logto_local_guard_clear(&g, fp ^ 1));
+    CHECK_INT(logto_local_guard_hides_user(&g, fp ^ 1, "x", 1001, 60001), 1);
+    CHECK_INT(g.reads, 1);
+    /* The matching fingerprint again: clear, with the files still loaded. */
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "bob", 1001, 1001), 0);
+    logto_local_guard_reset(&g);
+    unlink(pw);
+    unlink(gr);
+}
+
+/*
+ * A local account and group appended after the snapshot was written (as `echo >>` or a
+ * hand edit would): the fingerprint no longer matches, and the entry that is now local is
+ * hidden by name, by ID, as a private group, and by GID alone (initgroups); the files are read
+ * once, not per entry. A guard whose last stat is younger than its interval still answers
+ * from it (at most one stat per interval); a fresh one sees the change at its first call.
+ */
+static void test_guard_changed(void)
+{
+    _cleanup_free_ char *pw = fx_path(tmp, "c-passwd"), *gr = fx_path(tmp, "c-group");
+    _cleanup_free_ char *gone = fx_path(tmp, "c-none");
+    struct logto_local_guard g, slow;
+    uint64_t fp;
+
+    write_text(pw, GUARD_PASSWD);
+    write_text(gr, GUARD_GROUP);
+    guard_on(&g, pw, gr);
+    guard_on(&slow, pw, gr);
+    slow.interval_ns = INT64_C(3600) * 1000000000;
+    fp = logto_local_fingerprint_at(pw, gr);
+    CHECK(logto_local_guard_clear(&g, fp));
+    CHECK(logto_local_guard_clear(&slow, fp));
+
+    append_text(pw, "mysql:x:120:120:MySQL:/nonexistent:/usr/sbin/nologin\n");
+    append_text(gr, "mysql:x:120:\ndbadmin:x:30001:\n");
+    CHECK(!logto_local_guard_clear(&g, fp));
+    /* The Logto user mysql (UID and GID 1900000001) and its private group: by name. */
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "mysql", 1900000001, 1900000001), 1);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, "mysql", 1900000001, true), 1);
+    /* Logto entries whose ID is now local: by UID, by GID, by GID alone (initgroups). */
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "svc", 120, 1900000002), 1);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, "db-admins", 30001, false), 1);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, NULL, 30001, false), 1);
+    /* Everything else is served, as in an enumeration. */
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "alice", 10001, 10001), 0);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, "developers", 20001, false), 0);
+    CHECK_INT(logto_local_guard_hides_group(&g, fp, NULL, 20001, false), 0);
+    CHECK_INT(g.reads, 1);
+
+    /* Within its interval a guard keeps its last stat; reset, it stats again. */
+    CHECK(logto_local_guard_clear(&slow, fp));
+    CHECK_INT(slow.reads, 0);
+    logto_local_guard_reset(&slow);
+    CHECK(!logto_local_guard_clear(&slow, fp));
+    CHECK_INT(logto_local_guard_hides_user(&slow, fp, "mysql", 1900000001, 1900000001), 1);
+    CHECK_INT(slow.reads, 1);
+
+    /* The next writer's fingerprint: clear again, nothing more read. */
+    fp = logto_local_fingerprint_at(pw, gr);
+    CHECK(logto_local_guard_clear(&g, fp));
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "mysql", 1900000001, 1900000001), 0);
+    CHECK_INT(g.reads, 1);
+
+    /* Files that cannot be stat'ed or read: nothing served, with any fingerprint. */
+    g.group_path = gone;
+    CHECK(!logto_local_guard_clear(&g, fp));
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "alice", 10001, 10001), 1);
+    CHECK_INT(logto_local_guard_hides_group(&g, 0, NULL, 20001, false), 1);
+    g.group_path = gr;
+    CHECK_INT(logto_local_guard_hides_user(&g, fp, "alice", 10001, 10001), 0);
+    logto_local_guard_reset(&g);
+    logto_local_guard_reset(&slow);
+    unlink(pw);
+    unlink(gr);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_case cases[] = {
@@ -662,6 +949,10 @@ int main(int argc, char **argv)
         TEST(test_round_trip),
         TEST(test_read_inconsistent),
         TEST(test_drop_local),
+        TEST(test_fingerprint),
+        TEST(test_drop_local_fingerprint),
+        TEST(test_guard_unchanged),
+        TEST(test_guard_changed),
     };
     int r;
 

@@ -576,6 +576,11 @@ static void dmg_header_checksum(unsigned char *b, size_t n)
     (void)n;
     hdr(b)->generation++;
 }
+static void dmg_local_files(unsigned char *b, size_t n)
+{
+    (void)n;
+    hdr(b)->local_files ^= 1; /* a fingerprint the writer never recorded: nothing resealed */
+}
 static void dmg_offset_outside(unsigned char *b, size_t n)
 {
     hdr(b)->tables[LOGTO_SNAP_GROUPS].offset = n + 8;
@@ -754,6 +759,7 @@ static void test_damage(void)
         { "byte order", dmg_byte_order, "other byte order" },
         { "body checksum", dmg_body_checksum, "checksum mismatch" },
         { "header checksum", dmg_header_checksum, "header checksum mismatch" },
+        { "local files' fingerprint", dmg_local_files, "header checksum mismatch" },
         { "offset outside", dmg_offset_outside, "outside the file" },
         { "size outside", dmg_size_outside, "outside the file" },
         { "user count", dmg_count_users, "does not match its count" },
@@ -1170,6 +1176,7 @@ static void test_version_1(void)
     CHECK_INT(logto_snapshot_version(s), 1);
     CHECK_INT(logto_snapshot_n_regions(s), 0);
     CHECK_INT(logto_snapshot_generation(s), 1);
+    CHECK(logto_snapshot_local_files(s) == 0); /* version 1 has none */
     CHECK_INT(logto_snapshot_verify(s, &err), 0);
     CHECK_INT(logto_snapshot_read(p, &d, &err), 0);
     CHECK(d && d->n_users == 3 && d->n_groups == 7);
