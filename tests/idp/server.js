@@ -97,6 +97,12 @@ async function main() {
     usernameCaseSensitive: true,
     orgScopesRequireResource: true,
     jwksAlgUse: profile === 'generic',
+    // Sign-in experience (logto-real-1.42.md D1-D4): MFA factors and policy, the identifier
+    // types enabled for password sign-in, and native-app's allowTokenExchange.
+    mfaFactors: [],
+    mfaPolicy: 'UserControlled',
+    passwordSignIn: ['username', 'email', 'phone'],
+    allowTokenExchange: true,
   };
   // Username uniqueness follows the username policy, as in Logto (checkUsername).
   store.settings = settings;

@@ -268,6 +268,11 @@ function logtoTokenExchange(idp) {
   return async function tokenExchangeHandler(ctx) {
     const { client, params, provider } = ctx.oidc;
     const { store } = idp;
+    // customClientMetadata.allowTokenExchange (false for new apps since Logto 1.36): the answer
+    // of logto-real-1.42.md D4.
+    if (!idp.settings.allowTokenExchange) {
+      throw new errors.InvalidRequest('requested grant type is not allowed for this client');
+    }
     presence(ctx, 'subject_token', 'subject_token_type');
     const subjectToken = String(params.subject_token);
     const type = String(params.subject_token_type);
