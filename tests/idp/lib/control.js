@@ -234,6 +234,17 @@ export function createControlApp(idp) {
     ctx.body = { id: org.id, name: org.name, description: org.description };
   });
 
+  r.patch('/organizations/:id', async (ctx) => {
+    const b = body(ctx);
+    const org = store.orgs.get(ctx.params.id);
+    if (!org) throw new ControlError(404, `no organization ${ctx.params.id}`);
+    for (const [k, v] of Object.entries(b)) {
+      if (k !== 'is_mfa_required' || typeof v !== 'boolean') throw new ControlError(400, 'only is_mfa_required (boolean) can be changed');
+      org.isMfaRequired = v;
+    }
+    ctx.body = { id: org.id, name: org.name, is_mfa_required: org.isMfaRequired };
+  });
+
   r.delete('/organizations/:id', async (ctx) => {
     store.deleteOrganization(ctx.params.id);
     ctx.body = { ok: true };

@@ -527,6 +527,26 @@ export function buildProvider(idp) {
   return provider;
 }
 
+// ---- organization tokens: Logto's refusals (grants/utils.ts checkOrganizationAccess) ----
+// refresh_token + organization_id for a user who is not a member, or for an organization with
+// isMfaRequired when the user has no MFA: 403 access_denied, and the refresh token is not
+// consumed (logto-real-1.42.md "logtoctl token", D7). Members get the grant's usual answer
+// (organization token JWTs themselves are not modelled).
+async function organizationTokenGate(idp, provider, body) {
+  const orgId = String(firstParam(body.organization_id));
+  const rt = body.refresh_token ? await provider.RefreshToken.find(String(firstParam(body.refresh_token))) : undefined;
+  const user = rt?.accountId ? idp.userByAccountId(rt.accountId) : undefined;
+  if (!user) return; // the grant itself answers invalid_grant
+  const deny = (description) => {
+    const e = new errors.AccessDenied(description);
+    e.statusCode = 403;
+    throw e;
+  };
+  if (!user.organizations.has(orgId)) deny('user is not a member of the organization');
+  const org = idp.store.orgs.get(orgId);
+  if (org?.isMfaRequired && !user.totpSecret) deny('organization requires MFA but user has no MFA configured');
+}
+
 function routePath(provider, name) {
   return provider.pathFor(name, { mountPath: '' });
 }
@@ -569,6 +589,9 @@ function installMiddleware(idp, provider) {
         error_description: 'the authorization request is still pending and polling should be slowed down',
       };
       return;
+    }
+    if (logto && isToken && firstParam(body.grant_type) === 'refresh_token' && body.organization_id) {
+      await organizationTokenGate(idp, provider, body);
     }
     if (isToken && firstParam(body.grant_type) === DEVICE_CODE_GRANT
       && idp.faults.take('token', TOKEN_TEXT_FAULTS)) {
