@@ -103,6 +103,11 @@ async function main() {
     mfaPolicy: 'UserControlled',
     passwordSignIn: ['username', 'email', 'phone'],
     allowTokenExchange: true,
+    // Generic profile, a provider like Glewlwyd 2.7 (glewlwyd.md): discovery that does not list
+    // the password grant it serves, a client the grant is switched off for, bare error answers.
+    passwordGrantListed: true,
+    passwordGrant: true,
+    bareTokenErrors: false,
   };
   // Username uniqueness follows the username policy, as in Logto (checkUsername).
   store.settings = settings;

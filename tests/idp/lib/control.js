@@ -284,6 +284,9 @@ export function createControlApp(idp) {
     mfa_policy: idp.settings.mfaPolicy,
     password_sign_in: idp.settings.passwordSignIn,
     allow_token_exchange: idp.settings.allowTokenExchange,
+    password_grant_listed: idp.settings.passwordGrantListed,
+    password_grant: idp.settings.passwordGrant,
+    bare_token_errors: idp.settings.bareTokenErrors,
   });
   r.get('/settings', async (ctx) => { ctx.body = settingsOut(); });
   r.post('/settings', async (ctx) => {
@@ -291,7 +294,8 @@ export function createControlApp(idp) {
     const bools = {
       captcha: 'captcha', username_case_sensitive: 'usernameCaseSensitive',
       org_scopes_require_resource: 'orgScopesRequireResource', jwks_alg_use: 'jwksAlgUse',
-      allow_token_exchange: 'allowTokenExchange',
+      allow_token_exchange: 'allowTokenExchange', password_grant_listed: 'passwordGrantListed',
+      password_grant: 'passwordGrant', bare_token_errors: 'bareTokenErrors',
     };
     for (const [k, v] of Object.entries(b)) {
       if (k in bools) {

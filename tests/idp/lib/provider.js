@@ -353,6 +353,9 @@ function genericPasswordGrant(idp) {
   return async function passwordHandler(ctx) {
     const { client, params, provider } = ctx.oidc;
     const { store } = idp;
+    if (!idp.settings.passwordGrant) {
+      throw new errors.UnauthorizedClient('requested grant type is not allowed for this client');
+    }
     presence(ctx, 'username', 'password');
     const username = String(params.username);
     const user = store.findUserByIdentifier({ type: 'username', value: username }, { caseSensitiveUsername: false })
@@ -617,6 +620,9 @@ function installMiddleware(idp, provider) {
         for (const k of LOGTO_DISCOVERY_KEYS) if (k in ctx.body) doc[k] = ctx.body[k];
         ctx.body = doc;
       }
+      if (!logto && !idp.settings.passwordGrantListed && Array.isArray(ctx.body.grant_types_supported)) {
+        ctx.body = { ...ctx.body, grant_types_supported: ctx.body.grant_types_supported.filter((g) => g !== 'password') };
+      }
       if (idp.faults.take('discovery', new Set(['wrong_issuer']))) {
         ctx.body = { ...ctx.body, issuer: 'https://evil.example.com/oidc' };
       }
@@ -640,6 +646,15 @@ function installMiddleware(idp, provider) {
         ctx.body = hostileDeviceAnswer(fault, ctx.body);
         ctx.type = 'application/json; charset=utf-8';
       }
+    }
+
+    // Glewlwyd-like bare errors: the password grant's refusals without a body (glewlwyd.md).
+    if (!logto && isToken && idp.settings.bareTokenErrors && ctx.status >= 400 && ctx.status < 500
+      && firstParam(body.grant_type) === 'password') {
+      const status = ctx.status;
+      ctx.body = '';
+      ctx.remove('Content-Type');
+      ctx.status = status;
     }
 
     if (isToken && ctx.status === 200 && ctx.body && typeof ctx.body.id_token === 'string') {
