@@ -844,11 +844,18 @@ static int pat_signin(const struct logto_ctx *ctx, const char *pat,
             return logto_error_set(err, LOGTO_E_DENIED,
                                    "the personal access token is unknown, expired or revoked, or "
                                    "its user is suspended");
+        /* Logto 1.42 answers an app without allowTokenExchange with invalid_request
+         * "requested grant type is not allowed for this client" (logto-real-1.42.md D4). */
         if (strcmp(oerr.error, "unauthorized_client") == 0 ||
-            strcmp(oerr.error, "unsupported_grant_type") == 0)
+            strcmp(oerr.error, "unsupported_grant_type") == 0 ||
+            (strcmp(oerr.error, "invalid_request") == 0 &&
+             strstr(oerr.description, "grant type is not allowed")))
             return logto_error_set(err, LOGTO_E_CONFIG,
-                                   "password_client_id may not exchange personal access tokens "
-                                   "(allow token exchange for the app)");
+                                   "password_client_id %s may not exchange personal access tokens "
+                                   "(%s%s%s): the administrator must enable token exchange for "
+                                   "this app in Logto",
+                                   cfg->password_client_id, oerr.error,
+                                   oerr.description[0] ? ": " : "", oerr.description);
         return r;
     }
     /*
@@ -925,14 +932,18 @@ static int grant_signin(const struct logto_ctx *ctx, const char *user, const cha
 
     if (!scope)
         return LOGTO_OOM(err);
+    /* Logto has no password grant (logto-protocol.md §3): it never sees the password. */
+    if (cfg->profile == LOGTO_PROFILE_LOGTO)
+        return logto_error_set(err, LOGTO_E_UNSUPPORTED,
+                               "Logto has no password grant: use password_method experience or "
+                               "pat, or the device flow");
     r = new_session(ctx, 0, &http, &oidc, err);
     if (r < 0)
         return r;
-    /* A provider that says it has no password grant never sees the password. */
+    /* grant_types_supported is advisory: some providers serve grants they do not list
+     * (Glewlwyd lists neither password nor refresh_token). The answer decides. */
     if (!logto_oidc_supports_grant(oidc, "password"))
-        return logto_error_set(err, LOGTO_E_UNSUPPORTED,
-                               "the provider does not offer the password grant (Logto never "
-                               "does): use password_method experience or pat, or the device flow");
+        logto_log_debug(&ctx->log, "password-grant-unlisted (discovery omits it; sent anyway)");
     if (cfg->client_secret_file) {
         r = logto_config_read_secret(cfg->client_secret_file, &secret, err);
         if (r < 0)
@@ -950,10 +961,22 @@ static int grant_signin(const struct logto_ctx *ctx, const char *user, const cha
             return logto_error_set(err, LOGTO_E_DENIED, "wrong user name or password");
         if (strcmp(oerr.error, "unsupported_grant_type") == 0 ||
             strcmp(oerr.error, "unauthorized_client") == 0)
-            return logto_error_set(err, LOGTO_E_UNSUPPORTED,
-                                   "the provider refuses the password grant (%s): use another "
-                                   "password_method or the device flow",
-                                   oerr.error);
+            return logto_error_set(err, LOGTO_E_CONFIG,
+                                   "the provider does not allow the password grant for client "
+                                   "%s (%s%s%s): enable it for the client at the provider, or use "
+                                   "the device flow",
+                                   client.client_id, oerr.error, oerr.description[0] ? ": " : "",
+                                   oerr.description);
+        /* An error answer without an OAuth error (an empty body: Glewlwyd) is still a no. */
+        if (!oerr.error[0] && (oerr.status == 400 || oerr.status == 401 || oerr.status == 403))
+            return logto_error_set(err, LOGTO_E_DENIED,
+                                   "the provider refused the user name or password (status %ld, "
+                                   "no reason given)%s",
+                                   oerr.status,
+                                   client.client_secret ? ""
+                                                        : "; some providers refuse the password "
+                                                          "grant to public clients: see "
+                                                          "client_secret_file");
         return r;
     }
     if (!res->tokens.id_token)
