@@ -650,6 +650,36 @@ static int experience_start(struct experience *x, const char *url, struct logto_
                            resp.status);
 }
 
+/* The identifier Logto stores for the user with ID sub (Management API): the username, else the
+ * primary e-mail. Borrowed from *holder. */
+static int stored_login(const struct logto_ctx *ctx, const char *sub, json_t **holder,
+                        const char **ret_type, const char **ret_value)
+{
+    _cleanup_mgmt_ struct logto_mgmt *m = NULL;
+    const char *v;
+    int r;
+
+    if (!ctx->cfg->m2m_client_id || !ctx->cfg->m2m_client_secret_file)
+        return -LOGTO_E_UNSUPPORTED;
+    r = logto_mgmt_new(ctx, &m, NULL);
+    if (r == 0)
+        r = logto_mgmt_get_user(m, sub, holder, NULL);
+    if (r < 0) {
+        logto_log_debug(&ctx->log, "password-experience-identifier sub=%s lookup=failed", sub);
+        return r;
+    }
+    v = json_string_value(json_object_get(*holder, "username"));
+    *ret_type = "username";
+    if (!v || !v[0]) {
+        v = json_string_value(json_object_get(*holder, "primaryEmail"));
+        *ret_type = "email";
+    }
+    if (!v || !v[0])
+        return -LOGTO_E_NOTFOUND;
+    *ret_value = v;
+    return 0;
+}
+
 static int experience_signin(const struct logto_ctx *ctx, const char *user,
                              const struct logto_password_login *login, const char *password,
                              const struct logto_ui *ui, struct logto_password_result *res,
@@ -667,9 +697,20 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user,
     struct experience x = { .ctx = ctx, .user = user, .login = { "username", user } };
     int r;
 
-    if (login && login->type && login->value && login->value[0] && strlen(login->value) <= 256 &&
-        (strcmp(login->type, "username") == 0 || strcmp(login->type, "email") == 0))
+    _cleanup_json_ json_t *stored = NULL;
+
+    if (login && !login->type && login->sub) {
+        const char *type = NULL, *value = NULL;
+        if (stored_login(ctx, login->sub, &stored, &type, &value) == 0) {
+            x.login.type = type;
+            x.login.value = value;
+        }
+    } else if (login && login->type && login->value) {
         x.login = *login;
+    }
+    if (!x.login.value[0] || strlen(x.login.value) > 256 ||
+        (strcmp(x.login.type, "username") != 0 && strcmp(x.login.type, "email") != 0))
+        x.login = (struct logto_password_login){ "username", user, NULL };
 
     if (cfg->profile != LOGTO_PROFILE_LOGTO || !cfg->endpoint)
         return logto_error_set(err, LOGTO_E_CONFIG,

@@ -60,8 +60,10 @@ const char *logto_password_method_name(enum logto_password_method method);
  * "username", or "email" with the e-mail address for users without a username.
  */
 struct logto_password_login {
-    const char *type;  /* "username" or "email" */
+    const char *type;  /* "username" or "email"; NULL: look it up by sub */
     const char *value; /* exact */
+    const char *sub;   /* without type: the subject holding the name on this host, whose
+                          identifier the Management API gives (needs [sync]) */
 };
 
 /*
