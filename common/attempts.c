@@ -150,13 +150,19 @@ int logto_attempts_charge(struct logto_attempts *a, int64_t at)
 
 void logto_attempts_refund(struct logto_attempts *a, int64_t at)
 {
-    for (size_t i = a->n_failures; i-- > 0;)
-        if (a->failures[i] == at) {
-            memmove(&a->failures[i], &a->failures[i + 1],
-                    (a->n_failures - i - 1) * sizeof(a->failures[0]));
-            a->n_failures--;
-            return;
-        }
+    /* The attempt's own time, or the latest before it: a process whose clock was read a tick
+     * earlier may have clamped it to that reading (logto_attempts_expire) meanwhile. */
+    size_t i, found = a->n_failures;
+
+    for (i = 0; i < a->n_failures; i++)
+        if (a->failures[i] <= at &&
+            (found == a->n_failures || a->failures[i] >= a->failures[found]))
+            found = i;
+    if (found == a->n_failures)
+        return;
+    memmove(&a->failures[found], &a->failures[found + 1],
+            (a->n_failures - found - 1) * sizeof(a->failures[0]));
+    a->n_failures--;
 }
 
 int64_t logto_attempts_offline_wait(const struct logto_attempts *a, int64_t now,
@@ -229,12 +235,13 @@ int logto_attempts_begin(const struct logto_ctx *ctx, const char *user, int64_t 
     _cleanup_(unlock) struct locked l = { 0 };
     struct logto_attempts a;
     struct logto_error e = { 0 };
-    int64_t now = logto_now(ctx), window = ctx->cfg->host_lockout_window, wait;
+    int64_t now, window = ctx->cfg->host_lockout_window, wait;
     char when[32];
     int r = lock_user(ctx, user, &l, err);
 
     if (r < 0)
         return r;
+    now = logto_now(ctx); /* read under the lock: times in the file are never ahead of it */
     if (logto_attempts_load(l.lock, &a, &e) < 0)
         return unreadable(ctx, user, &e, err);
     logto_attempts_expire(&a, now, window);

@@ -109,6 +109,19 @@ static void test_host_window(void)
     logto_attempts_refund(&a, 999); /* cleared meanwhile: nothing */
     CHECK_INT(a.n_failures, 3);
 
+    /* An attempt counted at 5001 by one process, clamped to 5000 by another whose clock was read
+     * a tick earlier (it waited for the lock meanwhile): its refund still gives it back, and
+     * only it (the concurrency test's spurious lockout). */
+    a = (struct logto_attempts){ 0 };
+    CHECK_INT(logto_attempts_charge(&a, 4000), 0);
+    CHECK_INT(logto_attempts_charge(&a, 5001), 0);
+    logto_attempts_expire(&a, 5000, 3600);
+    CHECK_INT(a.n_failures, 2);
+    CHECK_INT(a.failures[1], 5000);
+    logto_attempts_refund(&a, 5001);
+    CHECK_INT(a.n_failures, 1);
+    CHECK_INT(a.failures[0], 4000);
+
     /* Times in the future (a clock set back) count as now, so they do not lock for longer. */
     a = (struct logto_attempts){ 0 };
     for (int i = 0; i < 3; i++)
