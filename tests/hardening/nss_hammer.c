@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     long seconds, n;
 
     if (argc < 4 || (seconds = atol(argv[1])) <= 0 || (n = atol(argv[2])) <= 0 || n > 256) {
-        fprintf(stderr, "usage: nss_hammer SECONDS THREADS SPEC...\n");
+        fprintf(stderr, "usage: [NSS_HAMMER_STOP=FILE] nss_hammer SECONDS THREADS SPEC...\n");
         return 2;
     }
     n_specs = (size_t)argc - 3;
@@ -155,8 +155,15 @@ int main(int argc, char **argv)
             perror("nss_hammer: pthread_create");
             return 2;
         }
-    struct timespec ts = { seconds, 0 };
-    nanosleep(&ts, NULL);
+    /* Until the file named by NSS_HAMMER_STOP appears (the test's work is done), at most SECONDS.
+     */
+    const char *stop_file = getenv("NSS_HAMMER_STOP");
+    for (long ms = 0; ms < seconds * 1000; ms += 10) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        if (stop_file && access(stop_file, F_OK) == 0)
+            break;
+        nanosleep(&ts, NULL);
+    }
     atomic_store(&stop, 1);
     for (long i = 0; i < n; i++)
         pthread_join(threads[i], NULL);
