@@ -31,6 +31,8 @@ NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-})
 glew_start
 glew_setup
 dir=$(test_tmpdir)
+# (test_tmpdir registers the removal in its command substitution's subshell, where it is lost.)
+at_exit "rm -rf '$dir'"
 PAM_DIR=$dir
 
 # Two hosts: one with the public client, one with the confidential client (refresh tokens are
