@@ -17,7 +17,8 @@
 # a wrong approver refused; role rules from the groups claim, refreshed every time
 # (claims_max_age = 0) with Glewlwyd's refresh-token rotation (the used token is dead at the
 # provider), a demotion and a promotion at the provider; a refresh token revoked at the
-# provider; revocation (logtoctl logout) with a public and a confidential client; the password
+# provider; revocation (logtoctl logout, revoke_on_close) with a public and a confidential
+# client; the password
 # grant with the confidential client; a key rotation RS256 -> ES256 during a device sign-in
 # that also meets slow_down (the provider's interval raised from 1 to 5 s while polling).
 . "$top_srcdir/tests/lib/testenv.sh"
@@ -48,7 +49,10 @@ flow = device
 allow_any_user = yes
 [service g-admin]
 require_roles = admin
-claims_max_age = 0"
+claims_max_age = 0
+[service g-roc]
+allow_any_user = yes
+revoke_on_close = yes"
 sed -i 's/^client_id = generic-app$/client_id = linux-hosts/' "$dir/logto.conf"
 grep -q '^client_id = linux-hosts$' "$dir/logto.conf" || fail "could not write the public config"
 mkdir -p "$dir/conf"
@@ -60,7 +64,10 @@ flow = device
 allow_any_user = yes
 [service g-pw]
 flow = password
-allow_any_user = yes"
+allow_any_user = yes
+[service g-croc]
+allow_any_user = yes
+revoke_on_close = yes"
 cp "$GLEW_DIR/client.secret" "$dir/conf/client.secret"
 chmod 0600 "$dir/conf/client.secret"
 sed -i "s|^client_id = generic-app\$|client_id = linux-conf\nclient_secret_file = $dir/conf/client.secret|" \
@@ -69,12 +76,14 @@ grep -q '^client_secret_file = ' "$dir/conf/logto.conf" || fail "could not write
 SECRET=$(cat "$GLEW_DIR/client.secret")
 
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
-for s in g-device g-admin; do
-    pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod"
+for s in g-device g-admin g-roc; do
+    pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod" \
+        "session required $mod"
 done
 cmod="$LOGTO_PAM_MODULE config=$dir/conf/logto.conf"
-for s in g-conf g-pw; do
-    pam_service "$dir/pam.d" $s "auth required $cmod" "account required $cmod"
+for s in g-conf g-pw g-croc; do
+    pam_service "$dir/pam.d" $s "auth required $cmod" "account required $cmod" \
+        "session required $cmod"
 done
 
 # NSS: local accounts from copies of the host's files, ours from the snapshot of the public host.
@@ -266,6 +275,28 @@ printf '%s\n' "$out" >"$dir/out.logout-conf"
 [ ! -e "$dir/conf/state/tokens/alice.json" ] || fail "logout (confidential client) kept alice's record"
 assert_contains "$out" "refresh token revoked at the IdP" "logout with the confidential client"
 assert_eq "$(glew_refresh_status "$rt" conf)" 400 "the confidential client's token after logout"
+
+# ... and revoke_on_close: bob's session (public client, his record from 4.) closes; Glewlwyd
+# refuses the revocation (401: it lets only confidential clients revoke), the module forgets
+# the token anyway, and the token stays valid at Glewlwyd.
+rt=$(record_rt "$dir/state/tokens/bob.json")
+[ -n "$rt" ] && [ "$rt" != null ] || fail "bob's record holds no refresh token"
+pam_try g-roc bob "open_session close_session"
+assert_logged "$F" "^http-request method=POST url=$GLEW_ISSUER/revoke status=401$"
+assert_logged "$F" "^session-revoked user=bob "
+assert_eq "$(record_rt "$dir/state/tokens/bob.json")" null "bob's refresh token after the session closed"
+assert_eq "$(glew_refresh_status "$rt" public)" 200 "the public client's token after revoke_on_close"
+# With the confidential client the session's token is revoked at Glewlwyd.
+GLEW_APPROVE_CLIENT=linux-conf
+device g-conf bob bob bob-pass-1
+GLEW_APPROVE_CLIENT=linux-hosts
+[ "$ST" = 0 ] || fail "bob's device sign-in with the confidential client: $(cat "$F")"
+rt=$(record_rt "$dir/conf/state/tokens/bob.json")
+pam_try g-croc bob "open_session close_session"
+pam_expect_ok "bob's session with revoke_on_close (confidential client)"
+assert_logged "$F" "^http-request method=POST url=$GLEW_ISSUER/revoke status=200$"
+assert_logged "$F" "^session-revoked user=bob idp=ok$"
+assert_eq "$(glew_refresh_status "$rt" conf)" 400 "the confidential client's token after revoke_on_close"
 
 # ---- 7. the password grant (confidential client). Glewlwyd's discovery lists no "password" in
 # grant_types_supported although it serves the grant; pam_logto currently trusts that list and

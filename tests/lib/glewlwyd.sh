@@ -5,7 +5,7 @@
 # per-run CA: idp__make_certs).
 #
 #   glew_start
-#       Skips (exit 77) when glewlwyd, sqlite3, jq, curl or openssl is missing. Makes a private
+#       Runs $GLEWLWYD (default: glewlwyd from PATH). Skips (exit 77) when it, sqlite3, jq, curl or openssl is missing. Makes a private
 #       temp dir, a fresh CA and server certificate, a SQLite database from the package's own
 #       schema (/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz: creates admin/password),
 #       and a configuration of its own (never /etc/glewlwyd); starts glewlwyd on a free port of
@@ -84,8 +84,9 @@ EOF
 }
 
 glew_start() {
-    command -v glewlwyd >/dev/null 2>&1 ||
-        skip "glewlwyd is not installed (tools/bootstrap installs Debian's glewlwyd package)"
+    GLEWLWYD=${GLEWLWYD:-glewlwyd}
+    command -v "$GLEWLWYD" >/dev/null 2>&1 ||
+        skip "$GLEWLWYD is not installed (tools/bootstrap installs Debian's glewlwyd package)"
     for glew__c in sqlite3 jq curl openssl python3 setpriv; do
         command -v "$glew__c" >/dev/null 2>&1 || skip "$glew__c is not installed (needed to run Glewlwyd)"
     done
@@ -106,7 +107,7 @@ glew_start() {
         glew__config "$glew__port" >"$GLEW_DIR/glewlwyd.conf"
         (
             unset LD_PRELOAD
-            exec setpriv --pdeathsig TERM glewlwyd -c "$GLEW_DIR/glewlwyd.conf" </dev/null \
+            exec setpriv --pdeathsig TERM "$GLEWLWYD" -c "$GLEW_DIR/glewlwyd.conf" </dev/null \
                 >"$GLEW_LOG" 2>&1
         ) &
         GLEW_PID=$!
