@@ -15,12 +15,13 @@
 #
 # Cases: discovery and `logtoctl config check` / `status`; device flow, then getent and id;
 # a wrong approver refused; role rules from the groups claim, refreshed every time
-# (claims_max_age = 0) with Glewlwyd's refresh-token rotation (the used token is dead at the
-# provider), a demotion and a promotion at the provider; a refresh token revoked at the
-# provider; revocation (logtoctl logout, revoke_on_close) with a public and a confidential
-# client; the password
-# grant with the confidential client; a key rotation RS256 -> ES256 during a device sign-in
-# that also meets slow_down (the provider's interval raised from 1 to 5 s while polling).
+# (claims_max_age = 0) with Glewlwyd's one-use refresh tokens (the used one disabled at the
+# provider), a demotion and a promotion at the provider; a refresh token revoked by its user at
+# the provider; revocation (logtoctl logout, revoke_on_close) with a public and a confidential
+# client; the password grant with the confidential client (refused locally for now: see 7.); a
+# key rotation RS256 -> ES256 during a device sign-in that also meets slow_down (the provider's
+# interval raised from 1 to 5 s while the module polls).
+# No sleeps: every wait polls for what it waits for. About 25 s.
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
@@ -302,6 +303,8 @@ assert_eq "$(glew_refresh_status "$rt" conf)" 400 "the confidential client's tok
 # grant_types_supported although it serves the grant; pam_logto currently trusts that list and
 # refuses before sending anything (issue 14 point 7 changes this). Asserted: the refusal is
 # clear, and no password reached Glewlwyd.
+assert_eq "$(curl -sS --cacert "$GLEW_CA" "$GLEW_ISSUER/.well-known/openid-configuration" |
+    jq -c '.grant_types_supported | index("password")')" null "password in Glewlwyd's grant_types_supported"
 pam_try g-pw alice authenticate alice-pass-1
 pam_expect PAM_AUTHINFO_UNAVAIL "alice, password grant (refused locally)"
 assert_logged "$F" "^auth-failed user=alice service=g-pw error=unsupported reason=\"the provider does not offer the password grant"
