@@ -257,7 +257,7 @@ assert_not_logged "$F" "^account-ok "
 device g-device alice alice alice-pass-1
 [ "$ST" = 0 ] || fail "alice's second device sign-in: $(cat "$F")"
 rt=$(record_rt "$dir/state/tokens/alice.json")
-out=$(ctl logout alice 2>&1) && rc=0 || rc=$?
+out=$(ctl logout alice 2>&1) || :
 printf '%s\n' "$out" >"$dir/out.logout-public"
 [ ! -e "$dir/state/tokens/alice.json" ] || fail "logout (public client) kept alice's record"
 assert_contains "$out" "could not be revoked" "logout with the public client"

@@ -171,7 +171,8 @@ glew_admin() { # METHOD PATH [JSON]
     fi
 }
 
-# glew__key_rsa / glew__key_ec DIR NAME: a key and a self-signed certificate for the plugin.
+# glew__key rsa|ec NAME: GLEW_DIR/NAME.key and a self-signed NAME.pem for the plugin (jwt-type
+# rsa or ecdsa: RS256 with jwt-key-size 256, or ES256 with a P-256 key).
 glew__key() { # rsa|ec NAME
     case "$1" in
     rsa) openssl genrsa -out "$GLEW_DIR/$2.key" 2048 2>/dev/null ;;
