@@ -795,6 +795,57 @@ static int offline_password(const struct logto_ctx *ctx, const struct logto_serv
     return 0;
 }
 
+/*
+ * The Experience API identifier of user (logto-real-1.42.md D5, D6): Logto's username as stored
+ * (case-sensitive at Logto, folded here), or the e-mail of a user without one. From the token
+ * record of the name's holder; else, for a holder in the snapshot, the Management API by its
+ * sub (*ret_sub: the network half asks); else the Management API by user name; nothing found:
+ * the name itself. *ret_value and *ret_sub are freed by the caller; type is static.
+ */
+static void experience_login(const struct logto_ctx *ctx, const char *user, const char **ret_type,
+                             char **ret_value, char **ret_sub)
+{
+    _cleanup_json_ json_t *claims = NULL;
+    struct logto_holder h = { 0 };
+    const char *v;
+
+    *ret_type = NULL;
+    *ret_value = *ret_sub = NULL;
+    if (logto_owner_holder(ctx, user, &h, NULL) < 0)
+        h.kind = LOGTO_HOLDER_NONE;
+    if (h.kind == LOGTO_HOLDER_SUBJECT) {
+        _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+        _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+        if (logto_store_open(ctx, &store, NULL) == 0 &&
+            logto_store_read(store, user, &rec, NULL) == 0 && rec->claims &&
+            logto_streq(rec->sub, h.sub) && rec->uid == h.uid) {
+            claims = json_incref(rec->claims);
+        } else if (have_mgmt(ctx)) {
+            *ret_sub = strdup(h.sub);
+            return;
+        }
+    }
+    if (!claims && have_mgmt(ctx)) {
+        bool suspended = false;
+        if (mgmt_claims(ctx, user, &claims, &suspended, NULL) < 0)
+            claims = NULL;
+    }
+    if (!claims)
+        return;
+    v = json_string_value(json_object_get(claims, "username"));
+    if (v && v[0]) {
+        *ret_type = "username";
+    } else {
+        v = json_string_value(json_object_get(claims, "email"));
+        if (!v || !v[0])
+            return;
+        *ret_type = "email";
+    }
+    *ret_value = strdup(v);
+    if (!*ret_value)
+        *ret_type = NULL;
+}
+
 int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service *svc,
                         const char *user, const char *password, const struct logto_ui *ui,
                         struct logto_auth_result **ret, struct logto_error *err)
@@ -803,6 +854,8 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
     _cleanup_(logto_net_signin_clear) struct logto_net_signin in = { 0 };
     enum logto_password_method m = (enum logto_password_method)svc->password_method;
     struct logto_error online_err = { 0 };
+    struct logto_password_login login = { 0 };
+    _cleanup_free_ char *login_value = NULL, *login_sub = NULL;
     const struct logto_net_ops *net;
     int64_t attempt = 0;
     int r;
@@ -820,9 +873,14 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
         return r;
     /* Counted on this host before it is sent (a local user cannot spend the tenant's lockout
      * budget), settled with the answer: the provider's "no" also removes the offline verifier. */
+    if (m == LOGTO_PW_EXPERIENCE)
+        experience_login(ctx, user, &login.type, &login_value, &login_sub);
+    login.value = login_value;
+    login.sub = login_sub;
     if ((r = logto_attempts_begin(ctx, user, &attempt, err)) < 0)
         return r;
-    r = net->password_signin(ctx, m, user, password, ui, &in, &online_err);
+    r = net->password_signin(ctx, m, user, login.type || login.sub ? &login : NULL, password, ui,
+                             &in, &online_err);
     logto_attempts_finish(ctx, user, attempt, r);
     if (r == -LOGTO_E_UNREACHABLE) {
         /* Only when the IdP cannot be reached, never when it said no. */

@@ -101,13 +101,14 @@ static int net_device_signin(const struct logto_ctx *ctx, const struct logto_ser
 }
 
 static int net_password_signin(const struct logto_ctx *ctx, enum logto_password_method method,
-                               const char *user, const char *password, const struct logto_ui *ui,
+                               const char *user, const struct logto_password_login *login,
+                               const char *password, const struct logto_ui *ui,
                                struct logto_net_signin *out, struct logto_error *err)
 {
     _cleanup_(logto_password_result_freep) struct logto_password_result *pw = NULL;
     int r;
 
-    r = logto_password_signin(ctx, method, user, password, ui, &pw, err);
+    r = logto_password_signin(ctx, method, user, login, password, ui, &pw, err);
     if (r < 0)
         return r;
     /* The Experience API and the password grant give an access token: userinfo adds

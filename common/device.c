@@ -170,7 +170,7 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
         r = logto_oauth_error_from_response(&resp, shown, &oerr, err);
         /* Logto answers invalid_request ("...device_code is not allowed for this client") for an
          * app that is not a Native app with the device flow on; other providers may say
-         * unauthorized_client. The description is never shown (free text), so say it here. */
+         * unauthorized_client. The description (sanitised) is in the message; say what to check. */
         if (err &&
             (strcmp(oerr.error, "invalid_request") == 0 ||
              strcmp(oerr.error, "unauthorized_client") == 0 ||

@@ -20,6 +20,7 @@
 #include "context.h"
 #include "error.h"
 #include "identity.h"
+#include "password.h"
 #include "store.h"
 #include "ui.h"
 
@@ -56,8 +57,10 @@ struct logto_net_ops {
     int (*device_signin)(const struct logto_ctx *ctx, const struct logto_service *svc,
                          const struct logto_ui *ui, struct logto_net_signin *out,
                          struct logto_error *err);
+    /* login: the Experience API identifier (password.h), NULL for the user name itself. */
     int (*password_signin)(const struct logto_ctx *ctx, enum logto_password_method method,
-                           const char *user, const char *password, const struct logto_ui *ui,
+                           const char *user, const struct logto_password_login *login,
+                           const char *password, const struct logto_ui *ui,
                            struct logto_net_signin *out, struct logto_error *err);
     /* out->claims: the new ID token's claims merged with userinfo; out->refresh_token NULL
      * (the rotated one went to persist). */

@@ -15,6 +15,7 @@
 #include "oidc.h"
 #include "password.h"
 #include "pkce.h"
+#include "text.h"
 #include "util.h"
 
 #define CALLBACK_VALUE_MAX 4096
@@ -245,10 +246,35 @@ int logto_password_experience_error(long status, const char *code, const char *m
     if (code_is(code, "user.missing_profile"))
         return logto_error_set(err, LOGTO_E_DENIED,
                                "the account needs more profile data: sign in once in the browser");
+    if (code_is(code, "user.missing_mfa"))
+        return logto_error_set(err, LOGTO_E_MFA,
+                               "this account must set up 2-step verification first: set it up "
+                               "once in the browser, or use the device flow");
+    if (code_is(code, "user.suggest_mfa"))
+        /* Only when skipping it failed (experience_signin skips it like Logto's Skip button). */
+        return logto_error_set(err, LOGTO_E_MFA,
+                               "Logto asks this account to set up 2-step verification: set it up "
+                               "or skip it once in the browser, or use the device flow");
+    if (code_is(code, "user.sign_in_method_not_enabled"))
+        return logto_error_set(err, LOGTO_E_CONFIG,
+                               "Logto's sign-in experience does not enable password sign-in with "
+                               "this identifier: the administrator must enable it (Console, "
+                               "Sign-in experience, Sign-up and sign-in: username or e-mail with "
+                               "password)");
     if (code_is(code, "session.not_found") || code_is(code, "session.interaction_not_found"))
         return logto_error_set(err, LOGTO_E_PROTOCOL,
                                "the sign-in session was lost (%s): cookies or interaction expired",
                                code);
+    if (code && status >= 400 && status < 500) {
+        /* Any other verdict: Logto's own words (sanitised, short), never "unavailable". */
+        char said[LOGTO_PASSWORD_MESSAGE_MAX];
+        logto_text_clean(said, sizeof(said), message, LOGTO_TEXT_ASCII);
+        if (said[0])
+            return logto_error_set(err, LOGTO_E_DENIED, "Logto refused the sign-in: %s (%s)", said,
+                                   shown_error(code));
+        return logto_error_set(err, LOGTO_E_DENIED, "Logto refused the sign-in (%s)",
+                               shown_error(code));
+    }
     if (code)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "the sign-in service answered HTTP %ld (%s)",
                                status, shown_error(code));
@@ -313,7 +339,8 @@ struct experience {
     struct logto_http *http;
     struct logto_oidc *oidc;
     const char *user;
-    char *api; /* <endpoint>/api/experience */
+    struct logto_password_login login; /* what the Experience API is sent */
+    char *api;                         /* <endpoint>/api/experience */
 };
 
 /* Logto's `code` and `message` of an error answer (borrowed from *holder). */
@@ -338,6 +365,14 @@ static int experience_error(const struct experience *x, const char *step,
 
     api_error_fields(resp, &holder, &code, &message);
     r = logto_password_experience_error(resp->status, code, message, err);
+    if (code_is(code, "user.sign_in_method_not_enabled"))
+        r = logto_error_set(err, LOGTO_E_CONFIG,
+                            "Logto's sign-in experience does not enable password sign-in with %s: "
+                            "the administrator must enable it (Console, Sign-in experience, "
+                            "Sign-up and sign-in: %s and password)",
+                            strcmp(x->login.type, "email") == 0 ? "an e-mail address"
+                                                                : "a username",
+                            strcmp(x->login.type, "email") == 0 ? "e-mail address" : "username");
     logto_log_debug(&x->ctx->log, "password-experience-step step=%s status=%ld result=%s", step,
                     resp->status, logto_errc_name(logto_errc_from(r)));
     return r;
@@ -444,6 +479,38 @@ static bool is_mfa_required(const struct logto_http_response *resp)
 
     api_error_fields(resp, &holder, &code, &message);
     return resp->status == 403 && code_is(code, "session.mfa.require_mfa_verification");
+}
+
+static bool is_error_code(const struct logto_http_response *resp, long status, const char *want)
+{
+    _cleanup_json_ json_t *holder = NULL;
+    const char *code, *message;
+
+    api_error_fields(resp, &holder, &code, &message);
+    return resp->status == status && code_is(code, want);
+}
+
+/*
+ * 422 user.suggest_mfa: MFA is optional under the tenant's policy and this user has neither set
+ * it up nor skipped it. Do what the Skip button of Logto's sign-in page does (Logto remembers the
+ * skip on the user) and tell the person, once, that it can be set up.
+ */
+static int experience_skip_mfa(struct experience *x, const struct logto_ui *ui,
+                               struct logto_error *err)
+{
+    _cleanup_http_response_ struct logto_http_response resp = { 0 };
+    int r;
+
+    r = experience_call(x, "POST", "/profile/mfa/mfa-skipped", NULL, &resp, err);
+    if (r >= 0)
+        r = expect_no_content(x, "mfa-skipped", &resp, err);
+    if (r < 0)
+        return r;
+    logto_log(&x->ctx->log, LOG_NOTICE, "password-experience-mfa-skipped user=%s", x->user);
+    if (ui && ui->info)
+        (void)ui->info(ui->data, "2-step verification is not set up for this account; you can "
+                                 "set it up in your account settings in the browser.");
+    return 0;
 }
 
 /* Ask the one-time code and verify it. */
@@ -583,7 +650,38 @@ static int experience_start(struct experience *x, const char *url, struct logto_
                            resp.status);
 }
 
-static int experience_signin(const struct logto_ctx *ctx, const char *user, const char *password,
+/* The identifier Logto stores for the user with ID sub (Management API): the username, else the
+ * primary e-mail. Borrowed from *holder. */
+static int stored_login(const struct logto_ctx *ctx, const char *sub, json_t **holder,
+                        const char **ret_type, const char **ret_value)
+{
+    _cleanup_mgmt_ struct logto_mgmt *m = NULL;
+    const char *v;
+    int r;
+
+    if (!ctx->cfg->m2m_client_id || !ctx->cfg->m2m_client_secret_file)
+        return -LOGTO_E_UNSUPPORTED;
+    r = logto_mgmt_new(ctx, &m, NULL);
+    if (r == 0)
+        r = logto_mgmt_get_user(m, sub, holder, NULL);
+    if (r < 0) {
+        logto_log_debug(&ctx->log, "password-experience-identifier sub=%s lookup=failed", sub);
+        return r;
+    }
+    v = json_string_value(json_object_get(*holder, "username"));
+    *ret_type = "username";
+    if (!v || !v[0]) {
+        v = json_string_value(json_object_get(*holder, "primaryEmail"));
+        *ret_type = "email";
+    }
+    if (!v || !v[0])
+        return -LOGTO_E_NOTFOUND;
+    *ret_value = v;
+    return 0;
+}
+
+static int experience_signin(const struct logto_ctx *ctx, const char *user,
+                             const struct logto_password_login *login, const char *password,
                              const struct logto_ui *ui, struct logto_password_result *res,
                              struct logto_error *err)
 {
@@ -596,8 +694,23 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
     _cleanup_secret_ char *code = NULL;
     _cleanup_form_ struct logto_form form = { 0 };
     struct logto_client client = { .client_id = cfg->password_client_id };
-    struct experience x = { .ctx = ctx, .user = user };
+    struct experience x = { .ctx = ctx, .user = user, .login = { "username", user } };
     int r;
+
+    _cleanup_json_ json_t *stored = NULL;
+
+    if (login && !login->type && login->sub) {
+        const char *type = NULL, *value = NULL;
+        if (stored_login(ctx, login->sub, &stored, &type, &value) == 0) {
+            x.login.type = type;
+            x.login.value = value;
+        }
+    } else if (login && login->type && login->value) {
+        x.login = *login;
+    }
+    if (!x.login.value[0] || strlen(x.login.value) > 256 ||
+        (strcmp(x.login.type, "username") != 0 && strcmp(x.login.type, "email") != 0))
+        x.login = (struct logto_password_login){ "username", user, NULL };
 
     if (cfg->profile != LOGTO_PROFILE_LOGTO || !cfg->endpoint)
         return logto_error_set(err, LOGTO_E_CONFIG,
@@ -620,6 +733,9 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
         return LOGTO_OOM(err);
     x.api = api;
 
+    if (strcmp(x.login.type, "username") != 0 || strcmp(x.login.value, user) != 0)
+        logto_log_debug(&ctx->log, "password-experience-identifier user=%s type=%s", user,
+                        x.login.type);
     r = logto_pkce_new(&pkce, err);
     if (r >= 0)
         r = logto_random_token(LOGTO_RANDOM_TOKEN_BYTES, &state, err);
@@ -648,7 +764,7 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
     {
         _cleanup_http_response_ struct logto_http_response resp = { 0 };
         _cleanup_json_ json_t *body =
-            json_pack("{s:{s:s, s:s}}", "identifier", "type", "username", "value", user);
+            json_pack("{s:{s:s, s:s}}", "identifier", "type", x.login.type, "value", x.login.value);
         if (!body)
             return LOGTO_OOM(err);
         r = experience_send(&x, "POST", "/verification/password", body, "password", password, &resp,
@@ -669,7 +785,7 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
         if (r < 0)
             return r;
     }
-    for (int attempt = 0;; attempt++) {
+    for (bool totp_done = false, mfa_skipped = false;;) {
         _cleanup_http_response_ struct logto_http_response resp = { 0 };
         _cleanup_json_ json_t *doc = NULL;
         const char *to = NULL;
@@ -677,7 +793,7 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
         r = experience_call(&x, "POST", "/submit", NULL, &resp, err);
         if (r < 0)
             return r;
-        if (attempt == 0 && is_mfa_required(&resp)) {
+        if (!totp_done && is_mfa_required(&resp)) {
             if (!mfa_offers_totp(&resp))
                 return logto_error_set(err, LOGTO_E_MFA,
                                        "the account needs a second factor other than a one-time "
@@ -686,6 +802,14 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user, cons
             r = experience_totp(&x, ui, err);
             if (r < 0)
                 return r;
+            totp_done = true;
+            continue;
+        }
+        if (!mfa_skipped && is_error_code(&resp, 422, "user.suggest_mfa")) {
+            r = experience_skip_mfa(&x, ui, err);
+            if (r < 0)
+                return r;
+            mfa_skipped = true;
             continue;
         }
         if (resp.status != 200)
@@ -761,11 +885,18 @@ static int pat_signin(const struct logto_ctx *ctx, const char *pat,
             return logto_error_set(err, LOGTO_E_DENIED,
                                    "the personal access token is unknown, expired or revoked, or "
                                    "its user is suspended");
+        /* Logto 1.42 answers an app without allowTokenExchange with invalid_request
+         * "requested grant type is not allowed for this client" (logto-real-1.42.md D4). */
         if (strcmp(oerr.error, "unauthorized_client") == 0 ||
-            strcmp(oerr.error, "unsupported_grant_type") == 0)
+            strcmp(oerr.error, "unsupported_grant_type") == 0 ||
+            (strcmp(oerr.error, "invalid_request") == 0 &&
+             strstr(oerr.description, "grant type is not allowed")))
             return logto_error_set(err, LOGTO_E_CONFIG,
-                                   "password_client_id may not exchange personal access tokens "
-                                   "(allow token exchange for the app)");
+                                   "password_client_id %s may not exchange personal access tokens "
+                                   "(%s%s%s): the administrator must enable token exchange for "
+                                   "this app in Logto",
+                                   cfg->password_client_id, oerr.error,
+                                   oerr.description[0] ? ": " : "", oerr.description);
         return r;
     }
     /*
@@ -842,14 +973,18 @@ static int grant_signin(const struct logto_ctx *ctx, const char *user, const cha
 
     if (!scope)
         return LOGTO_OOM(err);
+    /* Logto has no password grant (logto-protocol.md §3): it never sees the password. */
+    if (cfg->profile == LOGTO_PROFILE_LOGTO)
+        return logto_error_set(err, LOGTO_E_UNSUPPORTED,
+                               "Logto has no password grant: use password_method experience or "
+                               "pat, or the device flow");
     r = new_session(ctx, 0, &http, &oidc, err);
     if (r < 0)
         return r;
-    /* A provider that says it has no password grant never sees the password. */
+    /* grant_types_supported is advisory: some providers serve grants they do not list
+     * (Glewlwyd lists neither password nor refresh_token). The answer decides. */
     if (!logto_oidc_supports_grant(oidc, "password"))
-        return logto_error_set(err, LOGTO_E_UNSUPPORTED,
-                               "the provider does not offer the password grant (Logto never "
-                               "does): use password_method experience or pat, or the device flow");
+        logto_log_debug(&ctx->log, "password-grant-unlisted (discovery omits it; sent anyway)");
     if (cfg->client_secret_file) {
         r = logto_config_read_secret(cfg->client_secret_file, &secret, err);
         if (r < 0)
@@ -867,10 +1002,22 @@ static int grant_signin(const struct logto_ctx *ctx, const char *user, const cha
             return logto_error_set(err, LOGTO_E_DENIED, "wrong user name or password");
         if (strcmp(oerr.error, "unsupported_grant_type") == 0 ||
             strcmp(oerr.error, "unauthorized_client") == 0)
-            return logto_error_set(err, LOGTO_E_UNSUPPORTED,
-                                   "the provider refuses the password grant (%s): use another "
-                                   "password_method or the device flow",
-                                   oerr.error);
+            return logto_error_set(err, LOGTO_E_CONFIG,
+                                   "the provider does not allow the password grant for client "
+                                   "%s (%s%s%s): enable it for the client at the provider, or use "
+                                   "the device flow",
+                                   client.client_id, oerr.error, oerr.description[0] ? ": " : "",
+                                   oerr.description);
+        /* An error answer without an OAuth error (an empty body: Glewlwyd) is still a no. */
+        if (!oerr.error[0] && (oerr.status == 400 || oerr.status == 401 || oerr.status == 403))
+            return logto_error_set(err, LOGTO_E_DENIED,
+                                   "the provider refused the user name or password (status %ld, "
+                                   "no reason given)%s",
+                                   oerr.status,
+                                   client.client_secret ? ""
+                                                        : "; some providers refuse the password "
+                                                          "grant to public clients: see "
+                                                          "client_secret_file");
         return r;
     }
     if (!res->tokens.id_token)
@@ -884,7 +1031,8 @@ static int grant_signin(const struct logto_ctx *ctx, const char *user, const cha
 /* ------------------------------------------------------------------ entry point */
 
 int logto_password_signin(const struct logto_ctx *ctx, enum logto_password_method method,
-                          const char *user, const char *password, const struct logto_ui *ui,
+                          const char *user, const struct logto_password_login *login,
+                          const char *password, const struct logto_ui *ui,
                           struct logto_password_result **ret, struct logto_error *err)
 {
     _cleanup_(logto_password_result_freep) struct logto_password_result *res = NULL;
@@ -907,7 +1055,7 @@ int logto_password_signin(const struct logto_ctx *ctx, enum logto_password_metho
 
     switch (method) {
     case LOGTO_PW_EXPERIENCE:
-        r = experience_signin(ctx, user, password, ui, res, err);
+        r = experience_signin(ctx, user, login, password, ui, res, err);
         break;
     case LOGTO_PW_PAT:
         r = pat_signin(ctx, password, res, err);

@@ -32,10 +32,11 @@
 #include "tokens.h"
 #include "ui.h"
 
-#define LOGTO_PASSWORD_MAX_HOPS 10   /* redirects followed after the Experience API submit */
-#define LOGTO_PASSWORD_MAX_LEN  4096 /* longer "passwords" are refused before any request */
-#define LOGTO_PAT_TOKEN_TYPE    "urn:logto:token-type:personal_access_token"
-#define LOGTO_TOKEN_EXCHANGE    "urn:ietf:params:oauth:grant-type:token-exchange"
+#define LOGTO_PASSWORD_MAX_HOPS    10   /* redirects followed after the Experience API submit */
+#define LOGTO_PASSWORD_MAX_LEN     4096 /* longer "passwords" are refused before any request */
+#define LOGTO_PASSWORD_MESSAGE_MAX 160  /* bytes of an IdP's message kept in ours */
+#define LOGTO_PAT_TOKEN_TYPE       "urn:logto:token-type:personal_access_token"
+#define LOGTO_TOKEN_EXCHANGE       "urn:ietf:params:oauth:grant-type:token-exchange"
 
 struct logto_password_result {
     const char *method;         /* "experience", "pat", "management", "grant" (static) */
@@ -54,11 +55,27 @@ static inline void logto_password_result_freep(struct logto_password_result **re
 const char *logto_password_method_name(enum logto_password_method method);
 
 /*
- * Check user's password with method. ui is used for the one-time code prompt ("One-time code: ",
- * echo off) when the IdP demands TOTP; it may be NULL (then MFA fails with LOGTO_E_MFA).
+ * Who signs in at Logto's Experience API: the user's Logto identifier as Logto stores it
+ * (usernames are case-sensitive there: "Grace_Hopper", not the folded "grace_hopper"), type
+ * "username", or "email" with the e-mail address for users without a username.
+ */
+struct logto_password_login {
+    const char *type;  /* "username" or "email"; NULL: look it up by sub */
+    const char *value; /* exact */
+    const char *sub;   /* without type: the subject holding the name on this host, whose
+                          identifier the Management API gives (needs [sync]) */
+};
+
+/*
+ * Check user's password with method. login (experience only; NULL: the user name itself, as a
+ * username) is what the Experience API is sent. ui is used for the one-time code prompt
+ * ("One-time code: ", echo off) when the IdP demands TOTP and for the note that 2-step
+ * verification can be set up (when Logto suggests it and it is skipped); it may be NULL (then
+ * MFA fails with LOGTO_E_MFA).
  */
 int logto_password_signin(const struct logto_ctx *ctx, enum logto_password_method method,
-                          const char *user, const char *password, const struct logto_ui *ui,
+                          const char *user, const struct logto_password_login *login,
+                          const char *password, const struct logto_ui *ui,
                           struct logto_password_result **ret, struct logto_error *err);
 
 /* ---- pure helpers (exposed for tests) ---- */
@@ -79,8 +96,13 @@ int logto_password_parse_callback(const char *location, const char *redirect_uri
 
 /*
  * Map an Experience API error answer (HTTP status and Logto's `code`, message as sent) to
- * -LOGTO_E_* with a message for the user. The message text is only used to say when a lockout
- * ends ("try again in 59 minutes"), and only in a sanitised form.
+ * -LOGTO_E_* with a message for the user. Known codes get our own sentence (the lockout's
+ * message only lends when it ends: "try again in 59 minutes"); user.missing_mfa and an
+ * unskippable user.suggest_mfa are LOGTO_E_MFA, user.sign_in_method_not_enabled is
+ * LOGTO_E_CONFIG (the tenant must enable the sign-in method); any other 4xx with a code is
+ * LOGTO_E_DENIED with Logto's message, sanitised (printable ASCII, at most
+ * LOGTO_PASSWORD_MESSAGE_MAX bytes). 5xx is LOGTO_E_UNREACHABLE; a 4xx without a code, or a
+ * lost session, LOGTO_E_PROTOCOL.
  */
 int logto_password_experience_error(long status, const char *code, const char *message,
                                     struct logto_error *err);

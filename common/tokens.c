@@ -10,6 +10,7 @@
 #include "log.h"
 #include "memory.h"
 #include "oidc.h"
+#include "text.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -73,11 +74,15 @@ static void read_error_code(const struct logto_http_response *resp, struct logto
     const char *code = NULL;
 
     o->error[0] = '\0';
+    o->description[0] = '\0';
     o->status = resp->status;
     if (logto_http_response_json(resp, "the error answer", (struct json_t **)&doc, NULL) < 0 ||
         logto_json_get_string(doc, "error", 0, &code, NULL) < 0 || !code || !valid_error_code(code))
         return;
     snprintf(o->error, sizeof(o->error), "%s", code);
+    logto_text_clean(o->description, sizeof(o->description),
+                     json_string_value(json_object_get(doc, "error_description")),
+                     LOGTO_TEXT_ASCII);
 }
 
 int logto_oauth_error_from_response(const struct logto_http_response *resp, const char *endpoint,
@@ -92,10 +97,12 @@ int logto_oauth_error_from_response(const struct logto_http_response *resp, cons
                                endpoint, resp->status);
     for (size_t i = 0; i < ELEMENTSOF(oauth_errors); i++)
         if (strcmp(o->error, oauth_errors[i].error) == 0)
-            return logto_error_set(err, oauth_errors[i].code, "%s refused the request: %s (%s)",
-                                   endpoint, o->error, oauth_errors[i].meaning);
-    return logto_error_set(err, LOGTO_E_PROTOCOL, "%s refused the request: HTTP %ld, error %s",
-                           endpoint, resp->status, o->error);
+            return logto_error_set(err, oauth_errors[i].code, "%s refused the request: %s (%s)%s%s",
+                                   endpoint, o->error, oauth_errors[i].meaning,
+                                   o->description[0] ? ": " : "", o->description);
+    return logto_error_set(err, LOGTO_E_PROTOCOL, "%s refused the request: HTTP %ld, error %s%s%s",
+                           endpoint, resp->status, o->error, o->description[0] ? ": " : "",
+                           o->description);
 }
 
 /* ------------------------------------------------------------------ token responses */

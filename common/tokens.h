@@ -9,8 +9,10 @@
  * LOGTO_E_CONFIG; unsupported_grant_type, unsupported_token_type -> LOGTO_E_UNSUPPORTED;
  * server_error, temporarily_unavailable -> LOGTO_E_UNREACHABLE; anything else (including
  * authorization_pending and slow_down outside the device flow) -> LOGTO_E_PROTOCOL.
- * Messages name the endpoint (without query), the HTTP status and the error code, never a token
- * or the IdP's free-text error_description.
+ * Messages name the endpoint (without query), the HTTP status and the error code, and add the
+ * IdP's error_description sanitised (printable ASCII, at most LOGTO_OAUTH_DESCRIPTION_MAX - 1
+ * bytes): often the only place that says why ("requested grant type is not allowed for this
+ * client", "user is not a member of the organization"). Never a token.
  */
 #pragma once
 
@@ -42,9 +44,11 @@ void logto_tokens_clear(struct logto_tokens *tokens);
 #define _cleanup_tokens_ _cleanup_(logto_tokens_clear)
 
 /* The OAuth error of a refused request (RFC 6749 5.2), for callers that branch on it. */
+#define LOGTO_OAUTH_DESCRIPTION_MAX 161
 struct logto_oauth_error {
     char error[64]; /* "" when the answer carried none */
     long status;
+    char description[LOGTO_OAUTH_DESCRIPTION_MAX]; /* error_description, sanitised; "" if none */
 };
 
 /* A client at the token endpoint: public (no secret: client_id in the body) or confidential

@@ -97,6 +97,17 @@ async function main() {
     usernameCaseSensitive: true,
     orgScopesRequireResource: true,
     jwksAlgUse: profile === 'generic',
+    // Sign-in experience (logto-real-1.42.md D1-D4): MFA factors and policy, the identifier
+    // types enabled for password sign-in, and native-app's allowTokenExchange.
+    mfaFactors: [],
+    mfaPolicy: 'UserControlled',
+    passwordSignIn: ['username', 'email', 'phone'],
+    allowTokenExchange: true,
+    // Generic profile, a provider like Glewlwyd 2.7 (glewlwyd.md): discovery that does not list
+    // the password grant it serves, a client the grant is switched off for, bare error answers.
+    passwordGrantListed: true,
+    passwordGrant: true,
+    bareTokenErrors: false,
   };
   // Username uniqueness follows the username policy, as in Logto (checkUsername).
   store.settings = settings;

@@ -161,7 +161,7 @@ static int cmd_password(const struct logto_ctx *ctx, const struct pw_options *o,
     password = read_line();
     if (!password)
         return logto_error_set(err, LOGTO_E_INVAL, "no password on stdin");
-    r = logto_password_signin(ctx, method, o->user, password, &ui, &res, err);
+    r = logto_password_signin(ctx, method, o->user, NULL, password, &ui, &res, err);
     if (r < 0)
         return r;
     if (o->tokens) {

@@ -147,6 +147,18 @@ python3 -c 'import json, sys; sys.exit("verifier" in json.load(open(sys.argv[1])
     "$TOKENS/alice.json" || fail "the wrong password left alice's offline verifier"
 password_login alice alice-pass-1 || fail "alice's sign-in after the wrong password: $(cat "$T/err")"
 
+# An e-mail-only Logto user (frank: no username, named by his e-mail in a listed domain) is sent
+# to the Experience API with his e-mail (logto-real-1.42.md D6): after a sync, from the
+# Management API by the snapshot's sub; then from his token record.
+ctl sync >"$T/out" 2>"$T/err" || fail "sync: $(cat "$T/err")"
+printf '%s\n' frank-pass-1 | ctl --debug login --method experience frank >"$T/out" 2>"$T/err" ||
+    fail "frank, e-mail identifier (sync): $(cat "$T/out") $(cat "$T/err")"
+assert_contains "$(cat "$T/err")" "password-experience-identifier user=frank type=email"
+printf '%s\n' frank-pass-1 | ctl --debug login --method experience frank >"$T/out" 2>"$T/err" ||
+    fail "frank, e-mail identifier (record): $(cat "$T/out") $(cat "$T/err")"
+assert_contains "$(cat "$T/err")" "password-experience-identifier user=frank type=email"
+assert_not_contains "$(cat "$T/err")" "/api/users/" "Management API requests with a record"
+
 # 8. A client_id that is no device-flow app (the password app): the provider's refusal comes with
 #    what to check (README "Troubleshooting").
 sed 's/^client_id = device-app$/client_id = native-app/' "$CFG" >"$T/native.conf"

@@ -8,7 +8,7 @@
 # organization tokens without the organization scopes; who may ask (root with --user, a sudo
 # caller only for themselves); a revoked session; --json. Organization tokens themselves
 # (refresh_token + organization_id) are not implemented by the test IdP: only the checks before
-# the request are tested here.
+# the request and Logto's refusals (non-member, MFA required: their reasons are shown).
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 ctl_setup --refresh-reuse-leeway 0
 sed -i 's|^\[paths\]|scopes = openid offline_access profile email roles custom_data identities urn:logto:scope:organizations urn:logto:scope:organization_roles read write\nresources = https://api.example.com\n[paths]|' "$CFG"
@@ -90,6 +90,18 @@ assert_eq "$(record_refresh_token "$TOKENS/alice.json")" "$rt" "alice's refresh 
 # for urn:logto:organization:<id>; the test IdP ignores the parameter and answers a plain token).
 expect_rc 0 "organization token request" token --user alice --organization "$ACME"
 assert_eq "$(token_requests)" 1 "token requests for the organization token"
+remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
+# Logto's refusals (403 access_denied) keep their reason: alice removed from Acme at Logto (her
+# cached claims still list it), then Acme requiring MFA that she has not set up.
+idp_ctl PATCH /users/alice '{"organizations":[]}' >/dev/null
+expect_rc 5 "organization alice was removed from" token --user alice --organization "$ACME"
+assert_contains "$(cat "$T/err")" "access_denied (the sign-in was denied): user is not a member of the organization"
+idp_ctl PATCH /users/alice "{\"organizations\":[{\"id\":\"$ACME\",\"roles\":[\"member\"]}]}" >/dev/null
+idp_ctl PATCH /organizations/$ACME '{"is_mfa_required":true}' >/dev/null
+expect_rc 5 "organization requiring MFA" token --user alice --organization "$ACME"
+assert_contains "$(cat "$T/err")" "organization requires MFA but user has no MFA configured"
+idp_ctl PATCH /organizations/$ACME '{"is_mfa_required":false}' >/dev/null
+expect_rc 0 "the refresh token survived the refusals" token --user alice --organization "$ACME"
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 cp "$CFG" "$T/orgs.conf"
 sed -i 's|^scopes = .*|scopes = openid offline_access profile email roles custom_data|' "$CFG"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # pam_logto password sign-in through pamtester, every method against the test IdP:
 #   experience: right and wrong password, unknown user, suspended carol, dave's TOTP asked through
-#     the conversation (right and wrong code), lockout -> PAM_MAXTRIES, captcha;
+#     the conversation (right and wrong code), lockout -> PAM_MAXTRIES, captcha, optional MFA
+#     skipped, mandatory MFA and a disabled sign-in method refused with what to do;
 #   pat: a personal access token typed as the password (own, expired, someone else's);
 #   management: the Management API check (named [service] with the [sync] M2M app);
 #   flow=both: a password signs in, an empty answer starts the device flow;
@@ -123,6 +124,43 @@ idp_ctl POST /settings '{"captcha":false}' >/dev/null
 pw_auth logto-pw erin erin-pass-1
 expect_ok "erin without the captcha"
 
+# Logto's MFA policy (logto-real-1.42.md D1, D2): TOTP as a factor under the seeded default
+# (UserControlled) suggests it to erin, who has none: skipped as Logto's Skip button does, she
+# signs in and is told once; Logto remembers the skip. Mandatory: a clear refusal.
+idp_ctl POST /settings '{"mfa_factors":["Totp"],"mfa_policy":"UserControlled"}' >/dev/null
+pw_auth logto-pw erin erin-pass-1
+expect_ok "erin, optional MFA suggested"
+assert_contains "$(cat "$F")" "2-step verification is not set up for this account; you can set it up" "the hint"
+assert_logged "$F" "^password-experience-mfa-skipped user=erin$"
+pw_auth logto-pw erin erin-pass-1
+expect_ok "erin again (the skip is remembered)"
+assert_not_contains "$(cat "$F")" "2-step verification" "the second sign-in"
+idp_ctl POST /settings '{"mfa_policy":"Mandatory"}' >/dev/null
+pw_auth logto-pw alice alice-pass-1
+expect_code PAM_AUTH_ERR "alice, mandatory MFA" "must set up 2-step verification first: set it up once in the browser, or use the device flow"
+assert_logged "$F" "^auth-failed user=alice service=logto-pw error=mfa-required "
+idp_ctl POST /settings '{"mfa_factors":[],"mfa_policy":"UserControlled"}' >/dev/null
+idp_ctl PATCH /users/erin '{"mfa_skipped":false}' >/dev/null
+
+# Logto usernames are case-sensitive (logto-real-1.42.md D5): Grace_Hopper signs in as
+# grace_hopper with her name as Logto stores it, from the Management API the first time, from
+# her token record after that.
+pw_auth logto-pw grace_hopper grace-pass-1
+expect_ok "Grace_Hopper as grace_hopper (first sign-in)"
+assert_logged "$F" "^auth-ok user=grace_hopper service=logto-pw method=experience "
+idp_ctl POST /stats/reset >/dev/null
+pw_auth logto-debug grace_hopper grace-pass-1
+expect_ok "Grace_Hopper as grace_hopper (from her token record)"
+assert_logged "$F" "^password-experience-identifier user=grace_hopper type=username$"
+assert_not_contains "$(idp_ctl GET /stats)" '"GET /api/users' "Management API requests with a record"
+
+# A tenant without username + password sign-in: the administrator is told what to enable.
+idp_ctl POST /settings '{"password_sign_in":["email"]}' >/dev/null
+pw_auth logto-pw alice alice-pass-1
+expect_code PAM_SERVICE_ERR "username sign-in not enabled" "the system log says why"
+assert_logged "$F" "^auth-failed user=alice service=logto-pw error=config reason=\"Logto's sign-in experience does not enable password sign-in with a username: the administrator must enable"
+idp_ctl POST /settings '{"password_sign_in":["username","email","phone"]}' >/dev/null
+
 # ---- personal access tokens
 alice_pat=pat_AdjfWRyD6ScO8TZHWiVt3o8MRzMk2rBx
 bob_pat=pat_nVmLRCrd6ifqWRapdWqMEtYQMtshaFZb # expired
@@ -187,5 +225,5 @@ expect_ok "bob, use_first_pass"
 [ "$(grep -o 'Password: ' "$F" | wc -l)" = 1 ] || fail "use_first_pass: asked more than once: $(cat "$F")"
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 dave-pass-1 erin-pass-1 \
-    wrong-password-1 wrong-password-2 bad-pass-1 bad-pass-5 whatever-pass "$alice_pat" "$bob_pat" \
+    grace-pass-1 wrong-password-1 wrong-password-2 bad-pass-1 bad-pass-5 whatever-pass "$alice_pat" "$bob_pat" \
     "$new_pat" "$used_totp" "$bad" "$debug_totp" m2m-secret

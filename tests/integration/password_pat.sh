@@ -46,6 +46,12 @@ pw pat erin "$ERIN_PAT"
 expect_error denied "" "PAT of a user suspended after it was made"
 idp_ctl PATCH /users/erin '{"suspended":false}' >/dev/null
 
+# Token exchange switched off for the app (new Logto apps): the administrator is told.
+idp_ctl POST /settings '{"allow_token_exchange":false}' >/dev/null
+pw pat alice "$ALICE_PAT"
+expect_error config "password_client_id native-app may not exchange personal access tokens (invalid_request: requested grant type is not allowed for this client): the administrator must enable token exchange" "token exchange off"
+idp_ctl POST /settings '{"allow_token_exchange":true}' >/dev/null
+
 # A password typed where a PAT is expected never reaches the token endpoint.
 before=$(idp_stat 'POST /oidc/token')
 pw pat alice alice-pass-1

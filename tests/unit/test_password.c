@@ -234,9 +234,22 @@ static void test_experience_errors(void)
         { 404, "user.user_not_exist", NULL, -LOGTO_E_DENIED, "wrong user name or password" },
         { 500, NULL, NULL, -LOGTO_E_UNREACHABLE, "HTTP 500" },
         { 503, "oidc.server_error", NULL, -LOGTO_E_UNREACHABLE, "503" },
-        { 400, "guard.invalid_input", NULL, -LOGTO_E_PROTOCOL, "guard.invalid_input" },
+        { 400, "guard.invalid_input", NULL, -LOGTO_E_DENIED,
+          "Logto refused the sign-in (guard.invalid_input)" },
         { 418, NULL, NULL, -LOGTO_E_PROTOCOL, "HTTP 418" },
-        { 400, "evil\ncode", NULL, -LOGTO_E_PROTOCOL, "(unprintable)" },
+        { 400, "evil\ncode", NULL, -LOGTO_E_DENIED, "(unprintable)" },
+        { 422, "user.missing_mfa", "You need to bind additional MFA before signing-in.",
+          -LOGTO_E_MFA, "set it up once in the browser, or use the device flow" },
+        { 422, "user.suggest_mfa", NULL, -LOGTO_E_MFA, "set it up or skip it once in the browser" },
+        { 422, "user.sign_in_method_not_enabled", "This sign-in method is not enabled.",
+          -LOGTO_E_CONFIG, "the administrator must enable it" },
+        /* Any other verdict: Logto's message, sanitised, never "unavailable". */
+        { 422, "session.sso_enabled", "Single sign-on is enabled for this e-mail domain.",
+          -LOGTO_E_DENIED,
+          "Logto refused the sign-in: Single sign-on is enabled for this e-mail domain. "
+          "(session.sso_enabled)" },
+        { 403, "user.passkey_preferred", "Use a passkey\n\x1b[31m\xe2\x80\xae", -LOGTO_E_DENIED,
+          "Logto refused the sign-in: Use a passkey?" },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -246,7 +259,11 @@ static void test_experience_errors(void)
             cases[i].want);
         CHECK_CONTAINS(err.message, cases[i].text);
         CHECK(!strchr(err.message, '\n'));
+        CHECK(!strchr(err.message, '\x1b'));
+        CHECK(!strstr(err.message, "\xe2\x80\xae"));
         CHECK(!strstr(err.message, "<script>"));
+        /* A verdict is shown to the person: pam_logto hides texts that name HTTP. */
+        CHECK(cases[i].want != -LOGTO_E_DENIED || !strstr(err.message, "HTTP"));
     }
 }
 

@@ -147,8 +147,50 @@ static void test_oauth_errors(void)
         CHECK_INT(oerr.status, map[i].status);
         CHECK_CONTAINS(err.message, map[i].error);
         CHECK_CONTAINS(err.message, ENDPOINT);
-        CHECK(strstr(err.message, "DESCRIPTION") == NULL);
+        /* error_description is kept (issue 14.3): often the only reason given. */
+        CHECK_CONTAINS(err.message, "DESCRIPTION-");
+        CHECK_CONTAINS(oerr.description, "DESCRIPTION-");
+        /* Logto's generic message is not. */
+        CHECK(strstr(err.message, "An OIDC error occurred") == NULL);
     }
+}
+
+static void test_oauth_error_description(void)
+{
+    struct logto_error err = { 0 };
+    struct logto_oauth_error oerr = { 0 };
+    struct logto_tokens t = { 0 };
+    char body[1024], longer[400];
+
+    /* Logto 1.42's token-exchange refusal, word for word. */
+    CHECK_INT(parse(400,
+                    "{\"error\":\"invalid_request\",\"error_description\":\"requested grant type "
+                    "is not allowed for this client\"}",
+                    &t, &oerr, &err),
+              -LOGTO_E_PROTOCOL);
+    CHECK_STR(oerr.description, "requested grant type is not allowed for this client");
+    CHECK_CONTAINS(err.message, "invalid_request (the provider found the request malformed): "
+                                "requested grant type is not allowed for this client");
+    /* Hostile text: escapes, bidi, C1, newlines become '?'; long text is cut. */
+    CHECK_INT(parse(403,
+                    "{\"error\":\"access_denied\",\"error_description\":\"not\\u001b[31m a "
+                    "member\\n\\u202e\\u009b\"}",
+                    &t, &oerr, &err),
+              -LOGTO_E_DENIED);
+    CHECK(strchr(err.message, '\x1b') == NULL && strchr(err.message, '\n') == NULL);
+    CHECK(strstr(err.message, "\xe2\x80\xae") == NULL && strstr(err.message, "\xc2\x9b") == NULL);
+    CHECK_CONTAINS(err.message, "access_denied (the sign-in was denied): not?[31m a member?");
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"error\":\"access_denied\",\"error_description\":\"%s\"}",
+             longer);
+    CHECK_INT(parse(400, body, &t, &oerr, &err), -LOGTO_E_DENIED);
+    CHECK_INT(strlen(oerr.description), LOGTO_OAUTH_DESCRIPTION_MAX - 1);
+    /* No description, or not a string: nothing added. */
+    CHECK_INT(parse(400, "{\"error\":\"invalid_grant\",\"error_description\":7}", &t, &oerr, &err),
+              -LOGTO_E_DENIED);
+    CHECK_STR(oerr.description, "");
+    CHECK(err.message[strlen(err.message) - 1] == ')');
 }
 
 static void test_oauth_error_malformed(void)
@@ -314,5 +356,5 @@ static void test_secret_members_strict(void)
 }
 
 TEST_MAIN(TEST(test_token_answer_ok), TEST(test_token_answer_strict), TEST(test_oauth_errors),
-          TEST(test_oauth_error_malformed), TEST(test_clear),
+          TEST(test_oauth_error_description), TEST(test_oauth_error_malformed), TEST(test_clear),
           TEST(test_secrets_not_left_by_jansson), TEST(test_secret_members_strict))

@@ -6,6 +6,7 @@ import { Router } from './router.js';
 import { StoreError } from './store.js';
 import { approveDevice, denyDevice, nextTotpCode, HopError } from './approve.js';
 import { isPlainObject } from './util.js';
+import { MFA_POLICIES } from './experience.js';
 import { normalize as normalizeUserCode } from 'oidc-provider/lib/helpers/user_codes.js';
 
 class ControlError extends Error {
@@ -47,6 +48,7 @@ function userRecord(idp, u) {
     suspended: u.isSuspended,
     custom_data: u.customData,
     totp: u.totpSecret !== null,
+    mfa_skipped: Boolean(u.mfaSkipped),
     created_at: u.createdAt,
     updated_at: u.updatedAt,
     last_sign_in_at: u.lastSignInAt,
@@ -232,6 +234,17 @@ export function createControlApp(idp) {
     ctx.body = { id: org.id, name: org.name, description: org.description };
   });
 
+  r.patch('/organizations/:id', async (ctx) => {
+    const b = body(ctx);
+    const org = store.orgs.get(ctx.params.id);
+    if (!org) throw new ControlError(404, `no organization ${ctx.params.id}`);
+    for (const [k, v] of Object.entries(b)) {
+      if (k !== 'is_mfa_required' || typeof v !== 'boolean') throw new ControlError(400, 'only is_mfa_required (boolean) can be changed');
+      org.isMfaRequired = v;
+    }
+    ctx.body = { id: org.id, name: org.name, is_mfa_required: org.isMfaRequired };
+  });
+
   r.delete('/organizations/:id', async (ctx) => {
     store.deleteOrganization(ctx.params.id);
     ctx.body = { ok: true };
@@ -267,6 +280,13 @@ export function createControlApp(idp) {
     jwks_alg_use: idp.settings.jwksAlgUse,
     refresh_reuse_leeway: idp.storage.refreshReuseLeeway,
     device_interval: idp.deviceInterval,
+    mfa_factors: idp.settings.mfaFactors,
+    mfa_policy: idp.settings.mfaPolicy,
+    password_sign_in: idp.settings.passwordSignIn,
+    allow_token_exchange: idp.settings.allowTokenExchange,
+    password_grant_listed: idp.settings.passwordGrantListed,
+    password_grant: idp.settings.passwordGrant,
+    bare_token_errors: idp.settings.bareTokenErrors,
   });
   r.get('/settings', async (ctx) => { ctx.body = settingsOut(); });
   r.post('/settings', async (ctx) => {
@@ -274,6 +294,8 @@ export function createControlApp(idp) {
     const bools = {
       captcha: 'captcha', username_case_sensitive: 'usernameCaseSensitive',
       org_scopes_require_resource: 'orgScopesRequireResource', jwks_alg_use: 'jwksAlgUse',
+      allow_token_exchange: 'allowTokenExchange', password_grant_listed: 'passwordGrantListed',
+      password_grant: 'passwordGrant', bare_token_errors: 'bareTokenErrors',
     };
     for (const [k, v] of Object.entries(b)) {
       if (k in bools) {
@@ -288,6 +310,17 @@ export function createControlApp(idp) {
       } else if (k === 'refresh_reuse_leeway') {
         if (typeof v !== 'number' || v < 0) throw new ControlError(400, 'refresh_reuse_leeway must be >= 0');
         idp.storage.refreshReuseLeeway = v;
+      } else if (k === 'mfa_factors') {
+        if (!Array.isArray(v) || v.some((f) => f !== 'Totp')) throw new ControlError(400, 'mfa_factors must be [] or ["Totp"]');
+        idp.settings.mfaFactors = [...v];
+      } else if (k === 'mfa_policy') {
+        if (!MFA_POLICIES.includes(v)) throw new ControlError(400, `mfa_policy must be one of ${MFA_POLICIES.join(', ')}`);
+        idp.settings.mfaPolicy = v;
+      } else if (k === 'password_sign_in') {
+        if (!Array.isArray(v) || v.some((t) => !['username', 'email', 'phone'].includes(t))) {
+          throw new ControlError(400, 'password_sign_in must list username, email, phone');
+        }
+        idp.settings.passwordSignIn = [...v];
       } else if (k === 'device_interval') {
         if (!Number.isInteger(v) || v < 1) throw new ControlError(400, 'device_interval must be a positive integer');
         idp.deviceInterval = v;

@@ -196,6 +196,7 @@ export function experienceRoutes(router, idp) {
     const record = state.verificationRecords.find((r) => r.id === body.verificationId);
     if (!record) throw new ApiError(404, 'session.verification_session_not_found');
     if (record.type !== 'Password' || !record.verified) throw new ApiError(400, 'session.verification_failed');
+    assertSignInMethodEnabled(idp, record.identifier);
     const user = store.findUserByIdentifier(record.identifier,
       { caseSensitiveUsername: idp.settings.usernameCaseSensitive });
     if (!user) {
@@ -244,6 +245,18 @@ export function experienceRoutes(router, idp) {
     ctx.body = { verificationId: record.id };
   });
 
+  // ---- MFA policy: optional MFA can be skipped (logto-real-1.42.md D1, D2) ----
+  // POST /api/experience/profile/mfa/mfa-skipped: the sign-in page's "Skip" button.
+  router.post(`${p}/profile/mfa/mfa-skipped`, async (ctx) => {
+    const details = await loadInteraction(idp, ctx);
+    const state = loadState(details);
+    if (!state.userId) throw new ApiError(404, 'session.identifier_not_found');
+    if (idp.settings.mfaPolicy === 'Mandatory') throw new ApiError(422, 'session.mfa.mfa_policy_not_user_controlled');
+    state.mfa = { ...state.mfa, skipped: true };
+    await saveState(idp, ctx, details, state);
+    ctx.status = 204;
+  });
+
   router.post(`${p}/submit`, async (ctx) => {
     const details = await loadInteraction(idp, ctx);
     const state = loadState(details);
@@ -260,10 +273,39 @@ export function experienceRoutes(router, idp) {
       throw new ApiError(403, 'session.mfa.require_mfa_verification',
         { data: { availableFactors: ['Totp'], maskedIdentifiers: {} } });
     }
+    assertMfaPolicy(idp, state, user);
+    if (state.mfa.skipped) user.mfaSkipped = true;
     user.lastSignInAt = Date.now();
     store.touch(user);
     const redirectTo = await idp.provider.interactionResult(ctx.req, ctx.res,
       { login: { accountId: user.id }, ...state }, { mergeWithLastSubmission: true });
     ctx.body = { redirectTo };
   });
+}
+
+// ---- sign-in experience settings (logto-real-1.42.md D1-D3) --------------------------------
+// Logto's mfa.policy values; factors are the sign-in experience's MFA factors (["Totp"]).
+export const MFA_POLICIES = ['UserControlled', 'PromptAtSignInAndSignUp', 'PromptOnlyAtSignIn',
+  'NoPrompt', 'Mandatory'];
+
+// identification: the identifier type must be an enabled password sign-in method
+// (422 user.sign_in_method_not_enabled, after the password itself was verified).
+function assertSignInMethodEnabled(idp, identifier) {
+  if (!idp.settings.passwordSignIn.includes(identifier.type)) {
+    throw new ApiError(422, 'user.sign_in_method_not_enabled');
+  }
+}
+
+// submit, after any MFA verification: a user without MFA under a sign-in experience with MFA
+// factors gets 422 user.missing_mfa (Mandatory) or user.suggest_mfa (every policy but
+// NoPrompt) unless the skip is on the interaction or remembered on the user
+// (classes/mfa.ts assertUserMandatoryMfaFulfilled, assertOptionalMfaEnablement).
+function assertMfaPolicy(idp, state, user) {
+  const { mfaFactors: factors, mfaPolicy: policy } = idp.settings;
+  if (!factors.length || user.totpSecret) return;
+  if (policy === 'Mandatory') {
+    throw new ApiError(422, 'user.missing_mfa', { data: { availableFactors: factors } });
+  }
+  if (policy === 'NoPrompt' || user.mfaSkipped || state.mfa.skipped) return;
+  throw new ApiError(422, 'user.suggest_mfa', { data: { availableFactors: factors, skippable: true } });
 }

@@ -268,6 +268,11 @@ function logtoTokenExchange(idp) {
   return async function tokenExchangeHandler(ctx) {
     const { client, params, provider } = ctx.oidc;
     const { store } = idp;
+    // customClientMetadata.allowTokenExchange (false for new apps since Logto 1.36): the answer
+    // of logto-real-1.42.md D4.
+    if (!idp.settings.allowTokenExchange) {
+      throw new errors.InvalidRequest('requested grant type is not allowed for this client');
+    }
     presence(ctx, 'subject_token', 'subject_token_type');
     const subjectToken = String(params.subject_token);
     const type = String(params.subject_token_type);
@@ -348,6 +353,9 @@ function genericPasswordGrant(idp) {
   return async function passwordHandler(ctx) {
     const { client, params, provider } = ctx.oidc;
     const { store } = idp;
+    if (!idp.settings.passwordGrant) {
+      throw new errors.UnauthorizedClient('requested grant type is not allowed for this client');
+    }
     presence(ctx, 'username', 'password');
     const username = String(params.username);
     const user = store.findUserByIdentifier({ type: 'username', value: username }, { caseSensitiveUsername: false })
@@ -522,6 +530,26 @@ export function buildProvider(idp) {
   return provider;
 }
 
+// ---- organization tokens: Logto's refusals (grants/utils.ts checkOrganizationAccess) ----
+// refresh_token + organization_id for a user who is not a member, or for an organization with
+// isMfaRequired when the user has no MFA: 403 access_denied, and the refresh token is not
+// consumed (logto-real-1.42.md "logtoctl token", D7). Members get the grant's usual answer
+// (organization token JWTs themselves are not modelled).
+async function organizationTokenGate(idp, provider, body) {
+  const orgId = String(firstParam(body.organization_id));
+  const rt = body.refresh_token ? await provider.RefreshToken.find(String(firstParam(body.refresh_token))) : undefined;
+  const user = rt?.accountId ? idp.userByAccountId(rt.accountId) : undefined;
+  if (!user) return; // the grant itself answers invalid_grant
+  const deny = (description) => {
+    const e = new errors.AccessDenied(description);
+    e.statusCode = 403;
+    throw e;
+  };
+  if (!user.organizations.has(orgId)) deny('user is not a member of the organization');
+  const org = idp.store.orgs.get(orgId);
+  if (org?.isMfaRequired && !user.totpSecret) deny('organization requires MFA but user has no MFA configured');
+}
+
 function routePath(provider, name) {
   return provider.pathFor(name, { mountPath: '' });
 }
@@ -565,6 +593,9 @@ function installMiddleware(idp, provider) {
       };
       return;
     }
+    if (logto && isToken && firstParam(body.grant_type) === 'refresh_token' && body.organization_id) {
+      await organizationTokenGate(idp, provider, body);
+    }
     if (isToken && firstParam(body.grant_type) === DEVICE_CODE_GRANT
       && idp.faults.take('token', TOKEN_TEXT_FAULTS)) {
       ctx.status = 400;
@@ -589,6 +620,9 @@ function installMiddleware(idp, provider) {
         for (const k of LOGTO_DISCOVERY_KEYS) if (k in ctx.body) doc[k] = ctx.body[k];
         ctx.body = doc;
       }
+      if (!logto && !idp.settings.passwordGrantListed && Array.isArray(ctx.body.grant_types_supported)) {
+        ctx.body = { ...ctx.body, grant_types_supported: ctx.body.grant_types_supported.filter((g) => g !== 'password') };
+      }
       if (idp.faults.take('discovery', new Set(['wrong_issuer']))) {
         ctx.body = { ...ctx.body, issuer: 'https://evil.example.com/oidc' };
       }
@@ -612,6 +646,15 @@ function installMiddleware(idp, provider) {
         ctx.body = hostileDeviceAnswer(fault, ctx.body);
         ctx.type = 'application/json; charset=utf-8';
       }
+    }
+
+    // Glewlwyd-like bare errors: the password grant's refusals without a body (glewlwyd.md).
+    if (!logto && isToken && idp.settings.bareTokenErrors && ctx.status >= 400 && ctx.status < 500
+      && firstParam(body.grant_type) === 'password') {
+      const status = ctx.status;
+      ctx.body = '';
+      ctx.remove('Content-Type');
+      ctx.status = status;
     }
 
     if (isToken && ctx.status === 200 && ctx.body && typeof ctx.body.id_token === 'string') {

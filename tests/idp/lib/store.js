@@ -340,7 +340,8 @@ export class Store {
   updateUser(user, patch) {
     if (!isPlainObject(patch)) throw new StoreError(400, 'patch must be an object');
     const known = new Set(['roles', 'organizations', 'suspended', 'custom_data', 'password', 'name',
-      'email', 'phone', 'username', 'totp_secret', 'avatar', 'profile', 'identities', 'groups']);
+      'email', 'phone', 'username', 'totp_secret', 'avatar', 'profile', 'identities', 'groups',
+      'mfa_skipped']);
     for (const k of Object.keys(patch)) {
       if (!known.has(k)) throw new StoreError(400, `unknown field ${k}`);
     }
@@ -365,6 +366,7 @@ export class Store {
     if ('profile' in patch) user.profile = patch.profile ?? {};
     if ('identities' in patch) user.identities = patch.identities ?? {};
     if ('groups' in patch) user.groups = patch.groups;
+    if ('mfa_skipped' in patch) user.mfaSkipped = Boolean(patch.mfa_skipped);
     if ('totp_secret' in patch) {
       user.totpSecret = patch.totp_secret;
       user.totpLastStep = undefined;

@@ -39,7 +39,8 @@ test('ready file: url, issuer, control, pid', async () => {
 test('GET /users/:username: full record (username, id or email as key)', async () => {
   const a = await idp.ctlOk('GET', '/users/alice');
   assert.deepEqual(Object.keys(a).sort(), ['created_at', 'custom_data', 'email', 'groups', 'id', 'last_sign_in_at',
-    'name', 'organizations', 'password', 'phone', 'roles', 'sub', 'suspended', 'totp', 'updated_at', 'username'].sort());
+    'mfa_skipped', 'name', 'organizations', 'password', 'phone', 'roles', 'sub', 'suspended', 'totp', 'updated_at',
+    'username'].sort());
   assert.equal(a.id, 'e738g7numf03');
   assert.equal(a.sub, a.id);
   assert.deepEqual(a.roles, ['admin']);
@@ -172,7 +173,12 @@ test('POST /settings validates input and returns all settings', async () => {
   assert.deepEqual(s, {
     captcha: false, max_attempts: 5, lockout_seconds: 3600, username_case_sensitive: true,
     org_scopes_require_resource: true, jwks_alg_use: false, refresh_reuse_leeway: 0, device_interval: 5,
+    mfa_factors: [], mfa_policy: 'UserControlled', password_sign_in: ['username', 'email', 'phone'],
+    allow_token_exchange: true, password_grant_listed: true, password_grant: true, bare_token_errors: false,
   });
+  assert.equal((await idp.ctl('POST', '/settings', { mfa_policy: 'Sometimes' })).status, 400);
+  assert.equal((await idp.ctl('POST', '/settings', { mfa_factors: ['Sms'] })).status, 400);
+  assert.equal((await idp.ctl('POST', '/settings', { allow_token_exchange: 'no' })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { captcha: 'yes' })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { nope: true })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { max_attempts: 0 })).status, 400);

@@ -184,3 +184,31 @@ test('key rotation to EC works for the generic profile too', async () => {
   const jwks = (await idp.req('GET', `${OC}/certs`)).json;
   assert.equal(jwks.keys.length, 2);
 });
+
+// ---- a provider like Glewlwyd 2.7 (glewlwyd.md): unlisted grant, grant off, bare errors ----
+test('password grant unlisted in discovery but served; switched off: unauthorized_client; bare errors: empty bodies', async () => {
+  try {
+    await idp.ctlOk('POST', '/settings', { password_grant_listed: false });
+    const d = (await idp.req('GET', '/realms/test/.well-known/openid-configuration')).json;
+    assert.ok(!d.grant_types_supported.includes('password'));
+    assert.ok(d.grant_types_supported.includes('refresh_token'));
+    const ok = await password({ client_id: 'generic-app', username: 'alice', password: 'alice-pass-1', scope: 'openid' });
+    assert.equal(ok.status, 200, 'the grant is served all the same');
+
+    await idp.ctlOk('POST', '/settings', { password_grant: false });
+    const off = await password({ client_id: 'generic-app', username: 'alice', password: 'alice-pass-1', scope: 'openid' });
+    assert.equal(off.status, 400);
+    assert.equal(off.json.error, 'unauthorized_client');
+    assert.equal(off.json.error_description, 'requested grant type is not allowed for this client');
+
+    await idp.ctlOk('POST', '/settings', { password_grant: true, bare_token_errors: true });
+    const wrong = await password({ client_id: 'generic-app', username: 'alice', password: 'nope', scope: 'openid' });
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.text, '');
+    assert.equal(wrong.headers['content-type'], undefined);
+    const right = await password({ client_id: 'generic-app', username: 'alice', password: 'alice-pass-1', scope: 'openid' });
+    assert.equal(right.status, 200);
+  } finally {
+    await idp.ctlOk('POST', '/settings', { password_grant_listed: true, password_grant: true, bare_token_errors: false });
+  }
+});

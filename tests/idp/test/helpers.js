@@ -241,6 +241,7 @@ export async function mgmt(idp, method, p, { token, json } = {}) {
 // Authorization code + Experience API up to the callback; returns the hops and the code.
 export async function experienceLogin(idp, {
   identifier, password, scope = 'openid offline_access profile', prompt = 'consent', totp, resource,
+  skipMfa = false,
 } = {}) {
   const b = idp.browser();
   const { verifier, challenge } = pkce();
@@ -268,6 +269,11 @@ export async function experienceLogin(idp, {
     const code = typeof totp === 'function' ? await totp() : totp;
     const t = await step('POST', '/api/experience/verification/totp/verify', { json: { code } });
     if (t.status !== 200) return { hops, browser: b, failed: t };
+    submit = await step('POST', '/api/experience/submit');
+  }
+  if (submit.status === 422 && submit.json?.code === 'user.suggest_mfa' && skipMfa) {
+    const skip = await step('POST', '/api/experience/profile/mfa/mfa-skipped');
+    if (skip.status !== 204) return { hops, browser: b, failed: skip };
     submit = await step('POST', '/api/experience/submit');
   }
   if (submit.status !== 200) return { hops, browser: b, failed: submit };

@@ -288,3 +288,75 @@ test('consent without an interaction is session.not_found', async () => {
   assert.equal(r.status, 400);
   assert.equal(r.json.code, 'session.not_found');
 });
+
+// ---- sign-in experience: MFA policy, sign-in methods (logto-real-1.42.md D1-D3) ----
+
+test('optional MFA (TOTP factor, UserControlled): 422 user.suggest_mfa, mfa-skipped 204, remembered', async () => {
+  await idp.ctlOk('POST', '/settings', { mfa_factors: ['Totp'], mfa_policy: 'UserControlled' });
+  try {
+    const bob = { identifier: { type: 'username', value: 'bob' }, password: 'bob-pass-1' };
+    const r = await experienceLogin(idp, bob);
+    assert.equal(r.failed.status, 422);
+    assert.equal(r.failed.json.code, 'user.suggest_mfa');
+    assert.deepEqual(r.failed.json.data, { availableFactors: ['Totp'], skippable: true });
+    assert.equal((await idp.ctlOk('GET', '/users/bob')).mfa_skipped, false);
+    const skipped = await experienceLogin(idp, { ...bob, skipMfa: true });
+    assert.ok(skipped.code, JSON.stringify(skipped.failed?.json));
+    assert.deepEqual(skipped.hops.slice(4, 7).map((h) => [h.path, h.status]), [
+      ['/api/experience/submit', 422], ['/api/experience/profile/mfa/mfa-skipped', 204], ['/api/experience/submit', 200],
+    ]);
+    assert.equal((await idp.ctlOk('GET', '/users/bob')).mfa_skipped, true);
+    const again = await experienceLogin(idp, bob);
+    assert.ok(again.code, 'the skip is remembered on the user');
+    // The other prompting policies suggest too; NoPrompt does not.
+    await idp.ctlOk('PATCH', '/users/bob', { mfa_skipped: false });
+    for (const policy of ['PromptAtSignInAndSignUp', 'PromptOnlyAtSignIn']) {
+      await idp.ctlOk('POST', '/settings', { mfa_policy: policy });
+      assert.equal((await experienceLogin(idp, bob)).failed.json.code, 'user.suggest_mfa', policy);
+    }
+    await idp.ctlOk('POST', '/settings', { mfa_policy: 'NoPrompt' });
+    assert.ok((await experienceLogin(idp, bob)).code, 'NoPrompt');
+    // A user with TOTP is asked for the code, not the suggestion.
+    await idp.ctlOk('POST', '/settings', { mfa_policy: 'UserControlled' });
+    const dave = await experienceLogin(idp, { identifier: { type: 'username', value: 'dave' }, password: 'dave-pass-1' });
+    assert.equal(dave.failed.json.code, 'session.mfa.require_mfa_verification');
+  } finally {
+    await idp.ctlOk('POST', '/settings', { mfa_factors: [], mfa_policy: 'UserControlled' });
+    await idp.ctlOk('PATCH', '/users/bob', { mfa_skipped: false });
+  }
+});
+
+test('mandatory MFA: 422 user.missing_mfa with the factors; mfa-skipped refused', async () => {
+  await idp.ctlOk('POST', '/settings', { mfa_factors: ['Totp'], mfa_policy: 'Mandatory' });
+  try {
+    const r = await experienceLogin(idp, { identifier: { type: 'username', value: 'erin' }, password: 'erin-pass-1', skipMfa: true });
+    assert.equal(r.failed.status, 422);
+    assert.deepEqual(r.failed.json, {
+      code: 'user.missing_mfa', data: { availableFactors: ['Totp'] },
+      message: 'You need to bind additional MFA before signing-in.',
+    });
+    const b = r.browser;
+    const skip = await b.request('POST', '/api/experience/profile/mfa/mfa-skipped');
+    assert.equal(skip.status, 422);
+    assert.equal(skip.json.code, 'session.mfa.mfa_policy_not_user_controlled');
+    b.close();
+  } finally {
+    await idp.ctlOk('POST', '/settings', { mfa_factors: [], mfa_policy: 'UserControlled' });
+  }
+});
+
+test('sign-in method not enabled: password verified, then 422 at identification', async () => {
+  await idp.ctlOk('POST', '/settings', { password_sign_in: ['email'] });
+  try {
+    const r = await experienceLogin(idp, { identifier: { type: 'username', value: 'alice' }, password: 'alice-pass-1' });
+    assert.equal(r.failed.status, 422);
+    assert.deepEqual(r.failed.json, { code: 'user.sign_in_method_not_enabled', message: 'This sign-in method is not enabled.' });
+    assert.equal(r.hops.at(-1).path, '/api/experience/identification');
+    assert.equal(r.hops.at(-2).status, 200, 'the password itself was accepted');
+    const byMail = await experienceLogin(idp, { identifier: { type: 'email', value: 'alice@example.com' }, password: 'alice-pass-1' });
+    assert.ok(byMail.code);
+    assert.equal((await idp.ctl('POST', '/settings', { password_sign_in: ['nope'] })).status, 400);
+  } finally {
+    await idp.ctlOk('POST', '/settings', { password_sign_in: ['username', 'email', 'phone'] });
+  }
+});

@@ -384,3 +384,16 @@ test('--generate users=10000: fast start, deterministic, full sync through the M
     await big.stop();
   }
 });
+
+test('PAT exchange with allowTokenExchange off: 400 invalid_request as Logto 1.42 (D4)', async () => {
+  await idp.ctlOk('POST', '/settings', { allow_token_exchange: false });
+  try {
+    const r = await exchange('pat_AdjfWRyD6ScO8TZHWiVt3o8MRzMk2rBx');
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_request');
+    assert.equal(r.json.error_description, 'requested grant type is not allowed for this client');
+  } finally {
+    await idp.ctlOk('POST', '/settings', { allow_token_exchange: true });
+  }
+  assert.equal((await exchange('pat_AdjfWRyD6ScO8TZHWiVt3o8MRzMk2rBx')).status, 200);
+});

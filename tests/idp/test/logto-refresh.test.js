@@ -130,3 +130,25 @@ test('grants counter follows issuance and revocation', async () => {
     await idp.ctlOk('DELETE', '/users/counter');
   }
 });
+
+// ---- organization token refusals (logto-real-1.42.md D7) ----
+test('refresh_token + organization_id: 403 access_denied for non-members and MFA-required organizations; the refresh token survives', async () => {
+  const s = await deviceLogin(idp, 'erin', { scope: 'openid offline_access urn:logto:scope:organizations', resource: 'urn:logto:resource:organizations' });
+  const org = (id) => refresh(idp, s.refresh_token, { extra: { organization_id: id } });
+  const notMember = await org('qmmg1gvtd5ib');
+  assert.equal(notMember.status, 403);
+  assert.equal(notMember.json.error, 'access_denied');
+  assert.equal(notMember.json.error_description, 'user is not a member of the organization');
+  assert.equal(notMember.json.code, 'oidc.access_denied');
+  await idp.ctlOk('PATCH', '/organizations/pbl95zlwkzx4', { is_mfa_required: true });
+  try {
+    const mfa = await org('pbl95zlwkzx4');
+    assert.equal(mfa.status, 403);
+    assert.equal(mfa.json.error_description, 'organization requires MFA but user has no MFA configured');
+  } finally {
+    await idp.ctlOk('PATCH', '/organizations/pbl95zlwkzx4', { is_mfa_required: false });
+  }
+  assert.equal((await idp.ctl('PATCH', '/organizations/pbl95zlwkzx4', { name: 'x' })).status, 400);
+  const member = await org('pbl95zlwkzx4');
+  assert.equal(member.status, 200, 'the refused requests did not consume the refresh token');
+});
