@@ -18,9 +18,10 @@
 # (claims_max_age = 0) with Glewlwyd's one-use refresh tokens (the used one disabled at the
 # provider), a demotion and a promotion at the provider; a refresh token revoked by its user at
 # the provider; revocation (logtoctl logout, revoke_on_close) with a public and a confidential
-# client; the password grant with the confidential client (refused locally for now: see 7.); a
-# key rotation RS256 -> ES256 during a device sign-in that also meets slow_down (the provider's
-# interval raised from 1 to 5 s while the module polls).
+# client; the password grant (discovery does not list it) with the confidential client, a wrong
+# password, and the public client that Glewlwyd refuses; a key rotation RS256 -> ES256 during a
+# device sign-in that also meets slow_down (the provider's interval raised from 1 to 5 s while
+# the module polls).
 # No sleeps: every wait polls for what it waits for. About 25 s.
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
@@ -53,7 +54,10 @@ require_roles = admin
 claims_max_age = 0
 [service g-roc]
 allow_any_user = yes
-revoke_on_close = yes"
+revoke_on_close = yes
+[service g-ppw]
+allow_any_user = yes
+flow = password"
 sed -i 's/^client_id = generic-app$/client_id = linux-hosts/' "$dir/logto.conf"
 grep -q '^client_id = linux-hosts$' "$dir/logto.conf" || fail "could not write the public config"
 mkdir -p "$dir/conf"
@@ -77,7 +81,7 @@ grep -q '^client_secret_file = ' "$dir/conf/logto.conf" || fail "could not write
 SECRET=$(cat "$GLEW_DIR/client.secret")
 
 mod="$LOGTO_PAM_MODULE config=$dir/logto.conf"
-for s in g-device g-admin g-roc; do
+for s in g-device g-admin g-roc g-ppw; do
     pam_service "$dir/pam.d" $s "auth required $mod" "account required $mod" \
         "session required $mod"
 done
@@ -299,21 +303,27 @@ assert_logged "$F" "^http-request method=POST url=$GLEW_ISSUER/revoke status=200
 assert_logged "$F" "^session-revoked user=bob idp=ok$"
 assert_eq "$(glew_refresh_status "$rt" conf)" 400 "the confidential client's token after revoke_on_close"
 
-# ---- 7. the password grant (confidential client). Glewlwyd's discovery lists no "password" in
-# grant_types_supported although it serves the grant; pam_logto currently trusts that list and
-# refuses before sending anything (issue 14 point 7 changes this). Asserted: the refusal is
-# clear, and no password reached Glewlwyd.
+# ---- 7. the password grant. Glewlwyd's discovery lists no "password" in grant_types_supported
+# although it serves the grant (the list is advisory: the module sends it anyway).
 assert_eq "$(curl -sS --cacert "$GLEW_CA" "$GLEW_ISSUER/.well-known/openid-configuration" |
     jq -c '.grant_types_supported | index("password")')" null "password in Glewlwyd's grant_types_supported"
-pam_try g-pw alice authenticate alice-pass-1
-pam_expect PAM_AUTHINFO_UNAVAIL "alice, password grant (refused locally)"
-assert_logged "$F" "^auth-failed user=alice service=g-pw error=unsupported reason=\"the provider does not offer the password grant"
-assert_not_logged "$F" "http-request method=POST url=$GLEW_ISSUER/token"
-# What Glewlwyd itself does with the grant, for the record of this test's log.
-out=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$GLEW_CA" -u "linux-conf:$SECRET" \
-    -d grant_type=password -d username=alice --data-urlencode password=alice-pass-1 \
-    -d scope=openid "$GLEW_ISSUER/token")
-assert_eq "$out" 200 "Glewlwyd's own answer to the password grant"
+# The confidential client: the right password signs alice in, a wrong one is a wrong password
+# (Glewlwyd answers 403 with an empty body).
+pam_try g-pw alice "authenticate acct_mgmt" alice-pass-1
+pam_expect_ok "alice, password grant (confidential client)"
+assert_logged "$F" "^password-grant-unlisted "
+assert_logged "$F" "^password-signin-ok method=grant user=alice "
+assert_logged "$F" "^auth-ok user=alice service=g-pw method=grant uid=[0-9]+$"
+pam_try g-pw alice authenticate wrong-password-1
+pam_expect PAM_AUTH_ERR "alice, wrong password (confidential client)" \
+    "the provider refused the user name or password (status 403"
+assert_logged "$F" "^auth-failed user=alice service=g-pw error=denied "
+# The public client: Glewlwyd refuses the grant to any public client (403, empty body), the
+# right password included.
+pam_try g-ppw alice authenticate alice-pass-1
+pam_expect PAM_AUTH_ERR "alice, password grant with the public client" \
+    "some providers refuse the password grant to public clients: see client_secret_file"
+assert_logged "$F" "^http-request method=POST url=$GLEW_ISSUER/token status=403$"
 
 # ---- 8. key rotation RS256 -> ES256, while the module polls; the provider's interval goes
 # from 1 to 5 s at the same time, so the next poll is answered slow_down.
@@ -336,4 +346,4 @@ assert_logged "$F" "^oidc-jwks-refetch reason=unknown-kid kid=$kid2"
 assert_logged "$F" "^id-token-ok alg=ES256 kid=$kid2$"
 assert_logged "$F" "^auth-ok user=bob service=g-device method=device "
 
-pam_test_done "$dir" alice-pass-1 bob-pass-1 "$SECRET" "$rt0" "$rt1" "$rt2"
+pam_test_done "$dir" alice-pass-1 bob-pass-1 wrong-password-1 "$SECRET" "$rt0" "$rt1" "$rt2"
