@@ -5,8 +5,9 @@
 # per-run CA: idp__make_certs).
 #
 #   glew_start
-#       Runs $GLEWLWYD (default: glewlwyd from PATH). Skips (exit 77) when it, sqlite3, jq, curl or openssl is missing. Makes a private
-#       temp dir, a fresh CA and server certificate, a SQLite database from the package's own
+#       Runs $GLEWLWYD (default: glewlwyd from PATH). Skips (exit 77) when it, sqlite3, jq,
+#       curl, openssl, python3 or setpriv is missing. Makes a private temp dir (removed at exit),
+#       a fresh CA and server certificate, a SQLite database from the package's own
 #       schema (/usr/share/doc/glewlwyd/database/init.sqlite3.sql.gz: creates admin/password),
 #       and a configuration of its own (never /etc/glewlwyd); starts glewlwyd on a free port of
 #       127.0.0.1 over HTTPS and waits (at most 20 s) until it answers. Exports GLEW_URL
@@ -36,7 +37,7 @@
 #   glew_as USER PASSWORD METHOD PATH
 #       Glewlwyd's API in USER's own browser session (what its profile page calls).
 #
-# Glewlwyd facts these rely on (measured with 2.7.5, ../shared/reference/glewlwyd.md): a user
+# Glewlwyd facts these rely on (measured with 2.7.5): a user
 # module change needs PUT /api/mod/user/database/reset, a plugin change PUT
 # /api/mod/plugin/oidc/reset, before the running instance uses it; the password grant needs the
 # plugin's allow-non-oidc and a confidential client.
