@@ -254,6 +254,7 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_form_ struct logto_form form = { 0 };
     _cleanup_tokens_ struct logto_tokens t = { 0 };
     _cleanup_json_ json_t *claims = NULL;
+    bool rotated;
     int r;
 
     if (!req || !req->refresh_token || !req->persist)
@@ -276,6 +277,9 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
     /* A provider that does not rotate leaves the old token valid: keep that one. */
     if (!t.refresh_token && !(t.refresh_token = strdup(req->refresh_token)))
         return LOGTO_OOM(err);
+    /* Compared before persist: req->refresh_token may be the very string persist replaces (the
+     * token record's), so it must not be read after that. */
+    rotated = strcmp(t.refresh_token, req->refresh_token) != 0;
     r = req->persist(req->persist_data, &t, err);
     if (r < 0) {
         logto_error_prefix(err, "the rotated refresh token could not be stored");
@@ -288,8 +292,7 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
         if (r < 0)
             return r;
     }
-    logto_log_debug(&ctx->log, "token-refreshed rotated=%s id_token=%s",
-                    strcmp(t.refresh_token, req->refresh_token) ? "yes" : "no",
+    logto_log_debug(&ctx->log, "token-refreshed rotated=%s id_token=%s", rotated ? "yes" : "no",
                     t.id_token ? "yes" : "no");
     logto_tokens_clear(ret);
     *ret = t;

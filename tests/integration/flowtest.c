@@ -75,6 +75,7 @@ struct run {
     struct logto_oidc *oidc;
     int argc;
     char **argv;
+    char **refreshed; /* cmd_refresh: the token persist replaces (as pam_logto's record does) */
 };
 
 static int64_t clock_offset;
@@ -270,9 +271,18 @@ static int persist_tokens(void *data, const struct logto_tokens *t, struct logto
 {
     const struct run *run = data;
 
+    int r;
+
     if (run->opt.fail_persist)
         return logto_error_set(err, LOGTO_E_IO, "persisting is disabled (--fail-persist)");
-    return tokens_save(run->opt.tokens, t, err);
+    r = tokens_save(run->opt.tokens, t, err);
+    /* Like the module's token record, the stored token is replaced: the string the request
+     * was made with is gone, so nothing may read it after persist (valgrind, ASan). */
+    if (r >= 0 && run->refreshed) {
+        logto_free_secret(*run->refreshed);
+        *run->refreshed = NULL;
+    }
+    return r;
 }
 
 static int cmd_refresh(struct run *run, struct logto_error *err)
@@ -292,8 +302,10 @@ static int cmd_refresh(struct run *run, struct logto_error *err)
     if (r < 0)
         return r;
     req.refresh_token = old.refresh_token;
+    run->refreshed = &old.refresh_token;
     r = logto_tokens_refresh(&run->ctx, run->http, run->oidc, &req, &fresh,
                              (struct json_t **)&claims, err);
+    run->refreshed = NULL;
     if (r >= 0)
         claims ? print_json(claims) : (void)printf("{}\n");
     return r;
