@@ -16,10 +16,13 @@ at_exit() { LOGTO_TEST_CLEANUP="$*; $LOGTO_TEST_CLEANUP"; }
 run_cleanup() { eval "$LOGTO_TEST_CLEANUP"; LOGTO_TEST_CLEANUP=""; }
 trap 'run_cleanup' EXIT
 trap 'exit 130' INT TERM
+# Called as d=$(test_tmpdir), in a subshell whose at_exit is lost: the dirs carry the test's
+# PID ($$ is the test shell's in a subshell too) and the test shell removes them all at exit.
+LOGTO_TEST_TMPBASE=${TMPDIR:-/tmp}/logto-test.$$
+at_exit "rm -rf '$LOGTO_TEST_TMPBASE'.*"
 test_tmpdir() {
-    d=$(mktemp -d "${TMPDIR:-/tmp}/logto-test.XXXXXX") || fail "mktemp"
+    d=$(mktemp -d "$LOGTO_TEST_TMPBASE.XXXXXX") || fail "mktemp"
     chmod 0755 "$d"
-    at_exit "rm -rf '$d'"
     echo "$d"
 }
 
