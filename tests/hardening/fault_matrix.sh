@@ -331,14 +331,17 @@ hard_ctl sync
 hard_getent passwd newbie >/dev/null || fail "newbie does not resolve after a good sync"
 
 # ---- key rotation in the middle of a session: EC -> RSA -> EC. The module refetches the JWKS
-# for an unknown kid at most once a minute (the last fetch of any process counts): the cached
-# copy is made two minutes older first, as if the rotation came later in a quiet system.
+# for an unknown kid at most once a minute (the last such refetch of any process counts; 10 s for
+# a token newer than the key set): the cached copy is made two minutes older first, as if the
+# rotation came later in a quiet system.
 age_jwks_cache() {
     python3 - "$CACHE/jwks.json" <<'PY' || fail "could not age the JWKS cache"
 import json, sys
 path = sys.argv[1]
 doc = json.load(open(path))
 doc["fetched_at"] -= 120
+if "refetched_at" in doc:
+    doc["refetched_at"] -= 120
 with open(path, "r+") as f:
     f.seek(0)
     f.write(json.dumps(doc))
