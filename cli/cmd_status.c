@@ -484,6 +484,12 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
                     : h.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
                                                    : "now belongs to ",
                     h.kind == LOGTO_HOLDER_SUBJECT ? h.sub : "", names[i]);
+        else if (rec->refresh_failed_at && rec->refresh_token &&
+                 logto_streq(rec->refresh_error, LOGTO_REFRESH_NO_ACCESS))
+            warning(st,
+                    "token record %s: %s gives this user no access to the application "
+                    "(access_denied on refresh): grant it there; signing in again will not help",
+                    names[i], logto_idp_name(ctx->cfg));
         else if (rec->refresh_failed_at)
             warning(st, "token record %s: the last refresh failed (%s): the user signs in again",
                     names[i], rec->refresh_error ? rec->refresh_error : "?");

@@ -907,7 +907,7 @@ static int persist_rotated(void *data, const char *refresh_token, struct logto_e
 
 /* Refresh the record's claims with its refresh token (the caller holds the user's lock). */
 static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
-                          struct logto_record *rec, struct logto_error *err)
+                          struct logto_record *rec, bool *ret_no_access, struct logto_error *err)
 {
     _cleanup_(logto_net_signin_clear) struct logto_net_signin out = { 0 };
     struct persist_data pd = { .ctx = ctx, .lock = lock, .rec = rec };
@@ -918,6 +918,7 @@ static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_
         .expected_sub = rec->sub,
         .persist = persist_rotated,
         .persist_data = &pd,
+        .ret_no_access = ret_no_access,
     };
     int r;
 
@@ -950,6 +951,41 @@ static int refresh_refused(const struct logto_ctx *ctx, const struct logto_store
     return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
 }
 
+static bool generic(const struct logto_ctx *ctx)
+{
+    return ctx->cfg->profile == LOGTO_PROFILE_GENERIC;
+}
+
+/*
+ * The IdP answered the refresh access_denied: the grant is alive, but the provider keeps this
+ * user out of the application (Logto's app-level access control). Signing in again cannot help,
+ * so the refresh token is kept (the next decision asks again, and succeeds once access is
+ * granted) and the cached claims decide nothing until then.
+ */
+static int refresh_no_access(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
+                             struct logto_record *rec, const struct logto_error *why,
+                             struct logto_auth_result *res, struct logto_error *err)
+{
+    struct logto_error ignored = { 0 };
+
+    logto_log(&ctx->log, LOG_NOTICE, "refresh-no-access user=%s sub=%s reason=\"%s\"", rec->name,
+              rec->sub, why->message);
+    logto_record_set_refresh_failure(rec, logto_now(ctx), LOGTO_REFRESH_NO_ACCESS);
+    logto_store_save(lock, rec, &ignored);
+    snprintf(res->reason, sizeof(res->reason),
+             "%s has no access to this application %s: an administrator must grant it there "
+             "(signing in again will not help)",
+             rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+    return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+}
+
+/* The last refresh was answered access_denied (refresh_no_access): claims need asking again. */
+static bool no_access(const struct logto_record *rec)
+{
+    return rec->refresh_failed_at != 0 && rec->refresh_token &&
+           logto_streq(rec->refresh_error, LOGTO_REFRESH_NO_ACCESS);
+}
+
 /* The IdP refused the record's refresh: its cached claims decide nothing any more. */
 static bool session_ended(const struct logto_record *rec)
 {
@@ -969,6 +1005,13 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
         snprintf(res->reason, sizeof(res->reason),
                  "the Logto session ended (revoked, suspended or deleted): sign in again");
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    }
+    if (no_access(rec)) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "%s had no access to this application %s at the last refresh, and it cannot be "
+                 "reached to ask again",
+                 rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
      * them would stretch the grace by the size of the step. */
@@ -1005,13 +1048,16 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     int64_t age = logto_now(ctx) - rec->claims_at;
     /* claims_max_age = 0 refreshes every time (logto.conf(5)), also within the same second. */
     bool fresh = rec->claims && svc->claims_max_age > 0 && age >= 0 && age <= svc->claims_max_age &&
-                 !session_ended(rec);
+                 !session_ended(rec) && !no_access(rec);
+    bool denied_app = false;
     int r;
 
     if (!fresh && rec->refresh_token) {
-        r = refresh_claims(ctx, lock, rec, &why);
+        r = refresh_claims(ctx, lock, rec, &denied_app, &why);
         if (r == -LOGTO_E_UNREACHABLE)
             return decide_offline(ctx, svc, user, rec, &why, res, err);
+        if (r == -LOGTO_E_DENIED && denied_app)
+            return refresh_no_access(ctx, lock, rec, &why, res, err);
         if (r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED)
             return refresh_refused(ctx, lock, rec, &why, res, err);
         if (r < 0) {

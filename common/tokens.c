@@ -247,6 +247,7 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_form_ struct logto_form form = { 0 };
     _cleanup_tokens_ struct logto_tokens t = { 0 };
     _cleanup_json_ json_t *claims = NULL;
+    struct logto_oauth_error oerr = { 0 };
     int r;
 
     if (!req || !req->refresh_token || !req->persist)
@@ -263,7 +264,16 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
         logto_form_add(&form, "scope", req->scope);
     if (form.failed)
         return LOGTO_OOM(err);
-    r = logto_token_request(ctx, http, oidc, req->client, &form, &t, NULL, err);
+    r = logto_token_request(ctx, http, oidc, req->client, &form, &t, &oerr, err);
+    if (req->oerr)
+        *req->oerr = oerr;
+    if (r == -LOGTO_E_PROTOCOL && !oerr.error[0] && (oerr.status == 400 || oerr.status == 401)) {
+        /* Providers may refuse without an OAuth body: the grant is refused all the same. */
+        _cleanup_free_ char *shown = logto_url_for_message(oidc->token_endpoint);
+        r = logto_error_set(err, LOGTO_E_DENIED,
+                            "%s refused the refresh token (HTTP %ld without an OAuth error)",
+                            shown ? shown : "the token endpoint", oerr.status);
+    }
     if (r < 0)
         return r;
     /* A provider that does not rotate leaves the old token valid: keep that one. */

@@ -6,6 +6,7 @@ import { Router } from './router.js';
 import { StoreError } from './store.js';
 import { approveDevice, denyDevice, nextTotpCode, HopError } from './approve.js';
 import { isPlainObject } from './util.js';
+import { accessControlRoutes } from './access-control.js';
 import { normalize as normalizeUserCode } from 'oidc-provider/lib/helpers/user_codes.js';
 
 class ControlError extends Error {
@@ -256,6 +257,9 @@ export function createControlApp(idp) {
     const key = await idp.rotateKeys(type);
     ctx.body = { kid: key.kid, alg: key.alg };
   });
+
+  // ---- app-level access control (access-control.js) ----
+  accessControlRoutes(r, idp, body, ControlError);
 
   // ---- settings ----
   const settingsOut = () => ({

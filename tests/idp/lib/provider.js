@@ -13,6 +13,7 @@ import {
 } from './claims.js';
 import { ORG_RESOURCE } from './store.js';
 import { decorateOidcError } from './errors.js';
+import { refreshAccessDenied } from './access-control.js';
 import {
   DEVICE_TEXT_FAULTS, ID_TOKEN_FAULTS, TOKEN_TEXT_FAULTS, hostileDeviceAnswer, hostileTokenError, tamperIdToken,
 } from './faults.js';
@@ -570,6 +571,12 @@ function installMiddleware(idp, provider) {
       ctx.status = 400;
       ctx.set('Cache-Control', 'no-store');
       ctx.body = hostileTokenError();
+      return;
+    }
+
+    // App-level access control (access-control.js): refused before the grant sees the token.
+    if (isToken && logto && firstParam(body.grant_type) === 'refresh_token'
+      && await refreshAccessDenied(idp, provider, ctx, firstParam(body.refresh_token))) {
       return;
     }
 
