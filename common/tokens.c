@@ -373,8 +373,21 @@ int logto_tokens_revoke(const struct logto_ctx *ctx, struct logto_http *http,
     if (r < 0)
         return r;
     /* RFC 7009 2.2: 200 also for tokens that were already invalid. */
-    if (resp.status != 200)
-        return logto_oauth_error_from_response(&resp, shown, NULL, err);
+    if (resp.status != 200) {
+        struct logto_oauth_error o = { 0 };
+        r = logto_oauth_error_from_response(&resp, shown, &o, err);
+        /* Some providers (Glewlwyd) revoke only for authenticated clients: they answer a
+         * public one 401, with or without invalid_client. A refusal, not an outage. */
+        if (!client->client_secret &&
+            (resp.status == 401 || resp.status == 403 || strcmp(o.error, "invalid_client") == 0))
+            return logto_error_set(err, LOGTO_E_DENIED,
+                                   "%s refused to revoke for the public client %s (HTTP %ld%s%s): "
+                                   "this provider revokes only for a confidential client (set "
+                                   "client_secret_file)",
+                                   shown, client->client_id, resp.status, o.error[0] ? ", " : "",
+                                   o.error);
+        return r;
+    }
     logto_log_debug(&ctx->log, "token-revoked hint=%s", hint ? hint : "-");
     return 0;
 }

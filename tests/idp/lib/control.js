@@ -7,6 +7,7 @@ import { StoreError } from './store.js';
 import { approveDevice, denyDevice, nextTotpCode, HopError } from './approve.js';
 import { isPlainObject } from './util.js';
 import { accessControlRoutes } from './access-control.js';
+import { REVOCATION_PUBLIC } from './revocation.js';
 import { normalize as normalizeUserCode } from 'oidc-provider/lib/helpers/user_codes.js';
 
 class ControlError extends Error {
@@ -271,6 +272,7 @@ export function createControlApp(idp) {
     jwks_alg_use: idp.settings.jwksAlgUse,
     refresh_reuse_leeway: idp.storage.refreshReuseLeeway,
     device_interval: idp.deviceInterval,
+    revocation_public: idp.settings.revocationPublic ?? 'allow',
   });
   r.get('/settings', async (ctx) => { ctx.body = settingsOut(); });
   r.post('/settings', async (ctx) => {
@@ -292,6 +294,9 @@ export function createControlApp(idp) {
       } else if (k === 'refresh_reuse_leeway') {
         if (typeof v !== 'number' || v < 0) throw new ControlError(400, 'refresh_reuse_leeway must be >= 0');
         idp.storage.refreshReuseLeeway = v;
+      } else if (k === 'revocation_public') {
+        if (!REVOCATION_PUBLIC.has(v)) throw new ControlError(400, `revocation_public must be one of ${[...REVOCATION_PUBLIC].join(', ')}`);
+        idp.settings.revocationPublic = v;
       } else if (k === 'device_interval') {
         if (!Number.isInteger(v) || v < 1) throw new ControlError(400, 'device_interval must be a positive integer');
         idp.deviceInterval = v;

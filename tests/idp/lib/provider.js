@@ -14,6 +14,7 @@ import {
 import { ORG_RESOURCE } from './store.js';
 import { decorateOidcError } from './errors.js';
 import { refreshAccessDenied } from './access-control.js';
+import { publicRevocationRefused, revocationDiscovery } from './revocation.js';
 import {
   DEVICE_TEXT_FAULTS, ID_TOKEN_FAULTS, TOKEN_TEXT_FAULTS, hostileDeviceAnswer, hostileTokenError, tamperIdToken,
 } from './faults.js';
@@ -533,6 +534,7 @@ function installMiddleware(idp, provider) {
     token: routePath(provider, 'token'),
     jwks: routePath(provider, 'jwks'),
     device: routePath(provider, 'device_authorization'),
+    revocation: routePath(provider, 'revocation'),
   };
 
   // Outermost: Logto's koaOidcErrorHandler (decoration + ?parse_error=false).
@@ -574,6 +576,11 @@ function installMiddleware(idp, provider) {
       return;
     }
 
+    // Revocation refused for public clients (revocation.js).
+    if (ctx.method === 'POST' && ctx.path === paths.revocation && publicRevocationRefused(idp, ctx, body)) {
+      return;
+    }
+
     // App-level access control (access-control.js): refused before the grant sees the token.
     if (isToken && logto && firstParam(body.grant_type) === 'refresh_token'
       && await refreshAccessDenied(idp, provider, ctx, firstParam(body.refresh_token))) {
@@ -596,6 +603,7 @@ function installMiddleware(idp, provider) {
         for (const k of LOGTO_DISCOVERY_KEYS) if (k in ctx.body) doc[k] = ctx.body[k];
         ctx.body = doc;
       }
+      ctx.body = revocationDiscovery(idp, ctx.body);
       if (idp.faults.take('discovery', new Set(['wrong_issuer']))) {
         ctx.body = { ...ctx.body, issuer: 'https://evil.example.com/oidc' };
       }
