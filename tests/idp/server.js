@@ -96,7 +96,7 @@ async function main() {
     lockoutSeconds: 3600,
     usernameCaseSensitive: true,
     orgScopesRequireResource: true,
-    jwksAlgUse: profile === 'generic',
+    jwksAlgUse: true, // Logto 1.42 serves alg/use on EC keys (logto-real-1.42.md D11)
   };
   // Username uniqueness follows the username policy, as in Logto (checkUsername).
   store.settings = settings;

@@ -219,6 +219,14 @@ idp_ctl DELETE /users/frank2 >/dev/null
 sleep 3
 denied quick PAM_ACCT_EXPIRED "the Logto session ended" frank2
 
+# ---- a Logto user without an e-mail (the ID token says "email": null, "email_verified": false,
+# as Logto 1.42 does): signs in by username, decides from refreshed claims.
+idp_ctl POST /users '{"username":"nomail","password":"nomail-pass-1","roles":["developer"]}' >/dev/null
+pam_try login nomail authenticate nomail-pass-1
+pam_expect_ok "sign-in of nomail (no e-mail)"
+allowed always nomail
+assert_logged "$F" "^account-ok user=nomail service=always decided=refreshed$"
+
 # ---- SSH public-key style: no sign-in on this host, no token record.
 idp_ctl POST /users '{"username":"ivan","password":"ivan-pass-1","roles":["developer"]}' >/dev/null
 idp_ctl POST /users '{"username":"judy","password":"judy-pass-1","roles":["developer"],"suspended":true}' >/dev/null
@@ -261,5 +269,5 @@ pam_expect PAM_PERM_DENIED "ivan through a stack that ignores user_unknown"
 acct nosync zelda
 pam_expect PAM_USER_UNKNOWN "zelda without M2M credentials"
 
-pam_test_done "$dir" alice-pass-1 bob-pass-1 erin-pass-1 dave-pass-1 frank2-pass-1 \
+pam_test_done "$dir" nomail-pass-1 alice-pass-1 bob-pass-1 erin-pass-1 dave-pass-1 frank2-pass-1 \
     "$old_rt" "$new_rt" m2m-secret

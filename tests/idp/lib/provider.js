@@ -593,6 +593,9 @@ function installMiddleware(idp, provider) {
       if (logto) ctx.set('Cache-Control', 'no-cache, max-age=0, must-revalidate');
       if (!idp.settings.jwksAlgUse) {
         ctx.body = { keys: ctx.body.keys.map(({ alg, use, ...rest }) => rest) };
+      } else if (logto) {
+        // Logto 1.42 (logto-real-1.42.md D11): EC entries carry alg and use, RSA entries no alg.
+        ctx.body = { keys: ctx.body.keys.map(({ alg, ...rest }) => (rest.kty === 'EC' ? { ...rest, alg } : rest)) };
       }
     }
 
