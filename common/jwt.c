@@ -716,7 +716,8 @@ int logto_jwt_verify(const char *token, const struct logto_jwks *jwks,
     r = kid ? select_by_kid(jwks, alg, kid, &key, err) : select_only_fit(jwks, alg, &key, err);
     if (r < 0)
         return r;
-    /* Only a signed payload is parsed as JSON. */
+    /* Only a signed payload is parsed as JSON (logto_jwt_peek_iat aside, which decides only
+     * on a JWKS refetch). */
     if ((r = verify_signature(token, &s, alg, key, err)) < 0 ||
         (r = parse_payload(&payload, &claims, err)) < 0 ||
         (r = check_claims(claims, expect, err)) < 0)
