@@ -236,9 +236,11 @@ except Exception: print("-")' "$H/ctl.$HARD_CTL_N.out")
         # Bookkeeping never blocks a session; the token is forgotten even when the IdP could
         # not be told.
         [ -z "$(record_field alice refresh_token)" ] || cell_fail "refresh token kept after close"
-        # RFC 7009 2.2: the status says it all, a 200 with a garbled body is a revocation.
+        # RFC 7009 2.2: the status says it all, a 200 with a garbled body is a revocation. An
+        # oversized answer is an answer (error protocol, with its reason), not an unreachable IdP.
         idp=unreachable
         [ "$FAULT" = malformed ] && idp=ok
+        [ "$FAULT" = huge ] && idp='protocol reason=".*exceeds [0-9]* bytes"'
         pam_log "$F" | grep -qx "session-revoked user=alice idp=$idp" ||
             cell_fail "no session-revoked idp=$idp line"
         ;;
