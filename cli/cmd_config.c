@@ -71,6 +71,15 @@ static int mode_notices(const struct logto_config *cfg, char ***ret)
                                                      (unsigned)(st.st_mode & 07777))) < 0)
             return -1;
     }
+    /* Generic providers may revoke only for authenticated clients (Glewlwyd answers 401). */
+    if (cfg && cfg->profile == LOGTO_PROFILE_GENERIC && !cfg->client_secret_file &&
+        logto_strv_push_take(ret, logto_asprintf("no client_secret_file: logtoctl logout and "
+                                                 "revoke_on_close revoke refresh tokens as a "
+                                                 "public client, which some providers refuse "
+                                                 "(Glewlwyd: HTTP 401); revocation needs "
+                                                 "client_secret_file at such providers "
+                                                 "(logtoctl status asks the provider)")) < 0)
+        return -1;
     return 0;
 }
 
@@ -119,9 +128,11 @@ static void print_service_notices(const struct logto_config *cfg,
         if (svc->file)
             snprintf(where, sizeof(where), " (%s:%d)", svc->file, svc->line);
         if (logto_authz_admits_anyone(svc))
-            printf("notice: [service %s]%s admits every user of the Logto tenant "
-                   "(allow_any_user = yes%s)\n",
-                   svc->name, where, svc->deny_users ? ", except deny_users" : "");
+            printf("notice: [service %s]%s admits every user of %s (allow_any_user = yes%s)\n",
+                   svc->name, where,
+                   cfg->profile == LOGTO_PROFILE_GENERIC ? "the identity provider"
+                                                         : "the Logto tenant",
+                   svc->deny_users ? ", except deny_users" : "");
         else if (logto_authz_names_nobody(svc) && (!star || has_section(cfg, "*")))
             printf("warning: [service %s]%s admits nobody: set require_roles, require_orgs, "
                    "require_org_roles or allow_users (or allow_any_user = yes)\n",

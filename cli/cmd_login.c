@@ -777,6 +777,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
     _cleanup_secret_ char *secret = NULL, *text = NULL;
     const char *resource = NULL, *org = NULL, *scope = NULL, *requested = NULL;
     struct logto_error err = { 0 };
+    struct logto_oauth_error oerr = { 0 };
     struct logto_client client;
     struct token_persist tp;
     struct logto_holder holder;
@@ -908,6 +909,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
             .resource = resource,
             .organization_id = org,
             .scope = scope,
+            .oerr = &oerr,
         };
         r = logto_tokens_refresh(&cli->ctx, idp.http, idp.oidc, &req, &tokens, NULL, &err);
         logto_idp_close(&idp);
@@ -915,7 +917,19 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         /* A plain refresh the IdP refuses means the grant is gone (as in common/auth.c); with a
          * resource or an organization the refusal may be about those alone. */
-        if ((r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED) && !resource && !org) {
+        bool no_access = r == -LOGTO_E_DENIED && strcmp(oerr.error, "access_denied") == 0;
+        if (no_access && !resource && !org) {
+            /* App-level access control: the grant lives on, signing in again cannot help. */
+            struct logto_error ignored = { 0 };
+            logto_record_set_refresh_failure(rec, logto_now(&cli->ctx), LOGTO_REFRESH_NO_ACCESS);
+            (void)logto_store_save(lock, rec, &ignored);
+            logto_error_prefix(&err,
+                               "%s has no access to this application %s (an administrator must "
+                               "grant it there)",
+                               user,
+                               cfg->profile == LOGTO_PROFILE_GENERIC ? "at the identity provider"
+                                                                     : "in Logto");
+        } else if ((r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED) && !resource && !org) {
             struct logto_error ignored = { 0 };
             logto_record_set_refresh_token(rec, NULL);
             logto_record_set_refresh_failure(rec, logto_now(&cli->ctx),

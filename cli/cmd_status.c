@@ -150,6 +150,24 @@ static char *discovery_url(const char *issuer)
     return logto_asprintf("%.*s/.well-known/openid-configuration", (int)n, issuer);
 }
 
+/* A public client at a provider whose discovery says it revokes only for authenticated clients
+ * (revocation_endpoint_auth_methods_supported without "none", as Glewlwyd's): logout and
+ * revoke_on_close will be refused. */
+static void revocation_warning(const struct logto_ctx *ctx, const struct logto_oidc *oidc,
+                               const json_t *doc, struct status *st)
+{
+    const json_t *methods = json_object_get(doc, "revocation_endpoint_auth_methods_supported");
+    const json_t *m;
+    size_t i;
+
+    if (!oidc->revocation_endpoint || ctx->cfg->client_secret_file || !json_is_array(methods))
+        return;
+    json_array_foreach(methods, i, m) if (logto_streq(json_string_value(m), "none")) return;
+    warning(st, "IdP: the provider revokes tokens only for authenticated clients "
+                "(revocation_endpoint_auth_methods_supported has no \"none\"): logtoctl logout and "
+                "revoke_on_close cannot revoke with this public client; set client_secret_file");
+}
+
 /* A fresh discovery fetch (never the cache), with the configured timeouts and CA, checked as
  * sign-ins check it. */
 static json_t *idp_part(const struct logto_ctx *ctx, bool offline, struct status *st)
@@ -190,6 +208,8 @@ static json_t *idp_part(const struct logto_ctx *ctx, bool offline, struct status
         problem(st, "IdP: unreachable: %s", err.message);
     } else if (r < 0)
         problem(st, "IdP: the discovery document was refused: %s", err.message);
+    else
+        revocation_warning(ctx, oidc, doc, st);
     return json_pack("{s:b, s:s, s:s, s:b, s:b, s:I, s:o, s:o}", "checked", 1, "issuer", issuer,
                      "url", url, "reachable", r != -LOGTO_E_UNREACHABLE, "ok", r >= 0, "elapsed_ms",
                      (json_int_t)ms, "device_flow",
@@ -484,6 +504,12 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
                     : h.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
                                                    : "now belongs to ",
                     h.kind == LOGTO_HOLDER_SUBJECT ? h.sub : "", names[i]);
+        else if (rec->refresh_failed_at && rec->refresh_token &&
+                 logto_streq(rec->refresh_error, LOGTO_REFRESH_NO_ACCESS))
+            warning(st,
+                    "token record %s: %s gives this user no access to the application "
+                    "(access_denied on refresh): grant it there; signing in again will not help",
+                    names[i], logto_idp_name(ctx->cfg));
         else if (rec->refresh_failed_at)
             warning(st, "token record %s: the last refresh failed (%s): the user signs in again",
                     names[i], rec->refresh_error ? rec->refresh_error : "?");

@@ -39,6 +39,24 @@ void logto_auth_result_free(struct logto_auth_result *res)
     free(res);
 }
 
+/* Messages for people name the provider as the profile says (conf.h logto_idp_name): never
+ * "Logto" for a provider that is not. */
+static bool generic(const struct logto_ctx *ctx)
+{
+    return ctx->cfg && ctx->cfg->profile == LOGTO_PROFILE_GENERIC;
+}
+
+static const char *idp_user(const struct logto_ctx *ctx)
+{
+    return generic(ctx) ? "user of the identity provider" : "Logto user";
+}
+
+static const char *session_ended_text(const struct logto_ctx *ctx)
+{
+    return generic(ctx) ? "the session at the identity provider ended (revoked, suspended or "
+                          "deleted): sign in again"
+                        : "the Logto session ended (revoked, suspended or deleted): sign in again";
+}
 static int new_result(const char *method, struct logto_auth_result **ret, struct logto_error *err)
 {
     struct logto_auth_result *res = calloc(1, sizeof(*res));
@@ -202,8 +220,8 @@ static int record_signin(const struct logto_ctx *ctx, const struct logto_identit
             logto_log(&ctx->log, LOG_WARNING, "auth-name-held user=%s sub=%s holder_sub=%s",
                       id->name, id->sub, rec->sub);
             return logto_error_set(err, LOGTO_E_COLLISION,
-                                   "the name %s belongs to another Logto user on this host",
-                                   id->name);
+                                   "the name %s belongs to another %s on this host", id->name,
+                                   idp_user(ctx));
         }
         logto_log(&ctx->log, LOG_NOTICE, "record-replaced user=%s old_sub=%s new_sub=%s", id->name,
                   rec->sub, id->sub);
@@ -280,8 +298,8 @@ static int uid_in_records(const struct logto_ctx *ctx, const struct logto_identi
                   "auth-uid-held user=%s sub=%s uid=%u holder=%s holder_sub=%s", id->name, id->sub,
                   id->uid, rec->name, rec->sub);
         return logto_error_set(err, LOGTO_E_COLLISION,
-                               "the UID %u of %s belongs to another Logto user on this host (%s)",
-                               id->uid, id->name, rec->name);
+                               "the UID %u of %s belongs to another %s on this host (%s)", id->uid,
+                               id->name, idp_user(ctx), rec->name);
     }
     return 0;
 }
@@ -415,18 +433,18 @@ static int check_owner(const struct logto_ctx *ctx, const struct logto_identity 
         logto_log(&ctx->log, LOG_WARNING, "auth-name-held user=%s sub=%s holder_sub=%s", id->name,
                   id->sub, others[0]);
         return logto_error_set(err, LOGTO_E_COLLISION,
-                               "the name %s belongs to another Logto user on this host; if that "
+                               "the name %s belongs to another %s on this host; if that "
                                "account is gone, an administrator frees the name with "
                                "`logtoctl logout --forget %s`",
-                               id->name, id->name);
+                               id->name, idp_user(ctx), id->name);
     }
     logto_log(&ctx->log, LOG_WARNING, "auth-name-unconfirmed user=%s sub=%s from=\"%s\"", id->name,
               id->sub, id->name_from);
     return logto_error_set(err, LOGTO_E_COLLISION,
                            "the name %s comes from %s, not from a user name identical to it, and "
                            "without [sync] Management API credentials this host cannot check "
-                           "that no other Logto user claims it",
-                           id->name, id->name_from);
+                           "that no other %s claims it",
+                           id->name, id->name_from, idp_user(ctx));
 }
 
 /*
@@ -471,11 +489,13 @@ static int finish_signin(const struct logto_ctx *ctx, const struct logto_service
     if (strcmp(res->identity->name, user) != 0) {
         logto_log(&ctx->log, LOG_WARNING, "auth-wrong-user user=%s signed_in_as=%s sub=%s", user,
                   res->identity->name, res->identity->sub);
-        return logto_error_set(err, LOGTO_E_IDENTITY, "signed in to Logto as %s, not as %s",
-                               res->identity->name, user);
+        return logto_error_set(err, LOGTO_E_IDENTITY, "signed in to %s as %s, not as %s",
+                               logto_idp_name(ctx->cfg), res->identity->name, user);
     }
     if (res->identity->suspended)
-        return logto_error_set(err, LOGTO_E_SUSPENDED, "the Logto account %s is suspended", user);
+        return logto_error_set(err, LOGTO_E_SUSPENDED, "the %saccount %s is suspended%s",
+                               generic(ctx) ? "" : "Logto ", user,
+                               generic(ctx) ? " at the identity provider" : "");
     /* The service's rules decide now, not in the account phase: a user they refuse gets
      * nothing on this host (deny by default: a service that names nobody admits nobody). */
     if (logto_authz_check(svc, res->identity, res->reason, sizeof(res->reason)) < 0) {
@@ -965,7 +985,7 @@ static int persist_rotated(void *data, const char *refresh_token, struct logto_e
 
 /* Refresh the record's claims with its refresh token (the caller holds the user's lock). */
 static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
-                          struct logto_record *rec, struct logto_error *err)
+                          struct logto_record *rec, bool *ret_no_access, struct logto_error *err)
 {
     _cleanup_(logto_net_signin_clear) struct logto_net_signin out = { 0 };
     struct persist_data pd = { .ctx = ctx, .lock = lock, .rec = rec };
@@ -976,6 +996,7 @@ static int refresh_claims(const struct logto_ctx *ctx, const struct logto_store_
         .expected_sub = rec->sub,
         .persist = persist_rotated,
         .persist_data = &pd,
+        .ret_no_access = ret_no_access,
     };
     int r;
 
@@ -1003,9 +1024,38 @@ static int refresh_refused(const struct logto_ctx *ctx, const struct logto_store
     logto_record_set_refresh_token(rec, NULL);
     logto_record_set_refresh_failure(rec, logto_now(ctx), logto_errc_name(why->code));
     logto_store_save(lock, rec, &ignored);
-    snprintf(res->reason, sizeof(res->reason),
-             "the Logto session ended (revoked, suspended or deleted): sign in again");
+    snprintf(res->reason, sizeof(res->reason), "%s", session_ended_text(ctx));
     return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+}
+
+/*
+ * The IdP answered the refresh access_denied: the grant is alive, but the provider keeps this
+ * user out of the application (Logto's app-level access control). Signing in again cannot help,
+ * so the refresh token is kept (the next decision asks again, and succeeds once access is
+ * granted) and the cached claims decide nothing until then.
+ */
+static int refresh_no_access(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
+                             struct logto_record *rec, const struct logto_error *why,
+                             struct logto_auth_result *res, struct logto_error *err)
+{
+    struct logto_error ignored = { 0 };
+
+    logto_log(&ctx->log, LOG_NOTICE, "refresh-no-access user=%s sub=%s reason=\"%s\"", rec->name,
+              rec->sub, why->message);
+    logto_record_set_refresh_failure(rec, logto_now(ctx), LOGTO_REFRESH_NO_ACCESS);
+    logto_store_save(lock, rec, &ignored);
+    snprintf(res->reason, sizeof(res->reason),
+             "%s has no access to this application %s: an administrator must grant it there "
+             "(signing in again will not help)",
+             rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+    return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
+}
+
+/* The last refresh was answered access_denied (refresh_no_access): claims need asking again. */
+static bool no_access(const struct logto_record *rec)
+{
+    return rec->refresh_failed_at != 0 && rec->refresh_token &&
+           logto_streq(rec->refresh_error, LOGTO_REFRESH_NO_ACCESS);
 }
 
 /* The IdP refused the record's refresh: its cached claims decide nothing any more. */
@@ -1024,9 +1074,15 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     int r;
 
     if (session_ended(rec)) {
-        snprintf(res->reason, sizeof(res->reason),
-                 "the Logto session ended (revoked, suspended or deleted): sign in again");
+        snprintf(res->reason, sizeof(res->reason), "%s", session_ended_text(ctx));
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    }
+    if (no_access(rec)) {
+        snprintf(res->reason, sizeof(res->reason),
+                 "%s had no access to this application %s at the last refresh, and it cannot be "
+                 "reached to ask again",
+                 rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+        return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
      * them would stretch the grace by the size of the step. */
@@ -1063,13 +1119,16 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     int64_t age = logto_now(ctx) - rec->claims_at;
     /* claims_max_age = 0 refreshes every time (logto.conf(5)), also within the same second. */
     bool fresh = rec->claims && svc->claims_max_age > 0 && age >= 0 && age <= svc->claims_max_age &&
-                 !session_ended(rec);
+                 !session_ended(rec) && !no_access(rec);
+    bool denied_app = false;
     int r;
 
     if (!fresh && rec->refresh_token) {
-        r = refresh_claims(ctx, lock, rec, &why);
+        r = refresh_claims(ctx, lock, rec, &denied_app, &why);
         if (r == -LOGTO_E_UNREACHABLE)
             return decide_offline(ctx, svc, user, rec, &why, res, err);
+        if (r == -LOGTO_E_DENIED && denied_app)
+            return refresh_no_access(ctx, lock, rec, &why, res, err);
         if (r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED)
             return refresh_refused(ctx, lock, rec, &why, res, err);
         if (r < 0) {
@@ -1101,12 +1160,12 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
             return r;
         res->method = "mgmt-lookup";
     } else if (!fresh && session_ended(rec)) {
-        snprintf(res->reason, sizeof(res->reason),
-                 "the Logto session ended (revoked, suspended or deleted): sign in again");
+        snprintf(res->reason, sizeof(res->reason), "%s", session_ended_text(ctx));
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
     } else if (!fresh) {
         snprintf(res->reason, sizeof(res->reason),
-                 "the cached Logto claims are too old and cannot be refreshed: sign in again");
+                 "the cached %s claims are too old and cannot be refreshed: sign in again",
+                 generic(ctx) ? "identity-provider" : "Logto");
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     } else
         res->method = "cached";
@@ -1171,11 +1230,15 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
 
     if (!have_mgmt(ctx)) {
         if (!served_here(ctx, user)) {
-            snprintf(res->reason, sizeof(res->reason), "not a Logto user known on this host");
+            snprintf(res->reason, sizeof(res->reason), "not a %s known on this host",
+                     idp_user(ctx));
             return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", res->reason);
         }
-        snprintf(res->reason, sizeof(res->reason),
-                 "no Logto sign-in on this host and no Management API credentials to check");
+        snprintf(res->reason, sizeof(res->reason), "%s",
+                 generic(ctx) ? "no sign-in through the identity provider on this host (generic "
+                                "providers have no Management API to ask)"
+                              : "no Logto sign-in on this host and no Management API credentials "
+                                "to check");
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     r = mgmt_claims(ctx, user, &claims, &suspended, err);
@@ -1197,8 +1260,8 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
         /* Logto's user of that name is not the one this host serves (e.g. deleted and created
          * again): the next sync decides who has the name. */
         snprintf(res->reason, sizeof(res->reason),
-                 "the name %s belongs to another Logto user on this host (run logtoctl sync)",
-                 user);
+                 "the name %s belongs to another %s on this host (run logtoctl sync)", user,
+                 idp_user(ctx));
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     res->identity->suspended |= suspended;
@@ -1301,7 +1364,13 @@ int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_ser
     logto_record_set_refresh_token(rec, NULL);
     rec->refresh_token_at = 0;
     int s = logto_store_save(lock, rec, r < 0 ? NULL : err);
-    logto_log(&ctx->log, LOG_NOTICE, "session-revoked user=%s idp=%s", user,
-              r < 0 ? "unreachable" : "ok");
+    /* "unreachable" only when no answer could be had: a provider that refuses said so. */
+    if (r == -LOGTO_E_UNREACHABLE || r >= 0)
+        logto_log(&ctx->log, LOG_NOTICE, "session-revoked user=%s idp=%s", user,
+                  r < 0 ? "unreachable" : "ok");
+    else
+        logto_log(&ctx->log, LOG_NOTICE, "session-revoked user=%s idp=%s reason=\"%s\"", user,
+                  r == -LOGTO_E_DENIED ? "refused" : logto_errc_name(logto_errc_from(r)),
+                  err ? err->message : "");
     return r < 0 ? r : s;
 }

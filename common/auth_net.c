@@ -142,6 +142,7 @@ static int net_refresh(const struct logto_ctx *ctx, const struct logto_net_refre
     _cleanup_tokens_ struct logto_tokens tokens = { 0 };
     _cleanup_secret_ char *secret = NULL;
     struct persist_adapter pa = { .req = req };
+    struct logto_oauth_error oerr = { 0 };
     struct logto_client client;
     struct logto_idp idp = { 0 };
     int r;
@@ -156,8 +157,11 @@ static int net_refresh(const struct logto_ctx *ctx, const struct logto_net_refre
             .expected_sub = req->expected_sub,
             .persist = persist_rotated,
             .persist_data = &pa,
+            .oerr = &oerr,
         };
         r = logto_tokens_refresh(ctx, idp.http, idp.oidc, &rr, &tokens, &claims, err);
+        if (req->ret_no_access)
+            *req->ret_no_access = r == -LOGTO_E_DENIED && strcmp(oerr.error, "access_denied") == 0;
     }
     if (r == 0 && !claims && !(claims = json_object()))
         r = LOGTO_OOM(err);

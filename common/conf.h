@@ -146,6 +146,13 @@ static inline void logto_config_freep(struct logto_config **cfg)
     logto_config_free(*cfg);
 }
 
+/* How messages for people name the provider: "Logto", or under the generic profile "the
+ * identity provider" (never "Logto" for a provider that is not). */
+static inline const char *logto_idp_name(const struct logto_config *cfg)
+{
+    return cfg && cfg->profile == LOGTO_PROFILE_GENERIC ? "the identity provider" : "Logto";
+}
+
 /*
  * The effective rules for a PAM service: built-in defaults, then [service *], then
  * [service NAME], then the PAM module arguments ("key=value", "debug", "config=" is skipped).

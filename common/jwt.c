@@ -716,11 +716,40 @@ int logto_jwt_verify(const char *token, const struct logto_jwks *jwks,
     r = kid ? select_by_kid(jwks, alg, kid, &key, err) : select_only_fit(jwks, alg, &key, err);
     if (r < 0)
         return r;
-    /* Only a signed payload is parsed as JSON. */
+    /* Only a signed payload is parsed as JSON (logto_jwt_peek_iat aside, which decides only
+     * on a JWKS refetch). */
     if ((r = verify_signature(token, &s, alg, key, err)) < 0 ||
         (r = parse_payload(&payload, &claims, err)) < 0 ||
         (r = check_claims(claims, expect, err)) < 0)
         return r;
     *ret_claims = TAKE_PTR(claims);
     return 0;
+}
+
+/* The payload's iat, unverified, for one decision only: whether a key set fetched before the
+ * token was issued may be fetched again (see oidc.c). Parsed with the limits logto_jwt_verify
+ * applies after the signature; nothing else of the payload is looked at or returned. */
+int logto_jwt_peek_iat(const char *token, int64_t *ret_iat, struct logto_error *err)
+{
+    _cleanup_json_ json_t *claims = NULL;
+    _cleanup_free_ unsigned char *raw = NULL;
+    struct segments s = { 0 };
+    size_t len = 0;
+    int r;
+
+    *ret_iat = 0;
+    r = split_token(token, &s, err);
+    if (r >= 0)
+        r = decode_segment(&s, 1, "payload", &raw, &len, err);
+    if (r >= 0) {
+        r = logto_json_parse_object((const char *)raw, len, LOGTO_JWT_MAX_LEN, LOGTO_JSON_MAX_DEPTH,
+                                    "the token payload", &claims, err);
+        if (r < 0)
+            r = token_fail(err, r);
+    }
+    if (raw)
+        logto_erase(raw, len);
+    if (r >= 0)
+        r = numeric_date(claims, "iat", ret_iat, err);
+    return r < 0 ? r : 0;
 }

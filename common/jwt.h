@@ -48,6 +48,12 @@ bool logto_jwks_has_kid(const struct logto_jwks *jwks, const char *kid);
  */
 int logto_jwt_peek(const char *token, char **ret_alg, char **ret_kid, struct logto_error *err);
 
+/*
+ * The iat claim of token without verifying it (0 when absent), only to decide whether an
+ * unknown kid may fetch the JWKS again before the usual limit. Never trust it for anything else.
+ */
+int logto_jwt_peek_iat(const char *token, int64_t *ret_iat, struct logto_error *err);
+
 struct logto_jwt_expect {
     const char *issuer;    /* iss must be exactly this */
     const char *client_id; /* aud must contain it; azp, if present, must be it */

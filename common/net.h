@@ -24,7 +24,7 @@
 #include "store.h"
 #include "ui.h"
 
-#define LOGTO_NET_ABI     1
+#define LOGTO_NET_ABI     2
 #define LOGTO_NET_LIBRARY "pam_logto_net.so"
 #define LOGTO_NET_SYMBOL  "logto_net_ops_v1"
 
@@ -47,6 +47,9 @@ struct logto_net_refresh {
     const char *expected_sub;
     logto_net_persist_fn persist;
     void *persist_data;
+    /* Optional out: the refusal was access_denied, i.e. the provider keeps the user out of this
+     * application (Logto's app-level access control); the grant itself is not revoked. */
+    bool *ret_no_access;
 };
 
 struct logto_net_ops {

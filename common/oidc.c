@@ -102,7 +102,8 @@ static void open_cache(const struct logto_ctx *ctx, struct logto_oidc *oidc)
 
 /* Read a cache file written by cache_store: its document if it is for `key`, not expired. */
 static int cache_load(const struct logto_ctx *ctx, struct logto_oidc *oidc, const char *name,
-                      const char *key, int64_t *ret_fetched, int64_t *ret_expires, json_t **ret)
+                      const char *key, int64_t *ret_fetched, int64_t *ret_expires,
+                      int64_t *ret_refetched, json_t **ret)
 {
     _cleanup_json_ json_t *file = NULL;
     struct logto_error err = { 0 };
@@ -131,6 +132,8 @@ static int cache_load(const struct logto_ctx *ctx, struct logto_oidc *oidc, cons
                            &err) < 0 ||
         logto_json_get_int(file, "expires_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX, ret_expires,
                            &err) < 0 ||
+        (ret_refetched &&
+         logto_json_get_int(file, "refetched_at", 0, 0, INT64_MAX, ret_refetched, &err) < 0) ||
         logto_json_get_object(file, "document", LOGTO_JSON_REQUIRED, &doc, &err) < 0) {
         logto_log(&ctx->log, LOG_NOTICE, "oidc-cache-ignored file=%s reason=\"%s\"", name,
                   err.message);
@@ -149,8 +152,10 @@ static bool cache_fresh(const struct logto_ctx *ctx, int64_t fetched, int64_t ex
     return fetched <= now && now < expires;
 }
 
+/* refetched > 0 (the JWKS only): the time of the last unknown-kid refetch, kept with it. */
 static void cache_store(const struct logto_ctx *ctx, struct logto_oidc *oidc, const char *name,
-                        const char *key, int64_t fetched, int64_t expires, json_t *doc)
+                        const char *key, int64_t fetched, int64_t expires, int64_t refetched,
+                        json_t *doc)
 {
     _cleanup_json_ json_t *file = NULL;
     _cleanup_free_ char *text = NULL;
@@ -160,6 +165,9 @@ static void cache_store(const struct logto_ctx *ctx, struct logto_oidc *oidc, co
         return;
     file = json_pack("{s:i, s:s, s:I, s:I, s:O}", "format", CACHE_FORMAT, "key", key, "fetched_at",
                      (json_int_t)fetched, "expires_at", (json_int_t)expires, "document", doc);
+    if (file && refetched > 0 &&
+        json_object_set_new(file, "refetched_at", json_integer((json_int_t)refetched)) < 0)
+        json_decref(TAKE_PTR(file));
     text = file ? logto_json_dump(file) : NULL;
     if (!text ||
         logto_file_write_at(oidc->cache_dirfd, name, name, text, strlen(text), 0644, &err) < 0) {
@@ -279,7 +287,7 @@ static int discovery_from_cache(const struct logto_ctx *ctx, const char *issuer,
     struct logto_error err = { 0 };
     int64_t fetched = 0, expires = 0;
 
-    if (cache_load(ctx, oidc, LOGTO_DISCOVERY_FILE, issuer, &fetched, &expires, &doc) < 0 ||
+    if (cache_load(ctx, oidc, LOGTO_DISCOVERY_FILE, issuer, &fetched, &expires, NULL, &doc) < 0 ||
         !cache_fresh(ctx, fetched, expires))
         return -1;
     /* The cached copy passes the same checks as a fresh one. */
@@ -312,7 +320,8 @@ static int discovery_fetch(const struct logto_ctx *ctx, struct logto_http *http,
     }
     oidc->fetched_at = logto_now(ctx);
     oidc->expires_at = oidc->fetched_at + LOGTO_DISCOVERY_TTL;
-    cache_store(ctx, oidc, LOGTO_DISCOVERY_FILE, issuer, oidc->fetched_at, oidc->expires_at, doc);
+    cache_store(ctx, oidc, LOGTO_DISCOVERY_FILE, issuer, oidc->fetched_at, oidc->expires_at, 0,
+                doc);
     logto_log_debug(&ctx->log, "oidc-discovery-fetched issuer=%s", issuer);
     return 0;
 }
@@ -423,25 +432,31 @@ static int use_jwks(struct logto_oidc *oidc, const json_t *doc, int64_t fetched,
     return 0;
 }
 
-/* The cached JWKS, fresh or not (its fetch time matters for the rate limit either way). */
+/* The cached JWKS, fresh or not (its times matter for the refetch limit either way). */
 static void jwks_from_cache(const struct logto_ctx *ctx, struct logto_oidc *oidc)
 {
     _cleanup_json_ json_t *doc = NULL;
     struct logto_error err = { 0 };
-    int64_t fetched = 0, expires = 0;
+    int64_t fetched = 0, expires = 0, refetched = 0;
 
-    if (cache_load(ctx, oidc, LOGTO_JWKS_FILE, oidc->jwks_uri, &fetched, &expires, &doc) < 0)
+    if (cache_load(ctx, oidc, LOGTO_JWKS_FILE, oidc->jwks_uri, &fetched, &expires, &refetched,
+                   &doc) < 0)
         return;
     /* Only a newer copy than ours: an older one would also reset the refetch limit. */
     if (oidc->jwks && fetched <= oidc->jwks_fetched_at)
         return;
-    if (use_jwks(oidc, doc, fetched, expires, &err) < 0)
+    if (use_jwks(oidc, doc, fetched, expires, &err) < 0) {
         logto_log(&ctx->log, LOG_NOTICE, "oidc-cache-ignored file=%s reason=\"%s\"",
                   LOGTO_JWKS_FILE, err.message);
+        return;
+    }
+    if (refetched > oidc->jwks_refetched_at)
+        oidc->jwks_refetched_at = refetched;
 }
 
+/* forced: an unknown-kid refetch, which is what the refetch limit counts. */
 static int jwks_fetch(const struct logto_ctx *ctx, struct logto_http *http, struct logto_oidc *oidc,
-                      struct logto_error *err)
+                      bool forced, struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
     int64_t now = logto_now(ctx);
@@ -455,27 +470,37 @@ static int jwks_fetch(const struct logto_ctx *ctx, struct logto_http *http, stru
                   logto_errc_name(logto_errc_from(r)));
         return r;
     }
-    cache_store(ctx, oidc, LOGTO_JWKS_FILE, oidc->jwks_uri, now, now + LOGTO_JWKS_TTL, doc);
+    if (forced)
+        oidc->jwks_refetched_at = now;
+    cache_store(ctx, oidc, LOGTO_JWKS_FILE, oidc->jwks_uri, now, now + LOGTO_JWKS_TTL,
+                oidc->jwks_refetched_at, doc);
     logto_log_debug(&ctx->log, "oidc-jwks-fetched issuer=%s keys=%zu", oidc->issuer,
                     logto_jwks_size(oidc->jwks));
     return 0;
 }
 
-/* Seconds until a forced fetch is allowed again (0: now). The last fetch of any process that
- * shares the cache counts, and so does our own. */
-static int64_t refetch_wait(const struct logto_ctx *ctx, const struct logto_oidc *oidc)
+/* Seconds until a forced fetch is allowed again (0: now), and the limit that applies. Only
+ * forced fetches count (of any process that shares the cache, and our own): a routine fetch
+ * (expiry, first use) must not make the next rotation wait. A token issued after our key set
+ * was fetched (iat, unverified, not in the future) may name a key published since: the shorter
+ * limit, which still bounds a flood of tokens under made-up kids. */
+static int64_t refetch_wait(const struct logto_ctx *ctx, const struct logto_oidc *oidc, int64_t iat,
+                            int64_t *ret_limit)
 {
-    int64_t now = logto_now(ctx), last = oidc->jwks_fetched_at;
+    int64_t now = logto_now(ctx), last = oidc->jwks_refetched_at;
+    bool newer = iat > oidc->jwks_fetched_at && iat <= now + LOGTO_JWT_LEEWAY;
 
-    if (!oidc->jwks || last > now)
+    *ret_limit = newer ? LOGTO_JWKS_REFETCH_NEWER : LOGTO_JWKS_REFETCH_MIN;
+    if (!oidc->jwks || last <= 0 || last > now)
         return 0;
-    return now - last >= LOGTO_JWKS_REFETCH_MIN ? 0 : LOGTO_JWKS_REFETCH_MIN - (now - last);
+    return now - last >= *ret_limit ? 0 : *ret_limit - (now - last);
 }
 
-int logto_oidc_load_jwks(const struct logto_ctx *ctx, struct logto_http *http,
-                         struct logto_oidc *oidc, bool force, struct logto_error *err)
+/* iat: the unverified iat of the token that named an unknown kid (0: none). */
+static int jwks_load(const struct logto_ctx *ctx, struct logto_http *http, struct logto_oidc *oidc,
+                     bool force, int64_t iat, struct logto_error *err)
 {
-    int64_t wait;
+    int64_t wait, limit;
 
     if (!oidc->jwks)
         jwks_from_cache(ctx, oidc);
@@ -484,13 +509,20 @@ int logto_oidc_load_jwks(const struct logto_ctx *ctx, struct logto_http *http,
     if (force) {
         /* Another process may have fetched the new keys already. */
         jwks_from_cache(ctx, oidc);
-        wait = refetch_wait(ctx, oidc);
+        wait = refetch_wait(ctx, oidc, iat, &limit);
         if (wait > 0)
             return logto_error_set(err, LOGTO_E_BUSY,
-                                   "the JWKS was fetched %lld s ago; not again for %lld s",
-                                   (long long)(LOGTO_JWKS_REFETCH_MIN - wait), (long long)wait);
+                                   "the JWKS was refetched for an unknown kid %lld s ago; not "
+                                   "again for %lld s",
+                                   (long long)(limit - wait), (long long)wait);
     }
-    return jwks_fetch(ctx, http, oidc, err);
+    return jwks_fetch(ctx, http, oidc, force, err);
+}
+
+int logto_oidc_load_jwks(const struct logto_ctx *ctx, struct logto_http *http,
+                         struct logto_oidc *oidc, bool force, struct logto_error *err)
+{
+    return jwks_load(ctx, http, oidc, force, 0, err);
 }
 
 /* ------------------------------------------------------------------ ID tokens */
@@ -498,16 +530,23 @@ int logto_oidc_load_jwks(const struct logto_ctx *ctx, struct logto_http *http,
 /* The JWKS to verify a token naming kid with: refetched (rate-limited) when kid is unknown.
  * A refused refetch is not an error here: verification then reports the unknown kid. */
 static int keys_for(const struct logto_ctx *ctx, struct logto_http *http, struct logto_oidc *oidc,
-                    const char *kid, char *note, size_t note_len, struct logto_error *err)
+                    const char *token, const char *kid, char *note, size_t note_len,
+                    struct logto_error *err)
 {
     struct logto_error ferr = { 0 };
+    int64_t iat = 0, before = oidc->jwks_fetched_at;
     int r;
 
     r = logto_oidc_load_jwks(ctx, http, oidc, false, err);
     if (r < 0 || !kid || logto_jwks_has_kid(oidc->jwks, kid))
         return r;
+    /* Fetched by this very call, with the token in hand: a refetch would get the same keys. */
+    if (oidc->jwks_fetched_at != before && oidc->jwks_fetched_at >= logto_now(ctx))
+        return 0;
     logto_log(&ctx->log, LOG_INFO, "oidc-jwks-refetch reason=unknown-kid kid=%s", kid);
-    r = logto_oidc_load_jwks(ctx, http, oidc, true, &ferr);
+    /* A payload without a usable iat only loses the shorter limit; verification judges it. */
+    (void)logto_jwt_peek_iat(token, &iat, NULL);
+    r = jwks_load(ctx, http, oidc, true, iat, &ferr);
     if (r == -LOGTO_E_BUSY) {
         snprintf(note, note_len, " (%.120s)", ferr.message);
         return 0;
@@ -536,7 +575,7 @@ int logto_oidc_verify_id_token(const struct logto_ctx *ctx, struct logto_http *h
         return logto_error_set(err, LOGTO_E_TOKEN, "the provider sent no ID token");
     r = logto_jwt_peek(id_token, &alg, &kid, err);
     if (r >= 0)
-        r = keys_for(ctx, http, oidc, kid, note, sizeof(note), err);
+        r = keys_for(ctx, http, oidc, id_token, kid, note, sizeof(note), err);
     if (r >= 0) {
         expect.now = logto_now(ctx);
         r = logto_jwt_verify(id_token, oidc->jwks, &expect, (json_t **)ret_claims, err);

@@ -6,8 +6,10 @@
  * configured issuer; every endpoint in it must be https and, for the Logto profile, on the
  * endpoint's origin. Documents are cached in cache_dir (root 0755, files 0644, atomic writes):
  * discovery for 24 h, the JWKS for 1 h, and the JWKS is fetched again at once when a token names
- * an unknown kid, at most once per 60 s (the time of the last fetch is in the cache file, so the
- * limit holds across processes). When cache_dir cannot be written (an unprivileged PAM caller),
+ * an unknown kid: at most once per 60 s, or per 10 s when the token was issued after the cached
+ * key set was fetched. Only these refetches count, never a routine fetch, so a rotation right
+ * after one is seen at once (their time is in the cache file, so the limit holds across
+ * processes). When cache_dir cannot be written (an unprivileged PAM caller),
  * everything works from memory for the life of the struct logto_oidc.
  */
 #pragma once
@@ -24,7 +26,8 @@ struct logto_jwks;
 
 #define LOGTO_DISCOVERY_TTL         (24 * 3600)
 #define LOGTO_JWKS_TTL              3600
-#define LOGTO_JWKS_REFETCH_MIN      60
+#define LOGTO_JWKS_REFETCH_MIN      60 /* s between unknown-kid refetches */
+#define LOGTO_JWKS_REFETCH_NEWER    10 /* ... when the token is newer than the key set */
 #define LOGTO_OIDC_CACHE_MAX        (1024 * 1024)
 #define LOGTO_DISCOVERY_FILE        "discovery.json"
 #define LOGTO_JWKS_FILE             "jwks.json"
@@ -48,8 +51,9 @@ struct logto_oidc {
     /* Internal state: keys and the cache. */
     struct logto_jwks *jwks;
     int64_t jwks_fetched_at, jwks_expires_at;
-    int cache_dirfd;   /* -1: no cache */
-    bool cache_failed; /* a write failed once: stop trying */
+    int64_t jwks_refetched_at; /* last unknown-kid refetch (0: none known) */
+    int cache_dirfd;           /* -1: no cache */
+    bool cache_failed;         /* a write failed once: stop trying */
 };
 
 /* The issuer the configuration expects (cfg->issuer, or endpoint + "/oidc" for Logto).

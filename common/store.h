@@ -63,6 +63,10 @@ struct logto_record {
     char *refresh_error;       /* its short error code, e.g. "invalid_grant"; may be NULL */
 };
 
+/* refresh_error of a refresh answered access_denied: the grant lives (the refresh token is
+ * kept), but the provider keeps the user out of the application (app-level access control). */
+#define LOGTO_REFRESH_NO_ACCESS "no-access"
+
 struct logto_record *logto_record_new(void);
 /* Wipes the refresh token and the verifier, then frees everything. */
 void logto_record_free(struct logto_record *rec);

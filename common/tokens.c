@@ -255,6 +255,7 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_tokens_ struct logto_tokens t = { 0 };
     _cleanup_json_ json_t *claims = NULL;
     bool rotated;
+    struct logto_oauth_error oerr = { 0 };
     int r;
 
     if (!req || !req->refresh_token || !req->persist)
@@ -271,7 +272,16 @@ int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
         logto_form_add(&form, "scope", req->scope);
     if (form.failed)
         return LOGTO_OOM(err);
-    r = logto_token_request(ctx, http, oidc, req->client, &form, &t, NULL, err);
+    r = logto_token_request(ctx, http, oidc, req->client, &form, &t, &oerr, err);
+    if (req->oerr)
+        *req->oerr = oerr;
+    if (r == -LOGTO_E_PROTOCOL && !oerr.error[0] && (oerr.status == 400 || oerr.status == 401)) {
+        /* Providers may refuse without an OAuth body: the grant is refused all the same. */
+        _cleanup_free_ char *shown = logto_url_for_message(oidc->token_endpoint);
+        r = logto_error_set(err, LOGTO_E_DENIED,
+                            "%s refused the refresh token (HTTP %ld without an OAuth error)",
+                            shown ? shown : "the token endpoint", oerr.status);
+    }
     if (r < 0)
         return r;
     /* A provider that does not rotate leaves the old token valid: keep that one. */
@@ -373,8 +383,21 @@ int logto_tokens_revoke(const struct logto_ctx *ctx, struct logto_http *http,
     if (r < 0)
         return r;
     /* RFC 7009 2.2: 200 also for tokens that were already invalid. */
-    if (resp.status != 200)
-        return logto_oauth_error_from_response(&resp, shown, NULL, err);
+    if (resp.status != 200) {
+        struct logto_oauth_error o = { 0 };
+        r = logto_oauth_error_from_response(&resp, shown, &o, err);
+        /* Some providers (Glewlwyd) revoke only for authenticated clients: they answer a
+         * public one 401, with or without invalid_client. A refusal, not an outage. */
+        if (!client->client_secret &&
+            (resp.status == 401 || resp.status == 403 || strcmp(o.error, "invalid_client") == 0))
+            return logto_error_set(err, LOGTO_E_DENIED,
+                                   "%s refused to revoke for the public client %s (HTTP %ld%s%s): "
+                                   "this provider revokes only for a confidential client (set "
+                                   "client_secret_file)",
+                                   shown, client->client_id, resp.status, o.error[0] ? ", " : "",
+                                   o.error);
+        return r;
+    }
     logto_log_debug(&ctx->log, "token-revoked hint=%s", hint ? hint : "-");
     return 0;
 }

@@ -107,6 +107,9 @@ struct logto_refresh_request {
     const char *resource;
     const char *organization_id;
     const char *scope;
+    /* Optional out: the OAuth error of a refusal ("" when none), e.g. access_denied, which Logto
+     * answers when app-level access control keeps the user out of the app (the grant stays). */
+    struct logto_oauth_error *oerr;
 };
 
 /*
@@ -114,7 +117,9 @@ struct logto_refresh_request {
  * handed to persist first: the old one is spent, and losing the new one loses the grant (reusing
  * a spent refresh token makes Logto revoke it). Then a new ID token, if any, is verified and its
  * claims returned in *ret_claims (NULL when none came). Only then are the tokens returned for
- * use. If persist fails, the call fails and nothing is returned.
+ * use. If persist fails, the call fails and nothing is returned. A 400 or 401 without an OAuth
+ * error in its body (empty, not JSON: Glewlwyd) is a refused grant, LOGTO_E_DENIED, as
+ * invalid_grant is.
  */
 int logto_tokens_refresh(const struct logto_ctx *ctx, struct logto_http *http,
                          struct logto_oidc *oidc, const struct logto_refresh_request *req,

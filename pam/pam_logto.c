@@ -309,6 +309,12 @@ static int account_code(int r)
     }
 }
 
+/* The generic profile: messages say "the identity provider", never "Logto" (conf.h). */
+static bool generic_profile(const struct pam_logto *pl)
+{
+    return pl->ctx.cfg && pl->ctx.cfg->profile == LOGTO_PROFILE_GENERIC;
+}
+
 /* A message for the person; PAM_SILENT suppresses it. */
 static void tell_user(struct pam_logto *pl, const char *fmt, ...) _printf_(2, 3);
 static void tell_user(struct pam_logto *pl, const char *fmt, ...)
@@ -435,7 +441,8 @@ static int check_same_user(struct pam_logto *pl, int code_if_changed)
         return PAM_SUCCESS;
     logto_log(&pl->ctx.log, LOG_WARNING, "user-changed service=%s signed_in=%s sub=%s user=\"%s\"",
               pl->service, s->name, s->sub, logto_log_sanitize(shown, sizeof(shown), pl->user));
-    tell_user(pl, "Access denied: the user changed after the Logto sign-in");
+    tell_user(pl, "Access denied: the user changed after the %ssign-in",
+              generic_profile(pl) ? "" : "Logto ");
     return code_if_changed;
 }
 
@@ -505,7 +512,7 @@ static int do_authenticate(struct pam_logto *pl)
         logto_log(&pl->ctx.log, code == PAM_AUTHINFO_UNAVAIL ? LOG_ERR : LOG_NOTICE,
                   "auth-failed user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), err.message);
-        tell_user(pl, "Logto sign-in failed: %s",
+        tell_user(pl, "%s: %s", generic_profile(pl) ? "Sign-in failed" : "Logto sign-in failed",
                   failure_text(r, device, &err, text, sizeof(text)));
         return code;
     }
@@ -568,7 +575,8 @@ static int do_account(struct pam_logto *pl)
         logto_log(&pl->ctx.log, LOG_NOTICE,
                   "account-denied user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), why);
-        tell_user(pl, "Access denied by Logto: %s", public_reason(r, why, text, sizeof(text)));
+        tell_user(pl, "Access denied by %s: %s", logto_idp_name(pl->ctx.cfg),
+                  public_reason(r, why, text, sizeof(text)));
         return account_code(r);
     }
     logto_log(&pl->ctx.log, LOG_INFO, "account-ok user=%s service=%s decided=%s%s", pl->user,

@@ -136,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct logto_error err = { 0 };
     _cleanup_free_ char *token = NULL, *alg = NULL, *kid = NULL;
     json_t *claims = NULL;
+    int64_t iat = 0;
     int r;
 
     if (!jwks)
@@ -155,6 +156,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r = logto_jwt_peek(token, &alg, &kid, &err);
     if (r == 0 && !alg)
         abort(); /* a header that passes always has an allow-listed alg */
+    r = logto_jwt_peek_iat(token, &iat, &err);
+    if ((r == 0 && iat < 0) || (r < 0 && r != -LOGTO_E_TOKEN))
+        abort(); /* the unverified iat: a NumericDate or a token error */
     r = logto_jwt_verify(token, jwks, &expect, &claims, &err);
     if (r == 0) {
         if (!json_is_object(claims) || !json_is_string(json_object_get(claims, "sub")))

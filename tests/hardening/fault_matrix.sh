@@ -236,9 +236,11 @@ except Exception: print("-")' "$H/ctl.$HARD_CTL_N.out")
         # Bookkeeping never blocks a session; the token is forgotten even when the IdP could
         # not be told.
         [ -z "$(record_field alice refresh_token)" ] || cell_fail "refresh token kept after close"
-        # RFC 7009 2.2: the status says it all, a 200 with a garbled body is a revocation.
+        # RFC 7009 2.2: the status says it all, a 200 with a garbled body is a revocation. An
+        # oversized answer is an answer (error protocol, with its reason), not an unreachable IdP.
         idp=unreachable
         [ "$FAULT" = malformed ] && idp=ok
+        [ "$FAULT" = huge ] && idp='protocol reason=".*exceeds [0-9]* bytes"'
         pam_log "$F" | grep -qx "session-revoked user=alice idp=$idp" ||
             cell_fail "no session-revoked idp=$idp line"
         ;;
@@ -331,14 +333,17 @@ hard_ctl sync
 hard_getent passwd newbie >/dev/null || fail "newbie does not resolve after a good sync"
 
 # ---- key rotation in the middle of a session: EC -> RSA -> EC. The module refetches the JWKS
-# for an unknown kid at most once a minute (the last fetch of any process counts): the cached
-# copy is made two minutes older first, as if the rotation came later in a quiet system.
+# for an unknown kid at most once a minute (the last such refetch of any process counts; 10 s for
+# a token newer than the key set): the cached copy is made two minutes older first, as if the
+# rotation came later in a quiet system.
 age_jwks_cache() {
     python3 - "$CACHE/jwks.json" <<'PY' || fail "could not age the JWKS cache"
 import json, sys
 path = sys.argv[1]
 doc = json.load(open(path))
 doc["fetched_at"] -= 120
+if "refetched_at" in doc:
+    doc["refetched_at"] -= 120
 with open(path, "r+") as f:
     f.seek(0)
     f.write(json.dumps(doc))

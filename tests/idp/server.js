@@ -96,7 +96,7 @@ async function main() {
     lockoutSeconds: 3600,
     usernameCaseSensitive: true,
     orgScopesRequireResource: true,
-    jwksAlgUse: profile === 'generic',
+    jwksAlgUse: true, // Logto 1.42 serves alg/use on EC keys (logto-real-1.42.md D11)
     // Sign-in experience (logto-real-1.42.md D1-D4): MFA factors and policy, the identifier
     // types enabled for password sign-in, and native-app's allowTokenExchange.
     mfaFactors: [],

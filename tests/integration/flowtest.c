@@ -7,7 +7,9 @@
  *
  *   discover              discovery (cached); prints the endpoints and the JWKS kids as JSON
  *   jwks                  load the JWKS (cached); with --force fetch it again (rate-limited)
- *   verify-id-token [T]   verify T (or the id_token of --tokens FILE); prints the claims
+ *   verify-id-token [T..] verify T (or the id_token of --tokens FILE); prints the claims; with
+ *                         several tokens, each in turn in one process: "TOKEN <i> OK" or
+ *                         "TOKEN <i> ERROR <name>: <message>" per token
  *   device                device flow: prints "USER_CODE <code>" and "VERIFICATION_URI <uri>",
  *                         polls, prints the verified claims; --tokens FILE receives the tokens
  *   refresh               refresh the --tokens FILE (rotation: the file is rewritten before the
@@ -225,6 +227,27 @@ static int cmd_verify(struct run *run, struct logto_error *err)
     const char *token;
     int r;
 
+    if (run->argc > 1) {
+        /* Several tokens, one process (one in-memory key set): a line "TOKEN <i> OK" or
+         * "TOKEN <i> ERROR <name>: <message>" each; the result is the last error. */
+        r = 0;
+        for (int i = 0; i < run->argc; i++) {
+            struct logto_error e = { 0 };
+            int ri = logto_oidc_verify_id_token(&run->ctx, run->http, run->oidc, client.client_id,
+                                                run->argv[i], NULL, (struct json_t **)&claims, &e);
+            if (ri < 0) {
+                printf("TOKEN %d ERROR %s: %s\n", i + 1, logto_errc_name(logto_errc_from(ri)),
+                       e.message);
+                r = ri;
+                if (err)
+                    *err = e;
+            } else {
+                printf("TOKEN %d OK\n", i + 1);
+                json_decref(TAKE_PTR(claims));
+            }
+        }
+        return r;
+    }
     if (run->argc > 0) {
         token = run->argv[0];
     } else {

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # logtoctl logout: the refresh token is revoked at the IdP (its grants drop to none), the record
 # removed, the snapshot entry kept; with the IdP down the record goes anyway, with a warning and
-# exit 4; --forget also removes the snapshot entry and the SSH key cache; a record without a
+# exit 4; a provider that refuses revocation for public clients: exit 5, said as such; --forget also removes the snapshot entry and the SSH key cache; a record without a
 # refresh token (PAT sign-in); unknown users; --json.
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 ctl_setup
@@ -41,6 +41,22 @@ assert_contains "$(cat "$T/out")" "NOT revoked"
 idp_ctl POST /up >/dev/null
 assert_eq "$(active_grants bob)" 1 "bob's grant (not revoked)"
 idp_ctl POST /users/bob/revoke >/dev/null
+
+# 3b. A provider that revokes only for authenticated clients (Glewlwyd: 401) refuses the public
+# client: said as such (denied, exit 5), never as an unreachable IdP; the record goes anyway.
+for mode in bare_401 invalid_client; do
+    idp_ctl POST /settings "{\"revocation_public\":\"$mode\"}" >/dev/null
+    password_login bob bob-pass-1 || fail "bob could not sign in: $(cat "$T/err")"
+    remember_secret "$(record_refresh_token "$TOKENS/bob.json")"
+    expect_rc 5 "logout refused by the IdP ($mode)" logout bob
+    assert_contains "$(cat "$T/err")" "refused to revoke for the public client native-app (HTTP 401"
+    assert_contains "$(cat "$T/err")" "this provider revokes only for a confidential client (set client_secret_file)"
+    assert_contains "$(cat "$T/out")" "NOT revoked"
+    [ ! -e "$TOKENS/bob.json" ] || fail "bob's record is still there ($mode)"
+    assert_eq "$(active_grants bob)" 1 "bob's grant (revocation refused, $mode)"
+    idp_ctl POST /users/bob/revoke >/dev/null
+done
+idp_ctl POST /settings '{"revocation_public":"allow"}' >/dev/null
 
 # 4. --forget: erin's snapshot entry and cached SSH keys go too; --json.
 [ -f "$STATE/keys/erin" ] || fail "sync cached no SSH keys for erin"

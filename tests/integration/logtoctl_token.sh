@@ -6,7 +6,8 @@
 # tokens (an API of [logto] resources, the organization resource), narrowed by --scope; refused
 # before any request: a resource not requested at sign-in, an organization the user is not in,
 # organization tokens without the organization scopes; who may ask (root with --user, a sudo
-# caller only for themselves); a revoked session; --json. Organization tokens themselves
+# caller only for themselves); app-level access control (access_denied: token kept); a revoked
+# session; --json. Organization tokens themselves
 # (refresh_token + organization_id) are not implemented by the test IdP: only the checks before
 # the request and Logto's refusals (non-member, MFA required: their reasons are shown).
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
@@ -154,6 +155,21 @@ printf 'dave-pass-1\n%s\n' "$code" | wrap "$LOGTOCTL" --config "$T/nooffline.con
     >"$T/out" 2>"$T/err" || fail "dave could not sign in: $(cat "$T/err")"
 expect_rc 6 "no offline_access" token --user dave
 assert_contains "$(cat "$T/err")" "the sign-in gave no refresh token: is offline_access in [logto] scopes?"
+
+# 5b. App-level access control (Logto answers the refresh access_denied): no access to this
+#     application, not an ended session; exit 5, the refresh token is kept, status explains it,
+#     and the same grant works once access is granted.
+rt=$(record_refresh_token "$TOKENS/alice.json")
+idp_ctl PUT /apps/native-app/access-control '{"roles":["nobody-has-this"]}' >/dev/null
+expect_rc 5 "no access to the application" token --user alice
+assert_contains "$(cat "$T/err")" "alice has no access to this application in Logto (an administrator must grant it there)"
+assert_not_contains "$(cat "$T/err")" "ended"
+assert_eq "$(record_refresh_token "$TOKENS/alice.json")" "$rt" "alice's refresh token after access_denied"
+expect_rc 0 "status explains it" status --offline
+assert_contains "$(cat "$T/out")$(cat "$T/err")" "token record alice: Logto gives this user no access to the application (access_denied on refresh)"
+idp_ctl DELETE /apps/native-app/access-control >/dev/null
+expect_rc 0 "access granted again" token --user alice
+remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 
 # 6. The session revoked at the IdP: the refusal ends it here too (exit 5, the record keeps no
 #    refresh token and says why), then "sign in again" (exit 6).

@@ -5,7 +5,8 @@
 #   1 token + ceil(U/100) + ceil(R/100) + sum_roles max(1, ceil(members/100))
 #           + ceil(O/100) + sum_orgs max(1, ceil(members/100))
 # requests, counted by the IdP. The expected numbers come from the IdP itself (Total-Number
-# and usersCount, fetched with curl and a token of our own), not from the code under test.
+# and usersCount, fetched with curl and a token of our own), not from the code under test. The
+# Link headers are wrong (Logto 1.42 drops the /api prefix): never followed.
 . "$top_srcdir/tests/integration/password_lib.sh"
 
 need_cmd curl
@@ -19,6 +20,10 @@ AT=$(jget "$tok" .access_token)
 api() { curl -sS --fail --cacert "$IDP_CA" -H "Authorization: Bearer $AT" -D "$T/headers" "$IDP_URL/api$1"; }
 api '/users?page=1&page_size=1' >/dev/null || fail "users total"
 U=$(sed -n 's/^[Tt]otal-[Nn]umber: *\([0-9]*\).*/\1/p' "$T/headers")
+# The IdP's Link is as wrong as Logto 1.42's (no /api prefix): the exact request counts below
+# show that the listing pages by page/Total-Number and never follows Link.
+grep -qi '^link: <https://[^>]*[0-9]/users?page=1&page_size=1>; rel="first"' "$T/headers" ||
+    fail "the IdP does not serve Logto's Link header: $(grep -i '^link:' "$T/headers")"
 api '/roles?type=User&page=1&page_size=100' >"$T/roles.json" || fail "roles"
 api '/organizations?showFeatured=true&page=1&page_size=100' >"$T/orgs.json" || fail "orgs"
 sums=$("$NODE" -e '

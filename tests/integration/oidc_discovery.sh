@@ -33,16 +33,19 @@ expect_ok discover-again discover
 assert_eq "$(route_count /.well-known/openid-configuration)" 1 "discovery fetches after a cached run"
 assert_eq "$(route_count /oidc/jwks)" 1 "JWKS fetches after a cached run"
 
-# A forced JWKS refetch waits 60 s after the last fetch (of any process: it is in the file).
+# A forced JWKS refetch (what an unknown kid does) is not held back by a routine fetch, but
+# waits 60 s after the last forced one (of any process: it is in the file).
+expect_ok jwks-forced --force jwks
+assert_eq "$(route_count /oidc/jwks)" 2 "JWKS fetches after a forced refetch"
 expect_error jwks-too-soon busy --force jwks
 assert_contains "$(error_message jwks-too-soon)" "not again for"
-assert_eq "$(route_count /oidc/jwks)" 1 "JWKS fetches after a refused refetch"
+assert_eq "$(route_count /oidc/jwks)" 2 "JWKS fetches after a refused refetch"
 expect_ok jwks-later --now-offset 61 --force jwks
-assert_eq "$(route_count /oidc/jwks)" 2 "JWKS fetches after 61 s"
+assert_eq "$(route_count /oidc/jwks)" 3 "JWKS fetches after 61 s"
 # ... and the cache expires: discovery after 24 h, JWKS after 1 h.
 expect_ok discover-next-day --now-offset 86461 discover
 assert_eq "$(route_count /.well-known/openid-configuration)" 2 "discovery fetches a day later"
-assert_eq "$(route_count /oidc/jwks)" 3 "JWKS fetches a day later"
+assert_eq "$(route_count /oidc/jwks)" 4 "JWKS fetches a day later"
 
 # An unprivileged caller reads root's cache but cannot write it: it works from memory.
 if command -v setpriv >/dev/null 2>&1; then

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Token endpoint operations against the Logto-profile IdP: refresh with rotation (stored before
-# use; reusing a spent refresh token revokes the grant), a failing store, userinfo with
+# use; reusing a spent refresh token revokes the grant), a refusal without an OAuth body (a
+# refused grant for 400/401), a failing store, userinfo with
 # custom_data, revocation.
 set -u
 . "$top_srcdir/tests/integration/oidc_lib.sh"
@@ -62,6 +63,20 @@ device_login bob login-bob-2
 expect_ok revoke-access --tokens "$TOKENS" --hint access_token revoke
 expect_error userinfo-revoked denied --tokens "$TOKENS" userinfo
 assert_contains "$(error_message userinfo-revoked)" "invalid_token"
+
+# --- a refusal without an OAuth error body (Glewlwyd answers an empty 400; others HTML) is a
+# refused refresh token, not a protocol error; a 403 without one stays a protocol error.
+device_login dave login-dave
+for f in bare_400 bare_401 html_400; do
+    idp_ctl POST /faults "{\"endpoint\":\"token\",\"fault\":\"$f\",\"count\":1}" >/dev/null
+    expect_error "refresh-$f" denied --tokens "$TOKENS" refresh
+    assert_contains "$(error_message "refresh-$f")" "/oidc/token refused the refresh token (HTTP 40"
+done
+idp_ctl POST /faults '{"endpoint":"token","fault":"bare_403","count":1}' >/dev/null
+expect_error refresh-bare_403 protocol --tokens "$TOKENS" refresh
+assert_contains "$(error_message refresh-bare_403)" "answered HTTP 403 without an OAuth error"
+expect_ok refresh-after-bare --tokens "$TOKENS" refresh
+remember_tokens
 
 assert_no_token_leaks
 exit 0

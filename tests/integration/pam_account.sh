@@ -7,6 +7,7 @@
 #   claims older than claims_max_age are refreshed first: a role removed in Logto stops the
 #   service, one given back restores it; suspended and deleted users are denied;
 #   refresh-token reuse: the IdP revokes the grant, the module says the session ended;
+#   app-level access control (refresh access_denied): no access to the application, token kept;
 #   SSH public-key style (no auth phase, no token record): the Management API decides when
 #   [sync] has M2M credentials; without them a Logto user is denied, and that denial cannot be
 #   skipped by a stack that ignores user_unknown.
@@ -154,6 +155,25 @@ for i in 1 2 3 4 5; do
     assert_logged "$F" "^account-ok user=alice service=always decided=refreshed$"
 done
 
+# ---- app-level access control: Logto answers bob's refresh access_denied. That is no access to
+# this application (PAM_PERM_DENIED), not a session that ended: the refresh token is kept, and
+# once access is granted the same grant refreshes again.
+rt_before=$(rt_of bob)
+idp_ctl PUT /apps/native-app/access-control '{"roles":["admin"]}' >/dev/null
+denied always PAM_PERM_DENIED "bob has no access to this application in Logto: an administrator must grant it there (signing in again will not help)" bob
+assert_logged "$F" "^refresh-no-access user=bob sub=[a-z0-9]* reason=\".*access_denied"
+assert_not_logged "$F" "refresh-refused|session ended"
+assert_eq "$(rt_of bob)" "$rt_before" "bob's refresh token after access_denied"
+# Fresh cached claims (1 h) decide nothing while the IdP says no: asked again, denied again.
+denied roles-any PAM_PERM_DENIED "no access to this application in Logto" bob
+assert_logged "$F" "^refresh-no-access user=bob "
+# alice holds the role: unaffected.
+allowed always alice
+idp_ctl DELETE /apps/native-app/access-control >/dev/null
+allowed always bob
+assert_logged "$F" "^account-ok user=bob service=always decided=refreshed$"
+[ "$(rt_of bob)" != "$rt_before" ] || fail "bob's grant did not refresh after access was granted"
+
 # ---- suspended: the IdP revokes the grant; the refresh is refused; access ends.
 idp_ctl PATCH /users/erin '{"suspended":true}' >/dev/null
 sleep 3
@@ -199,6 +219,14 @@ idp_ctl DELETE /users/frank2 >/dev/null
 sleep 3
 denied quick PAM_ACCT_EXPIRED "the Logto session ended" frank2
 
+# ---- a Logto user without an e-mail (the ID token says "email": null, "email_verified": false,
+# as Logto 1.42 does): signs in by username, decides from refreshed claims.
+idp_ctl POST /users '{"username":"nomail","password":"nomail-pass-1","roles":["developer"]}' >/dev/null
+pam_try login nomail authenticate nomail-pass-1
+pam_expect_ok "sign-in of nomail (no e-mail)"
+allowed always nomail
+assert_logged "$F" "^account-ok user=nomail service=always decided=refreshed$"
+
 # ---- SSH public-key style: no sign-in on this host, no token record.
 idp_ctl POST /users '{"username":"ivan","password":"ivan-pass-1","roles":["developer"]}' >/dev/null
 idp_ctl POST /users '{"username":"judy","password":"judy-pass-1","roles":["developer"],"suspended":true}' >/dev/null
@@ -241,5 +269,5 @@ pam_expect PAM_PERM_DENIED "ivan through a stack that ignores user_unknown"
 acct nosync zelda
 pam_expect PAM_USER_UNKNOWN "zelda without M2M credentials"
 
-pam_test_done "$dir" alice-pass-1 bob-pass-1 erin-pass-1 dave-pass-1 frank2-pass-1 \
+pam_test_done "$dir" nomail-pass-1 alice-pass-1 bob-pass-1 erin-pass-1 dave-pass-1 frank2-pass-1 \
     "$old_rt" "$new_rt" m2m-secret

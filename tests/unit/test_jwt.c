@@ -210,6 +210,26 @@ static void test_peek(void)
     CHECK(alg == NULL && kid == NULL);
 }
 
+/* The unverified iat, for the JWKS refetch decision only. */
+static void test_peek_iat(void)
+{
+    struct logto_error err = { 0 };
+    int64_t iat = -1;
+
+    CHECK_INT(logto_jwt_peek_iat(token_of("unknown-kid"), &iat, &err), 0);
+    CHECK(iat == 1799999990);
+    CHECK_INT(logto_jwt_peek_iat(token_of("iat-future"), &iat, &err), 0);
+    CHECK(iat == 1800000120);
+    /* No payload to read: an error, and iat 0. */
+    CHECK_INT(logto_jwt_peek_iat(token_of("two-segments"), &iat, &err), -LOGTO_E_TOKEN);
+    CHECK(iat == 0);
+    CHECK_INT(logto_jwt_peek_iat("e30.bm90IGpzb24.c2ln", &iat, &err), -LOGTO_E_TOKEN);
+    CHECK_INT(logto_jwt_peek_iat("e30.eyJpYXQiOiJub3cifQ.c2ln", &iat, &err), -LOGTO_E_TOKEN);
+    CHECK_CONTAINS(err.message, "iat");
+    CHECK_INT(logto_jwt_peek_iat("e30.e30.c2ln", &iat, &err), 0);
+    CHECK(iat == 0);
+}
+
 static int jwks_from(const char *text, struct logto_jwks **ret, struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = json_loads(text, 0, NULL);
@@ -329,6 +349,6 @@ static void test_done(void)
 
 /* Vectors are loaded on first use, so any single case can run on its own. */
 TEST_MAIN(TEST(test_vectors), TEST(test_each_alg_detects_tampering),
-          TEST(test_clock_and_expectations), TEST(test_peek), TEST(test_jwks_shapes),
-          TEST(test_jwks_unusable_entries), TEST(test_jwks_private_members_ignored),
-          TEST(test_invalid_arguments), TEST(test_done))
+          TEST(test_clock_and_expectations), TEST(test_peek), TEST(test_peek_iat),
+          TEST(test_jwks_shapes), TEST(test_jwks_unusable_entries),
+          TEST(test_jwks_private_members_ignored), TEST(test_invalid_arguments), TEST(test_done))

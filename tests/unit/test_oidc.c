@@ -77,22 +77,33 @@ static void fixture_done(struct fixture *f)
     CHECK_INT(system(cmd), 0);
 }
 
-/* A cache file as oidc.c writes it. */
-static void write_cache(struct fixture *f, const char *name, const char *key, int64_t fetched,
-                        int64_t expires, json_t *doc, mode_t mode)
+/* A cache file as oidc.c writes it; refetched > 0 adds the time of an unknown-kid refetch. */
+static void write_cache_refetched(struct fixture *f, const char *name, const char *key,
+                                  int64_t fetched, int64_t expires, int64_t refetched, json_t *doc,
+                                  mode_t mode)
 {
     struct logto_error err = { 0 };
     char path[128];
     json_t *file =
         json_pack("{s:i, s:s, s:I, s:I, s:o}", "format", 1, "key", key, "fetched_at",
                   (json_int_t)fetched, "expires_at", (json_int_t)expires, "document", doc);
-    char *text = json_dumps(file, JSON_COMPACT);
+    char *text;
+
+    if (refetched > 0)
+        json_object_set_new(file, "refetched_at", json_integer(refetched));
+    text = json_dumps(file, JSON_COMPACT);
 
     snprintf(path, sizeof(path), "%s/%s", f->dir, name);
     CHECK_INT(logto_file_write_atomic(path, text, strlen(text), mode, &err), 0);
     chmod(path, mode);
     free(text);
     json_decref(file);
+}
+
+static void write_cache(struct fixture *f, const char *name, const char *key, int64_t fetched,
+                        int64_t expires, json_t *doc, mode_t mode)
+{
+    write_cache_refetched(f, name, key, fetched, expires, 0, doc, mode);
 }
 
 static json_t *discovery_doc(const char *issuer, const char *base)
@@ -301,8 +312,10 @@ static bool load_vectors(void)
     return vectors != NULL;
 }
 
-/* Generic profile, vector issuer, discovery cached; the JWKS cached as fetched `age` s ago. */
-static struct logto_oidc *keyed_oidc(struct fixture *f, int64_t jwks_age, int64_t jwks_ttl)
+/* Generic profile, vector issuer, discovery cached; the JWKS cached as fetched `age` s ago, and
+ * refetched for an unknown kid `refetched_age` s ago (< 0: never). */
+static struct logto_oidc *keyed_oidc_refetched(struct fixture *f, int64_t jwks_age,
+                                               int64_t jwks_ttl, int64_t refetched_age)
 {
     struct logto_oidc *oidc = NULL;
     struct logto_error err = { 0 };
@@ -311,11 +324,17 @@ static struct logto_oidc *keyed_oidc(struct fixture *f, int64_t jwks_age, int64_
     fake_now = json_integer_value(json_object_get(vectors, "now"));
     write_cache(f, LOGTO_DISCOVERY_FILE, VECTOR_ISSUER, fake_now - 1, fake_now + 100,
                 discovery_doc(VECTOR_ISSUER, NOWHERE), 0644);
-    write_cache(f, LOGTO_JWKS_FILE, NOWHERE "/oidc/jwks", fake_now - jwks_age,
-                fake_now - jwks_age + jwks_ttl, json_deep_copy(json_object_get(vectors, "jwks")),
-                0644);
+    write_cache_refetched(f, LOGTO_JWKS_FILE, NOWHERE "/oidc/jwks", fake_now - jwks_age,
+                          fake_now - jwks_age + jwks_ttl,
+                          refetched_age < 0 ? 0 : fake_now - refetched_age,
+                          json_deep_copy(json_object_get(vectors, "jwks")), 0644);
     CHECK_INT(discover(f, &oidc, &err), 0);
     return oidc;
+}
+
+static struct logto_oidc *keyed_oidc(struct fixture *f, int64_t jwks_age, int64_t jwks_ttl)
+{
+    return keyed_oidc_refetched(f, jwks_age, jwks_ttl, -1);
 }
 
 static int verify(struct fixture *f, struct logto_oidc *oidc, const char *name, json_t **claims,
@@ -353,6 +372,7 @@ static void test_verify_from_cache(void)
     fixture_done(&f);
 }
 
+/* The vector "unknown-kid" was issued 10 s before fake_now. */
 static void test_unknown_kid_rate_limited(void)
 {
     struct fixture f;
@@ -362,13 +382,52 @@ static void test_unknown_kid_rate_limited(void)
 
     if (!load_vectors())
         return;
-    /* Fetched 10 s ago (by any process: the time is in the cache file): no refetch. */
-    oidc = keyed_oidc(&f, 10, 3600);
+    /* Refetched for an unknown kid 5 s ago (by any process: the time is in the cache file),
+     * after the token was issued: no refetch for a minute. */
+    oidc = keyed_oidc_refetched(&f, 5, 3600, 5);
     if (oidc) {
         CHECK_INT(verify(&f, oidc, "unknown-kid", &claims, &err), -LOGTO_E_TOKEN);
         CHECK_CONTAINS(err.message, "no key with kid=");
-        CHECK_CONTAINS(err.message, "fetched 10 s ago; not again for 50 s");
+        CHECK_CONTAINS(err.message, "refetched for an unknown kid 5 s ago; not again for 55 s");
         CHECK_CONTAINS(logged, "oidc-jwks-refetch reason=unknown-kid");
+    }
+    logto_oidc_free(oidc);
+    fixture_done(&f);
+}
+
+/* A routine fetch (first use, expiry) spends nothing: the rotation right after it is seen. */
+static void test_unknown_kid_after_routine_fetch(void)
+{
+    struct fixture f;
+    struct logto_error err = { 0 };
+    json_t *claims = NULL;
+    struct logto_oidc *oidc;
+
+    if (!load_vectors())
+        return;
+    oidc = keyed_oidc(&f, 2, 3600);
+    if (oidc) {
+        CHECK_INT(verify(&f, oidc, "unknown-kid", &claims, &err), -LOGTO_E_UNREACHABLE);
+        CHECK_CONTAINS(err.message, "/oidc/jwks: connection refused");
+    }
+    logto_oidc_free(oidc);
+    fixture_done(&f);
+}
+
+/* A token issued after the last refetch may name a key published since: 10 s suffice. */
+static void test_unknown_kid_newer_token(void)
+{
+    struct fixture f;
+    struct logto_error err = { 0 };
+    json_t *claims = NULL;
+    struct logto_oidc *oidc;
+
+    if (!load_vectors())
+        return;
+    oidc = keyed_oidc_refetched(&f, 12, 3600, 12);
+    if (oidc) {
+        CHECK_INT(verify(&f, oidc, "unknown-kid", &claims, &err), -LOGTO_E_UNREACHABLE);
+        CHECK_CONTAINS(err.message, "/oidc/jwks: connection refused");
     }
     logto_oidc_free(oidc);
     fixture_done(&f);
@@ -423,5 +482,6 @@ static void test_done(void)
 TEST_MAIN(TEST(test_expected_issuer), TEST(test_scope), TEST(test_discovery_cache_hit),
           TEST(test_discovery_cache_misses), TEST(test_discovery_logto_origin),
           TEST(test_no_cache_dir), TEST(test_verify_from_cache),
-          TEST(test_unknown_kid_rate_limited), TEST(test_unknown_kid_refetches),
+          TEST(test_unknown_kid_rate_limited), TEST(test_unknown_kid_after_routine_fetch),
+          TEST(test_unknown_kid_newer_token), TEST(test_unknown_kid_refetches),
           TEST(test_jwks_expired), TEST(test_done))

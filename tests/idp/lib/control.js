@@ -7,6 +7,8 @@ import { StoreError } from './store.js';
 import { approveDevice, denyDevice, nextTotpCode, HopError } from './approve.js';
 import { isPlainObject } from './util.js';
 import { MFA_POLICIES } from './experience.js';
+import { accessControlRoutes } from './access-control.js';
+import { REVOCATION_PUBLIC } from './revocation.js';
 import { normalize as normalizeUserCode } from 'oidc-provider/lib/helpers/user_codes.js';
 
 class ControlError extends Error {
@@ -270,6 +272,9 @@ export function createControlApp(idp) {
     ctx.body = { kid: key.kid, alg: key.alg };
   });
 
+  // ---- app-level access control (access-control.js) ----
+  accessControlRoutes(r, idp, body, ControlError);
+
   // ---- settings ----
   const settingsOut = () => ({
     captcha: idp.settings.captcha,
@@ -287,6 +292,7 @@ export function createControlApp(idp) {
     password_grant_listed: idp.settings.passwordGrantListed,
     password_grant: idp.settings.passwordGrant,
     bare_token_errors: idp.settings.bareTokenErrors,
+    revocation_public: idp.settings.revocationPublic ?? 'allow',
   });
   r.get('/settings', async (ctx) => { ctx.body = settingsOut(); });
   r.post('/settings', async (ctx) => {
@@ -321,6 +327,9 @@ export function createControlApp(idp) {
           throw new ControlError(400, 'password_sign_in must list username, email, phone');
         }
         idp.settings.passwordSignIn = [...v];
+      } else if (k === 'revocation_public') {
+        if (!REVOCATION_PUBLIC.has(v)) throw new ControlError(400, `revocation_public must be one of ${[...REVOCATION_PUBLIC].join(', ')}`);
+        idp.settings.revocationPublic = v;
       } else if (k === 'device_interval') {
         if (!Number.isInteger(v) || v < 1) throw new ControlError(400, 'device_interval must be a positive integer');
         idp.deviceInterval = v;

@@ -9,7 +9,11 @@ import { generateKey } from './keys.js';
 export const ENDPOINTS = new Set(['discovery', 'jwks', 'device_auth', 'token', 'userinfo',
   'revocation', 'auth', 'experience', 'mgmt', '*']);
 
-export const NETWORK_FAULTS = new Set(['reset', 'hang', 'http500', 'malformed', 'truncated', 'huge']);
+// Bare errors (issue 14.8): a 4xx without an OAuth body, as Glewlwyd answers (glewlwyd.md):
+// `bare_400`/`bare_401`/`bare_403` an empty body, `html_400` an HTML page.
+export const BARE_ERROR_FAULTS = new Set(['bare_400', 'bare_401', 'bare_403', 'html_400']);
+export const NETWORK_FAULTS = new Set(['reset', 'hang', 'http500', 'malformed', 'truncated', 'huge',
+  ...BARE_ERROR_FAULTS]);
 export const ID_TOKEN_FAULTS = new Set(['wrong_issuer', 'bad_signature', 'unknown_kid',
   'expired_id_token', 'alg_none', 'alg_hs256', 'wrong_aud']);
 // Hostile text (issue 12.6): what a person is shown carries C1, bidi and control characters.
@@ -146,6 +150,18 @@ export function applyNetworkFault(fault, req, res, { area, hanging }) {
         res.end(tail);
       };
       pump();
+      return;
+    }
+    case 'bare_400':
+    case 'bare_401':
+    case 'bare_403':
+      res.writeHead(Number(fault.slice(5)), { 'content-length': 0 });
+      res.end();
+      return;
+    case 'html_400': {
+      const body = '<html><body><h1>400 Bad Request</h1></body></html>';
+      res.writeHead(400, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
       return;
     }
     default:

@@ -180,9 +180,12 @@ function paginate(ctx, items, { optional = false } = {}) {
   }
   const total = items.length;
   const totalPage = Math.ceil(total / size) || 1;
+  // Logto's Link is wrong (issue 14.6, logto-real-1.42.md D11): koa-pagination builds it from
+  // the path after koa-mount('/api'), so the /api prefix is missing. Clients must page by
+  // page/Total-Number, never by following Link.
   const link = (n, rel) => {
     const q = new URLSearchParams({ ...ctx.query, page: String(n) });
-    return `<${ctx.URL.origin}${ctx.path}?${q}>; rel="${rel}"`;
+    return `<${ctx.URL.origin}${ctx.path.replace(/^\/api(?=\/)/, '')}?${q}>; rel="${rel}"`;
   };
   ctx.set('Total-Number', String(total));
   const links = [link(1, 'first')];
@@ -250,6 +253,8 @@ export function mgmtRoutes(router, idp) {
   });
 
   router.get('/api/users/:userId', auth, async (ctx) => {
+    // Logto 1.42 answers this one with entity.not_found (logto-real-1.42.md D11).
+    if (!store.users.get(ctx.params.userId)) throw new ApiError(404, 'entity.not_found');
     const u = findUser(ctx.params.userId);
     const body = userProfile(u);
     if (['true', '1', 'yes'].includes(String(ctx.query.includeSsoIdentities))) body.ssoIdentities = u.ssoIdentities;

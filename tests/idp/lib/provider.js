@@ -13,6 +13,8 @@ import {
 } from './claims.js';
 import { ORG_RESOURCE } from './store.js';
 import { decorateOidcError } from './errors.js';
+import { refreshAccessDenied } from './access-control.js';
+import { publicRevocationRefused, revocationDiscovery } from './revocation.js';
 import {
   DEVICE_TEXT_FAULTS, ID_TOKEN_FAULTS, TOKEN_TEXT_FAULTS, hostileDeviceAnswer, hostileTokenError, tamperIdToken,
 } from './faults.js';
@@ -560,6 +562,7 @@ function installMiddleware(idp, provider) {
     token: routePath(provider, 'token'),
     jwks: routePath(provider, 'jwks'),
     device: routePath(provider, 'device_authorization'),
+    revocation: routePath(provider, 'revocation'),
   };
 
   // Outermost: Logto's koaOidcErrorHandler (decoration + ?parse_error=false).
@@ -604,12 +607,26 @@ function installMiddleware(idp, provider) {
       return;
     }
 
+    // Revocation refused for public clients (revocation.js).
+    if (ctx.method === 'POST' && ctx.path === paths.revocation && publicRevocationRefused(idp, ctx, body)) {
+      return;
+    }
+
+    // App-level access control (access-control.js): refused before the grant sees the token.
+    if (isToken && logto && firstParam(body.grant_type) === 'refresh_token'
+      && await refreshAccessDenied(idp, provider, ctx, firstParam(body.refresh_token))) {
+      return;
+    }
+
     await next();
 
     if (ctx.method === 'GET' && ctx.path === paths.jwks && ctx.status === 200) {
       if (logto) ctx.set('Cache-Control', 'no-cache, max-age=0, must-revalidate');
       if (!idp.settings.jwksAlgUse) {
         ctx.body = { keys: ctx.body.keys.map(({ alg, use, ...rest }) => rest) };
+      } else if (logto) {
+        // Logto 1.42 (logto-real-1.42.md D11): EC entries carry alg and use, RSA entries no alg.
+        ctx.body = { keys: ctx.body.keys.map(({ alg, ...rest }) => (rest.kty === 'EC' ? { ...rest, alg } : rest)) };
       }
     }
 
@@ -623,6 +640,7 @@ function installMiddleware(idp, provider) {
       if (!logto && !idp.settings.passwordGrantListed && Array.isArray(ctx.body.grant_types_supported)) {
         ctx.body = { ...ctx.body, grant_types_supported: ctx.body.grant_types_supported.filter((g) => g !== 'password') };
       }
+      ctx.body = revocationDiscovery(idp, ctx.body);
       if (idp.faults.take('discovery', new Set(['wrong_issuer']))) {
         ctx.body = { ...ctx.body, issuer: 'https://evil.example.com/oidc' };
       }

@@ -168,13 +168,29 @@ test('GET /keys and POST /keys/rotate', async () => {
   assert.equal(k[0].alg, 'ES384');
 });
 
+test('JWKS after a rotation to RSA: the EC entry keeps alg/use, the RSA entry has no alg (Logto 1.42)', async () => {
+  const other = await startIdp();
+  try {
+    await other.ctlOk('POST', '/keys/rotate', { type: 'RSA' });
+    const keys = (await other.req('GET', '/oidc/jwks')).json.keys;
+    const rsa = keys.find((k) => k.kty === 'RSA');
+    const ec = keys.find((k) => k.kty === 'EC');
+    assert.equal(rsa.alg, undefined);
+    assert.equal(ec.alg, 'ES384');
+    assert.equal(ec.use, 'sig');
+  } finally {
+    await other.stop();
+  }
+});
+
 test('POST /settings validates input and returns all settings', async () => {
   const s = await idp.ctlOk('GET', '/settings');
   assert.deepEqual(s, {
     captcha: false, max_attempts: 5, lockout_seconds: 3600, username_case_sensitive: true,
-    org_scopes_require_resource: true, jwks_alg_use: false, refresh_reuse_leeway: 0, device_interval: 5,
+    org_scopes_require_resource: true, jwks_alg_use: true, refresh_reuse_leeway: 0, device_interval: 5,
     mfa_factors: [], mfa_policy: 'UserControlled', password_sign_in: ['username', 'email', 'phone'],
     allow_token_exchange: true, password_grant_listed: true, password_grant: true, bare_token_errors: false,
+    revocation_public: 'allow',
   });
   assert.equal((await idp.ctl('POST', '/settings', { mfa_policy: 'Sometimes' })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { mfa_factors: ['Sms'] })).status, 400);
@@ -182,11 +198,14 @@ test('POST /settings validates input and returns all settings', async () => {
   assert.equal((await idp.ctl('POST', '/settings', { captcha: 'yes' })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { nope: true })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { max_attempts: 0 })).status, 400);
-  await idp.ctlOk('POST', '/settings', { jwks_alg_use: true });
   const k = (await idp.req('GET', '/oidc/jwks')).json.keys[0];
   assert.equal(k.alg, 'ES384');
   assert.equal(k.use, 'sig');
   await idp.ctlOk('POST', '/settings', { jwks_alg_use: false });
+  const bare = (await idp.req('GET', '/oidc/jwks')).json.keys[0];
+  assert.equal(bare.alg, undefined);
+  assert.equal(bare.use, undefined);
+  await idp.ctlOk('POST', '/settings', { jwks_alg_use: true });
   await idp.ctlOk('POST', '/settings', { username_case_sensitive: false });
   const lower = await experienceLogin(idp, { identifier: { type: 'username', value: 'grace_hopper' }, password: 'grace-pass-1' });
   assert.ok(lower.code, JSON.stringify(lower.failed?.json));

@@ -281,3 +281,19 @@ test('faults do not affect the control API\'s own approval hops', async () => {
   }
   assert.equal((await poll(idp, da.device_code)).status, 200);
 });
+
+// ---- bare errors (issue 14.8): Glewlwyd's token-endpoint errors carry no OAuth body ----
+test('bare_400/401/403 and html_400: 4xx without an OAuth error body', async () => {
+  for (const [f, status] of [['bare_400', 400], ['bare_401', 401], ['bare_403', 403]]) {
+    await fault(gen, 'token', f, 1);
+    const r = await gen.req('POST', '/realms/test/protocol/openid-connect/token', { form: { grant_type: 'refresh_token' } });
+    assert.equal(r.status, status, f);
+    assert.equal(r.text, '', f);
+    assert.equal(r.headers['content-type'], undefined, f);
+  }
+  await fault(idp, 'token', 'html_400', 1);
+  const h = await idp.req('POST', '/oidc/token', { form: { grant_type: 'refresh_token' } });
+  assert.equal(h.status, 400);
+  assert.match(h.headers['content-type'], /^text\/html/);
+  assert.equal(h.json, undefined);
+});

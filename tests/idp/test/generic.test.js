@@ -210,5 +210,31 @@ test('password grant unlisted in discovery but served; switched off: unauthorize
     assert.equal(right.status, 200);
   } finally {
     await idp.ctlOk('POST', '/settings', { password_grant_listed: true, password_grant: true, bare_token_errors: false });
+// ---- revocation refused for public clients (issue 14.9, glewlwyd.md §6) ----
+test('revocation_public: bare_401 / invalid_client refuse public clients, confidential ones revoke', async () => {
+  const revoke = (form, headers = {}) => idp.req('POST', `${OC}/revoke`, { form, headers });
+  const d0 = (await idp.req('GET', `${REALM}/.well-known/openid-configuration`)).json;
+  assert.equal(d0.revocation_endpoint_auth_methods_supported, undefined);
+  try {
+    await idp.ctlOk('POST', '/settings', { revocation_public: 'bare_401' });
+    const d = (await idp.req('GET', `${REALM}/.well-known/openid-configuration`)).json;
+    assert.deepEqual(d.revocation_endpoint_auth_methods_supported, ['client_secret_basic']);
+    const s = await deviceLogin(idp, 'alice', { clientId: 'generic-app', scope: 'openid offline_access' });
+    const bare = await revoke({ client_id: 'generic-app', token: s.refresh_token });
+    assert.equal(bare.status, 401);
+    assert.equal(bare.text, '');
+    assert.equal(bare.headers['content-type'], undefined);
+    await idp.ctlOk('POST', '/settings', { revocation_public: 'invalid_client' });
+    const ic = await revoke({ client_id: 'generic-app', token: s.refresh_token });
+    assert.equal(ic.status, 401);
+    assert.equal(ic.json.error, 'invalid_client');
+    // Not revoked: the refresh token still works.
+    assert.equal((await refresh(idp, s.refresh_token, { clientId: 'generic-app' })).status, 200);
+    // A confidential client (client_secret_basic) still revokes.
+    const basic = `Basic ${Buffer.from('generic-confidential:generic-secret').toString('base64')}`;
+    assert.equal((await revoke({ token: 'whatever' }, { authorization: basic })).status, 200);
+    assert.equal((await idp.ctl('POST', '/settings', { revocation_public: 'nope' })).status, 400);
+  } finally {
+    await idp.ctlOk('POST', '/settings', { revocation_public: 'allow' });
   }
 });

@@ -270,3 +270,16 @@ test('suspension revokes tokens and refresh answers invalid_grant', async () => 
     await idp.ctlOk('DELETE', '/users/temp_user');
   }
 });
+
+// ---- a user without an e-mail (issue 14.6, logto-real-1.42.md D11) ----
+test('a user without an e-mail: email null and email_verified false, present in the ID token', async () => {
+  await idp.ctlOk('POST', '/users', { username: 'noemail', password: 'noemail-pass-1' });
+  try {
+    const s = await deviceLogin(idp, 'noemail', { scope: 'openid offline_access profile email' });
+    const { payload } = decodeJwt(s.id_token);
+    assert.ok('email' in payload && payload.email === null, JSON.stringify(payload));
+    assert.equal(payload.email_verified, false);
+  } finally {
+    await idp.ctlOk('DELETE', '/users/noemail');
+  }
+});

@@ -107,7 +107,8 @@ test('GET /api/users: user shape, newest first, default page size 20, Total-Numb
   assert.equal(u.find((x) => x.username === 'henry').hasPassword, false);
   assert.equal(u.find((x) => x.primaryEmail === 'frank@example.com').username, null);
   const links = r.headers.link;
-  assert.match(links, /<https:\/\/127\.0\.0\.1:\d+\/api\/users\?page=1>; rel="first"/);
+  // Logto 1.42's Link lacks the /api prefix (D11): reproduced, never to be followed.
+  assert.match(links, /<https:\/\/127\.0\.0\.1:\d+\/users\?page=1>; rel="first"/);
   assert.match(links, /rel="last"/);
   assert.doesNotMatch(links, /rel="next"/);
 });
@@ -124,7 +125,7 @@ test('pagination: page/page_size, Link next/prev/last, limits -> 400 guard.inval
   const p3 = await mgmt(idp, 'GET', '/api/users?page=3&page_size=3', { token });
   assert.equal(p3.json.length, 2);
   assert.deepEqual(links(p3), { first: '1', prev: '2', last: '3' });
-  assert.match(p3.headers.link, /^<https:\/\/127\.0\.0\.1:\d+\/api\/users\?page=1&page_size=3>; rel="first"/);
+  assert.match(p3.headers.link, /^<https:\/\/127\.0\.0\.1:\d+\/users\?page=1&page_size=3>; rel="first"/);
   const all = [...p1.json, ...(await mgmt(idp, 'GET', '/api/users?page=2&page_size=3', { token })).json, ...p3.json];
   assert.equal(new Set(all.map((x) => x.id)).size, 8);
   const past = await mgmt(idp, 'GET', '/api/users?page=9&page_size=3', { token });
@@ -168,14 +169,14 @@ test('user search: search, search.username + mode exact, isCaseSensitive', async
   }
 });
 
-test('GET /api/users/:id, 404 entity.not_exists_with_id', async () => {
+test('GET /api/users/:id, 404 entity.not_found', async () => {
   const r = await mgmt(idp, 'GET', `/api/users/${ALICE}`, { token });
   assert.equal(r.status, 200);
   assert.equal(r.json.username, 'alice');
   assert.deepEqual(r.json.customData, { department: 'engineering', loginShell: '/bin/bash' });
   const missing = await mgmt(idp, 'GET', '/api/users/nosuchuser01', { token });
   assert.equal(missing.status, 404);
-  assert.equal(missing.json.code, 'entity.not_exists_with_id');
+  assert.deepEqual(missing.json, { code: 'entity.not_found', message: 'The resource does not exist.' });
 });
 
 test('PATCH /api/users/:id/custom-data merges and returns the custom data', async () => {

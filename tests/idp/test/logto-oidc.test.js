@@ -68,13 +68,15 @@ test('RFC 8414 metadata equals the OpenID discovery document', async () => {
   assert.deepEqual(b.json, a.json);
 });
 
-test('JWKS: one EC P-384 key, kid = RFC 7638 thumbprint, no alg/use, no-cache header', async () => {
+test('JWKS: one EC P-384 key, kid = RFC 7638 thumbprint, alg/use as Logto 1.42, no-cache header', async () => {
   const r = await idp.req('GET', '/oidc/jwks');
   assert.equal(r.status, 200);
   assert.equal(r.headers['cache-control'], 'no-cache, max-age=0, must-revalidate');
   assert.equal(r.json.keys.length, 1);
   const [k] = r.json.keys;
-  assert.deepEqual(Object.keys(k).sort(), ['crv', 'kid', 'kty', 'x', 'y']);
+  assert.deepEqual(Object.keys(k).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+  assert.equal(k.alg, 'ES384');
+  assert.equal(k.use, 'sig');
   assert.equal(k.kty, 'EC');
   assert.equal(k.crv, 'P-384');
   assert.equal(k.kid, await calculateJwkThumbprint({ kty: k.kty, crv: k.crv, x: k.x, y: k.y }));
@@ -145,7 +147,8 @@ test('key rotation: EC -> RSA -> EC, Current signs, Previous stays published, ol
   let jwks = (await idp.req('GET', '/oidc/jwks')).json.keys;
   assert.deepEqual(jwks.map((k) => k.kid), [rsa.kid, oldKid]);
   const rsaJwk = jwks[0];
-  assert.deepEqual(Object.keys(rsaJwk).sort(), ['e', 'kid', 'kty', 'n']);
+  // Logto 1.42: the RSA entry has no alg (logto-real-1.42.md D11); use stays as oidc-provider serves it.
+  assert.deepEqual(Object.keys(rsaJwk).sort(), ['e', 'kid', 'kty', 'n', 'use']);
   assert.equal(rsaJwk.kid, await calculateJwkThumbprint({ kty: 'RSA', e: rsaJwk.e, n: rsaJwk.n }));
   const disc = (await idp.req('GET', '/oidc/.well-known/openid-configuration')).json;
   assert.ok(disc.id_token_signing_alg_values_supported.includes('RS256'));

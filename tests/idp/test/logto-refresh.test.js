@@ -151,4 +151,27 @@ test('refresh_token + organization_id: 403 access_denied for non-members and MFA
   assert.equal((await idp.ctl('PATCH', '/organizations/pbl95zlwkzx4', { name: 'x' })).status, 400);
   const member = await org('pbl95zlwkzx4');
   assert.equal(member.status, 200, 'the refused requests did not consume the refresh token');
+// ---- app-level access control (issue 14.4, logto-real-1.42.md D12) ----
+test('app-level access control: refresh answers access_denied, the token survives', async () => {
+  const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });
+  await idp.ctlOk('PUT', '/apps/device-app/access-control', { roles: ['admin'] });
+  try {
+    const denied = await refresh(idp, s.refresh_token);
+    assert.equal(denied.status, 400);
+    assert.equal(denied.text, '{"error":"access_denied","error_description":"Access denied."}');
+    assert.match(denied.headers['content-type'], /^application\/json/);
+    // alice holds the role: her refresh goes through.
+    const a = await deviceLogin(idp, 'alice', { scope: 'openid offline_access' });
+    assert.equal((await refresh(idp, a.refresh_token)).status, 200);
+  } finally {
+    await idp.ctlOk('DELETE', '/apps/device-app/access-control');
+  }
+  // Not revoked, not consumed: the same token refreshes once the control is lifted.
+  const again = await refresh(idp, s.refresh_token);
+  assert.equal(again.status, 200, again.text);
+});
+
+test('app-level access control: unknown client is 404, roles must be names', async () => {
+  assert.equal((await idp.ctl('PUT', '/apps/nope/access-control', { roles: [] })).status, 404);
+  assert.equal((await idp.ctl('PUT', '/apps/device-app/access-control', { roles: 'admin' })).status, 400);
 });
