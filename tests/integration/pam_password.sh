@@ -23,6 +23,9 @@ host_lockout_attempts = 10
 [sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $dir/m2m.secret
+# zelda's answer is still remembered at the management check, however slowly the steps in
+# between run (valgrind).
+lookup_cache_ttl = 1h
 [service *]
 allow_any_user = yes
 flow = password
