@@ -210,6 +210,9 @@ test('password grant unlisted in discovery but served; switched off: unauthorize
     assert.equal(right.status, 200);
   } finally {
     await idp.ctlOk('POST', '/settings', { password_grant_listed: true, password_grant: true, bare_token_errors: false });
+  }
+});
+
 // ---- revocation refused for public clients (issue 14.9, glewlwyd.md §6) ----
 test('revocation_public: bare_401 / invalid_client refuse public clients, confidential ones revoke', async () => {
   const revoke = (form, headers = {}) => idp.req('POST', `${OC}/revoke`, { form, headers });

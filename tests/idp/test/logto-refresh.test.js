@@ -151,6 +151,8 @@ test('refresh_token + organization_id: 403 access_denied for non-members and MFA
   assert.equal((await idp.ctl('PATCH', '/organizations/pbl95zlwkzx4', { name: 'x' })).status, 400);
   const member = await org('pbl95zlwkzx4');
   assert.equal(member.status, 200, 'the refused requests did not consume the refresh token');
+});
+
 // ---- app-level access control (issue 14.4, logto-real-1.42.md D12) ----
 test('app-level access control: refresh answers access_denied, the token survives', async () => {
   const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });
