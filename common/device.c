@@ -150,10 +150,14 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
     _cleanup_free_ char *shown = NULL;
     int r;
 
-    if (!oidc->device_authorization_endpoint ||
-        !logto_oidc_supports_grant(oidc, LOGTO_DEVICE_GRANT))
+    if (!oidc->device_authorization_endpoint)
         return logto_error_set(err, LOGTO_E_UNSUPPORTED,
-                               "the provider does not offer the device authorization grant");
+                               "the provider does not offer the device authorization grant (its "
+                               "discovery document names no device_authorization_endpoint)");
+    /* grant_types_supported is advisory: some providers serve grants they do not list. The
+     * provider's answer decides. */
+    if (!logto_oidc_supports_grant(oidc, LOGTO_DEVICE_GRANT))
+        logto_log_debug(&ctx->log, "device-grant-unlisted (discovery omits it; requested anyway)");
     shown = logto_url_for_message(oidc->device_authorization_endpoint);
     if (!shown)
         return LOGTO_OOM(err);

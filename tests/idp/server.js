@@ -106,6 +106,7 @@ async function main() {
     // Generic profile, a provider like Glewlwyd 2.7 (glewlwyd.md): discovery that does not list
     // the password grant it serves, a client the grant is switched off for, bare error answers.
     passwordGrantListed: true,
+    deviceGrantListed: true,
     passwordGrant: true,
     bareTokenErrors: false,
   };

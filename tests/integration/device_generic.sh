@@ -38,6 +38,18 @@ assert_contains "$(cat "$T/slow.err")" "device-flow-slow-down interval=6"
 total=$(route_count "$token_route")
 [ "$total" -le 3 ] || fail "$total polls in all: the slower interval did not stick"
 
+# --- discovery that leaves out the device grant it serves: grant_types_supported is advisory,
+# so the flow is requested all the same (and works)
+idp_ctl POST /settings '{"device_grant_listed":false}' >/dev/null || fail "device_grant_listed"
+rm -f "$T/cache/discovery.json"
+device_start unlisted --tokens "$TOKENS" --debug
+approve bob
+device_wait || { show_run unlisted; fail "the device flow with the grant unlisted in discovery failed"; }
+assert_contains "$(cat "$T/unlisted.err")" "device-grant-unlisted"
+remember_tokens
+idp_ctl POST /settings '{"device_grant_listed":true}' >/dev/null || fail "device_grant_listed"
+rm -f "$T/cache/discovery.json"
+
 # --- a confidential client (client_secret_basic): refresh and revocation authenticate with
 # the secret from client_secret_file; the tokens come from the password grant (flowtest
 # password), since this client has no device grant.

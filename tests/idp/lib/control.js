@@ -290,6 +290,7 @@ export function createControlApp(idp) {
     password_sign_in: idp.settings.passwordSignIn,
     allow_token_exchange: idp.settings.allowTokenExchange,
     password_grant_listed: idp.settings.passwordGrantListed,
+    device_grant_listed: idp.settings.deviceGrantListed,
     password_grant: idp.settings.passwordGrant,
     bare_token_errors: idp.settings.bareTokenErrors,
     revocation_public: idp.settings.revocationPublic ?? 'allow',
@@ -301,6 +302,7 @@ export function createControlApp(idp) {
       captcha: 'captcha', username_case_sensitive: 'usernameCaseSensitive',
       org_scopes_require_resource: 'orgScopesRequireResource', jwks_alg_use: 'jwksAlgUse',
       allow_token_exchange: 'allowTokenExchange', password_grant_listed: 'passwordGrantListed',
+      device_grant_listed: 'deviceGrantListed',
       password_grant: 'passwordGrant', bare_token_errors: 'bareTokenErrors',
     };
     for (const [k, v] of Object.entries(b)) {

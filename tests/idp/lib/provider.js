@@ -637,8 +637,11 @@ function installMiddleware(idp, provider) {
         for (const k of LOGTO_DISCOVERY_KEYS) if (k in ctx.body) doc[k] = ctx.body[k];
         ctx.body = doc;
       }
-      if (!logto && !idp.settings.passwordGrantListed && Array.isArray(ctx.body.grant_types_supported)) {
-        ctx.body = { ...ctx.body, grant_types_supported: ctx.body.grant_types_supported.filter((g) => g !== 'password') };
+      if (!logto && Array.isArray(ctx.body.grant_types_supported)) {
+        const unlisted = new Set();
+        if (!idp.settings.passwordGrantListed) unlisted.add('password');
+        if (!idp.settings.deviceGrantListed) unlisted.add('urn:ietf:params:oauth:grant-type:device_code');
+        ctx.body = { ...ctx.body, grant_types_supported: ctx.body.grant_types_supported.filter((g) => !unlisted.has(g)) };
       }
       ctx.body = revocationDiscovery(idp, ctx.body);
       if (idp.faults.take('discovery', new Set(['wrong_issuer']))) {

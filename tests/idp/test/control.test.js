@@ -189,8 +189,8 @@ test('POST /settings validates input and returns all settings', async () => {
     captcha: false, max_attempts: 5, lockout_seconds: 3600, username_case_sensitive: true,
     org_scopes_require_resource: true, jwks_alg_use: true, refresh_reuse_leeway: 0, device_interval: 5,
     mfa_factors: [], mfa_policy: 'UserControlled', password_sign_in: ['username', 'email', 'phone'],
-    allow_token_exchange: true, password_grant_listed: true, password_grant: true, bare_token_errors: false,
-    revocation_public: 'allow',
+    allow_token_exchange: true, password_grant_listed: true, device_grant_listed: true, password_grant: true,
+    bare_token_errors: false, revocation_public: 'allow',
   });
   assert.equal((await idp.ctl('POST', '/settings', { mfa_policy: 'Sometimes' })).status, 400);
   assert.equal((await idp.ctl('POST', '/settings', { mfa_factors: ['Sms'] })).status, 400);
