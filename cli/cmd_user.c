@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -670,6 +671,22 @@ static void keys_log(const struct cli *cli, int priority, const char *fmt, const
     logto_log(&cli->ctx.log, priority, fmt, name, detail ? detail : "");
 }
 
+/*
+ * sshd copies whatever an AuthorizedKeysCommand writes on stderr into its own log, on every
+ * login: a normal lookup prints nothing there. What the library and the lookup have to say goes
+ * to syslog (LOG_AUTHPRIV, ident logtoctl, LOG_INFO and above, like pam_logto's lines); stderr
+ * shows it only with --debug. Failures (exit non-zero) still say why on stderr (cli_fail).
+ */
+static void keys_sink(void *data, int priority, const char *line)
+{
+    const struct cli *cli = data;
+
+    if (priority <= LOG_INFO)
+        syslog(LOG_AUTHPRIV | priority, "%s", line);
+    if (cli->debug)
+        fprintf(stderr, "logtoctl: %s%s\n", priority <= LOG_ERR ? "error: " : "", line);
+}
+
 static int keys_from_cache(struct cli *cli, const char *name, const char *sub)
 {
     _cleanup_strv_ char **keys = NULL;
@@ -822,6 +839,9 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
                         "root's\n");
         return CLI_FAIL;
     }
+    openlog("logtoctl", LOG_PID, LOG_AUTHPRIV);
+    cli->ctx.log.fn = keys_sink;
+    cli->ctx.log.userdata = cli;
     r = cli_load_config(cli, &cfg);
     if (r != CLI_OK)
         return r;

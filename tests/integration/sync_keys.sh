@@ -41,6 +41,10 @@ assert_contains "$out" "SSH keys: 2 users with keys" # alice, erin; suspended ca
 ctl keys alice >"$T/alice.out" 2>"$T/alice.err" || fail "keys alice failed: $(cat "$T/alice.err")"
 printf '%s\n%s\n' "$k1" "$k3" >"$T/alice.want"
 cmp -s "$T/alice.out" "$T/alice.want" || fail "keys alice: got $(cat "$T/alice.out")"
+# sshd logs what the command writes on stderr at every login: a normal lookup writes nothing
+# there (the warnings go to syslog); --debug shows them
+assert_eq "$(cat "$T/alice.err")" "" "stderr of a normal key lookup"
+ctl --debug keys alice >/dev/null 2>"$T/alice.err" || fail "keys --debug alice failed: $(cat "$T/alice.err")"
 # options, wrong type, bad base64: refused here; the two-line key already by the identity module
 assert_eq "$(grep -c 'keys-skip user=alice' "$T/alice.err")" 3 "bad keys logged"
 assert_eq "$(grep -c 'identity-skip-value sub=e738g7numf03 claim=customData.sshPublicKeys' "$T/alice.err")" 1 \
@@ -70,6 +74,8 @@ assert_eq "$(ctl keys --cached alice)" "$k3" "keys --cached"
 idp_ctl POST /down >/dev/null || fail "down"
 out=$(ctl keys alice 2>"$T/err") || fail "keys with the IdP down: $(cat "$T/err")"
 assert_eq "$out" "$k3" "keys from the cache"
+assert_eq "$(cat "$T/err")" "" "stderr of a lookup answered from the cache"
+ctl --debug keys alice >/dev/null 2>"$T/err" || fail "keys --debug with the IdP down: $(cat "$T/err")"
 assert_contains "$(cat "$T/err")" "keys-offline user=alice"
 idp_ctl POST /up >/dev/null || fail "up"
 idp_ctl POST /faults '{"endpoint":"mgmt","fault":"hang","count":1}' >/dev/null
@@ -133,7 +139,9 @@ assert_eq "$(lookups)" 3 "user lookups: the budget of 3 is spent"
 for i in 1 2 3 4 5 6; do
     ctl keys bob >"$T/bob.out" 2>"$T/bob.err" || fail "keys bob with the budget spent: $(cat "$T/bob.err")"
     assert_eq "$(cat "$T/bob.out")" "$k2" "bob's keys from the key cache, call $i"
+    assert_eq "$(cat "$T/bob.err")" "" "stderr of a lookup with the budget spent, call $i"
 done
+ctl --debug keys bob >/dev/null 2>"$T/bob.err" || fail "keys --debug bob: $(cat "$T/bob.err")"
 assert_contains "$(cat "$T/bob.err")" 'keys-limited user=bob reason="the Management API lookup budget is spent (lookup_rate = 1 a minute, lookup_burst = 3)" source=cache'
 assert_eq "$(lookups)" 3 "user lookups with the budget spent"
 assert_eq "$(stat -c '%a %U' "$STATE/lookups")" "600 root" "the lookup cache file"
