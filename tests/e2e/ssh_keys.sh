@@ -83,6 +83,11 @@ for u in bob root nosuchuser 'bad:name'; do
     out=$(wrap "$E2E_SBIN/logtoctl" keys "$u" 2>/dev/null) || fail "logtoctl keys $u failed"
     assert_eq "$out" "" "logtoctl keys $u"
 done
+# sshd logs the command's stderr at every login: a lookup logs to syslog, never to stderr
+out=$(wrap "$E2E_SBIN/logtoctl" keys 'bad:name' 2>&1) || fail "logtoctl keys bad:name failed"
+assert_eq "$out" "" "logtoctl keys bad:name, stderr included"
+grep -q 'logtoctl.*keys-none user=(invalid)' "$E2E_SYSLOG" ||
+    fail "logtoctl keys did not log the invalid name to syslog"
 e2e_local_user e2elocal 'local-Pass-1' 4242
 if out=$(e2e_as e2elocal "$E2E_SBIN/logtoctl" keys erin 2>/dev/null); then
     fail "logtoctl keys succeeded as an unprivileged user"
