@@ -376,7 +376,7 @@ static int clear_snapshot(struct cli *cli, struct clear_report *rep)
 
 static void cache_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] cache clear [--discovery] [--jwks] "
+    fprintf(out, "usage: logtoctl [--json] [--quiet] cache clear [--discovery] [--jwks] "
                  "[--tokens USER | --all-tokens]\n"
                  "                [--attempts USER] [--m2m-token] [--keys] [--snapshot]\n"
                  "                [--lookups]\n"

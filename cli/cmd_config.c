@@ -223,8 +223,8 @@ static int config_keys(struct cli *cli)
 
 static void config_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl config check [--config PATH]\n"
-                 "       logtoctl config keys\n");
+    fprintf(out, "usage: logtoctl [--json] [--quiet] config check [--config PATH]\n"
+                 "       logtoctl [--json] config keys\n");
 }
 
 int cli_cmd_config(struct cli *cli, int argc, char **argv)
@@ -240,6 +240,10 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv)
     if (argc < 2) {
         config_usage(stderr);
         return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        config_usage(stdout);
+        return CLI_OK;
     }
     /* Options follow the subcommand: parse argv from "check" or "keys" on. */
     optind = 0;

@@ -548,7 +548,7 @@ static int revoke_record(struct cli *cli, const struct logto_record *rec, struct
 
 static void logout_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] logout [--forget] USER\n");
+    fprintf(out, "usage: logtoctl [--json] [--quiet] logout [--forget] USER\n");
 }
 
 int cli_cmd_logout(struct cli *cli, int argc, char **argv)

@@ -696,7 +696,7 @@ static void print_text(const struct status *st, const json_t *doc)
 
 static void status_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] status [--offline]\n");
+    fprintf(out, "usage: logtoctl [--json] [--quiet] status [--offline]\n");
 }
 
 int cli_cmd_status(struct cli *cli, int argc, char **argv)

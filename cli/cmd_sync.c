@@ -374,8 +374,10 @@ int cli_load_config(struct cli *cli, struct logto_config **ret)
 
 static void sync_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] sync [--dry-run] [--persist-uids | --no-persist-uids] "
-                 "[--verbose]\n");
+    fprintf(
+        out,
+        "usage: logtoctl [--json] [--quiet] sync [--dry-run] [--persist-uids | --no-persist-uids] "
+        "[--verbose]\n");
 }
 
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)

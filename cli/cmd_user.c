@@ -658,8 +658,22 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
  * answers; nothing ever waits for a token.
  */
 
-static int print_keys(char *const *keys)
+/* The answer was printed (with --json, the document: the lookup prints one even for no keys). */
+static bool keys_printed;
+
+static int print_keys(const struct cli *cli, const char *name, char *const *keys)
 {
+    keys_printed = true;
+    if (cli->json) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && keys && keys[i]; i++)
+            json_array_append_new(a, json_string(keys[i]));
+        return cli_print_json(json_pack("{s:s, s:o}", "user", name, "keys", a ? a : json_null())) <
+                       0
+                   ? CLI_FAIL
+                   : CLI_OK;
+    }
     for (size_t i = 0; keys && keys[i]; i++)
         printf("%s\n", keys[i]);
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
@@ -697,7 +711,7 @@ static int keys_from_cache(struct cli *cli, const char *name, const char *sub)
         return CLI_OK; /* nothing cached for this user */
     if (r < 0)
         return cli_fail(cli, r, &e);
-    return print_keys(keys);
+    return print_keys(cli, name, keys);
 }
 
 /* Remember what Logto said about name (bound to sub) for lookup_cache_ttl. */
@@ -764,7 +778,7 @@ static int keys_live(struct cli *cli, const char *name, const char *sub)
                  se.message);
     else
         keys_remember(cli, name, sub, true);
-    return print_keys(keys);
+    return print_keys(cli, name, keys);
 }
 
 /* A remembered answer for this sub, else the Management API within the lookup budget, else the
@@ -790,11 +804,13 @@ static int keys_bounded(struct cli *cli, const char *name, const char *sub)
 
 static void keys_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl keys [--cached] NAME\n"
+    fprintf(out, "usage: logtoctl [--json] keys [--cached] NAME\n"
                  "sshd_config:\n"
                  "  AuthorizedKeysCommand /usr/sbin/logtoctl keys %%u\n"
                  "  AuthorizedKeysCommandUser root\n");
 }
+
+static int keys_lookup(struct cli *cli, const char *name, bool cached);
 
 int cli_cmd_keys(struct cli *cli, int argc, char **argv)
 {
@@ -803,14 +819,7 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
-    _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
-    _cleanup_(logto_snapshot_unrefp) struct logto_snapshot *snap = NULL;
-    _cleanup_free_ char *path = NULL, *sub = NULL;
-    struct logto_snap_user su;
-    const char *sub_text;
-    struct logto_error e = { 0 };
-    const char *name, *why = NULL;
+    const char *name;
     bool cached = false;
     int c, r;
 
@@ -833,6 +842,25 @@ int cli_cmd_keys(struct cli *cli, int argc, char **argv)
         return CLI_USAGE;
     }
     name = argv[optind];
+    keys_printed = false;
+    r = keys_lookup(cli, name, cached);
+    if (r == CLI_OK && cli->json && !keys_printed)
+        r = print_keys(cli, name, NULL); /* none: an empty list */
+    return r;
+}
+
+static int keys_lookup(struct cli *cli, const char *name, bool cached)
+{
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
+    _cleanup_(logto_snapshot_unrefp) struct logto_snapshot *snap = NULL;
+    _cleanup_free_ char *path = NULL, *sub = NULL;
+    struct logto_snap_user su;
+    const char *sub_text;
+    struct logto_error e = { 0 };
+    const char *why = NULL;
+    int r;
+
     if (geteuid() != 0) {
         fprintf(stderr, "logtoctl: keys must run as root (sshd_config: "
                         "AuthorizedKeysCommandUser root): the key cache and the M2M secret are "

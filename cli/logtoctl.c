@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "conf.h"
 #include "net.h"
@@ -17,9 +19,9 @@
 static const struct cli_command commands[] = {
     { "cache",
       "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--attempts USER] [--m2m-token] "
-      "[--keys] [--snapshot]",
+      "[--keys] [--snapshot] [--lookups]",
       "remove cached files, empty the snapshot", cli_cmd_cache, false },
-    { "config", "check|keys [--config PATH]", "check the configuration, list its keys",
+    { "config", "check [--config PATH] | keys", "check the configuration, list its keys",
       cli_cmd_config, false },
     { "keys", "[--cached] NAME", "SSH public keys of a user (sshd AuthorizedKeysCommand)",
       cli_cmd_keys, false },
@@ -29,8 +31,8 @@ static const struct cli_command commands[] = {
       false },
     { "status", "[--offline]", "configuration, IdP, caches, snapshot, last sync, token records",
       cli_cmd_status, false },
-    { "sync", "[--dry-run] [--persist-uids]", "rebuild the user/group snapshot from Logto",
-      cli_cmd_sync, false },
+    { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose]",
+      "rebuild the user/group snapshot from Logto", cli_cmd_sync, false },
     { "token", "[--resource URI] [--organization ID] [--scope SCOPES] [--user NAME]",
       "an access token from a user's session (root)", cli_cmd_token, false },
     { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
@@ -78,15 +80,29 @@ int cli_fail(struct cli *cli, int r, const struct logto_error *err)
 int cli_cmd_version(struct cli *cli, int argc, char **argv)
 {
     char version[256];
-    (void)cli, (void)argc, (void)argv;
+
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs("usage: logtoctl [--json] version\n", stdout);
+        return CLI_OK;
+    }
+    if (argc > 1) {
+        fputs("usage: logtoctl [--json] version\n", stderr);
+        return CLI_USAGE;
+    }
     logto_version_string(version, sizeof(version));
+    if (cli->json)
+        return cli_print_json(json_pack("{s:s, s:s, s:s}", "package", PACKAGE_NAME, "version",
+                                        PACKAGE_VERSION, "description", version)) < 0
+                   ? CLI_FAIL
+                   : CLI_OK;
     puts(version);
-    return CLI_OK;
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--config PATH] [--json] [--debug] COMMAND [ARGS]\n\n"
+    fprintf(out, "usage: logtoctl [--config PATH] [--json] [--debug] [--quiet] COMMAND [ARGS]\n"
+                 "       logtoctl help [COMMAND] | COMMAND --help | --help | --version\n\n"
                  "commands:\n");
     for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
         if (strlen(commands[i].args) <= 28)
@@ -112,6 +128,8 @@ int main(int argc, char **argv)
     };
     struct cli cli = { 0 };
     const struct cli_command *cmd = NULL;
+    static char version_arg[] = "version", help_arg[] = "--help";
+    bool help = false, version = false;
     int c;
 
     /* logtoctl carries the network half itself (net.h): no library is loaded. */
@@ -141,19 +159,27 @@ int main(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         case 'V':
-            return cli_cmd_version(&cli, 0, NULL);
+            version = true;
+            break;
         default:
             usage(stderr);
             return CLI_USAGE;
         }
     }
+    if (version) /* after the loop: --json counts wherever it is */
+        return cli_cmd_version(&cli, 1, (char *[]){ version_arg, NULL });
     if (optind >= argc) {
         usage(stderr);
         return CLI_USAGE;
     }
     if (strcmp(argv[optind], "help") == 0) {
-        usage(stdout);
-        return CLI_OK;
+        /* logtoctl help COMMAND is COMMAND --help */
+        if (optind + 1 >= argc) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        optind++;
+        help = true;
     }
     for (size_t i = 0; i < ELEMENTSOF(commands); i++)
         if (strcmp(commands[i].name, argv[optind]) == 0)
@@ -162,6 +188,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtoctl: unknown command '%s'\n", argv[optind]);
         usage(stderr);
         return CLI_USAGE;
+    }
+    /* The command's arguments up to "--": --json counts after the command name as before it (it
+     * is taken out here, so no command has to know it); --help or -h anywhere shows the
+     * command's own usage, before anything is loaded or checked. */
+    int name_at = optind, kept = optind + 1;
+    bool dashdash = false;
+    for (int i = optind + 1; i < argc; i++) {
+        if (!dashdash && strcmp(argv[i], "--") == 0)
+            dashdash = true;
+        else if (!dashdash && strcmp(argv[i], "--json") == 0) {
+            cli.json = true;
+            continue;
+        } else if (!dashdash && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0))
+            help = true;
+        argv[kept++] = argv[i];
+    }
+    argv[kept] = NULL;
+    argc = kept;
+    if (help) {
+        optind = 0;
+        return cmd->run(&cli, 2, (char *[]){ argv[name_at], help_arg, NULL });
     }
 
     cli.ctx.log.fn = stderr_log;

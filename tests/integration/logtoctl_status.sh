@@ -156,5 +156,27 @@ if command -v setpriv >/dev/null 2>&1; then
     assert_eq "$(jget 'd["snapshot"]["users"]' <"$T/out")" 8 "snapshot as nobody"
 fi
 
+# Every read-only command honours --json before and after its name (logtoctl(8)): one JSON
+# document on stdout, whatever the exit status.
+for args in "version" "config check" "config keys" "status --offline" "user --offline alice" \
+    "keys alice" "keys nosuchuser"; do
+    # shellcheck disable=SC2086
+    set -- $args
+    c=$1
+    shift
+    for where in before after; do
+        if [ "$where" = before ]; then
+            ctl --json "$c" "$@" >"$T/j" 2>"$T/j.err" || :
+        else
+            ctl "$c" "$@" --json >"$T/j" 2>"$T/j.err" || :
+        fi
+        python3 -m json.tool "$T/j" >/dev/null 2>&1 ||
+            fail "logtoctl $args with --json $where the command name: not JSON: $(cat "$T/j" "$T/j.err")"
+    done
+done
+ctl keys nosuchuser --json >"$T/j" 2>/dev/null || fail "keys --json for an unknown name failed"
+assert_eq "$(jget 'd["keys"]' <"$T/j")" "[]" "keys --json for an unknown name"
+echo "ok --json before and after the command name"
+
 no_secrets "$T/out" "$T/err"
 echo "ok logtoctl status"

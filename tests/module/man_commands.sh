@@ -32,6 +32,39 @@ while read -r c; do
         on && $1 == c { print; getline; if ($0 ~ /^   /) print }' "$tmp/help" >>"$tmp/usage/$c"
 done <"$tmp/commands"
 
+# Every command answers --help, and `logtoctl help COMMAND`, on stdout with its own usage (a
+# "usage: logtoctl" line naming it), exit 0, before any configuration is read (there is none
+# here). --version is `version`; --json is honoured before and after the command name.
+fail=0
+run() { ${LOGTO_TEST_WRAPPER:-} "$LOGTOCTL" "$@" </dev/null; }
+while read -r c; do
+    if ! run "$c" --help >"$tmp/h1" 2>"$tmp/h1.err"; then
+        echo "FAIL: logtoctl $c --help exits non-zero: $(cat "$tmp/h1.err")"
+        fail=1
+    elif ! grep -Eq "^ *(usage: )?logtoctl( \[--[a-z]+\])* $c( |\$)" "$tmp/h1"; then
+        echo "FAIL: logtoctl $c --help shows no usage naming $c:"
+        cat "$tmp/h1"
+        fail=1
+    fi
+    run help "$c" >"$tmp/h2" 2>&1 || { echo "FAIL: logtoctl help $c exits non-zero"; fail=1; }
+    cmp -s "$tmp/h1" "$tmp/h2" || { echo "FAIL: logtoctl help $c differs from $c --help"; fail=1; }
+done <"$tmp/commands"
+[ "$fail" = 0 ] && echo "ok every command answers --help and help COMMAND with its usage"
+for sub in check keys; do
+    run config "$sub" --help >"$tmp/h1" 2>&1 || { echo "FAIL: logtoctl config $sub --help exits non-zero"; fail=1; }
+    grep -q "logtoctl .*config $sub" "$tmp/h1" || { echo "FAIL: config $sub --help shows no usage of it"; fail=1; }
+done
+[ "$(run --version)" = "$(run version)" ] || { echo "FAIL: --version is not logtoctl version"; fail=1; }
+for args in "--json version" "version --json" "--version --json" "--json config keys" "config keys --json" "config --json keys"; do
+    # shellcheck disable=SC2086
+    if run $args >"$tmp/j" 2>"$tmp/j.err" && "$py" -m json.tool "$tmp/j" >/dev/null 2>&1; then
+        echo "ok logtoctl $args prints JSON"
+    else
+        echo "FAIL: logtoctl $args: no JSON document on stdout: $(cat "$tmp/j" "$tmp/j.err")"
+        fail=1
+    fi
+done
+
 # check COMMANDS USAGEDIR MANPAGE CLI_H: one FAIL line per problem; exit status 1 if any.
 check() {
     "$py" - "$@" <<'EOF'
@@ -78,7 +111,7 @@ for c in commands:
     text = '\n'.join(entries[c])
     usage = open(os.path.join(usage_dir, c)).read() if os.path.exists(os.path.join(usage_dir, c)) else ''
     # Global options (OPTIONS) are not repeated per command.
-    opts = sorted(set(re.findall(r'(?<![\w-])--[a-z][a-z0-9-]*', usage)) - {'--json', '--help'})
+    opts = sorted(set(re.findall(r'(?<![\w-])--[a-z][a-z0-9-]*', usage)) - {'--json', '--help', '--quiet'})
     for o in opts:
         if not re.search(r'(?<![\w-])' + re.escape(o) + r'(?![\w-])', text):
             bad.append('FAIL: %s: option %s is not documented in its entry' % (c, o))
@@ -108,7 +141,6 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-fail=0
 if check "$tmp/commands" "$tmp/usage" "$man" "$clih" >"$tmp/out"; then
     echo "ok all $n commands, their options and the exit codes are documented in logtoctl(8)"
 else
