@@ -89,8 +89,11 @@ pamtester_run() {
     [ -n "${PAM_WRAPPER_LIB:-}" ] || skip "pam_wrapper is not installed"
     # pam_wrapper copies the service files to /tmp/pam.<one character> chosen from the pid, and
     # two pamtesters of parallel tests can pick the same one: the loser exits in pam_start with
-    # "Failed to copy config files" before any conversation. Only that failure is retried. stderr
-    # (where misc_conv writes its prompts) still streams; tee keeps a copy to look at.
+    # "Failed to copy config files", or another one takes a directory just made (its pid file not
+    # yet written) for stale and removes it ("error reading PAM configuration file", or a crash
+    # in pam_wrapper's constructor). Only a pamtester that never got past pam_start is retried:
+    # no module of the stack ran, nothing was asked or sent. stderr (where pamtester and
+    # misc_conv write) still streams; tee keeps a copy to look at.
     pr_err=$(mktemp "${TMPDIR:-/tmp}/logto-pamtester.XXXXXX") || fail "mktemp"
     pr_fifo=$pr_err.fifo
     pr_try=0
@@ -108,7 +111,7 @@ pamtester_run() {
         wait "$pr_tee"
         pr_try=$((pr_try + 1))
         if [ "$pr_rc" != 0 ] && [ "$pr_try" -lt 5 ] &&
-            grep -qE 'PWRAP_ERROR.*(Failed to copy config files|Failed to find a possible path|Failed to copy libpam)' "$pr_err"; then
+            ! grep -q 'pamtester: performing operation' "$pr_err"; then
             echo "pamtester_run: pam_wrapper lost a race for its /tmp/pam.X directory; again" >&2
             sleep "0.$(($$ % 7 + pr_try))"
             continue
