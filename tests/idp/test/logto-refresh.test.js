@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  startIdp, deviceLogin, refresh, userinfo, decodeJwt, sleep,
+  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt, sleep,
 } from './helpers.js';
 
 let idp;
@@ -203,6 +203,28 @@ test('app-level access control: refresh answers access_denied, the token survive
   // Not revoked, not consumed: the same token refreshes once the control is lifted.
   const again = await refresh(idp, s.refresh_token);
   assert.equal(again.status, 200, again.text);
+});
+
+test('app-level access control: a device approval by a user without the role stalls at the consent page, the code stays pending', async () => {
+  await idp.ctlOk('PUT', '/apps/device-app/access-control', { roles: ['admin'] });
+  try {
+    const da = await deviceAuth(idp, { scope: 'openid offline_access' });
+    const r = await idp.ctl('POST', '/device/approve', { user_code: da.user_code, username: 'bob' });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.hop, 'GET /consent');
+    assert.equal(r.json.status, 200);
+    assert.match(r.json.error, /stopped at the consent page/);
+    const row = (await idp.ctlOk('GET', '/device')).find((d) => d.user_code === da.user_code);
+    assert.equal(row.status, 'pending');
+    const p = await poll(idp, da.device_code);
+    assert.equal(p.status, 400);
+    assert.equal(p.json.error, 'authorization_pending');
+    // alice holds the role: her approval goes through as usual.
+    assert.ok((await deviceLogin(idp, 'alice', { scope: 'openid offline_access' })).refresh_token);
+  } finally {
+    await idp.ctlOk('DELETE', '/apps/device-app/access-control');
+  }
+  assert.ok((await deviceLogin(idp, 'bob', { scope: 'openid offline_access' })).refresh_token);
 });
 
 test('app-level access control: unknown client is 404, roles must be names', async () => {
