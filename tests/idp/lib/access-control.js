@@ -5,7 +5,8 @@
 // and the refresh token is NOT revoked or consumed (the same token refreshes again once the
 // control is lifted). A sign-in (device approval) by such a user stops at `GET /consent`:
 // Logto's koa-auto-consent does not consent and the Experience SPA shows its consent page, so
-// the device code stays pending until it expires. Driven by the control API (`PUT`/`DELETE /apps/:client_id/access-control`).
+// the device code stays pending until it expires. Driven by the control API
+// (`PUT`/`DELETE /apps/:client_id/access-control`).
 const DENIED_BODY = '{"error":"access_denied","error_description":"Access denied."}';
 
 function controls(idp) {
