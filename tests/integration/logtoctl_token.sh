@@ -7,12 +7,12 @@
 # before any request: a resource not requested at sign-in, an organization the user is not in,
 # organization tokens without the organization scopes; who may ask (root with --user, a sudo
 # caller only for themselves); app-level access control (access_denied: token kept); a revoked
-# session; --json. Organization tokens themselves
-# (refresh_token + organization_id) are not implemented by the test IdP: only the checks before
-# the request and Logto's refusals (non-member, MFA required: their reasons are shown).
+# session; --json. Organization tokens (refresh_token + organization_id): a member's JWT for
+# urn:logto:organization:<id> with her organization-role permissions; the checks before the
+# request and Logto's refusals (non-member, MFA required: their reasons are shown).
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 ctl_setup --refresh-reuse-leeway 0
-sed -i 's|^\[paths\]|scopes = openid offline_access profile email roles custom_data identities urn:logto:scope:organizations urn:logto:scope:organization_roles read write\nresources = https://api.example.com\n[paths]|' "$CFG"
+sed -i 's|^\[paths\]|scopes = openid offline_access profile email roles custom_data identities urn:logto:scope:organizations urn:logto:scope:organization_roles read write read:org manage:org\nresources = https://api.example.com\n[paths]|' "$CFG"
 ctl config check >/dev/null 2>"$T/err" || fail "configuration: $(cat "$T/err")"
 ACME=pbl95zlwkzx4
 GLOBEX=qmmg1gvtd5ib
@@ -87,10 +87,15 @@ expect_rc 5 "organization alice is not in" token --user alice --organization "$G
 assert_contains "$(cat "$T/err")" "not a member of organization $GLOBEX"
 assert_eq "$(token_requests)" 0 "token requests made by refused calls"
 assert_eq "$(record_refresh_token "$TOKENS/alice.json")" "$rt" "alice's refresh token after refused calls"
-# An organization alice is in: the request carries organization_id (Logto answers with a token
-# for urn:logto:organization:<id>; the test IdP ignores the parameter and answers a plain token).
+# An organization alice is in: the request carries organization_id; the answer is a JWT for
+# urn:logto:organization:<id> with her organization-role permissions that the sign-in asked for
+# (member of Acme: read:org; manage:org only comes with Acme's admin role).
 expect_rc 0 "organization token request" token --user alice --organization "$ACME"
 assert_eq "$(token_requests)" 1 "token requests for the organization token"
+payload=$(jwt_payload "$(cat "$T/out")")
+assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" "urn:logto:organization:$ACME" "organization token aud"
+assert_eq "$(printf '%s' "$payload" | jget 'd["scope"]')" read:org "organization token scope"
+assert_eq "$(printf '%s' "$payload" | jget 'd["sub"]')" e738g7numf03 "organization token sub"
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 # Logto's refusals (403 access_denied) keep their reason: alice removed from Acme at Logto (her
 # cached claims still list it), then Acme requiring MFA that she has not set up.

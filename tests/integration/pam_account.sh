@@ -174,15 +174,28 @@ allowed always bob
 assert_logged "$F" "^account-ok user=bob service=always decided=refreshed$"
 [ "$(rt_of bob)" != "$rt_before" ] || fail "bob's grant did not refresh after access was granted"
 
-# ---- suspended: the IdP revokes the grant; the refresh is refused; access ends.
-idp_ctl PATCH /users/erin '{"suspended":true}' >/dev/null
-sleep 3
-denied quick PAM_ACCT_EXPIRED "the Logto session ended" erin
+# ---- suspended through the Management API (PATCH /api/users/{id}/is-suspended, as an
+# administrator does; Logto's signOutUser revokes every grant, logto-real-1.42.md): the next
+# refresh is refused; access ends with "sign in again" and the dead refresh token is dropped.
+is_suspended() { # true|false
+    m2m=$(curl -sS --cacert "$IDP_CA" -u m2m-app:m2m-secret -d grant_type=client_credentials \
+        --data-urlencode resource=https://default.logto.app/api -d scope=all "$IDP_URL/oidc/token")
+    curl -sS --cacert "$IDP_CA" -o "$dir/suspend.json" -w '%{http_code}' -X PATCH \
+        -H "Authorization: Bearer $(idp_json_field "$m2m" access_token)" \
+        -H 'Content-Type: application/json' -d "{\"isSuspended\":$1}" \
+        "$IDP_URL/api/users/pjxljgyvlay2/is-suspended" >"$dir/suspend.status"
+    assert_eq "$(cat "$dir/suspend.status")" 200 "status of is-suspended=$1"
+    assert_contains "$(cat "$dir/suspend.json")" "\"isSuspended\":$1" "is-suspended=$1 answer"
+}
+assert_eq "$(grants erin)" 1 "erin's live refresh tokens before the suspension"
+is_suspended true
+assert_eq "$(grants erin)" 0 "erin's live refresh tokens after the suspension"
+denied always PAM_ACCT_EXPIRED "the Logto session ended (revoked, suspended or deleted): sign in again" erin
 assert_logged "$F" "^refresh-refused user=erin sub=pjxljgyvlay2 "
 grep -q '"refresh_token":"' "$dir/state/tokens/erin.json" && fail "the refused refresh token was kept"
 # Reinstated: the grant is gone, so with M2M credentials the Management API decides now (as for
 # SSH public-key users); a new sign-in gives a new grant.
-idp_ctl PATCH /users/erin '{"suspended":false}' >/dev/null
+is_suspended false
 allowed quick erin
 assert_logged "$F" "^account-ok user=erin service=quick decided=mgmt-lookup$"
 pam_try login erin authenticate erin-pass-1

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # pam_logto device-flow sign-in through pamtester: approved by the right user, by the wrong
-# user, denied, expired, timed out; the IdP going down mid-poll (briefly: recovered; for good:
-# PAM_AUTHINFO_UNAVAIL); what the user sees (link, code, QR code only for terminals and never
-# with qr=no, the "press Enter" prompt with enter_prompt=yes and over SSH); then the account
-# phase from the fresh record (no network call).
+# user, denied, expired, timed out (the approval stalls at consent: app-level access control);
+# the IdP going down mid-poll (briefly: recovered; for good: PAM_AUTHINFO_UNAVAIL); what the
+# user sees (link, code, QR code only for terminals and never with qr=no, the "press Enter"
+# prompt with enter_prompt=yes and over SSH); then the account phase from the fresh record (no
+# network call).
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
@@ -31,7 +32,7 @@ pam_service "$dir/pam.d" logto-noqr "auth required $mod qr=no" "account required
 
 QR_BLOCK=$(printf '\342\226\210') # U+2588 FULL BLOCK: only a QR code draws it
 
-# device_signin USER APPROVER|deny|expire|wait [SERVICE [pamtester options]]: run pamtester,
+# device_signin USER APPROVER|deny|expire|stall [SERVICE [pamtester options]]: run pamtester,
 # act on the code, print pamtester's status. The output is in $dir/out.USER.APPROVER.
 device_signin() {
     ds_user=$1 ds_act=$2 ds_svc=${3:-logto-device}
@@ -46,7 +47,14 @@ device_signin() {
     case "$ds_act" in
     deny) idp_ctl POST /device/deny "{\"user_code\":\"$code\"}" >/dev/null ;;
     expire) idp_ctl POST /device/expire "{\"user_code\":\"$code\"}" >/dev/null ;;
-    wait) : ;;
+    stall) # app-level access control: bob's browser sign-in stops at Logto's consent page
+        # (logto-real-1.42.md D12), the approval never completes and the code stays pending.
+        idp_ctl PUT /apps/device-app/access-control '{"roles":["admin"]}' >/dev/null &&
+            ! idp_ctl POST /device/approve "{\"user_code\":\"$code\",\"username\":\"bob\"}" \
+                >"$dir/stall.json" 2>&1 &&
+            grep -q 'stopped at the consent page' "$dir/stall.json" &&
+            idp_ctl DELETE /apps/device-app/access-control >/dev/null
+        ;;
     *) idp_ctl POST /device/approve "{\"user_code\":\"$code\",\"username\":\"$ds_act\"}" >/dev/null ;;
     esac || fail "control API refused $ds_act"
     wait $pid
@@ -81,8 +89,8 @@ assert_contains "$(cat "$f")" "signed in to Logto as bob, not as alice"
 assert_pam_code "$f" PAM_AUTH_ERR "wrong approver"
 assert_logged "$f" "^auth-wrong-user user=alice signed_in_as=bob sub="
 
-# 3. denied, 4. expired (the IdP says expired_token) and 5. timed out (nobody acts until the
-# code's lifetime is over): each refused with a message saying which.
+# 3. denied, 4. expired (the IdP says expired_token) and 5. timed out (the approval stalls at
+# the consent page, nobody completes it until the code's lifetime is over): each refused with a message saying which.
 # The person reads plain words; the endpoint and the OAuth error go to the log.
 told() { grep '^Logto sign-in failed: ' "$1"; }
 expired="Logto sign-in failed: the sign-in code expired before it was confirmed; start again for a new code"
@@ -97,11 +105,13 @@ st=$(device_signin bob expire)
 assert_eq "$(told "$dir/out.bob.expire")" "$expired" "message for an expired code"
 assert_logged "$dir/out.bob.expire" '^auth-failed user=bob service=logto-device error=expired reason=".*expired_token'
 assert_pam_code "$dir/out.bob.expire" PAM_AUTH_ERR "expired code"
-st=$(device_signin bob wait)
+# Timed out: bob's approval stalls at the consent page (app-level access control, he lacks the
+# role), so nobody completes the code before its lifetime is over.
+st=$(device_signin bob stall)
 [ "$st" != 0 ] || fail "a code nobody approved signed bob in"
 # (Whichever notices first, the IdP's expired_token or the module's own deadline, says so.)
-assert_eq "$(told "$dir/out.bob.wait")" "$expired" "message for a timed-out code"
-assert_pam_code "$dir/out.bob.wait" PAM_AUTH_ERR "timed-out code"
+assert_eq "$(told "$dir/out.bob.stall")" "$expired" "message for a timed-out code"
+assert_pam_code "$dir/out.bob.stall" PAM_AUTH_ERR "timed-out code"
 [ ! -f "$dir/state/tokens/bob.json" ] || fail "a failed sign-in left a token record for bob"
 
 # 6. QR code: drawn for a terminal (PAM_TTY), never for an X display or with qr=no.

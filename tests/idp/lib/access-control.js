@@ -3,7 +3,10 @@
 // user who holds none of those roles answers exactly
 //   400 {"error":"access_denied","error_description":"Access denied."}
 // and the refresh token is NOT revoked or consumed (the same token refreshes again once the
-// control is lifted). Driven by the control API (`PUT`/`DELETE /apps/:client_id/access-control`).
+// control is lifted). A sign-in (device approval) by such a user stops at `GET /consent`:
+// Logto's koa-auto-consent does not consent and the Experience SPA shows its consent page, so
+// the device code stays pending until it expires. Driven by the control API
+// (`PUT`/`DELETE /apps/:client_id/access-control`).
 const DENIED_BODY = '{"error":"access_denied","error_description":"Access denied."}';
 
 function controls(idp) {
@@ -30,16 +33,21 @@ export function accessControlRoutes(r, idp, body, ControlError) {
   });
 }
 
+// True when the control on clientId keeps this account out.
+export function appAccessDenied(idp, clientId, accountId) {
+  const roles = controls(idp).get(clientId);
+  if (!roles) return false;
+  const user = idp.userByAccountId(accountId);
+  return !(user && idp.store.userRoles(user).some((role) => roles.has(role.name)));
+}
+
 // In front of the refresh_token grant: true (and the answer written) when the control keeps
 // the token's user out of its app. The token is only looked up, never consumed.
 export async function refreshAccessDenied(idp, provider, ctx, refreshToken) {
   const map = controls(idp);
   if (map.size === 0 || typeof refreshToken !== 'string') return false;
   const token = await provider.RefreshToken.find(refreshToken, { ignoreExpiration: true });
-  const roles = token && map.get(token.clientId);
-  if (!roles) return false;
-  const user = idp.userByAccountId(token.accountId);
-  if (user && idp.store.userRoles(user).some((role) => roles.has(role.name))) return false;
+  if (!token || !appAccessDenied(idp, token.clientId, token.accountId)) return false;
   ctx.status = 400;
   ctx.set('Cache-Control', 'no-store');
   ctx.type = 'application/json; charset=utf-8';

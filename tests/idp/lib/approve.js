@@ -72,7 +72,15 @@ async function logtoApprove(idp, userCode, user) {
       throw new HopError('POST /api/experience/submit', submit.status, submit.json ?? submit.text);
     }
     const resume = await b.hop('GET', submit.json.redirectTo, { expect: 303, location: /^\/consent(\?|$)/ });
-    const consent = await b.hop('GET', resume.location, { expect: 302, location: /^\/oidc\/device\/[^/?]+$/ });
+    // 200: the consent page of app-level access control (logto-real-1.42.md D12), no way on.
+    const consent = await b.hop('GET', resume.location, { expect: [200, 302] });
+    if (consent.status === 200) {
+      throw new HopError('GET /consent', 200, undefined,
+        'GET /consent: the sign-in stopped at the consent page (no access to the application); the device code stays pending');
+    }
+    if (!/^\/oidc\/device\/[^/?]+$/.test(new URL(consent.location ?? '/', idp.base).pathname)) {
+      throw new HopError('GET /consent', consent.status, undefined, `GET /consent: unexpected redirect to ${consent.location}`);
+    }
     const done = await b.hop('GET', consent.location, { expect: 302 });
     const target = new URL(done.location ?? '/', idp.base);
     if (target.pathname !== '/device/success') {

@@ -254,7 +254,7 @@ export function createControlApp(idp) {
 
   r.post('/organization-roles', async (ctx) => {
     const b = body(ctx);
-    const role = store.addOrgRole({ name: b.name, description: b.description });
+    const role = store.addOrgRole({ name: b.name, description: b.description, scopes: b.scopes });
     ctx.status = 201;
     ctx.body = { id: role.id, name: role.name };
   });

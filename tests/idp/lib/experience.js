@@ -12,6 +12,7 @@ import { randomId, isPlainObject } from './util.js';
 import { matchStep } from './totp.js';
 import { ORG_RESOURCE } from './store.js';
 import { ORG_SCOPES } from './claims.js';
+import { appAccessDenied } from './access-control.js';
 
 const EVENTS = new Set(['SignIn', 'Register', 'ForgotPassword']);
 const IDENTIFIER_TYPES = new Set(['username', 'email', 'phone']);
@@ -75,6 +76,14 @@ export function logtoUiRoutes(router, idp) {
     ctx.body = spa('Sign in');
   });
   router.get('/consent', async (ctx) => {
+    // App-level access control (logto-real-1.42.md D12): a user without the app's roles is not
+    // auto-consented; the SPA's consent page is all there is, the interaction stays open.
+    const details = await idp.provider.interactionDetails(ctx.req, ctx.res).catch(() => undefined);
+    if (details?.session && appAccessDenied(idp, details.params.client_id, details.session.accountId)) {
+      ctx.type = 'html';
+      ctx.body = spa('Consent');
+      return;
+    }
     const returnTo = await autoConsent(idp, ctx);
     ctx.redirect(returnTo);
   });

@@ -277,6 +277,22 @@ export function mgmtRoutes(router, idp) {
     ctx.body = u.customData;
   });
 
+  // Logto 1.42 routes/admin-user/basics.ts: body {isSuspended: boolean}; suspending calls
+  // signOutUser (every access token, refresh token and session of the user goes, also when the
+  // user was suspended already); unsuspending brings none of them back (logto-real-1.42.md
+  // "Account phase ... Suspension", D11). Answers the user profile.
+  router.patch('/api/users/:userId/is-suspended', auth, async (ctx) => {
+    const body = jsonBody(ctx);
+    if (!isPlainObject(body) || typeof body.isSuspended !== 'boolean') {
+      throw new ApiError(400, 'guard.invalid_input', { vars: { type: 'body' } });
+    }
+    const u = findUser(ctx.params.userId);
+    u.isSuspended = body.isSuspended;
+    store.touch(u);
+    if (u.isSuspended) idp.storage.revokeAccount(idp.accountIdOf(u));
+    ctx.body = userProfile(u);
+  });
+
   router.get('/api/users/:userId/roles', auth, async (ctx) => {
     const u = findUser(ctx.params.userId);
     const search = wrapSearch(() => parseSearch(ctx.URL.searchParams));

@@ -3,6 +3,7 @@
 //   generic: a Keycloak-like realm: issuer <base>/realms/test, RS256, password grant, `groups`.
 import { Provider, errors } from 'oidc-provider';
 import presence from 'oidc-provider/lib/helpers/validate_presence.js';
+import * as refreshGrant from 'oidc-provider/lib/actions/grants/refresh_token.js';
 import {
   createAccessToken, createRefreshToken, issueIdToken, buildTokenResponse,
 } from 'oidc-provider/lib/helpers/grant_common.js';
@@ -521,6 +522,8 @@ export function buildProvider(idp) {
   if (logto) {
     provider.registerGrantType('client_credentials', logtoClientCredentials(idp),
       ['scope', 'organization_id', 'resource'], ['resource']);
+    provider.registerGrantType('refresh_token', logtoRefreshToken(idp, refreshGrant.handler),
+      [...refreshGrant.parameters, 'organization_id', 'resource'], ['resource']);
     provider.registerGrantType(TOKEN_EXCHANGE_GRANT, logtoTokenExchange(idp),
       ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'organization_id', 'scope', 'resource'],
       ['resource']);
@@ -535,8 +538,8 @@ export function buildProvider(idp) {
 // ---- organization tokens: Logto's refusals (grants/utils.ts checkOrganizationAccess) ----
 // refresh_token + organization_id for a user who is not a member, or for an organization with
 // isMfaRequired when the user has no MFA: 403 access_denied, and the refresh token is not
-// consumed (logto-real-1.42.md "logtoctl token", D7). Members get the grant's usual answer
-// (organization token JWTs themselves are not modelled).
+// consumed (logto-real-1.42.md "logtoctl token", D7). Members get an organization token
+// (logtoRefreshToken).
 async function organizationTokenGate(idp, provider, body) {
   const orgId = String(firstParam(body.organization_id));
   const rt = body.refresh_token ? await provider.RefreshToken.find(String(firstParam(body.refresh_token))) : undefined;
@@ -550,6 +553,41 @@ async function organizationTokenGate(idp, provider, body) {
   if (!user.organizations.has(orgId)) deny('user is not a member of the organization');
   const org = idp.store.orgs.get(orgId);
   if (org?.isMfaRequired && !user.totpSecret) deny('organization requires MFA but user has no MFA configured');
+}
+
+// Organization tokens for members (Logto 1.42 oidc/grants/refresh-token.ts, "RFC 0001";
+// logto-real-1.42.md "logtoctl token", D8): refresh_token + organization_id without a resource
+// gives a JWT access token with aud urn:logto:organization:<id> and, as scope, the user's
+// organization-role permissions in that organization that the request (or else the refresh
+// token) holds. The refusals run before (organizationTokenGate). oidc-provider's own handler
+// does the rest (rotation, ID token); only its access token is given the organization audience.
+function logtoRefreshToken(idp, original) {
+  return async function refreshTokenHandler(ctx) {
+    const { params } = ctx.oidc;
+    if (!params.organization_id || params.resource) return original(ctx);
+    const orgId = String(params.organization_id);
+    const entity = ctx.oidc.entity.bind(ctx.oidc);
+    ctx.oidc.entity = (key, value) => {
+      if (key === 'AccessToken') {
+        const scope = params.scope ? ctx.oidc.requestParamScopes : ctx.oidc.entities.RefreshToken.scopes;
+        const user = idp.userByAccountId(value.accountId);
+        const available = user ? idp.store.userOrganizationScopes(user, orgId) : [];
+        const issued = available.filter((s) => scope.has(s)).join(' ');
+        const audience = `urn:logto:organization:${orgId}`;
+        value.resourceServer = new ctx.oidc.provider.ResourceServer(audience, {
+          scope: issued,
+          audience,
+          accessTokenTTL: idp.ttl.access ?? 3600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: idp.keyRing.alg } },
+        });
+        value.scope = issued;
+        value.claims = undefined;
+      }
+      return entity(key, value);
+    };
+    return original(ctx);
+  };
 }
 
 function routePath(provider, name) {

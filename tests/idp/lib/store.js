@@ -166,9 +166,15 @@ export class Store {
     return role;
   }
 
-  addOrgRole({ name, description, id }) {
+  // scopes: the organization permissions (organization_scopes) the role grants.
+  addOrgRole({ name, description, id, scopes }) {
     if (this.orgRoleByName(name)) throw new StoreError(409, `organization role ${name} exists`);
-    const role = { id: id ?? stableId(`orgrole:${name}`, 21), name, description: description ?? null };
+    for (const sc of asArray(scopes)) {
+      if (!this.orgScopes.includes(sc)) throw new StoreError(400, `unknown organization permission ${sc}`);
+    }
+    const role = {
+      id: id ?? stableId(`orgrole:${name}`, 21), name, description: description ?? null, scopes: asArray(scopes),
+    };
     this.orgRoles.set(role.id, role);
     return role;
   }
@@ -466,6 +472,15 @@ export class Store {
       out.push({ org, organizationRoles });
     }
     return out;
+  }
+
+  // Organization permissions the user holds in one organization through its organization roles.
+  userOrganizationScopes(user, orgId) {
+    const scopes = new Set();
+    for (const rid of user.organizations.get(orgId) ?? []) {
+      for (const sc of this.orgRoles.get(rid)?.scopes ?? []) scopes.add(sc);
+    }
+    return [...scopes];
   }
 
   // Scopes the user holds for an API resource through global roles (Logto: user roles and,

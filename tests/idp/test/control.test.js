@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import {
-  startIdp, deviceLogin, decodeJwt, request, userinfo, control, experienceLogin,
+  startIdp, deviceLogin, decodeJwt, request, userinfo, control, experienceLogin, refresh,
 } from './helpers.js';
 import { matchStep } from '../lib/totp.js';
 
@@ -149,6 +149,18 @@ test('roles and organizations: create, use, delete', async () => {
   assert.deepEqual(c.roles.sort(), ['developer', 'ops']);
   assert.deepEqual(c.organizations, [o.json.id]);
   assert.deepEqual(c.organization_roles, [`${o.json.id}:admin`]);
+  // An organization role with permissions: they make the organization token's scope.
+  assert.equal((await idp.ctl('POST', '/organization-roles', { name: 'x', scopes: ['no:such'] })).status, 400);
+  const viewer = await idp.ctl('POST', '/organization-roles', { name: 'viewer', scopes: ['manage:org'] });
+  assert.equal(viewer.status, 201, viewer.text);
+  await idp.ctlOk('PATCH', '/users/bob', { organizations: [{ id: o.json.id, roles: ['viewer'] }] });
+  const t = await deviceLogin(idp, 'bob', {
+    scope: 'openid offline_access urn:logto:scope:organizations read:org manage:org',
+    resource: 'urn:logto:resource:organizations',
+  });
+  const ot = await refresh(idp, t.refresh_token, { extra: { organization_id: o.json.id } });
+  assert.equal(ot.status, 200, ot.text);
+  assert.equal(decodeJwt(ot.json.access_token).payload.scope, 'manage:org');
   await idp.ctlOk('DELETE', '/roles/ops');
   await idp.ctlOk('DELETE', `/organizations/${o.json.id}`);
   await idp.ctlOk('DELETE', '/organizations/initech00002');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { jwtVerify, createLocalJWKSet } from 'jose';
 
 import {
-  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt, sleep,
+  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt, sleep, m2mToken, mgmt,
 } from './helpers.js';
 
 const ORG_ACME = 'pbl95zlwkzx4';
@@ -268,6 +268,44 @@ test('suspension revokes tokens and refresh answers invalid_grant', async () => 
     assert.equal(r.json.error, 'invalid_grant');
   } finally {
     await idp.ctlOk('DELETE', '/users/temp_user');
+  }
+});
+
+// Logto 1.42 PATCH /api/users/{id}/is-suspended calls signOutUser (logto-real-1.42.md D11).
+test('Management API is-suspended: suspending revokes every grant, unsuspending revives none', async () => {
+  await idp.ctlOk('POST', '/users', { username: 'susp_user', password: 'susp-pass-1', email: 'susp@example.com' });
+  try {
+    const { id } = await idp.ctlOk('GET', '/users/susp_user');
+    const token = (await m2mToken(idp)).json.access_token;
+    const s1 = await deviceLogin(idp, 'susp_user', { scope: 'openid offline_access' });
+    const s2 = await deviceLogin(idp, 'susp_user', { scope: 'openid offline_access' });
+    assert.equal((await idp.ctlOk('GET', '/users/susp_user/grants')).active, 2);
+    const bad = await mgmt(idp, 'PATCH', `/api/users/${id}/is-suspended`, { token, json: { isSuspended: 'yes' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'guard.invalid_input');
+    assert.equal((await idp.ctlOk('GET', '/users/susp_user/grants')).active, 2);
+    const r = await mgmt(idp, 'PATCH', `/api/users/${id}/is-suspended`, { token, json: { isSuspended: true } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.id, id);
+    assert.equal(r.json.isSuspended, true);
+    assert.equal(r.json.hasPassword, true);
+    assert.equal((await idp.ctlOk('GET', '/users/susp_user')).suspended, true);
+    assert.deepEqual((await idp.ctlOk('GET', '/users/susp_user/grants')),
+      { active: 0, grants: 0, refresh_tokens: 0, access_tokens: 0 });
+    const me = await userinfo(idp, s2.access_token);
+    assert.equal(me.status, 401);
+    const un = await mgmt(idp, 'PATCH', `/api/users/${id}/is-suspended`, { token, json: { isSuspended: false } });
+    assert.equal(un.status, 200);
+    assert.equal(un.json.isSuspended, false);
+    for (const s of [s1, s2]) {
+      const rr = await refresh(idp, s.refresh_token);
+      assert.equal(rr.status, 400);
+      assert.equal(rr.json.error, 'invalid_grant');
+    }
+    const missing = await mgmt(idp, 'PATCH', '/api/users/nosuchuser01/is-suspended', { token, json: { isSuspended: true } });
+    assert.equal(missing.status, 404);
+  } finally {
+    await idp.ctlOk('DELETE', '/users/susp_user');
   }
 });
 

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  startIdp, deviceLogin, refresh, userinfo, decodeJwt, sleep,
+  startIdp, deviceAuth, poll, deviceLogin, refresh, userinfo, decodeJwt, sleep,
 } from './helpers.js';
 
 let idp;
@@ -153,6 +153,38 @@ test('refresh_token + organization_id: 403 access_denied for non-members and MFA
   assert.equal(member.status, 200, 'the refused requests did not consume the refresh token');
 });
 
+// Logto 1.42 oidc/grants/refresh-token.ts (logto-real-1.42.md "logtoctl token", D8).
+test('refresh_token + organization_id for a member: JWT for urn:logto:organization:<id> with the organization-role permissions', async () => {
+  const scope = 'openid offline_access urn:logto:scope:organizations read:org manage:org';
+  const resource = 'urn:logto:resource:organizations';
+  const bob = await deviceLogin(idp, 'bob', { scope, resource });
+  const r = await refresh(idp, bob.refresh_token, { extra: { organization_id: 'qmmg1gvtd5ib' } });
+  assert.equal(r.status, 200, r.text);
+  assert.notEqual(r.json.refresh_token, bob.refresh_token);
+  assert.equal(r.json.scope, 'read:org manage:org');
+  const { header, payload } = decodeJwt(r.json.access_token);
+  assert.equal(header.typ, 'at+jwt');
+  assert.equal(payload.aud, 'urn:logto:organization:qmmg1gvtd5ib');
+  assert.equal(payload.scope, 'read:org manage:org');
+  assert.equal(payload.sub, 'cnicb7t6a00l');
+  assert.equal(payload.client_id, 'device-app');
+  assert.equal(payload.iss, idp.issuer);
+  // A narrower scope parameter narrows the token.
+  const narrow = await refresh(idp, r.json.refresh_token, { extra: { organization_id: 'qmmg1gvtd5ib', scope: 'read:org' } });
+  assert.equal(narrow.status, 200, narrow.text);
+  assert.equal(decodeJwt(narrow.json.access_token).payload.scope, 'read:org');
+  // erin is a plain member of Acme: the role's permission only, whatever the token holds.
+  const erin = await deviceLogin(idp, 'erin', { scope, resource });
+  const e = await refresh(idp, erin.refresh_token, { extra: { organization_id: 'pbl95zlwkzx4' } });
+  assert.equal(e.status, 200, e.text);
+  assert.equal(decodeJwt(e.json.access_token).payload.aud, 'urn:logto:organization:pbl95zlwkzx4');
+  assert.equal(decodeJwt(e.json.access_token).payload.scope, 'read:org');
+  // Without organization_id the same grant answers an opaque token as before.
+  const plain = await refresh(idp, e.json.refresh_token);
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(plain.json.access_token.split('.').length, 1);
+});
+
 // ---- app-level access control (issue 14.4, logto-real-1.42.md D12) ----
 test('app-level access control: refresh answers access_denied, the token survives', async () => {
   const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });
@@ -171,6 +203,28 @@ test('app-level access control: refresh answers access_denied, the token survive
   // Not revoked, not consumed: the same token refreshes once the control is lifted.
   const again = await refresh(idp, s.refresh_token);
   assert.equal(again.status, 200, again.text);
+});
+
+test('app-level access control: a device approval by a user without the role stalls at the consent page, the code stays pending', async () => {
+  await idp.ctlOk('PUT', '/apps/device-app/access-control', { roles: ['admin'] });
+  try {
+    const da = await deviceAuth(idp, { scope: 'openid offline_access' });
+    const r = await idp.ctl('POST', '/device/approve', { user_code: da.user_code, username: 'bob' });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.hop, 'GET /consent');
+    assert.equal(r.json.status, 200);
+    assert.match(r.json.error, /stopped at the consent page/);
+    const row = (await idp.ctlOk('GET', '/device')).find((d) => d.user_code === da.user_code);
+    assert.equal(row.status, 'pending');
+    const p = await poll(idp, da.device_code);
+    assert.equal(p.status, 400);
+    assert.equal(p.json.error, 'authorization_pending');
+    // alice holds the role: her approval goes through as usual.
+    assert.ok((await deviceLogin(idp, 'alice', { scope: 'openid offline_access' })).refresh_token);
+  } finally {
+    await idp.ctlOk('DELETE', '/apps/device-app/access-control');
+  }
+  assert.ok((await deviceLogin(idp, 'bob', { scope: 'openid offline_access' })).refresh_token);
 });
 
 test('app-level access control: unknown client is 404, roles must be names', async () => {
