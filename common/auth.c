@@ -159,6 +159,7 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_serv
         if (logto_directory_remove_user(dir, id->sub) < 0)
             return LOGTO_OOM(err);
         dir->generated_at = logto_now(ctx);
+        logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
         return logto_snapshot_write(path, dir, err);
     }
     /* The Management API confirmed that the previous holder of the name no longer has it. */
@@ -183,6 +184,7 @@ static int directory_update(const struct logto_ctx *ctx, const struct logto_serv
     if (r < 0)
         return logto_error_set(err, logto_errc_from(r), "cannot read the local account files");
     dir->generated_at = logto_now(ctx);
+    logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
     return logto_snapshot_write(path, dir, err);
 }
 

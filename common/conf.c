@@ -59,13 +59,14 @@ enum type {
 };
 
 enum storage {
-    S_STR,     /* char * */
-    S_STRV,    /* char ** */
-    S_I64,     /* int64_t */
-    S_BOOL,    /* bool */
-    S_PROFILE, /* enum logto_profile */
-    S_RANGE,   /* id_min, id_max */
-    S_GROUPS,  /* groups_from_* */
+    S_STR,      /* char * */
+    S_STRV,     /* char ** */
+    S_I64,      /* int64_t */
+    S_BOOL,     /* bool */
+    S_NOT_BOOL, /* bool, the key's negation (so a zeroed config means the key's default yes) */
+    S_PROFILE,  /* enum logto_profile */
+    S_RANGE,    /* id_min, id_max */
+    S_GROUPS,   /* groups_from_* */
 };
 
 enum {
@@ -379,6 +380,8 @@ static const struct rule schema[] = {
       .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
     { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
       .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
+    { "sync", "enumerate", T_BOOL, S_NOT_BOOL, CFG(no_enumerate), .def = "yes",
+      .doc = "getent passwd/group list Logto users and groups (no: only lookups by name or ID)" },
 
     /* [paths] */
     { "paths", "state_dir", T_PATH, S_STR, CFG(state_dir), .def = LOGTO_STATE_DIR,
@@ -908,6 +911,9 @@ static void store_value(const struct rule *r, void *obj, struct value *v)
     case S_BOOL:
         *(bool *)f = v->num != 0;
         break;
+    case S_NOT_BOOL:
+        *(bool *)f = v->num == 0;
+        break;
     case S_PROFILE:
         *(enum logto_profile *)f = (enum logto_profile)v->num;
         break;
@@ -952,6 +958,8 @@ static char *format_value(const struct rule *r, const void *obj)
     }
     case S_BOOL:
         return strdup(*(const bool *)f ? "yes" : "no");
+    case S_NOT_BOOL:
+        return strdup(*(const bool *)f ? "no" : "yes");
     case S_PROFILE:
         return strdup(enum_name(r->values, *(const enum logto_profile *)f));
     case S_RANGE:

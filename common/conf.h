@@ -108,6 +108,8 @@ struct logto_config {
     int64_t lookup_rate;       /* Management API lookups per minute before sign-in (per host) */
     int64_t lookup_burst;      /* ... at most this many at once */
     int64_t lookup_cache_ttl;  /* seconds a lookup's answer (found or not) is reused */
+    bool no_enumerate;         /* enumerate = no: the writers (sync, sign-in) set the snapshot's
+                                * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
 
     /* [paths] */
     char *state_dir;

@@ -1189,6 +1189,7 @@ static int snapshot_build(const struct logto_directory *dir, uint64_t generation
     h->generation = generation;
     h->created_at = dir->generated_at ? dir->generated_at : (int64_t)time(NULL);
     h->local_files = dir->local_files;
+    h->flags = dir->snapshot_flags & LOGTO_SNAPSHOT_F_KNOWN;
     h->n_users = (uint32_t)dir->n_users;
     h->n_groups = (uint32_t)dir->n_groups;
     h->n_members = h->n_user_gids = (uint32_t)L.n_members;
@@ -1239,6 +1240,14 @@ static void mark_stale(int fd, size_t stale_offset)
     /* Best effort: readers that miss it still notice the new inode within a second. */
     if (pwrite(fd, &stale, sizeof(stale), (off_t)stale_offset) < 0)
         return;
+}
+
+void logto_directory_set_enumerate(struct logto_directory *dir, bool enumerate)
+{
+    if (enumerate)
+        dir->snapshot_flags &= ~LOGTO_SNAPSHOT_F_NO_ENUMERATE;
+    else
+        dir->snapshot_flags |= LOGTO_SNAPSHOT_F_NO_ENUMERATE;
 }
 
 int logto_snapshot_write(const char *path, const struct logto_directory *dir,
@@ -1361,6 +1370,7 @@ int logto_snapshot_read(const char *path, struct logto_directory **ret, struct l
     if (logto_directory_validate(dir, &e) < 0)
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s: %s", path, e.message);
     dir->local_files = logto_snapshot_local_files(snap);
+    dir->snapshot_flags = logto_snapshot_flags(snap);
     *ret = TAKE_PTR(dir);
     return 0;
 }

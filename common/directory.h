@@ -58,6 +58,10 @@ struct logto_directory {
      * logto_directory_drop_local, kept by removals (they make no entry local), reset by every
      * addition; logto_snapshot_read takes it from the file. */
     uint64_t local_files;
+    /* LOGTO_SNAPSHOT_F_* for the snapshot header (NO_ENUMERATE: [sync] enumerate = no). The
+     * writers (sync, sign-in) set it from the configuration; logto_snapshot_read takes it from
+     * the file. */
+    uint32_t snapshot_flags;
     /* Allocated lengths of users and groups, so adding is amortised O(1). 0 (or anything
      * smaller than n_*) means "exactly n_*", so a directory built by hand stays valid. */
     size_t users_allocated, groups_allocated;
@@ -103,6 +107,10 @@ int logto_directory_remove_user(struct logto_directory *dir, const char *sub);
  *    group belongs to a user.
  */
 int logto_directory_validate(const struct logto_directory *dir, struct logto_error *err);
+
+/* [sync] enumerate: clear or set LOGTO_SNAPSHOT_F_NO_ENUMERATE in dir->snapshot_flags (the
+ * writers, sync and sign-in, call it with their configuration before logto_snapshot_write). */
+void logto_directory_set_enumerate(struct logto_directory *dir, bool enumerate);
 
 /* Write the snapshot atomically (temp file, fsync, rename, fsync dir), mode 0644. The previous
  * file, if any, is then marked stale so readers that mapped it notice at once. */

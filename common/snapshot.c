@@ -77,6 +77,7 @@ struct logto_snapshot {
     uint32_t version;
     uint64_t generation;
     uint64_t local_files;
+    uint32_t flags;
     int64_t created_at;
     uint8_t hash_key[16];
     const struct logto_snapshot_user *users;
@@ -224,7 +225,7 @@ static int check_header(const uint8_t *base, size_t size, const char *path, stru
         return corrupt(err, path, "header checksum mismatch");
     stale = v1 ? h1->stale : h->stale;
     reserved = v1 ? h1->reserved1 | (uint32_t) !!h1->reserved0 : h->reserved;
-    if (reserved != 0 || h->flags != 0)
+    if (reserved != 0 || (h->flags & ~(v1 ? 0u : LOGTO_SNAPSHOT_F_KNOWN)) != 0)
         return corrupt(err, path, "unknown flags or reserved fields set");
     if (stale != 0 && stale != LOGTO_SNAPSHOT_STALE)
         return corrupt(err, path, "bad stale word");
@@ -357,6 +358,7 @@ static void bind_tables(struct logto_snapshot *s, const struct logto_snapshot_he
                    : &h->stale;
     s->generation = h->generation;
     s->local_files = s->version == LOGTO_SNAPSHOT_VERSION_1 ? 0 : h->local_files;
+    s->flags = s->version == LOGTO_SNAPSHOT_VERSION_1 ? 0 : h->flags;
     s->created_at = h->created_at;
     memcpy(s->hash_key, h->hash_key, sizeof(s->hash_key));
     s->header_size = h->header_size;
@@ -1321,6 +1323,16 @@ uint64_t logto_snapshot_generation(const struct logto_snapshot *snap)
 uint64_t logto_snapshot_local_files(const struct logto_snapshot *snap)
 {
     return snap->local_files;
+}
+
+uint32_t logto_snapshot_flags(const struct logto_snapshot *snap)
+{
+    return snap->flags;
+}
+
+bool logto_snapshot_enumerate(const struct logto_snapshot *snap)
+{
+    return !(snap->flags & LOGTO_SNAPSHOT_F_NO_ENUMERATE);
 }
 
 int64_t logto_snapshot_created_at(const struct logto_snapshot *snap)

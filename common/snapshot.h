@@ -129,6 +129,13 @@
 #define LOGTO_SNAPSHOT_REGION_SHIFT     12u /* what the writer uses: 4 KiB */
 #define LOGTO_SNAPSHOT_REGION_SHIFT_MIN 6u  /* what the reader accepts */
 #define LOGTO_SNAPSHOT_REGION_SHIFT_MAX 24u
+/* Header flags. NO_ENUMERATE ([sync] enumerate = no): setpwent/getpwent and setgrent/getgrent
+ * list no entry of this file; lookups by name, by ID and initgroups are unchanged. Readers before
+ * this flag refuse any flag, so writers set it only when asked: with enumerate = yes (the default)
+ * a file is what it always was. A downgraded reader refuses a file written with enumerate = no
+ * (fail closed: no Logto user) until a writer of its own version replaces it. */
+#define LOGTO_SNAPSHOT_F_NO_ENUMERATE 0x1u
+#define LOGTO_SNAPSHOT_F_KNOWN        LOGTO_SNAPSHOT_F_NO_ENUMERATE
 
 enum logto_snapshot_table {
     LOGTO_SNAP_USERS,
@@ -155,7 +162,7 @@ struct logto_snapshot_header {
     uint32_t version;
     uint32_t byte_order;  /* LOGTO_SNAPSHOT_BYTE_ORDER as the writer stored it */
     uint32_t header_size; /* sizeof(struct logto_snapshot_header) */
-    uint32_t flags;       /* none defined yet: any bit set is refused */
+    uint32_t flags;       /* LOGTO_SNAPSHOT_F_*; any other bit set is refused */
     uint64_t file_size;
     uint64_t generation; /* previous file's generation + 1 */
     int64_t created_at;  /* seconds since the epoch (the directory's generated_at) */
@@ -304,6 +311,10 @@ uint64_t logto_snapshot_generation(const struct logto_snapshot *snap);
 /* The fingerprint of the local files the writer checked against (above); 0: unknown. */
 uint64_t logto_snapshot_local_files(const struct logto_snapshot *snap);
 int64_t logto_snapshot_created_at(const struct logto_snapshot *snap);
+/* The header's LOGTO_SNAPSHOT_F_* flags (0 for version 1). */
+uint32_t logto_snapshot_flags(const struct logto_snapshot *snap);
+/* False when the file says not to enumerate (LOGTO_SNAPSHOT_F_NO_ENUMERATE). */
+bool logto_snapshot_enumerate(const struct logto_snapshot *snap);
 uint32_t logto_snapshot_n_users(const struct logto_snapshot *snap);
 uint32_t logto_snapshot_n_groups(const struct logto_snapshot *snap);
 /* The file this mapping came from. */

@@ -2015,6 +2015,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         progress(opts, "writing", 0, 1);
         t = logto_monotonic_ms();
         dir->generated_at = logto_now(ctx);
+        logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
         /* Blocked names first: a sync that dies in between leaves them blocked, never served. */
         r = logto_blocked_write(ctx, report->blocked, err);
         if (r >= 0)

@@ -557,6 +557,9 @@ static enum nss_status pw_next_locked(struct passwd *pw, char *buf, size_t len, 
     struct logto_snap_user u;
     int r;
 
+    /* [sync] enumerate = no: lookups answer, enumerations list nothing of ours. */
+    if (!logto_snapshot_enumerate(pw_enum.snap))
+        return not_found(errnop);
     for (;;) {
         r = logto_snapshot_user_at(pw_enum.snap, pw_enum.next, &u);
         if (r == -LOGTO_E_NOTFOUND)
@@ -581,6 +584,8 @@ static enum nss_status gr_next_locked(struct group *gr, char *buf, size_t len, i
     struct logto_snap_group g;
     int r;
 
+    if (!logto_snapshot_enumerate(gr_enum.snap))
+        return not_found(errnop);
     for (;;) {
         r = logto_snapshot_group_at(gr_enum.snap, gr_enum.next, &g);
         if (r == -LOGTO_E_NOTFOUND)

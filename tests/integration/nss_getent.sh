@@ -111,6 +111,19 @@ mksnapshot: directory-skip-local name=daemon reason=system-name" cat "$tmp/mksna
     "$MKSNAPSHOT" "$tmp/next.txt" "$tmp/state/directory.snapshot"
     check "replaced snapshot" "alice:*:10001:10001:Alice Pleasance Liddell:/home/alice:/bin/bash" \
         wrap getent passwd alice
+    # [sync] enumerate = no (the snapshot's flag): the lists hold only local entries, lookups
+    # by name and ID still answer.
+    { cat "$tmp/next.txt"; echo enumerate:no; } >"$tmp/noenum.txt"
+    "$MKSNAPSHOT" "$tmp/noenum.txt" "$tmp/state/directory.snapshot"
+    check "enumerate=no: getent passwd" "$(grep -v '^#' "$DATA/passwd" | cut -d: -f1)" \
+        sh -c 'getent passwd | env -u LD_PRELOAD cut -d: -f1'
+    check "enumerate=no: getent group" "$(grep -v '^#' "$DATA/group" | cut -d: -f1)" \
+        sh -c 'getent group | env -u LD_PRELOAD cut -d: -f1'
+    check "enumerate=no: getent passwd alice" \
+        "alice:*:10001:10001:Alice Pleasance Liddell:/home/alice:/bin/bash" wrap getent passwd alice
+    check "enumerate=no: by UID" "$(echo "$LOGTO_USERS" | sed -n 3p)" wrap getent passwd 10003
+    check "enumerate=no: getent group developers" "developers:*:20001:alice,bob" \
+        wrap getent group developers
     # Not an absolute path: the override is refused (the module is unavailable), locals resolve.
     check_rc "relative LOGTO_NSS_SNAPSHOT" 2 env LOGTO_NSS_SNAPSHOT=directory.snapshot getent passwd alice
     check "relative override, local user" "$(grep '^root:' "$DATA/passwd")" \

@@ -16,7 +16,10 @@ ttl=12
 pam_slow && ttl=60
 idp_start --device-ttl $ttl || exit $?
 dir=$(test_tmpdir)
-pam_write_config "$dir/logto.conf" "$dir" "[service *]
+# [sync] enumerate = no: sign-in writes it into the snapshot too (checked after step 1).
+pam_write_config "$dir/logto.conf" "$dir" "[sync]
+enumerate = no
+[service *]
 allow_any_user = yes
 flow = device
 qr = no
@@ -80,6 +83,8 @@ assert_logged "$f" "^account-ok user=alice service=logto-device decided=cached"
 [ -f "$dir/state/tokens/alice.json" ] || fail "no token record for alice"
 [ "$(stat -c %a "$dir/state/tokens/alice.json")" = 600 ] || fail "token record is not 0600"
 [ -f "$dir/state/directory.snapshot" ] || fail "no directory snapshot after sign-in"
+assert_contains "$(wrap "$top_builddir/tests/lib/mksnapshot" --dump "$dir/state/directory.snapshot")" \
+    "enumerate:no" "snapshot written by sign-in with [sync] enumerate = no"
 
 # 2. bob approves a code that alice asked for: refused, with a log line naming both.
 st=$(device_signin alice bob)

@@ -11,6 +11,7 @@
  *
  * Input, one entry per line ('#' comments; fields as in passwd(5), so no ':' inside them):
  *   generated:SECONDS
+ *   enumerate:no                                                  ([sync] enumerate = no)
  *   user:NAME:UID:GID:GECOS:HOME:SHELL:SUB[:FLAGS[:UPDATED]]     FLAGS: 0, suspended or a number
  *   group:NAME:GID:KIND:MEMBER,MEMBER,...:SOURCE                  KIND: private role org
  *                                                                  org-role claim; SOURCE last
@@ -164,6 +165,8 @@ static int read_input(const char *path, struct logto_directory *dir)
             uint64_t v;
             r = logto_parse_u64(line + 10, 0, INT64_MAX, &v);
             dir->generated_at = (int64_t)v;
+        } else if (strcmp(line, "enumerate:no") == 0) {
+            logto_directory_set_enumerate(dir, false);
         } else {
             r = -1;
         }
@@ -210,6 +213,8 @@ static int dump(const char *path)
         return 1;
     }
     printf("generated:%lld\n", (long long)dir->generated_at);
+    if (dir->snapshot_flags & LOGTO_SNAPSHOT_F_NO_ENUMERATE)
+        printf("enumerate:no\n");
     for (size_t i = 0; i < dir->n_users; i++) {
         const struct logto_dir_user *u = &dir->users[i];
         printf("user:%s:%u:%u:%s:%s:%s:%s:%u:%lld\n", u->name, u->uid, u->gid, u->gecos, u->home,

@@ -137,16 +137,23 @@ static struct logto_directory *fixture(const char *alice_gecos)
     return d;
 }
 
-static void write_fixture(const char *alice_gecos)
+static void write_fixture_enumerate(const char *alice_gecos, bool enumerate)
 {
     struct logto_directory *d = fixture(alice_gecos);
     struct logto_error err = { 0 };
 
+    if (d)
+        logto_directory_set_enumerate(d, enumerate);
     if (!d || logto_snapshot_write(snap_path, d, &err) < 0) {
         fprintf(stderr, "fixture: %s\n", err.message);
         exit(99);
     }
     logto_directory_free(d);
+}
+
+static void write_fixture(const char *alice_gecos)
+{
+    write_fixture_enumerate(alice_gecos, true);
 }
 
 #define SYM(name)                                                                                  \
@@ -742,6 +749,58 @@ static void test_initgroups_many(void)
     write_fixture("Alice Liddell");
 }
 
+/* ---------------------------------------------------------------- enumerate = no */
+
+/* A snapshot written with [sync] enumerate = no: getpwent/getgrent list nothing of ours, while
+ * lookups by name and ID and initgroups answer as before. Written back with enumerate = yes, the
+ * lists come back. */
+static void test_no_enumerate(void)
+{
+    struct passwd pw;
+    struct group gr;
+    char buf[8192];
+    int e = 0;
+    long start = 1, size = 64;
+    gid_t *groups = calloc((size_t)size, sizeof(gid_t));
+
+    write_fixture_enumerate("Alice Liddell", false);
+    CHECK_INT(nss.setpwent(0), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.getpwent_r(&pw, buf, sizeof(buf), &e), NSS_STATUS_NOTFOUND);
+    CHECK_INT(e, ENOENT);
+    CHECK_INT(nss.endpwent(), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.getpwent_r(&pw, buf, sizeof(buf), &e), NSS_STATUS_NOTFOUND);
+    CHECK_INT(nss.endpwent(), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.setgrent(0), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.getgrent_r(&gr, buf, sizeof(buf), &e), NSS_STATUS_NOTFOUND);
+    CHECK_INT(e, ENOENT);
+    CHECK_INT(nss.endgrent(), NSS_STATUS_SUCCESS);
+
+    CHECK_INT(nss.getpwnam_r("alice", &pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(pw.pw_uid, 10001);
+    CHECK_INT(nss.getpwuid_r(10002, &pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_STR(pw.pw_name, "bob");
+    CHECK_INT(nss.getgrnam_r("developers", &gr, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(gr.gr_gid, 20001);
+    CHECK_INT(nss.getgrgid_r(20100, &gr, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_STR(gr.gr_name, "crowd");
+    if (groups) {
+        groups[0] = 10010;
+        CHECK_INT(nss.initgroups_dyn("dan", 10010, &start, &size, &groups, -1, &e),
+                  NSS_STATUS_SUCCESS);
+        CHECK_INT(start, 41);
+    }
+    free(groups);
+
+    write_fixture("Alice Liddell");
+    CHECK_INT(nss.setpwent(0), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.getpwent_r(&pw, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_STR(pw.pw_name, "alice");
+    CHECK_INT(nss.endpwent(), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.setgrent(0), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.getgrent_r(&gr, buf, sizeof(buf), &e), NSS_STATUS_SUCCESS);
+    CHECK_INT(nss.endgrent(), NSS_STATUS_SUCCESS);
+}
+
 /* ---------------------------------------------------------------- replacement */
 
 static void test_replacement(void)
@@ -782,7 +841,7 @@ int main(int argc, char **argv)
         TEST(test_transient),       TEST(test_passwd),       TEST(test_group),
         TEST(test_erange_passwd),   TEST(test_erange_group), TEST(test_enumerate_passwd),
         TEST(test_enumerate_group), TEST(test_initgroups),   TEST(test_initgroups_many),
-        TEST(test_replacement),
+        TEST(test_no_enumerate),    TEST(test_replacement),
     };
     int r;
 

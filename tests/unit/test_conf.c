@@ -253,6 +253,7 @@ static void test_defaults(void)
     CHECK_INT(cfg->lookup_rate, 30);
     CHECK_INT(cfg->lookup_burst, 10);
     CHECK_INT(cfg->lookup_cache_ttl, 60);
+    CHECK(!cfg->no_enumerate);
     CHECK_STR(cfg->state_dir, LOGTO_STATE_DIR);
     CHECK_STR(cfg->cache_dir, LOGTO_CACHE_DIR);
     CHECK(!cfg->debug);
@@ -402,6 +403,7 @@ static void test_every_key(void)
     CHECK_INT(cfg->lookup_rate, 12);
     CHECK_INT(cfg->lookup_burst, 4);
     CHECK_INT(cfg->lookup_cache_ttl, 300);
+    CHECK(cfg->no_enumerate);
     CHECK_STR(cfg->state_dir, "/srv/logto/state");
     CHECK_STR(cfg->cache_dir, "/srv/logto/cache");
     CHECK(cfg->debug);
@@ -433,7 +435,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_INT(star->allow_any_user, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 56);
+    CHECK_INT(star->line, 57);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);

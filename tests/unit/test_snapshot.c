@@ -1177,6 +1177,7 @@ static void test_version_1(void)
     CHECK_INT(logto_snapshot_n_regions(s), 0);
     CHECK_INT(logto_snapshot_generation(s), 1);
     CHECK(logto_snapshot_local_files(s) == 0); /* version 1 has none */
+    CHECK(logto_snapshot_enumerate(s));        /* nor flags: it enumerates */
     CHECK_INT(logto_snapshot_verify(s, &err), 0);
     CHECK_INT(logto_snapshot_read(p, &d, &err), 0);
     CHECK(d && d->n_users == 3 && d->n_groups == 7);
@@ -1202,6 +1203,61 @@ out:
     logto_directory_free(d);
     logto_directory_free(sample);
     free(v1);
+    unlink(p);
+}
+
+/*
+ * [sync] enumerate = no: the header flag round trip. A file written without it (every file
+ * before the flag) enumerates; one written with it says so, still answers lookups, and keeps the
+ * flag through a read and rewrite (sign-in rewrites what sync wrote); the writer clears it when
+ * asked. Other flag bits stay refused (test_damage: flags).
+ */
+static void test_enumerate_flag(void)
+{
+    _cleanup_free_ char *p = fx_path(dir, "noenum.snapshot");
+    struct logto_directory *d = fx_sample(), *back = NULL;
+    struct logto_snapshot *s = NULL;
+    struct logto_error err = { 0 };
+    struct logto_snap_user u;
+    struct logto_snap_group g;
+
+    CHECK(logto_snapshot_enumerate(good_snap));
+    CHECK_INT(logto_snapshot_flags(good_snap), 0);
+    CHECK_INT(((const struct logto_snapshot_header *)(const void *)good)->flags, 0);
+
+    logto_directory_set_enumerate(d, false);
+    CHECK_INT(logto_snapshot_write(p, d, &err), 0);
+    CHECK_INT(logto_snapshot_open(p, &s, &err), 0);
+    if (s) {
+        CHECK(!logto_snapshot_enumerate(s));
+        CHECK_INT(logto_snapshot_flags(s), LOGTO_SNAPSHOT_F_NO_ENUMERATE);
+        CHECK_INT(logto_snapshot_verify(s, &err), 0);
+        CHECK_INT(logto_snapshot_user_by_name(s, "alice", &u), 0);
+        CHECK_INT(logto_snapshot_user_by_uid(s, 10001, &u), 0);
+        CHECK_INT(logto_snapshot_group_by_gid(s, 20001, &g), 0);
+        logto_snapshot_unref(TAKE_PTR(s));
+    }
+    CHECK_INT(cache_verdict(p, &err), 0);
+
+    /* Read back and written again: the flag stays. */
+    CHECK_INT(logto_snapshot_read(p, &back, &err), 0);
+    CHECK(back && back->snapshot_flags == LOGTO_SNAPSHOT_F_NO_ENUMERATE);
+    if (back) {
+        CHECK_INT(logto_snapshot_write(p, back, &err), 0);
+        CHECK_INT(logto_snapshot_open(p, &s, &err), 0);
+        CHECK(s && !logto_snapshot_enumerate(s));
+        logto_snapshot_unref(TAKE_PTR(s));
+
+        /* enumerate = yes again: cleared. */
+        logto_directory_set_enumerate(back, true);
+        CHECK_INT(back->snapshot_flags, 0);
+        CHECK_INT(logto_snapshot_write(p, back, &err), 0);
+        CHECK_INT(logto_snapshot_open(p, &s, &err), 0);
+        CHECK(s && logto_snapshot_enumerate(s));
+        logto_snapshot_unref(TAKE_PTR(s));
+    }
+    logto_directory_free(back);
+    logto_directory_free(d);
     unlink(p);
 }
 
@@ -1387,7 +1443,7 @@ int main(int argc, char **argv)
         TEST(test_unsafe_files),   TEST(test_cache_logging),
         TEST(test_replace_stale),  TEST(test_replace_inode),
         TEST(test_references),     TEST(test_missing_dir),
-        TEST(test_group_overflow),
+        TEST(test_group_overflow), TEST(test_enumerate_flag),
     };
     int r;
 

@@ -440,10 +440,14 @@ static void test_unsafe(void)
     unlink(other);
     CHECK(got == NULL);
 
-    /* Whatever the umask, records are 0600 and the directory 0700. */
+    /* Whatever the umask, records are 0600 and the directory 0700. Under umask 0777 the new
+     * directory is mode 0 until fchmod, which only root (the store's one user) can open: as
+     * another user (a package build) that mask is left out. */
     logto_store_close(TAKE_PTR(s));
     static const mode_t masks[] = { 0, 022, 0777 };
     for (size_t i = 0; i < ELEMENTSOF(masks); i++) {
+        if (masks[i] & 0700 && geteuid() != 0)
+            continue;
         mode_t old = umask(masks[i]);
         struct stat st;
         rm_tree(tokens);
