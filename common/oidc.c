@@ -470,6 +470,7 @@ static int jwks_fetch(const struct logto_ctx *ctx, struct logto_http *http, stru
                   logto_errc_name(logto_errc_from(r)));
         return r;
     }
+    oidc->jwks_fetches++;
     if (forced)
         oidc->jwks_refetched_at = now;
     cache_store(ctx, oidc, LOGTO_JWKS_FILE, oidc->jwks_uri, now, now + LOGTO_JWKS_TTL,
@@ -534,14 +535,16 @@ static int keys_for(const struct logto_ctx *ctx, struct logto_http *http, struct
                     struct logto_error *err)
 {
     struct logto_error ferr = { 0 };
-    int64_t iat = 0, before = oidc->jwks_fetched_at;
+    int64_t iat = 0;
+    unsigned fetches = oidc->jwks_fetches;
     int r;
 
     r = logto_oidc_load_jwks(ctx, http, oidc, false, err);
     if (r < 0 || !kid || logto_jwks_has_kid(oidc->jwks, kid))
         return r;
-    /* Fetched by this very call, with the token in hand: a refetch would get the same keys. */
-    if (oidc->jwks_fetched_at != before && oidc->jwks_fetched_at >= logto_now(ctx))
+    /* Fetched from the network by this very call, with the token in hand: a refetch would get
+     * the same keys. (Loaded from the cache, however recent, they may predate the token.) */
+    if (oidc->jwks_fetches != fetches)
         return 0;
     logto_log(&ctx->log, LOG_INFO, "oidc-jwks-refetch reason=unknown-kid kid=%s", kid);
     /* A payload without a usable iat only loses the shorter limit; verification judges it. */

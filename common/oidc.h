@@ -52,6 +52,7 @@ struct logto_oidc {
     struct logto_jwks *jwks;
     int64_t jwks_fetched_at, jwks_expires_at;
     int64_t jwks_refetched_at; /* last unknown-kid refetch (0: none known) */
+    unsigned jwks_fetches;     /* JWKS fetched from the network by this process */
     int cache_dirfd;           /* -1: no cache */
     bool cache_failed;         /* a write failed once: stop trying */
 };
