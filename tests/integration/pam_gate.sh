@@ -66,7 +66,8 @@ A=$dir/a/state
 ctl() { wrap "$LOGTOCTL" --config "$dir/a.conf" "$@"; }
 # getent passwd NAME on host A: local copies of the files, then libnss_logto on its snapshot.
 getent_a() {
-    LD_PRELOAD=$NSS_WRAPPER_LIB NSS_WRAPPER_PASSWD=$dir/passwd NSS_WRAPPER_GROUP=$dir/group \
+    LD_PRELOAD=$(module_preload "$NSS_WRAPPER_LIB") \
+        NSS_WRAPPER_PASSWD=$dir/passwd NSS_WRAPPER_GROUP=$dir/group \
         NSS_WRAPPER_MODULE_SO_PATH=$LOGTO_NSS_MODULE NSS_WRAPPER_MODULE_FN_PREFIX=logto \
         LOGTO_NSS_SNAPSHOT=$A/directory.snapshot getent passwd "$1"
 }
