@@ -694,7 +694,9 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user,
     _cleanup_secret_ char *code = NULL;
     _cleanup_form_ struct logto_form form = { 0 };
     struct logto_client client = { .client_id = cfg->password_client_id };
-    struct experience x = { .ctx = ctx, .user = user, .login = { "username", user } };
+    struct experience x = { .ctx = ctx,
+                            .user = user,
+                            .login = { .type = "username", .value = user } };
     int r;
 
     _cleanup_json_ json_t *stored = NULL;
