@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -1181,6 +1182,7 @@ struct parser {
     size_t n_errors;
     enum logto_errc first_code;
     bool incomplete; /* a file could not be read: whole-configuration checks would mislead */
+    bool thorough;   /* logto_config_check: also the checks of check_system */
 };
 
 static int diag(struct parser *p, enum logto_errc code, const char *file, int line, const char *fmt,
@@ -1335,6 +1337,17 @@ static void cut_comment(char *value)
         }
 }
 
+/* Remember where a service's rule lists were set (config check --online names the line). */
+static void note_rule_origin(struct logto_service *svc, const char *key, const struct origin *o)
+{
+    struct logto_origin *at = strcmp(key, "require_roles") == 0       ? &svc->require_roles_at
+                              : strcmp(key, "require_orgs") == 0      ? &svc->require_orgs_at
+                              : strcmp(key, "require_org_roles") == 0 ? &svc->require_org_roles_at
+                                                                      : NULL;
+    if (at)
+        *at = (struct logto_origin){ o->file, o->line };
+}
+
 static int parse_assignment(struct parser *p, char *s)
 {
     char *eq = strchr(s, '='), *key, *text, label[96], why[512], clean[64];
@@ -1394,6 +1407,8 @@ static int parse_assignment(struct parser *p, char *s)
     store_value(&schema[i], obj, &v);
     if (!service)
         p->bad[i] = false;
+    else
+        note_rule_origin(p->cfg->services[p->svc], schema[i].name, o);
     return 0;
 }
 
@@ -1639,6 +1654,13 @@ static int check_provider(struct parser *p)
         return diag_key(p, endpoint, "is required (the Logto URL, e.g. https://auth.example.com)");
     if (r < 0 || !cfg->endpoint)
         return r;
+    /* A common mistake: the issuer pasted as the endpoint (the issuer would be .../oidc/oidc). */
+    size_t elen = strlen(cfg->endpoint);
+    if (elen >= 5 && strcmp(cfg->endpoint + elen - 5, "/oidc") == 0)
+        return diag_key(p, endpoint,
+                        "\"%s\" ends in /oidc: the endpoint is the Logto tenant's base URL (e.g. "
+                        "https://auth.example.com); the issuer is derived as endpoint + /oidc",
+                        cfg->endpoint);
     _cleanup_free_ char *derived = logto_asprintf("%s/oidc", cfg->endpoint);
     if (!derived)
         return -LOGTO_E_NOMEM;
@@ -1718,6 +1740,80 @@ static int check_services(struct parser *p)
     return r;
 }
 
+/* A CA file must hold at least one PEM certificate, or every TLS connection fails. */
+static int check_ca_pem(struct parser *p)
+{
+    size_t i = rule_index("logto", "ca_file");
+    _cleanup_free_ char *buf = NULL;
+    struct logto_error e = { 0 };
+    const char *begin;
+    size_t len;
+    int r;
+
+    if (!p->cfg->ca_file)
+        return 0;
+    r = logto_file_read_trusted(p->cfg->ca_file, LOGTO_FILE_PUBLIC, CA_FILE_MAX, &buf, &len, &e);
+    if (r == -LOGTO_E_NOMEM)
+        return r;
+    if (r < 0) /* check_files reported it */
+        return 0;
+    begin = memmem(buf, len, "-----BEGIN CERTIFICATE-----", 27);
+    if (!begin)
+        begin = memmem(buf, len, "-----BEGIN TRUSTED CERTIFICATE-----", 35);
+    if (begin && memmem(begin, len - (size_t)(begin - buf), "-----END ", 9))
+        return 0;
+    return diag_key(p, i,
+                    "%s holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"): give the "
+                    "CA certificate in PEM form (openssl x509 -in CERT -outform PEM)",
+                    p->cfg->ca_file);
+}
+
+/* The directory, or its nearest existing ancestor, must be one the module will trust: the PAM
+ * module refuses state and caches under a path another user could change. */
+static int check_dir_safe(struct parser *p, const char *section, const char *key)
+{
+    size_t i = rule_index(section, key);
+    const char *dir = *(char **)field(&schema[i], p->cfg);
+    _cleanup_free_ char *path = dir ? strdup(dir) : NULL;
+    _cleanup_close_ int fd = -1;
+    struct logto_error e = { 0 };
+    bool missing = false;
+    struct stat st;
+    int r;
+
+    if (!dir)
+        return 0;
+    if (!path)
+        return -LOGTO_E_NOMEM;
+    while (lstat(path, &st) < 0 && errno == ENOENT) {
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            return 0;
+        slash[slash == path ? 1 : 0] = '\0';
+        missing = true;
+    }
+    r = logto_dir_open_trusted(path, false, &fd, &e);
+    if (r == -LOGTO_E_NOMEM)
+        return r;
+    if (r >= 0)
+        return 0;
+    return diag_key(p, i,
+                    "%s%s: %s; make it and every parent directory owned by root and not writable "
+                    "by group or others (chown root; chmod go-w)",
+                    dir, missing ? " (not created yet)" : "", e.message);
+}
+
+static int check_system(struct parser *p)
+{
+    int r = check_ca_pem(p);
+
+    if (r >= 0)
+        r = check_dir_safe(p, "paths", "state_dir");
+    if (r >= 0)
+        r = check_dir_safe(p, "paths", "cache_dir");
+    return r;
+}
+
 /* Defaults and the checks that need the whole configuration. */
 static int finish(struct parser *p)
 {
@@ -1737,6 +1833,8 @@ static int finish(struct parser *p)
         r = check_files(p);
     if (r >= 0)
         r = check_services(p);
+    if (r >= 0 && p->thorough)
+        r = check_system(p);
     return r;
 }
 
@@ -1763,7 +1861,7 @@ static int parse_config(struct parser *p, const char *path)
 
 int logto_config_check(const char *path, struct logto_config **ret, char ***ret_errors)
 {
-    struct parser p = { 0 };
+    struct parser p = { .thorough = true };
     int r;
 
     *ret = NULL;

@@ -38,6 +38,12 @@ enum logto_password_method {
 
 enum logto_tristate { LOGTO_AUTO = -1, LOGTO_NO = 0, LOGTO_YES = 1 };
 
+/* Where a key was set: file is one of cfg->sources (NULL: not set in any file). */
+struct logto_origin {
+    const char *file;
+    int line;
+};
+
 /* One [service NAME] section. Unset values are LOGTO_UNSET (ints) or NULL (lists). */
 #define LOGTO_UNSET INT64_MIN
 struct logto_service {
@@ -60,6 +66,9 @@ struct logto_service {
     int64_t allow_any_user;      /* bool: with no rule set, admit every user of the tenant */
     char *file;                  /* where the section was defined (for messages) */
     int line;
+    /* Where the rule lists were set, for logtoctl config check --online (sections of
+     * cfg->services only; resolved services leave them empty). */
+    struct logto_origin require_roles_at, require_orgs_at, require_org_roles_at;
 };
 
 struct logto_config {
@@ -139,7 +148,11 @@ int logto_config_parse_buffer(const char *buf, size_t len, const char *name,
                               struct logto_config **ret, struct logto_error *err);
 
 /* Like load, but collects every error message ("file:line: key: what") into *ret_errors.
- * Returns the number of errors (0: *ret is the loaded config). */
+ * Returns the number of errors (0: *ret is the loaded config). It also runs the checks that
+ * only `logtoctl config check` and `status` make (they look at the running system, not only the
+ * text): an endpoint that ends in /oidc, a ca_file without a PEM certificate, a state_dir or
+ * cache_dir (or the nearest existing parent) that is not owned by root or is writable by group
+ * or others. */
 int logto_config_check(const char *path, struct logto_config **ret, char ***ret_errors);
 
 void logto_config_free(struct logto_config *cfg);

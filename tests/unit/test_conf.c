@@ -1017,6 +1017,81 @@ static void test_check_collects(void)
     logto_config_free(cfg);
 }
 
+/* The checks only config check makes (they look at the system): each one an error naming
+ * file:line:key and what to do; the plain load does not make them. */
+static void expect_check(const char *text, const char *want_line, const char *want)
+{
+    struct fx f;
+    _cleanup_strv_ char **errors = NULL;
+    struct logto_config *cfg = NULL;
+    char path[256];
+
+    fx_new(&f, text);
+    snprintf(path, sizeof(path), "%s:%s: ", f.path, want_line);
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), 1);
+    CHECK(errors && logto_startswith(errors[0], path) && strstr(errors[0], want));
+    if (errors && !strstr(errors[0], want))
+        fprintf(stderr, "got: %s\n", errors[0]);
+    logto_config_free(cfg);
+}
+
+static void test_system_checks(void)
+{
+    struct fx f;
+    char dir[300], ca[300];
+    struct logto_config *cfg = NULL;
+    struct logto_error err = { 0 };
+
+    /* The issuer pasted as the endpoint: refused by every load, not only by config check. */
+    expect_check("[logto]\nendpoint = https://auth.example.com/oidc/\nclient_id = a\n", "2",
+                 "[logto] endpoint: \"https://auth.example.com/oidc\" ends in /oidc: the endpoint "
+                 "is the Logto tenant's base URL");
+
+    /* A CA file without a certificate (a key, DER, an empty file). */
+    fx_init(&f);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", f.dir);
+    put_file(ca, "\x30\x82\x01\x0a", 4, 0644);
+    {
+        char conf[512];
+        snprintf(conf, sizeof(conf), BASE "ca_file = %s\n", ca);
+        expect_check(conf, "4", "holds no PEM certificate");
+        put_file(ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", 60, 0644);
+        fx_new(&f, conf);
+        CHECK_INT(logto_config_load(f.path, &cfg, &err), 0);
+        logto_config_free(cfg);
+        cfg = NULL;
+    }
+
+    /* state_dir and cache_dir: writable by others, or under a parent that is. */
+    fx_init(&f);
+    snprintf(dir, sizeof(dir), "%s/open", f.dir);
+    CHECK(mkdir(dir, 0777) == 0 && chmod(dir, 0777) == 0);
+    expect_check(BASE "[paths]\nstate_dir = @DIR@/open\n", "5", "[paths] state_dir: ");
+    snprintf(dir, sizeof(dir), "%s/open", f.dir);
+    {
+        char conf[512];
+        snprintf(conf, sizeof(conf), BASE "[paths]\ncache_dir = %s/open/not/yet\n", f.dir);
+        expect_check(conf, "5", "(not created yet): ");
+        expect_check(conf, "5",
+                     "is writable by group or others (mode 0777); make it and every "
+                     "parent directory owned by root");
+        /* The plain load (the PAM module) leaves this to the moment the directory is used. */
+        fx_new(&f, conf);
+        CHECK_INT(logto_config_load(f.path, &cfg, &err), 0);
+        logto_config_free(cfg);
+        cfg = NULL;
+        CHECK(chmod(dir, 0755) == 0);
+        fx_new(&f, conf);
+        _cleanup_strv_ char **errors = NULL;
+        CHECK_INT(logto_config_check(f.path, &cfg, &errors), 0);
+        logto_config_free(cfg);
+        cfg = NULL;
+        if (chown(dir, 1, 1) == 0) { /* not owned by root (as root only) */
+            expect_check(conf, "5", "is owned by uid 1, not root");
+        }
+    }
+}
+
 static void test_service_resolution(void)
 {
     struct fx f;
@@ -1646,6 +1721,6 @@ TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key)
           TEST(test_every_key_generic), TEST(test_syntax), TEST(test_errors),
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
-          TEST(test_service_resolution), TEST(test_management_opt_in), TEST(test_dump),
-          TEST(test_keys), TEST(test_sample), TEST(test_cli), TEST(test_descriptors),
-          TEST(test_locale))
+          TEST(test_system_checks), TEST(test_service_resolution), TEST(test_management_opt_in),
+          TEST(test_dump), TEST(test_keys), TEST(test_sample), TEST(test_cli),
+          TEST(test_descriptors), TEST(test_locale))
