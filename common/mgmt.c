@@ -883,6 +883,11 @@ int logto_mgmt_list_organizations(struct logto_mgmt *m, json_t **ret, struct log
     return list_all(m, "/organizations", ITEM_ORG, ret, err);
 }
 
+int logto_mgmt_list_organization_roles(struct logto_mgmt *m, json_t **ret, struct logto_error *err)
+{
+    return list_all(m, "/organization-roles", ITEM_ROLE, ret, err);
+}
+
 int logto_mgmt_list_organization_users(struct logto_mgmt *m, const char *org_id, json_t **ret,
                                        struct logto_error *err)
 {
@@ -948,6 +953,24 @@ static int get_json(struct logto_mgmt *m, const char *path, int array_kind, json
     }
     *ret = TAKE_PTR(doc);
     return 0;
+}
+
+int logto_mgmt_get_application(struct logto_mgmt *m, const char *app_id, json_t **ret,
+                               struct logto_error *err)
+{
+    char path[256];
+    int r = check_id_arg(app_id, "application ID", err);
+
+    if (r < 0)
+        return r;
+    snprintf(path, sizeof(path), "/applications/%s", app_id);
+    r = get_json(m, path, -1, ret, err);
+    if (r >= 0 && !json_is_object(*ret)) {
+        json_decref(*ret);
+        *ret = NULL;
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "GET /api/applications/{id}: not an object");
+    }
+    return r;
 }
 
 int logto_mgmt_user_organizations(struct logto_mgmt *m, const char *user_id, json_t **ret,

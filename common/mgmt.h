@@ -87,6 +87,12 @@ int logto_mgmt_list_roles(struct logto_mgmt *m, json_t **ret,
 int logto_mgmt_list_role_users(struct logto_mgmt *m, const char *role_id, json_t **ret,
                                struct logto_error *err);
 int logto_mgmt_list_organizations(struct logto_mgmt *m, json_t **ret, struct logto_error *err);
+/* The organization roles (templates shared by every organization): objects with "name". */
+int logto_mgmt_list_organization_roles(struct logto_mgmt *m, json_t **ret, struct logto_error *err);
+/* GET /api/applications/{id}: the application object, unchecked beyond being an object
+ * (logtoctl config check reads type, oidcClientMetadata and customClientMetadata). */
+int logto_mgmt_get_application(struct logto_mgmt *m, const char *app_id, json_t **ret,
+                               struct logto_error *err);
 /* Users of an organization, each with "organizationRoles". */
 int logto_mgmt_list_organization_users(struct logto_mgmt *m, const char *org_id, json_t **ret,
                                        struct logto_error *err);

@@ -364,6 +364,26 @@ int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
     return 0;
 }
 
+int logto_oidc_discover_fresh(const struct logto_ctx *ctx, struct logto_http *http,
+                              struct logto_oidc **ret, struct logto_error *err)
+{
+    _cleanup_oidc_ struct logto_oidc *oidc = NULL;
+    _cleanup_free_ char *issuer = logto_oidc_expected_issuer(ctx->cfg);
+    int r;
+
+    if (!issuer)
+        return logto_error_set(err, LOGTO_E_CONFIG, "no issuer is configured");
+    oidc = calloc(1, sizeof(*oidc));
+    if (!oidc)
+        return LOGTO_OOM(err);
+    oidc->cache_dirfd = -1; /* neither read nor written */
+    r = discovery_fetch(ctx, http, issuer, oidc, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(oidc);
+    return 0;
+}
+
 int logto_oidc_from_discovery(const struct logto_config *cfg, const char *issuer,
                               const struct json_t *doc, struct logto_oidc **ret,
                               struct logto_error *err)

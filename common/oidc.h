@@ -64,6 +64,10 @@ char *logto_oidc_expected_issuer(const struct logto_config *cfg);
 /* Discovery: the cached document if it is fresh and still valid, else fetched and cached. */
 int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
                         struct logto_oidc **ret, struct logto_error *err);
+/* Discovery from the network, never the cache, and without caching (logtoctl config check
+ * --online: what the provider answers now). Keys loaded into it later are not cached either. */
+int logto_oidc_discover_fresh(const struct logto_ctx *ctx, struct logto_http *http,
+                              struct logto_oidc **ret, struct logto_error *err);
 /* The checks of logto_oidc_discover on one discovery document, without cache or network: a new
  * struct logto_oidc for issuer (no keys yet). For tests and the fuzzer. */
 int logto_oidc_from_discovery(const struct logto_config *cfg, const char *issuer,

@@ -5,6 +5,7 @@
 import { jwtVerify, createLocalJWKSet } from 'jose';
 
 import { ApiError } from './errors.js';
+import { DEVICE_CODE_GRANT } from './provider.js';
 import { jsonBody } from './router.js';
 import { MGMT_API_INDICATOR, StoreError } from './store.js';
 import { isPlainObject, camelToSnake } from './util.js';
@@ -415,6 +416,22 @@ export function mgmtRoutes(router, idp) {
       organizationRoles: [...u.organizations.get(org.id)].map((rid) => store.orgRoles.get(rid)).filter(Boolean)
         .map(({ id, name }) => ({ id, name })),
     }));
+  });
+
+  // GET /api/applications/{id} in Logto's shape, the fields logtoctl config check --online reads:
+  // type, oidcClientMetadata.redirectUris, customClientMetadata.{isDeviceFlow,allowTokenExchange}.
+  router.get('/api/applications/:id', auth, async (ctx) => {
+    const c = idp.storage.clients.get(ctx.params.id);
+    if (!c) throw new ApiError(404, 'entity.not_exists_with_id', { vars: { name: 'applications', id: ctx.params.id } });
+    const custom = {};
+    if (c.grant_types.includes(DEVICE_CODE_GRANT)) custom.isDeviceFlow = true;
+    if (c.client_id === 'native-app') custom.allowTokenExchange = Boolean(idp.settings.allowTokenExchange);
+    ctx.body = {
+      tenantId: 'default', id: c.client_id, name: c.client_name, secret: 'app-secret-never-shown',
+      type: c.application_type === 'native' ? 'Native' : 'MachineToMachine', isThirdParty: false,
+      oidcClientMetadata: { redirectUris: c.redirect_uris, postLogoutRedirectUris: [] },
+      customClientMetadata: custom,
+    };
   });
 
   router.get('/api/organization-roles', auth, async (ctx) => {

@@ -398,3 +398,17 @@ test('PAT exchange with allowTokenExchange off: 400 invalid_request as Logto 1.4
   }
   assert.equal((await exchange('pat_AdjfWRyD6ScO8TZHWiVt3o8MRzMk2rBx')).status, 200);
 });
+
+test('GET /api/applications/{id}: type, redirect URIs, device flow and token exchange flags', async () => {
+  const native = await mgmt(idp, 'GET', '/api/applications/native-app', { token });
+  assert.equal(native.status, 200, native.text);
+  assert.equal(native.json.type, 'Native');
+  assert.deepEqual(native.json.oidcClientMetadata.redirectUris, ['http://127.0.0.1/callback']);
+  assert.equal(native.json.customClientMetadata.allowTokenExchange, true);
+  const device = await mgmt(idp, 'GET', '/api/applications/device-app', { token });
+  assert.equal(device.json.customClientMetadata.isDeviceFlow, true);
+  const none = await mgmt(idp, 'GET', '/api/applications/nope', { token });
+  assert.equal(none.status, 404);
+  assert.equal(none.json.code, 'entity.not_exists_with_id');
+  assert.equal((await mgmt(idp, 'GET', '/api/applications/native-app', {})).status, 401);
+});
