@@ -68,6 +68,12 @@ int cli_load_config(struct cli *cli, struct logto_config **ret); /* cmd_sync.c *
  * Returns 0, or -1 when out of memory or the working directory is unknown. */
 int cli_absolute_path(const char *path, char **ret);
 
+/* logtoctl config check --online: ask the provider (cfg valid). *ret: a new JSON array of
+ * findings {check, result ("ok", "warning", "error", "not checked"), message, file?, line?}.
+ * Returns CLI_OK, CLI_FAIL (an error found) or CLI_UNAVAIL (the provider could not be reached).
+ * config_online.c */
+int cli_config_online(struct cli *cli, const struct logto_config *cfg, struct json_t **ret);
+
 /* Map an error code to a logtoctl exit code. */
 int cli_exit_code(int r);
 

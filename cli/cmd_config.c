@@ -143,30 +143,55 @@ static void print_service_notices(const struct logto_config *cfg,
     }
 }
 
+/* The online findings as text: errors and warnings on stderr, the rest on stdout (not with
+ * --quiet), each "RESULT: [FILE:LINE: ]MESSAGE". */
+static void print_online(const struct cli *cli, const json_t *findings)
+{
+    size_t i;
+    const json_t *item;
+
+    json_array_foreach(findings, i, item)
+    {
+        const char *result = json_string_value(json_object_get(item, "result"));
+        const char *file = json_string_value(json_object_get(item, "file"));
+        bool bad = logto_streq(result, "error") || logto_streq(result, "warning");
+        FILE *out = bad ? stderr : stdout;
+
+        if (!bad && cli->quiet)
+            continue;
+        fprintf(out, "%s: ", result);
+        if (file)
+            fprintf(out, "%s:%d: ", file, (int)json_integer_value(json_object_get(item, "line")));
+        fprintf(out, "%s\n", json_string_value(json_object_get(item, "message")));
+    }
+}
+
 static int check_json(const struct logto_config *cfg, char *const *errors, char *const *notices,
-                      int status)
+                      json_t *online, int status)
 {
     _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
     json_t *doc;
 
     if (cfg && logto_authz_host_new(cfg, &host, NULL) < 0)
         return CLI_FAIL;
-    doc = json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", cfg != NULL, "files",
-                    strv_to_json(cfg ? cfg->sources : NULL), "errors", strv_to_json(errors),
-                    "notices", strv_to_json(notices), "services",
-                    host ? services_json(host) : json_array());
+    doc = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", cfg != NULL && status == CLI_OK,
+                    "files", strv_to_json(cfg ? cfg->sources : NULL), "errors",
+                    strv_to_json(errors), "notices", strv_to_json(notices), "services",
+                    host ? services_json(host) : json_array(), "online",
+                    online ? online : json_null());
     if (!doc)
         return CLI_FAIL;
     return print_json(doc) == CLI_OK ? status : CLI_FAIL;
 }
 
-static int config_check(struct cli *cli, const char *path)
+static int config_check(struct cli *cli, const char *path, bool online)
 {
     _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
     _cleanup_(logto_authz_host_freep) struct logto_authz_host *host = NULL;
     _cleanup_strv_ char **errors = NULL, **notices = NULL;
     _cleanup_free_ char *abs = NULL, *files = NULL;
-    int n;
+    json_t *findings = NULL;
+    int n, status = CLI_OK;
 
     if (cli_absolute_path(path, &abs) < 0)
         return cli_fail(cli, -LOGTO_E_IO, NULL);
@@ -175,17 +200,25 @@ static int config_check(struct cli *cli, const char *path)
         return cli_fail(cli, n, NULL);
     if (mode_notices(cfg, &notices) < 0)
         return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
+    /* The provider is asked only about a valid configuration. */
+    if (online && n == 0)
+        status = cli_config_online(cli, cfg, &findings);
     if (cli->json)
-        return check_json(cfg, errors, notices, n > 0 ? CLI_CONFIG : CLI_OK);
+        return check_json(cfg, errors, notices, findings, n > 0 ? CLI_CONFIG : status);
     if (n > 0) {
         for (size_t i = 0; errors[i]; i++)
             fprintf(stderr, "%s\n", errors[i]);
+        if (online)
+            fprintf(stderr, "not checked online: the configuration has errors\n");
         return CLI_CONFIG;
     }
     for (size_t i = 0; notices && notices[i]; i++)
         fprintf(stderr, "notice: %s\n", notices[i]);
-    if (cli->quiet)
-        return CLI_OK;
+    if (cli->quiet) {
+        print_online(cli, findings);
+        json_decref(findings);
+        return status;
+    }
     files = logto_strv_join(cfg->sources, ", ");
     if (!files)
         return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
@@ -194,7 +227,12 @@ static int config_check(struct cli *cli, const char *path)
         return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
     print_service_notices(cfg, host);
     logto_config_dump(cfg, stdout);
-    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+    if (findings) {
+        fflush(stdout);
+        print_online(cli, findings);
+        json_decref(findings);
+    }
+    return fflush(stdout) == 0 ? status : CLI_FAIL;
 }
 
 static int config_keys(struct cli *cli)
@@ -223,7 +261,7 @@ static int config_keys(struct cli *cli)
 
 static void config_usage(FILE *out)
 {
-    fprintf(out, "usage: logtoctl [--json] [--quiet] config check [--config PATH]\n"
+    fprintf(out, "usage: logtoctl [--json] [--quiet] config check [--config PATH] [--online]\n"
                  "       logtoctl [--json] config keys\n");
 }
 
@@ -232,9 +270,11 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv)
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
+        { "online", no_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 },
     };
     const char *path = cli->config_path;
+    bool online = false;
     int c;
 
     if (argc < 2) {
@@ -255,6 +295,9 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv)
         case 'h':
             config_usage(stdout);
             return CLI_OK;
+        case 'o':
+            online = true;
+            break;
         default:
             config_usage(stderr);
             return CLI_USAGE;
@@ -265,8 +308,12 @@ int cli_cmd_config(struct cli *cli, int argc, char **argv)
                 argv[optind + 1]);
         return CLI_USAGE;
     }
+    if (online && strcmp(argv[1], "check") != 0) {
+        fprintf(stderr, "logtoctl: config %s: --online is an option of config check\n", argv[1]);
+        return CLI_USAGE;
+    }
     if (strcmp(argv[1], "check") == 0)
-        return config_check(cli, path);
+        return config_check(cli, path, online);
     if (strcmp(argv[1], "keys") == 0)
         return config_keys(cli);
     fprintf(stderr, "logtoctl: config: unknown subcommand '%s'\n", argv[1]);
