@@ -78,4 +78,18 @@ assert_contains "$(cat "$T/err")" "error: Logto is unreachable at https://127.0.
 assert_contains "$(cat "$T/out")" "not checked: the rest: Logto could not be asked"
 # Offline, the same configuration is fine.
 expect_rc 0 "offline check" config check
+# The generic profile names no Logto.
+cat >"$CFG" <<INI
+[logto]
+profile = generic
+issuer = https://127.0.0.1:$port
+client_id = generic-app
+connect_timeout = 2s
+[paths]
+state_dir = $STATE
+cache_dir = $CACHE
+INI
+expect_rc 4 "unreachable generic IdP" config check --online
+assert_contains "$(cat "$T/err")" "error: the identity provider is unreachable at https://127.0.0.1:$port: "
+case "$(cat "$T/out" "$T/err")" in *Logto*) fail "the generic profile names Logto: $(cat "$T/err")" ;; esac
 echo "ok logtoctl config"
