@@ -340,8 +340,10 @@ static void clear_discovery(struct logto_oidc *oidc)
     logto_strv_freep(&oidc->scopes_supported);
 }
 
-int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
-                        struct logto_oidc **ret, struct logto_error *err)
+/* Discovery: from the cache (use_cache) if fresh and valid, else fetched (and cached when a
+ * cache directory is open). */
+static int discover(const struct logto_ctx *ctx, struct logto_http *http, bool use_cache,
+                    struct logto_oidc **ret, struct logto_error *err)
 {
     _cleanup_oidc_ struct logto_oidc *oidc = NULL;
     _cleanup_free_ char *issuer = logto_oidc_expected_issuer(ctx->cfg);
@@ -353,8 +355,9 @@ int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
     if (!oidc)
         return LOGTO_OOM(err);
     oidc->cache_dirfd = -1;
-    open_cache(ctx, oidc);
-    if (discovery_from_cache(ctx, issuer, oidc) < 0) {
+    if (use_cache)
+        open_cache(ctx, oidc);
+    if (!use_cache || discovery_from_cache(ctx, issuer, oidc) < 0) {
         clear_discovery(oidc);
         r = discovery_fetch(ctx, http, issuer, oidc, err);
         if (r < 0)
@@ -364,24 +367,16 @@ int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
     return 0;
 }
 
+int logto_oidc_discover(const struct logto_ctx *ctx, struct logto_http *http,
+                        struct logto_oidc **ret, struct logto_error *err)
+{
+    return discover(ctx, http, true, ret, err);
+}
+
 int logto_oidc_discover_fresh(const struct logto_ctx *ctx, struct logto_http *http,
                               struct logto_oidc **ret, struct logto_error *err)
 {
-    _cleanup_oidc_ struct logto_oidc *oidc = NULL;
-    _cleanup_free_ char *issuer = logto_oidc_expected_issuer(ctx->cfg);
-    int r;
-
-    if (!issuer)
-        return logto_error_set(err, LOGTO_E_CONFIG, "no issuer is configured");
-    oidc = calloc(1, sizeof(*oidc));
-    if (!oidc)
-        return LOGTO_OOM(err);
-    oidc->cache_dirfd = -1; /* neither read nor written */
-    r = discovery_fetch(ctx, http, issuer, oidc, err);
-    if (r < 0)
-        return r;
-    *ret = TAKE_PTR(oidc);
-    return 0;
+    return discover(ctx, http, false, ret, err);
 }
 
 int logto_oidc_from_discovery(const struct logto_config *cfg, const char *issuer,
