@@ -1043,6 +1043,9 @@ static void test_system_checks(void)
     struct logto_error err = { 0 };
 
     /* The issuer pasted as the endpoint: refused by every load, not only by config check. */
+    fx_new(&f, "[logto]\nendpoint = https://auth.example.com/oidc\nclient_id = a\n");
+    CHECK_INT(logto_config_load(f.path, &cfg, &err), -LOGTO_E_CONFIG);
+    CHECK(strstr(err.message, "ends in /oidc") != NULL);
     expect_check("[logto]\nendpoint = https://auth.example.com/oidc/\nclient_id = a\n", "2",
                  "[logto] endpoint: \"https://auth.example.com/oidc\" ends in /oidc: the endpoint "
                  "is the Logto tenant's base URL");
