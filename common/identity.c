@@ -697,9 +697,11 @@ static int map_shell(struct mapper *m, const json_t *custom, struct logto_identi
             id->shell_origin = LOGTO_ORIGIN_IDP;
             return id->shell && id->shell_from ? 0 : LOGTO_OOM(m->err);
         }
-        logto_log(&m->ctx->log, LOG_NOTICE,
-                  "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
-                  quote(s, qb, sizeof(qb)), why, def);
+        const struct logto_user_override *o = logto_config_user_override(m->cfg, id->name);
+        if (!o || !o->shell) /* else moot: the [user NAME] section gives the shell */
+            logto_log(&m->ctx->log, LOG_NOTICE,
+                      "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
+                      quote(s, qb, sizeof(qb)), why, def);
     }
     if (!path_normal(def) || !path_chars_ok(def))
         return logto_error_set(m->err, LOGTO_E_CONFIG, "default_shell '%s' is not an absolute path",
