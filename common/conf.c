@@ -1322,11 +1322,23 @@ static int diag_key_code(struct parser *p, enum logto_errc code, size_t i, const
 
 #define diag_key(p, i, ...) diag_key_code((p), LOGTO_E_CONFIG, (i), __VA_ARGS__)
 
+/* Room for origins of n + 1 sections in *orig (parallel to cfg->services or user_overrides); the
+ * new last one zeroed. */
+static int origins_grow(struct service_origins **orig, size_t n)
+{
+    struct service_origins *more = realloc(*orig, (n + 1) * sizeof(*more));
+
+    if (!more)
+        return -LOGTO_E_NOMEM;
+    memset(&more[n], 0, sizeof(*more));
+    *orig = more;
+    return 0;
+}
+
 static int service_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
     struct logto_service **services;
-    struct service_origins *orig;
     struct logto_service *svc;
 
     for (size_t i = 0; i < cfg->n_services; i++)
@@ -1346,13 +1358,10 @@ static int service_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     cfg->services = services;
-    orig = realloc(p->svc_orig, (cfg->n_services + 1) * sizeof(*orig));
-    if (!orig) {
+    if (origins_grow(&p->svc_orig, cfg->n_services) < 0) {
         logto_service_free(svc);
         return -LOGTO_E_NOMEM;
     }
-    p->svc_orig = orig;
-    memset(&orig[cfg->n_services], 0, sizeof(*orig));
     cfg->services[cfg->n_services] = svc;
     *ret = cfg->n_services++;
     return 0;
@@ -1374,7 +1383,6 @@ static int user_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
     struct logto_user_override **list, *o;
-    struct service_origins *orig;
 
     for (size_t i = 0; i < cfg->n_user_overrides; i++)
         if (strcmp(cfg->user_overrides[i]->name, name) == 0) {
@@ -1393,13 +1401,10 @@ static int user_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     cfg->user_overrides = list;
-    orig = realloc(p->usr_orig, (cfg->n_user_overrides + 1) * sizeof(*orig));
-    if (!orig) {
+    if (origins_grow(&p->usr_orig, cfg->n_user_overrides) < 0) {
         user_override_free(o);
         return -LOGTO_E_NOMEM;
     }
-    p->usr_orig = orig;
-    memset(&orig[cfg->n_user_overrides], 0, sizeof(*orig));
     cfg->user_overrides[cfg->n_user_overrides] = o;
     *ret = cfg->n_user_overrides++;
     return 0;
