@@ -646,6 +646,11 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     print_claims(name, &claims);
     if (local)
         printf("  %s is a local account (passwd file): logto never serves it\n", name);
+    if (override)
+        printf("  [user %s] at %s:%d %s%s%s%s\n", name, override->file, override->line,
+               local ? "is never applied to a local account" : "overrides:",
+               !local && override->home ? " home" : "", !local && override->shell ? " shell" : "",
+               !local && override->gecos ? " gecos" : "");
     if (u)
         print_snapshot(path, dir, u, local ? NULL : override);
     else if (snap_err.message[0])
