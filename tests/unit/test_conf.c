@@ -695,7 +695,9 @@ static const struct error_case error_cases[] = {
     { BASE "[user alice]\ngecos = Alice\x1b[2J\n", 5,
       "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
       "UTF-8" },
-    { BASE "[user alice]\ngecos = Alice\xe2\x80\xae" "evil\n", 5,
+    { BASE "[user alice]\ngecos = Alice\xe2\x80\xae"
+           "evil\n",
+      5,
       "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
       "UTF-8" },
     { BASE "[user alice]\ngecos = Alice\rBob\n", 5,
