@@ -85,5 +85,13 @@ int cli_exit_code(int r);
 int cli_output_init(void);
 extern FILE *cli_raw_stderr;
 
+/* The home, shell and gecos lines of an identity for people, each with its origin (default, idp
+ * or override) and where exactly it came from:
+ *   "  shell     /bin/zsh                 override from [user alice] at FILE:LINE". output.c */
+struct logto_identity;
+void cli_print_passwd_fields(const struct logto_identity *id);
+/* The same for --json: {"home": ORIGIN, "shell": ORIGIN, "gecos": ORIGIN}. output.c */
+struct json_t *cli_origins_json(const struct logto_identity *id);
+
 /* Print an error for the user ("logtoctl: <message>") and return the exit code for it. */
 int cli_fail(struct cli *cli, int r, const struct logto_error *err);

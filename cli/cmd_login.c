@@ -288,11 +288,14 @@ static json_t *identity_json(const struct logto_identity *id, const struct logto
         "shell", id->shell, "gecos", id->gecos ? id->gecos : "", "suspended", id->suspended,
         "roles", jstrv(id->roles), "organizations", orgs ? orgs : json_null(), "organization_roles",
         jstrv(id->org_roles), "claim_groups", jstrv(id->groups), "groups", gs ? gs : json_null());
-    if (doc)
+    if (doc) {
         json_object_set_new(doc, "from",
-                            json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", jstr(id->name_from),
-                                      "uid", jstr(id->uid_from), "gid", jstr(id->gid_from), "shell",
-                                      jstr(id->shell_from), "gecos", jstr(id->gecos_from)));
+                            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "name", jstr(id->name_from),
+                                      "uid", jstr(id->uid_from), "gid", jstr(id->gid_from), "home",
+                                      jstr(id->home_from), "shell", jstr(id->shell_from), "gecos",
+                                      jstr(id->gecos_from)));
+        json_object_set_new(doc, "origin", cli_origins_json(id));
+    }
     return doc;
 }
 
@@ -314,10 +317,7 @@ static void print_identity(const struct logto_auth_result *res,
     printf("  name      %-24s from %s\n", id->name, id->name_from ? id->name_from : "-");
     printf("  uid       %-24" PRIu32 " from %s\n", id->uid, id->uid_from ? id->uid_from : "-");
     printf("  gid       %-24" PRIu32 " from %s\n", id->gid, id->gid_from ? id->gid_from : "-");
-    printf("  home      %s\n", id->home);
-    printf("  shell     %-24s from %s\n", id->shell, id->shell_from ? id->shell_from : "-");
-    printf("  gecos     %-24s from %s\n", id->gecos && id->gecos[0] ? id->gecos : "-",
-           id->gecos_from ? id->gecos_from : "-");
+    cli_print_passwd_fields(id);
     printf("  sub       %s\n", id->sub);
     print_list("roles", id->roles);
     printf("  orgs     ");

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "text.h"
 #include "util.h"
 
 #define CONF_FILE_MAX      (1024 * 1024) /* a larger configuration file is an error */
@@ -53,10 +54,13 @@ enum type {
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
-    T_PREFIX,   /* group-name prefix */
-    T_KEY_NAME, /* a custom_data key */
-    T_CLAIM,    /* a claim name */
-    T_GROUPS,   /* which Logto memberships become groups */
+    T_PREFIX,    /* group-name prefix */
+    T_KEY_NAME,  /* a custom_data key */
+    T_CLAIM,     /* a claim name */
+    T_GROUPS,    /* which Logto memberships become groups */
+    T_SHELL,     /* [user NAME] shell: an absolute path of [A-Za-z0-9/._+-] */
+    T_USER_HOME, /* [user NAME] home: a clean absolute path, used as given */
+    T_GECOS,     /* [user NAME] gecos: text a passwd line and a terminal can hold */
 };
 
 enum storage {
@@ -279,6 +283,7 @@ static const struct enum_value group_values[] = {
 
 #define CFG(f) .offset = offsetof(struct logto_config, f)
 #define SVC(f) .offset = offsetof(struct logto_service, f)
+#define USR(f) .offset = offsetof(struct logto_user_override, f)
 #define DAY    86400
 
 #define LOGTO_SCOPES                                                                               \
@@ -430,6 +435,14 @@ static const struct rule schema[] = {
       .doc = "revoke the session's tokens when the PAM session closes" },
     { "service", "allow_any_user", T_BOOL, S_I64, SVC(allow_any_user), .def = "no",
       .doc = "admit every user of the tenant when no require_* or allow_users rule is set" },
+
+    /* [user NAME]: local overrides of one Logto user's passwd entry */
+    { "user", "shell", T_SHELL, S_STR, USR(shell), .flags = F_OPTIONAL,
+      .doc = "login shell of this Logto user, instead of custom_data's or default_shell" },
+    { "user", "home", T_USER_HOME, S_STR, USR(home), .flags = F_OPTIONAL,
+      .doc = "home directory of this Logto user, instead of the home pattern's" },
+    { "user", "gecos", T_GECOS, S_STR, USR(gecos), .flags = F_OPTIONAL,
+      .doc = "GECOS (full name) field of this Logto user, instead of gecos_claim's" },
 };
 
 #define N_RULES ELEMENTSOF(schema)
@@ -455,6 +468,17 @@ static size_t rule_index(const char *section, const char *name)
 static bool is_service_rule(const struct rule *r)
 {
     return strcmp(r->section, "service") == 0;
+}
+
+static bool is_user_rule(const struct rule *r)
+{
+    return strcmp(r->section, "user") == 0;
+}
+
+/* A key of [logto], [identity], ...: a field of struct logto_config. */
+static bool is_global_rule(const struct rule *r)
+{
+    return !is_service_rule(r) && !is_user_rule(r);
 }
 
 static const char *default_for(const struct rule *r, enum logto_profile profile)
@@ -611,6 +635,65 @@ static int parse_home(const char *s, struct value *v, char *why, size_t n)
     for (const char *c = s; (c = strchr(c, '%')); c += 2)
         if (!c[1] || !strchr("uUs%", c[1]))
             return why_set(why, n, "unknown token \"%%%.1s\" (use %%u, %%U, %%s or %%%%)", c + 1);
+    v->str = strdup(s);
+    return v->str ? 0 : -LOGTO_E_NOMEM;
+}
+
+/* Absolute, at most max bytes, no control character or extra_bad, no "." or ".." component, no
+ * empty one (what identity.c's path_normal accepts), not "/" itself; trailing slashes dropped. */
+static int parse_clean_path(const char *s, const char *extra_bad, size_t max, struct value *v,
+                            char *why, size_t n)
+{
+    char q[100];
+    int r = parse_path(s, v, why, n);
+
+    if (r < 0)
+        return r;
+    if (strcmp(v->str, "/") == 0 || strstr(v->str, "//") || strlen(v->str) >= max)
+        r = why_set(why, n, "%s is not a clean absolute path (no empty components, not \"/\")",
+                    quoted(q, s));
+    for (const char *c = v->str; r == 0 && *c; c++)
+        if (strchr(extra_bad, *c))
+            r = why_set(why, n, "%s contains one of \"%s\"", quoted(q, s), extra_bad);
+    if (r < 0) {
+        free(v->str);
+        v->str = NULL;
+    }
+    return r;
+}
+
+/* Same limits as identity.c's for values from the identity provider. */
+#define OVERRIDE_SHELL_MAX 256
+#define OVERRIDE_HOME_MAX  1024
+#define OVERRIDE_GECOS_MAX 255
+
+static int parse_shell(const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+
+    for (const char *c = s; *c; c++)
+        if (!logto_ascii_alnum((unsigned char)*c) && !strchr("/._+-", *c))
+            return why_set(why, n, "%s is not a shell path ([A-Za-z0-9/._+-])", quoted(q, s));
+    return parse_clean_path(s, "", OVERRIDE_SHELL_MAX, v, why, n);
+}
+
+/* Text for a passwd line and a terminal: ':' would end the field; control, bidi and other hidden
+ * characters and invalid UTF-8 are what text.h never shows. ',' stays: it separates the GECOS
+ * subfields (room, phones) that chfn(1) writes too. */
+static int parse_gecos(const char *s, struct value *v, char *why, size_t n)
+{
+    size_t len = strlen(s);
+    _cleanup_free_ char *clean = malloc(len + 1);
+
+    if (!clean)
+        return -LOGTO_E_NOMEM;
+    if (len > OVERRIDE_GECOS_MAX)
+        return why_set(why, n, "longer than %d bytes", OVERRIDE_GECOS_MAX);
+    if (strchr(s, ':'))
+        return why_set(why, n, "contains \":\" (it would end the passwd field)");
+    if (logto_text_clean_n(clean, s, len, 0) != len || memcmp(clean, s, len) != 0)
+        return why_set(why, n,
+                       "contains a control, bidi or other invisible character, or invalid UTF-8");
     v->str = strdup(s);
     return v->str ? 0 : -LOGTO_E_NOMEM;
 }
@@ -887,6 +970,12 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
     case T_KEY_NAME:
     case T_CLAIM:
         return parse_string(r, s, v, why, n);
+    case T_SHELL:
+        return parse_shell(s, v, why, n);
+    case T_USER_HOME:
+        return parse_clean_path(s, ":,", OVERRIDE_HOME_MAX, v, why, n);
+    case T_GECOS:
+        return parse_gecos(s, v, why, n);
     }
     return why_set(why, n, "unsupported type");
 }
@@ -1171,11 +1260,13 @@ struct parser {
     struct origin origin[N_RULES];
     bool bad[N_RULES];                /* a bad value was reported: do not also call it missing */
     struct service_origins *svc_orig; /* parallel to cfg->services */
+    struct service_origins *usr_orig; /* parallel to cfg->user_overrides */
 
     const char *file; /* position */
     int line;
     const char *section; /* NULL before the first header and in unknown sections */
     size_t svc;          /* cfg->services index in a [service NAME] section */
+    size_t usr;          /* cfg->user_overrides index in a [user NAME] section */
     bool skip;           /* in a bad section: its keys were reported with its header */
 
     char **errors;
@@ -1233,11 +1324,23 @@ static int diag_key_code(struct parser *p, enum logto_errc code, size_t i, const
 
 #define diag_key(p, i, ...) diag_key_code((p), LOGTO_E_CONFIG, (i), __VA_ARGS__)
 
+/* Room for origins of n + 1 sections in *orig (parallel to cfg->services or user_overrides); the
+ * new last one zeroed. */
+static int origins_grow(struct service_origins **orig, size_t n)
+{
+    struct service_origins *more = realloc(*orig, (n + 1) * sizeof(*more));
+
+    if (!more)
+        return -LOGTO_E_NOMEM;
+    memset(&more[n], 0, sizeof(*more));
+    *orig = more;
+    return 0;
+}
+
 static int service_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
     struct logto_service **services;
-    struct service_origins *orig;
     struct logto_service *svc;
 
     for (size_t i = 0; i < cfg->n_services; i++)
@@ -1257,16 +1360,65 @@ static int service_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     cfg->services = services;
-    orig = realloc(p->svc_orig, (cfg->n_services + 1) * sizeof(*orig));
-    if (!orig) {
+    if (origins_grow(&p->svc_orig, cfg->n_services) < 0) {
         logto_service_free(svc);
         return -LOGTO_E_NOMEM;
     }
-    p->svc_orig = orig;
-    memset(&orig[cfg->n_services], 0, sizeof(*orig));
     cfg->services[cfg->n_services] = svc;
     *ret = cfg->n_services++;
     return 0;
+}
+
+static void user_override_free(struct logto_user_override *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < N_RULES; i++)
+        if (is_user_rule(&schema[i]))
+            free_field(&schema[i], o);
+    free(o->name);
+    free(o->file);
+    free(o);
+}
+
+static int user_slot(struct parser *p, const char *name, size_t *ret)
+{
+    struct logto_config *cfg = p->cfg;
+    struct logto_user_override **list, *o;
+
+    for (size_t i = 0; i < cfg->n_user_overrides; i++)
+        if (strcmp(cfg->user_overrides[i]->name, name) == 0) {
+            *ret = i;
+            return 0;
+        }
+    o = calloc(1, sizeof(*o));
+    if (!o || !(o->name = strdup(name)) || !(o->file = strdup(p->file))) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    o->line = p->line;
+    list = realloc(cfg->user_overrides, (cfg->n_user_overrides + 1) * sizeof(*list));
+    if (!list) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->user_overrides = list;
+    if (origins_grow(&p->usr_orig, cfg->n_user_overrides) < 0) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->user_overrides[cfg->n_user_overrides] = o;
+    *ret = cfg->n_user_overrides++;
+    return 0;
+}
+
+const struct logto_user_override *logto_config_user_override(const struct logto_config *cfg,
+                                                             const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->n_user_overrides; i++)
+        if (strcmp(cfg->user_overrides[i]->name, name) == 0)
+            return cfg->user_overrides[i];
+    return NULL;
 }
 
 static bool only_comment(const char *rest)
@@ -1313,6 +1465,25 @@ static int parse_section(struct parser *p, char *s)
         p->skip = false;
         return 0;
     }
+    if (strcmp(inner, "user") == 0) {
+        char q[100];
+        if (!*rest)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[user] needs the name of a Logto user: [user NAME]");
+        if (!logto_name_valid(rest))
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[user]: %s is not a valid user name",
+                        quoted(q, rest));
+        const char *system = logto_name_system_reason(rest);
+        if (system)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[user %s]: %s %s, so no Logto user can have it", rest, rest, system);
+        int r = user_slot(p, rest, &p->usr);
+        if (r < 0)
+            return r;
+        p->section = "user";
+        p->skip = false;
+        return 0;
+    }
     for (size_t i = 0; !*rest && i < ELEMENTSOF(global_sections); i++)
         if (strcmp(inner, global_sections[i]) == 0) {
             p->section = global_sections[i];
@@ -1322,8 +1493,8 @@ static int parse_section(struct parser *p, char *s)
     char clean[64];
     logto_log_sanitize(clean, sizeof(clean), inner);
     return diag(p, LOGTO_E_CONFIG, p->file, p->line,
-                "unknown section [%s%s%s] (use [logto], [identity], [sync], [paths], [log] or "
-                "[service NAME])",
+                "unknown section [%s%s%s] (use [logto], [identity], [sync], [paths], [log], "
+                "[service NAME] or [user NAME])",
                 clean, *rest ? " " : "", *rest ? "..." : "");
 }
 
@@ -1346,6 +1517,16 @@ static void note_rule_origin(struct logto_service *svc, const char *key, const s
                                                                       : NULL;
     if (at)
         *at = (struct logto_origin){ o->file, o->line };
+}
+
+/* Keys a [user NAME] section refuses by name, with the reason (what identifies a person). */
+static bool is_identity_key(const char *key)
+{
+    static const char *const keys[] = { "name", "uid", "gid", "groups", "sub" };
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
 }
 
 static int parse_assignment(struct parser *p, char *s)
@@ -1373,24 +1554,34 @@ static int parse_assignment(struct parser *p, char *s)
         return diag(p, LOGTO_E_CONFIG, p->file, p->line,
                     "%s: key outside of a section (start with [logto])", clean);
 
-    bool service = strcmp(p->section, "service") == 0;
+    bool service = strcmp(p->section, "service") == 0, user = strcmp(p->section, "user") == 0;
     if (service)
         snprintf(label, sizeof(label), "service %s", p->cfg->services[p->svc]->name);
+    else if (user)
+        snprintf(label, sizeof(label), "user %s", p->cfg->user_overrides[p->usr]->name);
     else
         snprintf(label, sizeof(label), "%s", p->section);
 
     i = find_rule(p->section, key);
+    if (i < 0 && user && is_identity_key(key))
+        return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                    "[%s] %s: cannot be overridden (only shell, home and gecos can: the name, "
+                    "UIDs, GIDs and groups come from the identity provider alone, so that every "
+                    "host gives one person the same files and groups)",
+                    label, clean);
     if (i < 0) {
         int other = find_rule(NULL, key);
         char hint[64] = "";
         if (other >= 0)
             snprintf(hint, sizeof(hint), " (it belongs in [%s%s])", schema[other].section,
-                     is_service_rule(&schema[other]) ? " NAME" : "");
+                     is_global_rule(&schema[other]) ? "" : " NAME");
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] unknown key \"%s\"%s", label, clean,
                     hint);
     }
-    o = service ? &p->svc_orig[p->svc].key[i] : &p->origin[i];
-    obj = service ? (void *)p->cfg->services[p->svc] : (void *)p->cfg;
+    o = service ? &p->svc_orig[p->svc].key[i] : user ? &p->usr_orig[p->usr].key[i] : &p->origin[i];
+    obj = service ? (void *)p->cfg->services[p->svc]
+          : user  ? (void *)p->cfg->user_overrides[p->usr]
+                  : (void *)p->cfg;
     if (o->file == p->file)
         return diag(p, LOGTO_E_CONFIG, p->file, p->line,
                     "[%s] %s: set twice in this file (first on line %d)", label, key, o->line);
@@ -1400,14 +1591,14 @@ static int parse_assignment(struct parser *p, char *s)
     if (r == -LOGTO_E_NOMEM)
         return r;
     if (r < 0) {
-        if (!service)
+        if (!service && !user)
             p->bad[i] = true;
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] %s: %s", label, key, why);
     }
     store_value(&schema[i], obj, &v);
-    if (!service)
+    if (!service && !user)
         p->bad[i] = false;
-    else
+    else if (service)
         note_rule_origin(p->cfg->services[p->svc], schema[i].name, o);
     return 0;
 }
@@ -1618,7 +1809,7 @@ static int apply_defaults(struct parser *p)
         struct value v;
         int k;
 
-        if (is_service_rule(r) || (p->origin[i].file && !p->bad[i]) || !def)
+        if (!is_global_rule(r) || (p->origin[i].file && !p->bad[i]) || !def)
             continue;
         k = parse_value(r, def, &v, why, sizeof(why));
         if (k == -LOGTO_E_NOMEM)
@@ -1843,6 +2034,7 @@ static void parser_done(struct parser *p)
     logto_config_free(p->cfg);
     logto_strv_free(p->errors);
     free(p->svc_orig);
+    free(p->usr_orig);
 }
 
 /* Returns 0 (errors, if any, in p) or -LOGTO_E_NOMEM. */
@@ -1939,11 +2131,14 @@ void logto_config_free(struct logto_config *cfg)
     if (!cfg)
         return;
     for (size_t i = 0; i < N_RULES; i++)
-        if (!is_service_rule(&schema[i]))
+        if (is_global_rule(&schema[i]))
             free_field(&schema[i], cfg);
     for (size_t i = 0; i < cfg->n_services; i++)
         logto_service_free(cfg->services[i]);
     free(cfg->services);
+    for (size_t i = 0; i < cfg->n_user_overrides; i++)
+        user_override_free(cfg->user_overrides[i]);
+    free(cfg->user_overrides);
     logto_strv_free(cfg->sources);
     free(cfg);
 }
@@ -2075,18 +2270,19 @@ static void dump_section(const struct rule *first, const void *obj, const char *
 
 void logto_config_dump(const struct logto_config *cfg, FILE *out)
 {
-    const struct rule *service_first = NULL;
+    const struct rule *service_first = NULL, *user_first = NULL;
 
     if (!cfg)
         return;
     fprintf(out, "# effective configuration: every key, defaults included; secret files by "
                  "path only\n");
     for (size_t i = 0; i < N_RULES; i++) {
-        if (is_service_rule(&schema[i])) {
-            if (!service_first)
-                service_first = &schema[i];
+        if (is_service_rule(&schema[i]) && !service_first)
+            service_first = &schema[i];
+        if (is_user_rule(&schema[i]) && !user_first)
+            user_first = &schema[i];
+        if (!is_global_rule(&schema[i]))
             continue;
-        }
         if (i == 0 || strcmp(schema[i - 1].section, schema[i].section) != 0)
             dump_section(&schema[i], cfg, schema[i].section, out);
     }
@@ -2102,6 +2298,11 @@ void logto_config_dump(const struct logto_config *cfg, FILE *out)
             continue;
         snprintf(header, sizeof(header), "service %s", name);
         dump_section(service_first, eff, header, out);
+    }
+    for (size_t u = 0; user_first && u < cfg->n_user_overrides; u++) {
+        char header[LOGTO_NAME_MAX + 16];
+        snprintf(header, sizeof(header), "user %s", cfg->user_overrides[u]->name);
+        dump_section(user_first, cfg->user_overrides[u], header, out);
     }
 }
 
@@ -2122,7 +2323,8 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_LIST] = "list",           [T_ID_RANGE] = "range",
         [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
         [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
-        [T_GROUPS] = "list",
+        [T_GROUPS] = "list",         [T_SHELL] = "path",
+        [T_USER_HOME] = "path",      [T_GECOS] = "text",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

@@ -71,6 +71,18 @@ struct logto_service {
     struct logto_origin require_roles_at, require_orgs_at, require_org_roles_at;
 };
 
+/*
+ * One [user NAME] section: what the host's administrator puts in that Logto user's passwd entry
+ * instead of what the identity mapping gives (NULL: not overridden), like `sss_override user-add`.
+ * Name, UID, GID and groups are never overridden: they decide whose files and groups these are.
+ */
+struct logto_user_override {
+    char *name; /* a valid user name */
+    char *shell, *home, *gecos;
+    char *file; /* where the section was first defined (for `logtoctl user`) */
+    int line;
+};
+
 struct logto_config {
     /* [logto] */
     enum logto_profile profile;
@@ -131,6 +143,10 @@ struct logto_config {
     struct logto_service **services;
     size_t n_services;
 
+    /* [user NAME] sections, in file order */
+    struct logto_user_override **user_overrides;
+    size_t n_user_overrides;
+
     /* files that were read, in order (NULL-terminated) */
     char **sources;
 };
@@ -181,6 +197,10 @@ static inline void logto_service_freep(struct logto_service **svc)
     logto_service_free(*svc);
 }
 
+/* The [user NAME] section for name, or NULL. The identity mapping applies it (identity.h). */
+const struct logto_user_override *logto_config_user_override(const struct logto_config *cfg,
+                                                             const char *name);
+
 /* Read a secret from a file that must be root-owned and 0600/0400; trailing newline removed.
  * The caller wipes and frees it (logto_free_secret). */
 int logto_config_read_secret(const char *path, char **ret, struct logto_error *err);
@@ -190,7 +210,7 @@ void logto_config_dump(const struct logto_config *cfg, FILE *out);
 
 /* The schema: every key, for documentation checks. */
 struct logto_config_key {
-    const char *section; /* "logto", "identity", "sync", "paths", "log", "service" */
+    const char *section; /* "logto", "identity", "sync", "paths", "log", "service", "user" */
     const char *name;
     const char *type; /* "string", "url", "path", "secret-file", "bool", "duration", ... */
     const char *def;  /* default as text, or NULL */

@@ -549,6 +549,7 @@ static int map_gecos(struct mapper *m, const json_t *claims, struct logto_identi
     }
     id->gecos = clean_text(s, LOGTO_IDENTITY_MAX_GECOS);
     id->gecos_from = strdup(v ? what : "(none)");
+    id->gecos_origin = v ? LOGTO_ORIGIN_IDP : LOGTO_ORIGIN_DEFAULT;
     if (!id->gecos || !id->gecos_from)
         return LOGTO_OOM(m->err);
     return 0;
@@ -635,7 +636,9 @@ static int map_home(struct mapper *m, struct logto_identity *id)
                                "home_pattern '%s' gives '%s', not a clean absolute path", pattern,
                                quote(buf, qb, sizeof(qb)));
     id->home = strdup(buf);
-    return id->home ? 0 : LOGTO_OOM(m->err);
+    id->home_from = logto_asprintf("home pattern %s", pattern);
+    id->home_origin = LOGTO_ORIGIN_DEFAULT;
+    return id->home && id->home_from ? 0 : LOGTO_OOM(m->err);
 }
 
 static bool shell_chars_ok(const char *s)
@@ -691,19 +694,86 @@ static int map_shell(struct mapper *m, const json_t *custom, struct logto_identi
         if (!why) {
             id->shell = strdup(s);
             id->shell_from = strdup(what);
+            id->shell_origin = LOGTO_ORIGIN_IDP;
             return id->shell && id->shell_from ? 0 : LOGTO_OOM(m->err);
         }
-        logto_log(&m->ctx->log, LOG_NOTICE,
-                  "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
-                  quote(s, qb, sizeof(qb)), why, def);
+        const struct logto_user_override *o = logto_config_user_override(m->cfg, id->name);
+        if (!o || !o->shell) /* else moot: the [user NAME] section gives the shell */
+            logto_log(&m->ctx->log, LOG_NOTICE,
+                      "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
+                      quote(s, qb, sizeof(qb)), why, def);
     }
     if (!path_normal(def) || !path_chars_ok(def))
         return logto_error_set(m->err, LOGTO_E_CONFIG, "default_shell '%s' is not an absolute path",
                                quote(def, qb, sizeof(qb)));
     id->shell = strdup(def);
+    id->shell_origin = LOGTO_ORIGIN_DEFAULT;
     id->shell_from =
         why ? logto_asprintf("default_shell (%s: %s)", lb, why) : strdup("default_shell");
     return id->shell && id->shell_from ? 0 : LOGTO_OOM(m->err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* [user NAME] overrides */
+
+const char *logto_origin_name(enum logto_field_origin origin)
+{
+    switch (origin) {
+    case LOGTO_ORIGIN_IDP:
+        return "idp";
+    case LOGTO_ORIGIN_OVERRIDE:
+        return "override";
+    case LOGTO_ORIGIN_DEFAULT:
+        break;
+    }
+    return "default";
+}
+
+static int override_one(char **value, char **from, enum logto_field_origin *origin,
+                        const char *with, const char *where)
+{
+    char *v, *f;
+
+    if (!with)
+        return 0;
+    v = strdup(with);
+    f = strdup(where);
+    if (!v || !f) {
+        free(v);
+        free(f);
+        return -1;
+    }
+    free(*value);
+    free(*from);
+    *value = v;
+    *from = f;
+    *origin = LOGTO_ORIGIN_OVERRIDE;
+    return 0;
+}
+
+/*
+ * The administrator's [user NAME] section for the mapped name replaces shell, home and gecos
+ * (validated when the configuration was loaded). Keyed by the name the identity provider gave:
+ * of several Logto users mapping to one name only the owner is ever served (owners.h), and a
+ * local account of that name refuses the Logto one (logto_identity_check_local), so the section
+ * never reaches anyone else's entry, and it never creates a user.
+ */
+static int map_overrides(struct mapper *m, struct logto_identity *id)
+{
+    const struct logto_user_override *o = logto_config_user_override(m->cfg, id->name);
+
+    if (!o)
+        return 0;
+    _cleanup_free_ char *where = logto_asprintf("[user %s] at %s:%d", o->name, o->file, o->line);
+    if (!where ||
+        override_one(&id->shell, &id->shell_from, &id->shell_origin, o->shell, where) < 0 ||
+        override_one(&id->home, &id->home_from, &id->home_origin, o->home, where) < 0 ||
+        override_one(&id->gecos, &id->gecos_from, &id->gecos_origin, o->gecos, where) < 0)
+        return LOGTO_OOM(m->err);
+    logto_log_debug(&m->ctx->log, "identity-override sub=%s user=%s shell=%s home=%s gecos=%s",
+                    id->sub, id->name, o->shell ? "yes" : "no", o->home ? "yes" : "no",
+                    o->gecos ? "yes" : "no");
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -922,6 +992,7 @@ void logto_identity_free(struct logto_identity *id)
     free(id->gid_from);
     free(id->shell_from);
     free(id->gecos_from);
+    free(id->home_from);
     free(id->name_claim);
     free(id);
 }
@@ -958,6 +1029,8 @@ static int map_claims(struct mapper *m, const json_t *claims, bool suspended,
         r = map_home(m, id);
     if (r >= 0)
         r = map_shell(m, custom, id);
+    if (r >= 0)
+        r = map_overrides(m, id);
     if (r >= 0)
         r = map_lists(m, claims, custom, id);
     if (r < 0)

@@ -442,6 +442,16 @@ static void test_every_key(void)
     CHECK_INT(sshd->flow, LOGTO_FLOW_DEVICE);
     CHECK_INT(sshd->qr, LOGTO_UNSET);
     CHECK(sshd->require_roles == NULL);
+
+    /* [user alice]: found by name only, trailing slash dropped, GECOS subfields kept. */
+    const struct logto_user_override *o = logto_config_user_override(cfg, "alice");
+    CHECK_INT(cfg->n_user_overrides, 1);
+    CHECK(logto_config_user_override(cfg, "bob") == NULL);
+    CHECK(logto_config_user_override(cfg, "alic") == NULL);
+    CHECK_STR(o ? o->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(o ? o->home : NULL, "/srv/alice");
+    CHECK_STR(o ? o->gecos : NULL, "Alice Example,Room 1,+1 555 0100");
+    CHECK_STR(o ? o->file : NULL, f.path);
 }
 
 static void test_every_key_generic(void)
@@ -502,11 +512,11 @@ static const struct error_case error_cases[] = {
     { BASE "timeout = 5 minutes\n", 4,
       "[logto] timeout: \"5 minutes\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[ldap]\nuri = x\n", 4,
-      "unknown section [ldap] (use [logto], [identity], [sync], [paths], [log] or "
-      "[service NAME])" },
+      "unknown section [ldap] (use [logto], [identity], [sync], [paths], [log], "
+      "[service NAME] or [user NAME])" },
     { BASE "[logto extra]\n", 4,
-      "unknown section [logto ...] (use [logto], [identity], [sync], [paths], [log] or "
-      "[service NAME])" },
+      "unknown section [logto ...] (use [logto], [identity], [sync], [paths], [log], "
+      "[service NAME] or [user NAME])" },
     { BASE "colour = blue\n", 4, "[logto] unknown key \"colour\"" },
     { BASE "shell = /bin/sh\n", 4, "[logto] unknown key \"shell\" (it belongs in [identity])" },
     { BASE "[service sshd]\nendpoint = https://x.example\n", 5,
@@ -647,6 +657,57 @@ static const struct error_case error_cases[] = {
     { BASE "[service sshd]\nflow = sms\n", 5,
       "[service sshd] flow: \"sms\" is not one of: device, password, both" },
     { BASE "[service sshd]\nqr = \n", 5, "[service sshd] qr: empty value" },
+
+    /* [user NAME] overrides: only shell, home and gecos, each as clean as the IdP's. */
+    { BASE "[user]\n", 4, "[user] needs the name of a Logto user: [user NAME]" },
+    { BASE "[user Alice]\n", 4, "[user]: \"Alice\" is not a valid user name" },
+    { BASE "[user systemd-x]\n", 4,
+      "[user systemd-x]: systemd-x starts like the names of system accounts (_, systemd-, "
+      "debian-), so no Logto user can have it" },
+    { BASE "[user alice]\nuid = 0\n", 5,
+      "[user alice] uid: cannot be overridden (only shell, home and gecos can: the name, UIDs, "
+      "GIDs and groups come from the identity provider alone, so that every host gives one "
+      "person the same files and groups)" },
+    { BASE "[user alice]\ngroups = wheel\n", 5,
+      "[user alice] groups: cannot be overridden (only shell, home and gecos can: the name, "
+      "UIDs, GIDs and groups come from the identity provider alone, so that every host gives "
+      "one person the same files and groups)" },
+    { BASE "[user alice]\nrequire_roles = a\n", 5,
+      "[user alice] unknown key \"require_roles\" (it belongs in [service NAME])" },
+    { BASE "[identity]\ngecos = x\n", 5,
+      "[identity] unknown key \"gecos\" (it belongs in [user NAME])" },
+    { BASE "[user alice]\nhome = home/alice\n", 5,
+      "[user alice] home: \"home/alice\" is not an absolute path" },
+    { BASE "[user alice]\nhome = /home/../root\n", 5,
+      "[user alice] home: \"/home/../root\" must not contain . or .. components" },
+    { BASE "[user alice]\nhome = /\n", 5,
+      "[user alice] home: \"/\" is not a clean absolute path (no empty components, not \"/\")" },
+    { BASE "[user alice]\nhome = /srv/a,b\n", 5,
+      "[user alice] home: \"/srv/a,b\" contains one of \":,\"" },
+    { BASE "[user alice]\nhome = /srv/a:0:0\n", 5,
+      "[user alice] home: \"/srv/a:0:0\" contains a control character or one of \":\"" },
+    { BASE "[user alice]\nshell = /bin/sh:x\n", 5,
+      "[user alice] shell: \"/bin/sh:x\" is not a shell path ([A-Za-z0-9/._+-])" },
+    { BASE "[user alice]\nshell = bash\n", 5,
+      "[user alice] shell: \"bash\" is not an absolute path" },
+    { BASE "[user alice]\ngecos = Alice:0:0\n", 5,
+      "[user alice] gecos: contains \":\" (it would end the passwd field)" },
+    { BASE "[user alice]\ngecos = Alice\x1b[2J\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = Alice\xe2\x80\xae"
+           "evil\n",
+      5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = Alice\rBob\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = \xff\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\nshell = /bin/sh\n[user alice]\nshell = /bin/zsh\n", 7,
+      "[user alice] shell: set twice in this file (first on line 5)" },
 
     /* Whole-configuration rules. */
     { "[logto]\nclient_id = a\n", 0,
@@ -1262,6 +1323,8 @@ static void test_dump(void)
     CHECK(strstr(dump, "\nid_range = 100000-165535\n") != NULL);
     CHECK(strstr(dump, "\ngroups = roles organization_roles\n") != NULL);
     CHECK(strstr(dump, "\ngroups_claim =\n") != NULL);
+    CHECK(strstr(dump, "\n[user alice]\nshell = /usr/sbin/nologin\nhome = /srv/alice\n"
+                       "gecos = Alice Example,Room 1,+1 555 0100\n") != NULL);
 
     /* The dump is a configuration that loads back to the same dump. */
     fx_new(&g, dump);
@@ -1293,9 +1356,8 @@ static void test_keys(void)
 {
     size_t n = 0;
     const struct logto_config_key *keys = logto_config_keys(&n);
-    static const char *const sections[] = {
-        "logto", "identity", "sync", "paths", "log", "service"
-    };
+    static const char *const sections[] = { "logto", "identity", "sync", "paths",
+                                            "log",   "service",  "user" };
 
     CHECK(n >= 40);
     for (size_t i = 0; i < n; i++) {
@@ -1305,9 +1367,12 @@ static void test_keys(void)
         CHECK(known);
         CHECK(keys[i].name && *keys[i].name && keys[i].type && *keys[i].type);
         CHECK(keys[i].doc && *keys[i].doc);
-        /* Names are unique across sections: error hints and PAM arguments rely on it. */
+        /* Names are unique across sections: error hints and PAM arguments rely on it. [user
+         * NAME] reuses [identity]'s shell and home for the same values of one user. */
         for (size_t j = 0; j < i; j++)
-            CHECK(strcmp(keys[i].name, keys[j].name) != 0);
+            CHECK(
+                strcmp(keys[i].name, keys[j].name) != 0 ||
+                (strcmp(keys[i].section, "user") == 0 && strcmp(keys[j].section, "identity") == 0));
     }
     /* Profile-dependent defaults show both. */
     for (size_t i = 0; i < n; i++) {

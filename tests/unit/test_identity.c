@@ -645,6 +645,76 @@ static void test_home_shell(void)
     }
 }
 
+/* [user NAME] overrides (issue 17.6): shell, home and gecos of the user holding that name, with
+ * their origin; nobody else's, and never the name or the IDs. */
+static void test_overrides(void)
+{
+    struct logto_user_override alice = { .name = S("alice"),
+                                         .shell = S("/usr/sbin/nologin"),
+                                         .home = S("/srv/alice"),
+                                         .gecos = S("Alice,Room 1"),
+                                         .file = S("/etc/logto/logto.conf"),
+                                         .line = 12 };
+    struct logto_user_override local = { .name = S("localuser"),
+                                         .shell = S("/bin/zsh"),
+                                         .file = S("/etc/logto/logto.conf"),
+                                         .line = 20 };
+    struct logto_user_override *list[] = { &alice, &local };
+    static const char *const claims =
+        "{\"sub\":\"s1\",\"username\":\"%s\",\"name\":\"From IdP\","
+        "\"custom_data\":{\"loginShell\":\"/usr/bin/zsh\",\"uidNumber\":70000}}";
+    _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+    struct logto_error err = { 0 };
+    char text[512];
+
+    setup();
+    cfg.user_overrides = list;
+    cfg.n_user_overrides = ELEMENTSOF(list);
+
+    /* Without a section: the IdP's shell and gecos, the home pattern. */
+    snprintf(text, sizeof(text), claims, "bob");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/bin/zsh");
+    CHECK_INT(id ? (int)id->shell_origin : -1, LOGTO_ORIGIN_IDP);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_IDP);
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_STR(id ? id->home_from : NULL, "home pattern /home/%u");
+    logto_identity_free(TAKE_PTR(id));
+
+    /* alice's section replaces all three, says where from, and leaves name and IDs alone. */
+    snprintf(text, sizeof(text), claims, "alice");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(id ? id->home : NULL, "/srv/alice");
+    CHECK_STR(id ? id->gecos : NULL, "Alice,Room 1");
+    CHECK_INT(id ? (int)id->shell_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_STR(id ? id->shell_from : NULL, "[user alice] at /etc/logto/logto.conf:12");
+    CHECK_STR(logto_origin_name(LOGTO_ORIGIN_OVERRIDE), "override");
+    CHECK_STR(id ? id->name : NULL, "alice");
+    CHECK_INT(id ? id->uid : 0, 70000);
+    logto_identity_free(TAKE_PTR(id));
+
+    /* Only what the section sets; no gecos claim: the default (empty). */
+    alice.home = alice.gecos = NULL;
+    CHECK_INT(map_text("{\"sub\":\"s1\",\"username\":\"alice\"}", &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(id ? id->home : NULL, "/home/alice");
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_STR(logto_origin_name(id ? id->gecos_origin : LOGTO_ORIGIN_IDP), "default");
+    logto_identity_free(TAKE_PTR(id));
+
+    /* A section named like a local account: the Logto user of that name is still refused, so the
+     * section reaches no passwd entry (the local one is never ours to change). */
+    snprintf(text, sizeof(text), claims, "localuser");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_INT(id ? logto_identity_check_local(&ctx, id, &err) : 0, -LOGTO_E_COLLISION);
+    cfg.user_overrides = NULL;
+    cfg.n_user_overrides = 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static void test_lists(void)
@@ -1494,7 +1564,7 @@ static void test_group_clashes(void)
 }
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_name_owner), TEST(test_uids),
-          TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_lists),
-          TEST(test_caps), TEST(test_reserved_names), TEST(test_check_local),
+          TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_overrides),
+          TEST(test_lists), TEST(test_caps), TEST(test_reserved_names), TEST(test_check_local),
           TEST(test_file_has_user), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
           TEST(test_check_directory), TEST(test_chosen_ids_signin), TEST(test_group_clashes))
