@@ -463,6 +463,7 @@ export function buildProvider(idp) {
       },
     },
     extraParams: logto ? LOGTO_EXTRA_PARAMS : [],
+    extraTokenClaims: logto ? organizationApiResourceClaims : undefined,
     pkce: { required: (ctx, client) => client.clientAuthMethod !== 'client_secret_basic' },
     issueRefreshToken,
     ttl: {
@@ -553,6 +554,21 @@ async function organizationTokenGate(idp, provider, body) {
   if (!user.organizations.has(orgId)) deny('user is not a member of the organization');
   const org = idp.store.orgs.get(orgId);
   if (org?.isMfaRequired && !user.totpSecret) deny('organization requires MFA but user has no MFA configured');
+}
+
+// refresh_token + organization_id + resource=<api> (logto-protocol.md 4.4; seen on Logto 1.42,
+// logto-real-1.42.md "logtoctl token": "--organization + --resource -> API JWT with
+// organization_id"): the membership and MFA refusals run as for an organization token
+// (organizationTokenGate), then the usual API JWT for the resource (aud, scope as without an
+// organization) carries the claim organization_id, as Logto's extraTokenClaims adds it
+// (extra-token-claims.ts getExtraTokenClaimsForOrganizationApiResource). Which API permissions
+// Logto grants there (the organization roles' or the user's) the references do not say: the
+// user's, as for the resource alone.
+function organizationApiResourceClaims(ctx, token) {
+  const params = ctx?.oidc?.params;
+  if (token.kind !== 'AccessToken' || !params || params.grant_type !== 'refresh_token') return undefined;
+  if (!params.organization_id || !params.resource) return undefined;
+  return { organization_id: String(params.organization_id) };
 }
 
 // Organization tokens for members (Logto 1.42 oidc/grants/refresh-token.ts, "RFC 0001";
