@@ -146,7 +146,7 @@ fi
 
 # 5. Users without a session: never signed in here; a PAT sign-in (no refresh token).
 expect_rc 6 "never signed in" token --user erin
-assert_contains "$(cat "$T/err")" "never signed in here"
+assert_contains "$(cat "$T/err")" "erin has no Logto session on this host (never signed in here)"
 pat=$(idp_json_field "$(idp_ctl POST /users/erin/pats '{"name":"token-test"}')" value)
 remember_secret "$pat"
 printf '%s\n' "$pat" | ctl login --method pat erin >"$T/out" 2>"$T/err" || fail "PAT sign-in: $(cat "$T/err")"
