@@ -546,6 +546,11 @@ async function organizationTokenGate(idp, provider, body) {
   const rt = body.refresh_token ? await provider.RefreshToken.find(String(firstParam(body.refresh_token))) : undefined;
   const user = rt?.accountId ? idp.userByAccountId(rt.accountId) : undefined;
   if (!user) return; // the grant itself answers invalid_grant
+  // The refresh token must hold the organizations scope (logto-protocol.md 4.4: "refresh token
+  // missing required scope" -> insufficient_scope; oidc-provider's status for it, 403).
+  if (!String(rt.scope ?? '').split(' ').includes('urn:logto:scope:organizations')) {
+    throw new errors.InsufficientScope('refresh token missing required scope', 'urn:logto:scope:organizations');
+  }
   const deny = (description) => {
     const e = new errors.AccessDenied(description);
     e.statusCode = 403;

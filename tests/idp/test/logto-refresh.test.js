@@ -185,6 +185,16 @@ test('refresh_token + organization_id for a member: JWT for urn:logto:organizati
   assert.equal(plain.json.access_token.split('.').length, 1);
 });
 
+// logto-protocol.md 4.4: the refresh token must hold urn:logto:scope:organizations.
+test('refresh_token + organization_id without the organizations scope: insufficient_scope, the token survives', async () => {
+  const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });
+  const r = await refresh(idp, s.refresh_token, { extra: { organization_id: 'qmmg1gvtd5ib' } });
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.json.error, 'insufficient_scope');
+  assert.equal(r.json.error_description, 'refresh token missing required scope');
+  assert.equal((await refresh(idp, s.refresh_token)).status, 200);
+});
+
 // logto-protocol.md 4.4, logto-real-1.42.md "logtoctl token": organization_id + resource.
 test('refresh_token + organization_id + resource: the API JWT with the claim organization_id, refused to non-members', async () => {
   const api = 'https://api.example.com';
