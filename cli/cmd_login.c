@@ -448,8 +448,8 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return cli_fail(cli, r, &err);
     if (local) {
-        fprintf(stderr, "logtoctl: %s is a local account (passwd file): Logto never signs it in\n",
-                user);
+        fprintf(stderr, "logtoctl: %s is a local account (passwd file): %s never signs it in\n",
+                user, logto_idp_name(cfg));
         return CLI_FAIL;
     }
     r = login_service(cfg, service ? service : "logtoctl", method, &svc, &err);
@@ -712,8 +712,8 @@ static int token_user(const char *requested, char *name, size_t n, uid_t *ret_ui
     *ret_uid = (uid_t)invoker;
     if (invoker == 0) {
         if (!requested) {
-            fprintf(stderr, "logtoctl: token: root has no Logto session: name the user with "
-                            "--user NAME\n");
+            fprintf(stderr, "logtoctl: token: root has no session of its own: name the user "
+                            "with --user NAME\n");
             return CLI_USAGE;
         }
         snprintf(name, n, "%s", requested);
@@ -851,7 +851,8 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         bool keeps_none = r >= 0 && (rec->auth_method == LOGTO_AUTH_PAT ||
                                      rec->auth_method == LOGTO_AUTH_MANAGEMENT ||
                                      rec->auth_method == LOGTO_AUTH_NONE);
-        fprintf(stderr, "logtoctl: token: %s has no Logto session on this host (%s)\n", user,
+        fprintf(stderr, "logtoctl: token: %s has no %s session on this host (%s)\n", user,
+                logto_idp_text(cfg, LOGTO_IDP_LABEL),
                 r < 0                ? "never signed in here"
                 : rec->refresh_error ? "it ended; sign in again"
                 : keeps_none         ? "pat and management sign-ins give no refresh token"
@@ -870,9 +871,9 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
                   "token-refused user=%s record_sub=%s holder_sub=%s reason=record-foreign", user,
                   rec->sub, holder.kind == LOGTO_HOLDER_SUBJECT ? holder.sub : "none");
         fprintf(stderr,
-                "logtoctl: token: the token record of %s belongs to Logto user %s (uid %" PRIu32
+                "logtoctl: token: the token record of %s belongs to %s user %s (uid %" PRIu32
                 "), but the name %s %s%s%s: sign in again\n",
-                user, rec->sub, rec->uid, user,
+                user, logto_idp_text(cfg, LOGTO_IDP_LABEL), rec->sub, rec->uid, user,
                 holder.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
                 : holder.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
                                                     : "now belongs to ",
@@ -926,9 +927,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
             logto_error_prefix(&err,
                                "%s has no access to this application %s (an administrator must "
                                "grant it there)",
-                               user,
-                               cfg->profile == LOGTO_PROFILE_GENERIC ? "at the identity provider"
-                                                                     : "in Logto");
+                               user, logto_idp_text(cfg, LOGTO_IDP_IN));
         } else if ((r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED) && !resource && !org) {
             struct logto_error ignored = { 0 };
             logto_record_set_refresh_token(rec, NULL);
@@ -936,9 +935,9 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
                                              logto_errc_name(logto_errc_from(r)));
             (void)logto_store_save(lock, rec, &ignored);
             logto_error_prefix(&err,
-                               "the Logto session of %s ended (revoked, suspended or "
+                               "the %s session of %s ended (revoked, suspended or "
                                "deleted): sign in again",
-                               user);
+                               logto_idp_text(cfg, LOGTO_IDP_LABEL), user);
         }
         logto_log(&cli->ctx.log, LOG_NOTICE,
                   "token-failed user=%s resource=%s organization=%s error=%s reason=\"%s\"", user,

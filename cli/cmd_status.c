@@ -343,9 +343,9 @@ static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)
         return NULL;
     if (r == -LOGTO_E_NOTFOUND) {
         warning(st,
-                "snapshot: %s does not exist: no Logto user resolves through NSS (run "
+                "snapshot: %s does not exist: no %s user resolves through NSS (run "
                 "logtoctl sync, or sign someone in)",
-                path);
+                path, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
         return out;
     }
     if (r < 0) {
@@ -396,8 +396,8 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
 
 /* ---------------------------------------------------------------- blocked names and UIDs */
 
-static json_t *blocked_entries(const struct logto_blocked_entry *v, size_t n, bool uids,
-                               struct status *st)
+static json_t *blocked_entries(const struct logto_config *cfg, const struct logto_blocked_entry *v,
+                               size_t n, bool uids, struct status *st)
 {
     json_t *a = json_array();
 
@@ -412,8 +412,8 @@ static json_t *blocked_entries(const struct logto_blocked_entry *v, size_t n, bo
             problem(st, "UID %" PRIu32 " is blocked: %s: %s", v[i].uid, v[i].reason,
                     who ? who : "?");
         else
-            problem(st, "name %s is blocked: %s: %s (rename them in Logto, then run logtoctl sync)",
-                    v[i].name, v[i].reason, who ? who : "?");
+            problem(st, "name %s is blocked: %s: %s (rename them %s, then run logtoctl sync)",
+                    v[i].name, v[i].reason, who ? who : "?", logto_idp_text(cfg, LOGTO_IDP_IN));
         json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:o}", "name", v[i].name, "uid",
                                            (json_int_t)v[i].uid, "reason", v[i].reason, "claimants",
                                            cl ? cl : json_null()));
@@ -432,8 +432,9 @@ static json_t *blocked_part(const struct logto_ctx *ctx, struct status *st)
         problem(st, "blocked names: %s", err.message);
         return json_pack("{s:s}", "problem", err.message);
     }
-    return json_pack("{s:o, s:o}", "names", blocked_entries(b->names, b->n_names, false, st),
-                     "uids", blocked_entries(b->uids, b->n_uids, true, st));
+    return json_pack("{s:o, s:o}", "names",
+                     blocked_entries(ctx->cfg, b->names, b->n_names, false, st), "uids",
+                     blocked_entries(ctx->cfg, b->uids, b->n_uids, true, st));
 }
 
 /* ---------------------------------------------------------------- token records */
@@ -496,10 +497,9 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
         else if (!(holds = h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, rec->sub) == 0 &&
                            h.uid == rec->uid))
             warning(st,
-                    "token record %s: belongs to Logto user %s (uid %" PRIu32
-                    "), but the name %s%s "
+                    "token record %s: belongs to %s user %s (uid %" PRIu32 "), but the name %s%s "
                     "(logtoctl logout %s removes the record)",
-                    names[i], rec->sub, rec->uid,
+                    names[i], logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL), rec->sub, rec->uid,
                     h.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
                     : h.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
                                                    : "now belongs to ",

@@ -662,7 +662,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     if (live_ok)
         print_live(&live, u);
     else if (skip_live)
-        printf("Logto: not asked (%s)\n", skip_live);
+        printf("%s: not asked (%s)\n", logto_idp_text(cfg, LOGTO_IDP_LABEL), skip_live);
     else if (live_r == -LOGTO_E_NOTFOUND)
         printf("Logto: no such user%s\n", u ? " (deleted? run logtoctl sync)" : "");
     else
@@ -672,8 +672,8 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     if (fflush(stdout) != 0)
         return CLI_FAIL;
     if (status == CLI_NOTFOUND)
-        fprintf(stderr, "logtoctl: no user %s in the snapshot%s\n", name,
-                skip_live ? "" : " or in Logto");
+        fprintf(stderr, "logtoctl: no user %s in the snapshot%s%s\n", name, skip_live ? "" : " or ",
+                skip_live ? "" : logto_idp_text(cfg, LOGTO_IDP_IN));
     else if (status != CLI_OK)
         fprintf(stderr, "logtoctl: %s\n", live_err.message);
     return status;

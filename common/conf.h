@@ -177,11 +177,31 @@ static inline void logto_config_freep(struct logto_config **cfg)
     logto_config_free(*cfg);
 }
 
-/* How messages for people name the provider: "Logto", or under the generic profile "the
- * identity provider" (never "Logto" for a provider that is not). */
+/* How messages for people and administrators name the provider: "Logto", or under the generic
+ * profile the identity provider (never "Logto" for a provider that is not). Every such text
+ * takes its words from here. */
+enum logto_idp_form {
+    LOGTO_IDP_NOUN,  /* "Logto" | "the identity provider" ("refused by %s") */
+    LOGTO_IDP_LABEL, /* "Logto" | "identity-provider" ("the %s user", "the %s account") */
+    LOGTO_IDP_IN,    /* "in Logto" | "at the identity provider" ("rename them %s") */
+};
+static inline const char *logto_idp_text(const struct logto_config *cfg, enum logto_idp_form form)
+{
+    bool generic = cfg && cfg->profile == LOGTO_PROFILE_GENERIC;
+
+    switch (form) {
+    case LOGTO_IDP_LABEL:
+        return generic ? "identity-provider" : "Logto";
+    case LOGTO_IDP_IN:
+        return generic ? "at the identity provider" : "in Logto";
+    case LOGTO_IDP_NOUN:
+    default:
+        return generic ? "the identity provider" : "Logto";
+    }
+}
 static inline const char *logto_idp_name(const struct logto_config *cfg)
 {
-    return cfg && cfg->profile == LOGTO_PROFILE_GENERIC ? "the identity provider" : "Logto";
+    return logto_idp_text(cfg, LOGTO_IDP_NOUN);
 }
 
 /*

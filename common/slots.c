@@ -107,17 +107,17 @@ int logto_device_slots_take(const struct logto_ctx *ctx, const char *user,
     r = slot_take(s.dirfd, dir, prefix, per_user, &s.user, err);
     if (r == 0)
         r = logto_error_set(err, LOGTO_E_BUSY,
-                            "%lld Logto sign-in%s for %s %s already waiting for approval "
+                            "%lld %s sign-in%s for %s %s already waiting for approval "
                             "(max_device_flows_per_user)",
-                            (long long)per_user, per_user == 1 ? "" : "s", user,
-                            per_user == 1 ? "is" : "are");
+                            (long long)per_user, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL),
+                            per_user == 1 ? "" : "s", user, per_user == 1 ? "is" : "are");
     if (r > 0) {
         r = slot_take(s.dirfd, dir, "host", per_host, &s.host, err);
         if (r == 0)
             r = logto_error_set(err, LOGTO_E_BUSY,
-                                "%lld Logto sign-ins are already waiting for approval on this host "
-                                "(max_device_flows)",
-                                (long long)per_host);
+                                "%lld %s sign-ins are already waiting for approval on this "
+                                "host (max_device_flows)",
+                                (long long)per_host, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
     }
     if (r < 0) {
         logto_device_slots_release(&s);

@@ -8,8 +8,9 @@
 # organization tokens without the organization scopes; who may ask (root with --user, a sudo
 # caller only for themselves); app-level access control (access_denied: token kept); a revoked
 # session; --json. Organization tokens (refresh_token + organization_id): a member's JWT for
-# urn:logto:organization:<id> with her organization-role permissions; the checks before the
-# request and Logto's refusals (non-member, MFA required: their reasons are shown).
+# urn:logto:organization:<id> with her organization-role permissions (with --resource: the
+# API's JWT carrying organization_id); the checks before the request and Logto's refusals
+# (non-member, MFA required: their reasons are shown).
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 ctl_setup --refresh-reuse-leeway 0
 sed -i 's|^\[paths\]|scopes = openid offline_access profile email roles custom_data identities urn:logto:scope:organizations urn:logto:scope:organization_roles read write read:org manage:org\nresources = https://api.example.com\n[paths]|' "$CFG"
@@ -96,6 +97,11 @@ payload=$(jwt_payload "$(cat "$T/out")")
 assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" "urn:logto:organization:$ACME" "organization token aud"
 assert_eq "$(printf '%s' "$payload" | jget 'd["scope"]')" read:org "organization token scope"
 assert_eq "$(printf '%s' "$payload" | jget 'd["sub"]')" e738g7numf03 "organization token sub"
+# With a resource too (logto-protocol.md 4.4): the API's JWT, carrying organization_id.
+expect_rc 0 "organization + resource" token --user alice --organization "$ACME" --resource https://api.example.com
+payload=$(jwt_payload "$(cat "$T/out")")
+assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" https://api.example.com "organization + resource aud"
+assert_eq "$(printf '%s' "$payload" | jget 'd["organization_id"]')" "$ACME" "organization + resource organization_id"
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 # Logto's refusals (403 access_denied) keep their reason: alice removed from Acme at Logto (her
 # cached claims still list it), then Acme requiring MFA that she has not set up.
@@ -146,7 +152,7 @@ fi
 
 # 5. Users without a session: never signed in here; a PAT sign-in (no refresh token).
 expect_rc 6 "never signed in" token --user erin
-assert_contains "$(cat "$T/err")" "never signed in here"
+assert_contains "$(cat "$T/err")" "erin has no Logto session on this host (never signed in here)"
 pat=$(idp_json_field "$(idp_ctl POST /users/erin/pats '{"name":"token-test"}')" value)
 remember_secret "$pat"
 printf '%s\n' "$pat" | ctl login --method pat erin >"$T/out" 2>"$T/err" || fail "PAT sign-in: $(cat "$T/err")"

@@ -209,6 +209,10 @@ static void test_defaults(void)
         return;
 
     CHECK_INT(cfg->profile, LOGTO_PROFILE_LOGTO);
+    CHECK_STR(logto_idp_name(cfg), "Logto");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_LABEL), "Logto");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_IN), "in Logto");
+    CHECK_STR(logto_idp_name(NULL), "Logto");
     CHECK_STR(cfg->endpoint, "https://auth.example.com");
     CHECK_STR(cfg->issuer, "https://auth.example.com/oidc");
     CHECK_STR(cfg->client_id, "app");
@@ -295,6 +299,10 @@ static void test_generic_defaults(void)
     CHECK_INT(cfg->profile, LOGTO_PROFILE_GENERIC);
     CHECK(cfg->endpoint == NULL);
     CHECK_STR(cfg->issuer, "https://sso.example.com/realms/x");
+    /* What messages call the provider (issue 14.10): never Logto under this profile. */
+    CHECK_STR(logto_idp_name(cfg), "the identity provider");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_LABEL), "identity-provider");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_IN), "at the identity provider");
     _cleanup_free_ char *scopes = logto_strv_join(cfg->scopes, " ");
     CHECK_STR(scopes, "openid offline_access profile email");
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
