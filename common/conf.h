@@ -62,6 +62,14 @@ struct logto_service {
     int line;
 };
 
+/* [organization ID]: the group name this host's administrator gave an organization. */
+struct logto_org_group {
+    char *id;    /* the organization ID, as in the section header */
+    char *group; /* the organization's group; its role groups are group-<role>. NULL: unset */
+    char *file;  /* where the section was defined (for messages) */
+    int line;
+};
+
 struct logto_config {
     /* [logto] */
     enum logto_profile profile;
@@ -122,6 +130,10 @@ struct logto_config {
     struct logto_service **services;
     size_t n_services;
 
+    /* [organization ID] sections, in file order */
+    struct logto_org_group **org_groups;
+    size_t n_org_groups;
+
     /* files that were read, in order (NULL-terminated) */
     char **sources;
 };
@@ -175,9 +187,13 @@ int logto_config_read_secret(const char *path, char **ret, struct logto_error *e
 /* Print the effective configuration as INI, secrets masked (only file names are shown). */
 void logto_config_dump(const struct logto_config *cfg, FILE *out);
 
+/* The group name [organization ID] gives org_id, or NULL: the ID form (org_group_prefix). */
+const char *logto_config_org_group(const struct logto_config *cfg, const char *org_id);
+
 /* The schema: every key, for documentation checks. */
 struct logto_config_key {
-    const char *section; /* "logto", "identity", "sync", "paths", "log", "service" */
+    const char
+        *section; /* "logto", "identity", "sync", "paths", "log", "service", "organization" */
     const char *name;
     const char *type; /* "string", "url", "path", "secret-file", "bool", "duration", ... */
     const char *def;  /* default as text, or NULL */
