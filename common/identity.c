@@ -290,7 +290,8 @@ static const char *reserved_name(const struct logto_config *cfg, const char *nam
 }
 
 /* Why name may never be a user name: reserved, or it starts with the prefix of a kind of group
- * that is made (the user's own group would then be such a group, or look like one). */
+ * that is made, or is an [organization ID] group or one of its role groups (the user's own group
+ * would then be such a group, or look like one). */
 static const char *user_name_problem(const struct logto_config *cfg, const char *name, char *buf,
                                      size_t n)
 {
