@@ -89,11 +89,12 @@ typedef const char *(*item_check_fn)(const char *item);
 typedef const char *(*list_check_fn)(char *const *v);
 
 struct rule {
-    const char *section; /* "logto", ..., "service" */
+    const char *section; /* "logto", ..., "service", "organization" */
     const char *name;
     enum type type;
     enum storage storage;
-    size_t offset; /* in struct logto_config, or struct logto_service for "service" */
+    size_t offset; /* in struct logto_config, struct logto_service for "service", struct
+                    * logto_org_group for "organization" */
     unsigned flags;
     const char *def;         /* default as configuration text; NULL: unset */
     const char *def_generic; /* with F_PROFILE_DEF: the default for profile generic */
@@ -1468,7 +1469,9 @@ static int parse_assignment(struct parser *p, char *s)
         char hint[64] = "";
         if (other >= 0)
             snprintf(hint, sizeof(hint), " (it belongs in [%s%s])", schema[other].section,
-                     is_service_rule(&schema[other]) ? " NAME" : "");
+                     is_service_rule(&schema[other])  ? " NAME"
+                     : is_global_rule(&schema[other]) ? ""
+                                                      : " ID");
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] unknown key \"%s\"%s", label, clean,
                     hint);
     }

@@ -514,6 +514,8 @@ static const struct error_case error_cases[] = {
       "[service sshd] unknown key \"endpoint\" (it belongs in [logto])" },
     { BASE "[identity]\nrequire_roles = a\n", 5,
       "[identity] unknown key \"require_roles\" (it belongs in [service NAME])" },
+    { BASE "[identity]\ngroup = acme\n", 5,
+      "[identity] unknown key \"group\" (it belongs in [organization ID])" },
     { "client_id = a\n[logto]\n", 1, "client_id: key outside of a section (start with [logto])" },
     { BASE "just words\n", 4, "not a \"key = value\" line or a [section] header" },
     { BASE " = value\n", 4, "missing key before \"=\"" },
