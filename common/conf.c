@@ -54,13 +54,14 @@ enum type {
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
-    T_PREFIX,    /* group-name prefix */
-    T_KEY_NAME,  /* a custom_data key */
-    T_CLAIM,     /* a claim name */
-    T_GROUPS,    /* which Logto memberships become groups */
-    T_SHELL,     /* [user NAME] shell: an absolute path of [A-Za-z0-9/._+-] */
-    T_USER_HOME, /* [user NAME] home: a clean absolute path, used as given */
-    T_GECOS,     /* [user NAME] gecos: text a passwd line and a terminal can hold */
+    T_PREFIX,     /* group-name prefix */
+    T_KEY_NAME,   /* a custom_data key */
+    T_CLAIM,      /* a claim name */
+    T_GROUPS,     /* which Logto memberships become groups */
+    T_SHELL,      /* [user NAME] shell: an absolute path of [A-Za-z0-9/._+-] */
+    T_USER_HOME,  /* [user NAME] home: a clean absolute path, used as given */
+    T_GECOS,      /* [user NAME] gecos: text a passwd line and a terminal can hold */
+    T_GROUP_NAME, /* a group name, used as given */
 };
 
 enum storage {
@@ -93,11 +94,12 @@ typedef const char *(*item_check_fn)(const char *item);
 typedef const char *(*list_check_fn)(char *const *v);
 
 struct rule {
-    const char *section; /* "logto", ..., "service" */
+    const char *section; /* "logto", ..., "service", "organization" */
     const char *name;
     enum type type;
     enum storage storage;
-    size_t offset; /* in struct logto_config, or struct logto_service for "service" */
+    size_t offset; /* in struct logto_config, struct logto_service for "service", struct
+                    * logto_org_group for "organization" */
     unsigned flags;
     const char *def;         /* default as configuration text; NULL: unset */
     const char *def_generic; /* with F_PROFILE_DEF: the default for profile generic */
@@ -284,6 +286,7 @@ static const struct enum_value group_values[] = {
 #define CFG(f) .offset = offsetof(struct logto_config, f)
 #define SVC(f) .offset = offsetof(struct logto_service, f)
 #define USR(f) .offset = offsetof(struct logto_user_override, f)
+#define ORG(f) .offset = offsetof(struct logto_org_group, f)
 #define DAY    86400
 
 #define LOGTO_SCOPES                                                                               \
@@ -443,6 +446,9 @@ static const struct rule schema[] = {
       .doc = "home directory of this Logto user, instead of the home pattern's" },
     { "user", "gecos", T_GECOS, S_STR, USR(gecos), .flags = F_OPTIONAL,
       .doc = "GECOS (full name) field of this Logto user, instead of gecos_claim's" },
+    /* [organization ID] */
+    { "organization", "group", T_GROUP_NAME, S_STR, ORG(group),
+      .doc = "the organization's group name (its role groups: NAME-role) instead of the ID form" },
 };
 
 #define N_RULES ELEMENTSOF(schema)
@@ -470,6 +476,11 @@ static bool is_service_rule(const struct rule *r)
     return strcmp(r->section, "service") == 0;
 }
 
+static bool is_org_rule(const struct rule *r)
+{
+    return strcmp(r->section, "organization") == 0;
+}
+
 static bool is_user_rule(const struct rule *r)
 {
     return strcmp(r->section, "user") == 0;
@@ -478,7 +489,7 @@ static bool is_user_rule(const struct rule *r)
 /* A key of [logto], [identity], ...: a field of struct logto_config. */
 static bool is_global_rule(const struct rule *r)
 {
-    return !is_service_rule(r) && !is_user_rule(r);
+    return !is_service_rule(r) && !is_user_rule(r) && !is_org_rule(r);
 }
 
 static const char *default_for(const struct rule *r, enum logto_profile profile)
@@ -916,6 +927,12 @@ static int parse_string(const struct rule *r, const char *s, struct value *v, ch
         if (!claim_ok(s))
             return why_set(why, n, "%s is not a claim name ([A-Za-z0-9_.:/-])", quoted(q, s));
         break;
+    case T_GROUP_NAME:
+        if (!logto_name_valid(s))
+            return why_set(why, n,
+                           "%s is not a group name ([a-z_][a-z0-9_.-]*, at most %d characters)",
+                           quoted(q, s), LOGTO_NAME_MAX);
+        break;
     default:
         break;
     }
@@ -969,6 +986,7 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
     case T_TOKEN:
     case T_KEY_NAME:
     case T_CLAIM:
+    case T_GROUP_NAME:
         return parse_string(r, s, v, why, n);
     case T_SHELL:
         return parse_shell(s, v, why, n);
@@ -1100,6 +1118,27 @@ static void free_field(const struct rule *r, void *obj)
         logto_strv_free(*(char ***)f);
         *(char ***)f = NULL;
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Organizations. */
+
+static void org_group_free(struct logto_org_group *org)
+{
+    if (!org)
+        return;
+    free(org->id);
+    free(org->group);
+    free(org->file);
+    free(org);
+}
+
+const char *logto_config_org_group(const struct logto_config *cfg, const char *org_id)
+{
+    for (size_t i = 0; cfg && org_id && i < cfg->n_org_groups; i++)
+        if (strcmp(cfg->org_groups[i]->id, org_id) == 0)
+            return cfg->org_groups[i]->group;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1264,10 +1303,12 @@ struct parser {
 
     const char *file; /* position */
     int line;
-    const char *section; /* NULL before the first header and in unknown sections */
-    size_t svc;          /* cfg->services index in a [service NAME] section */
-    size_t usr;          /* cfg->user_overrides index in a [user NAME] section */
-    bool skip;           /* in a bad section: its keys were reported with its header */
+    const char *section;     /* NULL before the first header and in unknown sections */
+    size_t svc;              /* cfg->services index in a [service NAME] section */
+    size_t usr;              /* cfg->user_overrides index in a [user NAME] section */
+    size_t org;              /* cfg->org_groups index in an [organization ID] section */
+    struct origin *org_orig; /* where each org_groups entry's group was set, parallel to it */
+    bool skip;               /* in a bad section: its keys were reported with its header */
 
     char **errors;
     size_t n_errors;
@@ -1421,6 +1462,41 @@ const struct logto_user_override *logto_config_user_override(const struct logto_
     return NULL;
 }
 
+static int org_slot(struct parser *p, const char *id, size_t *ret)
+{
+    struct logto_config *cfg = p->cfg;
+    struct logto_org_group **orgs, *org;
+    struct origin *orig;
+
+    for (size_t i = 0; i < cfg->n_org_groups; i++)
+        if (strcmp(cfg->org_groups[i]->id, id) == 0) {
+            *ret = i;
+            return 0;
+        }
+    org = calloc(1, sizeof(*org));
+    if (!org || !(org->id = strdup(id)) || !(org->file = strdup(p->file))) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    org->line = p->line;
+    orgs = realloc(cfg->org_groups, (cfg->n_org_groups + 1) * sizeof(*orgs));
+    if (!orgs) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->org_groups = orgs;
+    orig = realloc(p->org_orig, (cfg->n_org_groups + 1) * sizeof(*orig));
+    if (!orig) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    p->org_orig = orig;
+    orig[cfg->n_org_groups] = (struct origin){ 0 };
+    cfg->org_groups[cfg->n_org_groups] = org;
+    *ret = cfg->n_org_groups++;
+    return 0;
+}
+
 static bool only_comment(const char *rest)
 {
     /* After "]": nothing, or whitespace then a comment. */
@@ -1484,6 +1560,22 @@ static int parse_section(struct parser *p, char *s)
         p->skip = false;
         return 0;
     }
+    if (strcmp(inner, "organization") == 0) {
+        char q[100];
+        if (!*rest)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[organization] needs an organization ID: [organization ID]");
+        if (!org_id_ok(rest))
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[organization]: %s is not an organization ID ([A-Za-z0-9_.-])",
+                        quoted(q, rest));
+        int r = org_slot(p, rest, &p->org);
+        if (r < 0)
+            return r;
+        p->section = "organization";
+        p->skip = false;
+        return 0;
+    }
     for (size_t i = 0; !*rest && i < ELEMENTSOF(global_sections); i++)
         if (strcmp(inner, global_sections[i]) == 0) {
             p->section = global_sections[i];
@@ -1494,7 +1586,7 @@ static int parse_section(struct parser *p, char *s)
     logto_log_sanitize(clean, sizeof(clean), inner);
     return diag(p, LOGTO_E_CONFIG, p->file, p->line,
                 "unknown section [%s%s%s] (use [logto], [identity], [sync], [paths], [log], "
-                "[service NAME] or [user NAME])",
+                "[service NAME], [user NAME] or [organization ID])",
                 clean, *rest ? " " : "", *rest ? "..." : "");
 }
 
@@ -1555,10 +1647,13 @@ static int parse_assignment(struct parser *p, char *s)
                     "%s: key outside of a section (start with [logto])", clean);
 
     bool service = strcmp(p->section, "service") == 0, user = strcmp(p->section, "user") == 0;
+    bool org = strcmp(p->section, "organization") == 0;
     if (service)
         snprintf(label, sizeof(label), "service %s", p->cfg->services[p->svc]->name);
     else if (user)
         snprintf(label, sizeof(label), "user %s", p->cfg->user_overrides[p->usr]->name);
+    else if (org) /* the ID passed org_id_ok: plain ASCII */
+        snprintf(label, sizeof(label), "organization %.64s", p->cfg->org_groups[p->org]->id);
     else
         snprintf(label, sizeof(label), "%s", p->section);
 
@@ -1574,13 +1669,19 @@ static int parse_assignment(struct parser *p, char *s)
         char hint[64] = "";
         if (other >= 0)
             snprintf(hint, sizeof(hint), " (it belongs in [%s%s])", schema[other].section,
-                     is_global_rule(&schema[other]) ? "" : " NAME");
+                     is_global_rule(&schema[other]) ? ""
+                     : is_org_rule(&schema[other])  ? " ID"
+                                                    : " NAME");
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] unknown key \"%s\"%s", label, clean,
                     hint);
     }
-    o = service ? &p->svc_orig[p->svc].key[i] : user ? &p->usr_orig[p->usr].key[i] : &p->origin[i];
+    o = service ? &p->svc_orig[p->svc].key[i]
+        : user  ? &p->usr_orig[p->usr].key[i]
+        : org   ? &p->org_orig[p->org]
+                : &p->origin[i];
     obj = service ? (void *)p->cfg->services[p->svc]
           : user  ? (void *)p->cfg->user_overrides[p->usr]
+          : org   ? (void *)p->cfg->org_groups[p->org]
                   : (void *)p->cfg;
     if (o->file == p->file)
         return diag(p, LOGTO_E_CONFIG, p->file, p->line,
@@ -1591,12 +1692,12 @@ static int parse_assignment(struct parser *p, char *s)
     if (r == -LOGTO_E_NOMEM)
         return r;
     if (r < 0) {
-        if (!service && !user)
+        if (!service && !user && !org)
             p->bad[i] = true;
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] %s: %s", label, key, why);
     }
     store_value(&schema[i], obj, &v);
-    if (!service && !user)
+    if (!service && !user && !org)
         p->bad[i] = false;
     else if (service)
         note_rule_origin(p->cfg->services[p->svc], schema[i].name, o);
@@ -2005,6 +2106,93 @@ static int check_system(struct parser *p)
     return r;
 }
 
+/* Why group a's role groups (a-<role>) could be group b, or the other way round; NULL: never. */
+static const char *org_groups_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la == lb)
+        return strcmp(a, b) == 0 ? "is already the group of" : NULL;
+    if (la > lb)
+        return strncmp(a, b, lb) == 0 && a[lb] == '-' ? "could be a role group of" : NULL;
+    return strncmp(a, b, la) == 0 && b[la] == '-' ? "has role groups named like the group of"
+                                                  : NULL;
+}
+
+/* Why an [organization ID] group name may not be used, from the configuration alone (local
+ * groups are checked where the groups are made). NULL: it may. */
+static const char *org_group_problem(const struct logto_config *cfg, const char *group, char *buf,
+                                     size_t n)
+{
+    const struct {
+        const char *prefix, *key;
+    } prefixes[] = {
+        { cfg->role_group_prefix, "role_group_prefix" },
+        { cfg->org_group_prefix, "org_group_prefix" },
+        { cfg->org_role_group_prefix, "org_role_group_prefix" },
+    };
+    char dash[LOGTO_NAME_MAX + 2];
+    const char *why = logto_name_system_reason(group);
+
+    snprintf(dash, sizeof(dash), "%s-", group);
+    if (why) {
+        snprintf(buf, n, "is reserved for the system: it %s", why);
+        return buf;
+    }
+    if ((why = logto_name_system_reason(dash))) {
+        snprintf(buf, n, "would name its role groups like the system's: \"%s...\" %s", dash, why);
+        return buf;
+    }
+    if (logto_strv_contains(cfg->reserved_names, group))
+        return "is listed in [identity] reserved_names";
+    /* Names from IDs and roles start with their prefix: a name that does not is none of them. */
+    for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+        const char *prefix = prefixes[i].prefix ? prefixes[i].prefix : "";
+        if (i == 0 && !*prefix)
+            continue; /* roles compete with every group then; organization groups win (identity.c)
+                       */
+        if (!*prefix || logto_startswith(group, prefix)) {
+            snprintf(buf, n,
+                     "starts with [identity] %s \"%s\", so it could be a group made from %s",
+                     prefixes[i].key, prefix, i == 0 ? "a role" : "an organization ID");
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static int check_org_groups(struct parser *p)
+{
+    const struct logto_config *cfg = p->cfg;
+    int r = 0;
+
+    for (size_t i = 0; i < cfg->n_org_groups && r >= 0; i++) {
+        const struct logto_org_group *org = cfg->org_groups[i];
+        const struct origin *at = &p->org_orig[i];
+        const char *why;
+        char buf[256];
+
+        if (!org->group) {
+            if (!at->file) /* a bad value was reported where it was set */
+                r = diag(p, LOGTO_E_CONFIG, org->file, org->line, "[organization %s] sets no group",
+                         org->id);
+            continue;
+        }
+        if ((why = org_group_problem(cfg, org->group, buf, sizeof(buf))))
+            r = diag(p, LOGTO_E_CONFIG, at->file, at->line, "[organization %s] group: \"%s\" %s",
+                     org->id, org->group, why);
+        for (size_t k = 0; k < i && r >= 0; k++) {
+            const struct logto_org_group *other = cfg->org_groups[k];
+            if (other->group && (why = org_groups_overlap(org->group, other->group)))
+                r = diag(p, LOGTO_E_CONFIG, at->file, at->line,
+                         "[organization %s] group: \"%s\" %s [organization %s] (\"%s\", %s:%d)",
+                         org->id, org->group, why, other->id, other->group, p->org_orig[k].file,
+                         p->org_orig[k].line);
+        }
+    }
+    return r;
+}
+
 /* Defaults and the checks that need the whole configuration. */
 static int finish(struct parser *p)
 {
@@ -2026,6 +2214,8 @@ static int finish(struct parser *p)
         r = check_services(p);
     if (r >= 0 && p->thorough)
         r = check_system(p);
+    if (r >= 0)
+        r = check_org_groups(p);
     return r;
 }
 
@@ -2035,6 +2225,7 @@ static void parser_done(struct parser *p)
     logto_strv_free(p->errors);
     free(p->svc_orig);
     free(p->usr_orig);
+    free(p->org_orig);
 }
 
 /* Returns 0 (errors, if any, in p) or -LOGTO_E_NOMEM. */
@@ -2139,6 +2330,9 @@ void logto_config_free(struct logto_config *cfg)
     for (size_t i = 0; i < cfg->n_user_overrides; i++)
         user_override_free(cfg->user_overrides[i]);
     free(cfg->user_overrides);
+    for (size_t i = 0; i < cfg->n_org_groups; i++)
+        org_group_free(cfg->org_groups[i]);
+    free(cfg->org_groups);
     logto_strv_free(cfg->sources);
     free(cfg);
 }
@@ -2270,7 +2464,8 @@ static void dump_section(const struct rule *first, const void *obj, const char *
 
 void logto_config_dump(const struct logto_config *cfg, FILE *out)
 {
-    const struct rule *service_first = NULL, *user_first = NULL;
+    const struct rule *service_first = NULL, *user_first = NULL,
+                      *org_first = &schema[rule_index("organization", "group")];
 
     if (!cfg)
         return;
@@ -2304,6 +2499,11 @@ void logto_config_dump(const struct logto_config *cfg, FILE *out)
         snprintf(header, sizeof(header), "user %s", cfg->user_overrides[u]->name);
         dump_section(user_first, cfg->user_overrides[u], header, out);
     }
+    for (size_t o = 0; o < cfg->n_org_groups; o++) {
+        _cleanup_free_ char *header = logto_asprintf("organization %s", cfg->org_groups[o]->id);
+        if (header)
+            dump_section(org_first, cfg->org_groups[o], header, out);
+    }
 }
 
 static struct logto_config_key public_keys[N_RULES];
@@ -2325,6 +2525,7 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
         [T_GROUPS] = "list",         [T_SHELL] = "path",
         [T_USER_HOME] = "path",      [T_GECOS] = "text",
+        [T_GROUP_NAME] = "group",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

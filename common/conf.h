@@ -83,6 +83,14 @@ struct logto_user_override {
     int line;
 };
 
+/* [organization ID]: the group name this host's administrator gave an organization. */
+struct logto_org_group {
+    char *id;    /* the organization ID, as in the section header */
+    char *group; /* the organization's group; its role groups are group-<role>. NULL: unset */
+    char *file;  /* where the section was defined (for messages) */
+    int line;
+};
+
 struct logto_config {
     /* [logto] */
     enum logto_profile profile;
@@ -146,6 +154,10 @@ struct logto_config {
     /* [user NAME] sections, in file order */
     struct logto_user_override **user_overrides;
     size_t n_user_overrides;
+
+    /* [organization ID] sections, in file order */
+    struct logto_org_group **org_groups;
+    size_t n_org_groups;
 
     /* files that were read, in order (NULL-terminated) */
     char **sources;
@@ -228,9 +240,13 @@ int logto_config_read_secret(const char *path, char **ret, struct logto_error *e
 /* Print the effective configuration as INI, secrets masked (only file names are shown). */
 void logto_config_dump(const struct logto_config *cfg, FILE *out);
 
+/* The group name [organization ID] gives org_id, or NULL: the ID form (org_group_prefix). */
+const char *logto_config_org_group(const struct logto_config *cfg, const char *org_id);
+
 /* The schema: every key, for documentation checks. */
 struct logto_config_key {
-    const char *section; /* "logto", "identity", "sync", "paths", "log", "service", "user" */
+    /* "logto", "identity", "sync", "paths", "log", "service", "user", "organization" */
+    const char *section;
     const char *name;
     const char *type; /* "string", "url", "path", "secret-file", "bool", "duration", ... */
     const char *def;  /* default as text, or NULL */

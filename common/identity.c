@@ -290,7 +290,8 @@ static const char *reserved_name(const struct logto_config *cfg, const char *nam
 }
 
 /* Why name may never be a user name: reserved, or it starts with the prefix of a kind of group
- * that is made (the user's own group would then be such a group, or look like one). */
+ * that is made, or is an [organization ID] group or one of its role groups (the user's own group
+ * would then be such a group, or look like one). */
 static const char *user_name_problem(const struct logto_config *cfg, const char *name, char *buf,
                                      size_t n)
 {
@@ -315,6 +316,16 @@ static const char *user_name_problem(const struct logto_config *cfg, const char 
                      kinds[i].prefix);
             return buf;
         }
+    for (size_t i = 0;
+         (cfg->groups_from_orgs || cfg->groups_from_org_roles) && i < cfg->n_org_groups; i++) {
+        const char *group = cfg->org_groups[i]->group;
+        size_t len = group ? strlen(group) : 0;
+        if (len && strncmp(name, group, len) == 0 && (!name[len] || name[len] == '-')) {
+            snprintf(buf, n, "is the group '%s' of [organization %s], or one of its role groups",
+                     group, cfg->org_groups[i]->id);
+            return buf;
+        }
+    }
     return NULL;
 }
 
@@ -1415,17 +1426,26 @@ static bool same_group(const struct logto_dir_group *x, const struct logto_dir_g
            logto_streq(x->source, y->source);
 }
 
+static bool org_kind(uint32_t kind)
+{
+    return kind == LOGTO_GROUP_ORG || kind == LOGTO_GROUP_ORG_ROLE;
+}
+
 /*
- * In a run of groups sharing a name (or GID), mark the ones that must go: every derived group
- * when two distinct derived groups share it (neither may win), and every private group that
- * shares it with any other distinct group. A role or organization group keeps its name and GID:
- * a user who picks a role's name or its GID must not become that group (a sudoers line for the
- * role would then match the user alone) nor take it from the role's members.
+ * In a run of groups sharing a name (or GID), mark the ones that must go: every private group
+ * that shares it with any other distinct group; every role (or claim) group that shares it with
+ * another derived group; and every organization group that shares it with another organization
+ * group (neither may win). A role or organization group keeps its name and GID: a user who picks
+ * a role's name or its GID must not become that group (a sudoers line for the role would then
+ * match the user alone) nor take it from the role's members. An organization group keeps its
+ * name against a role group: its name comes from an ID or from this host's configuration, a
+ * role's from whoever names roles in the tenant (a role "org-<id>-admin" must not take away the
+ * organization role's group).
  */
 static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t start, size_t end,
                      const char *why, const char **ret_why)
 {
-    size_t distinct_derived = 0, distinct = 0;
+    size_t distinct_derived = 0, distinct_org = 0, distinct = 0;
 
     for (size_t i = start; i < end; i++) {
         bool seen = false;
@@ -1436,12 +1456,17 @@ static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t 
         distinct++;
         if (g[idx[i]].kind != LOGTO_GROUP_PRIVATE)
             distinct_derived++;
+        if (org_kind(g[idx[i]].kind))
+            distinct_org++;
     }
     if (distinct <= 1)
         return;
-    for (size_t i = start; i < end; i++)
-        if (g[idx[i]].kind == LOGTO_GROUP_PRIVATE || distinct_derived > 1)
+    for (size_t i = start; i < end; i++) {
+        uint32_t kind = g[idx[i]].kind;
+        if (kind == LOGTO_GROUP_PRIVATE ||
+            (org_kind(kind) ? distinct_org > 1 : distinct_derived > 1))
             ret_why[idx[i]] = why;
+    }
 }
 
 int logto_identity_group_clashes(const struct logto_dir_group *groups, size_t n,
@@ -1482,6 +1507,44 @@ struct group_source {
     char *const *values;
 };
 
+/*
+ * The name of an organization (value "orgId") or organization role ("orgId:role") group:
+ * [organization orgId] group = G gives G and G-role; otherwise the ID form, org_group_prefix +
+ * orgId and org_role_group_prefix + orgId-role. Logto's organization IDs are [a-z0-9]: one with
+ * '-' has no ID-form group, so "org-a-b" is never both organization "a-b" and role b of "a".
+ * Other kinds: prefix + value. part is scratch space.
+ */
+static int org_group_name(const struct logto_config *cfg, const struct group_source *src,
+                          const char *value, char *part, size_t partlen, char *name, size_t namelen,
+                          const char **why)
+{
+    const char *prefix = src->prefix, *group;
+    char dash[LOGTO_NAME_MAX + 2], *colon;
+
+    snprintf(part, partlen, "%s", value);
+    if (src->kind != LOGTO_GROUP_ORG && src->kind != LOGTO_GROUP_ORG_ROLE)
+        return logto_group_name_sanitize(prefix, part, name, namelen, why);
+    colon = strchr(part, ':');
+    if (colon)
+        *colon = '\0';
+    if ((group = logto_config_org_group(cfg, part))) {
+        if (src->kind == LOGTO_GROUP_ORG) {
+            snprintf(name, namelen, "%s", group);
+            return 0;
+        }
+        snprintf(dash, sizeof(dash), "%s-", group);
+        return logto_group_name_sanitize(dash, colon ? colon + 1 : "", name, namelen, why);
+    }
+    if (strchr(part, '-')) {
+        *why = "the organization ID contains '-': name its group in [organization ID]";
+        return -1;
+    }
+    /* "orgId:role" -> "orgId-role": the separator stays readable after sanitising. */
+    if (colon)
+        *colon = '-';
+    return logto_group_name_sanitize(prefix, part, name, namelen, why);
+}
+
 static int add_candidates(const struct mapper *m, const struct logto_identity *id,
                           const struct group_source *src, uint32_t lo, uint32_t hi, bool quiet,
                           struct group_set *s)
@@ -1493,14 +1556,7 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
 
     for (size_t i = 0; src->values && src->values[i]; i++) {
         const char *value = src->values[i];
-        snprintf(part, sizeof(part), "%s", value);
-        /* "orgId:role" -> "orgId-role": the separator stays readable after sanitising. */
-        if (src->kind == LOGTO_GROUP_ORG_ROLE) {
-            char *colon = strchr(part, ':');
-            if (colon)
-                *colon = '-';
-        }
-        if (logto_group_name_sanitize(src->prefix, part, name, sizeof(name), &why) < 0) {
+        if (org_group_name(m->cfg, src, value, part, sizeof(part), name, sizeof(name), &why) < 0) {
             if (quiet)
                 continue;
             logto_log(&m->ctx->log, LOG_NOTICE,

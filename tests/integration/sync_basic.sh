@@ -147,17 +147,9 @@ fi
 sed 's/^\[sync\]$/[sync]\nenumerate = no/' "$CFG" >"$T/noenum.conf"
 grep -q '^enumerate = no$' "$T/noenum.conf" || fail "noenum.conf"
 MKSNAPSHOT=$top_builddir/tests/lib/mksnapshot
-# nss_wrapper: local accounts from the fixture files, ours from the module and $SNAP.
-nss_getent() {
-    env LD_PRELOAD="$(module_preload "$NSS_WRAPPER_LIB")" NSS_WRAPPER_PASSWD="$top_srcdir/tests/data/nss/passwd" \
-        NSS_WRAPPER_GROUP="$top_srcdir/tests/data/nss/group" NSS_WRAPPER_MODULE_SO_PATH="$LOGTO_NSS_MODULE" \
-        NSS_WRAPPER_MODULE_FN_PREFIX=logto LOGTO_NSS_SNAPSHOT="$SNAP" getent "$@"
-}
-# shellcheck disable=SC2086
-NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-}) # pkg-config leaves a trailing blank
 out=$(wrap "$LOGTOCTL" --config "$T/noenum.conf" sync 2>&1) || fail "sync with enumerate = no failed: $out"
 assert_contains "$(wrap "$MKSNAPSHOT" --dump "$SNAP")" "enumerate:no" "snapshot after enumerate = no"
-if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
+if have_nss_wrapper; then
     out=$(nss_getent passwd) || fail "getent passwd: $out"
     assert_contains "$out" "root:" "getent passwd (locals)"
     assert_not_contains "$out" "erin" "getent passwd with enumerate = no"
@@ -172,7 +164,7 @@ else
 fi
 out=$(ctl sync 2>&1) || fail "sync with enumerate = yes failed: $out"
 assert_not_contains "$(wrap "$MKSNAPSHOT" --dump "$SNAP")" "enumerate:" "snapshot after enumerate = yes"
-if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
+if have_nss_wrapper; then
     assert_contains "$(nss_getent passwd)" "erin:" "getent passwd with enumerate = yes"
 fi
 

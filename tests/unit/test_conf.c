@@ -360,6 +360,7 @@ static void test_every_key(void)
     }
 
     CHECK_INT(cfg->profile, LOGTO_PROFILE_LOGTO);
+    CHECK_STR(logto_config_org_group(cfg, "pbl95zlwkzx4"), "acme");
     CHECK_STR(cfg->endpoint, "https://id.example.org");
     CHECK_STR(cfg->issuer, "https://id.example.org/oidc");
     CHECK_STR(cfg->client_id, "device-app");
@@ -521,16 +522,18 @@ static const struct error_case error_cases[] = {
       "[logto] timeout: \"5 minutes\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[ldap]\nuri = x\n", 4,
       "unknown section [ldap] (use [logto], [identity], [sync], [paths], [log], "
-      "[service NAME] or [user NAME])" },
+      "[service NAME], [user NAME] or [organization ID])" },
     { BASE "[logto extra]\n", 4,
       "unknown section [logto ...] (use [logto], [identity], [sync], [paths], [log], "
-      "[service NAME] or [user NAME])" },
+      "[service NAME], [user NAME] or [organization ID])" },
     { BASE "colour = blue\n", 4, "[logto] unknown key \"colour\"" },
     { BASE "shell = /bin/sh\n", 4, "[logto] unknown key \"shell\" (it belongs in [identity])" },
     { BASE "[service sshd]\nendpoint = https://x.example\n", 5,
       "[service sshd] unknown key \"endpoint\" (it belongs in [logto])" },
     { BASE "[identity]\nrequire_roles = a\n", 5,
       "[identity] unknown key \"require_roles\" (it belongs in [service NAME])" },
+    { BASE "[identity]\ngroup = acme\n", 5,
+      "[identity] unknown key \"group\" (it belongs in [organization ID])" },
     { "client_id = a\n[logto]\n", 1, "client_id: key outside of a section (start with [logto])" },
     { BASE "just words\n", 4, "not a \"key = value\" line or a [section] header" },
     { BASE " = value\n", 4, "missing key before \"=\"" },
@@ -1360,12 +1363,66 @@ static void test_dump(void)
     }
 }
 
+/* [organization ID] group = NAME: used as given; every bad section named by file, line and key. */
+static void test_org_groups(void)
+{
+    struct fx f;
+    _cleanup_strv_ char **errors = NULL;
+    struct logto_config *cfg = NULL;
+    static const char *const want[] = {
+        ":6: [organization]: \"bad/id\" is not an organization ID",
+        ":9: [organization b2] group: \"Acme\" is not a group name",
+        ":17: [organization r1] unknown key \"colour\"",
+        ":11: [organization c3] group: \"acme\" is already the group of [organization a1] "
+        "(\"acme\", ",
+        ":13: [organization d4] group: \"acme-admin\" could be a role group of [organization a1]",
+        ":15: [organization e5] group: \"mysql\" is reserved for the system",
+        ":16: [organization r1] sets no group",
+        ":19: [organization f6] group: \"org-x\" starts with [identity] org_group_prefix",
+        ":21: [organization g7] group: \"systemd\" would name its role groups like the system's",
+        ":23: [organization h8] group: \"logto-ops\" starts with [identity] role_group_prefix",
+        ":25: [organization i9] group: \"appsvc\" is listed in [identity] reserved_names",
+    };
+
+    fx_new(&f, BASE "[organization a1]\ngroup = acme\n[organization bad/id]\ngroup = x\n"
+                    "[organization b2]\ngroup = Acme\n[organization c3]\ngroup = acme\n"
+                    "[organization d4]\ngroup = acme-admin\n[organization e5]\ngroup = mysql\n"
+                    "[organization r1]\ncolour = blue\n[organization f6]\ngroup = org-x\n"
+                    "[organization g7]\ngroup = systemd\n[organization h8]\ngroup = logto-ops\n"
+                    "[organization i9]\ngroup = appsvc\n[identity]\nreserved_names = appsvc\n");
+    /* + 1: acme-admin could be a role group of both organizations named acme */
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), (int)ELEMENTSOF(want) + 1);
+    for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+        bool found = false;
+        for (size_t k = 0; errors && errors[k] && !found; k++)
+            found = logto_startswith(errors[k], f.path) && strstr(errors[k], want[i]);
+        if (!found)
+            fprintf(stderr, "no error like '%s'\n", want[i]);
+        CHECK(found);
+    }
+    logto_strv_free(TAKE_PTR(errors));
+
+    /* A valid one: the name as given, looked up by the exact ID; the ID form stays the default.
+     * Without the prefix, role names compete with it: that is left to the group mapping. */
+    fx_new(&f, BASE "[organization pbl95zlwkzx4]\ngroup = acme\n[identity]\nrole_group_prefix =\n");
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), 0);
+    CHECK_STR(logto_config_org_group(cfg, "pbl95zlwkzx4"), "acme");
+    CHECK(logto_config_org_group(cfg, "PBL95ZLWKZX4") == NULL);
+    CHECK(logto_config_org_group(cfg, "qmmg1gvtd5ib") == NULL);
+    logto_config_free(cfg);
+    cfg = NULL;
+    /* An empty organization prefix: every name may be an ID's group. */
+    fx_new(&f, BASE "[organization a1]\ngroup = acme\n[identity]\norg_group_prefix =\n");
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), 1);
+    CHECK(errors && strstr(errors[0], "starts with [identity] org_group_prefix \"\""));
+}
+
 static void test_keys(void)
 {
     size_t n = 0;
     const struct logto_config_key *keys = logto_config_keys(&n);
     static const char *const sections[] = { "logto", "identity", "sync", "paths",
-                                            "log",   "service",  "user" };
+                                            "log",   "service",  "user", "organization" };
 
     CHECK(n >= 40);
     for (size_t i = 0; i < n; i++) {
@@ -1797,6 +1854,6 @@ TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key)
           TEST(test_every_key_generic), TEST(test_syntax), TEST(test_errors),
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
-          TEST(test_system_checks), TEST(test_service_resolution), TEST(test_management_opt_in),
-          TEST(test_dump), TEST(test_keys), TEST(test_sample), TEST(test_cli),
-          TEST(test_descriptors), TEST(test_locale))
+          TEST(test_system_checks), TEST(test_org_groups), TEST(test_service_resolution),
+          TEST(test_management_opt_in), TEST(test_dump), TEST(test_keys), TEST(test_sample),
+          TEST(test_cli), TEST(test_descriptors), TEST(test_locale))
