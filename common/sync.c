@@ -1904,19 +1904,21 @@ static int one_user_name_check(const struct logto_ctx *ctx, const char *name,
                                "starting with a letter or _)",
                                shown, LOGTO_NAME_MAX);
     }
-    why = logto_name_system_reason(name);
-    if (!why && logto_strv_contains(ctx->cfg->reserved_names, name))
-        why = "is listed in [identity] reserved_names";
-    if (why)
-        return logto_error_set(err, LOGTO_E_COLLISION,
-                               "%s is a reserved name (%s): never a Logto user here", name, why);
     r = logto_localdb_load(ctx, &db, err);
     if (r < 0)
         return r;
-    if (logto_localdb_has_user(db, name) || logto_localdb_has_system_name(db, name))
+    if (logto_localdb_has_user(db, name))
         return logto_error_set(err, LOGTO_E_COLLISION,
                                "%s is a local account of this host: logtoctl never touches it",
                                name);
+    why = logto_name_system_reason(name);
+    if (!why && logto_strv_contains(ctx->cfg->reserved_names, name))
+        why = "is listed in [identity] reserved_names";
+    if (!why && logto_localdb_has_system_name(db, name))
+        why = "a name of base-passwd's system accounts";
+    if (why)
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%s is a reserved name (%s): never a Logto user here", name, why);
     return 0;
 }
 
