@@ -907,7 +907,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "problems", st.problems);
     json_object_set_new(doc, "warnings", st.warnings);
 
-    status = !st.root                            ? CLI_NOT_ROOT
+    status = !st.root                            ? CLI_NOROOT
              : !st.config_ok                     ? CLI_CONFIG
              : st.unreachable                    ? CLI_UNAVAIL
              : json_array_size(st.problems) != 0 ? CLI_FAIL
