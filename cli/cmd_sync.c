@@ -468,9 +468,17 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, r, &err);
     }
     if (cli->json) {
-        if (print_json(report_json(report)) < 0)
+        json_t *doc = report_json(report);
+        /* --user: the one name refreshed (null for a full sync). */
+        if (doc)
+            json_object_set_new(doc, "user", opts.user ? json_string(opts.user) : json_null());
+        if (print_json(doc) < 0)
             return CLI_FAIL;
     } else if (!cli->quiet) {
+        if (opts.user)
+            printf("user %s: only this entry %s (the tenant was read in full to judge it; the "
+                   "counts below are the whole tenant's)\n",
+                   opts.user, opts.dry_run ? "would be refreshed" : "was refreshed");
         print_report(report, opts.dry_run || ui.verbose);
         if (fflush(stdout) != 0)
             return CLI_FAIL;

@@ -135,13 +135,15 @@ idp_ctl POST /users '{"id":"hankuser0001","username":"hank"}' >/dev/null || fail
 idp_ctl POST /users '{"id":"ivyuser00001","username":"ivy"}' >/dev/null || fail "create ivy"
 json=$(ctl sync --user hank --json) || fail "sync --user hank: $json"
 assert_eq "$(printf '%s' "$json" | jget 'sorted({c["name"] for c in d["changes"]})')" '["hank"]' "only hank changed"
+assert_eq "$(printf '%s' "$json" | jget 'd["user"]')" hank "the report names the user"
 assert_eq "$(ctl user --offline --json hank | jget 'd["snapshot"]["sub"]')" hankuser0001 "hank served"
 ctl user --offline ivy >/dev/null 2>&1
 assert_eq "$?" 6 "ivy untouched"
 assert_eq "$(ctl user --offline --json carl | jget 'd["snapshot"]["sub"]')" carlupper001 "carl untouched"
 # Gone from Logto: removed.
 idp_ctl DELETE /users/hank >/dev/null || fail "delete hank"
-ctl sync --user hank >/dev/null 2>"$T/err" || fail "sync --user hank (deleted): $(cat "$T/err")"
+ctl sync --user hank >"$T/out" 2>"$T/err" || fail "sync --user hank (deleted): $(cat "$T/err")"
+assert_contains "$(cat "$T/out")" "user hank: only this entry was refreshed"
 ctl user --offline hank >/dev/null 2>&1
 assert_eq "$?" 6 "hank removed"
 exit 0
