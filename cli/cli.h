@@ -16,6 +16,7 @@ enum {
     CLI_UNAVAIL = 4,  /* the IdP could not be reached */
     CLI_DENIED = 5,   /* the IdP or a rule said no */
     CLI_NOTFOUND = 6, /* no such user or record */
+    CLI_NOROOT = 7,   /* needs root (status: only a partial view without it) */
 };
 
 struct cli {

@@ -19,8 +19,8 @@
 static const struct cli_command commands[] = {
     { "cache",
       "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--attempts USER] [--m2m-token] "
-      "[--keys] [--snapshot] [--lookups]",
-      "remove cached files, empty the snapshot", cli_cmd_cache, false },
+      "[--keys] [--snapshot] [--lookups] | expire --user NAME",
+      "remove cached files, empty the snapshot, expire a user's claims", cli_cmd_cache, false },
     { "config", "check [--config PATH] | keys", "check the configuration, list its keys",
       cli_cmd_config, false },
     { "keys", "[--cached] NAME", "SSH public keys of a user (sshd AuthorizedKeysCommand)",
@@ -31,8 +31,8 @@ static const struct cli_command commands[] = {
       false },
     { "status", "[--offline]", "configuration, IdP, caches, snapshot, last sync, token records",
       cli_cmd_status, false },
-    { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose]",
-      "rebuild the user/group snapshot from Logto", cli_cmd_sync, false },
+    { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose] [--user NAME]",
+      "rebuild the user/group snapshot from Logto (or one user's entry)", cli_cmd_sync, false },
     { "token", "[--resource URI] [--organization ID] [--scope SCOPES] [--user NAME]",
       "an access token from a user's session (root)", cli_cmd_token, false },
     { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
