@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "error.h"
 #include "text.h"
 
 FILE *cli_raw_stderr;
@@ -120,4 +121,35 @@ int cli_output_init(void)
     stdout = out;
     stderr = err;
     return 0;
+}
+
+int cli_exit_code(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_OK:
+        return CLI_OK;
+    case LOGTO_E_CONFIG:
+    case LOGTO_E_UNSAFE:
+        return CLI_CONFIG;
+    case LOGTO_E_UNREACHABLE:
+        return CLI_UNAVAIL;
+    case LOGTO_E_DENIED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_MFA:
+        return CLI_DENIED;
+    case LOGTO_E_NOTFOUND:
+        return CLI_NOTFOUND;
+    default:
+        return CLI_FAIL;
+    }
+}
+
+int cli_fail(struct cli *cli, int r, const struct logto_error *err)
+{
+    (void)cli;
+    fprintf(stderr, "logtoctl: %s\n",
+            err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
+    return cli_exit_code(r);
 }
