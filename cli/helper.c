@@ -68,20 +68,6 @@ static int read_request(int fd, char *buf, size_t size, size_t *ret_len, const c
     return 0;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Everything written to fd (a memfd, gone with the process) so far, NUL-terminated. */
 static char *drain(int fd, size_t *ret_len)
 {
@@ -111,8 +97,9 @@ static int respond(int sock, int status, const char *out, size_t out_len, const 
         out_len = err_len = 0, status = CLI_FAIL;
     n = snprintf(header, sizeof(header), "logto-helper %d status=%d out=%zu err=%zu\n",
                  LOGTO_HELPER_VERSION, status, out_len, err_len);
-    if (send_all(sock, header, (size_t)n) < 0 || send_all(sock, out, out_len) < 0 ||
-        send_all(sock, err, err_len) < 0)
+    if (logto_helper_send_all(sock, header, (size_t)n) < 0 ||
+        logto_helper_send_all(sock, out, out_len) < 0 ||
+        logto_helper_send_all(sock, err, err_len) < 0)
         return -1;
     return 0;
 }

@@ -41,20 +41,6 @@ static int connect_helper(const char *path)
     return fd;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cli_helper_token(struct cli *cli, const struct cli_token_request *req)
 {
     const char *path = getenv(LOGTO_HELPER_SOCKET_ENV);
@@ -81,7 +67,7 @@ int cli_helper_token(struct cli *cli, const struct cli_token_request *req)
         return CLI_FAIL;
     }
     answer = calloc(1, size + 1);
-    if (!answer || write_all(fd, request, request_len) < 0) {
+    if (!answer || logto_helper_send_all(fd, request, request_len) < 0) {
         close(fd);
         fprintf(stderr, "logtoctl: token: cannot send the request to the helper (%s)\n", path);
         return CLI_FAIL;

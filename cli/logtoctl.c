@@ -34,7 +34,9 @@ static const struct cli_command commands[] = {
     { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose]",
       "rebuild the user/group snapshot from Logto", cli_cmd_sync, false },
     { "token", "[--resource URI] [--organization ID] [--scope SCOPES] [--user NAME]",
-      "an access token from a user's session (root)", cli_cmd_token, false },
+      "an access token from a session (root: any user's; a user: their own, via "
+      "logto-helper)",
+      cli_cmd_token, false },
     { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
       true },
     { "version", "", "print the version and library versions", cli_cmd_version, false },

@@ -2,9 +2,11 @@
 /* The root helper's wire protocol: helperproto.h. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "helperproto.h"
 #include "memory.h"
@@ -218,5 +220,19 @@ int logto_helper_response_header(const char *buf, size_t len, int *ret_status, s
     *ret_out = out;
     *ret_err = errlen;
     *ret_header_len = (size_t)(nl - buf) + 1;
+    return 0;
+}
+
+int logto_helper_send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
     return 0;
 }

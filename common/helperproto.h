@@ -68,6 +68,9 @@ int logto_helper_token_request(const char *user, const char *resource, const cha
                                const char *scope, bool json, char **ret, size_t *ret_len,
                                struct logto_error *err);
 
+/* Write all len bytes to the socket fd (no SIGPIPE: a client that left is an error). 0 or -1. */
+int logto_helper_send_all(int fd, const char *buf, size_t len);
+
 /* A response's header: "logto-helper 1 status=S out=N err=M\n" at the start of buf. 0 with the
  * header's length, or -LOGTO_E_INVAL (malformed, or not complete within len bytes). */
 int logto_helper_response_header(const char *buf, size_t len, int *ret_status, size_t *ret_out,

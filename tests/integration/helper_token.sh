@@ -4,7 +4,8 @@
 # with systemd-socket-activate standing in for PID 1 and running the shipped unit's command line
 # (ExecStart= of logto-helper@.service, one process per connection, the socket on standard
 # input: Accept=yes + StandardInput=socket is --accept --inetd; only --config is added, for the
-# test's configuration). The caller is known from SO_PEERCRED alone:
+# test's configuration; systemd-analyze verifies both units). The caller is known from
+# SO_PEERCRED alone:
 #   - a Logto user (setpriv to her UID) gets her own token: plain, --resource, --organization,
 #     --user naming herself; the rotation is stored (the next call works with reuse detection on);
 #   - she asks for bob's token: nothing; bob gets his own; a local UID that is no Logto user and
@@ -31,6 +32,15 @@ grep -qx 'StandardInput=socket' "$UNIT" || fail "the service does not take the s
 grep -qx 'Accept=yes' "$top_srcdir/etc/systemd/logto-helper.socket" || fail "the socket is not Accept=yes"
 grep -qx 'ListenStream=/run/logto/helper.sock' "$top_srcdir/etc/systemd/logto-helper.socket" ||
     fail "the socket is not at /run/logto/helper.sock"
+grep -q '@[a-z]*@' "$UNIT" && fail "unsubstituted @variables@ in $UNIT"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    mkdir "$T/units"
+    sed "s|^ExecStart=.*|ExecStart=$HELPER|" "$UNIT" >"$T/units/logto-helper@.service"
+    cp "$top_srcdir/etc/systemd/logto-helper.socket" "$T/units/"
+    out=$(cd "$T/units" && systemd-analyze verify --man=no ./logto-helper.socket ./logto-helper@.service 2>&1) ||
+        fail "systemd-analyze verify: $out"
+    [ -z "$out" ] || fail "systemd-analyze verify complained: $out"
+fi
 
 password_login alice alice-pass-1 || fail "alice could not sign in: $(cat "$T/err")"
 password_login bob bob-pass-1 || fail "bob could not sign in: $(cat "$T/err")"
