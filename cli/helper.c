@@ -25,9 +25,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "helperproto.h"
 #include "memory.h"
 #include "net.h"
+#include "slots.h"
+
+/* Helpers one UID may have at once (logto-helper.socket caps the host at 64). */
+#define HELPER_PER_UID 4
 
 static int64_t now_ms(void)
 {
@@ -121,6 +126,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     _cleanup_(logto_helper_request_clear) struct logto_helper_request req = { 0 };
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_(logto_uid_slot_release) struct logto_uid_slot slot = LOGTO_UID_SLOT_INIT;
     struct logto_error err = { 0 };
     struct cli cli = { 0 };
     struct ucred cred;
@@ -159,6 +166,14 @@ int main(int argc, char **argv)
     }
     (void)close(STDIN_FILENO);
 
+    /* One caller's flood must not take everybody's helpers: a few at once per UID, held until
+     * this process ends (the kernel drops the lock). */
+    if (cli_load_config(&cli, &cfg) != CLI_OK)
+        return refuse(sock, cred.uid,
+                      "the helper's configuration is unusable (`logtoctl config check` says why)");
+    cli.ctx.cfg = cfg;
+    if (logto_uid_slot_take(&cli.ctx, cred.uid, HELPER_PER_UID, &slot, &err) < 0)
+        return refuse(sock, cred.uid, err.message);
     if (read_request(sock, buf, sizeof(buf), &len, &why) < 0)
         return refuse(sock, cred.uid, why);
     if (logto_helper_request_parse(buf, len, &req, &err) < 0)

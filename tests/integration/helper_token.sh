@@ -14,7 +14,7 @@
 #   - raw clients: another protocol version, unknown and repeated keys, control bytes, an
 #     oversized request, a disconnect midway, idle connections that hold the helper until its
 #     read timeout: each refused (the idle ones after 5 s, in the background), and the next
-#     client is served meanwhile;
+#     client is served meanwhile; a fifth connection of one UID is refused at once (per-UID cap);
 #   - no password, refresh token or secret in anything a client sees.
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 need_cmd systemd-socket-activate setpriv
@@ -119,10 +119,20 @@ PY=/usr/bin/python3 # (root's python3 may be a shim other users cannot run)
 raw() { # UID MODE < REQUEST: the helper's raw answer on stdout
     setpriv --reuid="$1" --regid="$1" --clear-groups "$PY" -c "$raw_client" "$SOCK" "$2"
 }
-for n in 1 2 3 4 5; do
-    raw "$ALICE" idle >"$T/idle.$n" 2>&1 &
+# A local user (uid 4242) holds four idle connections: the helper's per-UID cap (4) refuses the
+# fifth at once, and the others are served meanwhile.
+for n in 1 2 3 4; do
+    raw 4242 idle >"$T/idle.$n" 2>&1 &
     eval "idle_$n=\$!"
 done
+i=0
+held() { set -- "$STATE"/helper-slots/uid.4242.*; [ -e "$1" ] && echo $# || echo 0; }
+while [ "$(held)" -lt 4 ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+raw 4242 idle >"$T/raw"
+assert_contains "$(cat "$T/raw")" "uid 4242 already has 4 requests running" "the fifth connection of uid 4242"
 
 # 1. alice, as herself: her own tokens, and each rotation stored before the token came back.
 as "$ALICE" 0 "alice's plain token" -- token
@@ -192,7 +202,7 @@ as "$ALICE" 0 "alice after the garbage" -- token
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 
 # The idle clients: each refused at the read timeout, while everything above was served.
-for n in 1 2 3 4 5; do
+for n in 1 2 3 4; do
     eval "wait \$idle_$n"
     refused "idle client $n" "the request did not arrive in time" <"$T/idle.$n"
 done
