@@ -731,7 +731,7 @@ static int token_user(struct cli *cli, uid_t invoker, const char *requested, cha
 }
 
 /*
- * Root through sudo, doas, pkexec or run0 is refused, whatever the variables say: they are never
+ * Root through sudo, doas or pkexec is refused, whatever the variables say: they are never
  * an identity (a SETENV sudoers rule lets the caller set SUDO_UID to anything), and a sudoers rule
  * for `logtoctl token` would otherwise hand every user anybody's token, as root may name any user.
  * The variables only ever narrow: their presence refuses, no value grants. An ordinary user runs
