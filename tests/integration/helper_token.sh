@@ -119,20 +119,20 @@ PY=/usr/bin/python3 # (root's python3 may be a shim other users cannot run)
 raw() { # UID MODE < REQUEST: the helper's raw answer on stdout
     setpriv --reuid="$1" --regid="$1" --clear-groups "$PY" -c "$raw_client" "$SOCK" "$2"
 }
-# A local user (uid 4242) holds four idle connections: the helper's per-UID cap (4) refuses the
+# A local user (uid 4243) holds four idle connections: the helper's per-UID cap (4) refuses the
 # fifth at once, and the others are served meanwhile.
 for n in 1 2 3 4; do
-    raw 4242 idle >"$T/idle.$n" 2>&1 &
+    raw 4243 idle >"$T/idle.$n" 2>&1 &
     eval "idle_$n=\$!"
 done
 i=0
-held() { set -- "$STATE"/helper-slots/uid.4242.*; [ -e "$1" ] && echo $# || echo 0; }
+held() { set -- "$STATE"/helper-slots/uid.4243.*; [ -e "$1" ] && echo $# || echo 0; }
 while [ "$(held)" -lt 4 ] && [ $i -lt 100 ]; do
     sleep 0.1
     i=$((i + 1))
 done
-raw 4242 idle >"$T/raw"
-assert_contains "$(cat "$T/raw")" "uid 4242 already has 4 requests running" "the fifth connection of uid 4242"
+raw 4243 idle >"$T/raw"
+assert_contains "$(cat "$T/raw")" "uid 4243 already has 4 requests running" "the fifth connection of uid 4243"
 
 # 1. alice, as herself: her own tokens, and each rotation stored before the token came back.
 as "$ALICE" 0 "alice's plain token" -- token
