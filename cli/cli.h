@@ -47,6 +47,19 @@ int cli_cmd_logout(struct cli *cli, int argc, char **argv); /* cmd_login.c */
 int cli_cmd_token(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
 int cli_cmd_cache(struct cli *cli, int argc, char **argv);  /* cmd_cache.c */
 
+/* What `logtoctl token` asks for (each NULL when not given). */
+struct cli_token_request {
+    const char *user, *resource, *organization, *scope;
+};
+/* The token flow as root (refresh, rotate, persist, print) for caller invoker, known from the
+ * kernel: 0 may name any user, any other UID gets only the Logto user the snapshot gives it.
+ * Returns a CLI_* code; the token on stdout, messages on stderr. cmd_login.c */
+#include <sys/types.h>
+int cli_token_for(struct cli *cli, uid_t invoker, const struct cli_token_request *req);
+/* The same for an unprivileged caller, through the root helper's socket (logto-helper(8)):
+ * prints what the helper answered and returns its exit code. helper_client.c */
+int cli_helper_token(struct cli *cli, const struct cli_token_request *req);
+
 /* Commands that act for a user (login, logout, token, cache clear) also log to syslog
  * (LOG_AUTHPRIV, ident logtoctl); stderr shows warnings and errors (everything with --debug).
  * cmd_login.c */

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "error.h"
 #include "identity.h"
 #include "text.h"
 
@@ -145,4 +146,35 @@ json_t *cli_origins_json(const struct logto_identity *id)
     return json_pack("{s:s, s:s, s:s}", "home", logto_origin_name(id->home_origin), "shell",
                      logto_origin_name(id->shell_origin), "gecos",
                      logto_origin_name(id->gecos_origin));
+}
+
+int cli_exit_code(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_OK:
+        return CLI_OK;
+    case LOGTO_E_CONFIG:
+    case LOGTO_E_UNSAFE:
+        return CLI_CONFIG;
+    case LOGTO_E_UNREACHABLE:
+        return CLI_UNAVAIL;
+    case LOGTO_E_DENIED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_MFA:
+        return CLI_DENIED;
+    case LOGTO_E_NOTFOUND:
+        return CLI_NOTFOUND;
+    default:
+        return CLI_FAIL;
+    }
+}
+
+int cli_fail(struct cli *cli, int r, const struct logto_error *err)
+{
+    (void)cli;
+    fprintf(stderr, "logtoctl: %s\n",
+            err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
+    return cli_exit_code(r);
 }
