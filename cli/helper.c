@@ -6,7 +6,9 @@
  * sends or sets in its environment; the request (helperproto.h) only says what is asked for.
  * Operation token: `logtoctl token` as root, for that caller (cli_token_for: root may name any
  * user, anybody else gets only their own Logto user). What the command would print goes back to
- * the client, which prints it.
+ * the client, which prints it. Operation password: the caller's own password for a PAM service
+ * (a screen locker running as the user asks through pam_logto), decided exactly as pam_logto
+ * decides it as root; the answer is a verdict and one line of text, never a token.
  */
 #include "config.h"
 
@@ -24,11 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "conf.h"
 #include "helperproto.h"
 #include "memory.h"
+#include "names.h"
 #include "net.h"
+#include "owners.h"
 #include "slots.h"
 
 /* Helpers one UID may have at once (logto-helper.socket caps the host at 64). */
@@ -119,6 +124,109 @@ static int refuse(int sock, uid_t uid, const char *why)
     return CLI_USAGE;
 }
 
+/* A locker cannot show a one-time code prompt through the helper: such a sign-in fails. */
+static int no_prompt(void *data, bool echo, const char *question, char **ret_answer)
+{
+    (void)data, (void)echo, (void)question, (void)ret_answer;
+    return -LOGTO_E_UNSUPPORTED;
+}
+
+static int no_text(void *data, const char *text)
+{
+    (void)data, (void)text;
+    return 0;
+}
+
+static enum logto_helper_verdict verdict_of(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_OK:
+        return LOGTO_HELPER_YES;
+    case LOGTO_E_LOCKED:
+        return LOGTO_HELPER_LOCKED;
+    case LOGTO_E_NOMEM:
+    case LOGTO_E_CONFIG:
+    case LOGTO_E_UNREACHABLE:
+    case LOGTO_E_PROTOCOL:
+    case LOGTO_E_IO:
+    case LOGTO_E_CORRUPT:
+    case LOGTO_E_BUSY:
+    case LOGTO_E_UNSUPPORTED:
+    case LOGTO_E_UNSAFE:
+        return LOGTO_HELPER_UNAVAILABLE;
+    default:
+        return LOGTO_HELPER_NO;
+    }
+}
+
+/*
+ * op=password: the caller's own Logto user only (the snapshot's name for the UID; the sign-in's
+ * identity must carry that UID too), for the service's configured method and rules (logto.conf
+ * alone: a caller's module arguments never reach the helper). logto_auth_password counts the
+ * failures, throttles and locks out as for pam_logto (attempts.h). msg gets the person's text.
+ */
+static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
+                                                const struct logto_helper_request *req, char *msg,
+                                                size_t n)
+{
+    _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
+    _cleanup_(logto_service_freep) struct logto_service *svc = NULL;
+    const struct logto_ctx *ctx = &cli->ctx;
+    struct logto_ui ui = { .info = no_text, .error = no_text, .prompt = no_prompt };
+    struct logto_error err = { 0 };
+    const char *idp = logto_idp_name(ctx->cfg);
+    char name[LOGTO_NAME_MAX + 1], text[256];
+    enum logto_helper_verdict v;
+    int r;
+
+    r = logto_owner_name_of_uid(ctx, (uint32_t)uid, name, sizeof(name), &err);
+    if (r < 0 || strcmp(name, req->user) != 0) {
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "helper-password-refused uid=%u user=%s service=%s reason=not-own", (unsigned)uid,
+                  req->user, req->service);
+        snprintf(msg, n, "%s sign-in: only your own password can be checked here", idp);
+        return r < 0 && r != -LOGTO_E_NOTFOUND ? LOGTO_HELPER_UNAVAILABLE : LOGTO_HELPER_NOT_OWN;
+    }
+    r = logto_config_service(ctx->cfg, req->service, 0, NULL, &svc, &err);
+    if (r == 0 && svc->flow == LOGTO_FLOW_DEVICE)
+        r = logto_error_set(&err, LOGTO_E_CONFIG,
+                            "service %s signs in with a code only (flow = device)", req->service);
+    if (r == 0)
+        r = logto_auth_gate(ctx, svc, name, true, &err);
+    if (r == 0)
+        r = logto_auth_password(ctx, svc, name, req->password, &ui, &res, &err);
+    if (r == 0 && res->identity->uid != (uint32_t)uid)
+        r = logto_error_set(&err, LOGTO_E_IDENTITY, "the sign-in is for uid %u, not the caller's",
+                            (unsigned)res->identity->uid);
+    v = verdict_of(r);
+    if (r < 0) {
+        logto_log(&ctx->log, v == LOGTO_HELPER_UNAVAILABLE ? LOG_ERR : LOG_NOTICE,
+                  "auth-failed user=%s service=%s uid=%u via=helper error=%s reason=\"%s\"", name,
+                  req->service, (unsigned)uid, logto_errc_name(logto_errc_from(r)), err.message);
+        snprintf(msg, n, "%s sign-in failed: %s", idp,
+                 logto_auth_public_reason(r, err.message, text, sizeof(text)));
+        return v;
+    }
+    logto_log(&ctx->log, LOG_NOTICE, "auth-ok user=%s service=%s method=%s uid=%u via=helper%s",
+              name, req->service, res->method, (unsigned)uid, res->offline ? " offline=yes" : "");
+    msg[0] = '\0';
+    return v;
+}
+
+static int password_op(struct cli *cli, int sock, uid_t uid, const struct logto_helper_request *req)
+{
+    char msg[384];
+    enum logto_helper_verdict v = check_password(cli, uid, req, msg, sizeof(msg));
+    size_t len = strlen(msg);
+
+    if (len > 0)
+        msg[len++] = '\n';
+    if (respond(sock, (int)v, "", 0, msg, len) < 0)
+        syslog(LOG_AUTHPRIV | LOG_NOTICE, "helper-failed uid=%u reason=\"the client left\"",
+               (unsigned)uid);
+    return (int)v;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -135,7 +243,7 @@ int main(int argc, char **argv)
     char buf[LOGTO_HELPER_REQUEST_MAX];
     const char *why = NULL;
     size_t len = 0, out_len, err_len;
-    int sock, out_fd, err_fd, status, c;
+    int sock, out_fd, err_fd, status, c, r;
 
     while ((c = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
         if (c != 'c') {
@@ -174,16 +282,24 @@ int main(int argc, char **argv)
     cli.ctx.cfg = cfg;
     if (logto_uid_slot_take(&cli.ctx, cred.uid, HELPER_PER_UID, &slot, &err) < 0)
         return refuse(sock, cred.uid, err.message);
-    if (read_request(sock, buf, sizeof(buf), &len, &why) < 0)
+    if (read_request(sock, buf, sizeof(buf), &len, &why) < 0) {
+        explicit_bzero(buf, sizeof(buf));
         return refuse(sock, cred.uid, why);
-    if (logto_helper_request_parse(buf, len, &req, &err) < 0)
+    }
+    r = logto_helper_request_parse(buf, len, &req, &err);
+    explicit_bzero(buf, sizeof(buf)); /* a password request holds a password */
+    if (r < 0)
         return refuse(sock, cred.uid, err.message);
-    explicit_bzero(buf, sizeof(buf));
 
     logto_net_builtin();
+    syslog(LOG_AUTHPRIV | LOG_INFO, "helper-request uid=%u pid=%d op=%s", (unsigned)cred.uid,
+           (int)cred.pid, req.op == LOGTO_HELPER_OP_PASSWORD ? "password" : "token");
+    if (req.op == LOGTO_HELPER_OP_PASSWORD) {
+        cli_audit_log(&cli); /* log lines to syslog, under our own name */
+        openlog("logto-helper", LOG_PID, LOG_AUTHPRIV);
+        return password_op(&cli, sock, cred.uid, &req);
+    }
     cli.json = req.json;
-    syslog(LOG_AUTHPRIV | LOG_INFO, "helper-request uid=%u pid=%d op=token", (unsigned)cred.uid,
-           (int)cred.pid);
     status = cli_token_for(&cli, cred.uid,
                            &(struct cli_token_request){ .user = req.user,
                                                         .resource = req.resource,

@@ -1379,3 +1379,47 @@ int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_ser
                   err ? err->message : "");
     return r < 0 ? r : s;
 }
+
+/* True if text names a URL or an HTTP exchange: details for the log, not for the client. */
+static bool names_network(const char *text)
+{
+    return strstr(text, "://") || strstr(text, "HTTP") || strstr(text, "http") ||
+           strstr(text, "/oidc") || strstr(text, "/api/");
+}
+
+/*
+ * What the person (over SSH: anyone who connects) is told about a failure. The network, the
+ * configuration and local state get fixed texts: their messages name URLs, endpoints, files and
+ * network errors, which stay in the log. The other outcomes (the IdP's verdicts, the rules, the
+ * identity checks) are common/'s own sentences, shown only when they name nothing of the
+ * network, as printable ASCII; otherwise a fixed text again.
+ */
+const char *logto_auth_public_reason(int r, const char *message, char *buf, size_t size)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_E_UNREACHABLE:
+        return "cannot reach the sign-in service; try again later";
+    case LOGTO_E_DENIED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_TIMEOUT:
+    case LOGTO_E_MFA:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_CAPTCHA:
+    case LOGTO_E_IDENTITY:
+    case LOGTO_E_COLLISION:
+    case LOGTO_E_NOTFOUND:
+        if (!message[0] || names_network(message))
+            return "the sign-in was refused";
+        for (size_t i = 0; i + 1 < size; i++) {
+            unsigned char c = (unsigned char)message[i];
+            buf[i] = (char)(c == 0 || (c >= 0x20 && c < 0x7f) ? c : '?');
+            if (!c)
+                return buf;
+        }
+        buf[size - 1] = '\0';
+        return buf;
+    default:
+        return "sign-in is not possible right now; the system log says why";
+    }
+}

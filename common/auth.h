@@ -88,6 +88,14 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
 int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *svc,
                        const char *user, struct logto_auth_result **ret, struct logto_error *err);
 
+/*
+ * What the person (over SSH: anyone who connects) is told about a failure r with message: the
+ * IdP's verdicts, the rules and the identity checks in common/'s own words when they name nothing
+ * of the network (as printable ASCII, in buf); fixed texts for the network, the configuration and
+ * local state (their details stay in the log).
+ */
+const char *logto_auth_public_reason(int r, const char *message, char *buf, size_t size);
+
 /* Record a session opening / closing; closing revokes the tokens when svc->revoke_on_close. */
 int logto_auth_session_open(const struct logto_ctx *ctx, const struct logto_service *svc,
                             const char *user, struct logto_error *err);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "helperproto.h"
 #include "memory.h"
@@ -24,6 +26,8 @@ void logto_helper_request_clear(struct logto_helper_request *req)
     free(req->resource);
     free(req->organization);
     free(req->scope);
+    free(req->service);
+    logto_free_secret(req->password);
     *req = (struct logto_helper_request){ 0 };
 }
 
@@ -43,6 +47,40 @@ static int take(char **slot, const char *key, const char *v, size_t len, struct 
         return logto_error_set(err, LOGTO_E_INVAL, "request: %s given twice", key);
     *slot = strndup(v, len);
     return *slot ? 0 : LOGTO_OOM(err);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The password's hex form (lower case, whole bytes, no NUL byte) into a secret string. */
+static int take_password(char **slot, const char *v, size_t len, struct logto_error *err)
+{
+    char *pw;
+
+    if (*slot)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: password given twice");
+    if (len % 2 != 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: the password is not hex");
+    pw = calloc(1, len / 2 + 1);
+    if (!pw)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = hex_digit(v[2 * i]), lo = hex_digit(v[2 * i + 1]);
+        if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+            logto_free_secret(pw);
+            return logto_error_set(err, LOGTO_E_INVAL,
+                                   "request: the password is not hex of NUL-free bytes");
+        }
+        pw[i] = (char)(hi << 4 | lo);
+    }
+    *slot = pw;
+    return 0;
 }
 
 static int parse_field(struct logto_helper_request *req, const char *line, size_t len,
@@ -68,6 +106,8 @@ static int parse_field(struct logto_helper_request *req, const char *line, size_
             return logto_error_set(err, LOGTO_E_INVAL, "request: op given twice");
         if (vlen == 5 && memcmp(v, "token", 5) == 0)
             req->op = LOGTO_HELPER_OP_TOKEN;
+        else if (vlen == 8 && memcmp(v, "password", 8) == 0)
+            req->op = LOGTO_HELPER_OP_PASSWORD;
         else
             return logto_error_set(err, LOGTO_E_INVAL, "request: unknown operation");
         return 0;
@@ -76,6 +116,13 @@ static int parse_field(struct logto_helper_request *req, const char *line, size_
         return logto_error_set(err, LOGTO_E_INVAL, "request: op must come first");
     if (KEY_IS("user"))
         return take(&req->user, "user", v, vlen, err);
+    if (req->op == LOGTO_HELPER_OP_PASSWORD) {
+        if (KEY_IS("service"))
+            return take(&req->service, "service", v, vlen, err);
+        if (KEY_IS("password"))
+            return take_password(&req->password, v, vlen, err);
+        return logto_error_set(err, LOGTO_E_INVAL, "request: unknown key for op=password");
+    }
     if (KEY_IS("resource"))
         return take(&req->resource, "resource", v, vlen, err);
     if (KEY_IS("organization"))
@@ -133,6 +180,10 @@ int logto_helper_request_parse(const char *buf, size_t len, struct logto_helper_
                                   : "request: no end (empty line)");
     if (r >= 0 && req.op == LOGTO_HELPER_OP_NONE)
         r = logto_error_set(err, LOGTO_E_INVAL, "request: no operation");
+    if (r >= 0 && req.op == LOGTO_HELPER_OP_PASSWORD &&
+        (!req.user || !req.service || !req.password))
+        r = logto_error_set(err, LOGTO_E_INVAL,
+                            "request: op=password needs user, service and password");
     if (r < 0) {
         logto_helper_request_clear(&req);
         return r;
@@ -178,6 +229,102 @@ int logto_helper_token_request(const char *user, const char *resource, const cha
     }
     *ret = buf;
     *ret_len = size;
+    return 0;
+}
+
+int logto_helper_password_request(const char *user, const char *service, const char *password,
+                                  char **ret, size_t *ret_len, struct logto_error *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t pw_len = strlen(password), size;
+    char *buf, *p;
+    int n;
+
+    *ret = NULL;
+    if (!value_ok(user, strlen(user)) || !value_ok(service, strlen(service)))
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "the user or service name is empty, too long or not printable");
+    if (pw_len == 0 || pw_len > LOGTO_HELPER_PASSWORD_MAX)
+        return logto_error_set(err, LOGTO_E_INVAL, "the password is empty or longer than %d bytes",
+                               LOGTO_HELPER_PASSWORD_MAX);
+    size = sizeof(VERSION_LINE) + strlen(user) + strlen(service) + 2 * pw_len + 64;
+    if (size > LOGTO_HELPER_REQUEST_MAX)
+        return logto_error_set(err, LOGTO_E_INVAL, "the request is longer than %d bytes",
+                               LOGTO_HELPER_REQUEST_MAX);
+    buf = calloc(1, size);
+    if (!buf)
+        return LOGTO_OOM(err);
+    n = snprintf(buf, size, VERSION_LINE "\nop=password\nuser=%s\nservice=%s\npassword=", user,
+                 service);
+    p = buf + n;
+    for (size_t i = 0; i < pw_len; i++) {
+        *p++ = hex[(unsigned char)password[i] >> 4];
+        *p++ = hex[(unsigned char)password[i] & 15];
+    }
+    *p++ = '\n';
+    *p++ = '\n';
+    *ret = buf;
+    *ret_len = (size_t)(p - buf);
+    return 0;
+}
+
+const char *logto_helper_socket_path(void)
+{
+    const char *path = secure_getenv(LOGTO_HELPER_SOCKET_ENV);
+    return path && *path ? path : LOGTO_HELPER_SOCKET_PATH;
+}
+
+int logto_helper_connect(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct ucred cred;
+    socklen_t cred_len = sizeof(cred);
+    int fd, e;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        goto fail;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0)
+        goto fail;
+    if (cred_len != sizeof(cred) || cred.uid != 0) {
+        errno = EPERM;
+        goto fail;
+    }
+    return fd;
+fail:
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int logto_helper_exchange(int fd, const char *request, size_t request_len, char *buf, size_t size,
+                          size_t *ret_len)
+{
+    size_t len = 0;
+
+    if (logto_helper_send_all(fd, request, request_len) < 0) {
+        close(fd);
+        return -1;
+    }
+    (void)shutdown(fd, SHUT_WR);
+    while (len < size) {
+        ssize_t n = read(fd, buf + len, size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    *ret_len = len;
     return 0;
 }
 

@@ -31,6 +31,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "context.h"
+#include "helperproto.h"
 #include "localdb.h"
 #include "macro.h"
 #include "memory.h"
@@ -330,50 +331,6 @@ static void tell_user(struct pam_logto *pl, const char *fmt, ...)
     conv_message(pl, PAM_ERROR_MSG, text, NULL);
 }
 
-/* True if text names a URL or an HTTP exchange: details for the log, not for the client. */
-static bool names_network(const char *text)
-{
-    return strstr(text, "://") || strstr(text, "HTTP") || strstr(text, "http") ||
-           strstr(text, "/oidc") || strstr(text, "/api/");
-}
-
-/*
- * What the person (over SSH: anyone who connects) is told about a failure. The network, the
- * configuration and local state get fixed texts: their messages name URLs, endpoints, files and
- * network errors, which stay in the log. The other outcomes (the IdP's verdicts, the rules, the
- * identity checks) are common/'s own sentences, shown only when they name nothing of the
- * network, as printable ASCII; otherwise a fixed text again.
- */
-static const char *public_reason(int r, const char *message, char *buf, size_t size)
-{
-    switch (logto_errc_from(r)) {
-    case LOGTO_E_UNREACHABLE:
-        return "cannot reach the sign-in service; try again later";
-    case LOGTO_E_DENIED:
-    case LOGTO_E_EXPIRED:
-    case LOGTO_E_TIMEOUT:
-    case LOGTO_E_MFA:
-    case LOGTO_E_LOCKED:
-    case LOGTO_E_SUSPENDED:
-    case LOGTO_E_CAPTCHA:
-    case LOGTO_E_IDENTITY:
-    case LOGTO_E_COLLISION:
-    case LOGTO_E_NOTFOUND:
-        if (!message[0] || names_network(message))
-            return "the sign-in was refused";
-        for (size_t i = 0; i + 1 < size; i++) {
-            unsigned char c = (unsigned char)message[i];
-            buf[i] = (char)(c == 0 || (c >= 0x20 && c < 0x7f) ? c : '?');
-            if (!c)
-                return buf;
-        }
-        buf[size - 1] = '\0';
-        return buf;
-    default:
-        return "sign-in is not possible right now; the system log says why";
-    }
-}
-
 /* ---------------------------------------------------------------- one identity per transaction */
 
 /*
@@ -472,7 +429,7 @@ static const char *failure_text(int r, bool device, const struct logto_error *er
             break;
         }
     }
-    return public_reason(r, err->message, buf, size);
+    return logto_auth_public_reason(r, err->message, buf, size);
 }
 
 static int do_authenticate(struct pam_logto *pl)
@@ -525,6 +482,86 @@ static int do_authenticate(struct pam_logto *pl)
     return PAM_SUCCESS;
 }
 
+static int helper_code(int verdict)
+{
+    switch (verdict) {
+    case LOGTO_HELPER_YES:
+        return PAM_SUCCESS;
+    case LOGTO_HELPER_NO:
+    case LOGTO_HELPER_NOT_OWN:
+        return PAM_AUTH_ERR;
+    case LOGTO_HELPER_LOCKED:
+        return PAM_MAXTRIES;
+    default:
+        return PAM_AUTHINFO_UNAVAIL; /* unavailable, a refused request, anything else */
+    }
+}
+
+/*
+ * Unprivileged: the password, for this service, goes to logto-helper (logto-helper(8)); its
+ * verdict becomes the PAM code and its one line of text is shown. No device flow in a locker.
+ * The configuration is root's business here: the helper reads it (module arguments other than
+ * the authtok ones do not reach it).
+ */
+static int helper_authenticate(struct pam_logto *pl)
+{
+    const char *path = logto_helper_socket_path(), *password = NULL;
+    _cleanup_secret_ char *request = NULL, *answer = NULL;
+    struct logto_error err = { 0 };
+    size_t request_len, len = 0, out_len, err_len, hlen, size = 1024;
+    int r, fd, verdict;
+
+    logto_log(&pl->ctx.log, LOG_INFO, "auth-unprivileged user=%s service=%s uid=%u via=helper",
+              pl->user, pl->service, (unsigned)geteuid());
+    r = pam_get_authtok(pl->pamh, PAM_AUTHTOK, &password, "Password: ");
+    if (r != PAM_SUCCESS)
+        return r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : r;
+    if (!password || !*password) {
+        tell_user(pl, "Logto sign-in failed: no password given");
+        return PAM_AUTH_ERR;
+    }
+    if (logto_helper_password_request(pl->user, pl->service, password, &request, &request_len,
+                                      &err) < 0) {
+        logto_log(&pl->ctx.log, LOG_NOTICE, "auth-failed user=%s service=%s reason=\"%s\"",
+                  pl->user, pl->service, err.message);
+        tell_user(pl, "Logto sign-in failed: %s", err.message);
+        return PAM_AUTH_ERR;
+    }
+    fd = logto_helper_connect(path);
+    if (fd < 0) {
+        logto_log(&pl->ctx.log, LOG_ERR,
+                  "auth-helper-unavailable user=%s service=%s socket=%s reason=\"%s\"", pl->user,
+                  pl->service, path, strerror(errno));
+        tell_user(pl, "Logto sign-in is not available here: this program runs without "
+                      "privileges and the sign-in helper (logto-helper.socket) is not running");
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+    answer = calloc(1, size + 1);
+    if (!answer) {
+        close(fd);
+        return PAM_BUF_ERR;
+    }
+    if (logto_helper_exchange(fd, request, request_len, answer, size, &len) < 0 ||
+        logto_helper_response_header(answer, len, &verdict, &out_len, &err_len, &hlen) < 0 ||
+        hlen + out_len + err_len != len) {
+        logto_log(&pl->ctx.log, LOG_ERR, "auth-helper-failed user=%s service=%s socket=%s",
+                  pl->user, pl->service, path);
+        tell_user(pl, "Logto sign-in is not possible right now; the system log says why");
+        return PAM_AUTHINFO_UNAVAIL;
+    }
+    r = helper_code(verdict);
+    /* The helper's line for the person (conv_message cleans it like all text shown). */
+    answer[hlen + out_len + err_len] = '\0';
+    if (err_len > 0 && answer[hlen + out_len + err_len - 1] == '\n')
+        answer[hlen + out_len + err_len - 1] = '\0';
+    if (err_len > 0 && r != PAM_SUCCESS)
+        tell_user(pl, "%s", answer + hlen + out_len);
+    logto_log(&pl->ctx.log, r == PAM_SUCCESS ? LOG_NOTICE : LOG_INFO,
+              "auth-%s user=%s service=%s via=helper verdict=%d",
+              r == PAM_SUCCESS ? "ok" : "failed", pl->user, pl->service, verdict);
+    return r;
+}
+
 _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct pam_logto pl;
@@ -537,15 +574,14 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
     }
     /*
      * A sign-in is recorded in root's token store, which an unprivileged caller (a screen
-     * locker, any user's own PAM program) cannot write. Refuse before anything reaches the IdP,
-     * or is even read: such a caller must not get to try other users' passwords there (or lock
-     * them out). Local accounts were left to pam_unix above.
+     * locker, any user's own PAM program) cannot read or write: it asks logto-helper, which
+     * checks only the caller's own password (the kernel tells it who asks). Nothing here reads
+     * root's files; local accounts were left to pam_unix above.
      */
     if (r == PAM_SUCCESS && geteuid() != 0) {
-        logto_log(&pl.ctx.log, LOG_NOTICE, "auth-unprivileged user=%s service=%s uid=%u", pl.user,
-                  pl.service, (unsigned)geteuid());
-        tell_user(&pl, "Logto sign-in is not available here (unprivileged program)");
-        r = PAM_CRED_INSUFFICIENT;
+        r = helper_authenticate(&pl);
+        pam_logto_end(&pl);
+        return r;
     }
     if (r == PAM_SUCCESS)
         r = load_config(&pl);
@@ -576,7 +612,7 @@ static int do_account(struct pam_logto *pl)
                   "account-denied user=%s service=%s error=%s reason=\"%s\"", pl->user, pl->service,
                   logto_errc_name(logto_errc_from(r)), why);
         tell_user(pl, "Access denied by %s: %s", logto_idp_name(pl->ctx.cfg),
-                  public_reason(r, why, text, sizeof(text)));
+                  logto_auth_public_reason(r, why, text, sizeof(text)));
         return account_code(r);
     }
     logto_log(&pl->ctx.log, LOG_INFO, "account-ok user=%s service=%s decided=%s%s", pl->user,

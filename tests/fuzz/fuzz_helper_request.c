@@ -5,8 +5,10 @@
  * parser (logto_helper_response_header) on the same input.
  *
  * Oracles: an accepted request is within the size limit, has an operation, and every value it
- * returns is 1..LOGTO_HELPER_VALUE_MAX printable ASCII bytes; formatted again
- * (logto_helper_token_request) it parses back to the same request. Refusal messages hold no
+ * returns is 1..LOGTO_HELPER_VALUE_MAX printable ASCII bytes (a password: 1..
+ * LOGTO_HELPER_PASSWORD_MAX bytes, no NUL; user, service and password all present for
+ * op=password, and no token key); formatted again (logto_helper_token_request or
+ * logto_helper_password_request) it parses back to the same request. Refusal messages hold no
  * control characters. An accepted response header keeps its lengths within the limit.
  */
 #include "config.h"
@@ -38,6 +40,33 @@ static bool same(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* An accepted password request: its parts within bounds, and it formats back to itself. */
+static void check_password(const struct logto_helper_request *req)
+{
+    struct logto_helper_request again;
+    struct logto_error err = { 0 };
+    char *text = NULL;
+    size_t text_len, pw_len;
+
+    if (!req->user || !req->service || !req->password || req->resource || req->organization ||
+        req->scope || req->json)
+        abort();
+    check_value(req->user);
+    check_value(req->service);
+    pw_len = strlen(req->password);
+    if (pw_len == 0 || pw_len > LOGTO_HELPER_PASSWORD_MAX)
+        abort();
+    if (logto_helper_password_request(req->user, req->service, req->password, &text, &text_len,
+                                      &err) < 0)
+        return;
+    if (logto_helper_request_parse(text, text_len, &again, &err) < 0 ||
+        again.op != LOGTO_HELPER_OP_PASSWORD || !same(req->user, again.user) ||
+        !same(req->service, again.service) || !same(req->password, again.password))
+        abort();
+    logto_helper_request_clear(&again);
+    logto_free_secret(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct logto_helper_request req, again;
@@ -53,8 +82,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 abort();
     } else {
-        if (size > LOGTO_HELPER_REQUEST_MAX || req.op != LOGTO_HELPER_OP_TOKEN ||
+        if (size > LOGTO_HELPER_REQUEST_MAX || req.op == LOGTO_HELPER_OP_NONE ||
             !logto_helper_request_complete((const char *)data, size))
+            abort();
+        if (req.op == LOGTO_HELPER_OP_PASSWORD) {
+            check_password(&req);
+            logto_helper_request_clear(&req);
+            goto response;
+        }
+        if (req.service || req.password)
             abort();
         check_value(req.user);
         check_value(req.resource);
@@ -73,6 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         logto_helper_request_clear(&req);
     }
+response:
     if (logto_helper_response_header((const char *)data, size, &status, &out, &errlen, &hlen) ==
         0) {
         if (status < 0 || status > 255 || out + errlen > LOGTO_HELPER_RESPONSE_MAX || hlen > size)
