@@ -124,6 +124,8 @@ static int refuse(int sock, uid_t uid, const char *why)
     return CLI_USAGE;
 }
 
+#define SERVICE_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+@"
+
 /* A locker cannot show a one-time code prompt through the helper: such a sign-in fails. */
 static int no_prompt(void *data, bool echo, const char *question, char **ret_answer)
 {
@@ -175,15 +177,23 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
     struct logto_ui ui = { .info = no_text, .error = no_text, .prompt = no_prompt };
     struct logto_error err = { 0 };
     const char *idp = logto_idp_name(ctx->cfg);
-    char name[LOGTO_NAME_MAX + 1], text[256];
+    char name[LOGTO_NAME_MAX + 1], text[256], shown[64];
     enum logto_helper_verdict v;
     int r;
 
+    /* The service's name goes into log lines and selects a section: a PAM service name only. */
+    if (strspn(req->service, SERVICE_CHARS) != strlen(req->service) || strlen(req->service) > 64) {
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "helper-password-refused uid=%u service=\"%s\" reason=service-name",
+                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->service));
+        snprintf(msg, n, "%s sign-in: that is not a PAM service name", idp);
+        return LOGTO_HELPER_UNAVAILABLE;
+    }
     r = logto_owner_name_of_uid(ctx, (uint32_t)uid, name, sizeof(name), &err);
     if (r < 0 || strcmp(name, req->user) != 0) {
         logto_log(&ctx->log, LOG_NOTICE,
-                  "helper-password-refused uid=%u user=%s service=%s reason=not-own", (unsigned)uid,
-                  req->user, req->service);
+                  "helper-password-refused uid=%u user=\"%s\" service=%s reason=not-own",
+                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
         snprintf(msg, n, "%s sign-in: only your own password can be checked here", idp);
         return r < 0 && r != -LOGTO_E_NOTFOUND ? LOGTO_HELPER_UNAVAILABLE : LOGTO_HELPER_NOT_OWN;
     }

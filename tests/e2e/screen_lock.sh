@@ -128,8 +128,8 @@ ask='
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-s.sendall(("logto-helper 1\nop=password\nuser=%s\nservice=vlock\npassword=%s\n\n"
-           % (sys.argv[2], sys.argv[3].encode().hex())).encode())
+s.sendall(("logto-helper 1\nop=password\nuser=%s\nservice=%s\npassword=%s\n\n"
+           % (sys.argv[2], sys.argv[4], sys.argv[3].encode().hex())).encode())
 s.shutdown(socket.SHUT_WR)
 data = b""
 while True:
@@ -139,14 +139,19 @@ while True:
     data += c
 sys.stdout.write(data.decode())
 '
-out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" bob bob-pass-1)
+out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" bob bob-pass-1 vlock)
 assert_contains "$out" "logto-helper 1 status=23 " "answer to alice asking for bob's password"
 assert_contains "$out" "only your own password can be checked here" "text for alice"
-grep -q 'helper-password-refused uid=[0-9]* user=bob service=vlock reason=not-own' "$E2E_SYSLOG" ||
+grep -q 'helper-password-refused uid=[0-9]* user="bob" service=vlock reason=not-own' "$E2E_SYSLOG" ||
     fail "no helper-password-refused for bob"
-out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW")
+# A service name that would forge a log field is no PAM service name.
+out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" 'vlock reason=ok')
+assert_contains "$out" "logto-helper 1 status=22 " "answer for a forged service name"
+grep -q 'helper-password-refused uid=[0-9]* service="vlock reason=ok" reason=service-name' \
+    "$E2E_SYSLOG" || fail "no helper-password-refused for the forged service name"
+out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" vlock)
 assert_contains "$out" "logto-helper 1 status=0 out=0 err=0" "alice checking her own password"
-echo "ok 5 a raw client as alice: bob's password refused (not-own), her own accepted"
+echo "ok 5 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted"
 
 e2e_assert_no_secrets "$ALICE_PW" "$LOCAL_PW" "$WRONG_PW" bob-pass-1 m2m-secret
 echo "ok no password in the terminals or syslog"
