@@ -12,8 +12,9 @@
 #  3. the local user unlocks through pam_unix as always;
 #  4. the socket absent: alice is refused with the message (PAM_AUTHINFO_UNAVAIL), the local
 #     user is not affected; the socket back: alice unlocks;
-#  5. a raw client running as alice asks to check bob's password: refused (not-own), nothing
-#     reaches the IdP for bob.
+#  5. a raw client running as alice asks to check bob's password: refused (not-own); a service
+#     name that forges a log field: refused; her own password: yes; wrong passwords count
+#     towards the host lockout as pam_logto's do, until even the right one gets "locked".
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
@@ -151,7 +152,16 @@ grep -q 'helper-password-refused uid=[0-9]* service="vlock reason=ok" reason=ser
     "$E2E_SYSLOG" || fail "no helper-password-refused for the forged service name"
 out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" vlock)
 assert_contains "$out" "logto-helper 1 status=0 out=0 err=0" "alice checking her own password"
-echo "ok 5 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted"
+# The host lockout counts the helper's failures as pam_logto's (host_lockout_attempts = 3: one
+# wrong password in 1. and two here).
+for svc in vlock vlock; do
+    out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$WRONG_PW" $svc)
+    assert_contains "$out" "logto-helper 1 status=20 " "a wrong password through the helper ($svc)"
+done
+out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" vlock)
+assert_contains "$out" "logto-helper 1 status=21 " "the right password after the host lockout"
+grep -q 'auth-host-lockout user=alice' "$E2E_SYSLOG" || fail "no auth-host-lockout for alice"
+echo "ok 5 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted; the host lockout applies"
 
 e2e_assert_no_secrets "$ALICE_PW" "$LOCAL_PW" "$WRONG_PW" bob-pass-1 m2m-secret
 echo "ok no password in the terminals or syslog"
