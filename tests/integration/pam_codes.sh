@@ -10,7 +10,8 @@
 #   this host has no [sync]): no password is sent;
 #   account: PAM_SUCCESS, PAM_PERM_DENIED (rules), PAM_ACCT_EXPIRED (suspended),
 #   PAM_USER_UNKNOWN (nobody's name); setcred and sessions: PAM_SUCCESS;
-#   an unprivileged caller: PAM_CRED_INSUFFICIENT before any request reaches the IdP.
+#   an unprivileged caller with no logto-helper socket: PAM_AUTHINFO_UNAVAIL before any request
+#   reaches the IdP (with the helper: tests/e2e/screen_lock.sh).
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
@@ -116,13 +117,16 @@ pam_code codes-now erin account PAM_ACCT_EXPIRED
 pam_code codes alice open_session PAM_SUCCESS
 pam_code codes alice close_session PAM_SUCCESS
 
-# ---- an unprivileged caller (a screen locker, any user's own PAM program) cannot record a
-# sign-in in root's store; it must not get to try passwords against the IdP either.
+# ---- an unprivileged caller (a screen locker, any user's own PAM program) cannot use root's
+# store: it asks logto-helper, and without its socket nothing reaches the IdP.
 idp_ctl POST /stats/reset >/dev/null
-pam_code --nobody codes alice auth PAM_CRED_INSUFFICIENT alice-pass-1
-pam_code --nobody codes dave auth PAM_CRED_INSUFFICIENT wrong-password-2
+export LOGTO_HELPER_SOCKET="$dir/no-helper.sock"
+pam_code --nobody codes alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+pam_code --nobody codes dave auth PAM_AUTHINFO_UNAVAIL wrong-password-2
+unset LOGTO_HELPER_SOCKET
 assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from unprivileged callers"
-assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534$"
+assert_logged "$F" "^auth-unprivileged user=dave service=codes uid=65534 via=helper$"
+assert_logged "$F" "^auth-helper-unavailable user=dave service=codes socket=$dir/no-helper.sock "
 
 # ---- the network half (pam_logto_net.so, loaded on demand from the module's directory):
 # missing or unsafe, a sign-in cannot happen (PAM_AUTHINFO_UNAVAIL, never "unknown user"), and

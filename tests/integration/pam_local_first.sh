@@ -131,12 +131,14 @@ echo "ok 3 a copy of alice's entry is still alice (uid $alice_uid); another UID 
 
 # ---------------------------------------------------------------- 4. unprivileged callers
 idp_ctl POST /stats/reset >/dev/null
-pam_code --nobody lf-secret alice auth PAM_CRED_INSUFFICIENT alice-pass-1
-assert_contains "$(cat "$F")" "Logto sign-in is not available here (unprivileged program)"
-assert_logged "$F" "^auth-unprivileged user=alice service=lf-secret uid=65534$"
+export LOGTO_HELPER_SOCKET="$dir/no-helper.sock"
+pam_code --nobody lf-secret alice auth PAM_AUTHINFO_UNAVAIL alice-pass-1
+unset LOGTO_HELPER_SOCKET
+assert_contains "$(cat "$F")" "the sign-in helper (logto-helper.socket) is not running"
+assert_logged "$F" "^auth-unprivileged user=alice service=lf-secret uid=65534 via=helper$"
 assert_not_logged "$F" "config-error"
 assert_eq "$(idp_json_field "$(idp_ctl GET /stats)" total)" 0 "IdP requests from unprivileged callers"
-echo "ok 4 unprivileged: a clear refusal for alice before the configuration is read"
+echo "ok 4 unprivileged without logto-helper: a clear refusal for alice before the configuration is read"
 
 # ---------------------------------------------------------------- 5. one identity per transaction
 pam_code lf-good alice auth,user=root,account PAM_PERM_DENIED alice-pass-1
