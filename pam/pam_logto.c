@@ -284,10 +284,8 @@ static int auth_code(int r)
     case LOGTO_E_CORRUPT:
     case LOGTO_E_BUSY:
     case LOGTO_E_UNSUPPORTED:
-        return PAM_AUTHINFO_UNAVAIL;
     case LOGTO_E_UNSAFE:
-        /* Unprivileged callers (a screen locker) cannot use root's files: say so. */
-        return geteuid() == 0 ? PAM_AUTHINFO_UNAVAIL : PAM_CRED_INSUFFICIENT;
+        return PAM_AUTHINFO_UNAVAIL;
     default:
         return PAM_AUTH_ERR;
     }
