@@ -163,5 +163,10 @@ assert_contains "$out" "logto-helper 1 status=21 " "the right password after the
 grep -q 'auth-host-lockout user=alice' "$E2E_SYSLOG" || fail "no auth-host-lockout for alice"
 echo "ok 5 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted; the host lockout applies"
 
+if [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
+    for f in "$R"/helper-vg.*; do
+        [ -s "$f" ] && fail "valgrind reported errors in logto-helper: $(cat "$f")"
+    done
+fi
 e2e_assert_no_secrets "$ALICE_PW" "$LOCAL_PW" "$WRONG_PW" bob-pass-1 m2m-secret
 echo "ok no password in the terminals or syslog"
