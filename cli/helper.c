@@ -148,16 +148,9 @@ static enum logto_helper_verdict verdict_of(int r)
         return LOGTO_HELPER_LOCKED;
     case LOGTO_E_NOMEM:
     case LOGTO_E_CONFIG:
-    case LOGTO_E_UNREACHABLE:
-    case LOGTO_E_PROTOCOL:
-    case LOGTO_E_IO:
-    case LOGTO_E_CORRUPT:
-    case LOGTO_E_BUSY:
-    case LOGTO_E_UNSUPPORTED:
-    case LOGTO_E_UNSAFE:
         return LOGTO_HELPER_UNAVAILABLE;
     default:
-        return LOGTO_HELPER_NO;
+        return logto_auth_undecided(r) ? LOGTO_HELPER_UNAVAILABLE : LOGTO_HELPER_NO;
     }
 }
 

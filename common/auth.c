@@ -1380,6 +1380,22 @@ int logto_auth_session_close(const struct logto_ctx *ctx, const struct logto_ser
     return r < 0 ? r : s;
 }
 
+bool logto_auth_undecided(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_E_UNREACHABLE:
+    case LOGTO_E_PROTOCOL:
+    case LOGTO_E_IO:
+    case LOGTO_E_CORRUPT:
+    case LOGTO_E_BUSY:
+    case LOGTO_E_UNSUPPORTED:
+    case LOGTO_E_UNSAFE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* True if text names a URL or an HTTP exchange: details for the log, not for the client. */
 static bool names_network(const char *text)
 {

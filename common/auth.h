@@ -88,6 +88,10 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
 int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *svc,
                        const char *user, struct logto_auth_result **ret, struct logto_error *err);
 
+/* True when r says the sign-in could not be decided (the provider unreachable or answering
+ * nonsense, local state unusable, a cap reached): PAM_AUTHINFO_UNAVAIL, not a refusal. */
+bool logto_auth_undecided(int r);
+
 /*
  * What the person (over SSH: anyone who connects) is told about a failure r with message: the
  * IdP's verdicts, the rules and the identity checks in common/'s own words when they name nothing

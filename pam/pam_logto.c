@@ -278,16 +278,8 @@ static int auth_code(int r)
         return PAM_USER_UNKNOWN;
     case LOGTO_E_LOCKED:
         return PAM_MAXTRIES;
-    case LOGTO_E_UNREACHABLE:
-    case LOGTO_E_PROTOCOL:
-    case LOGTO_E_IO:
-    case LOGTO_E_CORRUPT:
-    case LOGTO_E_BUSY:
-    case LOGTO_E_UNSUPPORTED:
-    case LOGTO_E_UNSAFE:
-        return PAM_AUTHINFO_UNAVAIL;
     default:
-        return PAM_AUTH_ERR;
+        return logto_auth_undecided(r) ? PAM_AUTHINFO_UNAVAIL : PAM_AUTH_ERR;
     }
 }
 
