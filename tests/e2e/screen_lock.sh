@@ -12,7 +12,8 @@
 #  3. the local user unlocks through pam_unix as always;
 #  4. the socket absent: alice is refused with the message (PAM_AUTHINFO_UNAVAIL), the local
 #     user is not affected; the socket back: alice unlocks;
-#  5. a raw client running as alice asks to check bob's password: refused (not-own); a service
+#  5. a raw client running as alice asks to check bob's password: refused (not-own); malformed
+#     password requests (not hex, a NUL byte, a token key, too long): refused; a service
 #     name that forges a log field: refused; her own password: yes; wrong passwords count
 #     towards the host lockout as pam_logto's do, until even the right one gets "locked".
 . "$top_srcdir/tests/lib/testenv.sh"
@@ -145,6 +146,21 @@ assert_contains "$out" "logto-helper 1 status=23 " "answer to alice asking for b
 assert_contains "$out" "only your own password can be checked here" "text for alice"
 grep -q 'helper-password-refused uid=[0-9]* user="bob" service=vlock reason=not-own' "$E2E_SYSLOG" ||
     fail "no helper-password-refused for bob"
+# Malformed password requests: refused (exit status 2 and the reason), nothing is tried.
+raw='
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"logto-helper 1\nop=password\nuser=alice\nservice=vlock\n" + sys.argv[2].encode() + b"\n\n")
+s.shutdown(socket.SHUT_WR)
+print(s.recv(4096).decode())
+'
+for bad in 'password=6z' 'password=6100' 'password=61
+resource=https://api.example.com' "password=$(printf '%01026d' 0 | tr 0 6)"; do
+    out=$(e2e_as alice "$E2E_PY" -c "$raw" "$SOCK" "$bad")
+    assert_contains "$out" "logto-helper 1 status=2 " "malformed password request (${bad%%
+*})"
+done
 # A service name that would forge a log field is no PAM service name.
 out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" 'vlock reason=ok')
 assert_contains "$out" "logto-helper 1 status=22 " "answer for a forged service name"
