@@ -491,7 +491,8 @@ static int helper_code(int verdict)
  * Unprivileged: the password, for this service, goes to logto-helper (logto-helper(8)); its
  * verdict becomes the PAM code and its one line of text is shown. No device flow in a locker.
  * The configuration is root's business here: the helper reads it (module arguments other than
- * the authtok ones do not reach it).
+ * the authtok ones do not reach it). Without it the profile is unknown: texts of our own name
+ * no provider (the helper's do, by the profile).
  */
 static int helper_authenticate(struct pam_logto *pl)
 {
@@ -507,14 +508,14 @@ static int helper_authenticate(struct pam_logto *pl)
     if (r != PAM_SUCCESS)
         return r == PAM_CONV_AGAIN ? PAM_INCOMPLETE : r;
     if (!password || !*password) {
-        tell_user(pl, "Logto sign-in failed: no password given");
+        tell_user(pl, "Sign-in failed: no password given");
         return PAM_AUTH_ERR;
     }
     if (logto_helper_password_request(pl->user, pl->service, password, &request, &request_len,
                                       &err) < 0) {
         logto_log(&pl->ctx.log, LOG_NOTICE, "auth-failed user=%s service=%s reason=\"%s\"",
                   pl->user, pl->service, err.message);
-        tell_user(pl, "Logto sign-in failed: %s", err.message);
+        tell_user(pl, "Sign-in failed: %s", err.message);
         return PAM_AUTH_ERR;
     }
     fd = logto_helper_connect(path);
@@ -522,7 +523,7 @@ static int helper_authenticate(struct pam_logto *pl)
         logto_log(&pl->ctx.log, LOG_ERR,
                   "auth-helper-unavailable user=%s service=%s socket=%s reason=\"%s\"", pl->user,
                   pl->service, path, strerror(errno));
-        tell_user(pl, "Logto sign-in is not available here: this program runs without "
+        tell_user(pl, "Sign-in is not available here: this program runs without "
                       "privileges and the sign-in helper (logto-helper.socket) is not running");
         return PAM_AUTHINFO_UNAVAIL;
     }
@@ -536,7 +537,7 @@ static int helper_authenticate(struct pam_logto *pl)
         hlen + out_len + err_len != len) {
         logto_log(&pl->ctx.log, LOG_ERR, "auth-helper-failed user=%s service=%s socket=%s",
                   pl->user, pl->service, path);
-        tell_user(pl, "Logto sign-in is not possible right now; the system log says why");
+        tell_user(pl, "Sign-in is not possible right now; the system log says why");
         return PAM_AUTHINFO_UNAVAIL;
     }
     r = helper_code(verdict);
