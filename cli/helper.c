@@ -171,6 +171,7 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
     struct logto_error err = { 0 };
     const char *idp = logto_idp_name(ctx->cfg);
     char name[LOGTO_NAME_MAX + 1], text[256], shown[64];
+    struct logto_holder holder;
     enum logto_helper_verdict v;
     int r;
 
@@ -183,6 +184,16 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
         return LOGTO_HELPER_UNAVAILABLE;
     }
     r = logto_owner_name_of_uid(ctx, (uint32_t)uid, name, sizeof(name), &err);
+    /* A name nobody holds here is not ours: the rest of the stack decides (PAM_USER_UNKNOWN). */
+    if ((r < 0 || strcmp(name, req->user) != 0) &&
+        (!logto_name_valid(req->user) || (logto_owner_holder(ctx, req->user, &holder, &err) == 0 &&
+                                          holder.kind == LOGTO_HOLDER_NONE))) {
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "helper-password-refused uid=%u user=\"%s\" service=%s reason=unknown-user",
+                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
+        snprintf(msg, n, "%s sign-in: not a user of this host", idp);
+        return LOGTO_HELPER_UNKNOWN;
+    }
     if (r < 0 || strcmp(name, req->user) != 0) {
         logto_log(&ctx->log, LOG_NOTICE,
                   "helper-password-refused uid=%u user=\"%s\" service=%s reason=not-own",

@@ -70,6 +70,7 @@ enum logto_helper_verdict {
     LOGTO_HELPER_LOCKED = 21,      /* too many failures: throttled or locked out */
     LOGTO_HELPER_UNAVAILABLE = 22, /* cannot be decided now (IdP down past the grace, config) */
     LOGTO_HELPER_NOT_OWN = 23,     /* not the caller's own Logto user */
+    LOGTO_HELPER_UNKNOWN = 24,     /* no Logto user of this host has the name */
 };
 
 struct logto_helper_request {

@@ -482,6 +482,8 @@ static int helper_code(int verdict)
         return PAM_AUTH_ERR;
     case LOGTO_HELPER_LOCKED:
         return PAM_MAXTRIES;
+    case LOGTO_HELPER_UNKNOWN:
+        return PAM_USER_UNKNOWN;
     default:
         return PAM_AUTHINFO_UNAVAIL; /* unavailable, a refused request, anything else */
     }
@@ -541,6 +543,8 @@ static int helper_authenticate(struct pam_logto *pl)
         return PAM_AUTHINFO_UNAVAIL;
     }
     r = helper_code(verdict);
+    if (r == PAM_USER_UNKNOWN)
+        return r; /* not ours: the next module decides, nothing to tell */
     /* The helper's line for the person (conv_message cleans it like all text shown). */
     answer[hlen + out_len + err_len] = '\0';
     if (err_len > 0 && answer[hlen + out_len + err_len - 1] == '\n')

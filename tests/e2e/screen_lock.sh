@@ -12,7 +12,8 @@
 #  3. the local user unlocks through pam_unix as always;
 #  4. the socket absent: alice is refused with the message (PAM_AUTHINFO_UNAVAIL), the local
 #     user is not affected; the socket back: alice unlocks;
-#  5. a raw client running as alice asks to check bob's password: refused (not-own); malformed
+#  5. a raw client running as alice asks to check bob's password: refused (not-own), a name
+#     nobody holds: unknown (PAM_USER_UNKNOWN, left to the rest of the stack); malformed
 #     password requests (not hex, a NUL byte, a token key, too long): refused; a service
 #     name that forges a log field: refused; her own password: yes; wrong passwords count
 #     towards the host lockout as pam_logto's do, until even the right one gets "locked".
@@ -146,6 +147,8 @@ assert_contains "$out" "logto-helper 1 status=23 " "answer to alice asking for b
 assert_contains "$out" "only your own password can be checked here" "text for alice"
 grep -q 'helper-password-refused uid=[0-9]* user="bob" service=vlock reason=not-own' "$E2E_SYSLOG" ||
     fail "no helper-password-refused for bob"
+out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" nosuchuser some-password vlock)
+assert_contains "$out" "logto-helper 1 status=24 " "answer for a name nobody holds here"
 # Malformed password requests: refused (exit status 2 and the reason), nothing is tried.
 raw='
 import socket, sys
