@@ -120,6 +120,14 @@ struct logto_config {
     bool no_enumerate;         /* enumerate = no: the writers (sync, sign-in) set the snapshot's
                                 * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
 
+    /* [publish] (logtoctl publish; relay.h) */
+    char *publish_sign_key_file; /* Ed25519 private key, PEM (root, 0600) */
+    int64_t publish_validity;    /* seconds a published manifest stays valid (not_after) */
+
+    /* [relay] (sync from a signed directory instead of the Management API; relay.h) */
+    char *relay_url;             /* https base where `logtoctl publish DIR` is served */
+    char *relay_public_key_file; /* the publisher's Ed25519 public key, PEM (pinned) */
+
     /* [paths] */
     char *state_dir;
     char *cache_dir;

@@ -298,6 +298,7 @@ void logto_http_response_clear(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
+    free(resp->etag);
     *resp = (struct logto_http_response){ 0 };
 }
 
@@ -327,7 +328,8 @@ static void clear_captured_headers(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
-    resp->content_type = resp->location = resp->total_number = resp->link = NULL;
+    free(resp->etag);
+    resp->content_type = resp->location = resp->total_number = resp->link = resp->etag = NULL;
 }
 
 /* The slot for a header we keep, or NULL. */
@@ -342,6 +344,7 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
         { "Location", offsetof(struct logto_http_response, location) },
         { "Total-Number", offsetof(struct logto_http_response, total_number) },
         { "Link", offsetof(struct logto_http_response, link) },
+        { "ETag", offsetof(struct logto_http_response, etag) },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
@@ -603,6 +606,11 @@ static int build_headers(const struct logto_http_request *req, struct curl_slist
         if (!ct || slist_add(list, ct) < 0)
             return -1;
     }
+    if (req->if_none_match) {
+        _cleanup_free_ char *inm = logto_asprintf("If-None-Match: %s", req->if_none_match);
+        if (!inm || slist_add(list, inm) < 0)
+            return -1;
+    }
     if (req->bearer)
         line = logto_asprintf("Authorization: Bearer %s", req->bearer);
     else if (req->basic_user && req->basic_password) {
@@ -697,6 +705,14 @@ static int perform(struct logto_http *http, const char *shown, struct logto_erro
     if (http->resp->status >= 500)
         return logto_error_set(err, LOGTO_E_UNREACHABLE, "%s answered HTTP %ld", shown,
                                http->resp->status);
+    return 0;
+}
+
+int logto_http_set_max_response(struct logto_http *http, size_t max, struct logto_error *err)
+{
+    http->max_response = max;
+    if (curl_easy_setopt(http->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max) != CURLE_OK)
+        return logto_error_set(err, LOGTO_E_INVAL, "libcurl refused the answer size cap");
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "mgmt.h"
 #include "names.h"
 #include "owners.h"
+#include "relay.h"
 #include "sync.h"
 #include "util.h"
 
@@ -1903,6 +1904,8 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
 
     if (!opts)
         opts = &no_opts;
+    if (cfg && cfg->relay_url) /* a relay host holds no Management API credential */
+        return logto_relay_sync(ctx, opts, ret_report, err);
     fp.opts = opts;
     r = need_credentials(cfg, err);
     if (r < 0)
@@ -2067,4 +2070,112 @@ out:
     free(reasons);
     free(keep);
     return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The tenant-wide half, for the publisher (relay.h) */
+
+void logto_sync_tenant_free(struct logto_sync_tenant *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; t->users && i < t->n; i++)
+        logto_identity_free(t->users[i].id);
+    for (size_t i = 0; t->reasons && i < t->n; i++)
+        free(t->reasons[i]);
+    free(t->users);
+    free(t->reasons);
+    free(t->refused);
+    logto_mgmt_directory_free(t->md);
+    logto_mgmt_free(t->mgmt);
+    free(t);
+}
+
+/* Steps 1 and 2 of sync_build: what is decided over the whole tenant, whatever the host. */
+static int tenant_refusals(const struct logto_ctx *ctx, struct logto_sync_tenant *t,
+                           struct logto_sync_report *report, struct logto_error *err)
+{
+    struct build b = { .ctx = ctx, .users = t->users, .n = t->n, .report = report, .err = err };
+    int r;
+
+    if (!report->blocked && !(report->blocked = logto_blocked_new()))
+        return LOGTO_OOM(err);
+    b.refused = t->refused;
+    for (size_t i = 0; i < t->n; i++)
+        b.refused[i] = !t->users[i].id;
+    r = resolve_names(&b);
+    if (r >= 0)
+        r = refuse_chosen_ids(&b);
+    if (r >= 0)
+        r = refuse_collisions(&b);
+    capture_done(&b.cap);
+    logto_strv_free(b.why_store);
+    return r < 0 ? r : 0;
+}
+
+int logto_sync_tenant_fetch(const struct logto_ctx *ctx, struct logto_sync_tenant **ret,
+                            struct logto_sync_report *report, struct logto_error *err)
+{
+    static const struct logto_sync_options no_opts = { 0 };
+    struct logto_sync_tenant *t = NULL;
+    struct fetch_progress fp = { .opts = &no_opts };
+    int r = need_credentials(ctx ? ctx->cfg : NULL, err);
+
+    if (r < 0)
+        return r;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return LOGTO_OOM(err);
+    r = logto_mgmt_new(ctx, &t->mgmt, err);
+    if (r >= 0) {
+        logto_mgmt_set_progress(t->mgmt, on_page, &fp);
+        r = logto_mgmt_fetch_directory(t->mgmt, &t->md, err);
+    }
+    if (r < 0)
+        goto fail;
+    t->n = t->md->n_users;
+    report->fetched_users = t->n;
+    report->fetched_roles = json_array_size(t->md->roles);
+    report->fetched_orgs = json_array_size(t->md->organizations);
+    t->users = calloc(t->n + 1, sizeof(*t->users));
+    t->reasons = calloc(t->n + 1, sizeof(*t->reasons));
+    t->refused = calloc(t->n + 1, sizeof(*t->refused));
+    if (!t->users || !t->reasons || !t->refused) {
+        r = LOGTO_OOM(err);
+        goto fail;
+    }
+    r = map_users(ctx, t->md, &no_opts, t->users, t->reasons, err);
+    if (r >= 0)
+        r = logto_sync_resolve_uids(ctx, t->users, t->n, report, err);
+    if (r >= 0)
+        r = tenant_refusals(ctx, t, report, err);
+    if (r < 0)
+        goto fail;
+    report->requests = logto_mgmt_request_count(t->mgmt);
+    report->token_requests = logto_mgmt_token_request_count(t->mgmt);
+    *ret = t;
+    return 0;
+fail:
+    logto_sync_tenant_free(t);
+    return r;
+}
+
+int logto_sync_tenant_persist_moves(const struct logto_ctx *ctx, struct logto_sync_tenant *t,
+                                    struct logto_sync_report *report, struct logto_error *err)
+{
+    static const struct logto_sync_options no_opts = { 0 };
+    _cleanup_free_ bool *keep = calloc(t->n + 1, sizeof(*keep));
+
+    if (!keep)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < t->n; i++)
+        keep[i] = !t->refused[i];
+    return persist_uids(ctx, &no_opts, t->mgmt, t->md, t->users, keep, report, err);
+}
+
+int logto_sync_build_host(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                          size_t n, struct logto_directory **ret_dir, bool *keep,
+                          struct logto_sync_report *report, struct logto_error *err)
+{
+    return build_admitted(ctx, users, n, ret_dir, keep, report, err);
 }
