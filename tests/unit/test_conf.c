@@ -320,6 +320,10 @@ static struct logto_config *load_fixture(struct fx *f, const char *name)
     put_file(path, "client-s3cr3t\n", 14, 0600);
     snprintf(path, sizeof(path), "%s/m2m.secret", f->dir);
     put_file(path, "m2m-s3cr3t\n", 11, 0400);
+    snprintf(path, sizeof(path), "%s/publish.key", f->dir);
+    put_file(path, "-----BEGIN PRIVATE KEY-----\n", 28, 0600);
+    snprintf(path, sizeof(path), "%s/publish.pub", f->dir);
+    put_file(path, "-----BEGIN PUBLIC KEY-----\n", 27, 0644);
     snprintf(path, sizeof(path), "%s/ca.pem", f->dir);
     put_file(path, "-----BEGIN CERTIFICATE-----\n", 28, 0644);
     return load_ok(f);
@@ -502,10 +506,12 @@ static const struct error_case error_cases[] = {
     { BASE "timeout = 5 minutes\n", 4,
       "[logto] timeout: \"5 minutes\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[ldap]\nuri = x\n", 4,
-      "unknown section [ldap] (use [logto], [identity], [sync], [paths], [log] or "
+      "unknown section [ldap] (use [logto], [identity], [sync], [publish], [relay], "
+      "[paths], [log] or "
       "[service NAME])" },
     { BASE "[logto extra]\n", 4,
-      "unknown section [logto ...] (use [logto], [identity], [sync], [paths], [log] or "
+      "unknown section [logto ...] (use [logto], [identity], [sync], [publish], [relay], "
+      "[paths], [log] or "
       "[service NAME])" },
     { BASE "colour = blue\n", 4, "[logto] unknown key \"colour\"" },
     { BASE "shell = /bin/sh\n", 4, "[logto] unknown key \"shell\" (it belongs in [identity])" },
@@ -1293,9 +1299,8 @@ static void test_keys(void)
 {
     size_t n = 0;
     const struct logto_config_key *keys = logto_config_keys(&n);
-    static const char *const sections[] = {
-        "logto", "identity", "sync", "paths", "log", "service"
-    };
+    static const char *const sections[] = { "logto", "identity", "sync", "publish",
+                                            "relay", "paths",    "log",  "service" };
 
     CHECK(n >= 40);
     for (size_t i = 0; i < n; i++) {
