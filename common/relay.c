@@ -267,26 +267,6 @@ static json_t *identity_json(const struct logto_identity *id)
     return o;
 }
 
-static json_t *blocked_json(const struct logto_blocked_entry *v, size_t n)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; a && i < n; i++) {
-        json_t *cl = json_array(), *e;
-        for (size_t k = 0; cl && k < v[i].n_claimants; k++)
-            if (json_array_append_new(cl, json_pack("{s:s,s:s,s:s?}", "sub", v[i].claimants[k].sub,
-                                                    "name", v[i].claimants[k].name, "claim",
-                                                    v[i].claimants[k].claim)) < 0)
-                json_decref(TAKE_PTR(cl));
-        e = cl ? json_pack("{s:s,s:I,s:s,s:o}", "name", v[i].name, "uid", (json_int_t)v[i].uid,
-                           "reason", v[i].reason ? v[i].reason : "", "claimants", cl)
-               : NULL;
-        if (!e || json_array_append_new(a, e) < 0)
-            json_decref(TAKE_PTR(a));
-    }
-    return a;
-}
-
 struct sorted {
     const struct logto_sync_user *users;
     size_t i;
@@ -299,7 +279,7 @@ static int cmp_sorted(const void *a, const void *b)
 }
 
 int logto_relay_object_encode(const struct logto_sync_user *users, const bool *refused, size_t n,
-                              const struct logto_blocked *blocked, char **ret, size_t *ret_len,
+                              struct logto_blocked *blocked, char **ret, size_t *ret_len,
                               struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL, *arr = json_array();
@@ -323,9 +303,8 @@ int logto_relay_object_encode(const struct logto_sync_user *users, const bool *r
             json_array_append_new(arr, o) < 0)
             return LOGTO_OOM(err);
     }
-    doc = json_pack("{s:i,s:O,s:{s:o,s:o}}", "format", LOGTO_RELAY_FORMAT, "users", arr, "blocked",
-                    "names", blocked_json(blocked->names, blocked->n_names), "uids",
-                    blocked_json(blocked->uids, blocked->n_uids));
+    doc = json_pack("{s:i,s:O,s:o}", "format", LOGTO_RELAY_FORMAT, "users", arr, "blocked",
+                    logto_blocked_to_json(blocked));
     text = doc ? logto_json_dump(doc) : NULL;
     if (!text)
         return LOGTO_OOM(err);
@@ -416,57 +395,13 @@ fail:
     return r;
 }
 
-static int decode_blocked(const json_t *arr, bool uids, struct logto_blocked *b,
-                          struct logto_error *err)
-{
-    size_t n = json_array_size(arr);
-    struct logto_blocked_entry *v = calloc(n + 1, sizeof(*v));
-    int r = 0;
-
-    if (!v)
-        return LOGTO_OOM(err);
-    if (uids) {
-        b->uids = v;
-        b->n_uids = n;
-    } else {
-        b->names = v;
-        b->n_names = n;
-    }
-    for (size_t i = 0; i < n && r >= 0; i++) {
-        const json_t *e = json_array_get(arr, i);
-        json_t *cl = NULL;
-        int64_t uid = 0;
-        if ((r = dup_str(e, "name", LOGTO_JSON_REQUIRED, &v[i].name, err)) < 0 ||
-            (r = dup_str(e, "reason", 0, &v[i].reason, err)) < 0 ||
-            (r = logto_json_get_int(e, "uid", LOGTO_JSON_REQUIRED, 0, UINT32_MAX, &uid, err)) < 0 ||
-            (r = logto_json_get_array(e, "claimants", LOGTO_JSON_REQUIRED, &cl, err)) < 0)
-            break;
-        v[i].uid = (uint32_t)uid;
-        if (uids != (uid != 0)) {
-            r = logto_error_set(err, LOGTO_E_PROTOCOL, "a blocked entry in the wrong list");
-            break;
-        }
-        v[i].claimants = calloc(json_array_size(cl) + 1, sizeof(*v[i].claimants));
-        if (!v[i].claimants)
-            return LOGTO_OOM(err);
-        for (size_t k = 0; k < json_array_size(cl) && r >= 0; k++) {
-            const json_t *c = json_array_get(cl, k);
-            struct logto_claimant *ct = &v[i].claimants[v[i].n_claimants++];
-            if ((r = dup_str(c, "sub", LOGTO_JSON_REQUIRED, &ct->sub, err)) >= 0 &&
-                (r = dup_str(c, "name", LOGTO_JSON_REQUIRED, &ct->name, err)) >= 0)
-                r = dup_str(c, "claim", 0, &ct->claim, err);
-        }
-    }
-    return r;
-}
-
 int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_user **ret_users,
                               size_t *ret_n, struct logto_blocked **ret_blocked,
                               struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
-    _cleanup_(logto_blocked_freep) struct logto_blocked *blocked = logto_blocked_new();
-    json_t *arr = NULL, *bl = NULL, *names = NULL, *uids = NULL;
+    _cleanup_(logto_blocked_freep) struct logto_blocked *blocked = NULL;
+    json_t *arr = NULL, *bl = NULL;
     struct logto_sync_user *users = NULL;
     int64_t format = 0;
     size_t n;
@@ -475,22 +410,17 @@ int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_use
 
     if (r < 0)
         return r;
-    if (!blocked)
-        return LOGTO_OOM(err);
     if ((r = logto_json_get_int(doc, "format", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &format, err)) <
             0 ||
         (r = logto_json_get_array(doc, "users", LOGTO_JSON_REQUIRED, &arr, err)) < 0 ||
-        (r = logto_json_get_object(doc, "blocked", LOGTO_JSON_REQUIRED, &bl, err)) < 0 ||
-        (r = logto_json_get_array(bl, "names", LOGTO_JSON_REQUIRED, &names, err)) < 0 ||
-        (r = logto_json_get_array(bl, "uids", LOGTO_JSON_REQUIRED, &uids, err)) < 0)
+        (r = logto_json_get_object(doc, "blocked", LOGTO_JSON_REQUIRED, &bl, err)) < 0)
         goto fail;
     if (format != LOGTO_RELAY_FORMAT) {
         r = logto_error_set(err, LOGTO_E_PROTOCOL, "the published directory has format %" PRId64,
                             format);
         goto fail;
     }
-    if ((r = decode_blocked(names, false, blocked, err)) < 0 ||
-        (r = decode_blocked(uids, true, blocked, err)) < 0)
+    if ((r = logto_blocked_from_json(bl, "the blocked list", &blocked, err)) < 0)
         goto fail;
     n = json_array_size(arr);
     users = calloc(n + 1, sizeof(*users));
@@ -588,6 +518,11 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
         if (r < 0)
             return r;
     }
+    /* A refused user carries the publisher's reason to every host's report. */
+    for (size_t i = 0; i < t->n; i++)
+        for (size_t k = 0; t->refused[i] && t->users[i].id && k < sr->n_skipped; k++)
+            if (strcmp(sr->skipped[k].sub, t->users[i].sub) == 0)
+                t->users[i].reason = sr->skipped[k].reason;
     r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &object, &len, err);
     if (r < 0)
         return r;

@@ -77,7 +77,7 @@ int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_re
 
 /* The canonical object for users (refused[i]: only sub, username, reason) and blocked. */
 int logto_relay_object_encode(const struct logto_sync_user *users, const bool *refused, size_t n,
-                              const struct logto_blocked *blocked, char **ret, size_t *ret_len,
+                              struct logto_blocked *blocked, char **ret, size_t *ret_len,
                               struct logto_error *err);
 
 /* Decode an object: *ret_users (n entries; free with logto_relay_users_free) and *ret_blocked. */

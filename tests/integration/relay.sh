@@ -40,15 +40,18 @@ assert_eq "$(tree_state "$PUB")" "$before" "DIR after a publish with nothing cha
 echo "ok publish: object named by its SHA-256, a second run writes nothing"
 
 # ---- two relay hosts: no [sync] at all
-host_config() { # NAME PUBKEY
+host_config() { # NAME PUBKEY [IDENTITY-LINE]
     write_config "$T/$1.conf" "$T/$1" "[relay]
 url = $RELAY
 public_key_file = $2
 [identity]
-email_domains = example.com"
+email_domains = example.com
+${3:-}"
 }
 host_config h1 "$T/sign.pub"
-host_config h2 "$T/sign.pub"
+# h2 has another id_range: the users and UIDs are still the publisher's (hosts never re-decide
+# them); derived group GIDs come from each host's [identity] (a fleet shares it).
+host_config h2 "$T/sign.pub" "id_range = 1879048192-1979048191"
 grep -q m2m "$T/h1.conf" && fail "relay host config holds M2M credentials"
 hsync() { wrap "$LOGTOCTL" --config "$T/$1.conf" sync 2>&1; }
 hsnap() { echo "$T/$1/state/directory.snapshot"; }
@@ -58,10 +61,11 @@ out=$(ctl sync 2>&1) || fail "publisher's direct sync failed: $out"
 for h in h1 h2; do
     out=$(hsync "$h") || fail "relay sync on $h failed: $out"
 done
-dump() { wrap "$top_builddir/tests/lib/mksnapshot" --dump "$1" | grep -v "generated" ; }
+# The snapshot as text, without the times it was written at (the directory, each user).
+dump() { wrap "$top_builddir/tests/lib/mksnapshot" --dump "$1" | grep -v '^generated:' | sed '/^user:/s/:[0-9]*$//'; }
 ref=$(dump "$SNAP")
 assert_eq "$(dump "$(hsnap h1)")" "$ref" "h1's directory against the publisher's"
-assert_eq "$(dump "$(hsnap h2)")" "$ref" "h2's directory against the publisher's"
+assert_eq "$(dump "$(hsnap h2)" | grep '^user:')" "$(echo "$ref" | grep '^user:')" "h2's users against the publisher's"
 NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-})
 if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
     nss_getent() { # SNAPSHOT ARGS...
@@ -72,7 +76,8 @@ if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_M
             NSS_WRAPPER_MODULE_FN_PREFIX=logto LOGTO_NSS_SNAPSHOT="$s" getent "$@"
     }
     assert_eq "$(nss_getent "$(hsnap h1)" passwd)" "$(nss_getent "$SNAP" passwd)" "getent passwd on h1"
-    assert_eq "$(nss_getent "$(hsnap h2)" group)" "$(nss_getent "$SNAP" group)" "getent group on h2"
+    assert_eq "$(nss_getent "$(hsnap h1)" group)" "$(nss_getent "$SNAP" group)" "getent group on h1"
+    assert_eq "$(nss_getent "$(hsnap h2)" passwd)" "$(nss_getent "$SNAP" passwd)" "getent passwd on h2"
     assert_contains "$(nss_getent "$(hsnap h2)" passwd alice)" "alice:" "getent passwd alice on h2"
     echo "ok getent passwd/group on the relay hosts match the publisher's"
 fi
@@ -96,6 +101,22 @@ assert_not_contains "$(dump "$(hsnap h1)" | grep 'logto-admin')" "alice" "alice 
 out=$(ctl sync 2>&1) || fail "publisher's direct sync failed: $out"
 assert_eq "$(dump "$(hsnap h1)")" "$(dump "$SNAP")" "h1 after the change"
 echo "ok a changed role reaches the relay host after publish + sync"
+
+# ---- tenant-wide decisions are the publisher's: a UID collision refuses both users on every
+# host, with the publisher's reason and blocked list
+idp_ctl PATCH /users/alice '{"custom_data":{"uidNumber":71234}}' >/dev/null || fail "patch alice"
+idp_ctl PATCH /users/dave '{"custom_data":{"uidNumber":71234}}' >/dev/null || fail "patch dave"
+json=$(publish --json) || fail "publish with a collision failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["refused"]')" 2 "users the publisher refused"
+out=$(ctl sync 2>&1) || fail "publisher's direct sync failed: $out"
+for h in h1 h2; do
+    json=$(wrap "$LOGTOCTL" --config "$T/$h.conf" sync --json 2>/dev/null) || fail "relay sync on $h: $json"
+    assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["sub"] == "e738g7numf03"]')" \
+        "shares its uid 71234 with dave" "alice's refusal on $h"
+    assert_eq "$(dump "$(hsnap "$h")" | grep '^user:')" "$(dump "$SNAP" | grep '^user:')" "$h after a collision"
+    assert_eq "$(jget '[u["uid"] for u in d["uids"]]' <"$T/$h/state/blocked.json")" "[71234]" "blocked UIDs on $h"
+done
+echo "ok the publisher's collision decisions hold on every host, whatever its id_range"
 
 # ---- refusals: each keeps the snapshot byte for byte, and sync.status says why
 GOOD=$T/good
