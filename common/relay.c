@@ -15,6 +15,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <zlib.h>
 
 #include "directory.h"
 #include "fileio.h"
@@ -34,6 +35,8 @@
 #define SIG_B64_LEN     88
 #define STATE_VERSION   1
 #define OBJECT_MAX_DEPT 8
+#define OBJECT_SUFFIX   ".json.zz"
+#define INFLATED_MAX    ((size_t)256 << 20)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Keys */
@@ -108,6 +111,76 @@ static bool is_hex64(const char *s)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Compression (zlib format, level 9: no timestamp or name in it, so the same JSON gives the same
+ * bytes with the same zlib) */
+
+static int deflate_object(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
+                          struct logto_error *err)
+{
+    uLongf n = compressBound((uLong)len);
+    unsigned char *out = malloc(n);
+
+    if (!out)
+        return LOGTO_OOM(err);
+    if (compress2(out, &n, (const Bytef *)in, (uLong)len, 9) != Z_OK) {
+        free(out);
+        return logto_error_set(err, LOGTO_E_INVAL, "compressing the directory failed");
+    }
+    *ret = out;
+    *ret_len = n;
+    return 0;
+}
+
+/* Inflate one whole zlib stream of at most max bytes, nothing after it (a bomb stops at max). */
+static int inflate_object(const unsigned char *in, size_t len, size_t max, char **ret,
+                          size_t *ret_len, struct logto_error *err)
+{
+    z_stream z = { .next_in = (Bytef *)(uintptr_t)in, .avail_in = (uInt)len };
+    size_t cap = len * 4 + 4096, used = 0;
+    char *out = NULL;
+    int zr = Z_OK;
+
+    if (len > UINT32_MAX || inflateInit(&z) != Z_OK)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the published directory is not zlib data");
+    while (zr == Z_OK) {
+        if (used == cap || !out) {
+            char *bigger;
+            cap = out ? cap * 2 : cap;
+            if (cap > max + 1)
+                cap = max + 1;
+            bigger = used < cap ? realloc(out, cap + 1) : NULL;
+            if (!bigger) {
+                inflateEnd(&z);
+                free(out);
+                if (used >= max)
+                    return logto_error_set(err, LOGTO_E_PROTOCOL,
+                                           "the published directory inflates to more than %zu "
+                                           "bytes",
+                                           max);
+                return LOGTO_OOM(err);
+            }
+            out = bigger;
+        }
+        z.next_out = (Bytef *)out + used;
+        z.avail_out = (uInt)(cap - used);
+        zr = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
+    }
+    inflateEnd(&z);
+    if (zr != Z_STREAM_END || z.avail_in != 0 || used > max) {
+        free(out);
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               zr == Z_STREAM_END ? "the published directory is too large"
+                                                  : "the published directory is not valid zlib "
+                                                    "data");
+    }
+    out[used] = '\0';
+    *ret = out;
+    *ret_len = used;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The manifest */
 
 static json_t *manifest_payload_json(const struct logto_relay_manifest *m)
@@ -177,7 +250,7 @@ int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_re
         return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's sha256 is not 64 hex digits");
     memcpy(m.sha256, sha, 65);
     /* The object's name is its hash: nothing else is ever fetched. */
-    snprintf(m.object, sizeof(m.object), "%s%s.json", LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
+    snprintf(m.object, sizeof(m.object), "%s%s" OBJECT_SUFFIX, LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
     if (strcmp(object, m.object) != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's object is not %s", m.object);
     m.size = (uint64_t)size;
@@ -482,7 +555,8 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
     _cleanup_(logto_sync_tenant_freep) struct logto_sync_tenant *t = NULL;
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *sr = calloc(1, sizeof(*sr));
-    _cleanup_free_ char *object = NULL, *manifest = NULL, *path = NULL;
+    _cleanup_free_ char *json = NULL, *manifest = NULL, *path = NULL;
+    _cleanup_free_ unsigned char *object = NULL;
     _cleanup_close_ int dirfd = -1;
     struct logto_relay_manifest old = { 0 }, m = { .format = LOGTO_RELAY_FORMAT };
     bool have_old;
@@ -523,12 +597,15 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
         for (size_t k = 0; t->refused[i] && t->users[i].id && k < sr->n_skipped; k++)
             if (strcmp(sr->skipped[k].sub, t->users[i].sub) == 0)
                 t->users[i].reason = sr->skipped[k].reason;
-    r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &object, &len, err);
+    r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &json, &len, err);
+    if (r < 0)
+        return r;
+    r = deflate_object(json, len, &object, &len, err);
     if (r < 0)
         return r;
     if (sha256_hex(object, len, m.sha256) < 0)
         return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
-    snprintf(m.object, sizeof(m.object), "%s%s.json", LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
+    snprintf(m.object, sizeof(m.object), "%s%s" OBJECT_SUFFIX, LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
     m.size = len;
 
     have_old = previous_manifest(dirfd, dir, key, &old);
@@ -658,9 +735,12 @@ static int install(const struct logto_ctx *ctx, const struct logto_sync_options 
     struct logto_sync_user *users = NULL;
     _cleanup_free_ bool *keep = NULL;
     struct logto_error e = { 0 };
-    size_t n = 0;
-    int r = logto_relay_object_decode(object, len, &users, &n, &blocked, err);
+    _cleanup_free_ char *json = NULL;
+    size_t n = 0, json_len = 0;
+    int r = inflate_object((const unsigned char *)object, len, INFLATED_MAX, &json, &json_len, err);
 
+    if (r >= 0)
+        r = logto_relay_object_decode(json, json_len, &users, &n, &blocked, err);
     if (r < 0)
         return r;
     keep = calloc(n + 1, sizeof(*keep));

@@ -7,14 +7,16 @@
  * every tenant-wide decision there (hashed UID collisions resolved and persisted, names owned or
  * blocked, chosen IDs in use, collisions: logto_sync_tenant_fetch), then writes into DIR:
  *
- *   directory-<sha256>.json   the object: every mapped user of the tenant, sorted by sub, with
+ *   directory-<sha256>.json.zz  the object: every mapped user of the tenant, sorted by sub, with
  *                             its identity or, for a refused user, only sub, username and the
  *                             reason; and the blocked names and UIDs. Compact JSON with sorted
  *                             keys and no time in it: the same tenant gives the same bytes.
- *                             Not compressed (no compression library is linked).
+ *                             Compressed with zlib (zlib format, level 9: no timestamp), and
+ *                             the hash is of the compressed bytes (what is served); a host
+ *                             inflates at most 256 MiB.
  *   manifest.json             {"signed":"<payload>","signature":"<base64 Ed25519 over payload>"}
  *                             payload: {"format":1,"serial":N,"generated_at":S,"not_after":S,
- *                             "object":"directory-<sha256>.json","size":N,"sha256":"<hex>"}
+ *                             "object":"directory-<sha256>.json.zz","size":N,"sha256":"<hex>"}
  *
  * both written atomically (the object first). serial = max(previous + 1, now): it only grows,
  * even from a new publisher. When the object is the one the manifest in DIR names and that
@@ -55,7 +57,7 @@ struct logto_relay_manifest {
     int64_t format, serial, generated_at, not_after;
     uint64_t size;
     char sha256[65];  /* lower-case hex */
-    char object[128]; /* "directory-<sha256>.json" */
+    char object[128]; /* "directory-<sha256>.json.zz" */
 };
 
 /* The Ed25519 keys, from PEM files through the checked-file layer (private: root 0600). */

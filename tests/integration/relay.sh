@@ -31,8 +31,11 @@ chmod 0600 "$T/sign.pem"
 json=$(publish --json) || fail "publish failed: $json"
 assert_eq "$(printf '%s' "$json" | jget 'd["written"]')" true "first publish"
 sha=$(printf '%s' "$json" | jget 'd["sha256"]')
-[ -f "$PUB/directory-$sha.json" ] || fail "no object directory-$sha.json in DIR: $(ls "$PUB")"
-assert_eq "$(sha256sum <"$PUB/directory-$sha.json" | cut -d' ' -f1)" "$sha" "object hash"
+[ -f "$PUB/directory-$sha.json.zz" ] || fail "no object directory-$sha.json.zz in DIR: $(ls "$PUB")"
+assert_eq "$(sha256sum <"$PUB/directory-$sha.json.zz" | cut -d' ' -f1)" "$sha" "object hash"
+# the same tenant gives the same bytes: canonical JSON, compressed without a timestamp
+python3 -c 'import json, sys, zlib; d = zlib.decompress(open(sys.argv[1], "rb").read()); assert json.dumps(json.loads(d), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() == d' \
+    "$PUB/directory-$sha.json.zz" || fail "the object is not canonical JSON"
 before=$(tree_state "$PUB")
 json=$(publish --json) || fail "second publish failed: $json"
 assert_eq "$(printf '%s' "$json" | jget 'd["written"]')" false "publish with nothing changed"
@@ -156,7 +159,8 @@ refused "tampered manifest" "signature does not verify"
 restore
 # (a newer serial, so that the host fetches the object again)
 resign "$T/sign.pem" 'p["serial"] += 1'
-for f in "$PUB"/directory-*.json; do sed -i 's/alice/alicf/' "$f"; done
+flip() { python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$1"; }
+for f in "$PUB"/directory-*; do flip "$f"; done
 refused "tampered object" "does not match the signed manifest"
 restore
 resign "$T/other.pem" 'p["serial"] += 1'
@@ -172,8 +176,15 @@ head -c 10485760 /dev/urandom >"$mfile"
 refused "10 MB of garbage as the manifest" "exceeds"
 restore
 resign "$T/sign.pem" 'p["serial"] += 1'
-for f in "$PUB"/directory-*.json; do head -c 10485760 /dev/urandom >"$f"; done
+for f in "$PUB"/directory-*; do head -c 10485760 /dev/urandom >"$f"; done
 refused "10 MB of garbage as the object" "exceeds"
+restore
+# an object the publisher's key vouches for (hash and size) that is not zlib data
+head -c 4096 /dev/urandom >"$T/junk"
+jsha=$(sha256sum <"$T/junk" | cut -d' ' -f1)
+cp "$T/junk" "$PUB/directory-$jsha.json.zz"
+resign "$T/sign.pem" "p['serial'] += 1; p['sha256'] = '$jsha'; p['object'] = 'directory-$jsha.json.zz'; p['size'] = 4096"
+refused "a signed object that is not zlib data" "not valid zlib data"
 restore
 host_config h3 "$T/sign.pub"
 sed -i "s|^url = .*|url = https://127.0.0.1:1/relay|" "$T/h3.conf"
