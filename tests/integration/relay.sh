@@ -86,6 +86,12 @@ if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_M
 fi
 echo "ok two relay hosts: the publisher's directory, no Management API credential"
 
+# SSH keys travel in the signed directory: sshd's AuthorizedKeysCommand answers on a relay host
+# without any Management API credential (from the key cache the relay sync wrote).
+out=$(wrap "$LOGTOCTL" --config "$T/h1.conf" keys erin 2>&1) || fail "keys erin on h1: $out"
+assert_contains "$out" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBJ1W8tZf0Q4xZ2m1kq8m6J0a4yZrJ0b6Hq9v2nK3pLd" "erin's key on h1"
+echo "ok logtoctl keys on a relay host: the published keys"
+
 # ---- a 304 costs one request and writes nothing
 idp_ctl POST /stats/reset >/dev/null
 s1=$(checksum "$(hsnap h1)")
