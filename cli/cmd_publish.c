@@ -15,7 +15,7 @@
 
 static void publish_usage(FILE *f)
 {
-    fprintf(f, "Usage: logtoctl publish [--json] DIR\n"
+    fprintf(f, "usage: logtoctl [--json] [--quiet] publish DIR\n"
                "Fetch the directory from Logto (the [sync] credentials), make the tenant-wide\n"
                "decisions, and write a signed manifest and the directory into DIR for relay\n"
                "hosts ([relay] url). Writes nothing when nothing changed.\n");
