@@ -557,7 +557,7 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     _cleanup_(logto_sync_report_freep) struct logto_sync_report *sr = calloc(1, sizeof(*sr));
     _cleanup_free_ char *json = NULL, *manifest = NULL, *path = NULL;
     _cleanup_free_ unsigned char *object = NULL;
-    _cleanup_close_ int dirfd = -1;
+    _cleanup_close_ int dirfd = -1, lockfd = -1;
     struct logto_relay_manifest old = { 0 }, m = { .format = LOGTO_RELAY_FORMAT };
     bool have_old;
     size_t len = 0;
@@ -576,6 +576,13 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     if (r < 0)
         return r;
     r = logto_dir_open_trusted(dir, false, &dirfd, err);
+    if (r < 0)
+        return r;
+    /* Two publishers into one DIR would race for the serial: the second waits, then fails. */
+    r = logto_lock_at(dirfd, ".publish.lock", ".publish.lock", LOGTO_SYNC_LOCK_TIMEOUT, &lockfd,
+                      err);
+    if (r == -LOGTO_E_BUSY)
+        return logto_error_set(err, LOGTO_E_BUSY, "another publish into %s is running", dir);
     if (r < 0)
         return r;
 
