@@ -885,9 +885,8 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                             m.not_after);
         goto refused;
     }
-    if (m.serial == st.serial && strcmp(m.sha256, st.sha256) == 0 &&
-        access(report->path, F_OK) == 0)
-        goto remember; /* the same directory, signed again */
+    if (strcmp(m.sha256, st.sha256) == 0 && access(report->path, F_OK) == 0)
+        goto remember; /* the installed directory, signed again: only the serial moves */
 
     /* 2. The object it names, no larger than announced, with that hash. */
     r = fetch(http, base, m.object, NULL, (size_t)m.size, &resp, err);

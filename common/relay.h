@@ -26,8 +26,9 @@
  * A host with [relay] url makes logto_sync() call logto_relay_sync: one GET of manifest.json
  * with If-None-Match (a 304 ends the run, nothing written), the signature checked against the
  * pinned public key, the serial not below the installed one (<state_dir>/relay.state), the
- * time not past not_after, then one GET of the object, capped at its announced size, its size
- * and SHA-256 checked; then this host's part (admission, local accounts, groups) and today's
+ * time not past not_after, then (unless its hash is the installed one: a directory signed again
+ * only moves the serial) one GET of the object, capped at its announced size, its size and
+ * SHA-256 checked; then this host's part (admission, local accounts, groups) and today's
  * atomic snapshot write. Any failure leaves the snapshot as it was; logtoctl records the outcome
  * in sync.status like any sync.
  */

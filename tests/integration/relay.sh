@@ -163,11 +163,13 @@ PY
 sed -i 's/"serial\\":/"serial\\":1/' "$mfile"
 refused "tampered manifest" "signature does not verify"
 restore
-# (a newer serial, so that the host fetches the object again)
-resign "$T/sign.pem" 'p["serial"] += 1'
+# Object cases on h5, a host with h1's snapshot that has not installed this directory yet (a
+# host fetches no object whose hash it installed already, whatever the serial).
+host_config h5 "$T/sign.pub"
+cp "$(hsnap h1)" "$(hsnap h5)"
 flip() { python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$1"; }
 for f in "$PUB"/directory-*; do flip "$f"; done
-refused "tampered object" "does not match the signed manifest"
+refused "tampered object" "does not match the signed manifest" h5
 restore
 resign "$T/other.pem" 'p["serial"] += 1'
 refused "manifest signed by another key" "signature does not verify"
@@ -181,16 +183,15 @@ restore
 head -c 10485760 /dev/urandom >"$mfile"
 refused "10 MB of garbage as the manifest" "exceeds"
 restore
-resign "$T/sign.pem" 'p["serial"] += 1'
 for f in "$PUB"/directory-*; do head -c 10485760 /dev/urandom >"$f"; done
-refused "10 MB of garbage as the object" "exceeds"
+refused "10 MB of garbage as the object" "exceeds" h5
 restore
 # an object the publisher's key vouches for (hash and size) that is not zlib data
 head -c 4096 /dev/urandom >"$T/junk"
 jsha=$(sha256sum <"$T/junk" | cut -d' ' -f1)
 cp "$T/junk" "$PUB/directory-$jsha.json.zz"
 resign "$T/sign.pem" "p['serial'] += 1; p['sha256'] = '$jsha'; p['object'] = 'directory-$jsha.json.zz'; p['size'] = 4096"
-refused "a signed object that is not zlib data" "not valid zlib data"
+refused "a signed object that is not zlib data" "not valid zlib data" h5
 restore
 host_config h3 "$T/sign.pub"
 sed -i "s|^url = .*|url = https://127.0.0.1:1/relay|" "$T/h3.conf"
@@ -200,6 +201,15 @@ host_config h4 "$T/other.pub"
 cp "$(hsnap h1)" "$(hsnap h4)"
 refused "a host pinning another key" "signature does not verify" h4
 
-# after all that, the good directory installs again
-out=$(hsync h1) || fail "relay sync after the refusals failed: $out"
-echo "ok the relay host recovers"
+# after all that, the good directory installs again, and a directory signed again with a newer
+# serial costs the manifest only
+out=$(hsync h5) || fail "relay sync after the refusals failed: $out"
+assert_eq "$(dump "$(hsnap h5)")" "$(dump "$(hsnap h1)")" "h5 after the refusals"
+resign "$T/sign.pem" 'p["serial"] += 5'
+idp_ctl POST /stats/reset >/dev/null
+out=$(hsync h1) || fail "relay sync of a re-signed manifest failed: $out"
+assert_eq "$(idp_ctl GET /stats | jget 'd["relay"]')" 1 "requests for a re-signed directory"
+assert_eq "$(checksum "$(hsnap h1)")" "$keep" "snapshot after a re-signed directory"
+resign "$T/sign.pem" 'p["serial"] -= 1'
+refused "the serial before the re-signed one" "rollback"
+echo "ok the relay hosts recover; a re-signed directory moves only the serial"
