@@ -51,6 +51,7 @@ struct logto_http_response {
     char *location;
     char *total_number;
     char *link;
+    char *retry_after; /* 429 and 503 answers: seconds or an HTTP date (mgmt.h parses it) */
 };
 
 /* Wipe the body and free everything; the struct can be reused. */

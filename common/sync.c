@@ -1953,6 +1953,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     if (r < 0)
         return r;
     logto_mgmt_set_progress(m, on_page, &fp);
+    logto_mgmt_set_patience(m, cfg->request_interval_ms, cfg->rate_limit_budget * 1000);
     r = logto_mgmt_fetch_directory(m, &md, err);
     if (r < 0) {
         logto_log(&ctx->log, LOG_ERR, "sync-failed step=fetch requests=%u reason=\"%s\"",
