@@ -737,8 +737,19 @@ int logto_http_send(struct logto_http *http, const struct logto_http_request *re
                         : req->body ? "POST"
                                     : "GET",
                         shown, resp->status, r < 0 ? " failed=yes" : "");
-    if (r < 0)
+    if (r < 0) {
+        /* A 5xx keeps its status and Retry-After (a 503 may be a rate limit); nothing else. */
+        long status = resp->status;
+        char *retry_after = resp->retry_after;
+
+        resp->retry_after = NULL;
         logto_http_response_clear(resp);
+        if (status >= 500) {
+            resp->status = status;
+            resp->retry_after = retry_after;
+        } else
+            free(retry_after);
+    }
     return r;
 }
 

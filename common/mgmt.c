@@ -534,7 +534,7 @@ static int wait_out(struct logto_mgmt *m, const struct logto_http_response *resp
             " s this sync may wait ([sync] rate_limit_budget; waited %" PRId64 " s)",
             what, resp->status, asked, m->budget_ms / 1000, m->waited_ms / 1000);
     }
-    logto_log(&m->ctx->log, LOG_NOTICE,
+    logto_log(&m->ctx->log, LOG_WARNING,
               "mgmt-rate-limited status=%ld what=\"%s\" retry_after=%" PRId64 " wait_ms=%" PRId64
               " waited_ms=%" PRId64,
               resp->status, what, after, wait_ms, m->waited_ms);
@@ -1625,7 +1625,7 @@ int logto_mgmt_fetch_directory(struct logto_mgmt *m, struct logto_mgmt_directory
                                    "the directory changed while it was read, in each of %d walks "
                                    "(a listing's Total-Number moved): try again later",
                                    LOGTO_MGMT_MAX_WALKS);
-        logto_log(&m->ctx->log, LOG_NOTICE, "mgmt-directory-rewalk walk=%u", walk + 1);
+        logto_log(&m->ctx->log, LOG_WARNING, "mgmt-directory-rewalk walk=%u", walk + 1);
         logto_mgmt_directory_free(TAKE_PTR(dir));
     }
     dir->requests = m->requests - before;

@@ -80,21 +80,23 @@ export class Faults {
   }
 
   // Takes (consumes one use of) the first live rule for `endpoint` whose fault is in `allowed`,
-  // and returns it; a rule still letting `after` requests pass counts this one down instead.
+  // and returns it. Every such rule still letting `after` requests pass counts this one down
+  // instead (so `after` counts the class's requests since the rule was added).
   takeRule(endpoint, allowed) {
+    let taken;
     for (const rule of this.rules) {
       if (rule.remaining <= 0) continue;
       if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
       if (!allowed.has(rule.fault)) continue;
       if (rule.after > 0) {
         rule.after -= 1;
-        return undefined;
+      } else if (!taken) {
+        taken = rule;
+        rule.remaining -= 1;
       }
-      rule.remaining -= 1;
-      this.rules = this.rules.filter((r) => r.remaining > 0);
-      return rule;
     }
-    return undefined;
+    if (taken) this.rules = this.rules.filter((r) => r.remaining > 0);
+    return taken;
   }
 
   take(endpoint, allowed) {
