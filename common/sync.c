@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1885,8 +1886,14 @@ static void late_failure(struct logto_sync_report *report, int r, const struct l
 static bool snapshot_current(const struct logto_directory *old, const struct logto_directory *dir,
                              const struct logto_sync_report *report)
 {
-    return old && !report->previous_problem && report->n_changes == 0 &&
-           old->local_files == dir->local_files && old->snapshot_flags == dir->snapshot_flags;
+    struct stat st;
+
+    if (!old || report->previous_problem || report->n_changes != 0 ||
+        old->local_files != dir->local_files || old->snapshot_flags != dir->snapshot_flags)
+        return false;
+    /* A file whose mode or links went wrong is rewritten (and so repaired) all the same. */
+    return lstat(report->path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+           st.st_nlink == 1;
 }
 
 int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,

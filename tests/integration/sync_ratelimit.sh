@@ -60,6 +60,10 @@ assert_eq "$(checksum "$SNAP")" "$sum" "snapshot bytes after an unchanged sync"
 assert_eq "$(jget '[d["ok"], d["written"]]' <"$STATE/sync.status")" "[true, false]" "sync.status"
 out=$(ctl sync 2>&1) || fail "third sync failed: $out"
 assert_contains "$out" "unchanged: $SNAP already holds this directory (not rewritten)"
+# ... but a snapshot whose mode went wrong (unreadable to users) is rewritten, and so repaired.
+chmod 0600 "$SNAP"
+ctl sync >/dev/null 2>&1 || fail "sync over a 0600 snapshot failed"
+assert_eq "$(stat -c %a "$SNAP")" 644 "snapshot mode after a sync with nothing changed"
 
 # ---- Retry-After beyond the budget: fails at once, names the rate limit, nothing written
 idp_ctl DELETE /users/user00007 >/dev/null || fail "delete a user" # a sync that went through would show
