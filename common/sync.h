@@ -165,7 +165,7 @@ struct logto_sync_report {
     /* The installed snapshot already held this content (timestamps aside): not rewritten, so
      * its inode and mtime stay; the sync still succeeded (and still updates the key cache). */
     bool unchanged;
-    char *path;   /* the snapshot */
+    char *path; /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
     size_t not_admitted;             /* users no service of this host admits: not in the snapshot */

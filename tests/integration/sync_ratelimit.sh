@@ -17,6 +17,8 @@ grep -q '^rate_limit_budget = 6s$' "$CFG" || fail "config edit"
 
 fault() { idp_ctl POST /faults "$1" >/dev/null || fail "inject $1"; }
 route() { idp_ctl GET /stats | jget "d['by_route'].get('$1', 0)"; }
+# What must not change when a sync fails (the token cache and the status may).
+state() { tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status'; }
 
 # ---- 429 on page 2 of /api/users and on the token endpoint, 503 + Retry-After and a bare 429
 # on later listings: the sync completes, every wait logged, the walk resumed where it stopped.
@@ -67,20 +69,18 @@ assert_eq "$(stat -c %a "$SNAP")" 644 "snapshot mode after a sync with nothing c
 
 # ---- Retry-After beyond the budget: fails at once, names the rate limit, nothing written
 idp_ctl DELETE /users/user00007 >/dev/null || fail "delete a user" # a sync that went through would show
-good=$(tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status')
+good=$(state)
 fault '{"endpoint":"mgmt","fault":"http429","count":1,"retry_after":3600,"after":1}'
 out=$(ctl sync 2>&1) && fail "sync with Retry-After: 3600 succeeded: $out"
 assert_eq "$?" 4 "exit code when the rate limit outlasts the budget"
 assert_contains "$out" "GET /api/users: the Management API's rate limit (HTTP 429, Retry-After asks for 3600 s) outlasts the 6 s this sync may wait"
 assert_contains "$out" 'mgmt-rate-limit-exhausted status=429 what="GET /api/users" retry_after=3600'
-assert_eq "$(tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status')" "$good" \
-    "state after a rate limit beyond the budget"
+assert_eq "$(state)" "$good" "state after a rate limit beyond the budget"
 # An HTTP date works the same way (far in the future: beyond the budget).
 fault '{"endpoint":"mgmt","fault":"http503","count":1,"retry_after":"Fri, 01 Jan 2100 00:00:00 GMT"}'
 out=$(ctl sync 2>&1) && fail "sync with a Retry-After date in 2100 succeeded: $out"
 assert_contains "$out" "rate limit (HTTP 503, Retry-After asks for"
-assert_eq "$(tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status')" "$good" \
-    "state after a 503 beyond the budget"
+assert_eq "$(state)" "$good" "state after a 503 beyond the budget"
 
 # ---- the directory changes under the walk (a user added while page 2 is asked for): walked
 # again, and the new user is in the snapshot
@@ -93,12 +93,11 @@ assert_contains "$err" 'mgmt-directory-rewalk walk=2'
 assert_eq "$(printf '%s' "$json" | jget '[c["name"] for c in d["changes"] if c["kind"] == "user-added"]')" \
     '["grown1"]' "the user added during the walk"
 # A directory that never holds still: three walks, then a clear failure, snapshot kept.
-good=$(tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status')
+good=$(state)
 fault '{"endpoint":"mgmt","fault":"grow"}'
 out=$(ctl sync 2>&1) && fail "sync of a directory that never holds still succeeded: $out"
 assert_contains "$out" "the directory changed while it was read, in each of 3 walks"
-assert_eq "$(tree_state "$STATE" | grep -v -e 'm2m-token.json' -e 'sync.status')" "$good" \
-    "state after a directory that kept changing"
+assert_eq "$(state)" "$good" "state after a directory that kept changing"
 idp_ctl DELETE /faults >/dev/null
 
 exit 0
