@@ -509,9 +509,11 @@ static int wait_out(struct logto_mgmt *m, const struct logto_http_response *resp
     uint32_t random = 0;
 
     if (after >= 0) {
-        wait_ms =
-            after > LOGTO_MGMT_RETRY_WAIT_MAX ? LOGTO_MGMT_RETRY_WAIT_MAX * 1000 : after * 1000;
-        if (after * 1000 > left)
+        /* At least a second: "Retry-After: 0" (or a past date) must not make a busy loop. */
+        int64_t asked_ms = (after < 1 ? 1 : after) * 1000;
+        wait_ms = asked_ms > LOGTO_MGMT_RETRY_WAIT_MAX * 1000 ? LOGTO_MGMT_RETRY_WAIT_MAX * 1000
+                                                              : asked_ms;
+        if (asked_ms > left)
             wait_ms = -1; /* the server will not take us back within the budget */
     } else {
         if (getrandom(&random, sizeof(random), GRND_NONBLOCK) != (ssize_t)sizeof(random))

@@ -78,8 +78,8 @@ void logto_mgmt_set_progress(struct logto_mgmt *m, logto_mgmt_progress_fn fn, vo
  * sign-in never waits): at least interval_ms between two requests (the token request
  * included), and an answer 429, or 503 with Retry-After, to any request (token request
  * included) is waited out and the same request sent again, so a listing resumes at the page that
- * was refused. The wait is what Retry-After asks (seconds or an HTTP date), at most
- * LOGTO_MGMT_RETRY_WAIT_MAX seconds at a time; without it, an exponential backoff with jitter
+ * was refused. The wait is what Retry-After asks (seconds or an HTTP date), at least 1 and at
+ * most LOGTO_MGMT_RETRY_WAIT_MAX seconds at a time; without it, an exponential backoff with jitter
  * (1 s, 2 s, 4 s, ... up to the same cap). The waits of a session add up to at most
  * budget_ms: an answer asking for more than is left fails at once with LOGTO_E_UNREACHABLE and
  * a message that names the rate limit. Every wait is logged (mgmt-rate-limited status= what=

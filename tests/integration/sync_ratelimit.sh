@@ -82,6 +82,16 @@ out=$(ctl sync 2>&1) && fail "sync with a Retry-After date in 2100 succeeded: $o
 assert_contains "$out" "rate limit (HTTP 503, Retry-After asks for"
 assert_eq "$(state)" "$good" "state after a 503 beyond the budget"
 
+# "Retry-After: 0" for ever: no busy loop (a second per wait), then the budget ends it.
+sed -i 's/^rate_limit_budget = 6s$/rate_limit_budget = 2s/' "$CFG"
+idp_ctl POST /stats/reset >/dev/null
+fault '{"endpoint":"mgmt","fault":"http429","retry_after":0}'
+out=$(ctl sync 2>&1) && fail "sync against a 429 for ever succeeded: $out"
+assert_contains "$out" "Retry-After asks for 0 s) outlasts the 2 s this sync may wait"
+assert_eq "$(route 'GET /api/users')" 3 "requests against a 429 for ever (one, then one a second)"
+assert_eq "$(state)" "$good" "state after a 429 for ever"
+sed -i 's/^rate_limit_budget = 2s$/rate_limit_budget = 6s/' "$CFG"
+
 # ---- the directory changes under the walk (a user added while page 2 is asked for): walked
 # again, and the new user is in the snapshot
 idp_ctl DELETE /faults >/dev/null
