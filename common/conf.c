@@ -389,6 +389,12 @@ static const struct rule schema[] = {
       .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
     { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
       .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
+    { "sync", "request_interval", T_DURATION_MS, S_I64, CFG(request_interval_ms), .def = "100ms",
+      .min = 0, .max = 10 * 1000,
+      .doc = "sync: least time between two Management API requests (0..10s; 0: no pacing)" },
+    { "sync", "rate_limit_budget", T_DURATION, S_I64, CFG(rate_limit_budget), .def = "5m", .min = 0,
+      .max = 3600,
+      .doc = "sync: total time one sync may wait out the Management API's rate limit (0..1h)" },
     { "sync", "enumerate", T_BOOL, S_NOT_BOOL, CFG(no_enumerate), .def = "yes",
       .doc = "getent passwd/group list Logto users and groups (no: only lookups by name or ID)" },
 

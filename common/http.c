@@ -298,6 +298,7 @@ void logto_http_response_clear(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
+    free(resp->retry_after);
     *resp = (struct logto_http_response){ 0 };
 }
 
@@ -327,7 +328,9 @@ static void clear_captured_headers(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
+    free(resp->retry_after);
     resp->content_type = resp->location = resp->total_number = resp->link = NULL;
+    resp->retry_after = NULL;
 }
 
 /* The slot for a header we keep, or NULL. */
@@ -342,6 +345,7 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
         { "Location", offsetof(struct logto_http_response, location) },
         { "Total-Number", offsetof(struct logto_http_response, total_number) },
         { "Link", offsetof(struct logto_http_response, link) },
+        { "Retry-After", offsetof(struct logto_http_response, retry_after) },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
@@ -733,8 +737,19 @@ int logto_http_send(struct logto_http *http, const struct logto_http_request *re
                         : req->body ? "POST"
                                     : "GET",
                         shown, resp->status, r < 0 ? " failed=yes" : "");
-    if (r < 0)
+    if (r < 0) {
+        /* A 5xx keeps its status and Retry-After (a 503 may be a rate limit); nothing else. */
+        long status = resp->status;
+        char *retry_after = resp->retry_after;
+
+        resp->retry_after = NULL;
         logto_http_response_clear(resp);
+        if (status >= 500) {
+            resp->status = status;
+            resp->retry_after = retry_after;
+        } else
+            free(retry_after);
+    }
     return r;
 }
 

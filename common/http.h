@@ -51,6 +51,9 @@ struct logto_http_response {
     char *location;
     char *total_number;
     char *link;
+    /* Seconds or an HTTP date (mgmt.h parses it). After a 5xx (LOGTO_E_UNREACHABLE) the
+     * response keeps only status and retry_after. */
+    char *retry_after;
 };
 
 /* Wipe the body and free everything; the struct can be reused. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2055,6 +2056,22 @@ static int one_user_keys(const struct logto_ctx *ctx, const char *name,
     return r < 0 ? r : 0;
 }
 
+/* The installed snapshot already says what dir says (every field the diff compares, the local
+ * files' fingerprint, the flags; not the timestamps): rewriting it would only disturb readers'
+ * mappings and the file's mtime. */
+static bool snapshot_current(const struct logto_directory *old, const struct logto_directory *dir,
+                             const struct logto_sync_report *report)
+{
+    struct stat st;
+
+    if (!old || report->previous_problem || report->n_changes != 0 ||
+        old->local_files != dir->local_files || old->snapshot_flags != dir->snapshot_flags)
+        return false;
+    /* A file whose mode or links went wrong is rewritten (and so repaired) all the same. */
+    return lstat(report->path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+           st.st_nlink == 1;
+}
+
 int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                struct logto_sync_report **ret_report, struct logto_error *err)
 {
@@ -2121,6 +2138,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     if (r < 0)
         return r;
     logto_mgmt_set_progress(m, on_page, &fp);
+    logto_mgmt_set_patience(m, cfg->request_interval_ms, cfg->rate_limit_budget * 1000);
     r = logto_mgmt_fetch_directory(m, &md, err);
     if (r < 0) {
         logto_log(&ctx->log, LOG_ERR, "sync-failed step=fetch requests=%u reason=\"%s\"",
@@ -2208,14 +2226,15 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
         /* Blocked names first: a sync that dies in between leaves them blocked, never served. */
         r = opts->user ? 0 : logto_blocked_write(ctx, report->blocked, err);
-        if (r >= 0)
+        report->unchanged = snapshot_current(old, dir, report);
+        if (r >= 0 && !report->unchanged)
             r = logto_snapshot_write(report->path, dir, err);
         if (r < 0) {
             logto_log(&ctx->log, LOG_ERR, "sync-failed step=write reason=\"%s\"",
                       err ? err->message : "");
             goto out;
         }
-        report->written = true;
+        report->written = !report->unchanged;
         progress(opts, "writing", 1, 1);
 
         /* The snapshot is in place; what follows is reported, not undone. */
@@ -2239,13 +2258,13 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
               "sync-done users=%zu groups=%zu suspended=%zu not_admitted=%zu skipped=%zu "
               "collisions=%zu groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u "
-              "elapsed_ms=%" PRId64 " dry_run=%s written=%s%s%s%s%s",
+              "elapsed_ms=%" PRId64 " dry_run=%s written=%s unchanged=%s%s%s%s%s",
               report->users, report->groups, report->suspended, report->not_admitted,
               report->n_skipped, report->n_collisions, report->n_groups_skipped,
               report->counts[LOGTO_SYNC_USER_ADDED], report->counts[LOGTO_SYNC_USER_REMOVED],
               report->counts[LOGTO_SYNC_USER_CHANGED], report->requests, report->elapsed_ms,
               opts->dry_run ? "yes" : "no", report->written ? "yes" : "no",
-              report->late_error ? " late_error=" : "",
+              report->unchanged ? "yes" : "no", report->late_error ? " late_error=" : "",
               report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "",
               opts->user ? " user=" : "", opts->user ? opts->user : "");
     *ret_report = TAKE_PTR(report);

@@ -163,7 +163,10 @@ struct logto_sync_group_skip {
 struct logto_sync_report {
     bool dry_run;
     bool written; /* the snapshot was replaced */
-    char *path;   /* the snapshot */
+    /* The installed snapshot already held this content (timestamps aside): not rewritten, so
+     * its inode and mtime stay; the sync still succeeded (and still updates the key cache). */
+    bool unchanged;
+    char *path; /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
     size_t not_admitted;             /* users no service of this host admits: not in the snapshot */

@@ -258,6 +258,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->lookup_burst, 10);
     CHECK_INT(cfg->lookup_cache_ttl, 60);
     CHECK(!cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 100);
+    CHECK_INT(cfg->rate_limit_budget, 300);
     CHECK_STR(cfg->state_dir, LOGTO_STATE_DIR);
     CHECK_STR(cfg->cache_dir, LOGTO_CACHE_DIR);
     CHECK(!cfg->debug);
@@ -413,6 +415,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->lookup_burst, 4);
     CHECK_INT(cfg->lookup_cache_ttl, 300);
     CHECK(cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 250);
+    CHECK_INT(cfg->rate_limit_budget, 120);
     CHECK_STR(cfg->state_dir, "/srv/logto/state");
     CHECK_STR(cfg->cache_dir, "/srv/logto/cache");
     CHECK(cfg->debug);
@@ -444,7 +448,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_INT(star->allow_any_user, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 57);
+    CHECK_INT(star->line, 59);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -559,6 +563,10 @@ static const struct error_case error_cases[] = {
     { BASE "[sync]\nlookup_rate = -1\n", 5, "[sync] lookup_rate: \"-1\" is not a whole number" },
     { BASE "[sync]\nlookup_cache_ttl = 2h\n", 5,
       "[sync] lookup_cache_ttl: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrate_limit_budget = 2h\n", 5,
+      "[sync] rate_limit_budget: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrequest_interval = 11s\n", 5,
+      "[sync] request_interval: \"11s\" is out of range (0..10s)" },
     { BASE "[service sshd]\nallow_any_user = everyone\n", 5,
       "[service sshd] allow_any_user: \"everyone\" is not a boolean (use yes or no)" },
     { BASE "poll_interval = 500ms\n", 4,
