@@ -16,6 +16,7 @@ enum {
     CLI_UNAVAIL = 4,  /* the IdP could not be reached */
     CLI_DENIED = 5,   /* the IdP or a rule said no */
     CLI_NOTFOUND = 6, /* no such user or record */
+    CLI_NOROOT = 7,   /* needs root (status: only a partial view without it) */
 };
 
 struct cli {
@@ -46,6 +47,19 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv);   /* cmd_login.c */
 int cli_cmd_logout(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
 int cli_cmd_token(struct cli *cli, int argc, char **argv);   /* cmd_login.c */
 int cli_cmd_cache(struct cli *cli, int argc, char **argv);   /* cmd_cache.c */
+
+/* What `logtoctl token` asks for (each NULL when not given). */
+struct cli_token_request {
+    const char *user, *resource, *organization, *scope;
+};
+/* The token flow as root (refresh, rotate, persist, print) for caller invoker, known from the
+ * kernel: 0 may name any user, any other UID gets only the Logto user the snapshot gives it.
+ * Returns a CLI_* code; the token on stdout, messages on stderr. cmd_login.c */
+#include <sys/types.h>
+int cli_token_for(struct cli *cli, uid_t invoker, const struct cli_token_request *req);
+/* The same for an unprivileged caller, through the root helper's socket (logto-helper(8)):
+ * prints what the helper answered and returns its exit code. helper_client.c */
+int cli_helper_token(struct cli *cli, const struct cli_token_request *req);
 
 /* Commands that act for a user (login, logout, token, cache clear) also log to syslog
  * (LOG_AUTHPRIV, ident logtoctl); stderr shows warnings and errors (everything with --debug).
@@ -85,6 +99,14 @@ int cli_exit_code(int r);
  * (progress lines). output.c */
 int cli_output_init(void);
 extern FILE *cli_raw_stderr;
+
+/* The home, shell and gecos lines of an identity for people, each with its origin (default, idp
+ * or override) and where exactly it came from:
+ *   "  shell     /bin/zsh                 override from [user alice] at FILE:LINE". output.c */
+struct logto_identity;
+void cli_print_passwd_fields(const struct logto_identity *id);
+/* The same for --json: {"home": ORIGIN, "shell": ORIGIN, "gecos": ORIGIN}. output.c */
+struct json_t *cli_origins_json(const struct logto_identity *id);
 
 /* Print an error for the user ("logtoctl: <message>") and return the exit code for it. */
 int cli_fail(struct cli *cli, int r, const struct logto_error *err);

@@ -5,6 +5,11 @@
  * know, only inside cache_dir and state_dir, each removed with unlinkat() on a directory that
  * passed logto_dir_open_trusted: a symbolic link planted in place of a cache file is removed as a
  * link, its target never touched.
+ *
+ * logtoctl cache expire --user NAME: make NAME's cached claims stale (sss_cache -u): the token
+ * record's claims_at goes to 0, so the next PAM account or session check asks the IdP again
+ * (refresh token or Management API) and, while it cannot be reached, the cached claims no longer
+ * decide anything. The refresh token stays: the session goes on.
  */
 #include "config.h"
 
@@ -372,6 +377,99 @@ static int clear_snapshot(struct cli *cli, struct clear_report *rep)
                       r < 0 ? e.message : NULL);
 }
 
+/* ---------------------------------------------------------------- expire */
+
+static void expire_usage(FILE *out)
+{
+    fprintf(out, "usage: logtoctl [--json] [--quiet] cache expire --user NAME\n");
+}
+
+/* 0 when NAME's claims were made stale; -LOGTO_E_NOTFOUND when NAME has no token record. */
+static int expire_claims(struct cli *cli, const char *name, struct logto_error *err)
+{
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    int r = logto_store_open(&cli->ctx, &store, err);
+
+    if (r >= 0)
+        r = logto_store_lock(store, name, LOCK_TIMEOUT_MS, &lock, err);
+    if (r >= 0)
+        r = logto_store_load(lock, &rec, err);
+    if (r == -LOGTO_E_NOTFOUND)
+        return logto_error_set(err, LOGTO_E_NOTFOUND,
+                               "%s has no token record on this host: nothing is cached for them",
+                               name);
+    if (r < 0)
+        return r;
+    rec->claims_at = 0;
+    return logto_store_save(lock, rec, err);
+}
+
+static int cache_expire(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    struct logto_error err = { 0 };
+    const char *user = NULL;
+    char shown[160];
+    int c, r;
+
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+u:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            user = optarg;
+            break;
+        case 'j':
+            cli->json = true;
+            break;
+        case 'h':
+            expire_usage(stdout);
+            return CLI_OK;
+        default:
+            expire_usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc || !user) {
+        expire_usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!logto_name_valid(user)) {
+        fprintf(stderr, "logtoctl: cache expire: '%s' is not a valid user name\n",
+                logto_log_sanitize(shown, sizeof(shown), user));
+        return CLI_USAGE;
+    }
+    if (geteuid() != 0) {
+        fprintf(stderr, "logtoctl: cache expire must run as root: the token records are root's\n");
+        return CLI_FAIL;
+    }
+    r = cli_load_config(cli, &cfg);
+    if (r != CLI_OK)
+        return r;
+    cli_audit_log(cli);
+    r = expire_claims(cli, user, &err);
+    if (r < 0)
+        return cli_fail(cli, r, &err);
+    logto_log(&cli->ctx.log, LOG_NOTICE, "cache-expire user=%s what=claims", user);
+    if (cli->json)
+        return cli_print_json(
+                   json_pack("{s:b, s:s, s:s}", "ok", 1, "user", user, "expired", "claims")) < 0
+                   ? CLI_FAIL
+                   : CLI_OK;
+    if (!cli->quiet)
+        printf("%s: cached claims expired: the next sign-in check asks the identity provider "
+               "again (the session goes on)\n",
+               user);
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
 /* ---------------------------------------------------------------- the command */
 
 static void cache_usage(FILE *out)
@@ -380,6 +478,7 @@ static void cache_usage(FILE *out)
                  "[--tokens USER | --all-tokens]\n"
                  "                [--attempts USER] [--m2m-token] [--keys] [--snapshot]\n"
                  "                [--lookups]\n"
+                 "       logtoctl [--json] [--quiet] cache expire --user NAME\n"
                  "With no option: --discovery --jwks.\n");
 }
 
@@ -411,6 +510,8 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
     bool all_tokens = false;
     int c, r = 0, status;
 
+    if (argc >= 2 && strcmp(argv[1], "expire") == 0)
+        return cache_expire(cli, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "clear") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             cache_usage(stdout);

@@ -220,9 +220,8 @@ static int need_root(const char *what)
     if (geteuid() == 0)
         return CLI_OK;
     fprintf(stderr, "logtoctl: %s must run as root: %s\n", what,
-            strcmp(what, "token") == 0
-                ? "the token records are root's (run it through sudo; see logtoctl(8))"
-                : "it writes root's token records and directory snapshot");
+            strcmp(what, "token") == 0 ? "the token records are root's"
+                                       : "it writes root's token records and directory snapshot");
     return CLI_FAIL;
 }
 
@@ -288,11 +287,14 @@ static json_t *identity_json(const struct logto_identity *id, const struct logto
         "shell", id->shell, "gecos", id->gecos ? id->gecos : "", "suspended", id->suspended,
         "roles", jstrv(id->roles), "organizations", orgs ? orgs : json_null(), "organization_roles",
         jstrv(id->org_roles), "claim_groups", jstrv(id->groups), "groups", gs ? gs : json_null());
-    if (doc)
+    if (doc) {
         json_object_set_new(doc, "from",
-                            json_pack("{s:o, s:o, s:o, s:o, s:o}", "name", jstr(id->name_from),
-                                      "uid", jstr(id->uid_from), "gid", jstr(id->gid_from), "shell",
-                                      jstr(id->shell_from), "gecos", jstr(id->gecos_from)));
+                            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "name", jstr(id->name_from),
+                                      "uid", jstr(id->uid_from), "gid", jstr(id->gid_from), "home",
+                                      jstr(id->home_from), "shell", jstr(id->shell_from), "gecos",
+                                      jstr(id->gecos_from)));
+        json_object_set_new(doc, "origin", cli_origins_json(id));
+    }
     return doc;
 }
 
@@ -314,10 +316,7 @@ static void print_identity(const struct logto_auth_result *res,
     printf("  name      %-24s from %s\n", id->name, id->name_from ? id->name_from : "-");
     printf("  uid       %-24" PRIu32 " from %s\n", id->uid, id->uid_from ? id->uid_from : "-");
     printf("  gid       %-24" PRIu32 " from %s\n", id->gid, id->gid_from ? id->gid_from : "-");
-    printf("  home      %s\n", id->home);
-    printf("  shell     %-24s from %s\n", id->shell, id->shell_from ? id->shell_from : "-");
-    printf("  gecos     %-24s from %s\n", id->gecos && id->gecos[0] ? id->gecos : "-",
-           id->gecos_from ? id->gecos_from : "-");
+    cli_print_passwd_fields(id);
     printf("  sub       %s\n", id->sub);
     print_list("roles", id->roles);
     printf("  orgs     ");
@@ -448,8 +447,8 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return cli_fail(cli, r, &err);
     if (local) {
-        fprintf(stderr, "logtoctl: %s is a local account (passwd file): Logto never signs it in\n",
-                user);
+        fprintf(stderr, "logtoctl: %s is a local account (passwd file): %s never signs it in\n",
+                user, logto_idp_name(cfg));
         return CLI_FAIL;
     }
     r = login_service(cfg, service ? service : "logtoctl", method, &svc, &err);
@@ -694,48 +693,64 @@ static int token_persist(void *data, const struct logto_tokens *tokens, struct l
 }
 
 /*
- * Whose token? logtoctl is not setuid: only root can read the token records. A user reaches it
- * through sudo, which leaves SUDO_UID set to the invoking user; that user gets only their own
- * token, whatever --user says, so a sudoers rule for `logtoctl token` is safe to give to
- * everybody. Root itself (no SUDO_UID, or SUDO_UID=0) names the user with --user.
+ * Whose token? The caller is known from the kernel alone: root (getuid() 0 here) or the peer of
+ * the helper's socket (SO_PEERCRED, helper.c), never from the environment (a SUDO_UID that a
+ * SETENV sudoers rule lets the caller set is no identity). Root names the user with --user; any
+ * other caller gets only the Logto user that the directory snapshot gives its UID (the record's
+ * UID and subject are checked again later).
  */
-static int token_user(const char *requested, char *name, size_t n, uid_t *ret_uid)
+static int token_user(struct cli *cli, uid_t invoker, const char *requested, char *name, size_t n)
 {
-    const char *sudo_uid = getenv("SUDO_UID");
-    uint64_t invoker = getuid();
-    struct passwd *pw;
+    struct logto_error err = { 0 };
+    int r;
 
-    if (invoker == 0 && sudo_uid && logto_parse_u64(sudo_uid, 0, UINT32_MAX - 1, &invoker) < 0) {
-        fprintf(stderr, "logtoctl: token: SUDO_UID is not a user ID\n");
-        return CLI_FAIL;
-    }
-    *ret_uid = (uid_t)invoker;
     if (invoker == 0) {
         if (!requested) {
-            fprintf(stderr, "logtoctl: token: root has no Logto session: name the user with "
-                            "--user NAME\n");
+            fprintf(stderr, "logtoctl: token: root has no session of its own: name the user "
+                            "with --user NAME\n");
             return CLI_USAGE;
         }
         snprintf(name, n, "%s", requested);
         return CLI_OK;
     }
-    if (requested) {
-        /* Only if the name is the caller's own (the record's UID is checked again later). */
-        pw = getpwnam(requested);
-        if (!pw || pw->pw_uid != (uid_t)invoker) {
-            fprintf(stderr, "logtoctl: token: only root may ask for another user's token\n");
-            return CLI_DENIED;
-        }
-        snprintf(name, n, "%s", requested);
-        return CLI_OK;
-    }
-    pw = getpwuid((uid_t)invoker);
-    if (!pw || !logto_name_valid(pw->pw_name)) {
-        fprintf(stderr, "logtoctl: token: the calling user (uid %" PRIu64 ") has no valid name\n",
-                invoker);
+    r = logto_owner_name_of_uid(&cli->ctx, (uint32_t)invoker, name, n, &err);
+    if (r == -LOGTO_E_NOTFOUND) {
+        fprintf(stderr, "logtoctl: token: uid %u is not a Logto user on this host\n",
+                (unsigned)invoker);
         return CLI_NOTFOUND;
     }
-    snprintf(name, n, "%s", pw->pw_name);
+    if (r < 0)
+        return cli_fail(cli, r, &err);
+    if (requested && strcmp(requested, name) != 0) {
+        logto_log(&cli->ctx.log, LOG_NOTICE, "token-refused uid=%u user=%s reason=not-own",
+                  (unsigned)invoker, requested);
+        fprintf(stderr, "logtoctl: token: only root may ask for another user's token\n");
+        return CLI_DENIED;
+    }
+    return CLI_OK;
+}
+
+/*
+ * Root through sudo, doas or pkexec is refused, whatever the variables say: they are never
+ * an identity (a SETENV sudoers rule lets the caller set SUDO_UID to anything), and a sudoers rule
+ * for `logtoctl token` would otherwise hand every user anybody's token, as root may name any user.
+ * The variables only ever narrow: their presence refuses, no value grants. An ordinary user runs
+ * `logtoctl token` without sudo and gets their own token from logto-helper.
+ */
+static int refuse_elevated(const char *cmd)
+{
+    static const char *const vars[] = { "SUDO_UID", "SUDO_USER", "SUDO_COMMAND", "DOAS_USER",
+                                        "PKEXEC_UID" };
+
+    for (size_t i = 0; i < ELEMENTSOF(vars); i++)
+        if (getenv(vars[i])) {
+            fprintf(stderr,
+                    "logtoctl: %s: refused through sudo, doas or pkexec (%s is set): run "
+                    "`logtoctl %s` as yourself, without sudo, to get your own token; root "
+                    "itself names the user with --user\n",
+                    cmd, vars[i], cmd);
+            return CLI_DENIED;
+        }
     return CLI_OK;
 }
 
@@ -769,37 +784,23 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
-    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
-    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
-    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
-    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
-    _cleanup_secret_ char *secret = NULL, *text = NULL;
-    const char *resource = NULL, *org = NULL, *scope = NULL, *requested = NULL;
-    struct logto_error err = { 0 };
-    struct logto_oauth_error oerr = { 0 };
-    struct logto_client client;
-    struct token_persist tp;
-    struct logto_holder holder;
-    char user[LOGTO_NAME_MAX + 1];
-    struct logto_idp idp;
-    uid_t invoker;
+    struct cli_token_request req = { 0 };
     int c, r;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "+r:o:s:u:h", options, NULL)) != -1) {
         switch (c) {
         case 'r':
-            resource = optarg;
+            req.resource = optarg;
             break;
         case 'o':
-            org = optarg;
+            req.organization = optarg;
             break;
         case 's':
-            scope = optarg;
+            req.scope = optarg;
             break;
         case 'u':
-            requested = optarg;
+            req.user = optarg;
             break;
         case 'j':
             cli->json = true;
@@ -816,15 +817,45 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         token_usage(stderr);
         return CLI_USAGE;
     }
-    if (requested && (r = check_name("token", requested)) != CLI_OK)
+    if (req.user && (r = check_name("token", req.user)) != CLI_OK)
         return r;
-    if ((r = need_root("token")) != CLI_OK ||
-        (r = token_user(requested, user, sizeof(user), &invoker)) != CLI_OK)
+    /* Only root reads the token records; everybody else asks the helper, which knows the caller
+     * from its socket (helper_client.c). */
+    if (geteuid() != 0)
+        return cli_helper_token(cli, &req);
+    if ((r = refuse_elevated("token")) != CLI_OK)
+        return r;
+    return cli_token_for(cli, getuid(), &req);
+}
+
+int cli_token_for(struct cli *cli, uid_t invoker, const struct cli_token_request *req)
+{
+    _cleanup_(logto_config_freep) struct logto_config *cfg = NULL;
+    _cleanup_(logto_store_closep) struct logto_store *store = NULL;
+    _cleanup_(logto_store_unlockp) struct logto_store_lock *lock = NULL;
+    _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
+    _cleanup_tokens_ struct logto_tokens tokens = { 0 };
+    _cleanup_secret_ char *secret = NULL, *text = NULL;
+    const char *resource = req->resource, *org = req->organization, *scope = req->scope;
+    struct logto_error err = { 0 };
+    struct logto_oauth_error oerr = { 0 };
+    struct logto_client client;
+    struct token_persist tp;
+    struct logto_holder holder;
+    char user[LOGTO_NAME_MAX + 1];
+    struct logto_idp idp;
+    int r;
+
+    if (req->user && (r = check_name("token", req->user)) != CLI_OK)
+        return r;
+    if ((r = need_root("token")) != CLI_OK)
         return r;
     r = cli_load_config(cli, &cfg);
     if (r != CLI_OK)
         return r;
     cli_audit_log(cli);
+    if ((r = token_user(cli, invoker, req->user, user, sizeof(user))) != CLI_OK)
+        return r;
 
     /*
      * Checked here, before the refresh token is spent: a refresh the IdP refuses after rotating
@@ -851,7 +882,8 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         bool keeps_none = r >= 0 && (rec->auth_method == LOGTO_AUTH_PAT ||
                                      rec->auth_method == LOGTO_AUTH_MANAGEMENT ||
                                      rec->auth_method == LOGTO_AUTH_NONE);
-        fprintf(stderr, "logtoctl: token: %s has no Logto session on this host (%s)\n", user,
+        fprintf(stderr, "logtoctl: token: %s has no %s session on this host (%s)\n", user,
+                logto_idp_text(cfg, LOGTO_IDP_LABEL),
                 r < 0                ? "never signed in here"
                 : rec->refresh_error ? "it ended; sign in again"
                 : keeps_none         ? "pat and management sign-ins give no refresh token"
@@ -870,9 +902,9 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
                   "token-refused user=%s record_sub=%s holder_sub=%s reason=record-foreign", user,
                   rec->sub, holder.kind == LOGTO_HOLDER_SUBJECT ? holder.sub : "none");
         fprintf(stderr,
-                "logtoctl: token: the token record of %s belongs to Logto user %s (uid %" PRIu32
+                "logtoctl: token: the token record of %s belongs to %s user %s (uid %" PRIu32
                 "), but the name %s %s%s%s: sign in again\n",
-                user, rec->sub, rec->uid, user,
+                user, logto_idp_text(cfg, LOGTO_IDP_LABEL), rec->sub, rec->uid, user,
                 holder.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
                 : holder.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
                                                     : "now belongs to ",
@@ -900,7 +932,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
         r = logto_idp_open(&cli->ctx, &idp, &err);
     if (r >= 0) {
         tp = (struct token_persist){ .ctx = &cli->ctx, .lock = lock, .rec = rec };
-        struct logto_refresh_request req = {
+        struct logto_refresh_request refresh = {
             .client = &client,
             .refresh_token = rec->refresh_token,
             .expected_sub = rec->sub,
@@ -911,7 +943,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
             .scope = scope,
             .oerr = &oerr,
         };
-        r = logto_tokens_refresh(&cli->ctx, idp.http, idp.oidc, &req, &tokens, NULL, &err);
+        r = logto_tokens_refresh(&cli->ctx, idp.http, idp.oidc, &refresh, &tokens, NULL, &err);
         logto_idp_close(&idp);
     }
     if (r < 0) {
@@ -926,9 +958,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
             logto_error_prefix(&err,
                                "%s has no access to this application %s (an administrator must "
                                "grant it there)",
-                               user,
-                               cfg->profile == LOGTO_PROFILE_GENERIC ? "at the identity provider"
-                                                                     : "in Logto");
+                               user, logto_idp_text(cfg, LOGTO_IDP_IN));
         } else if ((r == -LOGTO_E_DENIED || r == -LOGTO_E_EXPIRED) && !resource && !org) {
             struct logto_error ignored = { 0 };
             logto_record_set_refresh_token(rec, NULL);
@@ -936,9 +966,9 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
                                              logto_errc_name(logto_errc_from(r)));
             (void)logto_store_save(lock, rec, &ignored);
             logto_error_prefix(&err,
-                               "the Logto session of %s ended (revoked, suspended or "
+                               "the %s session of %s ended (revoked, suspended or "
                                "deleted): sign in again",
-                               user);
+                               logto_idp_text(cfg, LOGTO_IDP_LABEL), user);
         }
         logto_log(&cli->ctx.log, LOG_NOTICE,
                   "token-failed user=%s resource=%s organization=%s error=%s reason=\"%s\"", user,

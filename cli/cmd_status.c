@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,10 +29,13 @@
 #include "http.h"
 #include "json.h"
 #include "localset.h"
+#include "lookup.h"
+#include "mgmt.h"
 #include "oidc.h"
 #include "owners.h"
 #include "snapshot.h"
 #include "store.h"
+#include "sync.h"
 #include "syncstatus.h"
 #include "util.h"
 
@@ -41,6 +45,8 @@ struct status {
     int64_t now;
     json_t *problems, *warnings; /* arrays of strings */
     bool config_ok, unreachable;
+    bool root;              /* only root sees the secrets, the M2M token, the records */
+    int64_t sync_denied_at; /* the last sync failed: the Management API refused (0: no) */
 };
 
 static void problem(struct status *st, const char *fmt, ...) _printf_(2, 3);
@@ -343,9 +349,9 @@ static json_t *snapshot_part(const struct logto_ctx *ctx, struct status *st)
         return NULL;
     if (r == -LOGTO_E_NOTFOUND) {
         warning(st,
-                "snapshot: %s does not exist: no Logto user resolves through NSS (run "
+                "snapshot: %s does not exist: no %s user resolves through NSS (run "
                 "logtoctl sync, or sign someone in)",
-                path);
+                path, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
         return out;
     }
     if (r < 0) {
@@ -383,6 +389,15 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
     }
     if (!s->ok)
         problem(st, "sync: the last sync failed: %s", s->error_message ? s->error_message : "?");
+    else if (s->skipped || s->collisions)
+        problem(st,
+                "sync: the last sync left out %" PRIu64 " user%s (%" PRIu64
+                " collision%s): they cannot sign in here; logtoctl sync --dry-run --verbose says "
+                "who and why",
+                s->skipped, s->skipped == 1 ? "" : "s", s->collisions,
+                s->collisions == 1 ? "" : "s");
+    if (!s->ok && logto_streq(s->error_code, logto_errc_name(LOGTO_E_DENIED)))
+        st->sync_denied_at = s->finished_at;
     return json_pack("{s:b, s:{s:I, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}",
                      "configured", configured, "last", "finished_at", (json_int_t)s->finished_at,
                      "ok", s->ok, "written", s->written, "elapsed_ms", (json_int_t)s->elapsed_ms,
@@ -396,8 +411,8 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
 
 /* ---------------------------------------------------------------- blocked names and UIDs */
 
-static json_t *blocked_entries(const struct logto_blocked_entry *v, size_t n, bool uids,
-                               struct status *st)
+static json_t *blocked_entries(const struct logto_config *cfg, const struct logto_blocked_entry *v,
+                               size_t n, bool uids, struct status *st)
 {
     json_t *a = json_array();
 
@@ -412,8 +427,8 @@ static json_t *blocked_entries(const struct logto_blocked_entry *v, size_t n, bo
             problem(st, "UID %" PRIu32 " is blocked: %s: %s", v[i].uid, v[i].reason,
                     who ? who : "?");
         else
-            problem(st, "name %s is blocked: %s: %s (rename them in Logto, then run logtoctl sync)",
-                    v[i].name, v[i].reason, who ? who : "?");
+            problem(st, "name %s is blocked: %s: %s (rename them %s, then run logtoctl sync)",
+                    v[i].name, v[i].reason, who ? who : "?", logto_idp_text(cfg, LOGTO_IDP_IN));
         json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:o}", "name", v[i].name, "uid",
                                            (json_int_t)v[i].uid, "reason", v[i].reason, "claimants",
                                            cl ? cl : json_null()));
@@ -432,8 +447,9 @@ static json_t *blocked_part(const struct logto_ctx *ctx, struct status *st)
         problem(st, "blocked names: %s", err.message);
         return json_pack("{s:s}", "problem", err.message);
     }
-    return json_pack("{s:o, s:o}", "names", blocked_entries(b->names, b->n_names, false, st),
-                     "uids", blocked_entries(b->uids, b->n_uids, true, st));
+    return json_pack("{s:o, s:o}", "names",
+                     blocked_entries(ctx->cfg, b->names, b->n_names, false, st), "uids",
+                     blocked_entries(ctx->cfg, b->uids, b->n_uids, true, st));
 }
 
 /* ---------------------------------------------------------------- token records */
@@ -495,14 +511,14 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
                     he.message);
         else if (!(holds = h.kind == LOGTO_HOLDER_SUBJECT && strcmp(h.sub, rec->sub) == 0 &&
                            h.uid == rec->uid))
-            warning(st,
-                    "token record %s: belongs to Logto user %s (uid %" PRIu32
-                    "), but the name %s%s "
+            problem(st,
+                    "token record %s: belongs to %s user %s (uid %" PRIu32 "), but the name %s%s "
                     "(logtoctl logout %s removes the record)",
-                    names[i], rec->sub, rec->uid,
+                    names[i], logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL), rec->sub, rec->uid,
                     h.kind == LOGTO_HOLDER_BLOCKED ? "is blocked"
                     : h.kind == LOGTO_HOLDER_NONE  ? "is not served on this host"
-                                                   : "now belongs to ",
+                    : strcmp(h.sub, rec->sub) != 0 ? "now belongs to "
+                                                   : "has another uid in the snapshot, held by ",
                     h.kind == LOGTO_HOLDER_SUBJECT ? h.sub : "", names[i]);
         else if (rec->refresh_failed_at && rec->refresh_token &&
                  logto_streq(rec->refresh_error, LOGTO_REFRESH_NO_ACCESS))
@@ -520,6 +536,83 @@ static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)
     }
     return json_pack("{s:s, s:b, s:o}", "dir", dir, "readable", 1, "records",
                      records ? records : json_null());
+}
+
+/* ---------------------------------------------------------------- other cached state */
+
+/* When a state file was last written (its mtime; nothing of it is read: the M2M token and the
+ * lookups are secrets). */
+static json_t *state_file(const struct logto_ctx *ctx, const char *name, int64_t *ret_at)
+{
+    const char *sd = ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
+    _cleanup_free_ char *path = logto_asprintf("%s/%s", sd, name);
+    struct stat sb;
+
+    *ret_at = 0;
+    if (!path)
+        return NULL;
+    if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return json_pack("{s:s, s:b}", "path", path, "present", 0);
+    *ret_at = (int64_t)sb.st_mtime;
+    return json_pack("{s:s, s:b, s:I}", "path", path, "present", 1, "written_at",
+                     (json_int_t)sb.st_mtime);
+}
+
+/* The cached M2M token: how old. A token obtained before the Management API refused the last
+ * sync is still used until it expires, so a permission granted since does not show yet. */
+static json_t *m2m_part(const struct logto_ctx *ctx, struct status *st)
+{
+    int64_t at = 0;
+    json_t *out = state_file(ctx, LOGTO_MGMT_TOKEN_FILE, &at);
+    char a[64], b[64];
+
+    if (out && at && st->sync_denied_at && at <= st->sync_denied_at) {
+        problem(st,
+                "M2M token: the cached token (obtained %s) predates the Management API's refusal "
+                "of the last sync (%s) and is used until it expires: after granting the "
+                "permission, run logtoctl cache clear --m2m-token, then logtoctl sync",
+                when_text(st, at, a, sizeof(a)), when_text(st, st->sync_denied_at, b, sizeof(b)));
+        json_object_set_new(out, "predates_denial", json_true());
+    }
+    return out;
+}
+
+/* The SSH key cache: how many files, the oldest and newest. */
+static json_t *keys_part(const struct logto_ctx *ctx)
+{
+    const char *sd = ctx->cfg && ctx->cfg->state_dir ? ctx->cfg->state_dir : LOGTO_STATE_DIR;
+    _cleanup_free_ char *dir = logto_asprintf("%s/%s", sd, LOGTO_KEYS_SUBDIR);
+    _cleanup_close_ int fd = -1;
+    struct logto_error err = { 0 };
+    int64_t oldest = 0, newest = 0;
+    size_t files = 0;
+    DIR *d;
+    struct dirent *de;
+    int r;
+
+    if (!dir)
+        return NULL;
+    r = logto_dir_open_trusted(dir, true, &fd, &err);
+    if (r == -LOGTO_E_NOTFOUND)
+        return json_pack("{s:s, s:b}", "dir", dir, "present", 0);
+    if (r < 0 || !(d = fdopendir(fd)))
+        return json_pack("{s:s, s:b, s:s}", "dir", dir, "present", 1, "problem",
+                         r < 0 ? err.message : strerror(errno));
+    fd = -1; /* d owns it */
+    while ((de = readdir(d))) {
+        struct stat sb;
+        if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        files++;
+        if (!oldest || sb.st_mtime < oldest)
+            oldest = (int64_t)sb.st_mtime;
+        if (sb.st_mtime > newest)
+            newest = (int64_t)sb.st_mtime;
+    }
+    closedir(d);
+    return json_pack("{s:s, s:b, s:I, s:o, s:o}", "dir", dir, "present", 1, "files",
+                     (json_int_t)files, "oldest_at", jtime(oldest), "newest_at", jtime(newest));
 }
 
 /* ---------------------------------------------------------------- text output */
@@ -565,6 +658,22 @@ static void print_cache_file(const struct status *st, const char *label, const j
            jget_str(f, "problem") ? jget_str(f, "problem") : "");
 }
 
+/* "M2M token (path): obtained 5m 3s ago" or "absent". */
+static void print_state_file(const struct status *st, const char *label, const json_t *f,
+                             const char *verb)
+{
+    char a[64];
+
+    if (!json_is_true(json_object_get(f, "present")))
+        printf("%s (%s): absent\n", label, jget_str(f, "path"));
+    else
+        printf("%s (%s): %s %s%s\n", label, jget_str(f, "path"), verb,
+               when_text(st, jget_int(f, "written_at"), a, sizeof(a)),
+               json_is_true(json_object_get(f, "predates_denial"))
+                   ? ", BEFORE the Management API refused the last sync"
+                   : "");
+}
+
 static void print_text(const struct status *st, const json_t *doc)
 {
     const json_t *cfg = json_object_get(doc, "config"), *idp = json_object_get(doc, "idp"),
@@ -580,6 +689,12 @@ static void print_text(const struct status *st, const json_t *doc)
             printf("%s%s", i ? ", " : "", json_string_value(item));
         }
         printf(")\n");
+    } else if (!st->root) {
+        printf("configuration: cannot be checked as this user: run logtoctl status as root\n");
+        json_array_foreach(json_object_get(cfg, "errors"), i, item)
+        {
+            printf("  as this user: %s\n", json_string_value(item));
+        }
     } else {
         printf("configuration: INVALID\n");
         json_array_foreach(json_object_get(cfg, "errors"), i, item)
@@ -629,11 +744,12 @@ static void print_text(const struct status *st, const json_t *doc)
 
     item = json_object_get(sync, "last");
     if (json_is_object(item) && json_is_true(json_object_get(item, "ok")))
-        printf("last sync: OK, %s: %" PRId64 " users, %" PRId64 " groups, %" PRId64
-               " changes, %" PRId64 " skipped, %.1f s\n",
+        printf("last sync: %s, %s: %" PRId64 " users, %" PRId64 " groups, %" PRId64
+               " changes, %" PRId64 " skipped, %" PRId64 " collisions, %.1f s\n",
+               jget_int(item, "skipped") || jget_int(item, "collisions") ? "INCOMPLETE" : "OK",
                when_text(st, jget_int(item, "finished_at"), a, sizeof(a)), jget_int(item, "users"),
                jget_int(item, "groups"), jget_int(item, "changes"), jget_int(item, "skipped"),
-               (double)jget_int(item, "elapsed_ms") / 1000.0);
+               jget_int(item, "collisions"), (double)jget_int(item, "elapsed_ms") / 1000.0);
     else if (json_is_object(item))
         printf("last sync: FAILED, %s: %s%s\n",
                when_text(st, jget_int(item, "finished_at"), a, sizeof(a)),
@@ -681,6 +797,20 @@ static void print_text(const struct status *st, const json_t *doc)
         }
     }
 
+    print_state_file(st, "M2M token", json_object_get(doc, "m2m_token"), "obtained");
+    item = json_object_get(doc, "keys");
+    if (jget_str(item, "problem"))
+        printf("SSH key cache (%s): %s\n", jget_str(item, "dir"), jget_str(item, "problem"));
+    else if (!json_is_true(json_object_get(item, "present")) || !jget_int(item, "files"))
+        printf("SSH key cache (%s): empty\n", jget_str(item, "dir"));
+    else
+        printf("SSH key cache (%s): %" PRId64 " file%s, newest written %s, oldest %s\n",
+               jget_str(item, "dir"), jget_int(item, "files"),
+               jget_int(item, "files") == 1 ? "" : "s",
+               when_text(st, jget_int(item, "newest_at"), a, sizeof(a)),
+               when_text(st, jget_int(item, "oldest_at"), b, sizeof(b)));
+    print_state_file(st, "lookup cache", json_object_get(doc, "lookups"), "written");
+
     json_array_foreach(json_object_get(doc, "warnings"), i, item)
     {
         printf("warning: %s\n", json_string_value(item));
@@ -689,7 +819,9 @@ static void print_text(const struct status *st, const json_t *doc)
     {
         printf("problem: %s\n", json_string_value(item));
     }
-    printf("%s\n", json_is_true(json_object_get(doc, "healthy")) ? "healthy" : "NOT healthy");
+    printf("%s\n", !st->root                                       ? "NOT checked in full"
+                   : json_is_true(json_object_get(doc, "healthy")) ? "healthy"
+                                                                   : "NOT healthy");
 }
 
 /* ---------------------------------------------------------------- the command */
@@ -714,6 +846,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
     struct logto_ctx ctx;
     bool offline = false;
     json_t *config;
+    int64_t lookups_at;
     int c, status;
 
     optind = 0;
@@ -741,6 +874,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, -LOGTO_E_IO, NULL);
 
     st.now = logto_now(&cli->ctx);
+    st.root = geteuid() == 0;
     st.problems = json_array();
     st.warnings = json_array();
     doc = json_object();
@@ -762,11 +896,19 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "sync", sync_part(&ctx, &st));
     json_object_set_new(doc, "blocked", blocked_part(&ctx, &st));
     json_object_set_new(doc, "tokens", tokens_part(&ctx, &st));
+    json_object_set_new(doc, "m2m_token", m2m_part(&ctx, &st));
+    json_object_set_new(doc, "keys", keys_part(&ctx));
+    json_object_set_new(doc, "lookups", state_file(&ctx, LOGTO_LOOKUP_FILE, &lookups_at));
+    json_object_set_new(doc, "root", json_boolean(st.root));
+    if (!st.root)
+        problem(&st, "not root: the configuration's secrets, the M2M token and the token records "
+                     "were not checked: run logtoctl status as root");
     json_object_set_new(doc, "healthy", json_boolean(json_array_size(st.problems) == 0));
     json_object_set_new(doc, "problems", st.problems);
     json_object_set_new(doc, "warnings", st.warnings);
 
-    status = !st.config_ok                       ? CLI_CONFIG
+    status = !st.root                            ? CLI_NOROOT
+             : !st.config_ok                     ? CLI_CONFIG
              : st.unreachable                    ? CLI_UNAVAIL
              : json_array_size(st.problems) != 0 ? CLI_FAIL
                                                  : CLI_OK;

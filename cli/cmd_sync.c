@@ -177,7 +177,7 @@ static void print_report(const struct logto_sync_report *r, bool full)
                        logto_group_kind_name(g->kind), g->source, g->members, g->reason);
         }
     }
-    if (r->written)
+    if (r->written || r->unchanged)
         printf("SSH keys: %zu users with keys, %zu files written, %zu removed, %zu keys "
                "skipped\n",
                r->keys_users, r->keys_written, r->keys_removed, r->keys_skipped);
@@ -197,6 +197,8 @@ static void print_report(const struct logto_sync_report *r, bool full)
            (double)r->fetch_ms / 1000.0);
     if (r->written)
         printf("written: %s\n", r->path);
+    else if (r->unchanged)
+        printf("unchanged: %s already holds this directory (not rewritten)\n", r->path);
     else
         printf("dry run: %s left unchanged\n", r->path);
 }
@@ -310,6 +312,8 @@ static json_t *report_json(const struct logto_sync_report *r)
     if (doc)
         json_object_set_new(doc, "not_admitted", json_integer((json_int_t)r->not_admitted));
     if (doc)
+        json_object_set_new(doc, "unchanged", json_boolean(r->unchanged));
+    if (doc)
         json_object_set_new(doc, "timing_ms",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "fetch",
                                       (json_int_t)r->fetch_ms, "map", (json_int_t)r->map_ms,
@@ -377,7 +381,7 @@ static void sync_usage(FILE *out)
     fprintf(
         out,
         "usage: logtoctl [--json] [--quiet] sync [--dry-run] [--persist-uids | --no-persist-uids] "
-        "[--verbose]\n");
+        "[--verbose] [--user NAME]\n");
 }
 
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)
@@ -387,6 +391,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         { "persist-uids", no_argument, NULL, 'p' },
         { "no-persist-uids", no_argument, NULL, 'P' },
         { "verbose", no_argument, NULL, 'v' },
+        { "user", required_argument, NULL, 'u' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -400,7 +405,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
     int c, r;
 
     optind = 0;
-    while ((c = getopt_long(argc, argv, "+nvh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+nvu:h", options, NULL)) != -1) {
         switch (c) {
         case 'n':
             opts.dry_run = true;
@@ -413,6 +418,9 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
             break;
         case 'v':
             ui.verbose = true;
+            break;
+        case 'u':
+            opts.user = optarg;
             break;
         case 'j':
             cli->json = true;
@@ -452,7 +460,9 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
     opts.progress = sync_progress;
     opts.progress_data = &ui;
     r = logto_sync(&ctx, &opts, &report, &err);
-    (void)logto_sync_status_record(&ctx, &opts, r, report, &err); /* for logtoctl status */
+    /* For logtoctl status, which describes the last full sync. */
+    if (!opts.user)
+        (void)logto_sync_status_record(&ctx, &opts, r, report, &err);
     clear_line(&ui);
     if (r < 0) {
         if (cli->json)
@@ -462,9 +472,17 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, r, &err);
     }
     if (cli->json) {
-        if (print_json(report_json(report)) < 0)
+        json_t *doc = report_json(report);
+        /* --user: the one name refreshed (null for a full sync). */
+        if (doc)
+            json_object_set_new(doc, "user", opts.user ? json_string(opts.user) : json_null());
+        if (print_json(doc) < 0)
             return CLI_FAIL;
     } else if (!cli->quiet) {
+        if (opts.user)
+            printf("user %s: only this entry %s (the tenant was read in full to judge it; the "
+                   "counts below are the whole tenant's)\n",
+                   opts.user, opts.dry_run ? "would be refreshed" : "was refreshed");
         print_report(report, opts.dry_run || ui.verbose);
         if (fflush(stdout) != 0)
             return CLI_FAIL;

@@ -244,6 +244,16 @@ static json_t *groups_json(const struct logto_directory *dir, const struct logto
     return a;
 }
 
+/* The [user NAME] section's values as JSON (null: no section; a key not set: null). */
+static json_t *override_json(const struct logto_user_override *o)
+{
+    if (!o)
+        return json_null();
+    _cleanup_free_ char *where = logto_asprintf("%s:%d", o->file, o->line);
+    return json_pack("{s:o, s:o, s:o, s:o}", "home", jstr(o->home), "shell", jstr(o->shell),
+                     "gecos", jstr(o->gecos), "section", jstr(where));
+}
+
 static json_t *snapshot_json(const struct logto_directory *dir, const struct logto_dir_user *u)
 {
     return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:o}", "name", u->name,
@@ -252,6 +262,23 @@ static json_t *snapshot_json(const struct logto_directory *dir, const struct log
                      (u->flags & LOGTO_USER_SUSPENDED) != 0, "updated_at",
                      (json_int_t)u->updated_at, "generated_at", (json_int_t)dir->generated_at,
                      "groups", groups_json(dir, u));
+}
+
+/* A snapshot field and the override the configuration has for it now: the snapshot holds no
+ * origins, so this says whether it already carries the override (sync or sign-in put it there). */
+static void print_snapshot_field(const char *label, const char *value, const char *override,
+                                 const struct logto_user_override *o)
+{
+    const char *shown = value && value[0] ? value : "-";
+
+    if (!override)
+        printf("  %-9s %s\n", label, shown);
+    else if (logto_streq(value, override))
+        printf("  %-9s %-24s override from [user %s] at %s:%d\n", label, shown, o->name, o->file,
+               o->line);
+    else
+        printf("  %-9s %-24s not yet the override \"%s\" of [user %s] (run logtoctl sync)\n", label,
+               shown, override, o->name);
 }
 
 /* Fields where the live mapping differs from the snapshot ("not synced yet"). */
@@ -326,11 +353,13 @@ static json_t *live_json(const struct live *l, const struct logto_dir_user *snap
                   l->local.message[0] ? json_string(l->local.message) : json_null(), "groups",
                   groups, "differs_from_snapshot", snap ? jstrv(diff) : json_null()));
     json_object_set_new(doc, "admitted_by", jstrv(l->admitted_by));
+    json_object_set_new(doc, "home_from", jstr(id->home_from));
+    json_object_set_new(doc, "origin", cli_origins_json(id));
     return doc;
 }
 
 static void print_snapshot(const char *path, const struct logto_directory *dir,
-                           const struct logto_dir_user *u)
+                           const struct logto_dir_user *u, const struct logto_user_override *o)
 {
     char when[64], updated[64];
 
@@ -340,9 +369,9 @@ static void print_snapshot(const char *path, const struct logto_directory *dir,
     printf("  name      %s\n", u->name);
     printf("  uid       %" PRIu32 "\n", u->uid);
     printf("  gid       %" PRIu32 "\n", u->gid);
-    printf("  home      %s\n", u->home);
-    printf("  shell     %s\n", u->shell);
-    printf("  gecos     %s\n", u->gecos && u->gecos[0] ? u->gecos : "-");
+    print_snapshot_field("home", u->home, o ? o->home : NULL, o);
+    print_snapshot_field("shell", u->shell, o ? o->shell : NULL, o);
+    print_snapshot_field("gecos", u->gecos, o ? o->gecos : NULL, o);
     printf("  sub       %s\n", u->sub);
     printf("  flags     %s\n", u->flags & LOGTO_USER_SUSPENDED ? "suspended" : "-");
     printf("  confirmed %s\n", updated);
@@ -375,10 +404,7 @@ static void print_live(const struct live *l, const struct logto_dir_user *snap)
     printf("  name      %-24s from %s\n", id->name, id->name_from);
     printf("  uid       %-24" PRIu32 " from %s\n", id->uid, id->uid_from);
     printf("  gid       %-24" PRIu32 " from %s\n", id->gid, id->gid_from);
-    printf("  home      %s\n", id->home);
-    printf("  shell     %-24s from %s\n", id->shell, id->shell_from);
-    printf("  gecos     %-24s from %s\n", id->gecos && id->gecos[0] ? id->gecos : "-",
-           id->gecos_from ? id->gecos_from : "-");
+    cli_print_passwd_fields(id);
     printf("  suspended %s\n", id->suspended ? "yes" : "no");
     printf("  roles    ");
     for (size_t i = 0; id->roles && id->roles[i]; i++)
@@ -525,6 +551,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     const char *name, *skip_live = NULL;
     bool offline = false, local = false, live_ok = false;
     int c, r, live_r = 0, status;
+    const struct logto_user_override *override;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "+oh", options, NULL)) != -1) {
@@ -553,6 +580,8 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
         return CLI_USAGE;
     }
 
+    /* Never applied to a local account of the same name (identity.c), so not shown for one. */
+    override = logto_config_user_override(cfg, name);
     if (logto_localdb_load(&cli->ctx, &db, &e) >= 0)
         local = logto_localdb_has_user(db, name);
     path = snapshot_path(cfg);
@@ -598,6 +627,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
                             "message", live_err.message)
                 : json_null());
         if (doc) {
+            json_object_set_new(doc, "override", override_json(local ? NULL : override));
             if (!live_ok && live_r == -LOGTO_E_NOTFOUND)
                 json_object_set_new(doc, "live_not_found", json_true());
             json_object_update_new(doc, claims_json(&claims));
@@ -616,8 +646,13 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     print_claims(name, &claims);
     if (local)
         printf("  %s is a local account (passwd file): logto never serves it\n", name);
+    if (override)
+        printf("  [user %s] at %s:%d %s%s%s%s\n", name, override->file, override->line,
+               local ? "is never applied to a local account" : "overrides:",
+               !local && override->home ? " home" : "", !local && override->shell ? " shell" : "",
+               !local && override->gecos ? " gecos" : "");
     if (u)
-        print_snapshot(path, dir, u);
+        print_snapshot(path, dir, u, local ? NULL : override);
     else if (snap_err.message[0])
         printf("snapshot: unreadable: %s\n", snap_err.message);
     else if (live_ok && live.id && !(live.admitted_by && live.admitted_by[0]))
@@ -627,7 +662,7 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     if (live_ok)
         print_live(&live, u);
     else if (skip_live)
-        printf("Logto: not asked (%s)\n", skip_live);
+        printf("%s: not asked (%s)\n", logto_idp_text(cfg, LOGTO_IDP_LABEL), skip_live);
     else if (live_r == -LOGTO_E_NOTFOUND)
         printf("Logto: no such user%s\n", u ? " (deleted? run logtoctl sync)" : "");
     else
@@ -637,8 +672,8 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
     if (fflush(stdout) != 0)
         return CLI_FAIL;
     if (status == CLI_NOTFOUND)
-        fprintf(stderr, "logtoctl: no user %s in the snapshot%s\n", name,
-                skip_live ? "" : " or in Logto");
+        fprintf(stderr, "logtoctl: no user %s in the snapshot%s%s\n", name, skip_live ? "" : " or ",
+                skip_live ? "" : logto_idp_text(cfg, LOGTO_IDP_IN));
     else if (status != CLI_OK)
         fprintf(stderr, "logtoctl: %s\n", live_err.message);
     return status;

@@ -19,8 +19,8 @@
 static const struct cli_command commands[] = {
     { "cache",
       "clear [--discovery] [--jwks] [--tokens USER|--all-tokens] [--attempts USER] [--m2m-token] "
-      "[--keys] [--snapshot] [--lookups]",
-      "remove cached files, empty the snapshot", cli_cmd_cache, false },
+      "[--keys] [--snapshot] [--lookups] | expire --user NAME",
+      "remove cached files, empty the snapshot, expire a user's claims", cli_cmd_cache, false },
     { "config", "check [--config PATH] | keys", "check the configuration, list its keys",
       cli_cmd_config, false },
     { "keys", "[--cached] NAME", "SSH public keys of a user (sshd AuthorizedKeysCommand)",
@@ -33,10 +33,12 @@ static const struct cli_command commands[] = {
       cli_cmd_publish, false },
     { "status", "[--offline]", "configuration, IdP, caches, snapshot, last sync, token records",
       cli_cmd_status, false },
-    { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose]",
-      "rebuild the user/group snapshot from Logto", cli_cmd_sync, false },
+    { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose] [--user NAME]",
+      "rebuild the user/group snapshot from Logto (or one user's entry)", cli_cmd_sync, false },
     { "token", "[--resource URI] [--organization ID] [--scope SCOPES] [--user NAME]",
-      "an access token from a user's session (root)", cli_cmd_token, false },
+      "an access token from a session (root: any user's; a user: their own, via "
+      "logto-helper)",
+      cli_cmd_token, false },
     { "user", "[--offline] NAME", "show how a user maps, from the snapshot and Logto", cli_cmd_user,
       true },
     { "version", "", "print the version and library versions", cli_cmd_version, false },
@@ -46,37 +48,6 @@ static void stderr_log(void *data, int priority, const char *line)
 {
     (void)data;
     fprintf(stderr, "logtoctl: %s%s\n", priority <= LOG_ERR ? "error: " : "", line);
-}
-
-int cli_exit_code(int r)
-{
-    switch (logto_errc_from(r)) {
-    case LOGTO_OK:
-        return CLI_OK;
-    case LOGTO_E_CONFIG:
-    case LOGTO_E_UNSAFE:
-        return CLI_CONFIG;
-    case LOGTO_E_UNREACHABLE:
-        return CLI_UNAVAIL;
-    case LOGTO_E_DENIED:
-    case LOGTO_E_SUSPENDED:
-    case LOGTO_E_LOCKED:
-    case LOGTO_E_EXPIRED:
-    case LOGTO_E_MFA:
-        return CLI_DENIED;
-    case LOGTO_E_NOTFOUND:
-        return CLI_NOTFOUND;
-    default:
-        return CLI_FAIL;
-    }
-}
-
-int cli_fail(struct cli *cli, int r, const struct logto_error *err)
-{
-    (void)cli;
-    fprintf(stderr, "logtoctl: %s\n",
-            err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
-    return cli_exit_code(r);
 }
 
 int cli_cmd_version(struct cli *cli, int argc, char **argv)

@@ -15,7 +15,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "error.h"
+#include "identity.h"
 #include "text.h"
 
 FILE *cli_raw_stderr;
@@ -120,4 +124,57 @@ int cli_output_init(void)
     stdout = out;
     stderr = err;
     return 0;
+}
+
+void cli_print_passwd_fields(const struct logto_identity *id)
+{
+    const struct {
+        const char *label, *value, *from;
+        enum logto_field_origin origin;
+    } f[] = {
+        { "home", id->home, id->home_from, id->home_origin },
+        { "shell", id->shell, id->shell_from, id->shell_origin },
+        { "gecos", id->gecos && id->gecos[0] ? id->gecos : "-", id->gecos_from, id->gecos_origin },
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        printf("  %-9s %-24s %-8s from %s\n", f[i].label, f[i].value,
+               logto_origin_name(f[i].origin), f[i].from ? f[i].from : "-");
+}
+
+json_t *cli_origins_json(const struct logto_identity *id)
+{
+    return json_pack("{s:s, s:s, s:s}", "home", logto_origin_name(id->home_origin), "shell",
+                     logto_origin_name(id->shell_origin), "gecos",
+                     logto_origin_name(id->gecos_origin));
+}
+
+int cli_exit_code(int r)
+{
+    switch (logto_errc_from(r)) {
+    case LOGTO_OK:
+        return CLI_OK;
+    case LOGTO_E_CONFIG:
+    case LOGTO_E_UNSAFE:
+        return CLI_CONFIG;
+    case LOGTO_E_UNREACHABLE:
+        return CLI_UNAVAIL;
+    case LOGTO_E_DENIED:
+    case LOGTO_E_SUSPENDED:
+    case LOGTO_E_LOCKED:
+    case LOGTO_E_EXPIRED:
+    case LOGTO_E_MFA:
+        return CLI_DENIED;
+    case LOGTO_E_NOTFOUND:
+        return CLI_NOTFOUND;
+    default:
+        return CLI_FAIL;
+    }
+}
+
+int cli_fail(struct cli *cli, int r, const struct logto_error *err)
+{
+    (void)cli;
+    fprintf(stderr, "logtoctl: %s\n",
+            err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
+    return cli_exit_code(r);
 }

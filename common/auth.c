@@ -39,7 +39,7 @@ void logto_auth_result_free(struct logto_auth_result *res)
     free(res);
 }
 
-/* Messages for people name the provider as the profile says (conf.h logto_idp_name): never
+/* Messages for people name the provider as the profile says (conf.h logto_idp_text): never
  * "Logto" for a provider that is not. */
 static bool generic(const struct logto_ctx *ctx)
 {
@@ -387,8 +387,8 @@ static int refuse_blocked(const struct logto_ctx *ctx, const char *name, const c
                                name, e->reason, who ? who : "");
     return logto_error_set(err, LOGTO_E_COLLISION,
                            "the name %s is blocked: %s (%s); an administrator must rename these "
-                           "users in Logto",
-                           name, e->reason, who ? who : "");
+                           "users %s",
+                           name, e->reason, who ? who : "", logto_idp_text(ctx->cfg, LOGTO_IDP_IN));
 }
 
 /*
@@ -625,7 +625,8 @@ static int lookup_user(const struct logto_ctx *ctx, const char *user, char *why,
         logto_log_debug(&ctx->log, "user-lookup user=%s source=cache found=%s", user,
                         a.found ? "yes" : "no");
         if (!a.found)
-            snprintf(why, why_len, "not a Logto user of this host (remembered answer)");
+            snprintf(why, why_len, "not a %s user of this host (remembered answer)",
+                     logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
         return a.found ? 1 : 0;
     }
     r = logto_lookup_take(ctx, &e);
@@ -651,8 +652,8 @@ static int user_unknown(const struct logto_ctx *ctx, const struct logto_service 
 {
     logto_log(&ctx->log, LOG_NOTICE, "user-unknown user=%s service=%s reason=\"%s\"", user,
               svc ? svc->name : "?", why);
-    return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not a Logto user of this host: %s", user,
-                           why);
+    return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not a %s user of this host: %s", user,
+                           logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL), why);
 }
 
 /* logto_auth_gate; 1 when the name is known to be ours, 0 when it is only let through (a device
@@ -936,11 +937,13 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
 /* ---------------------------------------------------------------- account decisions */
 
 /* Decide from an identity: suspension first, then the service's rules. */
-static int decide(const struct logto_service *svc, const struct logto_identity *id,
-                  struct logto_auth_result *res, struct logto_error *err)
+static int decide(const struct logto_ctx *ctx, const struct logto_service *svc,
+                  const struct logto_identity *id, struct logto_auth_result *res,
+                  struct logto_error *err)
 {
     if (id->suspended) {
-        snprintf(res->reason, sizeof(res->reason), "the Logto account is suspended");
+        snprintf(res->reason, sizeof(res->reason), "the %s account is suspended",
+                 logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
     }
     if (logto_authz_check(svc, id, res->reason, sizeof(res->reason)) < 0)
@@ -961,8 +964,8 @@ static int identity_for(const struct logto_ctx *ctx, const char *user, const jso
         return r;
     if (strcmp(res->identity->name, user) != 0) {
         /* Renamed in Logto: this host's name now belongs to nobody or to someone else. */
-        snprintf(res->reason, sizeof(res->reason), "the Logto account is now named %s",
-                 res->identity->name);
+        snprintf(res->reason, sizeof(res->reason), "the %s account is now named %s",
+                 logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL), res->identity->name);
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     return logto_identity_check_local(ctx, res->identity, err);
@@ -1049,7 +1052,7 @@ static int refresh_no_access(const struct logto_ctx *ctx, const struct logto_sto
     snprintf(res->reason, sizeof(res->reason),
              "%s has no access to this application %s: an administrator must grant it there "
              "(signing in again will not help)",
-             rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+             rec->name, logto_idp_text(ctx->cfg, LOGTO_IDP_IN));
     return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
 }
 
@@ -1083,7 +1086,7 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
         snprintf(res->reason, sizeof(res->reason),
                  "%s had no access to this application %s at the last refresh, and it cannot be "
                  "reached to ask again",
-                 rec->name, generic(ctx) ? "at the identity provider" : "in Logto");
+                 rec->name, logto_idp_text(ctx->cfg, LOGTO_IDP_IN));
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     }
     /* Claims dated in the future mean the clock went back: their age is unknown, and trusting
@@ -1108,7 +1111,7 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     res->identity->suspended |= rec->suspended;
     res->method = "cached";
     res->offline = true;
-    return decide(svc, res->identity, res, err);
+    return decide(ctx, svc, res->identity, res, err);
 }
 
 /* A token record exists: fast path, refresh, or Management API, then decide. */
@@ -1167,7 +1170,7 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     } else if (!fresh) {
         snprintf(res->reason, sizeof(res->reason),
                  "the cached %s claims are too old and cannot be refreshed: sign in again",
-                 generic(ctx) ? "identity-provider" : "Logto");
+                 logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
         return logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
     } else
         res->method = "cached";
@@ -1187,7 +1190,7 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
         if (r < 0)
             return r;
     }
-    return decide(svc, res->identity, res, err);
+    return decide(ctx, svc, res->identity, res, err);
 }
 
 /*
@@ -1289,7 +1292,7 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
         return r;
     if (!res->identity->suspended && (r = directory_update(ctx, svc, res->identity, NULL, err)) < 0)
         return r;
-    return decide(svc, res->identity, res, err);
+    return decide(ctx, svc, res->identity, res, err);
 }
 
 int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *svc,
@@ -1311,8 +1314,8 @@ int logto_auth_account(const struct logto_ctx *ctx, const struct logto_service *
         goto out;
     if (holder.kind == LOGTO_HOLDER_BLOCKED) {
         snprintf(res->reason, sizeof(res->reason),
-                 "the name %s is blocked: several Logto users claim it (logtoctl user %s)", user,
-                 user);
+                 "the name %s is blocked: several %s users claim it (logtoctl user %s)", user,
+                 logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL), user);
         r = logto_error_set(err, LOGTO_E_DENIED, "%s", res->reason);
         goto out;
     }

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "memory.h"
 #include "names.h"
+#include "text.h"
 #include "util.h"
 
 #define CONF_FILE_MAX      (1024 * 1024) /* a larger configuration file is an error */
@@ -53,10 +54,14 @@ enum type {
     T_LIST,        /* whitespace or comma separated, duplicates dropped */
     T_ID_RANGE,
     T_HOME,
-    T_PREFIX,   /* group-name prefix */
-    T_KEY_NAME, /* a custom_data key */
-    T_CLAIM,    /* a claim name */
-    T_GROUPS,   /* which Logto memberships become groups */
+    T_PREFIX,     /* group-name prefix */
+    T_KEY_NAME,   /* a custom_data key */
+    T_CLAIM,      /* a claim name */
+    T_GROUPS,     /* which Logto memberships become groups */
+    T_SHELL,      /* [user NAME] shell: an absolute path of [A-Za-z0-9/._+-] */
+    T_USER_HOME,  /* [user NAME] home: a clean absolute path, used as given */
+    T_GECOS,      /* [user NAME] gecos: text a passwd line and a terminal can hold */
+    T_GROUP_NAME, /* a group name, used as given */
 };
 
 enum storage {
@@ -89,11 +94,12 @@ typedef const char *(*item_check_fn)(const char *item);
 typedef const char *(*list_check_fn)(char *const *v);
 
 struct rule {
-    const char *section; /* "logto", ..., "service" */
+    const char *section; /* "logto", ..., "service", "organization" */
     const char *name;
     enum type type;
     enum storage storage;
-    size_t offset; /* in struct logto_config, or struct logto_service for "service" */
+    size_t offset; /* in struct logto_config, struct logto_service for "service", struct
+                    * logto_org_group for "organization" */
     unsigned flags;
     const char *def;         /* default as configuration text; NULL: unset */
     const char *def_generic; /* with F_PROFILE_DEF: the default for profile generic */
@@ -279,6 +285,8 @@ static const struct enum_value group_values[] = {
 
 #define CFG(f) .offset = offsetof(struct logto_config, f)
 #define SVC(f) .offset = offsetof(struct logto_service, f)
+#define USR(f) .offset = offsetof(struct logto_user_override, f)
+#define ORG(f) .offset = offsetof(struct logto_org_group, f)
 #define DAY    86400
 
 #define LOGTO_SCOPES                                                                               \
@@ -381,6 +389,12 @@ static const struct rule schema[] = {
       .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
     { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
       .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
+    { "sync", "request_interval", T_DURATION_MS, S_I64, CFG(request_interval_ms), .def = "100ms",
+      .min = 0, .max = 10 * 1000,
+      .doc = "sync: least time between two Management API requests (0..10s; 0: no pacing)" },
+    { "sync", "rate_limit_budget", T_DURATION, S_I64, CFG(rate_limit_budget), .def = "5m", .min = 0,
+      .max = 3600,
+      .doc = "sync: total time one sync may wait out the Management API's rate limit (0..1h)" },
     { "sync", "enumerate", T_BOOL, S_NOT_BOOL, CFG(no_enumerate), .def = "yes",
       .doc = "getent passwd/group list Logto users and groups (no: only lookups by name or ID)" },
 
@@ -442,6 +456,17 @@ static const struct rule schema[] = {
       .doc = "revoke the session's tokens when the PAM session closes" },
     { "service", "allow_any_user", T_BOOL, S_I64, SVC(allow_any_user), .def = "no",
       .doc = "admit every user of the tenant when no require_* or allow_users rule is set" },
+
+    /* [user NAME]: local overrides of one Logto user's passwd entry */
+    { "user", "shell", T_SHELL, S_STR, USR(shell), .flags = F_OPTIONAL,
+      .doc = "login shell of this Logto user, instead of custom_data's or default_shell" },
+    { "user", "home", T_USER_HOME, S_STR, USR(home), .flags = F_OPTIONAL,
+      .doc = "home directory of this Logto user, instead of the home pattern's" },
+    { "user", "gecos", T_GECOS, S_STR, USR(gecos), .flags = F_OPTIONAL,
+      .doc = "GECOS (full name) field of this Logto user, instead of gecos_claim's" },
+    /* [organization ID] */
+    { "organization", "group", T_GROUP_NAME, S_STR, ORG(group),
+      .doc = "the organization's group name (its role groups: NAME-role) instead of the ID form" },
 };
 
 #define N_RULES ELEMENTSOF(schema)
@@ -468,6 +493,22 @@ static size_t rule_index(const char *section, const char *name)
 static bool is_service_rule(const struct rule *r)
 {
     return strcmp(r->section, "service") == 0;
+}
+
+static bool is_org_rule(const struct rule *r)
+{
+    return strcmp(r->section, "organization") == 0;
+}
+
+static bool is_user_rule(const struct rule *r)
+{
+    return strcmp(r->section, "user") == 0;
+}
+
+/* A key of [logto], [identity], ...: a field of struct logto_config. */
+static bool is_global_rule(const struct rule *r)
+{
+    return !is_service_rule(r) && !is_user_rule(r) && !is_org_rule(r);
 }
 
 static const char *default_for(const struct rule *r, enum logto_profile profile)
@@ -624,6 +665,65 @@ static int parse_home(const char *s, struct value *v, char *why, size_t n)
     for (const char *c = s; (c = strchr(c, '%')); c += 2)
         if (!c[1] || !strchr("uUs%", c[1]))
             return why_set(why, n, "unknown token \"%%%.1s\" (use %%u, %%U, %%s or %%%%)", c + 1);
+    v->str = strdup(s);
+    return v->str ? 0 : -LOGTO_E_NOMEM;
+}
+
+/* Absolute, at most max bytes, no control character or extra_bad, no "." or ".." component, no
+ * empty one (what identity.c's path_normal accepts), not "/" itself; trailing slashes dropped. */
+static int parse_clean_path(const char *s, const char *extra_bad, size_t max, struct value *v,
+                            char *why, size_t n)
+{
+    char q[100];
+    int r = parse_path(s, v, why, n);
+
+    if (r < 0)
+        return r;
+    if (strcmp(v->str, "/") == 0 || strstr(v->str, "//") || strlen(v->str) >= max)
+        r = why_set(why, n, "%s is not a clean absolute path (no empty components, not \"/\")",
+                    quoted(q, s));
+    for (const char *c = v->str; r == 0 && *c; c++)
+        if (strchr(extra_bad, *c))
+            r = why_set(why, n, "%s contains one of \"%s\"", quoted(q, s), extra_bad);
+    if (r < 0) {
+        free(v->str);
+        v->str = NULL;
+    }
+    return r;
+}
+
+/* Same limits as identity.c's for values from the identity provider. */
+#define OVERRIDE_SHELL_MAX 256
+#define OVERRIDE_HOME_MAX  1024
+#define OVERRIDE_GECOS_MAX 255
+
+static int parse_shell(const char *s, struct value *v, char *why, size_t n)
+{
+    char q[100];
+
+    for (const char *c = s; *c; c++)
+        if (!logto_ascii_alnum((unsigned char)*c) && !strchr("/._+-", *c))
+            return why_set(why, n, "%s is not a shell path ([A-Za-z0-9/._+-])", quoted(q, s));
+    return parse_clean_path(s, "", OVERRIDE_SHELL_MAX, v, why, n);
+}
+
+/* Text for a passwd line and a terminal: ':' would end the field; control, bidi and other hidden
+ * characters and invalid UTF-8 are what text.h never shows. ',' stays: it separates the GECOS
+ * subfields (room, phones) that chfn(1) writes too. */
+static int parse_gecos(const char *s, struct value *v, char *why, size_t n)
+{
+    size_t len = strlen(s);
+    _cleanup_free_ char *clean = malloc(len + 1);
+
+    if (!clean)
+        return -LOGTO_E_NOMEM;
+    if (len > OVERRIDE_GECOS_MAX)
+        return why_set(why, n, "longer than %d bytes", OVERRIDE_GECOS_MAX);
+    if (strchr(s, ':'))
+        return why_set(why, n, "contains \":\" (it would end the passwd field)");
+    if (logto_text_clean_n(clean, s, len, 0) != len || memcmp(clean, s, len) != 0)
+        return why_set(why, n,
+                       "contains a control, bidi or other invisible character, or invalid UTF-8");
     v->str = strdup(s);
     return v->str ? 0 : -LOGTO_E_NOMEM;
 }
@@ -846,6 +946,12 @@ static int parse_string(const struct rule *r, const char *s, struct value *v, ch
         if (!claim_ok(s))
             return why_set(why, n, "%s is not a claim name ([A-Za-z0-9_.:/-])", quoted(q, s));
         break;
+    case T_GROUP_NAME:
+        if (!logto_name_valid(s))
+            return why_set(why, n,
+                           "%s is not a group name ([a-z_][a-z0-9_.-]*, at most %d characters)",
+                           quoted(q, s), LOGTO_NAME_MAX);
+        break;
     default:
         break;
     }
@@ -899,7 +1005,14 @@ static int parse_value(const struct rule *r, const char *s, struct value *v, cha
     case T_TOKEN:
     case T_KEY_NAME:
     case T_CLAIM:
+    case T_GROUP_NAME:
         return parse_string(r, s, v, why, n);
+    case T_SHELL:
+        return parse_shell(s, v, why, n);
+    case T_USER_HOME:
+        return parse_clean_path(s, ":,", OVERRIDE_HOME_MAX, v, why, n);
+    case T_GECOS:
+        return parse_gecos(s, v, why, n);
     }
     return why_set(why, n, "unsupported type");
 }
@@ -1024,6 +1137,27 @@ static void free_field(const struct rule *r, void *obj)
         logto_strv_free(*(char ***)f);
         *(char ***)f = NULL;
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Organizations. */
+
+static void org_group_free(struct logto_org_group *org)
+{
+    if (!org)
+        return;
+    free(org->id);
+    free(org->group);
+    free(org->file);
+    free(org);
+}
+
+const char *logto_config_org_group(const struct logto_config *cfg, const char *org_id)
+{
+    for (size_t i = 0; cfg && org_id && i < cfg->n_org_groups; i++)
+        if (strcmp(cfg->org_groups[i]->id, org_id) == 0)
+            return cfg->org_groups[i]->group;
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1184,12 +1318,16 @@ struct parser {
     struct origin origin[N_RULES];
     bool bad[N_RULES];                /* a bad value was reported: do not also call it missing */
     struct service_origins *svc_orig; /* parallel to cfg->services */
+    struct service_origins *usr_orig; /* parallel to cfg->user_overrides */
 
     const char *file; /* position */
     int line;
-    const char *section; /* NULL before the first header and in unknown sections */
-    size_t svc;          /* cfg->services index in a [service NAME] section */
-    bool skip;           /* in a bad section: its keys were reported with its header */
+    const char *section;     /* NULL before the first header and in unknown sections */
+    size_t svc;              /* cfg->services index in a [service NAME] section */
+    size_t usr;              /* cfg->user_overrides index in a [user NAME] section */
+    size_t org;              /* cfg->org_groups index in an [organization ID] section */
+    struct origin *org_orig; /* where each org_groups entry's group was set, parallel to it */
+    bool skip;               /* in a bad section: its keys were reported with its header */
 
     char **errors;
     size_t n_errors;
@@ -1246,11 +1384,23 @@ static int diag_key_code(struct parser *p, enum logto_errc code, size_t i, const
 
 #define diag_key(p, i, ...) diag_key_code((p), LOGTO_E_CONFIG, (i), __VA_ARGS__)
 
+/* Room for origins of n + 1 sections in *orig (parallel to cfg->services or user_overrides); the
+ * new last one zeroed. */
+static int origins_grow(struct service_origins **orig, size_t n)
+{
+    struct service_origins *more = realloc(*orig, (n + 1) * sizeof(*more));
+
+    if (!more)
+        return -LOGTO_E_NOMEM;
+    memset(&more[n], 0, sizeof(*more));
+    *orig = more;
+    return 0;
+}
+
 static int service_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
     struct logto_service **services;
-    struct service_origins *orig;
     struct logto_service *svc;
 
     for (size_t i = 0; i < cfg->n_services; i++)
@@ -1270,15 +1420,99 @@ static int service_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     cfg->services = services;
-    orig = realloc(p->svc_orig, (cfg->n_services + 1) * sizeof(*orig));
-    if (!orig) {
+    if (origins_grow(&p->svc_orig, cfg->n_services) < 0) {
         logto_service_free(svc);
         return -LOGTO_E_NOMEM;
     }
-    p->svc_orig = orig;
-    memset(&orig[cfg->n_services], 0, sizeof(*orig));
     cfg->services[cfg->n_services] = svc;
     *ret = cfg->n_services++;
+    return 0;
+}
+
+static void user_override_free(struct logto_user_override *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < N_RULES; i++)
+        if (is_user_rule(&schema[i]))
+            free_field(&schema[i], o);
+    free(o->name);
+    free(o->file);
+    free(o);
+}
+
+static int user_slot(struct parser *p, const char *name, size_t *ret)
+{
+    struct logto_config *cfg = p->cfg;
+    struct logto_user_override **list, *o;
+
+    for (size_t i = 0; i < cfg->n_user_overrides; i++)
+        if (strcmp(cfg->user_overrides[i]->name, name) == 0) {
+            *ret = i;
+            return 0;
+        }
+    o = calloc(1, sizeof(*o));
+    if (!o || !(o->name = strdup(name)) || !(o->file = strdup(p->file))) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    o->line = p->line;
+    list = realloc(cfg->user_overrides, (cfg->n_user_overrides + 1) * sizeof(*list));
+    if (!list) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->user_overrides = list;
+    if (origins_grow(&p->usr_orig, cfg->n_user_overrides) < 0) {
+        user_override_free(o);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->user_overrides[cfg->n_user_overrides] = o;
+    *ret = cfg->n_user_overrides++;
+    return 0;
+}
+
+const struct logto_user_override *logto_config_user_override(const struct logto_config *cfg,
+                                                             const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->n_user_overrides; i++)
+        if (strcmp(cfg->user_overrides[i]->name, name) == 0)
+            return cfg->user_overrides[i];
+    return NULL;
+}
+
+static int org_slot(struct parser *p, const char *id, size_t *ret)
+{
+    struct logto_config *cfg = p->cfg;
+    struct logto_org_group **orgs, *org;
+    struct origin *orig;
+
+    for (size_t i = 0; i < cfg->n_org_groups; i++)
+        if (strcmp(cfg->org_groups[i]->id, id) == 0) {
+            *ret = i;
+            return 0;
+        }
+    org = calloc(1, sizeof(*org));
+    if (!org || !(org->id = strdup(id)) || !(org->file = strdup(p->file))) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    org->line = p->line;
+    orgs = realloc(cfg->org_groups, (cfg->n_org_groups + 1) * sizeof(*orgs));
+    if (!orgs) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    cfg->org_groups = orgs;
+    orig = realloc(p->org_orig, (cfg->n_org_groups + 1) * sizeof(*orig));
+    if (!orig) {
+        org_group_free(org);
+        return -LOGTO_E_NOMEM;
+    }
+    p->org_orig = orig;
+    orig[cfg->n_org_groups] = (struct origin){ 0 };
+    cfg->org_groups[cfg->n_org_groups] = org;
+    *ret = cfg->n_org_groups++;
     return 0;
 }
 
@@ -1326,6 +1560,41 @@ static int parse_section(struct parser *p, char *s)
         p->skip = false;
         return 0;
     }
+    if (strcmp(inner, "user") == 0) {
+        char q[100];
+        if (!*rest)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[user] needs the name of a Logto user: [user NAME]");
+        if (!logto_name_valid(rest))
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[user]: %s is not a valid user name",
+                        quoted(q, rest));
+        const char *system = logto_name_system_reason(rest);
+        if (system)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[user %s]: %s %s, so no Logto user can have it", rest, rest, system);
+        int r = user_slot(p, rest, &p->usr);
+        if (r < 0)
+            return r;
+        p->section = "user";
+        p->skip = false;
+        return 0;
+    }
+    if (strcmp(inner, "organization") == 0) {
+        char q[100];
+        if (!*rest)
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[organization] needs an organization ID: [organization ID]");
+        if (!org_id_ok(rest))
+            return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                        "[organization]: %s is not an organization ID ([A-Za-z0-9_.-])",
+                        quoted(q, rest));
+        int r = org_slot(p, rest, &p->org);
+        if (r < 0)
+            return r;
+        p->section = "organization";
+        p->skip = false;
+        return 0;
+    }
     for (size_t i = 0; !*rest && i < ELEMENTSOF(global_sections); i++)
         if (strcmp(inner, global_sections[i]) == 0) {
             p->section = global_sections[i];
@@ -1334,10 +1603,11 @@ static int parse_section(struct parser *p, char *s)
         }
     char clean[64];
     logto_log_sanitize(clean, sizeof(clean), inner);
-    return diag(p, LOGTO_E_CONFIG, p->file, p->line,
-                "unknown section [%s%s%s] (use [logto], [identity], [sync], [publish], [relay], "
-                "[paths], [log] or [service NAME])",
-                clean, *rest ? " " : "", *rest ? "..." : "");
+    return diag(
+        p, LOGTO_E_CONFIG, p->file, p->line,
+        "unknown section [%s%s%s] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+        "[log], [service NAME], [user NAME] or [organization ID])",
+        clean, *rest ? " " : "", *rest ? "..." : "");
 }
 
 /* Inline comments start at whitespace followed by '#'. */
@@ -1359,6 +1629,16 @@ static void note_rule_origin(struct logto_service *svc, const char *key, const s
                                                                       : NULL;
     if (at)
         *at = (struct logto_origin){ o->file, o->line };
+}
+
+/* Keys a [user NAME] section refuses by name, with the reason (what identifies a person). */
+static bool is_identity_key(const char *key)
+{
+    static const char *const keys[] = { "name", "uid", "gid", "groups", "sub" };
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
 }
 
 static int parse_assignment(struct parser *p, char *s)
@@ -1386,24 +1666,43 @@ static int parse_assignment(struct parser *p, char *s)
         return diag(p, LOGTO_E_CONFIG, p->file, p->line,
                     "%s: key outside of a section (start with [logto])", clean);
 
-    bool service = strcmp(p->section, "service") == 0;
+    bool service = strcmp(p->section, "service") == 0, user = strcmp(p->section, "user") == 0;
+    bool org = strcmp(p->section, "organization") == 0;
     if (service)
         snprintf(label, sizeof(label), "service %s", p->cfg->services[p->svc]->name);
+    else if (user)
+        snprintf(label, sizeof(label), "user %s", p->cfg->user_overrides[p->usr]->name);
+    else if (org) /* the ID passed org_id_ok: plain ASCII */
+        snprintf(label, sizeof(label), "organization %.64s", p->cfg->org_groups[p->org]->id);
     else
         snprintf(label, sizeof(label), "%s", p->section);
 
     i = find_rule(p->section, key);
+    if (i < 0 && user && is_identity_key(key))
+        return diag(p, LOGTO_E_CONFIG, p->file, p->line,
+                    "[%s] %s: cannot be overridden (only shell, home and gecos can: the name, "
+                    "UIDs, GIDs and groups come from the identity provider alone, so that every "
+                    "host gives one person the same files and groups)",
+                    label, clean);
     if (i < 0) {
         int other = find_rule(NULL, key);
         char hint[64] = "";
         if (other >= 0)
             snprintf(hint, sizeof(hint), " (it belongs in [%s%s])", schema[other].section,
-                     is_service_rule(&schema[other]) ? " NAME" : "");
+                     is_global_rule(&schema[other]) ? ""
+                     : is_org_rule(&schema[other])  ? " ID"
+                                                    : " NAME");
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] unknown key \"%s\"%s", label, clean,
                     hint);
     }
-    o = service ? &p->svc_orig[p->svc].key[i] : &p->origin[i];
-    obj = service ? (void *)p->cfg->services[p->svc] : (void *)p->cfg;
+    o = service ? &p->svc_orig[p->svc].key[i]
+        : user  ? &p->usr_orig[p->usr].key[i]
+        : org   ? &p->org_orig[p->org]
+                : &p->origin[i];
+    obj = service ? (void *)p->cfg->services[p->svc]
+          : user  ? (void *)p->cfg->user_overrides[p->usr]
+          : org   ? (void *)p->cfg->org_groups[p->org]
+                  : (void *)p->cfg;
     if (o->file == p->file)
         return diag(p, LOGTO_E_CONFIG, p->file, p->line,
                     "[%s] %s: set twice in this file (first on line %d)", label, key, o->line);
@@ -1413,14 +1712,14 @@ static int parse_assignment(struct parser *p, char *s)
     if (r == -LOGTO_E_NOMEM)
         return r;
     if (r < 0) {
-        if (!service)
+        if (!service && !user && !org)
             p->bad[i] = true;
         return diag(p, LOGTO_E_CONFIG, p->file, p->line, "[%s] %s: %s", label, key, why);
     }
     store_value(&schema[i], obj, &v);
-    if (!service)
+    if (!service && !user && !org)
         p->bad[i] = false;
-    else
+    else if (service)
         note_rule_origin(p->cfg->services[p->svc], schema[i].name, o);
     return 0;
 }
@@ -1631,7 +1930,7 @@ static int apply_defaults(struct parser *p)
         struct value v;
         int k;
 
-        if (is_service_rule(r) || (p->origin[i].file && !p->bad[i]) || !def)
+        if (!is_global_rule(r) || (p->origin[i].file && !p->bad[i]) || !def)
             continue;
         k = parse_value(r, def, &v, why, sizeof(why));
         if (k == -LOGTO_E_NOMEM)
@@ -1833,6 +2132,93 @@ static int check_system(struct parser *p)
     return r;
 }
 
+/* Why group a's role groups (a-<role>) could be group b, or the other way round; NULL: never. */
+static const char *org_groups_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la == lb)
+        return strcmp(a, b) == 0 ? "is already the group of" : NULL;
+    if (la > lb)
+        return strncmp(a, b, lb) == 0 && a[lb] == '-' ? "could be a role group of" : NULL;
+    return strncmp(a, b, la) == 0 && b[la] == '-' ? "has role groups named like the group of"
+                                                  : NULL;
+}
+
+/* Why an [organization ID] group name may not be used, from the configuration alone (local
+ * groups are checked where the groups are made). NULL: it may. */
+static const char *org_group_problem(const struct logto_config *cfg, const char *group, char *buf,
+                                     size_t n)
+{
+    const struct {
+        const char *prefix, *key;
+    } prefixes[] = {
+        { cfg->role_group_prefix, "role_group_prefix" },
+        { cfg->org_group_prefix, "org_group_prefix" },
+        { cfg->org_role_group_prefix, "org_role_group_prefix" },
+    };
+    char dash[LOGTO_NAME_MAX + 2];
+    const char *why = logto_name_system_reason(group);
+
+    snprintf(dash, sizeof(dash), "%s-", group);
+    if (why) {
+        snprintf(buf, n, "is reserved for the system: it %s", why);
+        return buf;
+    }
+    if ((why = logto_name_system_reason(dash))) {
+        snprintf(buf, n, "would name its role groups like the system's: \"%s...\" %s", dash, why);
+        return buf;
+    }
+    if (logto_strv_contains(cfg->reserved_names, group))
+        return "is listed in [identity] reserved_names";
+    /* Names from IDs and roles start with their prefix: a name that does not is none of them. */
+    for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+        const char *prefix = prefixes[i].prefix ? prefixes[i].prefix : "";
+        if (i == 0 && !*prefix)
+            continue; /* roles compete with every group then; organization groups win (identity.c)
+                       */
+        if (!*prefix || logto_startswith(group, prefix)) {
+            snprintf(buf, n,
+                     "starts with [identity] %s \"%s\", so it could be a group made from %s",
+                     prefixes[i].key, prefix, i == 0 ? "a role" : "an organization ID");
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static int check_org_groups(struct parser *p)
+{
+    const struct logto_config *cfg = p->cfg;
+    int r = 0;
+
+    for (size_t i = 0; i < cfg->n_org_groups && r >= 0; i++) {
+        const struct logto_org_group *org = cfg->org_groups[i];
+        const struct origin *at = &p->org_orig[i];
+        const char *why;
+        char buf[256];
+
+        if (!org->group) {
+            if (!at->file) /* a bad value was reported where it was set */
+                r = diag(p, LOGTO_E_CONFIG, org->file, org->line, "[organization %s] sets no group",
+                         org->id);
+            continue;
+        }
+        if ((why = org_group_problem(cfg, org->group, buf, sizeof(buf))))
+            r = diag(p, LOGTO_E_CONFIG, at->file, at->line, "[organization %s] group: \"%s\" %s",
+                     org->id, org->group, why);
+        for (size_t k = 0; k < i && r >= 0; k++) {
+            const struct logto_org_group *other = cfg->org_groups[k];
+            if (other->group && (why = org_groups_overlap(org->group, other->group)))
+                r = diag(p, LOGTO_E_CONFIG, at->file, at->line,
+                         "[organization %s] group: \"%s\" %s [organization %s] (\"%s\", %s:%d)",
+                         org->id, org->group, why, other->id, other->group, p->org_orig[k].file,
+                         p->org_orig[k].line);
+        }
+    }
+    return r;
+}
+
 /* Defaults and the checks that need the whole configuration. */
 static int finish(struct parser *p)
 {
@@ -1854,6 +2240,8 @@ static int finish(struct parser *p)
         r = check_services(p);
     if (r >= 0 && p->thorough)
         r = check_system(p);
+    if (r >= 0)
+        r = check_org_groups(p);
     return r;
 }
 
@@ -1862,6 +2250,8 @@ static void parser_done(struct parser *p)
     logto_config_free(p->cfg);
     logto_strv_free(p->errors);
     free(p->svc_orig);
+    free(p->usr_orig);
+    free(p->org_orig);
 }
 
 /* Returns 0 (errors, if any, in p) or -LOGTO_E_NOMEM. */
@@ -1958,11 +2348,17 @@ void logto_config_free(struct logto_config *cfg)
     if (!cfg)
         return;
     for (size_t i = 0; i < N_RULES; i++)
-        if (!is_service_rule(&schema[i]))
+        if (is_global_rule(&schema[i]))
             free_field(&schema[i], cfg);
     for (size_t i = 0; i < cfg->n_services; i++)
         logto_service_free(cfg->services[i]);
     free(cfg->services);
+    for (size_t i = 0; i < cfg->n_user_overrides; i++)
+        user_override_free(cfg->user_overrides[i]);
+    free(cfg->user_overrides);
+    for (size_t i = 0; i < cfg->n_org_groups; i++)
+        org_group_free(cfg->org_groups[i]);
+    free(cfg->org_groups);
     logto_strv_free(cfg->sources);
     free(cfg);
 }
@@ -2094,18 +2490,20 @@ static void dump_section(const struct rule *first, const void *obj, const char *
 
 void logto_config_dump(const struct logto_config *cfg, FILE *out)
 {
-    const struct rule *service_first = NULL;
+    const struct rule *service_first = NULL, *user_first = NULL,
+                      *org_first = &schema[rule_index("organization", "group")];
 
     if (!cfg)
         return;
     fprintf(out, "# effective configuration: every key, defaults included; secret files by "
                  "path only\n");
     for (size_t i = 0; i < N_RULES; i++) {
-        if (is_service_rule(&schema[i])) {
-            if (!service_first)
-                service_first = &schema[i];
+        if (is_service_rule(&schema[i]) && !service_first)
+            service_first = &schema[i];
+        if (is_user_rule(&schema[i]) && !user_first)
+            user_first = &schema[i];
+        if (!is_global_rule(&schema[i]))
             continue;
-        }
         if (i == 0 || strcmp(schema[i - 1].section, schema[i].section) != 0)
             dump_section(&schema[i], cfg, schema[i].section, out);
     }
@@ -2121,6 +2519,16 @@ void logto_config_dump(const struct logto_config *cfg, FILE *out)
             continue;
         snprintf(header, sizeof(header), "service %s", name);
         dump_section(service_first, eff, header, out);
+    }
+    for (size_t u = 0; user_first && u < cfg->n_user_overrides; u++) {
+        char header[LOGTO_NAME_MAX + 16];
+        snprintf(header, sizeof(header), "user %s", cfg->user_overrides[u]->name);
+        dump_section(user_first, cfg->user_overrides[u], header, out);
+    }
+    for (size_t o = 0; o < cfg->n_org_groups; o++) {
+        _cleanup_free_ char *header = logto_asprintf("organization %s", cfg->org_groups[o]->id);
+        if (header)
+            dump_section(org_first, cfg->org_groups[o], header, out);
     }
 }
 
@@ -2141,7 +2549,9 @@ static const char *type_name(const struct rule *r, char *buf, size_t n)
         [T_LIST] = "list",           [T_ID_RANGE] = "range",
         [T_HOME] = "pattern",        [T_PREFIX] = "prefix",
         [T_KEY_NAME] = "name",       [T_CLAIM] = "claim",
-        [T_GROUPS] = "list",
+        [T_GROUPS] = "list",         [T_SHELL] = "path",
+        [T_USER_HOME] = "path",      [T_GECOS] = "text",
+        [T_GROUP_NAME] = "group",
     };
 
     if (r->type != T_ENUM && r->type != T_GROUPS)

@@ -71,6 +71,26 @@ struct logto_service {
     struct logto_origin require_roles_at, require_orgs_at, require_org_roles_at;
 };
 
+/*
+ * One [user NAME] section: what the host's administrator puts in that Logto user's passwd entry
+ * instead of what the identity mapping gives (NULL: not overridden), like `sss_override user-add`.
+ * Name, UID, GID and groups are never overridden: they decide whose files and groups these are.
+ */
+struct logto_user_override {
+    char *name; /* a valid user name */
+    char *shell, *home, *gecos;
+    char *file; /* where the section was first defined (for `logtoctl user`) */
+    int line;
+};
+
+/* [organization ID]: the group name this host's administrator gave an organization. */
+struct logto_org_group {
+    char *id;    /* the organization ID, as in the section header */
+    char *group; /* the organization's group; its role groups are group-<role>. NULL: unset */
+    char *file;  /* where the section was defined (for messages) */
+    int line;
+};
+
 struct logto_config {
     /* [logto] */
     enum logto_profile profile;
@@ -113,12 +133,14 @@ struct logto_config {
     /* [sync] */
     char *m2m_client_id;
     char *m2m_client_secret_file;
-    char *management_resource; /* default https://default.logto.app/api */
-    int64_t lookup_rate;       /* Management API lookups per minute before sign-in (per host) */
-    int64_t lookup_burst;      /* ... at most this many at once */
-    int64_t lookup_cache_ttl;  /* seconds a lookup's answer (found or not) is reused */
-    bool no_enumerate;         /* enumerate = no: the writers (sync, sign-in) set the snapshot's
-                                * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
+    char *management_resource;   /* default https://default.logto.app/api */
+    int64_t lookup_rate;         /* Management API lookups per minute before sign-in (per host) */
+    int64_t lookup_burst;        /* ... at most this many at once */
+    int64_t lookup_cache_ttl;    /* seconds a lookup's answer (found or not) is reused */
+    int64_t request_interval_ms; /* sync: least time between two Management API requests */
+    int64_t rate_limit_budget;   /* sync: seconds it may wait out 429s (and 503 + Retry-After) */
+    bool no_enumerate;           /* enumerate = no: the writers (sync, sign-in) set the snapshot's
+                                  * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
 
     /* [publish] (logtoctl publish; relay.h) */
     char *publish_sign_key_file; /* Ed25519 private key, PEM (root, 0600) */
@@ -138,6 +160,14 @@ struct logto_config {
     /* [service ...] sections, in file order */
     struct logto_service **services;
     size_t n_services;
+
+    /* [user NAME] sections, in file order */
+    struct logto_user_override **user_overrides;
+    size_t n_user_overrides;
+
+    /* [organization ID] sections, in file order */
+    struct logto_org_group **org_groups;
+    size_t n_org_groups;
 
     /* files that were read, in order (NULL-terminated) */
     char **sources;
@@ -169,11 +199,31 @@ static inline void logto_config_freep(struct logto_config **cfg)
     logto_config_free(*cfg);
 }
 
-/* How messages for people name the provider: "Logto", or under the generic profile "the
- * identity provider" (never "Logto" for a provider that is not). */
+/* How messages for people and administrators name the provider: "Logto", or under the generic
+ * profile the identity provider (never "Logto" for a provider that is not). Every such text
+ * takes its words from here. */
+enum logto_idp_form {
+    LOGTO_IDP_NOUN,  /* "Logto" | "the identity provider" ("refused by %s") */
+    LOGTO_IDP_LABEL, /* "Logto" | "identity-provider" ("the %s user", "the %s account") */
+    LOGTO_IDP_IN,    /* "in Logto" | "at the identity provider" ("rename them %s") */
+};
+static inline const char *logto_idp_text(const struct logto_config *cfg, enum logto_idp_form form)
+{
+    bool generic = cfg && cfg->profile == LOGTO_PROFILE_GENERIC;
+
+    switch (form) {
+    case LOGTO_IDP_LABEL:
+        return generic ? "identity-provider" : "Logto";
+    case LOGTO_IDP_IN:
+        return generic ? "at the identity provider" : "in Logto";
+    case LOGTO_IDP_NOUN:
+    default:
+        return generic ? "the identity provider" : "Logto";
+    }
+}
 static inline const char *logto_idp_name(const struct logto_config *cfg)
 {
-    return cfg && cfg->profile == LOGTO_PROFILE_GENERIC ? "the identity provider" : "Logto";
+    return logto_idp_text(cfg, LOGTO_IDP_NOUN);
 }
 
 /*
@@ -189,6 +239,10 @@ static inline void logto_service_freep(struct logto_service **svc)
     logto_service_free(*svc);
 }
 
+/* The [user NAME] section for name, or NULL. The identity mapping applies it (identity.h). */
+const struct logto_user_override *logto_config_user_override(const struct logto_config *cfg,
+                                                             const char *name);
+
 /* Read a secret from a file that must be root-owned and 0600/0400; trailing newline removed.
  * The caller wipes and frees it (logto_free_secret). */
 int logto_config_read_secret(const char *path, char **ret, struct logto_error *err);
@@ -196,9 +250,13 @@ int logto_config_read_secret(const char *path, char **ret, struct logto_error *e
 /* Print the effective configuration as INI, secrets masked (only file names are shown). */
 void logto_config_dump(const struct logto_config *cfg, FILE *out);
 
+/* The group name [organization ID] gives org_id, or NULL: the ID form (org_group_prefix). */
+const char *logto_config_org_group(const struct logto_config *cfg, const char *org_id);
+
 /* The schema: every key, for documentation checks. */
 struct logto_config_key {
-    const char *section; /* "logto", "identity", "sync", "paths", "log", "service" */
+    /* "logto", "identity", "sync", "paths", "log", "service", "user", "organization" */
+    const char *section;
     const char *name;
     const char *type; /* "string", "url", "path", "secret-file", "bool", "duration", ... */
     const char *def;  /* default as text, or NULL */

@@ -168,8 +168,10 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
     if (r < 0)
         return r;
     if (resp.status != 200) {
-        static const char hint[] = "; is client_id a Native app with the device flow enabled "
-                                   "(Logto 1.38 or later)?";
+        const char *hint = ctx->cfg && ctx->cfg->profile == LOGTO_PROFILE_GENERIC
+                               ? "; may client_id use the device grant at the identity provider?"
+                               : "; is client_id a Native app with the device flow enabled "
+                                 "(Logto 1.38 or later)?";
         struct logto_oauth_error oerr = { 0 };
         r = logto_oauth_error_from_response(&resp, shown, &oerr, err);
         /* Logto answers invalid_request ("...device_code is not allowed for this client") for an
@@ -179,7 +181,7 @@ int logto_device_start(const struct logto_ctx *ctx, struct logto_http *http,
             (strcmp(oerr.error, "invalid_request") == 0 ||
              strcmp(oerr.error, "unauthorized_client") == 0 ||
              strcmp(oerr.error, "invalid_client") == 0) &&
-            strlen(err->message) + sizeof(hint) <= sizeof(err->message))
+            strlen(err->message) + strlen(hint) < sizeof(err->message))
             strcat(err->message, hint);
         return r;
     }
@@ -266,18 +268,9 @@ int logto_device_show(const struct logto_ctx *ctx, const struct logto_service *s
 
 /* ------------------------------------------------------------------ polling */
 
-/* Sleep whole seconds; a signal that interrupts us only shortens nothing. */
 static void sleep_seconds(int64_t seconds)
 {
-    struct timespec left = { .tv_sec = (time_t)seconds };
-
-    while (left.tv_sec > 0 || left.tv_nsec > 0) {
-        struct timespec req = left;
-        if (nanosleep(&req, &left) == 0)
-            break;
-        if (errno != EINTR)
-            break;
-    }
+    logto_sleep_ms(seconds * 1000);
 }
 
 void logto_device_set_lifetime(struct logto_device_auth *auth, int64_t expires_in)

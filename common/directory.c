@@ -612,9 +612,23 @@ static int join_group(struct logto_directory *dir, const struct logto_dir_group 
         return members_add(g, user) < 0 ? LOGTO_OOM(err) : 0;
     }
     i = find_group_by_gid(dir, spec->gid);
-    if (i >= 0)
+    if (i >= 0) {
+        struct logto_dir_group *g = &dir->groups[i];
+        /* The same organization (role) group under the name an earlier configuration gave it
+         * ([organization ID] group set, changed or removed since): renamed for every member,
+         * so a sign-in before the next sync is not refused. */
+        if (g->kind == spec->kind && g->kind != LOGTO_GROUP_PRIVATE &&
+            logto_streq(g->source, spec->source)) {
+            char *name = strdup(spec->name);
+            if (!name)
+                return LOGTO_OOM(err);
+            free(g->name);
+            g->name = name;
+            return members_add(g, user) < 0 ? LOGTO_OOM(err) : 0;
+        }
         return logto_error_set(err, LOGTO_E_COLLISION, "group %s: GID %u already belongs to %s",
-                               spec->name, spec->gid, dir->groups[i].name);
+                               spec->name, spec->gid, g->name);
+    }
     char *members[] = { unconst(user), NULL };
     struct logto_dir_group g = *spec;
     g.members = members;

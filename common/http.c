@@ -299,6 +299,7 @@ void logto_http_response_clear(struct logto_http_response *resp)
     free(resp->total_number);
     free(resp->link);
     free(resp->etag);
+    free(resp->retry_after);
     *resp = (struct logto_http_response){ 0 };
 }
 
@@ -329,7 +330,9 @@ static void clear_captured_headers(struct logto_http_response *resp)
     free(resp->total_number);
     free(resp->link);
     free(resp->etag);
+    free(resp->retry_after);
     resp->content_type = resp->location = resp->total_number = resp->link = resp->etag = NULL;
+    resp->retry_after = NULL;
 }
 
 /* The slot for a header we keep, or NULL. */
@@ -345,6 +348,7 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
         { "Total-Number", offsetof(struct logto_http_response, total_number) },
         { "Link", offsetof(struct logto_http_response, link) },
         { "ETag", offsetof(struct logto_http_response, etag) },
+        { "Retry-After", offsetof(struct logto_http_response, retry_after) },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
@@ -749,8 +753,19 @@ int logto_http_send(struct logto_http *http, const struct logto_http_request *re
                         : req->body ? "POST"
                                     : "GET",
                         shown, resp->status, r < 0 ? " failed=yes" : "");
-    if (r < 0)
+    if (r < 0) {
+        /* A 5xx keeps its status and Retry-After (a 503 may be a rate limit); nothing else. */
+        long status = resp->status;
+        char *retry_after = resp->retry_after;
+
+        resp->retry_after = NULL;
         logto_http_response_clear(resp);
+        if (status >= 500) {
+            resp->status = status;
+            resp->retry_after = retry_after;
+        } else
+            free(retry_after);
+    }
     return r;
 }
 

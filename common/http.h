@@ -54,6 +54,9 @@ struct logto_http_response {
     char *total_number;
     char *link;
     char *etag;
+    /* Seconds or an HTTP date (mgmt.h parses it). After a 5xx (LOGTO_E_UNREACHABLE) the
+     * response keeps only status and retry_after. */
+    char *retry_after;
 };
 
 /* Wipe the body and free everything; the struct can be reused. */

@@ -290,7 +290,8 @@ static const char *reserved_name(const struct logto_config *cfg, const char *nam
 }
 
 /* Why name may never be a user name: reserved, or it starts with the prefix of a kind of group
- * that is made (the user's own group would then be such a group, or look like one). */
+ * that is made, or is an [organization ID] group or one of its role groups (the user's own group
+ * would then be such a group, or look like one). */
 static const char *user_name_problem(const struct logto_config *cfg, const char *name, char *buf,
                                      size_t n)
 {
@@ -315,6 +316,16 @@ static const char *user_name_problem(const struct logto_config *cfg, const char 
                      kinds[i].prefix);
             return buf;
         }
+    for (size_t i = 0;
+         (cfg->groups_from_orgs || cfg->groups_from_org_roles) && i < cfg->n_org_groups; i++) {
+        const char *group = cfg->org_groups[i]->group;
+        size_t len = group ? strlen(group) : 0;
+        if (len && strncmp(name, group, len) == 0 && (!name[len] || name[len] == '-')) {
+            snprintf(buf, n, "is the group '%s' of [organization %s], or one of its role groups",
+                     group, cfg->org_groups[i]->id);
+            return buf;
+        }
+    }
     return NULL;
 }
 
@@ -549,6 +560,7 @@ static int map_gecos(struct mapper *m, const json_t *claims, struct logto_identi
     }
     id->gecos = clean_text(s, LOGTO_IDENTITY_MAX_GECOS);
     id->gecos_from = strdup(v ? what : "(none)");
+    id->gecos_origin = v ? LOGTO_ORIGIN_IDP : LOGTO_ORIGIN_DEFAULT;
     if (!id->gecos || !id->gecos_from)
         return LOGTO_OOM(m->err);
     return 0;
@@ -635,7 +647,9 @@ static int map_home(struct mapper *m, struct logto_identity *id)
                                "home_pattern '%s' gives '%s', not a clean absolute path", pattern,
                                quote(buf, qb, sizeof(qb)));
     id->home = strdup(buf);
-    return id->home ? 0 : LOGTO_OOM(m->err);
+    id->home_from = logto_asprintf("home pattern %s", pattern);
+    id->home_origin = LOGTO_ORIGIN_DEFAULT;
+    return id->home && id->home_from ? 0 : LOGTO_OOM(m->err);
 }
 
 static bool shell_chars_ok(const char *s)
@@ -691,19 +705,86 @@ static int map_shell(struct mapper *m, const json_t *custom, struct logto_identi
         if (!why) {
             id->shell = strdup(s);
             id->shell_from = strdup(what);
+            id->shell_origin = LOGTO_ORIGIN_IDP;
             return id->shell && id->shell_from ? 0 : LOGTO_OOM(m->err);
         }
-        logto_log(&m->ctx->log, LOG_NOTICE,
-                  "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
-                  quote(s, qb, sizeof(qb)), why, def);
+        const struct logto_user_override *o = logto_config_user_override(m->cfg, id->name);
+        if (!o || !o->shell) /* else moot: the [user NAME] section gives the shell */
+            logto_log(&m->ctx->log, LOG_NOTICE,
+                      "identity-shell-ignored sub=%s shell=\"%s\" reason=\"%s\" using=%s", id->sub,
+                      quote(s, qb, sizeof(qb)), why, def);
     }
     if (!path_normal(def) || !path_chars_ok(def))
         return logto_error_set(m->err, LOGTO_E_CONFIG, "default_shell '%s' is not an absolute path",
                                quote(def, qb, sizeof(qb)));
     id->shell = strdup(def);
+    id->shell_origin = LOGTO_ORIGIN_DEFAULT;
     id->shell_from =
         why ? logto_asprintf("default_shell (%s: %s)", lb, why) : strdup("default_shell");
     return id->shell && id->shell_from ? 0 : LOGTO_OOM(m->err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* [user NAME] overrides */
+
+const char *logto_origin_name(enum logto_field_origin origin)
+{
+    switch (origin) {
+    case LOGTO_ORIGIN_IDP:
+        return "idp";
+    case LOGTO_ORIGIN_OVERRIDE:
+        return "override";
+    case LOGTO_ORIGIN_DEFAULT:
+        break;
+    }
+    return "default";
+}
+
+static int override_one(char **value, char **from, enum logto_field_origin *origin,
+                        const char *with, const char *where)
+{
+    char *v, *f;
+
+    if (!with)
+        return 0;
+    v = strdup(with);
+    f = strdup(where);
+    if (!v || !f) {
+        free(v);
+        free(f);
+        return -1;
+    }
+    free(*value);
+    free(*from);
+    *value = v;
+    *from = f;
+    *origin = LOGTO_ORIGIN_OVERRIDE;
+    return 0;
+}
+
+/*
+ * The administrator's [user NAME] section for the mapped name replaces shell, home and gecos
+ * (validated when the configuration was loaded). Keyed by the name the identity provider gave:
+ * of several Logto users mapping to one name only the owner is ever served (owners.h), and a
+ * local account of that name refuses the Logto one (logto_identity_check_local), so the section
+ * never reaches anyone else's entry, and it never creates a user.
+ */
+static int map_overrides(struct mapper *m, struct logto_identity *id)
+{
+    const struct logto_user_override *o = logto_config_user_override(m->cfg, id->name);
+
+    if (!o)
+        return 0;
+    _cleanup_free_ char *where = logto_asprintf("[user %s] at %s:%d", o->name, o->file, o->line);
+    if (!where ||
+        override_one(&id->shell, &id->shell_from, &id->shell_origin, o->shell, where) < 0 ||
+        override_one(&id->home, &id->home_from, &id->home_origin, o->home, where) < 0 ||
+        override_one(&id->gecos, &id->gecos_from, &id->gecos_origin, o->gecos, where) < 0)
+        return LOGTO_OOM(m->err);
+    logto_log_debug(&m->ctx->log, "identity-override sub=%s user=%s shell=%s home=%s gecos=%s",
+                    id->sub, id->name, o->shell ? "yes" : "no", o->home ? "yes" : "no",
+                    o->gecos ? "yes" : "no");
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -922,6 +1003,7 @@ void logto_identity_free(struct logto_identity *id)
     free(id->gid_from);
     free(id->shell_from);
     free(id->gecos_from);
+    free(id->home_from);
     free(id->name_claim);
     free(id);
 }
@@ -958,6 +1040,8 @@ static int map_claims(struct mapper *m, const json_t *claims, bool suspended,
         r = map_home(m, id);
     if (r >= 0)
         r = map_shell(m, custom, id);
+    if (r >= 0)
+        r = map_overrides(m, id);
     if (r >= 0)
         r = map_lists(m, claims, custom, id);
     if (r < 0)
@@ -1342,17 +1426,26 @@ static bool same_group(const struct logto_dir_group *x, const struct logto_dir_g
            logto_streq(x->source, y->source);
 }
 
+static bool org_kind(uint32_t kind)
+{
+    return kind == LOGTO_GROUP_ORG || kind == LOGTO_GROUP_ORG_ROLE;
+}
+
 /*
- * In a run of groups sharing a name (or GID), mark the ones that must go: every derived group
- * when two distinct derived groups share it (neither may win), and every private group that
- * shares it with any other distinct group. A role or organization group keeps its name and GID:
- * a user who picks a role's name or its GID must not become that group (a sudoers line for the
- * role would then match the user alone) nor take it from the role's members.
+ * In a run of groups sharing a name (or GID), mark the ones that must go: every private group
+ * that shares it with any other distinct group; every role (or claim) group that shares it with
+ * another derived group; and every organization group that shares it with another organization
+ * group (neither may win). A role or organization group keeps its name and GID: a user who picks
+ * a role's name or its GID must not become that group (a sudoers line for the role would then
+ * match the user alone) nor take it from the role's members. An organization group keeps its
+ * name against a role group: its name comes from an ID or from this host's configuration, a
+ * role's from whoever names roles in the tenant (a role "org-<id>-admin" must not take away the
+ * organization role's group).
  */
 static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t start, size_t end,
                      const char *why, const char **ret_why)
 {
-    size_t distinct_derived = 0, distinct = 0;
+    size_t distinct_derived = 0, distinct_org = 0, distinct = 0;
 
     for (size_t i = start; i < end; i++) {
         bool seen = false;
@@ -1363,12 +1456,17 @@ static void mark_run(const struct logto_dir_group *g, const size_t *idx, size_t 
         distinct++;
         if (g[idx[i]].kind != LOGTO_GROUP_PRIVATE)
             distinct_derived++;
+        if (org_kind(g[idx[i]].kind))
+            distinct_org++;
     }
     if (distinct <= 1)
         return;
-    for (size_t i = start; i < end; i++)
-        if (g[idx[i]].kind == LOGTO_GROUP_PRIVATE || distinct_derived > 1)
+    for (size_t i = start; i < end; i++) {
+        uint32_t kind = g[idx[i]].kind;
+        if (kind == LOGTO_GROUP_PRIVATE ||
+            (org_kind(kind) ? distinct_org > 1 : distinct_derived > 1))
             ret_why[idx[i]] = why;
+    }
 }
 
 int logto_identity_group_clashes(const struct logto_dir_group *groups, size_t n,
@@ -1409,6 +1507,44 @@ struct group_source {
     char *const *values;
 };
 
+/*
+ * The name of an organization (value "orgId") or organization role ("orgId:role") group:
+ * [organization orgId] group = G gives G and G-role; otherwise the ID form, org_group_prefix +
+ * orgId and org_role_group_prefix + orgId-role. Logto's organization IDs are [a-z0-9]: one with
+ * '-' has no ID-form group, so "org-a-b" is never both organization "a-b" and role b of "a".
+ * Other kinds: prefix + value. part is scratch space.
+ */
+static int org_group_name(const struct logto_config *cfg, const struct group_source *src,
+                          const char *value, char *part, size_t partlen, char *name, size_t namelen,
+                          const char **why)
+{
+    const char *prefix = src->prefix, *group;
+    char dash[LOGTO_NAME_MAX + 2], *colon;
+
+    snprintf(part, partlen, "%s", value);
+    if (src->kind != LOGTO_GROUP_ORG && src->kind != LOGTO_GROUP_ORG_ROLE)
+        return logto_group_name_sanitize(prefix, part, name, namelen, why);
+    colon = strchr(part, ':');
+    if (colon)
+        *colon = '\0';
+    if ((group = logto_config_org_group(cfg, part))) {
+        if (src->kind == LOGTO_GROUP_ORG) {
+            snprintf(name, namelen, "%s", group);
+            return 0;
+        }
+        snprintf(dash, sizeof(dash), "%s-", group);
+        return logto_group_name_sanitize(dash, colon ? colon + 1 : "", name, namelen, why);
+    }
+    if (strchr(part, '-')) {
+        *why = "the organization ID contains '-': name its group in [organization ID]";
+        return -1;
+    }
+    /* "orgId:role" -> "orgId-role": the separator stays readable after sanitising. */
+    if (colon)
+        *colon = '-';
+    return logto_group_name_sanitize(prefix, part, name, namelen, why);
+}
+
 static int add_candidates(const struct mapper *m, const struct logto_identity *id,
                           const struct group_source *src, uint32_t lo, uint32_t hi, bool quiet,
                           struct group_set *s)
@@ -1420,14 +1556,7 @@ static int add_candidates(const struct mapper *m, const struct logto_identity *i
 
     for (size_t i = 0; src->values && src->values[i]; i++) {
         const char *value = src->values[i];
-        snprintf(part, sizeof(part), "%s", value);
-        /* "orgId:role" -> "orgId-role": the separator stays readable after sanitising. */
-        if (src->kind == LOGTO_GROUP_ORG_ROLE) {
-            char *colon = strchr(part, ':');
-            if (colon)
-                *colon = '-';
-        }
-        if (logto_group_name_sanitize(src->prefix, part, name, sizeof(name), &why) < 0) {
+        if (org_group_name(m->cfg, src, value, part, sizeof(part), name, sizeof(name), &why) < 0) {
             if (quiet)
                 continue;
             logto_log(&m->ctx->log, LOG_NOTICE,

@@ -88,6 +88,11 @@ enum logto_name_rank {
     LOGTO_NAME_EMAIL,  /* the local part of a verified e-mail in a listed domain */
 };
 
+/* Where a passwd field came from: the configuration's default (home pattern, default_shell, an
+ * empty GECOS), the identity provider (custom_data, gecos_claim), or a [user NAME] override. */
+enum logto_field_origin { LOGTO_ORIGIN_DEFAULT, LOGTO_ORIGIN_IDP, LOGTO_ORIGIN_OVERRIDE };
+const char *logto_origin_name(enum logto_field_origin origin); /* "default", "idp", "override" */
+
 struct logto_identity {
     char *sub; /* the IdP's user ID: printable ASCII, no ':' */
     char *name;
@@ -112,6 +117,9 @@ struct logto_identity {
     char *gid_from;   /* e.g. "custom_data.gidNumber" or "uid (private group)" */
     char *shell_from; /* "custom_data.loginShell" or "default_shell" (+ why it was not used) */
     char *gecos_from; /* "claim name", "(none)" */
+    char *home_from;  /* "home pattern /home/%u" */
+    /* ... and in one word each; an override names its section ("[user alice] at FILE:LINE"). */
+    enum logto_field_origin home_origin, shell_origin, gecos_origin;
 
     /* The UID is value uid_probe of sub's own hash sequence (logto_identity_uid_of_sub):
      * computed here (probe 0), or persisted in custom_data by sync (then uid_custom too). */

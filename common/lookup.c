@@ -254,7 +254,8 @@ int logto_lookup_remember(const struct logto_ctx *ctx, enum logto_lookup_kind ki
     if (ttl(ctx) <= 0 || !logto_name_valid(name))
         return 0;
     if ((found && !sub) || (sub && !sub_ok(sub)))
-        return logto_error_set(err, LOGTO_E_INVAL, "no usable Logto user ID to remember");
+        return logto_error_set(err, LOGTO_E_INVAL, "no usable %s user ID to remember",
+                               logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
     r = begin(ctx, &dirfd, &lockfd, &path, &st, err);
     if (r < 0)
         return r;

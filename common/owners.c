@@ -2,6 +2,7 @@
 /* Name ownership, the blocked file and the holder of a name (owners.h). */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,5 +360,33 @@ int logto_owner_holder(const struct logto_ctx *ctx, const char *name, struct log
     }
     if (r == -LOGTO_E_NOTFOUND)
         return 0;
+    return r;
+}
+
+int logto_owner_name_of_uid(const struct logto_ctx *ctx, uint32_t uid, char *name, size_t n,
+                            struct logto_error *err)
+{
+    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_SNAPSHOT_NAME);
+    struct logto_snap_user u;
+    int r = -LOGTO_E_BUSY;
+
+    if (!path)
+        return LOGTO_OOM(err);
+    for (int attempt = 0; attempt < 3 && r == -LOGTO_E_BUSY; attempt++) {
+        _cleanup_snapshot_ struct logto_snapshot *snap = NULL;
+        r = logto_snapshot_open(path, &snap, err);
+        if (r == 0)
+            r = logto_snapshot_user_by_uid(snap, uid, &u);
+        if (r == 0 && u.name_len >= n)
+            r = -LOGTO_E_CORRUPT;
+        if (r == 0)
+            snprintf(name, n, "%.*s", (int)u.name_len, u.name);
+    }
+    if (r == -LOGTO_E_NOTFOUND)
+        return logto_error_set(err, LOGTO_E_NOTFOUND, "uid %" PRIu32 " is not in the snapshot",
+                               uid);
+    if (r == -LOGTO_E_CORRUPT && (!err || !err->message[0]))
+        return logto_error_set(err, LOGTO_E_CORRUPT,
+                               "the snapshot entry of uid %" PRIu32 " is damaged", uid);
     return r;
 }

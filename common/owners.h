@@ -125,3 +125,8 @@ struct logto_holder {
  * unreadable blocked file or snapshot is an error (the caller fails closed). */
 int logto_owner_holder(const struct logto_ctx *ctx, const char *name, struct logto_holder *ret,
                        struct logto_error *err);
+
+/* The name the directory snapshot gives uid (never NSS, never the environment), into name (n
+ * bytes): 0, -LOGTO_E_NOTFOUND (not a Logto user here), or another error (fail closed). */
+int logto_owner_name_of_uid(const struct logto_ctx *ctx, uint32_t uid, char *name, size_t n,
+                            struct logto_error *err);

@@ -212,7 +212,7 @@ static bool code_is(const char *code, const char *want)
 }
 
 int logto_password_experience_error(long status, const char *code, const char *message,
-                                    struct logto_error *err)
+                                    const char *identifier_type, struct logto_error *err)
 {
     char when[48];
 
@@ -255,12 +255,20 @@ int logto_password_experience_error(long status, const char *code, const char *m
         return logto_error_set(err, LOGTO_E_MFA,
                                "Logto asks this account to set up 2-step verification: set it up "
                                "or skip it once in the browser, or use the device flow");
-    if (code_is(code, "user.sign_in_method_not_enabled"))
+    if (code_is(code, "user.sign_in_method_not_enabled")) {
+        bool email = logto_streq(identifier_type, "email");
+        bool known = email || logto_streq(identifier_type, "username");
         return logto_error_set(err, LOGTO_E_CONFIG,
                                "Logto's sign-in experience does not enable password sign-in with "
-                               "this identifier: the administrator must enable it (Console, "
-                               "Sign-in experience, Sign-up and sign-in: username or e-mail with "
-                               "password)");
+                               "%s: the administrator must enable it (Console, Sign-in "
+                               "experience, Sign-up and sign-in: %s and password)",
+                               !known  ? "this identifier"
+                               : email ? "an e-mail address"
+                                       : "a username",
+                               !known  ? "username or e-mail address"
+                               : email ? "e-mail address"
+                                       : "username");
+    }
     if (code_is(code, "session.not_found") || code_is(code, "session.interaction_not_found"))
         return logto_error_set(err, LOGTO_E_PROTOCOL,
                                "the sign-in session was lost (%s): cookies or interaction expired",
@@ -364,15 +372,7 @@ static int experience_error(const struct experience *x, const char *step,
     int r;
 
     api_error_fields(resp, &holder, &code, &message);
-    r = logto_password_experience_error(resp->status, code, message, err);
-    if (code_is(code, "user.sign_in_method_not_enabled"))
-        r = logto_error_set(err, LOGTO_E_CONFIG,
-                            "Logto's sign-in experience does not enable password sign-in with %s: "
-                            "the administrator must enable it (Console, Sign-in experience, "
-                            "Sign-up and sign-in: %s and password)",
-                            strcmp(x->login.type, "email") == 0 ? "an e-mail address"
-                                                                : "a username",
-                            strcmp(x->login.type, "email") == 0 ? "e-mail address" : "username");
+    r = logto_password_experience_error(resp->status, code, message, x->login.type, err);
     logto_log_debug(&x->ctx->log, "password-experience-step step=%s status=%ld result=%s", step,
                     resp->status, logto_errc_name(logto_errc_from(r)));
     return r;

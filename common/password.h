@@ -99,10 +99,11 @@ int logto_password_parse_callback(const char *location, const char *redirect_uri
  * -LOGTO_E_* with a message for the user. Known codes get our own sentence (the lockout's
  * message only lends when it ends: "try again in 59 minutes"); user.missing_mfa and an
  * unskippable user.suggest_mfa are LOGTO_E_MFA, user.sign_in_method_not_enabled is
- * LOGTO_E_CONFIG (the tenant must enable the sign-in method); any other 4xx with a code is
- * LOGTO_E_DENIED with Logto's message, sanitised (printable ASCII, at most
+ * LOGTO_E_CONFIG (the tenant must enable password sign-in with identifier_type, Logto's
+ * identifier type "username" or "email"; NULL: the message names neither); any other 4xx with a
+ * code is LOGTO_E_DENIED with Logto's message, sanitised (printable ASCII, at most
  * LOGTO_PASSWORD_MESSAGE_MAX bytes). 5xx is LOGTO_E_UNREACHABLE; a 4xx without a code, or a
  * lost session, LOGTO_E_PROTOCOL.
  */
 int logto_password_experience_error(long status, const char *code, const char *message,
-                                    struct logto_error *err);
+                                    const char *identifier_type, struct logto_error *err);

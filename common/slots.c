@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,17 +108,17 @@ int logto_device_slots_take(const struct logto_ctx *ctx, const char *user,
     r = slot_take(s.dirfd, dir, prefix, per_user, &s.user, err);
     if (r == 0)
         r = logto_error_set(err, LOGTO_E_BUSY,
-                            "%lld Logto sign-in%s for %s %s already waiting for approval "
+                            "%lld %s sign-in%s for %s %s already waiting for approval "
                             "(max_device_flows_per_user)",
-                            (long long)per_user, per_user == 1 ? "" : "s", user,
-                            per_user == 1 ? "is" : "are");
+                            (long long)per_user, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL),
+                            per_user == 1 ? "" : "s", user, per_user == 1 ? "is" : "are");
     if (r > 0) {
         r = slot_take(s.dirfd, dir, "host", per_host, &s.host, err);
         if (r == 0)
             r = logto_error_set(err, LOGTO_E_BUSY,
-                                "%lld Logto sign-ins are already waiting for approval on this host "
-                                "(max_device_flows)",
-                                (long long)per_host);
+                                "%lld %s sign-ins are already waiting for approval on this "
+                                "host (max_device_flows)",
+                                (long long)per_host, logto_idp_text(ctx->cfg, LOGTO_IDP_LABEL));
     }
     if (r < 0) {
         logto_device_slots_release(&s);
@@ -135,4 +136,42 @@ void logto_device_slots_release(struct logto_device_slots *slots)
     slot_release(slots->dirfd, &slots->user);
     close(slots->dirfd);
     slots->dirfd = -1;
+}
+
+int logto_uid_slot_take(const struct logto_ctx *ctx, uint32_t uid, int64_t max,
+                        struct logto_uid_slot *ret, struct logto_error *err)
+{
+    _cleanup_free_ char *dir = logto_asprintf("%s/%s", state_dir(ctx), LOGTO_HELPER_SLOTS_DIR);
+    struct logto_uid_slot s = LOGTO_UID_SLOT_INIT;
+    _cleanup_close_ int statefd = -1;
+    char prefix[32];
+    int r;
+
+    if (!dir)
+        return LOGTO_OOM(err);
+    r = logto_dir_ensure(state_dir(ctx), 0755, false, &statefd, err);
+    if (r >= 0)
+        r = logto_dir_ensure(dir, 0700, true, &s.dirfd, err);
+    if (r < 0)
+        return r;
+    snprintf(prefix, sizeof(prefix), "uid.%" PRIu32, uid);
+    r = slot_take(s.dirfd, dir, prefix, max, &s.slot, err);
+    if (r == 0)
+        r = logto_error_set(err, LOGTO_E_BUSY, "uid %" PRIu32 " already has %lld requests running",
+                            uid, (long long)max);
+    if (r < 0) {
+        logto_uid_slot_release(&s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+void logto_uid_slot_release(struct logto_uid_slot *slot)
+{
+    if (slot->dirfd < 0)
+        return;
+    slot_release(slot->dirfd, &slot->slot);
+    close(slot->dirfd);
+    slot->dirfd = -1;
 }

@@ -13,6 +13,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 #include "context.h"
 #include "error.h"
 
@@ -42,3 +44,22 @@ int logto_device_slots_take(const struct logto_ctx *ctx, const char *user,
 
 /* Give the slots back (idempotent). */
 void logto_device_slots_release(struct logto_device_slots *slots);
+
+/*
+ * The per-caller cap of logto-helper (issue 15.5): at most max helpers at once for one UID, as
+ * slot files "uid.UID.K" in <state_dir>/helper-slots (root, 0700), so one user's flood of
+ * connections cannot take the helpers of everybody else. 0 taken; -LOGTO_E_BUSY when all of
+ * the UID's slots are held (nothing is held then); other errors when the slots cannot be used.
+ */
+#define LOGTO_HELPER_SLOTS_DIR "helper-slots"
+struct logto_uid_slot {
+    int dirfd;
+    struct logto_slot slot;
+};
+#define LOGTO_UID_SLOT_INIT                                                                        \
+    {                                                                                              \
+        .dirfd = -1, .slot = {.fd = -1 }                                                           \
+    }
+int logto_uid_slot_take(const struct logto_ctx *ctx, uint32_t uid, int64_t max,
+                        struct logto_uid_slot *ret, struct logto_error *err);
+void logto_uid_slot_release(struct logto_uid_slot *slot);

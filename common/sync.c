@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1880,6 +1881,198 @@ static void late_failure(struct logto_sync_report *report, int r, const struct l
         report->late_message[0] = '\0';
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* One user (sync.h: opts->user) */
+
+/* What can be refused before asking Logto anything: NAME is no name sync could give a Logto
+ * user of this host. */
+static int one_user_name_check(const struct logto_ctx *ctx, const char *name,
+                               struct logto_error *err)
+{
+    _cleanup_(logto_localdb_freep) struct logto_localdb *db = NULL;
+    char shown[160], folded[LOGTO_NAME_MAX + 1];
+    const char *why = NULL;
+    int r;
+
+    logto_log_sanitize(shown, sizeof(shown), name);
+    if (!logto_name_valid(name)) {
+        if (logto_name_fold(name, folded, sizeof(folded), &why) == 0)
+            return logto_error_set(err, LOGTO_E_INVAL,
+                                   "'%s' is not a user name of this host: names are lower case "
+                                   "(the name would be %s)",
+                                   shown, folded);
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "'%s' is not a valid user name (1-%d characters of a-z 0-9 _ . -, "
+                               "starting with a letter or _)",
+                               shown, LOGTO_NAME_MAX);
+    }
+    r = logto_localdb_load(ctx, &db, err);
+    if (r < 0)
+        return r;
+    if (logto_localdb_has_user(db, name))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%s is a local account of this host: logtoctl never touches it",
+                               name);
+    why = logto_name_system_reason(name);
+    if (!why && logto_strv_contains(ctx->cfg->reserved_names, name))
+        why = "is listed in [identity] reserved_names";
+    if (!why && logto_localdb_has_system_name(db, name))
+        why = "a name of base-passwd's system accounts";
+    if (why)
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%s is a reserved name (%s): never a Logto user here", name, why);
+    return 0;
+}
+
+static const struct logto_dir_user *user_named(const struct logto_directory *dir, const char *name)
+{
+    for (size_t i = 0; dir && i < dir->n_users; i++)
+        if (strcmp(dir->users[i].name, name) == 0)
+            return &dir->users[i];
+    return NULL;
+}
+
+/* Why the rules gave name to nobody although a Logto user claims it; NULL: nobody claims it. */
+static const char *one_user_refusal(const struct logto_sync_report *report, const char *name,
+                                    char *buf, size_t n)
+{
+    const struct logto_blocked_entry *b =
+        report->blocked ? logto_blocked_find_name(report->blocked, name) : NULL;
+
+    if (b) {
+        _cleanup_free_ char *who = logto_blocked_claimants_text(b);
+        snprintf(buf, n, "the name is blocked: %s: %s", b->reason, who ? who : "?");
+        return buf;
+    }
+    for (size_t i = 0; i < report->n_skipped; i++) {
+        const struct logto_sync_skip *sk = &report->skipped[i];
+        if (logto_streq(sk->name, name) || (!sk->name && logto_streq(sk->username, name))) {
+            snprintf(buf, n, "Logto user %s is refused (%s): %s", sk->sub,
+                     logto_sync_skip_kind_name(sk->kind), sk->reason ? sk->reason : "?");
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The snapshot in place with only name's entry changed to what the full build (dir) gives it:
+ * *ret (NULL when nothing is to change), keep[] left set only for that user.
+ */
+static int one_user_merge(const struct logto_ctx *ctx, const char *name, const char *path,
+                          const struct logto_directory *old, const struct logto_directory *dir,
+                          const struct logto_sync_user *users, size_t n, bool *keep,
+                          const struct logto_sync_report *report, struct logto_directory **ret,
+                          struct logto_error *err)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *merged = NULL;
+    _cleanup_(logto_blocked_freep) struct logto_blocked *was_blocked = NULL;
+    _cleanup_free_ struct logto_dir_group *groups = NULL;
+    const struct logto_dir_user *fresh = user_named(dir, name), *held = user_named(old, name);
+    char why[REASON_MAX];
+    size_t n_groups = 0;
+    int r;
+
+    for (size_t i = 0; i < n; i++)
+        keep[i] = keep[i] && fresh && strcmp(users[i].sub, fresh->sub) == 0;
+    if (!fresh && one_user_refusal(report, name, why, sizeof(why)))
+        return logto_error_set(err, LOGTO_E_COLLISION, "%s: %s (nothing was changed)", name, why);
+    if (!fresh && !held)
+        return logto_error_set(err, LOGTO_E_NOTFOUND,
+                               "no Logto user of this host is named %s (nothing was changed)",
+                               name);
+    if (fresh && held && strcmp(fresh->sub, held->sub) != 0)
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%s is held on this host by Logto user %s, and Logto now gives it "
+                               "to %s: run a full logtoctl sync to move it (nothing was changed)",
+                               name, held->sub, fresh->sub);
+    r = logto_blocked_read(ctx, &was_blocked, err);
+    if (r < 0)
+        return r;
+    if (fresh && logto_blocked_find_name(was_blocked, name))
+        return logto_error_set(err, LOGTO_E_COLLISION,
+                               "%s was blocked by the last full sync: run a full logtoctl sync to "
+                               "unblock it (nothing was changed)",
+                               name);
+
+    r = logto_snapshot_read(path, &merged, err);
+    if (r == -LOGTO_E_NOTFOUND)
+        merged = logto_directory_new();
+    else if (r < 0)
+        return r;
+    if (!merged)
+        return LOGTO_OOM(err);
+    if (!fresh) {
+        /* Gone from the tenant, or no service of this host admits them any more. */
+        (void)logto_directory_remove_user(merged, held->sub);
+        *ret = TAKE_PTR(merged);
+        return 0;
+    }
+    groups = calloc(dir->n_groups + 1, sizeof(*groups));
+    if (!groups)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < dir->n_groups; i++)
+        if (logto_strv_contains(dir->groups[i].members, name) ||
+            (dir->groups[i].kind == LOGTO_GROUP_PRIVATE &&
+             strcmp(dir->groups[i].source, fresh->sub) == 0))
+            groups[n_groups++] = dir->groups[i];
+    r = logto_directory_upsert_user(merged, fresh, groups, n_groups, err);
+    if (r >= 0)
+        r = logto_directory_validate(merged, err);
+    if (r < 0) {
+        logto_error_prefix(err,
+                           "%s does not fit beside the other entries of the snapshot: run a full "
+                           "logtoctl sync (nothing was changed)",
+                           name);
+        return r == -LOGTO_E_NOMEM ? r : -LOGTO_E_COLLISION;
+    }
+    r = logto_directory_drop_local(merged, ctx->passwd_path, ctx->group_path, &ctx->log);
+    if (r < 0)
+        return logto_error_set(err, logto_errc_from(r), "cannot read the local account files");
+    *ret = TAKE_PTR(merged);
+    return 0;
+}
+
+/* The key cache of one user: theirs written, or removed when they were removed. */
+static int one_user_keys(const struct logto_ctx *ctx, const char *name,
+                         const struct logto_sync_user *users, size_t n, const bool *keep,
+                         struct logto_sync_report *report, struct logto_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_strv_ char **keys = NULL;
+        int r;
+        if (!keep[i])
+            continue;
+        /* Suspended users keep resolving, but no key of theirs is kept around. */
+        if (!users[i].id->suspended &&
+            (r = logto_sync_ssh_keys(ctx, users[i].id, &keys, &report->keys_skipped, err)) < 0)
+            return r;
+        r = logto_sync_keys_store(ctx, name, users[i].sub, keys, err);
+        report->keys_written += r > 0;
+        report->keys_users += r >= 0 && keys && keys[0];
+        return r < 0 ? r : 0;
+    }
+    int r = logto_sync_keys_store(ctx, name, "", NULL, err);
+    report->keys_removed += r > 0;
+    return r < 0 ? r : 0;
+}
+
+/* The installed snapshot already says what dir says (every field the diff compares, the local
+ * files' fingerprint, the flags; not the timestamps): rewriting it would only disturb readers'
+ * mappings and the file's mtime. */
+static bool snapshot_current(const struct logto_directory *old, const struct logto_directory *dir,
+                             const struct logto_sync_report *report)
+{
+    struct stat st;
+
+    if (!old || report->previous_problem || report->n_changes != 0 ||
+        old->local_files != dir->local_files || old->snapshot_flags != dir->snapshot_flags)
+        return false;
+    /* A file whose mode or links went wrong is rewritten (and so repaired) all the same. */
+    return lstat(report->path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+           st.st_nlink == 1;
+}
+
 int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                struct logto_sync_report **ret_report, struct logto_error *err)
 {
@@ -1908,6 +2101,8 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         return logto_relay_sync(ctx, opts, ret_report, err);
     fp.opts = opts;
     r = need_credentials(cfg, err);
+    if (r >= 0 && opts->user)
+        r = one_user_name_check(ctx, opts->user, err);
     if (r < 0)
         return r;
     report = calloc(1, sizeof(*report));
@@ -1946,6 +2141,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     if (r < 0)
         return r;
     logto_mgmt_set_progress(m, on_page, &fp);
+    logto_mgmt_set_patience(m, cfg->request_interval_ms, cfg->rate_limit_budget * 1000);
     r = logto_mgmt_fetch_directory(m, &md, err);
     if (r < 0) {
         logto_log(&ctx->log, LOG_ERR, "sync-failed step=fetch requests=%u reason=\"%s\"",
@@ -2003,6 +2199,18 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     }
     report->previous_users = old ? old->n_users : 0;
     report->previous_groups = old ? old->n_groups : 0;
+    if (opts->user) {
+        struct logto_directory *merged = NULL;
+        r = one_user_merge(ctx, opts->user, report->path, old, dir, users, n, keep, report, &merged,
+                           err);
+        if (r < 0) {
+            logto_log(&ctx->log, LOG_WARNING, "sync-user-refused user=%s reason=\"%s\"", opts->user,
+                      err ? err->message : "");
+            goto out;
+        }
+        logto_directory_free(dir);
+        dir = merged;
+    }
     r = logto_sync_diff(old, dir, report, err);
     report->diff_ms = logto_monotonic_ms() - t;
     if (r < 0)
@@ -2020,20 +2228,22 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         dir->generated_at = logto_now(ctx);
         logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
         /* Blocked names first: a sync that dies in between leaves them blocked, never served. */
-        r = logto_blocked_write(ctx, report->blocked, err);
-        if (r >= 0)
+        r = opts->user ? 0 : logto_blocked_write(ctx, report->blocked, err);
+        report->unchanged = snapshot_current(old, dir, report);
+        if (r >= 0 && !report->unchanged)
             r = logto_snapshot_write(report->path, dir, err);
         if (r < 0) {
             logto_log(&ctx->log, LOG_ERR, "sync-failed step=write reason=\"%s\"",
                       err ? err->message : "");
             goto out;
         }
-        report->written = true;
+        report->written = !report->unchanged;
         progress(opts, "writing", 1, 1);
 
         /* The snapshot is in place; what follows is reported, not undone. */
         e = (struct logto_error){ 0 };
-        r = logto_sync_keys_update(ctx, users, n, keep, report, &e);
+        r = opts->user ? one_user_keys(ctx, opts->user, users, n, keep, report, &e)
+                       : logto_sync_keys_update(ctx, users, n, keep, report, &e);
         if (r < 0)
             late_failure(report, r, &e, "updating the SSH key cache");
         report->write_ms = logto_monotonic_ms() - t;
@@ -2051,14 +2261,15 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
               "sync-done users=%zu groups=%zu suspended=%zu not_admitted=%zu skipped=%zu "
               "collisions=%zu groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u "
-              "elapsed_ms=%" PRId64 " dry_run=%s written=%s%s%s",
+              "elapsed_ms=%" PRId64 " dry_run=%s written=%s unchanged=%s%s%s%s%s",
               report->users, report->groups, report->suspended, report->not_admitted,
               report->n_skipped, report->n_collisions, report->n_groups_skipped,
               report->counts[LOGTO_SYNC_USER_ADDED], report->counts[LOGTO_SYNC_USER_REMOVED],
               report->counts[LOGTO_SYNC_USER_CHANGED], report->requests, report->elapsed_ms,
               opts->dry_run ? "yes" : "no", report->written ? "yes" : "no",
-              report->late_error ? " late_error=" : "",
-              report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "");
+              report->unchanged ? "yes" : "no", report->late_error ? " late_error=" : "",
+              report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "",
+              opts->user ? " user=" : "", opts->user ? opts->user : "");
     *ret_report = TAKE_PTR(report);
     r = 0;
 out:

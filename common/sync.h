@@ -88,6 +88,7 @@ struct logto_sync_options {
     bool keep_collisions; /* do not resolve hashed UID collisions (nothing is persisted): both
                              users of each stay refused */
     const char *path;     /* snapshot; NULL: <state_dir>/directory.snapshot */
+    const char *user;     /* refresh only this user name (logto_sync: "One user") */
     logto_sync_progress_fn progress;
     void *progress_data;
 };
@@ -162,7 +163,10 @@ struct logto_sync_group_skip {
 struct logto_sync_report {
     bool dry_run;
     bool written; /* the snapshot was replaced */
-    char *path;   /* the snapshot */
+    /* The installed snapshot already held this content (timestamps aside): not rewritten, so
+     * its inode and mtime stay; the sync still succeeded (and still updates the key cache). */
+    bool unchanged;
+    char *path; /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
     size_t not_admitted;             /* users no service of this host admits: not in the snapshot */
@@ -224,6 +228,21 @@ static inline void logto_sync_report_freep(struct logto_sync_report **report)
  */
 int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                struct logto_sync_report **ret_report, struct logto_error *err);
+
+/*
+ * One user (opts->user = NAME, `logtoctl sync --user NAME`): the same fetch, mapping, UID
+ * resolution, name ownership, collision, local and admission rules as a full sync, over the whole
+ * tenant (they are tenant-wide: a user alone cannot be judged), then only NAME's entry, private
+ * group and memberships change in the snapshot in place; every other entry stays as it is.
+ * Refused before anything is fetched (LOGTO_E_INVAL, LOGTO_E_COLLISION): a NAME that is no valid
+ * user name (upper case, control characters...), a system or reserved name, a local account.
+ * Refused after the build, nothing written: NAME blocked or refused by the rules (the reason
+ * given), held in the snapshot by another Logto user than the one the tenant gives it to, or
+ * not fitting beside the other entries (a full sync settles those). NAME given to nobody and
+ * absent from the snapshot: LOGTO_E_NOTFOUND. NAME given to nobody (the user is gone from the
+ * tenant or no service admits them) but in the snapshot: the entry is removed. Only NAME's
+ * SSH key cache file changes; blocked.json and sync.status are left to full syncs.
+ */
 
 /* ---- the steps, exposed for tests ---- */
 

@@ -79,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (const char *p = f[4]; *p >= '0' && *p <= '9' && status < 100000; p++)
         status = status * 10 + (*p - '0');
     memset(&err, 0, sizeof(err));
-    r = logto_password_experience_error(status, f[5], f[6], &err);
+    r = logto_password_experience_error(status, f[5], f[6], status & 1 ? "email" : "username",
+                                        &err);
     if (r >= 0)
         abort();
     check_message(&err);

@@ -87,6 +87,8 @@ assert_not_contains "$(cat "$T/pty.log")" "bob-pass-1" "the transcript (echo off
 assert_eq "$(idp_json_field "$(idp_ctl GET /users/bob/grants)" active)" 0 "bob's live refresh tokens"
 
 # 4. flow = both ([service logtoctl]): Enter at the password prompt starts the device flow.
+#    erin's [user erin] override (issue 17.6) is what the sign-in shows and writes.
+printf '[user erin]\nshell = /bin/sh\nhome = /srv/erin\ngecos = Erin Override\n' >>"$CFG"
 cat >"$T/both.script" <<'EOF'
 expect Password \(or press Enter to sign in with a code\): $
 sendline
@@ -97,6 +99,10 @@ eof
 EOF
 pty_login "$T/both.script" login erin || fail "flow both: $(cat "$T/pty.log")"
 assert_contains "$(cat "$T/pty.log")" "from custom_data.uidNumber"
+assert_contains "$(cat "$T/pty.log")" "override from [user erin] at $CFG:"
+expect_rc 0 "erin in the snapshot" user --offline --json erin
+assert_eq "$(python3 -c 'import json,sys; u = json.load(sys.stdin)["snapshot"]; print(u["home"], u["shell"], u["gecos"])' <"$T/out")" \
+    "/srv/erin /bin/sh Erin Override" "the snapshot entry the sign-in wrote"
 remember_secret "$(record_refresh_token "$TOKENS/erin.json")"
 
 # 5. MFA: dave's password, then the one-time code on the terminal (echo off too).

@@ -142,19 +142,70 @@ assert_eq "$(printf '%s' "$json" | jget 'any("bogus_key" in e for e in d["config
 assert_eq "$(printf '%s' "$json" | jget 'd["snapshot"]["path"] == d["snapshot"]["nss_path"]')" true "default snapshot path"
 cp "$T/good.conf" "$CFG"
 
-# 10. Not root: everything but the token records, which are root's. (Without [sync]: only root
-#     may open the M2M secret file, so for anybody else that configuration does not check.)
+# 10. Not root: what anybody may see, never "healthy": exit 7 and "run as root". A configuration
+#     only root may read: "run as root" too, not "configuration: INVALID".
 if command -v setpriv >/dev/null 2>&1; then
     sed '/^\[sync\]/,$d' "$CFG" >"$T/user.conf"
     chmod 0644 "$T/user.conf"
+    cfg_mode=$(stat -c %a "$CFG")
+    chmod 0600 "$CFG"
     setpriv --reuid=65534 --regid=65534 --clear-groups ${LOGTO_TEST_WRAPPER:-} "$LOGTOCTL" \
         --config "$T/user.conf" --json status >"$T/out" 2>"$T/err"
     rc=$?
-    [ "$rc" = 0 ] || fail "status as nobody exited $rc: $(cat "$T/err")"
+    [ "$rc" = 7 ] || fail "status as nobody exited $rc, expected 7: $(cat "$T/err")"
     assert_eq "$(jget 'd["tokens"]["readable"]' <"$T/out")" false "tokens readable as nobody"
     assert_contains "$(jget 'd["tokens"]["skipped"]' <"$T/out")" "root only"
     assert_eq "$(jget 'd["snapshot"]["users"]' <"$T/out")" 8 "snapshot as nobody"
+    assert_eq "$(jget 'd["root"] or d["healthy"]' <"$T/out")" false "healthy as nobody"
+    assert_eq "$(jget 'any("run logtoctl status as root" in p for p in d["problems"])' <"$T/out")" true "run as root (json)"
+    setpriv --reuid=65534 --regid=65534 --clear-groups ${LOGTO_TEST_WRAPPER:-} "$LOGTOCTL" \
+        --config "$CFG" status >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" = 7 ] || fail "status as nobody ([sync]) exited $rc, expected 7: $(cat "$T/err")"
+    assert_contains "$(cat "$T/out")" "configuration: cannot be checked as this user: run logtoctl status as root"
+    assert_not_contains "$(cat "$T/out")" "INVALID" "status as nobody"
+    assert_contains "$(cat "$T/out")" "NOT checked in full"
+    chmod "$cfg_mode" "$CFG"
 fi
+
+# 11. Status tells the truth (issue 17.4): the ages of the M2M token, key and lookup caches;
+#     a sync that left users out; a token record the snapshot disagrees with (here: alice's UID
+#     changed in Logto, applied by sync --user); a cached M2M token older than the Management
+#     API's refusal. Each is a problem: exit 1.
+expect_rc 0 "ages" --json status
+assert_eq "$(jget 'd["m2m_token"]["present"] and d["m2m_token"]["written_at"] > 0' <"$T/out")" true "M2M token age"
+assert_eq "$(jget '"files" in d["keys"] and "present" in d["lookups"]' <"$T/out")" true "key and lookup caches"
+idp_ctl POST /users '{"id":"badname00001","username":"averyveryverylongusername_beyond_32_chars"}' >/dev/null || fail "create a user whose name is too long"
+ctl sync >/dev/null 2>&1 || fail "sync with an unmappable user"
+expect_rc 1 "a user left out" status
+assert_contains "$(cat "$T/out")" "last sync: INCOMPLETE"
+assert_contains "$(cat "$T/out")" "problem: sync: the last sync left out 1 user (0 collisions)"
+idp_ctl DELETE /users/averyveryverylongusername_beyond_32_chars >/dev/null || fail "delete averyveryverylongusername_beyond_32_chars"
+ctl sync >/dev/null 2>&1 || fail "sync"
+idp_ctl PATCH /users/alice '{"custom_data":{"uidNumber":424242}}' >/dev/null || fail "alice's uid"
+ctl sync --user alice >/dev/null 2>"$T/err" || fail "sync --user alice: $(cat "$T/err")"
+expect_rc 1 "record and snapshot disagree" --json status
+assert_eq "$(jget '[r["holder_matches"] for r in d["tokens"]["records"] if r["name"] == "alice"]' <"$T/out")" "[false]" "holder"
+assert_eq "$(jget 'any("token record alice" in p and "another uid" in p for p in d["problems"])' <"$T/out")" true "record problem"
+idp_ctl PATCH /users/alice '{"custom_data":{}}' >/dev/null || fail "alice's uid back"
+ctl sync >/dev/null 2>&1 || fail "sync"
+idp_ctl POST /faults '{"endpoint":"mgmt","fault":"bare_403"}' >/dev/null
+ctl sync >/dev/null 2>&1 && fail "sync succeeded although the Management API refused"
+idp_ctl DELETE /faults >/dev/null
+expect_rc 1 "cached M2M token older than the refusal" --json status
+assert_eq "$(jget 'd["m2m_token"]["predates_denial"]' <"$T/out")" true "predates_denial"
+assert_eq "$(jget 'any("cache clear --m2m-token" in p for p in d["problems"])' <"$T/out")" true "M2M problem"
+ctl sync >/dev/null 2>&1 || fail "sync after the refusal"
+expect_rc 0 "healthy again" status
+
+# 12. cache expire --user: alice's cached claims become stale, her session (refresh token) stays.
+expect_rc 0 "cache expire" cache expire --user alice
+assert_contains "$(cat "$T/out")" "alice: cached claims expired"
+assert_eq "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["claims_at"], bool(r.get("refresh_token")))' "$TOKENS/alice.json")" "0 True" "claims_at after expire"
+expect_rc 6 "cache expire, no record" cache expire --user nosuchuser
+assert_contains "$(cat "$T/err")" "nosuchuser has no token record"
+expect_rc 2 "cache expire, a bad name" cache expire --user "$(printf 'al\033ice')"
+assert_not_contains "$(cat "$T/err")" "$(printf '\033')" "no raw control character"
 
 # Every read-only command honours --json before and after its name (logtoctl(8)): one JSON
 # document on stdout, whatever the exit status.

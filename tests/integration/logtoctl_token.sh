@@ -5,10 +5,11 @@
 # lost rotation would fail the next call); a plain token works at userinfo; RFC 8707 resource
 # tokens (an API of [logto] resources, the organization resource), narrowed by --scope; refused
 # before any request: a resource not requested at sign-in, an organization the user is not in,
-# organization tokens without the organization scopes; who may ask (root with --user, a sudo
-# caller only for themselves); app-level access control (access_denied: token kept); a revoked
-# session; --json. Organization tokens (refresh_token + organization_id): a member's JWT for
-# urn:logto:organization:<id> with her organization-role permissions; the checks before the
+# organization tokens without the organization scopes; who may ask (root with --user; never
+# through sudo, doas or pkexec, whatever their variables say); app-level access control
+# (access_denied: token kept); a revoked session; --json. Organization tokens (refresh_token +
+# organization_id): a member's JWT for urn:logto:organization:<id> with her organization-role
+# permissions (with --resource: the API's JWT carrying organization_id); the checks before the
 # request and Logto's refusals (non-member, MFA required: their reasons are shown).
 . "$top_srcdir/tests/integration/logtoctl_lib.sh"
 ctl_setup --refresh-reuse-leeway 0
@@ -96,6 +97,11 @@ payload=$(jwt_payload "$(cat "$T/out")")
 assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" "urn:logto:organization:$ACME" "organization token aud"
 assert_eq "$(printf '%s' "$payload" | jget 'd["scope"]')" read:org "organization token scope"
 assert_eq "$(printf '%s' "$payload" | jget 'd["sub"]')" e738g7numf03 "organization token sub"
+# With a resource too (logto-protocol.md 4.4): the API's JWT, carrying organization_id.
+expect_rc 0 "organization + resource" token --user alice --organization "$ACME" --resource https://api.example.com
+payload=$(jwt_payload "$(cat "$T/out")")
+assert_eq "$(printf '%s' "$payload" | jget 'd["aud"]')" https://api.example.com "organization + resource aud"
+assert_eq "$(printf '%s' "$payload" | jget 'd["organization_id"]')" "$ACME" "organization + resource organization_id"
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
 # Logto's refusals (403 access_denied) keep their reason: alice removed from Acme at Logto (her
 # cached claims still list it), then Acme requiring MFA that she has not set up.
@@ -115,38 +121,31 @@ expect_rc 3 "organization tokens without the organization scopes" token --user a
 assert_contains "$(cat "$T/err")" "urn:logto:scope:organizations"
 cp "$T/orgs.conf" "$CFG"
 
-# 4. Who may ask. Root names the user; a sudo caller (SUDO_UID) gets only their own token.
+# 4. Who may ask. Root names the user. The environment is never an identity: the SETENV attack
+#    (`sudo SUDO_UID=0 logtoctl token --user alice`, which printed alice's token) and every
+#    variable of sudo, doas and pkexec get nothing, whatever the value; an ordinary user goes
+#    through the helper (tests/integration/helper_token.sh), here absent: a clear message.
 expect_rc 2 "root without --user" token
 assert_contains "$(cat "$T/err")" "name the user with --user"
 uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uid"])' "$TOKENS/alice.json")
-with_env SUDO_UID=$uid -- 5 "sudo caller asking for bob" token --user bob
-assert_contains "$(cat "$T/err")" "only root may ask for another user's token"
-with_env SUDO_UID=4242424 -- 6 "sudo caller without a name" token
-with_env SUDO_UID=nonsense -- 1 "bad SUDO_UID" token
-if [ -n "${NSS_WRAPPER_LIB:-}" ] && [ -r "$NSS_WRAPPER_LIB" ]; then
-    printf 'alice:x:%s:%s::/home/alice:/bin/sh\nmallory:x:4242:4242::/:/bin/sh\n' "$uid" "$uid" >"$T/passwd"
-    printf 'alice:x:%s:\n' "$uid" >"$T/group"
-    preload=$(module_preload "$NSS_WRAPPER_LIB")
-    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
-        SUDO_UID="$uid" -- 0 "sudo caller alice" token
-    remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
-    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
-        SUDO_UID="$uid" -- 0 "sudo caller alice naming herself" token --user alice
-    remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
-    # A user without a record of their own.
-    with_env NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" LD_PRELOAD="$preload" \
-        SUDO_UID=4242 -- 6 "sudo caller mallory" token
-fi
+for var in SUDO_UID=0 SUDO_UID=$uid SUDO_UID= SUDO_USER=alice SUDO_COMMAND=/bin/true DOAS_USER=alice PKEXEC_UID=$uid; do
+    with_env "$var" -- 5 "the SETENV attack with $var" token --user alice
+    assert_eq "$(cat "$T/out")" "" "stdout of the attack with $var"
+    assert_contains "$(cat "$T/err")" "refused through sudo, doas or pkexec (${var%%=*} is set)"
+done
+with_env SUDO_UID="$uid" -- 5 "a sudo caller without --user" token
+assert_eq "$(cat "$T/out")" "" "stdout of a sudo caller"
 if command -v setpriv >/dev/null 2>&1; then
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$LOGTOCTL" --config "$CFG" token \
-        >"$T/out" 2>"$T/err"
-    assert_eq "$?" 1 "token as nobody"
-    assert_contains "$(cat "$T/err")" "token must run as root"
+    LOGTO_HELPER_SOCKET=$T/no-helper.sock setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$LOGTOCTL" --config "$CFG" token >"$T/out" 2>"$T/err"
+    assert_eq "$?" 1 "token as nobody without the helper"
+    assert_contains "$(cat "$T/err")" "the helper for other users is not available ($T/no-helper.sock:"
+    assert_eq "$(cat "$T/out")" "" "stdout without the helper"
 fi
 
 # 5. Users without a session: never signed in here; a PAT sign-in (no refresh token).
 expect_rc 6 "never signed in" token --user erin
-assert_contains "$(cat "$T/err")" "never signed in here"
+assert_contains "$(cat "$T/err")" "erin has no Logto session on this host (never signed in here)"
 pat=$(idp_json_field "$(idp_ctl POST /users/erin/pats '{"name":"token-test"}')" value)
 remember_secret "$pat"
 printf '%s\n' "$pat" | ctl login --method pat erin >"$T/out" 2>"$T/err" || fail "PAT sign-in: $(cat "$T/err")"

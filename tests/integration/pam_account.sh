@@ -5,7 +5,7 @@
 #   combination, rules given as PAM arguments, unique values only (never display names);
 #   fresh cached claims decide with no request to the IdP;
 #   claims older than claims_max_age are refreshed first: a role removed in Logto stops the
-#   service, one given back restores it; suspended and deleted users are denied;
+#   service, one given back restores it; so are claims `logtoctl cache expire --user` made stale; suspended and deleted users are denied;
 #   refresh-token reuse: the IdP revokes the grant, the module says the session ended;
 #   app-level access control (refresh access_denied): no access to the application, token kept;
 #   SSH public-key style (no auth phase, no token record): the Management API decides when
@@ -140,6 +140,12 @@ allowed sudo alice
 idp_ctl PATCH /users/alice '{"roles":[]}' >/dev/null
 # A service with a longer claims_max_age (1 h here) still decides from the cached claims.
 allowed roles-admin alice
+# ...until logtoctl cache expire --user alice makes them stale (issue 17.5): the next check asks
+# the IdP (a refresh) and denies at once; the session goes on (the grant is still active).
+wrap "$LOGTOCTL" --config "$dir/logto.conf" cache expire --user alice >"$dir/expire.out" 2>&1 ||
+    fail "cache expire --user alice: $(cat "$dir/expire.out")"
+denied roles-admin PAM_PERM_DENIED "requires role admin" alice
+[ "$(grants alice)" -ge 1 ] || fail "cache expire ended alice's session"
 sleep 3
 denied sudo PAM_PERM_DENIED "requires role admin" alice
 assert_logged "$F" "error=denied reason=\"requires role admin\""

@@ -6,7 +6,8 @@
 # phase deciding require_roles from the groups claim, refreshing with the refresh token; a
 # refresh refused with an empty-bodied 400 ends the session; revocation refused for a public
 # client (idp=refused, config check and status explain client_secret_file); what the person
-# sees says "the identity provider", never "Logto".
+# sees and what logtoctl tells the administrator (status, user, token, login, keys, cache)
+# say "the identity provider", never "Logto".
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
 . "$top_srcdir/tests/lib/pam.sh"
@@ -150,5 +151,29 @@ assert_contains "$(cat "$dir/status.out")" "the provider revokes tokens only for
 idp_ctl POST /settings '{"revocation_public":"allow"}' >/dev/null
 wrap "$LOGTOCTL" --config "$dir/logto.conf" status >"$dir/status.out" 2>&1
 assert_not_contains "$(cat "$dir/status.out")" "revokes tokens only for authenticated clients"
+
+# ---- what logtoctl tells the administrator does not name Logto either: a user the provider
+# cannot be asked about, sessions that ended or never were, a local account, the keys command.
+ctl() { # NAME ARGS...: one logtoctl run under the generic profile, its output in $dir/ctl.NAME
+    n=$1
+    shift
+    wrap "$LOGTOCTL" --config "$dir/logto.conf" "$@" >"$dir/ctl.$n" 2>&1 || true
+    ! grep -q Logto "$dir/ctl.$n" || fail "logtoctl $*: names Logto: $(cat "$dir/ctl.$n")"
+}
+ctl user user alice
+assert_contains "$(cat "$dir/ctl.user")" "identity-provider: not asked (profile generic has no Management API)"
+ctl nouser user nosuch
+assert_contains "$(cat "$dir/ctl.nouser")" "no user nosuch in the snapshot"
+ctl ended token --user bob
+assert_contains "$(cat "$dir/ctl.ended")" "bob has no identity-provider session on this host (it ended; sign in again)"
+ctl never token --user carol
+assert_contains "$(cat "$dir/ctl.never")" "carol has no identity-provider session on this host (never signed in here)"
+ctl root token
+assert_contains "$(cat "$dir/ctl.root")" "root has no session of its own: name the user with --user NAME"
+ctl local login root
+assert_contains "$(cat "$dir/ctl.local")" "root is a local account (passwd file): the identity provider never signs it in"
+ctl status status
+ctl keys keys alice
+ctl cache cache clear --lookups
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 carol-pass-1 wrong-password-1 generic-secret

@@ -129,7 +129,8 @@ expect_ok "erin without the captcha"
 
 # Logto's MFA policy (logto-real-1.42.md D1, D2): TOTP as a factor under the seeded default
 # (UserControlled) suggests it to erin, who has none: skipped as Logto's Skip button does, she
-# signs in and is told once; Logto remembers the skip. Mandatory: a clear refusal.
+# signs in and is told once; Logto remembers the skip; dave, who has TOTP, signs in with it.
+# Mandatory: a clear refusal.
 idp_ctl POST /settings '{"mfa_factors":["Totp"],"mfa_policy":"UserControlled"}' >/dev/null
 pw_auth logto-pw erin erin-pass-1
 expect_ok "erin, optional MFA suggested"
@@ -138,6 +139,11 @@ assert_logged "$F" "^password-experience-mfa-skipped user=erin$"
 pw_auth logto-pw erin erin-pass-1
 expect_ok "erin again (the skip is remembered)"
 assert_not_contains "$(cat "$F")" "2-step verification" "the second sign-in"
+# dave, who has TOTP, under the same default policy: password and one-time code, no hint.
+totp=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
+pw_auth logto-pw dave dave-pass-1 "$totp"
+expect_ok "dave, TOTP under optional MFA"
+assert_not_contains "$(cat "$F")" "2-step verification" "dave's sign-in"
 idp_ctl POST /settings '{"mfa_policy":"Mandatory"}' >/dev/null
 pw_auth logto-pw alice alice-pass-1
 expect_code PAM_AUTH_ERR "alice, mandatory MFA" "must set up 2-step verification first: set it up once in the browser, or use the device flow"

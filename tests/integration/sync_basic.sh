@@ -147,17 +147,9 @@ fi
 sed 's/^\[sync\]$/[sync]\nenumerate = no/' "$CFG" >"$T/noenum.conf"
 grep -q '^enumerate = no$' "$T/noenum.conf" || fail "noenum.conf"
 MKSNAPSHOT=$top_builddir/tests/lib/mksnapshot
-# nss_wrapper: local accounts from the fixture files, ours from the module and $SNAP.
-nss_getent() {
-    env LD_PRELOAD="$(module_preload "$NSS_WRAPPER_LIB")" NSS_WRAPPER_PASSWD="$top_srcdir/tests/data/nss/passwd" \
-        NSS_WRAPPER_GROUP="$top_srcdir/tests/data/nss/group" NSS_WRAPPER_MODULE_SO_PATH="$LOGTO_NSS_MODULE" \
-        NSS_WRAPPER_MODULE_FN_PREFIX=logto LOGTO_NSS_SNAPSHOT="$SNAP" getent "$@"
-}
-# shellcheck disable=SC2086
-NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-}) # pkg-config leaves a trailing blank
 out=$(wrap "$LOGTOCTL" --config "$T/noenum.conf" sync 2>&1) || fail "sync with enumerate = no failed: $out"
 assert_contains "$(wrap "$MKSNAPSHOT" --dump "$SNAP")" "enumerate:no" "snapshot after enumerate = no"
-if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
+if have_nss_wrapper; then
     out=$(nss_getent passwd) || fail "getent passwd: $out"
     assert_contains "$out" "root:" "getent passwd (locals)"
     assert_not_contains "$out" "erin" "getent passwd with enumerate = no"
@@ -172,9 +164,46 @@ else
 fi
 out=$(ctl sync 2>&1) || fail "sync with enumerate = yes failed: $out"
 assert_not_contains "$(wrap "$MKSNAPSHOT" --dump "$SNAP")" "enumerate:" "snapshot after enumerate = yes"
-if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
+if have_nss_wrapper; then
     assert_contains "$(nss_getent passwd)" "erin:" "getent passwd with enumerate = yes"
 fi
+
+# ---- [user NAME] overrides (issue 17.6): erin's shell, home and gecos replaced by sync and shown
+# with their origin; a section for a name not in Logto, or for a local account, changes nothing
+{ cat "$CFG"; printf '[user erin]\nshell = /bin/sh\nhome = /srv/erin/\ngecos = Erin Override,Room 1\n'
+  printf '[user nobody_here]\nshell = /bin/sh\n[user localuser]\nhome = /srv/stolen\n'; } >"$T/override.conf"
+line=$(grep -n '^\[user erin\]$' "$T/override.conf" | cut -d: -f1)
+out=$(wrap "$LOGTOCTL" --config "$T/override.conf" sync 2>&1) || fail "sync with overrides failed: $out"
+assert_contains "$out" "users +0 -0 ~1" "only erin changes"
+e=$(wrap "$LOGTOCTL" --config "$T/override.conf" user --json erin) || fail "user erin: $e"
+assert_eq "$(printf '%s' "$e" | jget 'd["snapshot"]["home"] + ":" + d["snapshot"]["shell"] + ":" + d["snapshot"]["gecos"]')" \
+    "/srv/erin:/bin/sh:Erin Override,Room 1" "erin's overridden snapshot entry"
+assert_eq "$(printf '%s' "$e" | jget 'd["live"]["origin"]')" '{"gecos": "override", "home": "override", "shell": "override"}'
+assert_eq "$(printf '%s' "$e" | jget 'd["live"]["shell_from"]')" "[user erin] at $T/override.conf:$line"
+assert_eq "$(printf '%s' "$e" | jget 'd["live"]["uid"]')" 70001 "an override leaves the UID alone"
+assert_eq "$(printf '%s' "$e" | jget 'd["override"]["home"]')" /srv/erin
+assert_eq "$(ctl user --json grace_hopper | jget 'd["live"]["origin"]')" '{"gecos": "idp", "home": "default", "shell": "default"}'
+out=$(wrap "$LOGTOCTL" --config "$T/override.conf" user erin) || fail "user erin (text): $out"
+assert_contains "$out" "override from [user erin] at $T/override.conf:$line"
+ctl user --offline nobody_here >/dev/null 2>&1
+assert_eq "$?" 6 "a section creates no user"
+if [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]; then
+    assert_eq "$(nss_getent passwd erin)" "erin:*:70001:70001:Erin Override,Room 1:/srv/erin:/bin/sh"
+    assert_eq "$(nss_getent passwd localuser)" "localuser:x:1000:1000:Local User:/home/localuser:/bin/bash" "a local account keeps its entry"
+    nss_getent passwd nobody_here >/dev/null && fail "getent passwd nobody_here answered"
+fi
+# hostile values: refused with file, line and key; nothing synced with them
+{ cat "$CFG"; printf '[user erin]\nuid = 0\nhome = srv/erin\nshell = /bin/sh:0:0\n'
+  printf 'gecos = x\033]0;owned\007\n'; } >"$T/hostile.conf"
+line=$(grep -n '^\[user erin\]$' "$T/hostile.conf" | cut -d: -f1)
+out=$(wrap "$LOGTOCTL" --config "$T/hostile.conf" sync 2>&1) && fail "sync with hostile overrides succeeded"
+assert_contains "$out" "$T/hostile.conf:$((line + 1)): [user erin] uid: cannot be overridden"
+out=$(wrap "$LOGTOCTL" --config "$T/hostile.conf" config check 2>&1) && fail "config check passed hostile overrides"
+assert_contains "$out" "$T/hostile.conf:$((line + 2)): [user erin] home: \"srv/erin\" is not an absolute path"
+assert_contains "$out" "$T/hostile.conf:$((line + 3)): [user erin] shell: \"/bin/sh:0:0\" is not a shell path"
+assert_contains "$out" "$T/hostile.conf:$((line + 4)): [user erin] gecos: contains a control"
+assert_eq "$(ctl user --offline --json erin | jget 'd["snapshot"]["home"]')" /srv/erin "snapshot after the refused configuration"
+echo "ok [user NAME] overrides: applied by sync, shown with their origin, hostile values refused"
 
 # ---- progress: on a terminal only, redrawn in place
 err=$(ctl sync --dry-run 2>&1 >/dev/null)

@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # What sync refuses, and reports: both users of a UID or name collision (never the first
-# come), Logto users with system names, groups whose names clash (all of them), a user named
-# like a role (the role's group keeps its name). Role groups without a prefix here, so that
-# roles, organizations and users can clash at all (the default prefix logto- keeps them apart).
+# come), Logto users with system names, groups whose names clash (a role group named like an
+# organization group: the role's goes), a user named like a role (the role's group keeps its
+# name). Role groups without a prefix here, so that roles, organizations and users can clash at
+# all (the default prefix logto- keeps them apart). Last, [organization ID] group = acme through
+# the real NSS module, a role and a user named like it, and the sections config check refuses.
 . "$top_srcdir/tests/integration/sync_lib.sh"
 
 sync_setup
@@ -58,12 +60,14 @@ out=$(ctl user --offline --json daemon) || :
 assert_eq "$(printf '%s' "$out" | jget 'd["local_account"]')" true
 assert_eq "$(printf '%s' "$out" | jget 'd["snapshot"]')" null "daemon is not served"
 
-# ---- group clashes: every side skipped, each reported
+# ---- group clashes: a role named like an organization's group loses the name, reported; the
+# organization group stays (before, both went: a role could take an organization's group away)
 gs=$(printf '%s' "$json" | jget '" ".join(sorted(g["kind"] + ":" + g["source"] for g in d["groups_skipped"]))')
-assert_eq "$gs" "org:pbl95zlwkzx4 role:org-pbl95zlwkzx4" "skipped groups"
+assert_eq "$gs" "role:org-pbl95zlwkzx4" "skipped groups"
 e=$(ctl user --offline --json erin) || fail "erin"
-names=$(printf '%s' "$e" | jget '" ".join(sorted(g["name"] for g in d["snapshot"]["groups"]))')
-assert_eq "$names" "developer erin org-pbl95zlwkzx4-member" "erin's groups (no org-pbl95zlwkzx4: it clashed)"
+names=$(printf '%s' "$e" | jget '" ".join(sorted(g["kind"] + ":" + g["name"] for g in d["snapshot"]["groups"]))')
+assert_eq "$names" "org-role:org-pbl95zlwkzx4-member org:org-pbl95zlwkzx4 private:erin role:developer" \
+    "erin's groups (org-pbl95zlwkzx4 is the organization's)"
 # frank (named like the role) is refused; the role's group keeps the name, for henry
 assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["name"] == "frank"][0]')" \
     "keeps its name and GID"
@@ -110,4 +114,49 @@ assert_eq "$(logto_uids)" "$(snapshot_uids)" "every snapshot user's UID is in Lo
 json=$(ctl sync --persist-uids --json) || fail "second sync --persist-uids"
 assert_eq "$(printf '%s' "$json" | jget 'd["uids"]')" '{"persisted": 0, "to_persist": 0}'
 assert_eq "$(printf '%s' "$json" | jget 'd["changes"]')" "[]" "persisting changed no UID"
+
+# ---- [organization pbl95zlwkzx4] group = acme: Acme Corp is the group acme, its role member
+# acme-member, with the GIDs of the ID form; Globex keeps the ID form. A role named acme (henry,
+# not in Acme) loses the name to the organization; a Logto user named acme is refused.
+idp_ctl POST /roles '{"name":"acme"}' >/dev/null || fail "create role acme"
+idp_ctl PATCH /users/henry '{"roles":["frank","acme"]}' >/dev/null || fail "henry"
+idp_ctl POST /users '{"id":"acmeuser0001","username":"acme"}' >/dev/null || fail "create user acme"
+gid_org=$(wrap "$top_builddir/tests/lib/mksnapshot" --dump "$SNAP" | awk -F: '$1 == "group" && $2 == "org-pbl95zlwkzx4" {print $3}')
+cp "$CFG" "$T/acme.conf"
+printf '[organization pbl95zlwkzx4]\ngroup = acme\n' >>"$T/acme.conf"
+json=$(wrap "$LOGTOCTL" --config "$T/acme.conf" sync --json) || fail "sync with acme: $json"
+gs=$(printf '%s' "$json" | jget '" ".join(sorted(g["kind"] + ":" + g["source"] for g in d["groups_skipped"]))')
+assert_eq "$gs" "role:acme" "skipped groups with acme (the role org-pbl95zlwkzx4 clashes no more)"
+assert_contains "$(printf '%s' "$json" | jget '[s["reason"] for s in d["skipped"] if s["sub"] == "acmeuser0001"][0]')" \
+    "is the group 'acme' of [organization pbl95zlwkzx4]"
+if have_nss_wrapper; then
+    out=$(nss_getent group acme) || fail "getent group acme: $out"
+    assert_eq "$out" "acme:*:$gid_org:alice,erin" "getent group acme (the ID form's GID)"
+    out=$(nss_getent group acme-member) || fail "getent group acme-member: $out"
+    assert_contains "$out" "acme-member:*:"
+    assert_contains "$(nss_getent group org-qmmg1gvtd5ib)" ":bob" "Globex keeps the ID form"
+    # the name is free of the organization now: erin's role of that name has it
+    out=$(nss_getent group org-pbl95zlwkzx4) || fail "getent group org-pbl95zlwkzx4: $out"
+    assert_contains "$out" ":erin" "org-pbl95zlwkzx4 is the role's group"
+    assert_not_contains "$out" ":$gid_org:" "org-pbl95zlwkzx4 is not the organization's"
+    out=$(nss_run id erin) || fail "id erin: $out"
+    assert_contains "$out" "(acme),"
+    assert_contains "$out" "(acme-member)"
+    out=$(nss_run id henry) || fail "id henry: $out"
+    assert_not_contains "$out" "acme" "henry's role acme is no group"
+    echo "ok [organization] group = acme through the NSS module"
+else
+    echo "# nss_wrapper or the module missing: acme checked in the snapshot only"
+fi
+
+# ---- sections config check refuses, each named by file, line and key
+cp "$CFG" "$T/bad.conf"
+printf '[organization bad/id]\ngroup = x\n[organization qmmg1gvtd5ib]\ngroup = acme\n[organization pbl95zlwkzx4]\ngroup = acme\n[organization g3]\ngroup = www-data\n' >>"$T/bad.conf"
+base=$(wc -l <"$CFG")
+out=$(wrap "$LOGTOCTL" --config "$T/bad.conf" config check 2>&1) && fail "config check passed: $out"
+assert_contains "$out" "$T/bad.conf:$((base + 1)): [organization]: \"bad/id\" is not an organization ID"
+assert_contains "$out" "$T/bad.conf:$((base + 6)): [organization pbl95zlwkzx4] group: \"acme\" is already the group of [organization qmmg1gvtd5ib]"
+assert_contains "$out" "$T/bad.conf:$((base + 8)): [organization g3] group: \"www-data\" is reserved for the system"
+out=$(wrap "$LOGTOCTL" --config "$T/bad.conf" sync 2>&1) && fail "sync with a bad configuration: $out"
+nss_getent group acme >/dev/null 2>&1 || ! have_nss_wrapper || fail "the snapshot stays as it was"
 exit 0

@@ -24,6 +24,8 @@ sync_setup() {
     write_config "$CFG" "$T" "[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $T/m2m.secret
+# No pacing: these tests count requests, not time (sync_ratelimit.sh checks the pacing).
+request_interval = 0
 [identity]
 email_domains = example.com"
     STATE=$T/state
@@ -122,4 +124,18 @@ n += sum(pages(count("/organizations/%s/users" % o["id"])) for o in orgs)
 print(n)
 PY
     idp_ctl POST /stats/reset >/dev/null
+}
+
+# nss_run CMD...: CMD with nss_wrapper: local accounts from the fixture files, ours from the
+# module and $SNAP. nss_getent ARGS: getent so. have_nss_wrapper: can they run here?
+# shellcheck disable=SC2086
+NSS_WRAPPER_LIB=$(echo ${NSS_WRAPPER_LIB:-}) # pkg-config leaves a trailing blank
+nss_run() {
+    env LD_PRELOAD="$(module_preload "$NSS_WRAPPER_LIB")" NSS_WRAPPER_PASSWD="$top_srcdir/tests/data/nss/passwd" \
+        NSS_WRAPPER_GROUP="$top_srcdir/tests/data/nss/group" NSS_WRAPPER_MODULE_SO_PATH="$LOGTO_NSS_MODULE" \
+        NSS_WRAPPER_MODULE_FN_PREFIX=logto LOGTO_NSS_SNAPSHOT="$SNAP" "$@"
+}
+nss_getent() { nss_run getent "$@"; }
+have_nss_wrapper() {
+    [ -n "$NSS_WRAPPER_LIB" ] && [ -e "$NSS_WRAPPER_LIB" ] && [ -n "${LOGTO_NSS_MODULE:-}" ]
 }

@@ -9,7 +9,9 @@
 #  - two users whose sub hashes to the same UID: with --no-persist-uids both are refused and the
 #    UID is blocked; by default the older account keeps the hash, the other gets the first free
 #    probe value, written to its custom_data; a second host (another state directory) synced
-#    from the same tenant gives both users the same UIDs.
+#    from the same tenant gives both users the same UIDs;
+#  - sync --user NAME: one user's entry refreshed by the same rules, nothing else touched; every
+#    name the rules refuse (hostile or not) refused with a message and nothing written.
 . "$top_srcdir/tests/integration/sync_lib.sh"
 
 sync_setup
@@ -91,6 +93,7 @@ T2=$(test_tmpdir)
 CFG2=$T2/logto.conf
 write_config "$CFG2" "$T2" "[sync]
 m2m_client_id = m2m-app
+request_interval = 0
 m2m_client_secret_file = $T/m2m.secret
 [identity]
 email_domains = example.com"
@@ -106,4 +109,42 @@ idp_ctl PATCH /users/carlupper002 '{"username":"carl_b"}' >/dev/null || fail "re
 json=$(ctl sync --json) || fail "sync after the rename"
 assert_eq "$(printf '%s' "$json" | jget '[b["name"] for b in d["blocked"]["names"]]')" '["gina"]'
 assert_eq "$(ctl user --offline --json carl | jget 'd["snapshot"]["sub"]')" carlupper001 "Carl has carl now"
+
+# ---- sync --user NAME (issue 17.5)
+# refuse_user WHAT WANT_RC TEXT NAME: refused with that exit status and message, nothing written.
+refuse_user() {
+    before=$(tree_state "$STATE")
+    ctl sync --user "$4" >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" = "$2" ] || fail "sync --user ($1) exited $rc, expected $2: $(cat "$T/err")"
+    assert_contains "$(cat "$T/err")" "$3" "sync --user ($1)"
+    assert_not_contains "$(cat "$T/err")" "$(printf '\033')" "sync --user ($1): raw escape"
+    assert_eq "$(tree_state "$STATE")" "$before" "sync --user ($1) wrote nothing"
+}
+refuse_user "case variant" 1 "names are lower case (the name would be alice)" Alice
+refuse_user "control character" 1 "is not a valid user name" "$(printf 'al\033[31mice')"
+refuse_user "local account" 1 "root is a local account of this host" root
+refuse_user "system name" 1 "systemd-evil is a reserved name" systemd-evil
+refuse_user "blocked" 1 "gina: the name is blocked" gina
+refuse_user "unknown" 6 "no Logto user of this host is named nosuch" nosuch
+# carl is carlupper001's in the snapshot; Logto now gives it to carlupper002.
+idp_ctl PATCH /users/carlupper001 '{"username":"carl_a"}' >/dev/null || fail "rename Carl"
+idp_ctl PATCH /users/carlupper002 '{"username":"carl"}' >/dev/null || fail "rename carl_b"
+refuse_user "held by another subject" 1 "carl is held on this host by Logto user carlupper001" carl
+# A new user: added, nobody else touched (ivy, also new, stays out until a full sync).
+idp_ctl POST /users '{"id":"hankuser0001","username":"hank"}' >/dev/null || fail "create hank"
+idp_ctl POST /users '{"id":"ivyuser00001","username":"ivy"}' >/dev/null || fail "create ivy"
+json=$(ctl sync --user hank --json) || fail "sync --user hank: $json"
+assert_eq "$(printf '%s' "$json" | jget 'sorted({c["name"] for c in d["changes"]})')" '["hank"]' "only hank changed"
+assert_eq "$(printf '%s' "$json" | jget 'd["user"]')" hank "the report names the user"
+assert_eq "$(ctl user --offline --json hank | jget 'd["snapshot"]["sub"]')" hankuser0001 "hank served"
+ctl user --offline ivy >/dev/null 2>&1
+assert_eq "$?" 6 "ivy untouched"
+assert_eq "$(ctl user --offline --json carl | jget 'd["snapshot"]["sub"]')" carlupper001 "carl untouched"
+# Gone from Logto: removed.
+idp_ctl DELETE /users/hank >/dev/null || fail "delete hank"
+ctl sync --user hank >"$T/out" 2>"$T/err" || fail "sync --user hank (deleted): $(cat "$T/err")"
+assert_contains "$(cat "$T/out")" "user hank: only this entry was refreshed"
+ctl user --offline hank >/dev/null 2>&1
+assert_eq "$?" 6 "hank removed"
 exit 0

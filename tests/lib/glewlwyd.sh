@@ -2,7 +2,7 @@
 # shellcheck shell=sh
 # Start / stop / drive Glewlwyd (Debian's `glewlwyd` package), a real third-party OpenID
 # provider, from shell tests. Source it after tests/lib/testenv.sh and tests/lib/idp.sh (for the
-# per-run CA: idp__make_certs).
+# per-run CA, idp__make_certs, and server_wait / server_stop).
 #
 #   glew_start
 #       Runs $GLEWLWYD (default: glewlwyd from PATH). Skips (exit 77) when it, sqlite3, jq,
@@ -113,20 +113,10 @@ glew_start() {
         ) &
         GLEW_PID=$!
         GLEW_URL=https://127.0.0.1:$glew__port/api
-        glew__i=0
-        while [ "$glew__i" -lt 200 ] && kill -0 "$GLEW_PID" 2>/dev/null; do
-            # Any HTTP answer over TLS with our CA: the server is up (/api/ itself is a 404).
-            glew__st=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$GLEW_CA" "$GLEW_URL/" \
-                2>/dev/null) || glew__st=000
-            [ "$glew__st" != 000 ] && break
-            sleep 0.1
-            glew__i=$((glew__i + 1))
-        done
-        kill -0 "$GLEW_PID" 2>/dev/null && [ "${glew__st:-000}" != 000 ] && break
+        server_wait "$GLEW_PID" 200 glew__answers && break
         glew__say "glewlwyd did not start on port $glew__port (try $glew__try); its log:"
         sed 's/^/  /' "$GLEW_LOG" >&2
-        kill "$GLEW_PID" 2>/dev/null
-        wait "$GLEW_PID" 2>/dev/null
+        server_stop "$GLEW_PID"
         GLEW_PID=
         [ "$glew__try" -lt 3 ] || fail "glewlwyd would not start"
     done
@@ -137,18 +127,16 @@ glew_start() {
         fail "cannot sign in to Glewlwyd's admin API"
 }
 
+# Any HTTP answer over TLS with our CA: the server is up (/api/ itself is a 404).
+glew__answers() {
+    glew__st=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$GLEW_CA" "$GLEW_URL/" \
+        2>/dev/null) || glew__st=000
+    [ "$glew__st" != 000 ]
+}
+
 glew_stop() {
     if [ -n "${GLEW_PID:-}" ]; then
-        if kill -0 "$GLEW_PID" 2>/dev/null; then
-            kill -TERM "$GLEW_PID" 2>/dev/null || :
-            glew__i=0
-            while kill -0 "$GLEW_PID" 2>/dev/null && [ "$glew__i" -lt 50 ]; do
-                sleep 0.1
-                glew__i=$((glew__i + 1))
-            done
-            kill -KILL "$GLEW_PID" 2>/dev/null || :
-        fi
-        wait "$GLEW_PID" 2>/dev/null || :
+        server_stop "$GLEW_PID"
         GLEW_PID=
     fi
     if [ -n "${GLEW_DIR:-}" ]; then

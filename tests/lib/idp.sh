@@ -12,6 +12,10 @@
 #       Stops the server (TERM, then KILL after 5 s), reaps it, removes IDP_DIR. Idempotent.
 #   idp_ctl METHOD PATH [JSON]
 #       Calls the control API; prints the response body; non-zero when the HTTP status >= 400.
+#   server_wait PID TRIES CMD [ARGS...] / server_stop PID
+#       Wait for a server we started (CMD: its readiness check, every 0.1 s) / stop it. Shared
+#       with tests/lib/glewlwyd.sh; here, not in testenv.sh, because this file also serves
+#       without it (bench/, tools/demo, tests/idp/test/idp-sh.test.js).
 #   idp_json_field JSON KEY
 #       Prints the value of the first "KEY" member in JSON (a string without quotes, or the
 #       raw number/boolean/null). Meant for the flat objects the control API returns.
@@ -55,6 +59,36 @@ idp__json_field() { # JSON KEY -- value after the first "KEY": (string unquoted,
 }
 
 idp_json_field() { idp__json_field "$@"; }
+
+# server_wait PID TRIES CMD [ARGS...]: run CMD every 0.1 s until it succeeds, at most TRIES
+# times, while PID lives. 0: ready; 1: PID exited first; 2: not ready after TRIES checks.
+server_wait() {
+    srv__pid=$1
+    srv__max=$2
+    shift 2
+    srv__i=0
+    until "$@"; do
+        kill -0 "$srv__pid" 2>/dev/null || return 1
+        srv__i=$((srv__i + 1))
+        [ "$srv__i" -lt "$srv__max" ] || return 2
+        sleep 0.1
+    done
+    return 0
+}
+
+# server_stop PID: TERM, KILL when it is still there after 5 s, then reap it.
+server_stop() {
+    if kill -0 "$1" 2>/dev/null; then
+        kill -TERM "$1" 2>/dev/null || :
+        srv__i=0
+        while kill -0 "$1" 2>/dev/null && [ "$srv__i" -lt 50 ]; do
+            sleep 0.1
+            srv__i=$((srv__i + 1))
+        done
+        kill -KILL "$1" 2>/dev/null || :
+    fi
+    wait "$1" 2>/dev/null || :
+}
 
 idp__make_certs() { # DIR
     d=$1
@@ -167,25 +201,21 @@ idp_start() {
     ) &
     IDP_PID=$!
 
-    idp__i=0
-    while [ ! -s "$IDP_DIR/ready.json" ]; do
-        if ! kill -0 "$IDP_PID" 2>/dev/null; then
-            idp__say "the test IdP exited before it was ready; its log:"
-            sed 's/^/  /' "$IDP_LOG" >&2
-            wait "$IDP_PID" 2>/dev/null
-            IDP_PID=
-            idp_stop
-            return 1
-        fi
-        idp__i=$((idp__i + 1))
-        if [ "$idp__i" -gt 200 ]; then
-            idp__say "the test IdP was not ready after 20 s; its log:"
-            sed 's/^/  /' "$IDP_LOG" >&2
-            idp_stop
-            return 1
-        fi
-        sleep 0.1
-    done
+    server_wait "$IDP_PID" 200 test -s "$IDP_DIR/ready.json"
+    case $? in
+    1)
+        idp__say "the test IdP exited before it was ready; its log:"
+        sed 's/^/  /' "$IDP_LOG" >&2
+        idp_stop
+        return 1
+        ;;
+    2)
+        idp__say "the test IdP was not ready after 20 s; its log:"
+        sed 's/^/  /' "$IDP_LOG" >&2
+        idp_stop
+        return 1
+        ;;
+    esac
 
     idp__ready=$(cat "$IDP_DIR/ready.json")
     IDP_URL=$(idp__json_field "$idp__ready" url)
@@ -197,16 +227,7 @@ idp_start() {
 
 idp_stop() {
     if [ -n "${IDP_PID:-}" ]; then
-        if kill -0 "$IDP_PID" 2>/dev/null; then
-            kill -TERM "$IDP_PID" 2>/dev/null || :
-            idp__i=0
-            while kill -0 "$IDP_PID" 2>/dev/null && [ "$idp__i" -lt 50 ]; do
-                sleep 0.1
-                idp__i=$((idp__i + 1))
-            done
-            kill -KILL "$IDP_PID" 2>/dev/null || :
-        fi
-        wait "$IDP_PID" 2>/dev/null || :
+        server_stop "$IDP_PID"
         IDP_PID=
     fi
     if [ -n "${IDP_DIR:-}" ]; then

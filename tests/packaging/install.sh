@@ -254,6 +254,14 @@ if [ -f "$top_srcdir/etc/systemd/logto-sync.timer" ]; then
 else
     sync_units="no sync units in this tree yet"
 fi
+# The root helper: its socket enabled by the package, the template service never enabled itself.
+if [ -f "$top_srcdir/etc/systemd/logto-helper.socket" ]; then
+    for u in logto-helper.socket logto-helper@.service; do
+        assert_eq "$(owner "/lib/systemd/system/$u")" logtoctl "owner of $u"
+    done
+    assert_eq "$(owner /usr/libexec/nss-pam-logto/logto-helper)" logtoctl "owner of logto-helper"
+    assert_eq "$(in_root systemctl is-enabled logto-helper.socket 2>&1)" enabled "logto-helper.socket"
+fi
 
 # pam-auth-update: the profile is registered (seen), and whether it is enabled by default
 # follows its Default: field.

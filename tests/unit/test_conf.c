@@ -209,6 +209,10 @@ static void test_defaults(void)
         return;
 
     CHECK_INT(cfg->profile, LOGTO_PROFILE_LOGTO);
+    CHECK_STR(logto_idp_name(cfg), "Logto");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_LABEL), "Logto");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_IN), "in Logto");
+    CHECK_STR(logto_idp_name(NULL), "Logto");
     CHECK_STR(cfg->endpoint, "https://auth.example.com");
     CHECK_STR(cfg->issuer, "https://auth.example.com/oidc");
     CHECK_STR(cfg->client_id, "app");
@@ -254,6 +258,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->lookup_burst, 10);
     CHECK_INT(cfg->lookup_cache_ttl, 60);
     CHECK(!cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 100);
+    CHECK_INT(cfg->rate_limit_budget, 300);
     CHECK_STR(cfg->state_dir, LOGTO_STATE_DIR);
     CHECK_STR(cfg->cache_dir, LOGTO_CACHE_DIR);
     CHECK(!cfg->debug);
@@ -295,6 +301,10 @@ static void test_generic_defaults(void)
     CHECK_INT(cfg->profile, LOGTO_PROFILE_GENERIC);
     CHECK(cfg->endpoint == NULL);
     CHECK_STR(cfg->issuer, "https://sso.example.com/realms/x");
+    /* What messages call the provider (issue 14.10): never Logto under this profile. */
+    CHECK_STR(logto_idp_name(cfg), "the identity provider");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_LABEL), "identity-provider");
+    CHECK_STR(logto_idp_text(cfg, LOGTO_IDP_IN), "at the identity provider");
     _cleanup_free_ char *scopes = logto_strv_join(cfg->scopes, " ");
     CHECK_STR(scopes, "openid offline_access profile email");
     _cleanup_free_ char *names = logto_strv_join(cfg->name_claims, " ");
@@ -356,6 +366,7 @@ static void test_every_key(void)
     }
 
     CHECK_INT(cfg->profile, LOGTO_PROFILE_LOGTO);
+    CHECK_STR(logto_config_org_group(cfg, "pbl95zlwkzx4"), "acme");
     CHECK_STR(cfg->endpoint, "https://id.example.org");
     CHECK_STR(cfg->issuer, "https://id.example.org/oidc");
     CHECK_STR(cfg->client_id, "device-app");
@@ -408,6 +419,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->lookup_burst, 4);
     CHECK_INT(cfg->lookup_cache_ttl, 300);
     CHECK(cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 250);
+    CHECK_INT(cfg->rate_limit_budget, 120);
     CHECK_STR(cfg->state_dir, "/srv/logto/state");
     CHECK_STR(cfg->cache_dir, "/srv/logto/cache");
     CHECK(cfg->debug);
@@ -439,13 +452,23 @@ static void test_every_key(void)
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_INT(star->allow_any_user, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 57);
+    CHECK_INT(star->line, 59);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
     CHECK_INT(sshd->flow, LOGTO_FLOW_DEVICE);
     CHECK_INT(sshd->qr, LOGTO_UNSET);
     CHECK(sshd->require_roles == NULL);
+
+    /* [user alice]: found by name only, trailing slash dropped, GECOS subfields kept. */
+    const struct logto_user_override *o = logto_config_user_override(cfg, "alice");
+    CHECK_INT(cfg->n_user_overrides, 1);
+    CHECK(logto_config_user_override(cfg, "bob") == NULL);
+    CHECK(logto_config_user_override(cfg, "alic") == NULL);
+    CHECK_STR(o ? o->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(o ? o->home : NULL, "/srv/alice");
+    CHECK_STR(o ? o->gecos : NULL, "Alice Example,Room 1,+1 555 0100");
+    CHECK_STR(o ? o->file : NULL, f.path);
 }
 
 static void test_every_key_generic(void)
@@ -506,19 +529,21 @@ static const struct error_case error_cases[] = {
     { BASE "timeout = 5 minutes\n", 4,
       "[logto] timeout: \"5 minutes\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[ldap]\nuri = x\n", 4,
-      "unknown section [ldap] (use [logto], [identity], [sync], [publish], [relay], "
-      "[paths], [log] or "
-      "[service NAME])" },
+      "unknown section [ldap] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+      "[log], "
+      "[service NAME], [user NAME] or [organization ID])" },
     { BASE "[logto extra]\n", 4,
-      "unknown section [logto ...] (use [logto], [identity], [sync], [publish], [relay], "
-      "[paths], [log] or "
-      "[service NAME])" },
+      "unknown section [logto ...] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+      "[log], "
+      "[service NAME], [user NAME] or [organization ID])" },
     { BASE "colour = blue\n", 4, "[logto] unknown key \"colour\"" },
     { BASE "shell = /bin/sh\n", 4, "[logto] unknown key \"shell\" (it belongs in [identity])" },
     { BASE "[service sshd]\nendpoint = https://x.example\n", 5,
       "[service sshd] unknown key \"endpoint\" (it belongs in [logto])" },
     { BASE "[identity]\nrequire_roles = a\n", 5,
       "[identity] unknown key \"require_roles\" (it belongs in [service NAME])" },
+    { BASE "[identity]\ngroup = acme\n", 5,
+      "[identity] unknown key \"group\" (it belongs in [organization ID])" },
     { "client_id = a\n[logto]\n", 1, "client_id: key outside of a section (start with [logto])" },
     { BASE "just words\n", 4, "not a \"key = value\" line or a [section] header" },
     { BASE " = value\n", 4, "missing key before \"=\"" },
@@ -544,6 +569,10 @@ static const struct error_case error_cases[] = {
     { BASE "[sync]\nlookup_rate = -1\n", 5, "[sync] lookup_rate: \"-1\" is not a whole number" },
     { BASE "[sync]\nlookup_cache_ttl = 2h\n", 5,
       "[sync] lookup_cache_ttl: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrate_limit_budget = 2h\n", 5,
+      "[sync] rate_limit_budget: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrequest_interval = 11s\n", 5,
+      "[sync] request_interval: \"11s\" is out of range (0..10s)" },
     { BASE "[service sshd]\nallow_any_user = everyone\n", 5,
       "[service sshd] allow_any_user: \"everyone\" is not a boolean (use yes or no)" },
     { BASE "poll_interval = 500ms\n", 4,
@@ -653,6 +682,57 @@ static const struct error_case error_cases[] = {
     { BASE "[service sshd]\nflow = sms\n", 5,
       "[service sshd] flow: \"sms\" is not one of: device, password, both" },
     { BASE "[service sshd]\nqr = \n", 5, "[service sshd] qr: empty value" },
+
+    /* [user NAME] overrides: only shell, home and gecos, each as clean as the IdP's. */
+    { BASE "[user]\n", 4, "[user] needs the name of a Logto user: [user NAME]" },
+    { BASE "[user Alice]\n", 4, "[user]: \"Alice\" is not a valid user name" },
+    { BASE "[user systemd-x]\n", 4,
+      "[user systemd-x]: systemd-x starts like the names of system accounts (_, systemd-, "
+      "debian-), so no Logto user can have it" },
+    { BASE "[user alice]\nuid = 0\n", 5,
+      "[user alice] uid: cannot be overridden (only shell, home and gecos can: the name, UIDs, "
+      "GIDs and groups come from the identity provider alone, so that every host gives one "
+      "person the same files and groups)" },
+    { BASE "[user alice]\ngroups = wheel\n", 5,
+      "[user alice] groups: cannot be overridden (only shell, home and gecos can: the name, "
+      "UIDs, GIDs and groups come from the identity provider alone, so that every host gives "
+      "one person the same files and groups)" },
+    { BASE "[user alice]\nrequire_roles = a\n", 5,
+      "[user alice] unknown key \"require_roles\" (it belongs in [service NAME])" },
+    { BASE "[identity]\ngecos = x\n", 5,
+      "[identity] unknown key \"gecos\" (it belongs in [user NAME])" },
+    { BASE "[user alice]\nhome = home/alice\n", 5,
+      "[user alice] home: \"home/alice\" is not an absolute path" },
+    { BASE "[user alice]\nhome = /home/../root\n", 5,
+      "[user alice] home: \"/home/../root\" must not contain . or .. components" },
+    { BASE "[user alice]\nhome = /\n", 5,
+      "[user alice] home: \"/\" is not a clean absolute path (no empty components, not \"/\")" },
+    { BASE "[user alice]\nhome = /srv/a,b\n", 5,
+      "[user alice] home: \"/srv/a,b\" contains one of \":,\"" },
+    { BASE "[user alice]\nhome = /srv/a:0:0\n", 5,
+      "[user alice] home: \"/srv/a:0:0\" contains a control character or one of \":\"" },
+    { BASE "[user alice]\nshell = /bin/sh:x\n", 5,
+      "[user alice] shell: \"/bin/sh:x\" is not a shell path ([A-Za-z0-9/._+-])" },
+    { BASE "[user alice]\nshell = bash\n", 5,
+      "[user alice] shell: \"bash\" is not an absolute path" },
+    { BASE "[user alice]\ngecos = Alice:0:0\n", 5,
+      "[user alice] gecos: contains \":\" (it would end the passwd field)" },
+    { BASE "[user alice]\ngecos = Alice\x1b[2J\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = Alice\xe2\x80\xae"
+           "evil\n",
+      5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = Alice\rBob\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\ngecos = \xff\n", 5,
+      "[user alice] gecos: contains a control, bidi or other invisible character, or invalid "
+      "UTF-8" },
+    { BASE "[user alice]\nshell = /bin/sh\n[user alice]\nshell = /bin/zsh\n", 7,
+      "[user alice] shell: set twice in this file (first on line 5)" },
 
     /* Whole-configuration rules. */
     { "[logto]\nclient_id = a\n", 0,
@@ -1268,6 +1348,8 @@ static void test_dump(void)
     CHECK(strstr(dump, "\nid_range = 100000-165535\n") != NULL);
     CHECK(strstr(dump, "\ngroups = roles organization_roles\n") != NULL);
     CHECK(strstr(dump, "\ngroups_claim =\n") != NULL);
+    CHECK(strstr(dump, "\n[user alice]\nshell = /usr/sbin/nologin\nhome = /srv/alice\n"
+                       "gecos = Alice Example,Room 1,+1 555 0100\n") != NULL);
 
     /* The dump is a configuration that loads back to the same dump. */
     fx_new(&g, dump);
@@ -1295,12 +1377,67 @@ static void test_dump(void)
     }
 }
 
+/* [organization ID] group = NAME: used as given; every bad section named by file, line and key. */
+static void test_org_groups(void)
+{
+    struct fx f;
+    _cleanup_strv_ char **errors = NULL;
+    struct logto_config *cfg = NULL;
+    static const char *const want[] = {
+        ":6: [organization]: \"bad/id\" is not an organization ID",
+        ":9: [organization b2] group: \"Acme\" is not a group name",
+        ":17: [organization r1] unknown key \"colour\"",
+        ":11: [organization c3] group: \"acme\" is already the group of [organization a1] "
+        "(\"acme\", ",
+        ":13: [organization d4] group: \"acme-admin\" could be a role group of [organization a1]",
+        ":15: [organization e5] group: \"mysql\" is reserved for the system",
+        ":16: [organization r1] sets no group",
+        ":19: [organization f6] group: \"org-x\" starts with [identity] org_group_prefix",
+        ":21: [organization g7] group: \"systemd\" would name its role groups like the system's",
+        ":23: [organization h8] group: \"logto-ops\" starts with [identity] role_group_prefix",
+        ":25: [organization i9] group: \"appsvc\" is listed in [identity] reserved_names",
+    };
+
+    fx_new(&f, BASE "[organization a1]\ngroup = acme\n[organization bad/id]\ngroup = x\n"
+                    "[organization b2]\ngroup = Acme\n[organization c3]\ngroup = acme\n"
+                    "[organization d4]\ngroup = acme-admin\n[organization e5]\ngroup = mysql\n"
+                    "[organization r1]\ncolour = blue\n[organization f6]\ngroup = org-x\n"
+                    "[organization g7]\ngroup = systemd\n[organization h8]\ngroup = logto-ops\n"
+                    "[organization i9]\ngroup = appsvc\n[identity]\nreserved_names = appsvc\n");
+    /* + 1: acme-admin could be a role group of both organizations named acme */
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), (int)ELEMENTSOF(want) + 1);
+    for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+        bool found = false;
+        for (size_t k = 0; errors && errors[k] && !found; k++)
+            found = logto_startswith(errors[k], f.path) && strstr(errors[k], want[i]);
+        if (!found)
+            fprintf(stderr, "no error like '%s'\n", want[i]);
+        CHECK(found);
+    }
+    logto_strv_free(TAKE_PTR(errors));
+
+    /* A valid one: the name as given, looked up by the exact ID; the ID form stays the default.
+     * Without the prefix, role names compete with it: that is left to the group mapping. */
+    fx_new(&f, BASE "[organization pbl95zlwkzx4]\ngroup = acme\n[identity]\nrole_group_prefix =\n");
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), 0);
+    CHECK_STR(logto_config_org_group(cfg, "pbl95zlwkzx4"), "acme");
+    CHECK(logto_config_org_group(cfg, "PBL95ZLWKZX4") == NULL);
+    CHECK(logto_config_org_group(cfg, "qmmg1gvtd5ib") == NULL);
+    logto_config_free(cfg);
+    cfg = NULL;
+    /* An empty organization prefix: every name may be an ID's group. */
+    fx_new(&f, BASE "[organization a1]\ngroup = acme\n[identity]\norg_group_prefix =\n");
+    CHECK_INT(logto_config_check(f.path, &cfg, &errors), 1);
+    CHECK(errors && strstr(errors[0], "starts with [identity] org_group_prefix \"\""));
+}
+
 static void test_keys(void)
 {
     size_t n = 0;
     const struct logto_config_key *keys = logto_config_keys(&n);
-    static const char *const sections[] = { "logto", "identity", "sync", "publish",
-                                            "relay", "paths",    "log",  "service" };
+    static const char *const sections[] = { "logto", "identity",    "sync", "publish",
+                                            "relay", "paths",       "log",  "service",
+                                            "user",  "organization" };
 
     CHECK(n >= 40);
     for (size_t i = 0; i < n; i++) {
@@ -1310,9 +1447,12 @@ static void test_keys(void)
         CHECK(known);
         CHECK(keys[i].name && *keys[i].name && keys[i].type && *keys[i].type);
         CHECK(keys[i].doc && *keys[i].doc);
-        /* Names are unique across sections: error hints and PAM arguments rely on it. */
+        /* Names are unique across sections: error hints and PAM arguments rely on it. [user
+         * NAME] reuses [identity]'s shell and home for the same values of one user. */
         for (size_t j = 0; j < i; j++)
-            CHECK(strcmp(keys[i].name, keys[j].name) != 0);
+            CHECK(
+                strcmp(keys[i].name, keys[j].name) != 0 ||
+                (strcmp(keys[i].section, "user") == 0 && strcmp(keys[j].section, "identity") == 0));
     }
     /* Profile-dependent defaults show both. */
     for (size_t i = 0; i < n; i++) {
@@ -1729,6 +1869,6 @@ TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key)
           TEST(test_every_key_generic), TEST(test_syntax), TEST(test_errors),
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
-          TEST(test_system_checks), TEST(test_service_resolution), TEST(test_management_opt_in),
-          TEST(test_dump), TEST(test_keys), TEST(test_sample), TEST(test_cli),
-          TEST(test_descriptors), TEST(test_locale))
+          TEST(test_system_checks), TEST(test_org_groups), TEST(test_service_resolution),
+          TEST(test_management_opt_in), TEST(test_dump), TEST(test_keys), TEST(test_sample),
+          TEST(test_cli), TEST(test_descriptors), TEST(test_locale))

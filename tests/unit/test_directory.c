@@ -203,6 +203,29 @@ static void test_upsert_update_fields(void)
     CHECK_INT(logto_directory_validate(d, &err), 0);
 }
 
+/* [organization o1] group = acme added (or changed) since the snapshot was written: a sign-in
+ * renames the organization's group for every member instead of being refused for its GID; a
+ * group of another kind or source with that GID still refuses the sign-in. */
+static void test_upsert_renamed_org_group(void)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *d = logto_directory_new();
+    struct logto_dir_user a = user_tmpl("alice", 10001, "sub-a");
+    struct logto_dir_user b = user_tmpl("bob", 10002, "sub-b");
+    struct logto_dir_group old = group_tmpl("org-o1", 20001, LOGTO_GROUP_ORG);
+    struct logto_dir_group renamed = group_tmpl("acme", 20001, LOGTO_GROUP_ORG);
+    struct logto_dir_group role = group_tmpl("acme-x", 20001, LOGTO_GROUP_ROLE);
+    struct logto_error err = { 0 };
+
+    old.source = renamed.source = role.source = fx_unconst("o1");
+    CHECK_INT(logto_directory_upsert_user(d, &b, &old, 1, &err), 0);
+    CHECK_INT(logto_directory_upsert_user(d, &a, &renamed, 1, &err), 0);
+    CHECK(group_named(d, "org-o1") == NULL);
+    CHECK_MEMBERS(d, "acme", "alice,bob");
+    CHECK_INT(logto_directory_validate(d, &err), 0);
+    CHECK_INT(logto_directory_upsert_user(d, &a, &role, 1, &err), -LOGTO_E_COLLISION);
+    CHECK_CONTAINS(err.message, "GID 20001 already belongs to acme");
+}
+
 static void test_upsert_collisions(void)
 {
     _cleanup_(logto_directory_freep) struct logto_directory *d = logto_directory_new();
@@ -943,6 +966,7 @@ int main(int argc, char **argv)
         TEST(test_upsert_new_user),
         TEST(test_upsert_memberships_exact),
         TEST(test_upsert_update_fields),
+        TEST(test_upsert_renamed_org_group),
         TEST(test_upsert_collisions),
         TEST(test_remove),
         TEST(test_validate),

@@ -645,6 +645,76 @@ static void test_home_shell(void)
     }
 }
 
+/* [user NAME] overrides (issue 17.6): shell, home and gecos of the user holding that name, with
+ * their origin; nobody else's, and never the name or the IDs. */
+static void test_overrides(void)
+{
+    struct logto_user_override alice = { .name = S("alice"),
+                                         .shell = S("/usr/sbin/nologin"),
+                                         .home = S("/srv/alice"),
+                                         .gecos = S("Alice,Room 1"),
+                                         .file = S("/etc/logto/logto.conf"),
+                                         .line = 12 };
+    struct logto_user_override local = { .name = S("localuser"),
+                                         .shell = S("/bin/zsh"),
+                                         .file = S("/etc/logto/logto.conf"),
+                                         .line = 20 };
+    struct logto_user_override *list[] = { &alice, &local };
+    static const char *const claims =
+        "{\"sub\":\"s1\",\"username\":\"%s\",\"name\":\"From IdP\","
+        "\"custom_data\":{\"loginShell\":\"/usr/bin/zsh\",\"uidNumber\":70000}}";
+    _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+    struct logto_error err = { 0 };
+    char text[512];
+
+    setup();
+    cfg.user_overrides = list;
+    cfg.n_user_overrides = ELEMENTSOF(list);
+
+    /* Without a section: the IdP's shell and gecos, the home pattern. */
+    snprintf(text, sizeof(text), claims, "bob");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/bin/zsh");
+    CHECK_INT(id ? (int)id->shell_origin : -1, LOGTO_ORIGIN_IDP);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_IDP);
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_STR(id ? id->home_from : NULL, "home pattern /home/%u");
+    logto_identity_free(TAKE_PTR(id));
+
+    /* alice's section replaces all three, says where from, and leaves name and IDs alone. */
+    snprintf(text, sizeof(text), claims, "alice");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(id ? id->home : NULL, "/srv/alice");
+    CHECK_STR(id ? id->gecos : NULL, "Alice,Room 1");
+    CHECK_INT(id ? (int)id->shell_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_OVERRIDE);
+    CHECK_STR(id ? id->shell_from : NULL, "[user alice] at /etc/logto/logto.conf:12");
+    CHECK_STR(logto_origin_name(LOGTO_ORIGIN_OVERRIDE), "override");
+    CHECK_STR(id ? id->name : NULL, "alice");
+    CHECK_INT(id ? id->uid : 0, 70000);
+    logto_identity_free(TAKE_PTR(id));
+
+    /* Only what the section sets; no gecos claim: the default (empty). */
+    alice.home = alice.gecos = NULL;
+    CHECK_INT(map_text("{\"sub\":\"s1\",\"username\":\"alice\"}", &id, &err), 0);
+    CHECK_STR(id ? id->shell : NULL, "/usr/sbin/nologin");
+    CHECK_STR(id ? id->home : NULL, "/home/alice");
+    CHECK_INT(id ? (int)id->home_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_INT(id ? (int)id->gecos_origin : -1, LOGTO_ORIGIN_DEFAULT);
+    CHECK_STR(logto_origin_name(id ? id->gecos_origin : LOGTO_ORIGIN_IDP), "default");
+    logto_identity_free(TAKE_PTR(id));
+
+    /* A section named like a local account: the Logto user of that name is still refused, so the
+     * section reaches no passwd entry (the local one is never ours to change). */
+    snprintf(text, sizeof(text), claims, "localuser");
+    CHECK_INT(map_text(text, &id, &err), 0);
+    CHECK_INT(id ? logto_identity_check_local(&ctx, id, &err) : 0, -LOGTO_E_COLLISION);
+    cfg.user_overrides = NULL;
+    cfg.n_user_overrides = 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static void test_lists(void)
@@ -786,13 +856,20 @@ static void test_reserved_names(void)
         { "logto-admin", "role_group_prefix 'logto-'" },
         { "org-acme", "org_group_prefix 'org-'" },
         { "orgrole-x", "org_role_group_prefix" },
+        /* [organization ID] group = acme: the group and its role groups */
+        { "acme", "is the group 'acme' of [organization pbl95zlwkzx4]" },
+        { "acme-dev", "[organization pbl95zlwkzx4]" },
     };
     const char *const *list;
     size_t n = logto_name_system_list(&list);
     char text[256];
+    struct logto_org_group acme = { .id = S("pbl95zlwkzx4"), .group = S("acme") };
+    struct logto_org_group *orgs[] = { &acme };
 
     setup();
     cfg.reserved_names = keep("appsvc");
+    cfg.org_groups = orgs;
+    cfg.n_org_groups = 1;
     for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
         _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
         struct logto_error err = { 0 };
@@ -804,7 +881,8 @@ static void test_reserved_names(void)
     }
     /* Names merely close to them, and a prefix whose groups are not made, are fine. */
     cfg.groups_from_orgs = false;
-    static const char *const fine[] = { "mysqladmin", "dockerfan", "org-acme", "alogto-x" };
+    static const char *const fine[] = { "mysqladmin", "dockerfan", "org-acme",
+                                        "alogto-x",   "acmes",     "xacme-dev" };
     for (size_t i = 0; i < ELEMENTSOF(fine); i++) {
         _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
         struct logto_error err = { 0 };
@@ -993,7 +1071,10 @@ static void test_groups(void)
         { "\"roles\":[\"Admin\",\"admin\",\"dev\"]", { "logto-admin" }, 2, 2 },
         { "\"roles\":[\"ops team\",\"ops_team\",\"ops:team\"]", { "logto-ops_team" }, 1, 3 },
         { "\"organizations\":[\"ABC1\",\"abc1\"]", { "org-abc1" }, 1, 2 },
-        { "\"organization_roles\":[\"org1:a-b\",\"org1-a:b\"]", { "orgrole-org1-a-b" }, 1, 2 },
+        /* An organization ID with '-' has no ID-form group: "orgrole-org1-a-b" is org1's role
+         * a-b alone, never also role b of organization "org1-a". */
+        { "\"organization_roles\":[\"org1:a-b\",\"org1-a:b\"]", { NULL }, 2, 1 },
+        { "\"organizations\":[\"org1-a\"]", { "org-org1-a" }, 1, 1 },
         /* not valid as a group name: too long after the prefix */
         { "\"roles\":[\"a-very-long-role-name-beyond-the-limit\"]", { NULL }, 1, 1 },
         /* local groups always win: by name and by GID */
@@ -1446,6 +1527,51 @@ static void test_chosen_ids_signin(void)
 }
 
 /* The clash policy over the groups of many users, as sync applies it. */
+/* [organization ID] group = acme: the organization's group is acme (the ID's GID), its role
+ * groups acme-<role>; other organizations keep the ID form. A role named like an organization
+ * role's group (empty role prefix) loses that name, the organization role's group keeps it. */
+static void test_org_group_names(void)
+{
+    struct logto_org_group acme = { .id = S("pbl95zlwkzx4"), .group = S("acme") };
+    struct logto_org_group *orgs[] = { &acme };
+    const struct logto_dir_group *a, *ar, *q, *qr;
+    struct logto_dir_group *g;
+    struct logto_error err = { 0 };
+    uint32_t gid;
+    size_t n;
+
+    setup();
+    cfg.org_groups = orgs;
+    cfg.n_org_groups = 1;
+    cfg.role_group_prefix = NULL;
+    cfg.org_role_group_prefix = S("org-");
+    groups_of("{\"sub\":\"s\",\"username\":\"alice\",\"roles\":[\"org-q1-admin\"],"
+              "\"organizations\":[\"pbl95zlwkzx4\",\"q1\"],"
+              "\"organization_roles\":[\"pbl95zlwkzx4:admin\",\"q1:admin\"]}",
+              &g, &n, 0);
+    CHECK_INT(n, 5);
+    a = find_group(g, n, "acme");
+    ar = find_group(g, n, "acme-admin");
+    q = find_group(g, n, "org-q1");
+    qr = find_group(g, n, "org-q1-admin");
+    CHECK(a && ar && q && qr);
+    CHECK(find_group(g, n, "org-pbl95zlwkzx4") == NULL);
+    if (a && ar && qr) {
+        CHECK_INT(a->kind, LOGTO_GROUP_ORG);
+        CHECK_STR(a->source, "pbl95zlwkzx4");
+        CHECK_INT(logto_identity_hash_id("logto-gid:org:", "pbl95zlwkzx4", LOGTO_ID_MIN_DEFAULT,
+                                         LOGTO_ID_MAX_DEFAULT, &gid, &err),
+                  0);
+        CHECK_INT(a->gid, gid); /* naming it changes the name only */
+        CHECK_INT(ar->kind, LOGTO_GROUP_ORG_ROLE);
+        CHECK_STR(ar->source, "pbl95zlwkzx4:admin");
+        CHECK_INT(qr->kind, LOGTO_GROUP_ORG_ROLE); /* not the hostile role's */
+    }
+    CHECK_INT(log_count("identity-skip-group"), 1);
+    CHECK_INT(log_count("kind=role source=\"org-q1-admin\""), 1);
+    logto_identity_groups_free(g, n);
+}
+
 static void test_group_clashes(void)
 {
     struct logto_dir_group g[] = {
@@ -1463,38 +1589,39 @@ static void test_group_clashes(void)
         /* 7, 8: two users whose private groups share a name: both go */
         { .name = S("gus"), .gid = 2000007, .kind = LOGTO_GROUP_PRIVATE, .source = S("sg1") },
         { .name = S("gus"), .gid = 2000008, .kind = LOGTO_GROUP_PRIVATE, .source = S("sg2") },
-        /* 9, 10: a GID shared by an organization group and a role group: both go */
+        /* 9, 10: a GID shared by an organization group and a role group: the role group goes */
         { .name = S("org-x"), .gid = 2000009, .kind = LOGTO_GROUP_ORG, .source = S("x") },
         { .name = S("dev"), .gid = 2000009, .kind = LOGTO_GROUP_ROLE, .source = S("dev") },
         /* 11: an organization group with bob's private GID: it stays, bob's group goes */
         { .name = S("org-y"), .gid = 2000002, .kind = LOGTO_GROUP_ORG, .source = S("y") },
     };
-    static const bool marked[] = { true,  true, false, true, true, false,
-                                   false, true, true,  true, true, false };
+    static const bool marked[] = { true,  true, false, true,  true, false,
+                                   false, true, true,  false, true, false };
     const char *why[ELEMENTSOF(g)];
     struct logto_error err = { 0 };
 
-    CHECK_INT(logto_identity_group_clashes(g, ELEMENTSOF(g), why, &err), 8);
+    CHECK_INT(logto_identity_group_clashes(g, ELEMENTSOF(g), why, &err), 7);
     for (size_t i = 0; i < ELEMENTSOF(g); i++) {
         if ((why[i] != NULL) != marked[i])
             fprintf(stderr, "group %zu (%s): %s\n", i, g[i].name, why[i] ? why[i] : "kept");
         CHECK((why[i] != NULL) == marked[i]);
     }
     CHECK_CONTAINS(why[3], "name clashes");
-    CHECK_CONTAINS(why[9], "GID clashes");
+    CHECK_CONTAINS(why[10], "GID clashes");
 
     /* The verdict does not depend on the order groups arrive in. */
     struct logto_dir_group rev[ELEMENTSOF(g)];
     const char *why_rev[ELEMENTSOF(g)];
     for (size_t i = 0; i < ELEMENTSOF(g); i++)
         rev[i] = g[ELEMENTSOF(g) - 1 - i];
-    CHECK_INT(logto_identity_group_clashes(rev, ELEMENTSOF(g), why_rev, &err), 8);
+    CHECK_INT(logto_identity_group_clashes(rev, ELEMENTSOF(g), why_rev, &err), 7);
     for (size_t i = 0; i < ELEMENTSOF(g); i++)
         CHECK((why_rev[ELEMENTSOF(g) - 1 - i] != NULL) == marked[i]);
 }
 
 TEST_MAIN(TEST(test_names), TEST(test_name_chain_config), TEST(test_name_owner), TEST(test_uids),
-          TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_lists),
-          TEST(test_caps), TEST(test_reserved_names), TEST(test_check_local),
+          TEST(test_uid_hash), TEST(test_gecos), TEST(test_home_shell), TEST(test_overrides),
+          TEST(test_lists), TEST(test_caps), TEST(test_reserved_names), TEST(test_check_local),
           TEST(test_file_has_user), TEST(test_groups), TEST(test_mgmt), TEST(test_collisions),
-          TEST(test_check_directory), TEST(test_chosen_ids_signin), TEST(test_group_clashes))
+          TEST(test_check_directory), TEST(test_chosen_ids_signin), TEST(test_org_group_names),
+          TEST(test_group_clashes))

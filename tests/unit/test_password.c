@@ -254,9 +254,9 @@ static void test_experience_errors(void)
 
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct logto_error err = { 0 };
-        CHECK_INT(
-            logto_password_experience_error(cases[i].status, cases[i].code, cases[i].message, &err),
-            cases[i].want);
+        CHECK_INT(logto_password_experience_error(cases[i].status, cases[i].code, cases[i].message,
+                                                  NULL, &err),
+                  cases[i].want);
         CHECK_CONTAINS(err.message, cases[i].text);
         CHECK(!strchr(err.message, '\n'));
         CHECK(!strchr(err.message, '\x1b'));
@@ -264,6 +264,26 @@ static void test_experience_errors(void)
         CHECK(!strstr(err.message, "<script>"));
         /* A verdict is shown to the person: pam_logto hides texts that name HTTP. */
         CHECK(cases[i].want != -LOGTO_E_DENIED || !strstr(err.message, "HTTP"));
+    }
+
+    /* user.sign_in_method_not_enabled names the sign-in method to enable from the identifier
+     * type the sign-in sent (one mapping, no override in the caller). */
+    static const struct {
+        const char *type, *method, *enable;
+    } types[] = {
+        { "username", "with a username:", "Sign-up and sign-in: username and password)" },
+        { "email", "with an e-mail address:", "Sign-up and sign-in: e-mail address and password)" },
+        { NULL, "with this identifier:", "username or e-mail address and password)" },
+        { "phone", "with this identifier:", "username or e-mail address and password)" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+        struct logto_error err = { 0 };
+        CHECK_INT(logto_password_experience_error(422, "user.sign_in_method_not_enabled",
+                                                  "This sign-in method is not enabled.",
+                                                  types[i].type, &err),
+                  -LOGTO_E_CONFIG);
+        CHECK_CONTAINS(err.message, types[i].method);
+        CHECK_CONTAINS(err.message, types[i].enable);
     }
 }
 

@@ -693,13 +693,13 @@ static void test_local(void)
 static void test_group_clashes(void)
 {
     static const struct spec specs[] = {
-        /* role "org-o2" vs organization o2 (prefix org-): both named org-o2 */
+        /* role "org-o2" vs organization o2 (prefix org-): the organization keeps org-o2 */
         { "ddddddddddd1", "uone", NULL, NULL, "org-o2", NULL, NULL, false },
         { "ddddddddddd2", "utwo", NULL, NULL, NULL, "o2", NULL, false },
         /* a user named like a role (empty prefix): the role group keeps its name */
         { "ddddddddddd3", "uthree", NULL, NULL, "uthree admin", NULL, NULL, false },
         { "ddddddddddd4", "ufour", NULL, NULL, "uthree", NULL, NULL, false },
-        /* a clash among one user's own groups takes the group from every holder */
+        /* a clash among one user's own groups: the role group goes for every holder */
         { "ddddddddddd5", "ufive", NULL, NULL, "org-o3", "o3", NULL, false },
         { "ddddddddddd6", "usix", NULL, NULL, "org-o3", NULL, NULL, false },
     };
@@ -713,9 +713,10 @@ static void test_group_clashes(void)
     CHECK_INT(build(&u, &dir, NULL, rep), 0);
     CHECK_INT(dir->n_users, 5);
     CHECK_INT(rep->n_skipped, 1);
-    CHECK(group_named(dir, "org-o2") == NULL);
+    CHECK(group_named(dir, "org-o2") && group_named(dir, "org-o2")->kind == LOGTO_GROUP_ORG);
+    CHECK_STR(members(dir, "org-o2"), "utwo");
     CHECK(group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o2") != NULL);
-    CHECK(group_skip_of(rep, LOGTO_GROUP_ORG, "o2") != NULL);
+    CHECK(group_skip_of(rep, LOGTO_GROUP_ORG, "o2") == NULL);
     /* uthree is refused (the user would have become the role's group); the role group stays
      * for its other holder */
     CHECK(user_named(dir, "uthree") == NULL);
@@ -725,12 +726,14 @@ static void test_group_clashes(void)
     CHECK_STR(members(dir, "uthree"), "ufour");
     CHECK(group_skip_of(rep, LOGTO_GROUP_ROLE, "uthree") == NULL);
     CHECK_STR(members(dir, "admin"), "(none)");
-    /* org-o3: ufive's own role and org clash; usix must not keep a group ufive is denied */
-    CHECK(group_named(dir, "org-o3") == NULL);
+    /* org-o3: ufive's own role and organization clash: the organization's group stays (ufive),
+     * the role's goes, for usix too */
+    CHECK(group_named(dir, "org-o3") && group_named(dir, "org-o3")->kind == LOGTO_GROUP_ORG);
+    CHECK_STR(members(dir, "org-o3"), "ufive");
     gs = group_skip_of(rep, LOGTO_GROUP_ROLE, "org-o3");
     CHECK(gs != NULL);
     if (gs)
-        CHECK(strstr(gs->reason, "ufive") != NULL);
+        CHECK(strstr(gs->reason, "clashes with another group") != NULL);
     CHECK(logto_directory_validate(dir, NULL) == 0);
     users_free(&u);
 }

@@ -12,7 +12,7 @@ import { Router, errorMiddleware } from './router.js';
 import { logtoUiRoutes, experienceRoutes } from './experience.js';
 import { genericUiRoutes } from './generic-ui.js';
 import { mgmtRoutes } from './mgmt.js';
-import { NETWORK_FAULTS, applyNetworkFault } from './faults.js';
+import { DIRECTORY_FAULTS, NETWORK_FAULTS, applyNetworkFault } from './faults.js';
 import { GENERIC_REALM_PATH } from './provider.js';
 
 const BODY_LIMIT = 1024 * 1024;
@@ -171,12 +171,16 @@ export function createMainHandler(idp) {
     if (!internal) {
       idp.stats.total += 1;
       idp.stats.byRoute.set(info.routeKey, (idp.stats.byRoute.get(info.routeKey) ?? 0) + 1);
-      const fault = idp.faults.take(info.endpoint, NETWORK_FAULTS);
-      if (fault) {
+      const rule = idp.faults.takeRule(info.endpoint, NETWORK_FAULTS);
+      if (rule) {
         // Drain the request body so the fault answers a complete request.
         req.resume();
-        applyNetworkFault(fault, req, res, { area: info.area, hanging: idp.hanging });
+        applyNetworkFault(rule.fault, req, res, { area: info.area, hanging: idp.hanging, retryAfter: rule.retryAfter });
         return;
+      }
+      if (idp.faults.take(info.endpoint, DIRECTORY_FAULTS)) {
+        idp.grown = (idp.grown ?? 0) + 1;
+        idp.store.createUser({ username: `grown${idp.grown}` });
       }
     }
 

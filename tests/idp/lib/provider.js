@@ -463,6 +463,7 @@ export function buildProvider(idp) {
       },
     },
     extraParams: logto ? LOGTO_EXTRA_PARAMS : [],
+    extraTokenClaims: logto ? organizationApiResourceClaims : undefined,
     pkce: { required: (ctx, client) => client.clientAuthMethod !== 'client_secret_basic' },
     issueRefreshToken,
     ttl: {
@@ -545,6 +546,11 @@ async function organizationTokenGate(idp, provider, body) {
   const rt = body.refresh_token ? await provider.RefreshToken.find(String(firstParam(body.refresh_token))) : undefined;
   const user = rt?.accountId ? idp.userByAccountId(rt.accountId) : undefined;
   if (!user) return; // the grant itself answers invalid_grant
+  // The refresh token must hold the organizations scope (logto-protocol.md 4.4: "refresh token
+  // missing required scope" -> insufficient_scope; oidc-provider's status for it, 403).
+  if (!String(rt.scope ?? '').split(' ').includes('urn:logto:scope:organizations')) {
+    throw new errors.InsufficientScope('refresh token missing required scope', 'urn:logto:scope:organizations');
+  }
   const deny = (description) => {
     const e = new errors.AccessDenied(description);
     e.statusCode = 403;
@@ -553,6 +559,21 @@ async function organizationTokenGate(idp, provider, body) {
   if (!user.organizations.has(orgId)) deny('user is not a member of the organization');
   const org = idp.store.orgs.get(orgId);
   if (org?.isMfaRequired && !user.totpSecret) deny('organization requires MFA but user has no MFA configured');
+}
+
+// refresh_token + organization_id + resource=<api> (logto-protocol.md 4.4; seen on Logto 1.42,
+// logto-real-1.42.md "logtoctl token": "--organization + --resource -> API JWT with
+// organization_id"): the membership and MFA refusals run as for an organization token
+// (organizationTokenGate), then the usual API JWT for the resource (aud, scope as without an
+// organization) carries the claim organization_id, as Logto's extraTokenClaims adds it
+// (extra-token-claims.ts getExtraTokenClaimsForOrganizationApiResource). Which API permissions
+// Logto grants there (the organization roles' or the user's) the references do not say: the
+// user's, as for the resource alone.
+function organizationApiResourceClaims(ctx, token) {
+  const params = ctx?.oidc?.params;
+  if (token.kind !== 'AccessToken' || !params || params.grant_type !== 'refresh_token') return undefined;
+  if (!params.organization_id || !params.resource) return undefined;
+  return { organization_id: String(params.organization_id) };
 }
 
 // Organization tokens for members (Logto 1.42 oidc/grants/refresh-token.ts, "RFC 0001";

@@ -185,6 +185,44 @@ test('refresh_token + organization_id for a member: JWT for urn:logto:organizati
   assert.equal(plain.json.access_token.split('.').length, 1);
 });
 
+// logto-protocol.md 4.4: the refresh token must hold urn:logto:scope:organizations.
+test('refresh_token + organization_id without the organizations scope: insufficient_scope, the token survives', async () => {
+  const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });
+  const r = await refresh(idp, s.refresh_token, { extra: { organization_id: 'qmmg1gvtd5ib' } });
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.json.error, 'insufficient_scope');
+  assert.equal(r.json.error_description, 'refresh token missing required scope');
+  assert.equal((await refresh(idp, s.refresh_token)).status, 200);
+});
+
+// logto-protocol.md 4.4, logto-real-1.42.md "logtoctl token": organization_id + resource.
+test('refresh_token + organization_id + resource: the API JWT with the claim organization_id, refused to non-members', async () => {
+  const api = 'https://api.example.com';
+  const bob = await deviceLogin(idp, 'bob', {
+    scope: 'openid offline_access urn:logto:scope:organizations read',
+    resource: ['urn:logto:resource:organizations', api],
+  });
+  const r = await refresh(idp, bob.refresh_token, { resource: api, extra: { organization_id: 'qmmg1gvtd5ib' } });
+  assert.equal(r.status, 200, r.text);
+  const { header, payload } = decodeJwt(r.json.access_token);
+  assert.equal(header.typ, 'at+jwt');
+  assert.equal(payload.aud, api);
+  assert.equal(payload.organization_id, 'qmmg1gvtd5ib');
+  assert.equal(payload.sub, 'cnicb7t6a00l');
+  // The same resource without organization_id: no such claim.
+  const plain = await refresh(idp, r.json.refresh_token, { resource: api });
+  assert.equal(plain.status, 200, plain.text);
+  const p2 = decodeJwt(plain.json.access_token).payload;
+  assert.equal(p2.aud, api);
+  assert.equal(p2.organization_id, undefined);
+  // Not a member of Acme: 403 access_denied as for an organization token, the token survives.
+  const denied = await refresh(idp, plain.json.refresh_token, { resource: api, extra: { organization_id: 'pbl95zlwkzx4' } });
+  assert.equal(denied.status, 403, denied.text);
+  assert.equal(denied.json.error, 'access_denied');
+  assert.equal(denied.json.error_description, 'user is not a member of the organization');
+  assert.equal((await refresh(idp, plain.json.refresh_token, { resource: api })).status, 200);
+});
+
 // ---- app-level access control (issue 14.4, logto-real-1.42.md D12) ----
 test('app-level access control: refresh answers access_denied, the token survives', async () => {
   const s = await deviceLogin(idp, 'bob', { scope: 'openid offline_access' });

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* The root helper's wire protocol: helperproto.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "helperproto.h"
+#include "memory.h"
+
+#define VERSION_LINE "logto-helper 1"
+
+bool logto_helper_request_complete(const char *buf, size_t len)
+{
+    return memmem(buf, len, "\n\n", 2) != NULL;
+}
+
+void logto_helper_request_clear(struct logto_helper_request *req)
+{
+    free(req->user);
+    free(req->resource);
+    free(req->organization);
+    free(req->scope);
+    *req = (struct logto_helper_request){ 0 };
+}
+
+static bool value_ok(const char *v, size_t len)
+{
+    if (len == 0 || len > LOGTO_HELPER_VALUE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int take(char **slot, const char *key, const char *v, size_t len, struct logto_error *err)
+{
+    if (*slot)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: %s given twice", key);
+    *slot = strndup(v, len);
+    return *slot ? 0 : LOGTO_OOM(err);
+}
+
+static int parse_field(struct logto_helper_request *req, const char *line, size_t len,
+                       struct logto_error *err)
+{
+    const char *eq = memchr(line, '=', len);
+    size_t klen, vlen;
+    const char *v;
+
+    if (!eq)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: a line is not key=value");
+    klen = (size_t)(eq - line);
+    v = eq + 1;
+    vlen = len - klen - 1;
+    if (!value_ok(v, vlen))
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "request: a value is empty, longer than %d bytes or not printable "
+                               "ASCII",
+                               LOGTO_HELPER_VALUE_MAX);
+#define KEY_IS(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
+    if (KEY_IS("op")) {
+        if (req->op != LOGTO_HELPER_OP_NONE)
+            return logto_error_set(err, LOGTO_E_INVAL, "request: op given twice");
+        if (vlen == 5 && memcmp(v, "token", 5) == 0)
+            req->op = LOGTO_HELPER_OP_TOKEN;
+        else
+            return logto_error_set(err, LOGTO_E_INVAL, "request: unknown operation");
+        return 0;
+    }
+    if (req->op == LOGTO_HELPER_OP_NONE)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: op must come first");
+    if (KEY_IS("user"))
+        return take(&req->user, "user", v, vlen, err);
+    if (KEY_IS("resource"))
+        return take(&req->resource, "resource", v, vlen, err);
+    if (KEY_IS("organization"))
+        return take(&req->organization, "organization", v, vlen, err);
+    if (KEY_IS("scope"))
+        return take(&req->scope, "scope", v, vlen, err);
+    if (KEY_IS("json")) {
+        if (req->json || vlen != 1 || v[0] != '1')
+            return logto_error_set(err, LOGTO_E_INVAL, "request: json must be 1, once");
+        req->json = true;
+        return 0;
+    }
+#undef KEY_IS
+    return logto_error_set(err, LOGTO_E_INVAL, "request: unknown key");
+}
+
+int logto_helper_request_parse(const char *buf, size_t len, struct logto_helper_request *ret,
+                               struct logto_error *err)
+{
+    struct logto_helper_request req = { 0 };
+    const char *p = buf, *end = buf + len;
+    bool first = true, ended = false;
+    int r = 0;
+
+    *ret = (struct logto_helper_request){ 0 };
+    if (len > LOGTO_HELPER_REQUEST_MAX)
+        return logto_error_set(err, LOGTO_E_INVAL, "request: longer than %d bytes",
+                               LOGTO_HELPER_REQUEST_MAX);
+    while (p < end && r >= 0) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n;
+
+        if (!nl) {
+            r = logto_error_set(err, LOGTO_E_INVAL, "request: the last line has no end");
+            break;
+        }
+        n = (size_t)(nl - p);
+        if (first) {
+            if (n != sizeof(VERSION_LINE) - 1 || memcmp(p, VERSION_LINE, n) != 0)
+                r = logto_error_set(err, LOGTO_E_INVAL,
+                                    "request: not protocol version %d of logto-helper",
+                                    LOGTO_HELPER_VERSION);
+            first = false;
+        } else if (n == 0) {
+            ended = true;
+            p = nl + 1;
+            break;
+        } else
+            r = parse_field(&req, p, n, err);
+        p = nl + 1;
+    }
+    if (r >= 0 && (!ended || p != end))
+        r = logto_error_set(err, LOGTO_E_INVAL,
+                            ended ? "request: bytes after its end"
+                                  : "request: no end (empty line)");
+    if (r >= 0 && req.op == LOGTO_HELPER_OP_NONE)
+        r = logto_error_set(err, LOGTO_E_INVAL, "request: no operation");
+    if (r < 0) {
+        logto_helper_request_clear(&req);
+        return r;
+    }
+    *ret = req;
+    return 0;
+}
+
+int logto_helper_token_request(const char *user, const char *resource, const char *organization,
+                               const char *scope, bool json, char **ret, size_t *ret_len,
+                               struct logto_error *err)
+{
+    const char *keys[] = { "user", "resource", "organization", "scope" };
+    const char *values[] = { user, resource, organization, scope };
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    *ret = NULL;
+    for (size_t i = 0; i < ELEMENTSOF(values); i++)
+        if (values[i] && !value_ok(values[i], strlen(values[i])))
+            return logto_error_set(err, LOGTO_E_INVAL,
+                                   "the %s is empty, longer than %d bytes or not printable ASCII",
+                                   keys[i], LOGTO_HELPER_VALUE_MAX);
+    f = open_memstream(&buf, &size);
+    if (!f)
+        return LOGTO_OOM(err);
+    fprintf(f, VERSION_LINE "\nop=token\n");
+    for (size_t i = 0; i < ELEMENTSOF(values); i++)
+        if (values[i])
+            fprintf(f, "%s=%s\n", keys[i], values[i]);
+    if (json)
+        fprintf(f, "json=1\n");
+    fputc('\n', f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return LOGTO_OOM(err);
+    }
+    if (size > LOGTO_HELPER_REQUEST_MAX) {
+        free(buf);
+        return logto_error_set(err, LOGTO_E_INVAL, "the request is longer than %d bytes",
+                               LOGTO_HELPER_REQUEST_MAX);
+    }
+    *ret = buf;
+    *ret_len = size;
+    return 0;
+}
+
+static bool parse_number(const char **p, const char *end, const char *prefix, size_t max,
+                         size_t *ret)
+{
+    size_t plen = strlen(prefix), v = 0;
+    const char *q = *p;
+
+    if ((size_t)(end - q) < plen || memcmp(q, prefix, plen) != 0)
+        return false;
+    q += plen;
+    if (q == end || *q < '0' || *q > '9' ||
+        (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
+        return false;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        v = v * 10 + (size_t)(*q - '0');
+        if (v > max)
+            return false;
+    }
+    *p = q;
+    *ret = v;
+    return true;
+}
+
+int logto_helper_response_header(const char *buf, size_t len, int *ret_status, size_t *ret_out,
+                                 size_t *ret_err, size_t *ret_header_len)
+{
+    const char *nl = memchr(buf, '\n', len < 128 ? len : 128), *p = buf;
+    size_t status, out, errlen;
+
+    if (!nl)
+        return -LOGTO_E_INVAL;
+    if (!parse_number(&p, nl, VERSION_LINE " status=", 255, &status) ||
+        !parse_number(&p, nl, " out=", LOGTO_HELPER_RESPONSE_MAX, &out) ||
+        !parse_number(&p, nl, " err=", LOGTO_HELPER_RESPONSE_MAX, &errlen) || p != nl ||
+        out + errlen > LOGTO_HELPER_RESPONSE_MAX)
+        return -LOGTO_E_INVAL;
+    *ret_status = (int)status;
+    *ret_out = out;
+    *ret_err = errlen;
+    *ret_header_len = (size_t)(nl - buf) + 1;
+    return 0;
+}
+
+int logto_helper_send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
