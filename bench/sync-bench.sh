@@ -63,6 +63,8 @@ cache_dir = $tmp/cache
 [sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $tmp/m2m.secret
+# The fetch's own cost, not the pacing a tenant needs (logto.conf(5) request_interval).
+request_interval = 0
 # Every user is served (the largest snapshot): services deny by default.
 [service *]
 allow_any_user = yes

@@ -37,15 +37,16 @@ struct cli_command {
 
 /* Each subcommand file defines its entries; logtoctl.c lists them. */
 int cli_cmd_version(struct cli *cli, int argc, char **argv);
-int cli_cmd_config(struct cli *cli, int argc, char **argv); /* cmd_config.c */
-int cli_cmd_sync(struct cli *cli, int argc, char **argv);   /* cmd_sync.c */
-int cli_cmd_user(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
-int cli_cmd_keys(struct cli *cli, int argc, char **argv);   /* cmd_user.c */
-int cli_cmd_status(struct cli *cli, int argc, char **argv); /* cmd_status.c */
-int cli_cmd_login(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
-int cli_cmd_logout(struct cli *cli, int argc, char **argv); /* cmd_login.c */
-int cli_cmd_token(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
-int cli_cmd_cache(struct cli *cli, int argc, char **argv);  /* cmd_cache.c */
+int cli_cmd_config(struct cli *cli, int argc, char **argv);  /* cmd_config.c */
+int cli_cmd_sync(struct cli *cli, int argc, char **argv);    /* cmd_sync.c */
+int cli_cmd_publish(struct cli *cli, int argc, char **argv); /* cmd_publish.c */
+int cli_cmd_user(struct cli *cli, int argc, char **argv);    /* cmd_user.c */
+int cli_cmd_keys(struct cli *cli, int argc, char **argv);    /* cmd_user.c */
+int cli_cmd_status(struct cli *cli, int argc, char **argv);  /* cmd_status.c */
+int cli_cmd_login(struct cli *cli, int argc, char **argv);   /* cmd_login.c */
+int cli_cmd_logout(struct cli *cli, int argc, char **argv);  /* cmd_login.c */
+int cli_cmd_token(struct cli *cli, int argc, char **argv);   /* cmd_login.c */
+int cli_cmd_cache(struct cli *cli, int argc, char **argv);   /* cmd_cache.c */
 
 /* What `logtoctl token` asks for (each NULL when not given). */
 struct cli_token_request {

@@ -177,7 +177,7 @@ static void print_report(const struct logto_sync_report *r, bool full)
                        logto_group_kind_name(g->kind), g->source, g->members, g->reason);
         }
     }
-    if (r->written)
+    if (r->written || r->unchanged)
         printf("SSH keys: %zu users with keys, %zu files written, %zu removed, %zu keys "
                "skipped\n",
                r->keys_users, r->keys_written, r->keys_removed, r->keys_skipped);
@@ -197,6 +197,8 @@ static void print_report(const struct logto_sync_report *r, bool full)
            (double)r->fetch_ms / 1000.0);
     if (r->written)
         printf("written: %s\n", r->path);
+    else if (r->unchanged)
+        printf("unchanged: %s already holds this directory (not rewritten)\n", r->path);
     else
         printf("dry run: %s left unchanged\n", r->path);
 }
@@ -309,6 +311,8 @@ static json_t *report_json(const struct logto_sync_report *r)
         (json_int_t)r->uids_to_persist, "persisted", (json_int_t)r->uids_persisted);
     if (doc)
         json_object_set_new(doc, "not_admitted", json_integer((json_int_t)r->not_admitted));
+    if (doc)
+        json_object_set_new(doc, "unchanged", json_boolean(r->unchanged));
     if (doc)
         json_object_set_new(doc, "timing_ms",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "fetch",

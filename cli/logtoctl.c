@@ -29,6 +29,8 @@ static const struct cli_command commands[] = {
       "sign a user in on the terminal (test a setup)", cli_cmd_login, false },
     { "logout", "[--forget] USER", "revoke and remove a user's token record", cli_cmd_logout,
       false },
+    { "publish", "[--json] DIR", "write the signed directory for relay hosts ([publish])",
+      cli_cmd_publish, false },
     { "status", "[--offline]", "configuration, IdP, caches, snapshot, last sync, token records",
       cli_cmd_status, false },
     { "sync", "[--dry-run] [--persist-uids|--no-persist-uids] [--verbose] [--user NAME]",

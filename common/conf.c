@@ -389,8 +389,26 @@ static const struct rule schema[] = {
       .doc = "lookups allowed at once before lookup_rate applies (1..1000)" },
     { "sync", "lookup_cache_ttl", T_DURATION, S_I64, CFG(lookup_cache_ttl), .def = "60s", .min = 0,
       .max = 3600, .doc = "how long a lookup's answer, found or not, is reused (0: off)" },
+    { "sync", "request_interval", T_DURATION_MS, S_I64, CFG(request_interval_ms), .def = "100ms",
+      .min = 0, .max = 10 * 1000,
+      .doc = "sync: least time between two Management API requests (0..10s; 0: no pacing)" },
+    { "sync", "rate_limit_budget", T_DURATION, S_I64, CFG(rate_limit_budget), .def = "5m", .min = 0,
+      .max = 3600,
+      .doc = "sync: total time one sync may wait out the Management API's rate limit (0..1h)" },
     { "sync", "enumerate", T_BOOL, S_NOT_BOOL, CFG(no_enumerate), .def = "yes",
       .doc = "getent passwd/group list Logto users and groups (no: only lookups by name or ID)" },
+
+    /* [publish] */
+    { "publish", "sign_key_file", T_SECRET_FILE, S_STR, CFG(publish_sign_key_file), F_OPTIONAL,
+      .doc = "Ed25519 private key (PEM, root, 0600) that signs what logtoctl publish writes" },
+    { "publish", "validity", T_DURATION, S_I64, CFG(publish_validity), .def = "1d", .min = 600,
+      .max = 30 * DAY, .doc = "how long a published manifest is valid (its not_after; 10m..30d)" },
+
+    /* [relay] */
+    { "relay", "url", T_HTTPS_URL, S_STR, CFG(relay_url), .flags = F_OPTIONAL,
+      .doc = "https base URL where a published directory is served; sync reads it from there" },
+    { "relay", "public_key_file", T_PATH, S_STR, CFG(relay_public_key_file), .flags = F_OPTIONAL,
+      .doc = "the publisher's Ed25519 public key (PEM, root-owned), pinned" },
 
     /* [paths] */
     { "paths", "state_dir", T_PATH, S_STR, CFG(state_dir), .def = LOGTO_STATE_DIR,
@@ -453,7 +471,8 @@ static const struct rule schema[] = {
 
 #define N_RULES ELEMENTSOF(schema)
 
-static const char *const global_sections[] = { "logto", "identity", "sync", "paths", "log" };
+static const char *const global_sections[] = { "logto", "identity", "sync", "publish",
+                                               "relay", "paths",    "log" };
 
 static int find_rule(const char *section, const char *name)
 {
@@ -1584,10 +1603,11 @@ static int parse_section(struct parser *p, char *s)
         }
     char clean[64];
     logto_log_sanitize(clean, sizeof(clean), inner);
-    return diag(p, LOGTO_E_CONFIG, p->file, p->line,
-                "unknown section [%s%s%s] (use [logto], [identity], [sync], [paths], [log], "
-                "[service NAME], [user NAME] or [organization ID])",
-                clean, *rest ? " " : "", *rest ? "..." : "");
+    return diag(
+        p, LOGTO_E_CONFIG, p->file, p->line,
+        "unknown section [%s%s%s] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+        "[log], [service NAME], [user NAME] or [organization ID])",
+        clean, *rest ? " " : "", *rest ? "..." : "");
 }
 
 /* Inline comments start at whitespace followed by '#'. */
@@ -1973,6 +1993,8 @@ static int check_files(struct parser *p)
     } files[] = {
         { "client_secret_file", LOGTO_FILE_SECRET, SECRET_FILE_MAX },
         { "m2m_client_secret_file", LOGTO_FILE_SECRET, SECRET_FILE_MAX },
+        { "sign_key_file", LOGTO_FILE_SECRET, SECRET_FILE_MAX },
+        { "public_key_file", LOGTO_FILE_PUBLIC, SECRET_FILE_MAX },
         { "ca_file", LOGTO_FILE_PUBLIC, CA_FILE_MAX },
     };
     int r = 0;
@@ -1998,6 +2020,10 @@ static int check_sync(struct parser *p)
         return diag_key(p, rule_index("sync", "m2m_client_id"), "needs m2m_client_secret_file too");
     if (secret && !id)
         return diag_key(p, rule_index("sync", "m2m_client_secret_file"), "needs m2m_client_id too");
+    if (p->cfg->relay_url && !p->cfg->relay_public_key_file)
+        return diag_key(p, rule_index("relay", "url"), "needs public_key_file too");
+    if (p->cfg->relay_public_key_file && !p->cfg->relay_url)
+        return diag_key(p, rule_index("relay", "public_key_file"), "needs url too");
     return 0;
 }
 

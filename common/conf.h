@@ -133,12 +133,22 @@ struct logto_config {
     /* [sync] */
     char *m2m_client_id;
     char *m2m_client_secret_file;
-    char *management_resource; /* default https://default.logto.app/api */
-    int64_t lookup_rate;       /* Management API lookups per minute before sign-in (per host) */
-    int64_t lookup_burst;      /* ... at most this many at once */
-    int64_t lookup_cache_ttl;  /* seconds a lookup's answer (found or not) is reused */
-    bool no_enumerate;         /* enumerate = no: the writers (sync, sign-in) set the snapshot's
-                                * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
+    char *management_resource;   /* default https://default.logto.app/api */
+    int64_t lookup_rate;         /* Management API lookups per minute before sign-in (per host) */
+    int64_t lookup_burst;        /* ... at most this many at once */
+    int64_t lookup_cache_ttl;    /* seconds a lookup's answer (found or not) is reused */
+    int64_t request_interval_ms; /* sync: least time between two Management API requests */
+    int64_t rate_limit_budget;   /* sync: seconds it may wait out 429s (and 503 + Retry-After) */
+    bool no_enumerate;           /* enumerate = no: the writers (sync, sign-in) set the snapshot's
+                                  * LOGTO_SNAPSHOT_F_NO_ENUMERATE, so getpwent/getgrent list no entry */
+
+    /* [publish] (logtoctl publish; relay.h) */
+    char *publish_sign_key_file; /* Ed25519 private key, PEM (root, 0600) */
+    int64_t publish_validity;    /* seconds a published manifest stays valid (not_after) */
+
+    /* [relay] (sync from a signed directory instead of the Management API; relay.h) */
+    char *relay_url;             /* https base where `logtoctl publish DIR` is served */
+    char *relay_public_key_file; /* the publisher's Ed25519 public key, PEM (pinned) */
 
     /* [paths] */
     char *state_dir;

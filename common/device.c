@@ -268,18 +268,9 @@ int logto_device_show(const struct logto_ctx *ctx, const struct logto_service *s
 
 /* ------------------------------------------------------------------ polling */
 
-/* Sleep whole seconds; a signal that interrupts us only shortens nothing. */
 static void sleep_seconds(int64_t seconds)
 {
-    struct timespec left = { .tv_sec = (time_t)seconds };
-
-    while (left.tv_sec > 0 || left.tv_nsec > 0) {
-        struct timespec req = left;
-        if (nanosleep(&req, &left) == 0)
-            break;
-        if (errno != EINTR)
-            break;
-    }
+    logto_sleep_ms(seconds * 1000);
 }
 
 void logto_device_set_lifetime(struct logto_device_auth *auth, int64_t expires_in)

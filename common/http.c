@@ -298,6 +298,8 @@ void logto_http_response_clear(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
+    free(resp->etag);
+    free(resp->retry_after);
     *resp = (struct logto_http_response){ 0 };
 }
 
@@ -327,7 +329,10 @@ static void clear_captured_headers(struct logto_http_response *resp)
     free(resp->location);
     free(resp->total_number);
     free(resp->link);
-    resp->content_type = resp->location = resp->total_number = resp->link = NULL;
+    free(resp->etag);
+    free(resp->retry_after);
+    resp->content_type = resp->location = resp->total_number = resp->link = resp->etag = NULL;
+    resp->retry_after = NULL;
 }
 
 /* The slot for a header we keep, or NULL. */
@@ -342,6 +347,8 @@ static char **header_slot(struct logto_http_response *resp, const char *line, si
         { "Location", offsetof(struct logto_http_response, location) },
         { "Total-Number", offsetof(struct logto_http_response, total_number) },
         { "Link", offsetof(struct logto_http_response, link) },
+        { "ETag", offsetof(struct logto_http_response, etag) },
+        { "Retry-After", offsetof(struct logto_http_response, retry_after) },
     };
 
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
@@ -603,6 +610,11 @@ static int build_headers(const struct logto_http_request *req, struct curl_slist
         if (!ct || slist_add(list, ct) < 0)
             return -1;
     }
+    if (req->if_none_match) {
+        _cleanup_free_ char *inm = logto_asprintf("If-None-Match: %s", req->if_none_match);
+        if (!inm || slist_add(list, inm) < 0)
+            return -1;
+    }
     if (req->bearer)
         line = logto_asprintf("Authorization: Bearer %s", req->bearer);
     else if (req->basic_user && req->basic_password) {
@@ -700,6 +712,14 @@ static int perform(struct logto_http *http, const char *shown, struct logto_erro
     return 0;
 }
 
+int logto_http_set_max_response(struct logto_http *http, size_t max, struct logto_error *err)
+{
+    http->max_response = max;
+    if (curl_easy_setopt(http->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max) != CURLE_OK)
+        return logto_error_set(err, LOGTO_E_INVAL, "libcurl refused the answer size cap");
+    return 0;
+}
+
 int logto_http_send(struct logto_http *http, const struct logto_http_request *req,
                     struct logto_http_response *resp, struct logto_error *err)
 {
@@ -733,8 +753,19 @@ int logto_http_send(struct logto_http *http, const struct logto_http_request *re
                         : req->body ? "POST"
                                     : "GET",
                         shown, resp->status, r < 0 ? " failed=yes" : "");
-    if (r < 0)
+    if (r < 0) {
+        /* A 5xx keeps its status and Retry-After (a 503 may be a rate limit); nothing else. */
+        long status = resp->status;
+        char *retry_after = resp->retry_after;
+
+        resp->retry_after = NULL;
         logto_http_response_clear(resp);
+        if (status >= 500) {
+            resp->status = status;
+            resp->retry_after = retry_after;
+        } else
+            free(retry_after);
+    }
     return r;
 }
 

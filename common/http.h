@@ -36,6 +36,8 @@ struct logto_http;
 int logto_http_new(const struct logto_ctx *ctx, unsigned flags, struct logto_http **ret,
                    struct logto_error *err);
 void logto_http_free(struct logto_http *http);
+/* Change the session's answer size cap (e.g. for a large static file). */
+int logto_http_set_max_response(struct logto_http *http, size_t max, struct logto_error *err);
 static inline void logto_http_freep(struct logto_http **http)
 {
     logto_http_free(*http);
@@ -51,6 +53,10 @@ struct logto_http_response {
     char *location;
     char *total_number;
     char *link;
+    char *etag;
+    /* Seconds or an HTTP date (mgmt.h parses it). After a 5xx (LOGTO_E_UNREACHABLE) the
+     * response keeps only status and retry_after. */
+    char *retry_after;
 };
 
 /* Wipe the body and free everything; the struct can be reused. */
@@ -66,6 +72,7 @@ struct logto_http_request {
     const char *bearer;       /* Authorization: Bearer <bearer> */
     const char *basic_user;   /* client_secret_basic (RFC 6749 2.3.1), with basic_password */
     const char *basic_password;
+    const char *if_none_match; /* If-None-Match: a stored ETag (a 304 answer has no body) */
 };
 
 /* Send one request on the session's connection and fill resp (cleared first). */

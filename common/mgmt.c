@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -30,6 +31,12 @@ struct logto_mgmt {
     unsigned requests, token_requests;
     logto_mgmt_progress_fn progress; /* after every page of a listing (interactive tools) */
     void *progress_data;
+    /* Patience (logto_mgmt_set_patience): off unless a long walk asks for it. */
+    bool patient;
+    int64_t interval_ms, budget_ms; /* least time between requests; all rate-limit waits */
+    int64_t waited_ms, last_request_ms;
+    unsigned backoffs; /* waits without Retry-After so far (the backoff's exponent) */
+    bool walk_changed; /* a listing's Total-Number moved between its first and last page */
 };
 
 /* ------------------------------------------------------------------ pure helpers */
@@ -403,6 +410,143 @@ int logto_mgmt_parse_page(const struct logto_http_response *resp, enum logto_mgm
     return 0;
 }
 
+/* ------------------------------------------------------------------ rate limits */
+
+int64_t logto_mgmt_backoff_ms(unsigned attempt, uint32_t random)
+{
+    int64_t cap = (int64_t)LOGTO_MGMT_RETRY_WAIT_MAX * 1000;
+    int64_t full = attempt >= 16 ? cap : (int64_t)1000 << attempt;
+
+    if (full > cap)
+        full = cap;
+    /* Half fixed, half random: hosts that were refused together do not come back together. */
+    return full / 2 + (int64_t)(random % (uint32_t)(full / 2 + 1));
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits_at(const char *s, size_t at, size_t n, unsigned *ret)
+{
+    unsigned v = 0;
+
+    for (size_t i = at; i < at + n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *ret = v;
+    return true;
+}
+
+int64_t logto_mgmt_parse_retry_after(const char *value, int64_t now)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    unsigned day, year, hour, min, sec, month = 0;
+    size_t len;
+    int64_t at;
+
+    if (!value)
+        return -1;
+    len = strlen(value);
+    if (len >= 1 && len <= 9 && strspn(value, "0123456789") == len)
+        return strtoll(value, NULL, 10);
+    /* IMF-fixdate (RFC 9110 5.6.7), the form servers must send: "Sun, 06 Nov 1994 08:49:37 GMT" */
+    if (len != 29 || value[3] != ',' || value[4] != ' ' || value[7] != ' ' || value[11] != ' ' ||
+        value[16] != ' ' || value[19] != ':' || value[22] != ':' || strcmp(value + 25, " GMT") != 0)
+        return -1;
+    for (unsigned i = 0; i < 12; i++)
+        if (memcmp(value + 8, months + 3 * i, 3) == 0)
+            month = i + 1;
+    if (!month || !digits_at(value, 5, 2, &day) || !digits_at(value, 12, 4, &year) ||
+        !digits_at(value, 17, 2, &hour) || !digits_at(value, 20, 2, &min) ||
+        !digits_at(value, 23, 2, &sec) || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+        return -1;
+    at = days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec;
+    return at > now ? at - now : 0;
+}
+
+void logto_mgmt_set_patience(struct logto_mgmt *m, int64_t interval_ms, int64_t budget_ms)
+{
+    m->patient = true;
+    m->interval_ms = interval_ms > 0 ? interval_ms : 0;
+    m->budget_ms = budget_ms > 0 ? budget_ms : 0;
+}
+
+/* Keep at least interval_ms between the starts of two requests. */
+static void pace(struct logto_mgmt *m)
+{
+    if (m->interval_ms > 0 && m->last_request_ms > 0) {
+        int64_t due = m->last_request_ms + m->interval_ms, now = logto_monotonic_ms();
+        if (due > now)
+            logto_sleep_ms(due - now);
+    }
+    m->last_request_ms = logto_monotonic_ms();
+}
+
+static bool rate_limited(const struct logto_mgmt *m, const struct logto_http_response *resp)
+{
+    return m->patient && (resp->status == 429 || (resp->status == 503 && resp->retry_after));
+}
+
+/* Wait out a rate-limit answer to what, within the budget; else the error that names it. */
+static int wait_out(struct logto_mgmt *m, const struct logto_http_response *resp, const char *what,
+                    struct logto_error *err)
+{
+    int64_t after = logto_mgmt_parse_retry_after(resp->retry_after, logto_now(m->ctx));
+    int64_t left = m->budget_ms - m->waited_ms, wait_ms;
+    uint32_t random = 0;
+
+    if (after >= 0) {
+        /* At least a second: "Retry-After: 0" (or a past date) must not make a busy loop. */
+        int64_t asked_ms = (after < 1 ? 1 : after) * 1000;
+        wait_ms = asked_ms > LOGTO_MGMT_RETRY_WAIT_MAX * 1000 ? LOGTO_MGMT_RETRY_WAIT_MAX * 1000
+                                                              : asked_ms;
+        if (asked_ms > left)
+            wait_ms = -1; /* the server will not take us back within the budget */
+    } else {
+        if (getrandom(&random, sizeof(random), GRND_NONBLOCK) != (ssize_t)sizeof(random))
+            random = (uint32_t)logto_monotonic_ms();
+        wait_ms = logto_mgmt_backoff_ms(m->backoffs, random);
+        if (wait_ms > left)
+            wait_ms = left > 0 ? left : -1;
+    }
+    if (wait_ms < 0) {
+        char asked[64] = "";
+        if (after >= 0)
+            snprintf(asked, sizeof(asked), ", Retry-After asks for %" PRId64 " s", after);
+        logto_log(&m->ctx->log, LOG_WARNING,
+                  "mgmt-rate-limit-exhausted status=%ld what=\"%s\" retry_after=%" PRId64
+                  " waited_ms=%" PRId64,
+                  resp->status, what, after, m->waited_ms);
+        return logto_error_set(
+            err, LOGTO_E_UNREACHABLE,
+            "%s: the Management API's rate limit (HTTP %ld%s) outlasts the %" PRId64
+            " s this sync may wait ([sync] rate_limit_budget; waited %" PRId64 " s)",
+            what, resp->status, asked, m->budget_ms / 1000, m->waited_ms / 1000);
+    }
+    logto_log(&m->ctx->log, LOG_WARNING,
+              "mgmt-rate-limited status=%ld what=\"%s\" retry_after=%" PRId64 " wait_ms=%" PRId64
+              " waited_ms=%" PRId64,
+              resp->status, what, after, wait_ms, m->waited_ms);
+    if (after < 0)
+        m->backoffs++;
+    logto_sleep_ms(wait_ms);
+    m->waited_ms += wait_ms;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ session */
 
 int logto_mgmt_new(const struct logto_ctx *ctx, struct logto_mgmt **ret, struct logto_error *err)
@@ -667,9 +811,17 @@ static int request_token(struct logto_mgmt *m, struct logto_error *err)
         logto_form_add(&form, "resource", cfg->management_resource) < 0 ||
         logto_form_add(&form, "scope", "all") < 0)
         return LOGTO_OOM(err);
-    m->requests++;
-    m->token_requests++;
-    r = logto_client_post_form(m->http, m->token_url, &client, &form, &resp, err);
+    for (;;) {
+        pace(m);
+        m->requests++;
+        m->token_requests++;
+        r = logto_client_post_form(m->http, m->token_url, &client, &form, &resp, err);
+        if (!rate_limited(m, &resp))
+            break;
+        r = wait_out(m, &resp, "POST /oidc/token", err);
+        if (r < 0)
+            break;
+    }
     logto_free_secret(TAKE_PTR(secret));
     client.client_secret = NULL;
     if (r >= 0)
@@ -715,12 +867,15 @@ static int api_send(struct logto_mgmt *m, const char *method, const char *url, c
                     const char *secret_key, const char *secret, struct logto_http_response *resp,
                     struct logto_error *err)
 {
-    for (int attempt = 0;; attempt++) {
+    bool renewed = false;
+
+    for (;;) {
         bool cached;
         int r = logto_mgmt_authenticate(m, err);
         if (r < 0)
             return r;
         cached = m->token_cached;
+        pace(m);
         m->requests++;
         if (body)
             r = logto_http_send_json_secrets(m->http, method, url, body, &secret_key, &secret,
@@ -731,9 +886,20 @@ static int api_send(struct logto_mgmt *m, const char *method, const char *url, c
                                               .bearer = m->access_token };
             r = logto_http_send(m->http, &req, resp, err);
         }
+        if (rate_limited(m, resp)) {
+            /* The same request again: a listing resumes at the page that was refused. */
+            char what[256];
+            const char *path = url + strlen(m->endpoint);
+            snprintf(what, sizeof(what), "%s %.*s", method, (int)strcspn(path, "?"), path);
+            r = wait_out(m, resp, what, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
         if (r < 0)
             return r;
-        if (resp->status == 401 && cached && attempt == 0) {
+        if (resp->status == 401 && cached && !renewed) {
+            renewed = true;
             logto_log_debug(&m->ctx->log, "mgmt-token-rejected source=cache");
             (void)logto_mgmt_forget_token(m, NULL);
             continue;
@@ -763,6 +929,7 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
 {
     _cleanup_json_ json_t *seen = json_object();
     uint64_t pages = 0, total = 0; /* from Total-Number; 0: unknown */
+    int64_t first_total = -1;      /* Total-Number of page 1, if it had one */
     bool saw_link = false;
     char what[256];
     int r;
@@ -790,6 +957,8 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
                                   &total, &pages, &next, err);
         if (r < 0)
             return r;
+        if (page == 1 && resp.total_number)
+            first_total = (int64_t)total;
         n = json_array_size(items);
         json_array_foreach(items, i, item)
         {
@@ -814,10 +983,10 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
                                    "%s: page %u repeats items already listed (pagination loop)",
                                    what, page);
         if (n < LOGTO_MGMT_PAGE_SIZE)
-            return 0; /* a short page is the last one */
+            break; /* a short page is the last one */
         if (pages > 0) {
             if (page >= pages)
-                return 0; /* Total-Number says this was the last page */
+                break; /* Total-Number says this was the last page */
             continue;
         }
         /* No Total-Number: a Link header without rel="next" ends the listing; with neither
@@ -825,8 +994,16 @@ static int list_each(struct logto_mgmt *m, const char *path, enum item_kind kind
         if (resp.link)
             saw_link = true;
         if (saw_link && !next)
-            return 0;
+            break;
     }
+    /* Items added or removed while we paged shift the pages: what we saw may miss some. */
+    if (first_total >= 0 && pages > 0 && (uint64_t)first_total != total) {
+        logto_log(&m->ctx->log, LOG_NOTICE,
+                  "mgmt-listing-changed what=\"%s\" total_first=%" PRId64 " total_last=%" PRIu64,
+                  what, first_total, total);
+        m->walk_changed = true;
+    }
+    return 0;
 }
 
 static int append_item(json_t *item, void *userdata, struct logto_error *err)
@@ -1365,13 +1542,12 @@ oom:
     return LOGTO_OOM(err);
 }
 
-int logto_mgmt_fetch_directory(struct logto_mgmt *m, struct logto_mgmt_directory **ret,
-                               struct logto_error *err)
+static int walk_directory(struct logto_mgmt *m, struct logto_mgmt_directory **ret,
+                          struct logto_error *err)
 {
     _cleanup_(logto_mgmt_directory_freep) struct logto_mgmt_directory *dir = NULL;
     _cleanup_json_ json_t *users = NULL, *index = json_object();
     struct fetch_state st = { 0 };
-    unsigned before = m->requests;
     json_t *item;
     size_t i;
     int r;
@@ -1425,9 +1601,36 @@ int logto_mgmt_fetch_directory(struct logto_mgmt *m, struct logto_mgmt_directory
 
     for (i = 0; i < dir->n_users; i++)
         logto_strv_sort(dir->users[i].roles);
-    dir->requests = m->requests - before;
     if (st.skipped)
         logto_log_debug(&m->ctx->log, "mgmt-directory skipped_members=%u", st.skipped);
+    *ret = TAKE_PTR(dir);
+    return 0;
+}
+
+int logto_mgmt_fetch_directory(struct logto_mgmt *m, struct logto_mgmt_directory **ret,
+                               struct logto_error *err)
+{
+    _cleanup_(logto_mgmt_directory_freep) struct logto_mgmt_directory *dir = NULL;
+    unsigned before = m->requests;
+
+    for (unsigned walk = 1;; walk++) {
+        int r;
+
+        m->walk_changed = false;
+        r = walk_directory(m, &dir, err);
+        if (r < 0)
+            return r;
+        if (!m->walk_changed)
+            break;
+        if (walk >= LOGTO_MGMT_MAX_WALKS)
+            return logto_error_set(err, LOGTO_E_BUSY,
+                                   "the directory changed while it was read, in each of %d walks "
+                                   "(a listing's Total-Number moved): try again later",
+                                   LOGTO_MGMT_MAX_WALKS);
+        logto_log(&m->ctx->log, LOG_WARNING, "mgmt-directory-rewalk walk=%u", walk + 1);
+        logto_mgmt_directory_free(TAKE_PTR(dir));
+    }
+    dir->requests = m->requests - before;
     logto_log(&m->ctx->log, LOG_INFO,
               "mgmt-directory users=%zu roles=%zu organizations=%zu requests=%u", dir->n_users,
               json_array_size(dir->roles), json_array_size(dir->organizations), dir->requests);

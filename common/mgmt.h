@@ -73,6 +73,32 @@ unsigned logto_mgmt_token_request_count(const struct logto_mgmt *m);
 typedef void (*logto_mgmt_progress_fn)(void *userdata, const char *path, size_t done, size_t total);
 void logto_mgmt_set_progress(struct logto_mgmt *m, logto_mgmt_progress_fn fn, void *userdata);
 
+/*
+ * Patience for long walks (logtoctl sync; sessions start without it, so a lookup before a
+ * sign-in never waits): at least interval_ms between two requests (the token request
+ * included), and an answer 429, or 503 with Retry-After, to any request (token request
+ * included) is waited out and the same request sent again, so a listing resumes at the page that
+ * was refused. The wait is what Retry-After asks (seconds or an HTTP date), at least 1 and at
+ * most LOGTO_MGMT_RETRY_WAIT_MAX seconds at a time; without it, an exponential backoff with jitter
+ * (1 s, 2 s, 4 s, ... up to the same cap). The waits of a session add up to at most
+ * budget_ms: an answer asking for more than is left fails at once with LOGTO_E_UNREACHABLE and
+ * a message that names the rate limit. Every wait is logged (mgmt-rate-limited status= what=
+ * wait_ms= waited_ms=; never a body). Without patience, 429 is LOGTO_E_PROTOCOL as before.
+ */
+#define LOGTO_MGMT_RETRY_WAIT_MAX 60
+#define LOGTO_MGMT_MAX_WALKS      3
+void logto_mgmt_set_patience(struct logto_mgmt *m, int64_t interval_ms, int64_t budget_ms);
+
+/* Milliseconds to wait before retry number attempt (0-based) without Retry-After: 1 s doubled
+ * per attempt, capped at LOGTO_MGMT_RETRY_WAIT_MAX s, of which the upper half is jittered by
+ * random (any value). */
+int64_t logto_mgmt_backoff_ms(unsigned attempt, uint32_t random);
+
+/* Seconds a Retry-After value asks us to wait at wall-clock time now: delta-seconds (digits
+ * only, at most 9) or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"; a date in the past is
+ * 0). -1 when value is NULL or neither form. */
+int64_t logto_mgmt_parse_retry_after(const char *value, int64_t now);
+
 /* Make sure the session holds a usable M2M token (memory, then disk, then the token endpoint).
  * Called by every API function; exposed for `logtoctl` checks. */
 int logto_mgmt_authenticate(struct logto_mgmt *m, struct logto_error *err);
@@ -151,10 +177,13 @@ struct logto_mgmt_directory {
 
 /*
  * Users, roles with their members, organizations with their members and organization roles,
- * in the fewest requests: ceil(U/100) + ceil(R/100) + sum over roles of ceil(members/100) +
- * ceil(O/100) + sum over organizations of ceil(members/100) (every listing at least one), plus
- * one token request unless a cached token was used. Members that are not in the user list (they
- * appeared while we paged) are left out.
+ * in the fewest requests (a listing whose Total-Number at its last page differs from the one at
+ * its first page means the directory changed under the walk: the whole walk is done again, at
+ * most LOGTO_MGMT_MAX_WALKS times in all, logged as mgmt-directory-rewalk, then LOGTO_E_BUSY):
+ * ceil(U/100) + ceil(R/100) + sum over roles of ceil(members/100) + ceil(O/100) + sum over
+ * organizations of ceil(members/100) (every listing at least one), plus one token request unless a
+ * cached token was used. Members that are not in the user list (they appeared while we paged) are
+ * left out.
  */
 int logto_mgmt_fetch_directory(struct logto_mgmt *m, struct logto_mgmt_directory **ret,
                                struct logto_error *err);

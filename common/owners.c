@@ -191,19 +191,25 @@ static json_t *entries_json(const struct logto_blocked_entry *v, size_t n, bool 
     return a;
 }
 
-int logto_blocked_write(const struct logto_ctx *ctx, struct logto_blocked *b,
-                        struct logto_error *err)
+json_t *logto_blocked_to_json(struct logto_blocked *b)
 {
-    _cleanup_json_ json_t *doc = NULL;
-
     if (b->n_names > 1)
         qsort(b->names, b->n_names, sizeof(*b->names), by_name);
     if (b->n_uids > 1)
         qsort(b->uids, b->n_uids, sizeof(*b->uids), by_uid);
-    doc = json_pack("{s:i, s:I, s:o, s:o}", "version", LOGTO_BLOCKED_VERSION, "written_at",
-                    (json_int_t)logto_now(ctx), "names", entries_json(b->names, b->n_names, false),
-                    "uids", entries_json(b->uids, b->n_uids, true));
-    return doc ? logto_state_doc_write(ctx, LOGTO_BLOCKED_FILE, doc, err) : LOGTO_OOM(err);
+    return json_pack("{s:o, s:o}", "names", entries_json(b->names, b->n_names, false), "uids",
+                     entries_json(b->uids, b->n_uids, true));
+}
+
+int logto_blocked_write(const struct logto_ctx *ctx, struct logto_blocked *b,
+                        struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = logto_blocked_to_json(b);
+
+    if (!doc || json_object_set_new(doc, "version", json_integer(LOGTO_BLOCKED_VERSION)) < 0 ||
+        json_object_set_new(doc, "written_at", json_integer(logto_now(ctx))) < 0)
+        return LOGTO_OOM(err);
+    return logto_state_doc_write(ctx, LOGTO_BLOCKED_FILE, doc, err);
 }
 
 static int dup_string(const json_t *o, const char *key, const char *path, char **ret,
@@ -266,6 +272,23 @@ static int parse_entries(const json_t *doc, const char *key, const char *path,
         }
     }
     return r;
+}
+
+int logto_blocked_from_json(const json_t *doc, const char *what, struct logto_blocked **ret,
+                            struct logto_error *err)
+{
+    _cleanup_(logto_blocked_freep) struct logto_blocked *b = logto_blocked_new();
+    int r;
+
+    if (!b)
+        return LOGTO_OOM(err);
+    r = parse_entries(doc, "names", what, b, err);
+    if (r >= 0)
+        r = parse_entries(doc, "uids", what, b, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(b);
+    return 0;
 }
 
 int logto_blocked_read(const struct logto_ctx *ctx, struct logto_blocked **ret,

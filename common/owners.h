@@ -89,6 +89,13 @@ int logto_blocked_add(struct logto_blocked *b, const char *name, uint32_t uid, c
 int logto_blocked_write(const struct logto_ctx *ctx, struct logto_blocked *b,
                         struct logto_error *err);
 
+/* The lists as {"names":[...],"uids":[...]} (sorted first; what blocked.json holds besides its
+ * version and time), NULL when out of memory; and back (what names the document in messages). */
+struct json_t;
+struct json_t *logto_blocked_to_json(struct logto_blocked *b);
+int logto_blocked_from_json(const struct json_t *doc, const char *what, struct logto_blocked **ret,
+                            struct logto_error *err);
+
 /* Read <state_dir>/blocked.json. A missing file gives an empty list (no sync has blocked
  * anything); a malformed, foreign or unsafe one is an error (LOGTO_E_CORRUPT, LOGTO_E_UNSAFE):
  * callers that decide fail closed. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "mgmt.h"
 #include "names.h"
 #include "owners.h"
+#include "relay.h"
 #include "sync.h"
 #include "util.h"
 
@@ -2055,6 +2057,22 @@ static int one_user_keys(const struct logto_ctx *ctx, const char *name,
     return r < 0 ? r : 0;
 }
 
+/* The installed snapshot already says what dir says (every field the diff compares, the local
+ * files' fingerprint, the flags; not the timestamps): rewriting it would only disturb readers'
+ * mappings and the file's mtime. */
+static bool snapshot_current(const struct logto_directory *old, const struct logto_directory *dir,
+                             const struct logto_sync_report *report)
+{
+    struct stat st;
+
+    if (!old || report->previous_problem || report->n_changes != 0 ||
+        old->local_files != dir->local_files || old->snapshot_flags != dir->snapshot_flags)
+        return false;
+    /* A file whose mode or links went wrong is rewritten (and so repaired) all the same. */
+    return lstat(report->path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 &&
+           st.st_nlink == 1;
+}
+
 int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                struct logto_sync_report **ret_report, struct logto_error *err)
 {
@@ -2079,6 +2097,8 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
 
     if (!opts)
         opts = &no_opts;
+    if (cfg && cfg->relay_url) /* a relay host holds no Management API credential */
+        return logto_relay_sync(ctx, opts, ret_report, err);
     fp.opts = opts;
     r = need_credentials(cfg, err);
     if (r >= 0 && opts->user)
@@ -2121,6 +2141,7 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     if (r < 0)
         return r;
     logto_mgmt_set_progress(m, on_page, &fp);
+    logto_mgmt_set_patience(m, cfg->request_interval_ms, cfg->rate_limit_budget * 1000);
     r = logto_mgmt_fetch_directory(m, &md, err);
     if (r < 0) {
         logto_log(&ctx->log, LOG_ERR, "sync-failed step=fetch requests=%u reason=\"%s\"",
@@ -2208,14 +2229,15 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
         logto_directory_set_enumerate(dir, !(ctx->cfg && ctx->cfg->no_enumerate));
         /* Blocked names first: a sync that dies in between leaves them blocked, never served. */
         r = opts->user ? 0 : logto_blocked_write(ctx, report->blocked, err);
-        if (r >= 0)
+        report->unchanged = snapshot_current(old, dir, report);
+        if (r >= 0 && !report->unchanged)
             r = logto_snapshot_write(report->path, dir, err);
         if (r < 0) {
             logto_log(&ctx->log, LOG_ERR, "sync-failed step=write reason=\"%s\"",
                       err ? err->message : "");
             goto out;
         }
-        report->written = true;
+        report->written = !report->unchanged;
         progress(opts, "writing", 1, 1);
 
         /* The snapshot is in place; what follows is reported, not undone. */
@@ -2239,13 +2261,13 @@ int logto_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opt
     logto_log(&ctx->log, report->late_error ? LOG_WARNING : LOG_INFO,
               "sync-done users=%zu groups=%zu suspended=%zu not_admitted=%zu skipped=%zu "
               "collisions=%zu groups_skipped=%zu added=%zu removed=%zu changed=%zu requests=%u "
-              "elapsed_ms=%" PRId64 " dry_run=%s written=%s%s%s%s%s",
+              "elapsed_ms=%" PRId64 " dry_run=%s written=%s unchanged=%s%s%s%s%s",
               report->users, report->groups, report->suspended, report->not_admitted,
               report->n_skipped, report->n_collisions, report->n_groups_skipped,
               report->counts[LOGTO_SYNC_USER_ADDED], report->counts[LOGTO_SYNC_USER_REMOVED],
               report->counts[LOGTO_SYNC_USER_CHANGED], report->requests, report->elapsed_ms,
               opts->dry_run ? "yes" : "no", report->written ? "yes" : "no",
-              report->late_error ? " late_error=" : "",
+              report->unchanged ? "yes" : "no", report->late_error ? " late_error=" : "",
               report->late_error ? logto_errc_name(logto_errc_from(report->late_error)) : "",
               opts->user ? " user=" : "", opts->user ? opts->user : "");
     *ret_report = TAKE_PTR(report);
@@ -2259,4 +2281,112 @@ out:
     free(reasons);
     free(keep);
     return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The tenant-wide half, for the publisher (relay.h) */
+
+void logto_sync_tenant_free(struct logto_sync_tenant *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; t->users && i < t->n; i++)
+        logto_identity_free(t->users[i].id);
+    for (size_t i = 0; t->reasons && i < t->n; i++)
+        free(t->reasons[i]);
+    free(t->users);
+    free(t->reasons);
+    free(t->refused);
+    logto_mgmt_directory_free(t->md);
+    logto_mgmt_free(t->mgmt);
+    free(t);
+}
+
+/* Steps 1 and 2 of sync_build: what is decided over the whole tenant, whatever the host. */
+static int tenant_refusals(const struct logto_ctx *ctx, struct logto_sync_tenant *t,
+                           struct logto_sync_report *report, struct logto_error *err)
+{
+    struct build b = { .ctx = ctx, .users = t->users, .n = t->n, .report = report, .err = err };
+    int r;
+
+    if (!report->blocked && !(report->blocked = logto_blocked_new()))
+        return LOGTO_OOM(err);
+    b.refused = t->refused;
+    for (size_t i = 0; i < t->n; i++)
+        b.refused[i] = !t->users[i].id;
+    r = resolve_names(&b);
+    if (r >= 0)
+        r = refuse_chosen_ids(&b);
+    if (r >= 0)
+        r = refuse_collisions(&b);
+    capture_done(&b.cap);
+    logto_strv_free(b.why_store);
+    return r < 0 ? r : 0;
+}
+
+int logto_sync_tenant_fetch(const struct logto_ctx *ctx, struct logto_sync_tenant **ret,
+                            struct logto_sync_report *report, struct logto_error *err)
+{
+    static const struct logto_sync_options no_opts = { 0 };
+    struct logto_sync_tenant *t = NULL;
+    struct fetch_progress fp = { .opts = &no_opts };
+    int r = need_credentials(ctx ? ctx->cfg : NULL, err);
+
+    if (r < 0)
+        return r;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return LOGTO_OOM(err);
+    r = logto_mgmt_new(ctx, &t->mgmt, err);
+    if (r >= 0) {
+        logto_mgmt_set_progress(t->mgmt, on_page, &fp);
+        r = logto_mgmt_fetch_directory(t->mgmt, &t->md, err);
+    }
+    if (r < 0)
+        goto fail;
+    t->n = t->md->n_users;
+    report->fetched_users = t->n;
+    report->fetched_roles = json_array_size(t->md->roles);
+    report->fetched_orgs = json_array_size(t->md->organizations);
+    t->users = calloc(t->n + 1, sizeof(*t->users));
+    t->reasons = calloc(t->n + 1, sizeof(*t->reasons));
+    t->refused = calloc(t->n + 1, sizeof(*t->refused));
+    if (!t->users || !t->reasons || !t->refused) {
+        r = LOGTO_OOM(err);
+        goto fail;
+    }
+    r = map_users(ctx, t->md, &no_opts, t->users, t->reasons, err);
+    if (r >= 0)
+        r = logto_sync_resolve_uids(ctx, t->users, t->n, report, err);
+    if (r >= 0)
+        r = tenant_refusals(ctx, t, report, err);
+    if (r < 0)
+        goto fail;
+    report->requests = logto_mgmt_request_count(t->mgmt);
+    report->token_requests = logto_mgmt_token_request_count(t->mgmt);
+    *ret = t;
+    return 0;
+fail:
+    logto_sync_tenant_free(t);
+    return r;
+}
+
+int logto_sync_tenant_persist_moves(const struct logto_ctx *ctx, struct logto_sync_tenant *t,
+                                    struct logto_sync_report *report, struct logto_error *err)
+{
+    static const struct logto_sync_options no_opts = { 0 };
+    _cleanup_free_ bool *keep = calloc(t->n + 1, sizeof(*keep));
+
+    if (!keep)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < t->n; i++)
+        keep[i] = !t->refused[i];
+    return persist_uids(ctx, &no_opts, t->mgmt, t->md, t->users, keep, report, err);
+}
+
+int logto_sync_build_host(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                          size_t n, struct logto_directory **ret_dir, bool *keep,
+                          struct logto_sync_report *report, struct logto_error *err)
+{
+    return build_admitted(ctx, users, n, ret_dir, keep, report, err);
 }

@@ -163,7 +163,10 @@ struct logto_sync_group_skip {
 struct logto_sync_report {
     bool dry_run;
     bool written; /* the snapshot was replaced */
-    char *path;   /* the snapshot */
+    /* The installed snapshot already held this content (timestamps aside): not rewritten, so
+     * its inode and mtime stay; the sync still succeeded (and still updates the key cache). */
+    bool unchanged;
+    char *path; /* the snapshot */
 
     size_t fetched_users, fetched_roles, fetched_orgs; /* what Logto listed */
     size_t not_admitted;             /* users no service of this host admits: not in the snapshot */
@@ -307,3 +310,39 @@ int logto_sync_keys_load(const struct logto_ctx *ctx, const char *name, const ch
 int logto_sync_keys_update(const struct logto_ctx *ctx, const struct logto_sync_user *users,
                            size_t n, const bool *keep, struct logto_sync_report *report,
                            struct logto_error *err);
+
+/* ---- the two halves of a relayed sync (relay.h) ---- */
+
+struct logto_mgmt;
+struct logto_mgmt_directory;
+
+/* What the publisher decides over the whole tenant: every user fetched and mapped, hashed UID
+ * collisions resolved, and refused[i] set for the users that do not map or that the tenant-wide
+ * rules refuse (names, chosen IDs, collisions: skipped entries and blocked names in report). */
+struct logto_sync_tenant {
+    struct logto_mgmt *mgmt;
+    struct logto_mgmt_directory *md;
+    struct logto_sync_user *users; /* users[i].sub and .username borrow from md */
+    char **reasons;
+    bool *refused;
+    size_t n;
+};
+
+void logto_sync_tenant_free(struct logto_sync_tenant *t);
+static inline void logto_sync_tenant_freep(struct logto_sync_tenant **t)
+{
+    logto_sync_tenant_free(*t);
+}
+
+/* Fetch and decide (needs the [sync] credentials, as logto_sync). */
+int logto_sync_tenant_fetch(const struct logto_ctx *ctx, struct logto_sync_tenant **ret,
+                            struct logto_sync_report *report, struct logto_error *err);
+
+/* Write the UIDs of moved users (report->uid_moves) to custom_data, as logto_sync does. */
+int logto_sync_tenant_persist_moves(const struct logto_ctx *ctx, struct logto_sync_tenant *t,
+                                    struct logto_sync_report *report, struct logto_error *err);
+
+/* The host half: logto_sync_build with this host's admission (what logto_sync builds). */
+int logto_sync_build_host(const struct logto_ctx *ctx, const struct logto_sync_user *users,
+                          size_t n, struct logto_directory **ret_dir, bool *keep,
+                          struct logto_sync_report *report, struct logto_error *err);

@@ -304,6 +304,18 @@ int64_t logto_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void logto_sleep_ms(int64_t ms)
+{
+    struct timespec left = { .tv_sec = (time_t)(ms / 1000),
+                             .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+    while (ms > 0 && (left.tv_sec > 0 || left.tv_nsec > 0)) {
+        struct timespec req = left;
+        if (nanosleep(&req, &left) == 0 || errno != EINTR)
+            break;
+    }
+}
+
 int64_t logto_monotonic_coarse_ns(void)
 {
     struct timespec ts;

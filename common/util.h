@@ -77,6 +77,8 @@ int logto_ascii_strncasecmp(const char *a, const char *b, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC: for deadlines and waits, which a step of the wall clock
  * (NTP, an administrator, a suspended VM) must neither cut short nor stretch. */
 int64_t logto_monotonic_ms(void);
+/* Sleep ms milliseconds (a signal does not cut the sleep short). */
+void logto_sleep_ms(int64_t ms);
 
 /* Constant-time comparison of two equal-length byte strings. */
 bool logto_memeq_consttime(const void *a, const void *b, size_t len);

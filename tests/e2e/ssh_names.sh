@@ -23,7 +23,7 @@ email_domains = example.com
 flow = device
 allow_users = alice"
 # no_sync: the configuration without the [sync] section (this host cannot ask Logto).
-no_sync() { e2e_config "$SVC" && sed -i '/^\[sync\]$/,/^m2m_client_secret_file/d' /etc/logto/logto.conf; }
+no_sync() { e2e_config "$SVC" && sed -i '/^\[sync\]$/,/^request_interval/d' /etc/logto/logto.conf; }
 no_sync
 grep -q m2m /etc/logto/logto.conf && fail "the configuration still has [sync]"
 e2e_pam_example sshd

@@ -108,6 +108,11 @@ ctl_outcome() {
     if [ "$RC" = 0 ]; then GOT=ok; else GOT="refused: $(printf '%s' "$ERR" | head -n 1)"; fi
 }
 op_sync() { hard_ctl sync; ctl_outcome; }
+# A sync with something to write (an unchanged directory is not rewritten, and takes no lock).
+op_sync_change() {
+    idp_ctl PATCH /users/bob "{\"name\":\"Bob $CASES\"}" >/dev/null || fail "rename bob"
+    op_sync
+}
 # status runs and reports (exit 0 or 1: "something needs attention"), never crashes or follows.
 op_status() { hard_ctl status --offline; [ "$RC" -le 1 ] && GOT=ok || ctl_outcome; }
 op_keys() { hard_ctl keys --cached erin; ctl_outcome; }
@@ -200,7 +205,7 @@ for k in symlink hardlink nobody 0666; do
 done
 for l in directory.lock directory.update.lock; do
     for k in symlink hardlink nobody; do
-        case_ "$STATE/$l" $k sync refuse
+        case_ "$STATE/$l" $k sync_change refuse
         case_ "$STATE/$l" $k signin refuse
     done
 done

@@ -77,6 +77,7 @@ async function main() {
       'device-interval': { type: 'string' },
       'refresh-reuse-leeway': { type: 'string' },
       'watch-pid': { type: 'string' },
+      'static-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -131,6 +132,7 @@ async function main() {
     internalSecret: randomBytes(24).toString('base64url'),
     stats: { total: 0, byRoute: new Map() },
     hanging: new Set(),
+    staticDir: values['static-dir'],
   };
 
   // OIDC subject / oidc-provider accountId: the Logto user id, or a UUID in the generic profile.

@@ -25,6 +25,7 @@ ctl_setup() {
     write_config "$CFG" "$T" "[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $T/m2m.secret
+request_interval = 0
 [identity]
 email_domains = example.com"
     STATE=$T/state

@@ -38,6 +38,7 @@ require_roles = admin
 flow = password"
 pam_write_config "$dir/a.conf" "$dir/a" "[sync]
 m2m_client_id = m2m-app
+request_interval = 0
 m2m_client_secret_file = $dir/m2m.secret
 lookup_burst = 4
 lookup_rate = 1

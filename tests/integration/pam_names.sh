@@ -39,6 +39,7 @@ mkdir -p "$dir/a" "$dir/b"
 pam_write_config "$dir/a/logto.conf" "$dir/a" "$services"
 pam_write_config "$dir/b/logto.conf" "$dir/b" "[sync]
 m2m_client_id = m2m-app
+request_interval = 0
 m2m_client_secret_file = $dir/m2m.secret
 $services"
 for h in a b; do

@@ -24,6 +24,8 @@ sync_setup() {
     write_config "$CFG" "$T" "[sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = $T/m2m.secret
+# No pacing: these tests count requests, not time (sync_ratelimit.sh checks the pacing).
+request_interval = 0
 [identity]
 email_domains = example.com"
     STATE=$T/state

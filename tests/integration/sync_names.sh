@@ -93,6 +93,7 @@ T2=$(test_tmpdir)
 CFG2=$T2/logto.conf
 write_config "$CFG2" "$T2" "[sync]
 m2m_client_id = m2m-app
+request_interval = 0
 m2m_client_secret_file = $T/m2m.secret
 [identity]
 email_domains = example.com"

@@ -23,7 +23,7 @@ cp "$timer" "$D/logto-sync.timer"
 out=$(cd "$D" && systemd-analyze verify --man=no ./logto-sync.service ./logto-sync.timer 2>&1) ||
     fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify complained: $out"
-for key in OnBootSec=1min OnUnitActiveSec=15min RandomizedDelaySec=2min Persistent=true; do
+for key in OnBootSec=1min OnUnitActiveSec=15min RandomizedDelaySec=15min FixedRandomDelay=yes Persistent=true; do
     grep -q "^$key\$" "$timer" || fail "timer: $key is missing"
 done
 

@@ -300,6 +300,7 @@ timeout = $t_total
 [sync]
 m2m_client_id = m2m-app
 m2m_client_secret_file = /etc/logto/m2m.secret
+request_interval = 0
 
 ${1:-}
 $(test_open_services "${1:-}")

@@ -258,6 +258,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->lookup_burst, 10);
     CHECK_INT(cfg->lookup_cache_ttl, 60);
     CHECK(!cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 100);
+    CHECK_INT(cfg->rate_limit_budget, 300);
     CHECK_STR(cfg->state_dir, LOGTO_STATE_DIR);
     CHECK_STR(cfg->cache_dir, LOGTO_CACHE_DIR);
     CHECK(!cfg->debug);
@@ -328,6 +330,10 @@ static struct logto_config *load_fixture(struct fx *f, const char *name)
     put_file(path, "client-s3cr3t\n", 14, 0600);
     snprintf(path, sizeof(path), "%s/m2m.secret", f->dir);
     put_file(path, "m2m-s3cr3t\n", 11, 0400);
+    snprintf(path, sizeof(path), "%s/publish.key", f->dir);
+    put_file(path, "-----BEGIN PRIVATE KEY-----\n", 28, 0600);
+    snprintf(path, sizeof(path), "%s/publish.pub", f->dir);
+    put_file(path, "-----BEGIN PUBLIC KEY-----\n", 27, 0644);
     snprintf(path, sizeof(path), "%s/ca.pem", f->dir);
     put_file(path, "-----BEGIN CERTIFICATE-----\n", 28, 0644);
     return load_ok(f);
@@ -413,6 +419,8 @@ static void test_every_key(void)
     CHECK_INT(cfg->lookup_burst, 4);
     CHECK_INT(cfg->lookup_cache_ttl, 300);
     CHECK(cfg->no_enumerate);
+    CHECK_INT(cfg->request_interval_ms, 250);
+    CHECK_INT(cfg->rate_limit_budget, 120);
     CHECK_STR(cfg->state_dir, "/srv/logto/state");
     CHECK_STR(cfg->cache_dir, "/srv/logto/cache");
     CHECK(cfg->debug);
@@ -444,7 +452,7 @@ static void test_every_key(void)
     CHECK_INT(star->offline_lock_after, 4);
     CHECK_INT(star->allow_any_user, 1);
     CHECK_STR(star->file, f.path);
-    CHECK_INT(star->line, 57);
+    CHECK_INT(star->line, 59);
     /* A section holds what it sets; resolution fills in the rest. */
     CHECK_STR(sshd->name, "sshd");
     CHECK_INT(sshd->password_method, LOGTO_PW_MANAGEMENT);
@@ -521,10 +529,12 @@ static const struct error_case error_cases[] = {
     { BASE "timeout = 5 minutes\n", 4,
       "[logto] timeout: \"5 minutes\" is not a duration (use 30, 30s, 5m)" },
     { BASE "[ldap]\nuri = x\n", 4,
-      "unknown section [ldap] (use [logto], [identity], [sync], [paths], [log], "
+      "unknown section [ldap] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+      "[log], "
       "[service NAME], [user NAME] or [organization ID])" },
     { BASE "[logto extra]\n", 4,
-      "unknown section [logto ...] (use [logto], [identity], [sync], [paths], [log], "
+      "unknown section [logto ...] (use [logto], [identity], [sync], [publish], [relay], [paths], "
+      "[log], "
       "[service NAME], [user NAME] or [organization ID])" },
     { BASE "colour = blue\n", 4, "[logto] unknown key \"colour\"" },
     { BASE "shell = /bin/sh\n", 4, "[logto] unknown key \"shell\" (it belongs in [identity])" },
@@ -559,6 +569,10 @@ static const struct error_case error_cases[] = {
     { BASE "[sync]\nlookup_rate = -1\n", 5, "[sync] lookup_rate: \"-1\" is not a whole number" },
     { BASE "[sync]\nlookup_cache_ttl = 2h\n", 5,
       "[sync] lookup_cache_ttl: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrate_limit_budget = 2h\n", 5,
+      "[sync] rate_limit_budget: \"2h\" is out of range (0..1h)" },
+    { BASE "[sync]\nrequest_interval = 11s\n", 5,
+      "[sync] request_interval: \"11s\" is out of range (0..10s)" },
     { BASE "[service sshd]\nallow_any_user = everyone\n", 5,
       "[service sshd] allow_any_user: \"everyone\" is not a boolean (use yes or no)" },
     { BASE "poll_interval = 500ms\n", 4,
@@ -1421,8 +1435,9 @@ static void test_keys(void)
 {
     size_t n = 0;
     const struct logto_config_key *keys = logto_config_keys(&n);
-    static const char *const sections[] = { "logto", "identity", "sync", "paths",
-                                            "log",   "service",  "user", "organization" };
+    static const char *const sections[] = { "logto", "identity",    "sync", "publish",
+                                            "relay", "paths",       "log",  "service",
+                                            "user",  "organization" };
 
     CHECK(n >= 40);
     for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the pure parts of common/mgmt.c: IDs, Total-Number and Link headers, URL
- * building, status mapping and the claims built from a Management API user. */
+/* Unit tests for the pure parts of common/mgmt.c: IDs, Total-Number, Link and Retry-After
+ * headers, URL building, status mapping, the rate-limit backoff and the claims built from a
+ * Management API user. */
 #include "config.h"
 
 #include <stdio.h>
@@ -226,5 +227,62 @@ static void test_user_claims(void)
     CHECK(c == NULL);
 }
 
+static void test_retry_after(void)
+{
+    const int64_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+
+    CHECK_INT(logto_mgmt_parse_retry_after("0", now), 0);
+    CHECK_INT(logto_mgmt_parse_retry_after("1", now), 1);
+    CHECK_INT(logto_mgmt_parse_retry_after("3600", now), 3600);
+    CHECK_INT(logto_mgmt_parse_retry_after("999999999", now), 999999999);
+    CHECK_INT(logto_mgmt_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), 0);
+    CHECK_INT(logto_mgmt_parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), 30);
+    CHECK_INT(logto_mgmt_parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", now), 0); /* past */
+    CHECK_INT(logto_mgmt_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now), 4102444800 - now);
+    CHECK_INT(logto_mgmt_parse_retry_after("Tue, 29 Feb 2000 23:59:59 GMT", 951868799), 0);
+    CHECK_INT(logto_mgmt_parse_retry_after("Tue, 29 Feb 2000 23:59:59 GMT", 951868790), 9);
+    /* Neither form: the caller backs off on its own. */
+    static const char *const bad[] = { NULL,
+                                       "",
+                                       "-1",
+                                       "+5",
+                                       "1.5",
+                                       " 1",
+                                       "1 ",
+                                       "1234567890",
+                                       "0x10",
+                                       "Sunday, 06-Nov-94 08:49:37 GMT", /* RFC 850 */
+                                       "Sun Nov  6 08:49:37 1994",       /* asctime */
+                                       "Sun, 06 Nov 1994 08:49:37 UTC",
+                                       "Sun, 06 Now 1994 08:49:37 GMT",
+                                       "Sun, 32 Nov 1994 08:49:37 GMT",
+                                       "Sun, 06 Nov 1994 24:00:00 GMT",
+                                       "Sun, 06 Nov 1994 08:60:00 GMT",
+                                       "Sun, 06 Nov 1994 08:49:37 GMT ",
+                                       "Sun, 0a Nov 1994 08:49:37 GMT" };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+        CHECK_INT(logto_mgmt_parse_retry_after(bad[i], now), -1);
+}
+
+static void test_backoff(void)
+{
+    /* 1 s doubled per attempt, capped at 60 s; the upper half is jitter. */
+    CHECK_INT(logto_mgmt_backoff_ms(0, 0), 500);
+    CHECK_INT(logto_mgmt_backoff_ms(0, 500), 1000);
+    CHECK_INT(logto_mgmt_backoff_ms(0, 501), 500);
+    CHECK_INT(logto_mgmt_backoff_ms(1, 0), 1000);
+    CHECK_INT(logto_mgmt_backoff_ms(2, 0), 2000);
+    CHECK_INT(logto_mgmt_backoff_ms(5, 0), 16000);
+    CHECK_INT(logto_mgmt_backoff_ms(6, 0), 30000);
+    CHECK_INT(logto_mgmt_backoff_ms(6, 30000), 60000);
+    CHECK_INT(logto_mgmt_backoff_ms(40, 0), 30000);
+    CHECK_INT(logto_mgmt_backoff_ms(UINT32_MAX, UINT32_MAX) <= 60000, 1);
+    for (uint32_t r = 0; r < 100000; r += 997) {
+        int64_t ms = logto_mgmt_backoff_ms(3, r);
+        CHECK(ms >= 4000 && ms <= 8000);
+    }
+}
+
 TEST_MAIN(TEST(test_id_valid), TEST(test_parse_total), TEST(test_parse_link), TEST(test_build_url),
-          TEST(test_status_error), TEST(test_user_claims))
+          TEST(test_status_error), TEST(test_user_claims), TEST(test_retry_after),
+          TEST(test_backoff))

@@ -2,6 +2,9 @@
 // faults, route key for /stats), apply network faults, buffer the body, then hand the request
 // to oidc-provider (mounted at /oidc or /realms/test) or to the Koa harness app.
 import * as querystring from 'node:querystring';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as nodePath from 'node:path';
 
 import Koa from 'koa';
 
@@ -9,7 +12,7 @@ import { Router, errorMiddleware } from './router.js';
 import { logtoUiRoutes, experienceRoutes } from './experience.js';
 import { genericUiRoutes } from './generic-ui.js';
 import { mgmtRoutes } from './mgmt.js';
-import { NETWORK_FAULTS, applyNetworkFault } from './faults.js';
+import { DIRECTORY_FAULTS, NETWORK_FAULTS, applyNetworkFault } from './faults.js';
 import { GENERIC_REALM_PATH } from './provider.js';
 
 const BODY_LIMIT = 1024 * 1024;
@@ -116,6 +119,31 @@ export function createHarness(idp) {
   return app.callback();
 }
 
+// --static-dir: GET /relay/<file> serves a file of that directory (a relay of `logtoctl publish`,
+// like any static HTTPS server): a strong ETag (SHA-256 of the bytes) and 304 for If-None-Match.
+// Counted apart from the IdP's requests (stats.relay).
+function serveStatic(idp, url, req, res) {
+  idp.stats.relay = (idp.stats.relay ?? 0) + 1;
+  const name = decodeURIComponent(url.pathname.slice('/relay/'.length));
+  let body;
+  try {
+    if (req.method !== 'GET' || !name || name.includes('/') || name.startsWith('.')) throw new Error('no');
+    body = readFileSync(nodePath.join(idp.staticDir, name));
+  } catch {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+    return;
+  }
+  const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, { etag });
+    res.end();
+    return;
+  }
+  res.writeHead(200, { etag, 'content-type': 'application/octet-stream', 'content-length': body.length });
+  res.end(body);
+}
+
 export function createMainHandler(idp) {
   const harness = createHarness(idp);
   const mount = idp.profile === 'logto' ? '/oidc' : GENERIC_REALM_PATH;
@@ -134,17 +162,25 @@ export function createMainHandler(idp) {
 
   async function handle(req, res) {
     const url = new URL(req.url, 'https://placeholder');
+    if (idp.staticDir && url.pathname.startsWith('/relay/')) {
+      serveStatic(idp, url, req, res);
+      return;
+    }
     const info = classify(idp.profile, req.method, url.pathname);
     const internal = idp.internalSecret && req.headers['x-idp-internal'] === idp.internalSecret;
     if (!internal) {
       idp.stats.total += 1;
       idp.stats.byRoute.set(info.routeKey, (idp.stats.byRoute.get(info.routeKey) ?? 0) + 1);
-      const fault = idp.faults.take(info.endpoint, NETWORK_FAULTS);
-      if (fault) {
+      const rule = idp.faults.takeRule(info.endpoint, NETWORK_FAULTS);
+      if (rule) {
         // Drain the request body so the fault answers a complete request.
         req.resume();
-        applyNetworkFault(fault, req, res, { area: info.area, hanging: idp.hanging });
+        applyNetworkFault(rule.fault, req, res, { area: info.area, hanging: idp.hanging, retryAfter: rule.retryAfter });
         return;
+      }
+      if (idp.faults.take(info.endpoint, DIRECTORY_FAULTS)) {
+        idp.grown = (idp.grown ?? 0) + 1;
+        idp.store.createUser({ username: `grown${idp.grown}` });
       }
     }
 

@@ -371,11 +371,16 @@ export function createControlApp(idp) {
 
   // ---- stats ----
   r.get('/stats', async (ctx) => {
-    ctx.body = { total: idp.stats.total, by_route: Object.fromEntries(idp.stats.byRoute) };
+    ctx.body = {
+      total: idp.stats.total,
+      by_route: Object.fromEntries(idp.stats.byRoute),
+      relay: idp.stats.relay ?? 0,
+    };
   });
   r.post('/stats/reset', async (ctx) => {
     idp.stats.total = 0;
     idp.stats.byRoute.clear();
+    idp.stats.relay = 0;
     ctx.body = { ok: true };
   });
 

@@ -12,15 +12,21 @@ export const ENDPOINTS = new Set(['discovery', 'jwks', 'device_auth', 'token', '
 // Bare errors (issue 14.8): a 4xx without an OAuth body, as Glewlwyd answers (glewlwyd.md):
 // `bare_400`/`bare_401`/`bare_403` an empty body, `html_400` an HTML page.
 export const BARE_ERROR_FAULTS = new Set(['bare_400', 'bare_401', 'bare_403', 'html_400']);
+// Rate limits (issue 18.3): `http429` a 429, `http503` a 503, each with the rule's `retry_after`
+// (seconds, or a string such as an HTTP date) as Retry-After when the rule has one.
+export const RATE_LIMIT_FAULTS = new Set(['http429', 'http503']);
 export const NETWORK_FAULTS = new Set(['reset', 'hang', 'http500', 'malformed', 'truncated', 'huge',
-  ...BARE_ERROR_FAULTS]);
+  ...BARE_ERROR_FAULTS, ...RATE_LIMIT_FAULTS]);
+// `grow`: the request is answered normally, but first a new user (grown1, grown2, ...) is added,
+// so a walk of the directory sees it change under it (Total-Number moves).
+export const DIRECTORY_FAULTS = new Set(['grow']);
 export const ID_TOKEN_FAULTS = new Set(['wrong_issuer', 'bad_signature', 'unknown_kid',
   'expired_id_token', 'alg_none', 'alg_hs256', 'wrong_aud']);
 // Hostile text (issue 12.6): what a person is shown carries C1, bidi and control characters.
 export const DEVICE_TEXT_FAULTS = new Set(['hostile_uri', 'hostile_uri_bytes', 'hostile_uri_control',
   'hostile_user_code']);
 export const TOKEN_TEXT_FAULTS = new Set(['hostile_error']);
-export const FAULTS = new Set([...NETWORK_FAULTS, ...ID_TOKEN_FAULTS, 'slow_down',
+export const FAULTS = new Set([...NETWORK_FAULTS, ...ID_TOKEN_FAULTS, ...DIRECTORY_FAULTS, 'slow_down',
   ...DEVICE_TEXT_FAULTS, ...TOKEN_TEXT_FAULTS]);
 
 // U+202E RIGHT-TO-LEFT OVERRIDE, U+009B (8-bit CSI, encoded), U+200F RIGHT-TO-LEFT MARK.
@@ -34,13 +40,25 @@ export class Faults {
     this.nextId = 1;
   }
 
-  add({ endpoint, fault, count } = {}) {
+  // retry_after: a whole number of seconds (0..86400) or a short printable string (an HTTP date,
+  // or garbage on purpose); after: how many affected requests pass untouched first.
+  add({ endpoint, fault, count, retry_after: retryAfter, after } = {}) {
     if (!ENDPOINTS.has(endpoint)) throw new TypeError(`unknown endpoint ${JSON.stringify(endpoint)}; one of ${[...ENDPOINTS].join(', ')}`);
     if (!FAULTS.has(fault)) throw new TypeError(`unknown fault ${JSON.stringify(fault)}; one of ${[...FAULTS].join(', ')}`);
     if (count !== undefined && count !== null && !(Number.isInteger(count) && count > 0)) {
       throw new TypeError('count must be a positive integer');
     }
-    const rule = { id: this.nextId, endpoint, fault, remaining: count ?? Infinity };
+    if (retryAfter !== undefined && retryAfter !== null
+      && !(Number.isInteger(retryAfter) && retryAfter >= 0 && retryAfter <= 86400)
+      && !(typeof retryAfter === 'string' && /^[\x20-\x7e]{1,64}$/.test(retryAfter))) {
+      throw new TypeError('retry_after must be 0..86400 seconds or a printable string of at most 64 characters');
+    }
+    if (after !== undefined && after !== null && !(Number.isInteger(after) && after >= 0)) {
+      throw new TypeError('after must be a non-negative integer');
+    }
+    const rule = {
+      id: this.nextId, endpoint, fault, remaining: count ?? Infinity, retryAfter: retryAfter ?? null, after: after ?? 0,
+    };
     this.nextId += 1;
     this.rules.push(rule);
     return rule;
@@ -52,21 +70,37 @@ export class Faults {
 
   list() {
     return this.rules.map((r) => ({
-      id: r.id, endpoint: r.endpoint, fault: r.fault, remaining: Number.isFinite(r.remaining) ? r.remaining : null,
+      id: r.id,
+      endpoint: r.endpoint,
+      fault: r.fault,
+      remaining: Number.isFinite(r.remaining) ? r.remaining : null,
+      ...(r.retryAfter !== null ? { retry_after: r.retryAfter } : {}),
+      ...(r.after ? { after: r.after } : {}),
     }));
   }
 
-  // Takes (consumes one use of) the first live rule for `endpoint` whose fault is in `allowed`.
-  take(endpoint, allowed) {
+  // Takes (consumes one use of) the first live rule for `endpoint` whose fault is in `allowed`,
+  // and returns it. Every such rule still letting `after` requests pass counts this one down
+  // instead (so `after` counts the class's requests since the rule was added).
+  takeRule(endpoint, allowed) {
+    let taken;
     for (const rule of this.rules) {
       if (rule.remaining <= 0) continue;
       if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
       if (!allowed.has(rule.fault)) continue;
-      rule.remaining -= 1;
-      this.rules = this.rules.filter((r) => r.remaining > 0);
-      return rule.fault;
+      if (rule.after > 0) {
+        rule.after -= 1;
+      } else if (!taken) {
+        taken = rule;
+        rule.remaining -= 1;
+      }
     }
-    return undefined;
+    if (taken) this.rules = this.rules.filter((r) => r.remaining > 0);
+    return taken;
+  }
+
+  take(endpoint, allowed) {
+    return this.takeRule(endpoint, allowed)?.fault;
   }
 }
 
@@ -86,7 +120,7 @@ function errorBodyFor(area) {
 
 // Applies a network fault to a raw node request/response. `hanging` is a Set where hung
 // sockets are recorded so that /down and shutdown can destroy them.
-export function applyNetworkFault(fault, req, res, { area, hanging }) {
+export function applyNetworkFault(fault, req, res, { area, hanging, retryAfter = null }) {
   const socket = req.socket;
   switch (fault) {
     case 'reset':
@@ -150,6 +184,15 @@ export function applyNetworkFault(fault, req, res, { area, hanging }) {
         res.end(tail);
       };
       pump();
+      return;
+    }
+    case 'http429':
+    case 'http503': {
+      const body = JSON.stringify({ message: fault === 'http429' ? 'Too many requests.' : 'Service unavailable.' });
+      const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+      if (retryAfter !== null) headers['retry-after'] = String(retryAfter);
+      res.writeHead(Number(fault.slice(4)), headers);
+      res.end(body);
       return;
     }
     case 'bare_400':

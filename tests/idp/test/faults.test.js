@@ -297,3 +297,47 @@ test('bare_400/401/403 and html_400: 4xx without an OAuth error body', async () 
   assert.match(h.headers['content-type'], /^text\/html/);
   assert.equal(h.json, undefined);
 });
+
+test('http429 / http503: rate limits with Retry-After (seconds or a date), on page 2 with after', async () => {
+  await idp.ctlOk('POST', '/faults', { endpoint: 'mgmt', fault: 'http429', count: 1, retry_after: 2, after: 1 });
+  const token = (await m2mToken(idp)).json.access_token;
+  const auth = { authorization: `Bearer ${token}` };
+  assert.equal((await idp.req('GET', '/api/users?page=1&page_size=1', { headers: auth })).status, 200);
+  const limited = await idp.req('GET', '/api/users?page=2&page_size=1', { headers: auth });
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers['retry-after'], '2');
+  assert.equal(limited.json.message, 'Too many requests.');
+  assert.equal((await idp.req('GET', '/api/users?page=2&page_size=1', { headers: auth })).status, 200);
+
+  const date = 'Sun, 06 Nov 1994 08:49:37 GMT';
+  await idp.ctlOk('POST', '/faults', { endpoint: 'token', fault: 'http503', count: 1, retry_after: date });
+  const r = await idp.req('POST', '/oidc/token', { form: { grant_type: 'x' } });
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['retry-after'], date);
+  await idp.ctlOk('POST', '/faults', { endpoint: 'token', fault: 'http429', count: 1 });
+  const bare = await idp.req('POST', '/oidc/token', { form: { grant_type: 'x' } });
+  assert.equal(bare.status, 429);
+  assert.equal(bare.headers['retry-after'], undefined);
+  assert.equal((await idp.req('POST', '/oidc/token', { form: { grant_type: 'x' } })).status, 400);
+});
+
+test('http429: retry_after and after are checked', async () => {
+  for (const bad of [{ retry_after: -1 }, { retry_after: 86401 }, { retry_after: 'a\nb' }, { retry_after: 'x'.repeat(65) },
+    { after: -1 }, { after: 1.5 }]) {
+    const r = await idp.ctl('POST', '/faults', { endpoint: 'mgmt', fault: 'http429', count: 1, ...bad });
+    assert.equal(r.status, 400, JSON.stringify(bad));
+  }
+});
+
+test('grow: a user is added before the request is answered (Total-Number moves)', async () => {
+  const token = (await m2mToken(idp)).json.access_token;
+  const auth = { authorization: `Bearer ${token}` };
+  const before = Number((await idp.req('GET', '/api/users?page=1&page_size=1', { headers: auth })).headers['total-number']);
+  await idp.ctlOk('POST', '/faults', { endpoint: 'mgmt', fault: 'grow', count: 1 });
+  const r = await idp.req('GET', '/api/users?page=1&page_size=100', { headers: auth });
+  assert.equal(r.status, 200);
+  assert.equal(Number(r.headers['total-number']), before + 1);
+  assert.ok(r.json.some((u) => /^grown\d+$/.test(u.username)));
+  const after = await idp.req('GET', '/api/users?page=1&page_size=1', { headers: auth });
+  assert.equal(Number(after.headers['total-number']), before + 1);
+});

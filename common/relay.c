@@ -1,0 +1,930 @@
+/* SPDX-License-Identifier: MIT */
+/* Fleets: the signed directory (relay.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <zlib.h>
+
+#include "directory.h"
+#include "fileio.h"
+#include "http.h"
+#include "identity.h"
+#include "json.h"
+#include "log.h"
+#include "memory.h"
+#include "owners.h"
+#include "relay.h"
+#include "statefile.h"
+#include "sync.h"
+#include "util.h"
+
+#define KEY_FILE_MAX    (16 * 1024)
+#define SIG_LEN         64
+#define SIG_B64_LEN     88
+#define STATE_VERSION   1
+#define OBJECT_MAX_DEPT 8
+#define OBJECT_SUFFIX   ".json.zz"
+#define INFLATED_MAX    ((size_t)256 << 20)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Keys */
+
+static int key_load(const char *path, bool private_key, EVP_PKEY **ret, struct logto_error *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    BIO *bio;
+    EVP_PKEY *key;
+    int r = logto_file_read_trusted(path, private_key ? LOGTO_FILE_SECRET : LOGTO_FILE_PUBLIC,
+                                    KEY_FILE_MAX, &buf, &len, err);
+
+    if (r < 0)
+        return r;
+    bio = BIO_new_mem_buf(buf, (int)len);
+    if (!bio) {
+        logto_erase(buf, len);
+        return LOGTO_OOM(err);
+    }
+    key = private_key ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+                      : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    logto_erase(buf, len);
+    if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(key);
+        return logto_error_set(err, LOGTO_E_CONFIG, "%s is not an Ed25519 %s key in PEM", path,
+                               private_key ? "private" : "public");
+    }
+    *ret = key;
+    return 0;
+}
+
+int logto_relay_key_load_private(const char *path, EVP_PKEY **ret, struct logto_error *err)
+{
+    return key_load(path, true, ret, err);
+}
+
+int logto_relay_key_load_public(const char *path, EVP_PKEY **ret, struct logto_error *err)
+{
+    return key_load(path, false, ret, err);
+}
+
+static void pkey_freep(EVP_PKEY **k)
+{
+    EVP_PKEY_free(*k);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hashes */
+
+static int sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int md_len = 0;
+
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != sizeof(md))
+        return -1;
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Compression (zlib format, level 9: no timestamp or name in it, so the same JSON gives the same
+ * bytes with the same zlib) */
+
+static int deflate_object(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
+                          struct logto_error *err)
+{
+    uLongf n = compressBound((uLong)len);
+    unsigned char *out = malloc(n);
+
+    if (!out)
+        return LOGTO_OOM(err);
+    if (compress2(out, &n, (const Bytef *)in, (uLong)len, 9) != Z_OK) {
+        free(out);
+        return logto_error_set(err, LOGTO_E_INVAL, "compressing the directory failed");
+    }
+    *ret = out;
+    *ret_len = n;
+    return 0;
+}
+
+/* Inflate one whole zlib stream of at most max bytes, nothing after it (a bomb stops at max). */
+static int inflate_object(const unsigned char *in, size_t len, size_t max, char **ret,
+                          size_t *ret_len, struct logto_error *err)
+{
+    z_stream z = { .next_in = (Bytef *)(uintptr_t)in, .avail_in = (uInt)len };
+    size_t cap = len * 4 + 4096, used = 0;
+    char *out = NULL;
+    int zr = Z_OK;
+
+    if (len > UINT32_MAX || inflateInit(&z) != Z_OK)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the published directory is not zlib data");
+    while (zr == Z_OK) {
+        if (used == cap || !out) {
+            char *bigger;
+            cap = out ? cap * 2 : cap;
+            if (cap > max + 1)
+                cap = max + 1;
+            bigger = used < cap ? realloc(out, cap + 1) : NULL;
+            if (!bigger) {
+                inflateEnd(&z);
+                free(out);
+                if (used >= max)
+                    return logto_error_set(err, LOGTO_E_PROTOCOL,
+                                           "the published directory inflates to more than %zu "
+                                           "bytes",
+                                           max);
+                return LOGTO_OOM(err);
+            }
+            out = bigger;
+        }
+        z.next_out = (Bytef *)out + used;
+        z.avail_out = (uInt)(cap - used);
+        zr = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
+    }
+    inflateEnd(&z);
+    if (zr != Z_STREAM_END || z.avail_in != 0 || used > max) {
+        free(out);
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               zr == Z_STREAM_END ? "the published directory is too large"
+                                                  : "the published directory is not valid zlib "
+                                                    "data");
+    }
+    out[used] = '\0';
+    *ret = out;
+    *ret_len = used;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The manifest */
+
+static json_t *manifest_payload_json(const struct logto_relay_manifest *m)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:s,s:I,s:s}", "format", (json_int_t)m->format, "serial",
+                     (json_int_t)m->serial, "generated_at", (json_int_t)m->generated_at,
+                     "not_after", (json_int_t)m->not_after, "object", m->object, "size",
+                     (json_int_t)m->size, "sha256", m->sha256);
+}
+
+int logto_relay_manifest_sign(const struct logto_relay_manifest *m, EVP_PKEY *key, char **ret,
+                              struct logto_error *err)
+{
+    _cleanup_json_ json_t *payload = manifest_payload_json(m), *outer = NULL;
+    _cleanup_free_ char *text = payload ? logto_json_dump(payload) : NULL;
+    unsigned char sig[SIG_LEN];
+    char b64[SIG_B64_LEN + 1];
+    size_t sig_len = sizeof(sig);
+    EVP_MD_CTX *md = NULL;
+    bool ok;
+
+    if (!text)
+        return LOGTO_OOM(err);
+    md = EVP_MD_CTX_new();
+    ok = md && EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
+         EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)text, strlen(text)) == 1 &&
+         sig_len == SIG_LEN;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return logto_error_set(err, LOGTO_E_INVAL, "signing the manifest failed");
+    EVP_EncodeBlock((unsigned char *)b64, sig, SIG_LEN);
+    outer = json_pack("{s:s,s:s}", "signed", text, "signature", b64);
+    *ret = outer ? logto_json_dump(outer) : NULL;
+    return *ret ? 0 : LOGTO_OOM(err);
+}
+
+int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_relay_manifest *ret,
+                                struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    struct logto_relay_manifest m = { 0 };
+    const char *object = NULL, *sha = NULL;
+    int64_t size = 0;
+    int r = logto_json_parse_object(payload, len, LOGTO_RELAY_MANIFEST_MAX, 2, "the manifest", &doc,
+                                    err);
+
+    if (r < 0)
+        return r;
+    if ((r = logto_json_get_int(doc, "format", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &m.format, err)) <
+            0 ||
+        (r = logto_json_get_int(doc, "serial", LOGTO_JSON_REQUIRED, 1, INT64_MAX, &m.serial, err)) <
+            0 ||
+        (r = logto_json_get_int(doc, "generated_at", LOGTO_JSON_REQUIRED, 0, INT64_MAX,
+                                &m.generated_at, err)) < 0 ||
+        (r = logto_json_get_int(doc, "not_after", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &m.not_after,
+                                err)) < 0 ||
+        (r = logto_json_get_int(doc, "size", LOGTO_JSON_REQUIRED, 1,
+                                (int64_t)LOGTO_RELAY_OBJECT_MAX, &size, err)) < 0 ||
+        (r = logto_json_get_string(doc, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
+        (r = logto_json_get_string(doc, "object", LOGTO_JSON_REQUIRED, &object, err)) < 0)
+        return logto_error_prefix(err, "the manifest"), r;
+    if (m.format != LOGTO_RELAY_FORMAT)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the manifest has format %" PRId64 ", this version reads %d",
+                               m.format, LOGTO_RELAY_FORMAT);
+    if (!is_hex64(sha))
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's sha256 is not 64 hex digits");
+    memcpy(m.sha256, sha, 65);
+    /* The object's name is its hash: nothing else is ever fetched. */
+    snprintf(m.object, sizeof(m.object), "%s%s" OBJECT_SUFFIX, LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
+    if (strcmp(object, m.object) != 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's object is not %s", m.object);
+    m.size = (uint64_t)size;
+    *ret = m;
+    return 0;
+}
+
+int logto_relay_manifest_verify(const char *buf, size_t len, EVP_PKEY *key,
+                                struct logto_relay_manifest *ret, struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    const char *text = NULL, *b64 = NULL;
+    unsigned char sig[SIG_B64_LEN];
+    EVP_MD_CTX *md;
+    bool ok;
+    int r =
+        logto_json_parse_object(buf, len, LOGTO_RELAY_MANIFEST_MAX, 2, "the manifest", &doc, err);
+
+    if (r < 0)
+        return r;
+    if ((r = logto_json_get_string(doc, "signed", LOGTO_JSON_REQUIRED, &text, err)) < 0 ||
+        (r = logto_json_get_string(doc, "signature", LOGTO_JSON_REQUIRED, &b64, err)) < 0)
+        return logto_error_prefix(err, "the manifest"), r;
+    if (strlen(b64) != SIG_B64_LEN || strcmp(b64 + SIG_B64_LEN - 2, "==") != 0 ||
+        EVP_DecodeBlock(sig, (const unsigned char *)b64, SIG_B64_LEN) != SIG_LEN + 2)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the manifest's signature is not a base64 Ed25519 signature");
+    md = EVP_MD_CTX_new();
+    ok = md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+         EVP_DigestVerify(md, sig, SIG_LEN, (const unsigned char *)text, strlen(text)) == 1;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return logto_error_set(err, LOGTO_E_TOKEN,
+                               "the manifest's signature does not verify with the pinned key");
+    return logto_relay_manifest_decode(text, strlen(text), ret, err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The object */
+
+static int set_str(json_t *o, const char *key, const char *s)
+{
+    return s ? json_object_set_new(o, key, json_string(s)) : 0;
+}
+
+static int set_strv(json_t *o, const char *key, char *const *v)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && v && v[i]; i++)
+        if (json_array_append_new(a, json_string(v[i])) < 0) {
+            json_decref(a);
+            return -1;
+        }
+    return a ? json_object_set_new(o, key, a) : -1;
+}
+
+static json_t *identity_json(const struct logto_identity *id)
+{
+    json_t *o =
+        json_pack("{s:I,s:I,s:b,s:b,s:b,s:b,s:I,s:I}", "uid", (json_int_t)id->uid, "gid",
+                  (json_int_t)id->gid, "suspended", id->suspended, "uid_custom", id->uid_custom,
+                  "gid_custom", id->gid_custom, "uid_hashed", id->uid_hashed, "uid_probe",
+                  (json_int_t)id->uid_probe, "name_rank", (json_int_t)id->name_rank);
+    json_t *orgs = json_array();
+    bool ok = o && orgs;
+
+    for (size_t i = 0; ok && i < id->n_org_names; i++)
+        ok = json_array_append_new(orgs, json_pack("{s:s,s:s}", "id", id->org_names[i].id, "name",
+                                                   id->org_names[i].name)) == 0;
+    ok = ok && json_object_set_new(o, "org_names", orgs) == 0;
+    orgs = NULL;
+    ok = ok && set_str(o, "name", id->name) == 0 && set_str(o, "gecos", id->gecos) == 0 &&
+         set_str(o, "home", id->home) == 0 && set_str(o, "shell", id->shell) == 0 &&
+         set_str(o, "name_from", id->name_from) == 0 && set_str(o, "uid_from", id->uid_from) == 0 &&
+         set_str(o, "gid_from", id->gid_from) == 0 &&
+         set_str(o, "shell_from", id->shell_from) == 0 &&
+         set_str(o, "gecos_from", id->gecos_from) == 0 &&
+         set_str(o, "name_claim", id->name_claim) == 0 && set_strv(o, "roles", id->roles) == 0 &&
+         set_strv(o, "orgs", id->orgs) == 0 && set_strv(o, "org_roles", id->org_roles) == 0 &&
+         set_strv(o, "groups", id->groups) == 0 && set_strv(o, "ssh_keys", id->ssh_keys) == 0;
+    json_decref(orgs);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+struct sorted {
+    const struct logto_sync_user *users;
+    size_t i;
+};
+
+static int cmp_sorted(const void *a, const void *b)
+{
+    const struct sorted *x = a, *y = b;
+    return strcmp(x->users[x->i].sub, y->users[y->i].sub);
+}
+
+int logto_relay_object_encode(const struct logto_sync_user *users, const bool *refused, size_t n,
+                              struct logto_blocked *blocked, char **ret, size_t *ret_len,
+                              struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL, *arr = json_array();
+    _cleanup_free_ struct sorted *order = calloc(n + 1, sizeof(*order));
+    char *text;
+
+    if (!arr || !order)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct sorted){ users, i };
+    qsort(order, n, sizeof(*order), cmp_sorted);
+    for (size_t k = 0; k < n; k++) {
+        const struct logto_sync_user *u = &users[order[k].i];
+        json_t *o = refused[order[k].i] || !u->id ? json_object() : identity_json(u->id);
+        if (!o || json_object_set_new(o, "sub", json_string(u->sub)) < 0 ||
+            set_str(o, "username", u->username) < 0 ||
+            json_object_set_new(o, "created_at", json_integer(u->created_at)) < 0 ||
+            ((refused[order[k].i] || !u->id) &&
+             json_object_set_new(o, "refused", json_string(u->reason ? u->reason : "refused")) <
+                 0) ||
+            json_array_append_new(arr, o) < 0)
+            return LOGTO_OOM(err);
+    }
+    doc = json_pack("{s:i,s:O,s:o}", "format", LOGTO_RELAY_FORMAT, "users", arr, "blocked",
+                    logto_blocked_to_json(blocked));
+    text = doc ? logto_json_dump(doc) : NULL;
+    if (!text)
+        return LOGTO_OOM(err);
+    *ret = text;
+    *ret_len = strlen(text);
+    return 0;
+}
+
+void logto_relay_users_free(struct logto_sync_user *users, size_t n)
+{
+    for (size_t i = 0; users && i < n; i++) {
+        logto_identity_free(users[i].id);
+        free((void *)(uintptr_t)users[i].sub);
+        free((void *)(uintptr_t)users[i].username);
+        free((void *)(uintptr_t)users[i].reason);
+    }
+    free(users);
+}
+
+static int dup_str(const json_t *o, const char *key, unsigned flags, char **ret,
+                   struct logto_error *err)
+{
+    const char *s = NULL;
+    int r = logto_json_get_string(o, key, flags, &s, err);
+
+    if (r < 0 || !s)
+        return r;
+    *ret = strdup(s);
+    return *ret ? 0 : LOGTO_OOM(err);
+}
+
+static int decode_identity(const json_t *o, struct logto_identity **ret, struct logto_error *err)
+{
+    struct logto_identity *id = calloc(1, sizeof(*id));
+    json_t *orgs = NULL;
+    int64_t uid = 0, gid = 0, probe = 0, rank = 0;
+    int r;
+
+    if (!id)
+        return LOGTO_OOM(err);
+    if ((r = dup_str(o, "sub", LOGTO_JSON_REQUIRED, &id->sub, err)) < 0 ||
+        (r = dup_str(o, "name", LOGTO_JSON_REQUIRED, &id->name, err)) < 0 ||
+        (r = dup_str(o, "gecos", 0, &id->gecos, err)) < 0 ||
+        (r = dup_str(o, "home", LOGTO_JSON_REQUIRED, &id->home, err)) < 0 ||
+        (r = dup_str(o, "shell", LOGTO_JSON_REQUIRED, &id->shell, err)) < 0 ||
+        (r = dup_str(o, "name_from", 0, &id->name_from, err)) < 0 ||
+        (r = dup_str(o, "uid_from", 0, &id->uid_from, err)) < 0 ||
+        (r = dup_str(o, "gid_from", 0, &id->gid_from, err)) < 0 ||
+        (r = dup_str(o, "shell_from", 0, &id->shell_from, err)) < 0 ||
+        (r = dup_str(o, "gecos_from", 0, &id->gecos_from, err)) < 0 ||
+        (r = dup_str(o, "name_claim", 0, &id->name_claim, err)) < 0 ||
+        (r = logto_json_get_int(o, "uid", LOGTO_JSON_REQUIRED, 1, UINT32_MAX - 1, &uid, err)) < 0 ||
+        (r = logto_json_get_int(o, "gid", LOGTO_JSON_REQUIRED, 1, UINT32_MAX - 1, &gid, err)) < 0 ||
+        (r = logto_json_get_int(o, "uid_probe", 0, 0, 1024, &probe, err)) < 0 ||
+        (r = logto_json_get_int(o, "name_rank", 0, LOGTO_NAME_EXACT, LOGTO_NAME_EMAIL, &rank,
+                                err)) < 0 ||
+        (r = logto_json_get_bool(o, "suspended", 0, &id->suspended, err)) < 0 ||
+        (r = logto_json_get_bool(o, "uid_custom", 0, &id->uid_custom, err)) < 0 ||
+        (r = logto_json_get_bool(o, "gid_custom", 0, &id->gid_custom, err)) < 0 ||
+        (r = logto_json_get_bool(o, "uid_hashed", 0, &id->uid_hashed, err)) < 0 ||
+        (r = logto_json_get_strv(o, "roles", LOGTO_JSON_REQUIRED, &id->roles, err)) < 0 ||
+        (r = logto_json_get_strv(o, "orgs", LOGTO_JSON_REQUIRED, &id->orgs, err)) < 0 ||
+        (r = logto_json_get_strv(o, "org_roles", LOGTO_JSON_REQUIRED, &id->org_roles, err)) < 0 ||
+        (r = logto_json_get_strv(o, "groups", LOGTO_JSON_REQUIRED, &id->groups, err)) < 0 ||
+        (r = logto_json_get_strv(o, "ssh_keys", LOGTO_JSON_REQUIRED, &id->ssh_keys, err)) < 0 ||
+        (r = logto_json_get_array(o, "org_names", LOGTO_JSON_REQUIRED, &orgs, err)) < 0)
+        goto fail;
+    id->uid = (uint32_t)uid;
+    id->gid = (uint32_t)gid;
+    id->uid_probe = (unsigned)probe;
+    id->name_rank = (enum logto_name_rank)rank;
+    id->org_names = calloc(json_array_size(orgs) + 1, sizeof(*id->org_names));
+    if (!id->org_names) {
+        r = LOGTO_OOM(err);
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size(orgs); i++) {
+        json_t *e = json_array_get(orgs, i);
+        struct logto_org_name *on = &id->org_names[id->n_org_names++];
+        if ((r = dup_str(e, "id", LOGTO_JSON_REQUIRED, &on->id, err)) < 0 ||
+            (r = dup_str(e, "name", LOGTO_JSON_REQUIRED, &on->name, err)) < 0)
+            goto fail;
+    }
+    *ret = id;
+    return 0;
+fail:
+    logto_identity_free(id);
+    return r;
+}
+
+int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_user **ret_users,
+                              size_t *ret_n, struct logto_blocked **ret_blocked,
+                              struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_(logto_blocked_freep) struct logto_blocked *blocked = NULL;
+    json_t *arr = NULL, *bl = NULL;
+    struct logto_sync_user *users = NULL;
+    int64_t format = 0;
+    size_t n;
+    int r = logto_json_parse_object(buf, len, LOGTO_RELAY_OBJECT_MAX, OBJECT_MAX_DEPT,
+                                    "the published directory", &doc, err);
+
+    if (r < 0)
+        return r;
+    if ((r = logto_json_get_int(doc, "format", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &format, err)) <
+            0 ||
+        (r = logto_json_get_array(doc, "users", LOGTO_JSON_REQUIRED, &arr, err)) < 0 ||
+        (r = logto_json_get_object(doc, "blocked", LOGTO_JSON_REQUIRED, &bl, err)) < 0)
+        goto fail;
+    if (format != LOGTO_RELAY_FORMAT) {
+        r = logto_error_set(err, LOGTO_E_PROTOCOL, "the published directory has format %" PRId64,
+                            format);
+        goto fail;
+    }
+    if ((r = logto_blocked_from_json(bl, "the blocked list", &blocked, err)) < 0)
+        goto fail;
+    n = json_array_size(arr);
+    users = calloc(n + 1, sizeof(*users));
+    if (!users)
+        return LOGTO_OOM(err);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(arr, i);
+        char *sub = NULL, *username = NULL, *reason = NULL;
+        int64_t created = 0;
+        if ((r = dup_str(o, "sub", LOGTO_JSON_REQUIRED, &sub, err)) < 0)
+            break;
+        users[i].sub = sub;
+        if ((r = dup_str(o, "username", 0, &username, err)) < 0)
+            break;
+        users[i].username = username;
+        if ((r = dup_str(o, "refused", 0, &reason, err)) < 0)
+            break;
+        users[i].reason = reason;
+        if ((r = logto_json_get_int(o, "created_at", 0, INT64_MIN, INT64_MAX, &created, err)) < 0)
+            break;
+        users[i].created_at = created;
+        if (!reason && (r = decode_identity(o, &users[i].id, err)) < 0)
+            break;
+    }
+    if (r < 0) {
+        logto_relay_users_free(users, n);
+        goto fail;
+    }
+    *ret_users = users;
+    *ret_n = n;
+    *ret_blocked = TAKE_PTR(blocked);
+    return 0;
+fail:
+    logto_error_prefix(err, "the published directory");
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* logtoctl publish */
+
+/* The manifest DIR holds now, if it is one this key signed. */
+static bool previous_manifest(int dirfd, const char *dir, EVP_PKEY *key,
+                              struct logto_relay_manifest *ret)
+{
+    _cleanup_free_ char *buf = NULL, *path = logto_asprintf("%s/%s", dir, LOGTO_RELAY_MANIFEST);
+    size_t len = 0;
+    struct logto_error e = { 0 };
+
+    if (!path || logto_file_read_at(dirfd, LOGTO_RELAY_MANIFEST, path, LOGTO_FILE_PUBLIC,
+                                    LOGTO_RELAY_MANIFEST_MAX, &buf, &len, &e) < 0)
+        return false;
+    return logto_relay_manifest_verify(buf, len, key, ret, &e) >= 0;
+}
+
+int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
+                        struct logto_relay_publish_report *report, struct logto_error *err)
+{
+    const struct logto_config *cfg = ctx ? ctx->cfg : NULL;
+    _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+    _cleanup_(logto_sync_tenant_freep) struct logto_sync_tenant *t = NULL;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *sr = calloc(1, sizeof(*sr));
+    _cleanup_free_ char *json = NULL, *manifest = NULL, *path = NULL;
+    _cleanup_free_ unsigned char *object = NULL;
+    _cleanup_close_ int dirfd = -1, lockfd = -1;
+    struct logto_relay_manifest old = { 0 }, m = { .format = LOGTO_RELAY_FORMAT };
+    bool have_old;
+    size_t len = 0;
+    struct stat st;
+    int64_t now = logto_now(ctx);
+    int r;
+
+    *report = (struct logto_relay_publish_report){ 0 };
+    if (!sr)
+        return LOGTO_OOM(err);
+    if (!cfg || !cfg->publish_sign_key_file)
+        return logto_error_set(err, LOGTO_E_CONFIG,
+                               "publish needs a signing key: set sign_key_file in the [publish] "
+                               "section of logto.conf (an Ed25519 private key in PEM, root 0600)");
+    r = logto_relay_key_load_private(cfg->publish_sign_key_file, &key, err);
+    if (r < 0)
+        return r;
+    r = logto_dir_open_trusted(dir, false, &dirfd, err);
+    if (r < 0)
+        return r;
+    /* Two publishers into one DIR would race for the serial: the second waits, then fails. */
+    r = logto_lock_at(dirfd, ".publish.lock", ".publish.lock", LOGTO_SYNC_LOCK_TIMEOUT, &lockfd,
+                      err);
+    if (r == -LOGTO_E_BUSY)
+        return logto_error_set(err, LOGTO_E_BUSY, "another publish into %s is running", dir);
+    if (r < 0)
+        return r;
+
+    r = logto_sync_tenant_fetch(ctx, &t, sr, err);
+    if (r < 0)
+        return r;
+    report->requests = sr->requests;
+    for (size_t i = 0; i < t->n; i++)
+        report->refused += t->refused[i];
+    report->users = t->n - report->refused;
+    /* UIDs moved off a collision are written to Logto before anybody is told about them. */
+    if (sr->n_uid_moves) {
+        r = logto_sync_tenant_persist_moves(ctx, t, sr, err);
+        if (r < 0)
+            return r;
+    }
+    /* A refused user carries the publisher's reason to every host's report. */
+    for (size_t i = 0; i < t->n; i++)
+        for (size_t k = 0; t->refused[i] && t->users[i].id && k < sr->n_skipped; k++)
+            if (strcmp(sr->skipped[k].sub, t->users[i].sub) == 0)
+                t->users[i].reason = sr->skipped[k].reason;
+    r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &json, &len, err);
+    if (r < 0)
+        return r;
+    r = deflate_object(json, len, &object, &len, err);
+    if (r < 0)
+        return r;
+    if (sha256_hex(object, len, m.sha256) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
+    snprintf(m.object, sizeof(m.object), "%s%s" OBJECT_SUFFIX, LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
+    m.size = len;
+
+    have_old = previous_manifest(dirfd, dir, key, &old);
+    if (have_old && strcmp(old.sha256, m.sha256) == 0 &&
+        fstatat(dirfd, m.object, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        old.not_after - now > cfg->publish_validity / 2) {
+        report->manifest = old;
+        logto_log(&ctx->log, LOG_INFO, "publish-unchanged serial=%" PRId64 " sha256=%s", old.serial,
+                  old.sha256);
+        return 0;
+    }
+    m.serial = have_old && old.serial >= now ? old.serial + 1 : now;
+    m.generated_at = now;
+    m.not_after = now + cfg->publish_validity;
+
+    path = logto_asprintf("%s/%s", dir, m.object);
+    if (!path)
+        return LOGTO_OOM(err);
+    if (fstatat(dirfd, m.object, &st, AT_SYMLINK_NOFOLLOW) < 0 || (uint64_t)st.st_size != m.size) {
+        r = logto_file_write_at(dirfd, m.object, path, object, len, 0644, err);
+        if (r < 0)
+            return r;
+        report->object_written = true;
+    }
+    r = logto_relay_manifest_sign(&m, key, &manifest, err);
+    if (r < 0)
+        return r;
+    free(path);
+    path = logto_asprintf("%s/%s", dir, LOGTO_RELAY_MANIFEST);
+    if (!path)
+        return LOGTO_OOM(err);
+    r = logto_file_write_at(dirfd, LOGTO_RELAY_MANIFEST, path, manifest, strlen(manifest), 0644,
+                            err);
+    if (r < 0)
+        return r;
+    report->written = true;
+    report->manifest = m;
+    logto_log(&ctx->log, LOG_INFO,
+              "publish-done serial=%" PRId64 " sha256=%s size=%" PRIu64 " users=%zu refused=%zu",
+              m.serial, m.sha256, m.size, report->users, report->refused);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A relay host's sync */
+
+struct relay_state {
+    int64_t serial;
+    char sha256[65];
+    char *etag;
+};
+
+static int state_read(const struct logto_ctx *ctx, struct relay_state *st, struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_free_ char *path = NULL;
+    const char *sha = NULL, *etag = NULL;
+    int r = logto_state_doc_read(ctx, LOGTO_RELAY_STATE, 4096, 2, STATE_VERSION, &doc, &path, err);
+
+    if (r == -LOGTO_E_NOTFOUND)
+        return 0;
+    if (r < 0)
+        return r;
+    if ((r = logto_json_get_int(doc, "serial", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &st->serial,
+                                err)) < 0 ||
+        (r = logto_json_get_string(doc, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
+        (r = logto_json_get_string(doc, "etag", 0, &etag, err)) < 0 || !is_hex64(sha))
+        return logto_state_doc_malformed(path, r < 0 ? r : -LOGTO_E_PROTOCOL, err);
+    memcpy(st->sha256, sha, 65);
+    st->etag = etag ? strdup(etag) : NULL;
+    return etag && !st->etag ? LOGTO_OOM(err) : 0;
+}
+
+static int state_write(const struct logto_ctx *ctx, const struct relay_state *st,
+                       struct logto_error *err)
+{
+    _cleanup_json_ json_t *doc =
+        json_pack("{s:i,s:I,s:s,s:s?}", "version", STATE_VERSION, "serial", (json_int_t)st->serial,
+                  "sha256", st->sha256, "etag", st->etag);
+    return doc ? logto_state_doc_write(ctx, LOGTO_RELAY_STATE, doc, err) : LOGTO_OOM(err);
+}
+
+/* An ETag we send back: printable ASCII, bounded. */
+static bool etag_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++, n++)
+        if (*s < 0x21 || *s > 0x7e || n > 200)
+            return false;
+    return n > 0;
+}
+
+static int fetch(struct logto_http *http, const char *base, const char *name, const char *etag,
+                 size_t max, struct logto_http_response *resp, struct logto_error *err)
+{
+    _cleanup_free_ char *url = logto_asprintf("%s/%s", base, name);
+    struct logto_http_request req = { .method = "GET", .url = url, .if_none_match = etag };
+    int r;
+
+    if (!url)
+        return LOGTO_OOM(err);
+    r = logto_http_set_max_response(http, max, err);
+    if (r >= 0)
+        r = logto_http_send(http, &req, resp, err);
+    if (r < 0)
+        return logto_error_prefix(err, "the relay's %s", name), r;
+    if (resp->status != 200 && resp->status != 304)
+        return logto_error_set(err, LOGTO_E_UNREACHABLE, "the relay answered HTTP %ld for %s",
+                               resp->status, name);
+    return 0;
+}
+
+static int relay_refuse(const struct logto_ctx *ctx, int r, struct logto_error *err)
+{
+    logto_log(&ctx->log, LOG_ERR, "relay-sync-refused code=%s reason=\"%s\"",
+              logto_errc_name(logto_errc_from(r)), err ? err->message : "");
+    return r;
+}
+
+static int install(const struct logto_ctx *ctx, const struct logto_sync_options *opts, int statefd,
+                   const char *object, size_t len, struct logto_sync_report *report,
+                   struct logto_error *err)
+{
+    _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL, *old = NULL;
+    _cleanup_(logto_blocked_freep) struct logto_blocked *blocked = NULL;
+    _cleanup_close_ int updatefd = -1;
+    struct logto_sync_user *users = NULL;
+    _cleanup_free_ bool *keep = NULL;
+    struct logto_error e = { 0 };
+    _cleanup_free_ char *json = NULL;
+    size_t n = 0, json_len = 0;
+    int r = inflate_object((const unsigned char *)object, len, INFLATED_MAX, &json, &json_len, err);
+
+    if (r >= 0)
+        r = logto_relay_object_decode(json, json_len, &users, &n, &blocked, err);
+    if (r < 0)
+        return r;
+    keep = calloc(n + 1, sizeof(*keep));
+    r = keep ? logto_sync_build_host(ctx, users, n, &dir, keep, report, err) : LOGTO_OOM(err);
+    if (r < 0)
+        goto out;
+    /* The publisher's blocked names and UIDs, not this host's (it decided nothing). */
+    logto_blocked_free(report->blocked);
+    report->blocked = TAKE_PTR(blocked);
+    if (!opts->dry_run &&
+        (r = logto_lock_at(statefd, LOGTO_DIRECTORY_UPDATE_LOCK, LOGTO_DIRECTORY_UPDATE_LOCK,
+                           LOGTO_SYNC_LOCK_TIMEOUT, &updatefd, err)) < 0)
+        goto out;
+    r = logto_snapshot_read(report->path, &old, &e);
+    if (r == -LOGTO_E_NOMEM) {
+        r = LOGTO_OOM(err);
+        goto out;
+    }
+    report->previous_users = old ? old->n_users : 0;
+    report->previous_groups = old ? old->n_groups : 0;
+    r = logto_sync_diff(old, dir, report, err);
+    if (r < 0)
+        goto out;
+    report->users = dir->n_users;
+    report->groups = dir->n_groups;
+    for (size_t i = 0; i < dir->n_users; i++)
+        report->suspended += (dir->users[i].flags & LOGTO_USER_SUSPENDED) != 0;
+    if (opts->dry_run)
+        goto out;
+    dir->generated_at = logto_now(ctx);
+    logto_directory_set_enumerate(dir, !ctx->cfg->no_enumerate);
+    r = logto_blocked_write(ctx, report->blocked, err);
+    if (r >= 0)
+        r = logto_snapshot_write(report->path, dir, err);
+    if (r < 0)
+        goto out;
+    report->written = true;
+    e = (struct logto_error){ 0 };
+    if (logto_sync_keys_update(ctx, users, n, keep, report, &e) < 0) {
+        report->late_error = -LOGTO_E_IO;
+        snprintf(report->late_message, sizeof(report->late_message),
+                 "updating the SSH key cache: %.400s", e.message);
+    }
+out:
+    logto_relay_users_free(users, n);
+    return r;
+}
+
+int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
+                     struct logto_sync_report **ret_report, struct logto_error *err)
+{
+    const struct logto_config *cfg = ctx->cfg;
+    _cleanup_(logto_sync_report_freep) struct logto_sync_report *report =
+        calloc(1, sizeof(*report));
+    _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
+    _cleanup_http_ struct logto_http *http = NULL;
+    _cleanup_http_response_ struct logto_http_response resp = { 0 };
+    _cleanup_free_ char *base = NULL, *lockpath = NULL, *etag = NULL;
+    _cleanup_close_ int statefd = -1, lockfd = -1;
+    struct relay_state st = { 0 };
+    struct logto_relay_manifest m;
+    char sha[65];
+    int64_t t0 = logto_monotonic_ms();
+    size_t blen;
+    int r;
+
+    if (!report)
+        return LOGTO_OOM(err);
+    if (!cfg->state_dir || !cfg->relay_public_key_file)
+        return logto_error_set(err, LOGTO_E_CONFIG,
+                               "a relay sync needs [relay] public_key_file and [paths] state_dir");
+    report->dry_run = opts->dry_run;
+    report->path = opts->path ? strdup(opts->path)
+                              : logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SNAPSHOT_NAME);
+    base = strdup(cfg->relay_url);
+    if (!report->path || !base)
+        return LOGTO_OOM(err);
+    for (blen = strlen(base); blen > 0 && base[blen - 1] == '/'; blen--)
+        base[blen - 1] = '\0';
+    r = logto_relay_key_load_public(cfg->relay_public_key_file, &key, err);
+    if (r < 0)
+        return r;
+    r = logto_dir_ensure(cfg->state_dir, 0755, false, &statefd, err);
+    if (r < 0)
+        return r;
+    lockpath = logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SYNC_LOCK);
+    if (!lockpath)
+        return LOGTO_OOM(err);
+    r = logto_lock_at(statefd, LOGTO_SYNC_LOCK, lockpath, LOGTO_SYNC_LOCK_TIMEOUT, &lockfd, err);
+    if (r == -LOGTO_E_BUSY)
+        return logto_error_set(err, LOGTO_E_BUSY, "another sync is running (%s is locked)",
+                               lockpath);
+    if (r < 0)
+        return r;
+    r = state_read(ctx, &st, err);
+    if (r < 0)
+        return r;
+    r = logto_http_new(ctx, 0, &http, err);
+    if (r < 0)
+        goto out;
+
+    /* 1. The manifest, conditionally: the ETag only counts while the snapshot is there. */
+    r = fetch(http, base, LOGTO_RELAY_MANIFEST,
+              etag_ok(st.etag) && access(report->path, F_OK) == 0 ? st.etag : NULL,
+              LOGTO_RELAY_MANIFEST_MAX, &resp, err);
+    report->requests = 1;
+    if (r < 0)
+        goto refused;
+    if (resp.status == 304) {
+        _cleanup_(logto_directory_freep) struct logto_directory *cur = NULL;
+        struct logto_error e = { 0 };
+        if (logto_snapshot_read(report->path, &cur, &e) >= 0) {
+            report->users = report->previous_users = cur->n_users;
+            report->groups = report->previous_groups = cur->n_groups;
+        }
+        logto_log(&ctx->log, LOG_INFO, "relay-sync-unchanged serial=%" PRId64 " requests=1",
+                  st.serial);
+        goto done;
+    }
+    etag = resp.etag && etag_ok(resp.etag) ? strdup(resp.etag) : NULL;
+    r = logto_relay_manifest_verify(resp.body, resp.body_len, key, &m, err);
+    if (r < 0)
+        goto refused;
+    if (m.serial < st.serial) {
+        r = logto_error_set(err, LOGTO_E_PROTOCOL,
+                            "the relay's manifest has serial %" PRId64
+                            ", older than the installed %" PRId64 " (a rollback): refused",
+                            m.serial, st.serial);
+        goto refused;
+    }
+    if (m.not_after < logto_now(ctx)) {
+        r = logto_error_set(err, LOGTO_E_EXPIRED,
+                            "the relay's manifest expired (not_after %" PRId64
+                            " is past): the publisher has not published since; refused",
+                            m.not_after);
+        goto refused;
+    }
+    if (strcmp(m.sha256, st.sha256) == 0 && access(report->path, F_OK) == 0)
+        goto remember; /* the installed directory, signed again: only the serial moves */
+
+    /* 2. The object it names, no larger than announced, with that hash. */
+    r = fetch(http, base, m.object, NULL, (size_t)m.size, &resp, err);
+    report->requests = 2;
+    if (r < 0)
+        goto refused;
+    if (resp.body_len != m.size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
+        strcmp(sha, m.sha256) != 0) {
+        r = logto_error_set(err, LOGTO_E_PROTOCOL,
+                            "the relay's %s does not match the signed manifest (size or SHA-256)",
+                            m.object);
+        goto refused;
+    }
+    r = install(ctx, opts, statefd, resp.body, resp.body_len, report, err);
+    if (r < 0)
+        goto refused;
+    if (opts->dry_run)
+        goto done;
+remember:
+    free(st.etag);
+    st.etag = TAKE_PTR(etag);
+    st.serial = m.serial;
+    memcpy(st.sha256, m.sha256, sizeof(st.sha256));
+    r = state_write(ctx, &st, err);
+    if (r < 0)
+        goto out;
+    logto_log(&ctx->log, LOG_INFO,
+              "relay-sync-done serial=%" PRId64 " users=%zu groups=%zu written=%s requests=%u",
+              m.serial, report->users, report->groups, report->written ? "yes" : "no",
+              report->requests);
+done:
+    report->elapsed_ms = logto_monotonic_ms() - t0;
+    *ret_report = TAKE_PTR(report);
+    r = 0;
+    goto out;
+refused:
+    relay_refuse(ctx, r, err);
+out:
+    free(st.etag);
+    return r;
+}
