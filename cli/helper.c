@@ -209,7 +209,9 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
         r = logto_auth_gate(ctx, svc, name, true, &err);
     if (r == 0)
         r = logto_auth_password(ctx, svc, name, req->password, &ui, &res, &err);
-    if (r == 0 && res->identity->uid != (uint32_t)uid)
+    if (r >= 0 && (!res || !res->identity))
+        r = logto_error_set(&err, LOGTO_E_IDENTITY, "the sign-in returned no identity");
+    if (r >= 0 && res->identity->uid != (uint32_t)uid)
         r = logto_error_set(&err, LOGTO_E_IDENTITY, "the sign-in is for uid %u, not the caller's",
                             (unsigned)res->identity->uid);
     v = verdict_of(r);
