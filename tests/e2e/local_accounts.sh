@@ -19,8 +19,8 @@
 # Logto password (test_pam_codes: the exact code). A first round with the configuration intact
 # shows that every one of these cells can succeed, alice's included. Then:
 #   - an unprivileged local user runs pamtester against a 0644 (and a 0600) logto.conf: their own
-#     password works; for alice the module says clearly that Logto sign-in is not available to
-#     unprivileged programs (Debian's vlock is no such program: vlock-main is setuid root);
+#     password works; for alice, with no logto-helper socket, the module says clearly that
+#     sign-in is not available to unprivileged programs here (screen_lock.sh: with the helper);
 #   - nothing pam_logto logged concerned root or e2elocal (no configuration was read for them).
 . "$top_srcdir/tests/lib/testenv.sh"
 . "$top_srcdir/tests/lib/idp.sh"
@@ -191,9 +191,12 @@ if printf '%s\n' "$ALICE_PW" | e2e_as alice pamtester -v e2e-locker alice authen
     fail "alice signed in through an unprivileged pamtester"
 fi
 assert_contains "$(cat "$R/locker.alice.out")" \
-    "Logto sign-in is not available here (unprivileged program)" "alice's unprivileged pamtester"
-grep -q "auth-unprivileged user=alice service=e2e-locker uid=$alice_uid" "$E2E_SYSLOG" ||
+    "Sign-in is not available here: this program runs without privileges and the sign-in helper (logto-helper.socket) is not running" \
+    "alice's unprivileged pamtester"
+grep -q "auth-unprivileged user=alice service=e2e-locker uid=$alice_uid via=helper" "$E2E_SYSLOG" ||
     fail "no auth-unprivileged line for alice"
+grep -q "auth-helper-unavailable user=alice service=e2e-locker socket=/run/logto/helper.sock " \
+    "$E2E_SYSLOG" || fail "no auth-helper-unavailable line for alice"
 echo "ok unprivileged pamtester: e2elocal signs in (logto.conf 0644 and 0600), alice is told why not"
 
 # ---------------------------------------------------------------- what pam_logto logged
