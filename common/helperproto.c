@@ -45,8 +45,13 @@ static int take(char **slot, const char *key, const char *v, size_t len, struct 
 {
     if (*slot)
         return logto_error_set(err, LOGTO_E_INVAL, "request: %s given twice", key);
-    *slot = strndup(v, len);
-    return *slot ? 0 : LOGTO_OOM(err);
+    /* Not strndup: v is not NUL-terminated, and its last byte may be the end of the request. */
+    *slot = malloc(len + 1);
+    if (!*slot)
+        return LOGTO_OOM(err);
+    memcpy(*slot, v, len);
+    (*slot)[len] = '\0';
+    return 0;
 }
 
 static int hex_digit(char c)

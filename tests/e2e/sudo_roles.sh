@@ -92,6 +92,8 @@ echo "ok 2 role removed in Logto: the next sudo is refused within claims_max_age
     "alice is no passwd entry any more"
 
 # ---------------------------------------------------------------- 3. role developer
+# sudo prints its prompt before it switches the terminal (a flushing tcsetattr), which drops a ^C
+# typed in between: the ^C waits half a second (a lost one hung here until ptydrive's timeout).
 cat >"$R/bob.pty" <<'EOF'
 expect e2e\$ 
 sendline sudo id; echo "sudo: $?"
@@ -99,6 +101,7 @@ expect \[sudo\] password for bob:
 secret BOB_PW
 expect Sorry, try again.
 expect \[sudo\] password for bob:
+sleep 0.5
 send \x03
 expect sudo: (?P<st>\d+)
 reject uid=0\(root\)
@@ -155,7 +158,7 @@ echo "ok 5a organization role: bob allowed, then refused within claims_max_age"
 
 printf '%s\n' 'expect e2e\$ ' 'sendline sudo id; echo "sudo: $?"' 'expect \[sudo\] password for alice:' \
     'secret ALICE_PW' 'expect Sorry, try again.' 'expect \[sudo\] password for alice:' \
-    'send \x03' 'expect sudo: (?P<st>\d+)' \
+    'sleep 0.5' 'send \x03' 'expect sudo: (?P<st>\d+)' \
     'reject uid=0\(root\)' 'expect e2e\$ ' 'sendline exit' eof >"$R/alice-org.pty"
 idp_ctl PATCH /users/alice '{"roles":["admin"]}' >/dev/null
 e2e_sync # alice, admin again, is a user of this host again
