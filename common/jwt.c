@@ -11,6 +11,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "memory.h"
+#include "pkce.h"
 #include "util.h"
 
 #define HEADER_B64_MAX   4096 /* a protected header is a few dozen bytes */
@@ -153,7 +154,8 @@ static unsigned rsa_bits(const unsigned char *n, size_t len)
 }
 
 /* A public-only JWK for cjose: private members in the JWKS (there should be none) are dropped,
- * so cjose never derives the public key from a private one. */
+ * so cjose never derives the public key from a private one. Missing members stay missing (the
+ * checks that follow name them). */
 static json_t *public_jwk(const json_t *entry, enum kty kty)
 {
     static const char *const ec_members[] = { "kty", "crv", "x", "y" };
@@ -162,37 +164,63 @@ static json_t *public_jwk(const json_t *entry, enum kty kty)
     size_t n = kty == KTY_EC ? ELEMENTSOF(ec_members) : ELEMENTSOF(rsa_members);
     json_t *pub = json_object();
 
-    for (size_t i = 0; pub && i < n; i++)
-        if (json_object_set(pub, names[i], json_object_get(entry, names[i])) < 0) {
+    for (size_t i = 0; pub && i < n; i++) {
+        json_t *v = json_object_get(entry, names[i]);
+
+        if (v && json_object_set(pub, names[i], v) < 0) {
             json_decref(pub);
             return NULL;
         }
+    }
     return pub;
 }
 
-static const char *check_ec_members(const json_t *entry, struct jwk *k)
+/* Replace a base64url coordinate that is shorter than the curve's by its left-padded form.
+ * Returns 0, or < 0 on OOM. */
+static int ec_pad_member(json_t *pub, const char *name, const unsigned char *v, size_t len,
+                         size_t want)
+{
+    _cleanup_free_ unsigned char *full = calloc(1, want);
+    _cleanup_free_ char *s = NULL;
+
+    if (!full)
+        return -1;
+    memcpy(full + (want - len), v, len);
+    s = logto_base64url_encode(full, want);
+    if (!s || json_object_set_new(pub, name, json_string(s)) < 0)
+        return -1;
+    return 0;
+}
+
+/* RFC 7518 6.2.1.2 wants x and y at the curve's full length; some providers (Glewlwyd 2.7)
+ * drop leading zero bytes, one key in 128. A shorter coordinate is the same number, so it is
+ * padded here (cjose wants the full length); a longer one is refused. *oom is set on OOM. */
+static const char *check_ec_members(json_t *pub, struct jwk *k, bool *oom)
 {
     _cleanup_free_ unsigned char *x = NULL, *y = NULL;
-    const char *crv = json_string_value(json_object_get(entry, "crv"));
+    const char *crv = json_string_value(json_object_get(pub, "crv"));
     size_t xlen = 0, ylen = 0, want;
 
     want = crv ? ec_coordinate_len(crv) : 0;
     if (!want)
         return "unsupported or missing curve";
     snprintf(k->crv, sizeof(k->crv), "%s", crv);
-    if (jwk_member(entry, "x", &xlen, &x) < 0 || jwk_member(entry, "y", &ylen, &y) < 0)
+    if (jwk_member(pub, "x", &xlen, &x) < 0 || jwk_member(pub, "y", &ylen, &y) < 0)
         return "x or y is missing or not base64url";
-    if (xlen != want || ylen != want)
+    if (xlen == 0 || ylen == 0 || xlen > want || ylen > want)
         return "x or y has the wrong length for the curve";
+    if ((xlen < want && ec_pad_member(pub, "x", x, xlen, want) < 0) ||
+        (ylen < want && ec_pad_member(pub, "y", y, ylen, want) < 0))
+        *oom = true;
     return NULL;
 }
 
-static const char *check_rsa_members(const json_t *entry, struct jwk *k)
+static const char *check_rsa_members(const json_t *pub, struct jwk *k)
 {
     _cleanup_free_ unsigned char *n = NULL, *e = NULL;
     size_t nlen = 0, elen = 0;
 
-    if (jwk_member(entry, "n", &nlen, &n) < 0 || jwk_member(entry, "e", &elen, &e) < 0)
+    if (jwk_member(pub, "n", &nlen, &n) < 0 || jwk_member(pub, "e", &elen, &e) < 0)
         return "n or e is missing or not base64url";
     if (elen == 0 || elen > 8 || !(e[elen - 1] & 1))
         return "the exponent is not a small odd number";
@@ -211,6 +239,7 @@ static int jwk_load(const json_t *entry, struct jwk *k)
     const char *alg = json_string_value(json_object_get(entry, "alg"));
     _cleanup_json_ json_t *pub = NULL;
     cjose_err cerr;
+    bool oom = false;
 
     if (!kty || (strcmp(kty, "EC") != 0 && strcmp(kty, "RSA") != 0))
         return 0; /* OKP, oct, ...: never usable with our algorithms */
@@ -223,13 +252,16 @@ static int jwk_load(const json_t *entry, struct jwk *k)
         k->why = "kid is not a string of at most 256 characters";
     else if (json_object_get(entry, "alg") && !alg)
         k->why = "alg is not a string";
-    else
-        k->why = k->kty == KTY_EC ? check_ec_members(entry, k) : check_rsa_members(entry, k);
     if (k->why)
         return 1;
     pub = public_jwk(entry, k->kty);
     if (!pub)
         return -1;
+    k->why = k->kty == KTY_EC ? check_ec_members(pub, k, &oom) : check_rsa_members(pub, k);
+    if (oom)
+        return -1;
+    if (k->why)
+        return 1;
     k->key = cjose_jwk_import_json((cjose_header_t *)pub, &cerr);
     if (!k->key)
         k->why = "the key is invalid (not a point on the curve, or cjose refused it)";

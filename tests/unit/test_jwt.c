@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjose/cjose.h>
 #include <jansson.h>
 
 #include "../lib/check.h"
@@ -329,6 +330,82 @@ static void test_jwks_private_members_ignored(void)
     json_decref(doc);
 }
 
+/* A P-256 key whose x begins with a zero byte, as Glewlwyd 2.7 publishes it: x without that
+ * byte (31 bytes). The token, signed here by cjose with the private key, verifies; a coordinate
+ * longer than the curve's or empty is still refused. */
+#define SHORT_X_D        "sZyRFpogGtuGHk1r-FOb0C20WKVVPMlfnWdOXAv_HzM"
+#define SHORT_X_FULL     "ALqJmw9_gbZxth8a-BNvYu-QSANYw7KZpg9RpiZFPK4"
+#define SHORT_X_STRIPPED "uombD3-BtnG2Hxr4E29i75BIA1jDspmmD1GmJkU8rg"
+#define SHORT_X_LONG     "AAC6iZsPf4G2cbYfGvgTb2LvkEgDWMOymaYPUaYmRTyu"
+#define SHORT_X_Y        "UOQmm886ccC9MDMEmlo73FCly1eJjlc0fjxLlnl-d0k"
+
+static char *sign_es256(const char *x, const char *claims)
+{
+    char jwk[512];
+    cjose_err cerr;
+    cjose_jwk_t *key;
+    cjose_header_t *hdr;
+    cjose_jws_t *jws;
+    const char *compact = NULL;
+    char *token;
+
+    snprintf(jwk, sizeof(jwk),
+             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}", x,
+             SHORT_X_Y, SHORT_X_D);
+    key = cjose_jwk_import(jwk, strlen(jwk), &cerr);
+    CHECK(key != NULL);
+    hdr = cjose_header_new(&cerr);
+    CHECK(hdr && cjose_header_set(hdr, CJOSE_HDR_ALG, CJOSE_HDR_ALG_ES256, &cerr) &&
+          cjose_header_set(hdr, CJOSE_HDR_KID, "short", &cerr));
+    jws = cjose_jws_sign(key, hdr, (const uint8_t *)claims, strlen(claims), &cerr);
+    CHECK(jws && cjose_jws_export(jws, &compact, &cerr));
+    token = strdup(compact);
+    cjose_jws_release(jws);
+    cjose_header_release(hdr);
+    cjose_jwk_release(key);
+    return token;
+}
+
+static int short_x_verify(const char *token, const char *x, struct logto_error *err)
+{
+    struct logto_jwt_expect expect = expect_from_vectors(NULL);
+    struct logto_jwks *k = NULL;
+    json_t *claims = NULL;
+    char text[512];
+    int r;
+
+    snprintf(text, sizeof(text),
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"short\",\"use\":\"sig\","
+             "\"x\":\"%s\",\"y\":\"%s\"}]}",
+             x, SHORT_X_Y);
+    CHECK_INT(jwks_from(text, &k, err), 0);
+    r = logto_jwt_verify(token, k, &expect, &claims, err);
+    if (r == 0)
+        CHECK_STR(json_string_value(json_object_get(claims, "sub")), "short-x");
+    json_decref(claims);
+    logto_jwks_free(k);
+    return r;
+}
+
+static void test_jwks_short_ec_coordinate(void)
+{
+    struct logto_jwt_expect x = expect_from_vectors(NULL);
+    struct logto_error err = { 0 };
+    char claims[512], *token;
+
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"%s\",\"sub\":\"short-x\",\"aud\":\"%s\",\"exp\":%lld,\"iat\":%lld}",
+             x.issuer, x.client_id, (long long)x.now + 3600, (long long)x.now - 10);
+    token = sign_es256(SHORT_X_FULL, claims);
+    CHECK_INT(short_x_verify(token, SHORT_X_FULL, &err), 0);
+    CHECK_INT(short_x_verify(token, SHORT_X_STRIPPED, &err), 0);
+    CHECK_INT(short_x_verify(token, SHORT_X_LONG, &err), -LOGTO_E_TOKEN);
+    CHECK_CONTAINS(err.message, "wrong length");
+    CHECK_INT(short_x_verify(token, "", &err), -LOGTO_E_TOKEN);
+    CHECK_CONTAINS(err.message, "unusable");
+    free(token);
+}
+
 static void test_invalid_arguments(void)
 {
     struct logto_jwt_expect x = { 0 };
@@ -351,4 +428,5 @@ static void test_done(void)
 TEST_MAIN(TEST(test_vectors), TEST(test_each_alg_detects_tampering),
           TEST(test_clock_and_expectations), TEST(test_peek), TEST(test_peek_iat),
           TEST(test_jwks_shapes), TEST(test_jwks_unusable_entries),
-          TEST(test_jwks_private_members_ignored), TEST(test_invalid_arguments), TEST(test_done))
+          TEST(test_jwks_private_members_ignored), TEST(test_jwks_short_ec_coordinate),
+          TEST(test_invalid_arguments), TEST(test_done))
