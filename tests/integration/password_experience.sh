@@ -49,7 +49,8 @@ assert_eq "$(jget "$OUT" .claims.username)" dave "dave's claims"
 assert_contains "$(cat "$T/err")" "One-time code:" "the one-time code prompt"
 
 code=$(idp_json_field "$(idp_ctl GET /users/dave/totp)" code)
-wrong=$(printf '%06d' $(((${code#0} + 500000) % 1000000)))
+n=$(printf '%s' "$code" | sed 's/^0*//') # a leading 0 would make the arithmetic octal
+wrong=$(printf '%06d' $(((${n:-0} + 500000) % 1000000)))
 pw experience dave dave-pass-1 "$wrong"
 expect_error denied "wrong one-time code" "wrong one-time code"
 
