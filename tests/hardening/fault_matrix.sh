@@ -10,7 +10,8 @@
 #     answer, a hang, a 5xx, a cut-off answer or a refused connection; protocol for malformed
 #     and oversized answers; bad-token for every forged ID token),
 #   - that the call returned within its bound (a hang is cut by the configured timeout:
-#     timeout = 2s here; bound = hung requests x timeout + waits + a 6 s margin),
+#     timeout = 2s in the hang cells, 30 s in the others; bound = hung requests x timeout +
+#     waits + a 6 s margin),
 #   - that nothing under state_dir changed beyond what that outcome allows (a failed sign-in
 #     writes nothing; a refresh whose ID token is refused keeps the rotated refresh token and
 #     nothing else; a failed sync leaves the snapshot byte for byte, and getent keeps answering
@@ -150,6 +151,14 @@ inject() {
     fi
 }
 
+# cell_timeouts CONNECT TOTAL: the configuration's network timeouts, in seconds, for the next cell
+# (each pamtester and logtoctl reads the file anew). Under valgrind hard_config's long ones stay.
+cell_timeouts() {
+    hard_slow && return 0
+    sed -i -e "s/^connect_timeout = .*/connect_timeout = ${1}s/" -e "s/^timeout = .*/timeout = ${2}s/" \
+        "$CFG"
+}
+
 # cell OP ENDPOINT FAULT WANT [COUNT]: WANT is the PAM code (or sync exit code) expected.
 cell() {
     OP=$1 EP=$2 FAULT=$3 WANT=$4 COUNT=${5:-}
@@ -168,6 +177,9 @@ cell() {
     claims_before=$(record_field rita claims_at)
     rt_rita=$(record_field rita refresh_token)
     [ "$OP" = sync ] && snap_before=$(checksum "$SNAP") getent_before=$(hard_getent passwd | sort)
+    # Only a hang waits for the timeouts; every other cell runs with long ones, so that a loaded
+    # machine (the sanitizer stage runs two tests at once) is never taken for a hung IdP.
+    if [ "$FAULT" = hang ]; then cell_timeouts "$HARD_CONNECT" "$HARD_TIMEOUT"; else cell_timeouts 10 30; fi
     inject
     # A hung request is cut at the configured timeout; should it not be, /down releases it after
     # twice the bound, and the cell fails on its time.
