@@ -267,9 +267,12 @@ static bool refused(int r)
     return r == -LOGTO_E_DENIED || r == -LOGTO_E_LOCKED || r == -LOGTO_E_SUSPENDED;
 }
 
-/* Under the user's lock: the provider refused a password, so the offline verifier goes. */
+/* Under the user's lock: the provider refused a password, so the offline verifier goes;
+ * except for a plain "wrong password" (r == -LOGTO_E_DENIED) that is not the password the
+ * verifier holds: anybody can type a wrong password for a user, and that must not take away the
+ * user's offline sign-in. */
 static void remove_verifier(const struct logto_ctx *ctx, const struct logto_store_lock *lock,
-                            const char *user, int r)
+                            const char *user, int r, const char *password)
 {
     _cleanup_(logto_record_freep) struct logto_record *rec = NULL;
     struct logto_error e = { 0 };
@@ -282,6 +285,8 @@ static void remove_verifier(const struct logto_ctx *ctx, const struct logto_stor
     }
     if (!rec->verifier)
         return;
+    if (r == -LOGTO_E_DENIED && password && logto_verifier_check(password, rec->verifier, NULL) < 0)
+        return;
     logto_record_set_verifier(rec, NULL);
     rec->verifier_at = 0;
     if (logto_store_save(lock, rec, &e) < 0) {
@@ -293,7 +298,8 @@ static void remove_verifier(const struct logto_ctx *ctx, const struct logto_stor
               logto_errc_name(logto_errc_from(r)));
 }
 
-static void settle(const struct logto_ctx *ctx, const char *user, const int64_t *at, int r)
+static void settle(const struct logto_ctx *ctx, const char *user, const int64_t *at, int r,
+                   const char *password)
 {
     _cleanup_(unlock) struct locked l = { 0 };
     struct logto_attempts a;
@@ -304,11 +310,11 @@ static void settle(const struct logto_ctx *ctx, const char *user, const int64_t 
                   e.message);
         /* The verifier still goes: it does not depend on the counts. */
         if (l.lock && refused(r))
-            remove_verifier(ctx, l.lock, user, r);
+            remove_verifier(ctx, l.lock, user, r, password);
         return;
     }
     if (refused(r)) {
-        remove_verifier(ctx, l.lock, user, r);
+        remove_verifier(ctx, l.lock, user, r, password);
         return; /* the attempt stays counted: nothing to write */
     }
     /* Not a failure: the attempt is given back. The failures before it stay in the window even
@@ -328,14 +334,15 @@ static void settle(const struct logto_ctx *ctx, const char *user, const int64_t 
                   e.message);
 }
 
-void logto_attempts_finish(const struct logto_ctx *ctx, const char *user, int64_t at, int r)
+void logto_attempts_finish(const struct logto_ctx *ctx, const char *user, int64_t at, int r,
+                           const char *password)
 {
-    settle(ctx, user, &at, r);
+    settle(ctx, user, &at, r, password);
 }
 
 void logto_attempts_online(const struct logto_ctx *ctx, const char *user)
 {
-    settle(ctx, user, NULL, 0);
+    settle(ctx, user, NULL, 0, NULL);
 }
 
 int logto_attempts_offline_check(const struct logto_ctx *ctx, const struct logto_service *svc,

@@ -83,13 +83,15 @@ int logto_attempts_begin(const struct logto_ctx *ctx, const char *user, int64_t 
                          struct logto_error *err);
 
 /*
- * After the provider's answer r to the attempt counted at `at`: a refusal (LOGTO_E_DENIED,
- * LOGTO_E_LOCKED, LOGTO_E_SUSPENDED) keeps it counted and removes the user's offline verifier
- * from the token record (logged as verifier-removed): an old password never works offline after
- * the provider refused it. Anything else gives the attempt back; success (r == 0) also resets
- * the offline count. Problems are logged only.
+ * After the provider's answer r to the attempt counted at `at` with password: a refusal
+ * (LOGTO_E_DENIED, LOGTO_E_LOCKED, LOGTO_E_SUSPENDED) keeps it counted and removes the user's
+ * offline verifier from the token record (logged as verifier-removed): an old password never
+ * works offline after the provider refused it. A wrong password (LOGTO_E_DENIED) that is not the
+ * verifier's keeps the verifier: anybody can type one. Anything else gives the attempt back;
+ * success (r == 0) also resets the offline count. Problems are logged only.
  */
-void logto_attempts_finish(const struct logto_ctx *ctx, const char *user, int64_t at, int r);
+void logto_attempts_finish(const struct logto_ctx *ctx, const char *user, int64_t at, int r,
+                           const char *password);
 
 /* A successful sign-in that sent no password (device flow): reset the offline count. */
 void logto_attempts_online(const struct logto_ctx *ctx, const char *user);

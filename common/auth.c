@@ -895,7 +895,8 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
         (r = logto_net_get(ctx, &net, err)) < 0)
         return r;
     /* Counted on this host before it is sent (a local user cannot spend the tenant's lockout
-     * budget), settled with the answer: the provider's "no" also removes the offline verifier. */
+     * budget), settled with the answer: the provider's "no" to the verifier's password also
+     * removes the offline verifier. */
     if (m == LOGTO_PW_EXPERIENCE)
         experience_login(ctx, user, &login.type, &login_value, &login_sub);
     login.value = login_value;
@@ -904,7 +905,7 @@ int logto_auth_password(const struct logto_ctx *ctx, const struct logto_service 
         return r;
     r = net->password_signin(ctx, m, user, login.type || login.sub ? &login : NULL, password, ui,
                              &in, &online_err);
-    logto_attempts_finish(ctx, user, attempt, r);
+    logto_attempts_finish(ctx, user, attempt, r, password);
     if (r == -LOGTO_E_UNREACHABLE) {
         /* Only when the IdP cannot be reached, never when it said no. */
         int o = offline_password(ctx, svc, user, password, res, err);

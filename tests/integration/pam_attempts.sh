@@ -149,9 +149,16 @@ pam_try logto-pw alice authenticate alice-pass-1
 pam_expect_ok "alice once the file is removed"
 
 # ================================================================ offline passwords
+# Anybody's wrong password for rita, refused online, leaves rita's verifier (and so her offline
+# sign-in) alone.
+grep -q '"verifier":"' "$dir/state/tokens/rita.json" || fail "rita has no verifier to begin with"
+pam_try logto-short rita authenticate not-ritas-password
+pam_expect PAM_AUTH_ERR "a wrong password for rita online" "wrong user name or password"
+assert_not_logged "$F" "^verifier-removed "
+grep -q '"verifier":"' "$dir/state/tokens/rita.json" || fail "a wrong password removed rita's verifier"
 # bob's password is changed at the IdP: the old one, refused online, is gone offline too.
-idp_ctl PATCH /users/bob '{"password":"bob-pass-2"}' >/dev/null || fail "change bob's password"
 grep -q '"verifier":"' "$dir/state/tokens/bob.json" || fail "bob has no verifier to begin with"
+idp_ctl PATCH /users/bob '{"password":"bob-pass-2"}' >/dev/null || fail "change bob's password"
 pam_try logto-pw bob authenticate bob-pass-1
 pam_expect PAM_AUTH_ERR "bob's old password online" "wrong user name or password"
 assert_logged "$F" "^verifier-removed user=bob error=denied$"
@@ -196,4 +203,4 @@ assert_logged "$F" "^auth-offline user=erin verifier_age=[0-9]+$"
 up
 
 pam_test_done "$dir" alice-pass-1 bob-pass-1 bob-pass-2 erin-pass-1 rita-pass-1 bad-pass-1 \
-    bad-pass-c bad-pass-r1 guess-1 m2m-secret
+    bad-pass-c bad-pass-r1 not-ritas-password guess-1 m2m-secret

@@ -186,7 +186,7 @@ static void test_lockout_steps(void)
     /* Three attempts refused by the provider, a minute apart: the fourth is refused here. */
     for (int i = 0; i < 3; i++) {
         CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[i], &err), 0);
-        logto_attempts_finish(&ctx, "bob", at[i], -LOGTO_E_DENIED);
+        logto_attempts_finish(&ctx, "bob", at[i], -LOGTO_E_DENIED, NULL);
         clock_now += 60;
     }
     log_text[0] = '\0';
@@ -196,23 +196,23 @@ static void test_lockout_steps(void)
     CHECK_CONTAINS(log_text, "auth-host-lockout user=bob failures=3 retry_in=3420");
     /* Other users are not affected. */
     CHECK_INT(logto_attempts_begin(&ctx, "alice", &at[3], &err), 0);
-    logto_attempts_finish(&ctx, "alice", at[3], 0);
+    logto_attempts_finish(&ctx, "alice", at[3], 0, NULL);
 
     /* Once the first leaves the window, one more try. */
     clock_now = 1700000000 + 3600;
     CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[3], &err), 0);
     /* No answer from the provider: given back. */
-    logto_attempts_finish(&ctx, "bob", at[3], -LOGTO_E_UNREACHABLE);
+    logto_attempts_finish(&ctx, "bob", at[3], -LOGTO_E_UNREACHABLE, NULL);
     CHECK_INT(load("bob", &a), 0);
     CHECK_INT(a.n_failures, 2); /* the first left the window; the one given back is gone */
     CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[3], &err), 0);
     /* A success is not counted, and does not erase the failures before it (Logto's sentinel
      * does not either): one more failure locks again. */
-    logto_attempts_finish(&ctx, "bob", at[3], 0);
+    logto_attempts_finish(&ctx, "bob", at[3], 0, NULL);
     CHECK_INT(load("bob", &a), 0);
     CHECK_INT(a.n_failures, 2);
     CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[0], &err), 0);
-    logto_attempts_finish(&ctx, "bob", at[0], -LOGTO_E_DENIED);
+    logto_attempts_finish(&ctx, "bob", at[0], -LOGTO_E_DENIED, NULL);
     CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[3], &err), -LOGTO_E_LOCKED);
     logto_attempts_online(&ctx, "bob"); /* a device-flow sign-in: no change either */
     CHECK_INT(logto_attempts_begin(&ctx, "bob", &at[3], &err), -LOGTO_E_LOCKED);
@@ -242,7 +242,7 @@ static void test_concurrent(void)
             int r = logto_attempts_begin(&ctx, "carol", &at, &e);
             if (r == 0) {
                 usleep(20000); /* the provider takes its time: the others overlap */
-                logto_attempts_finish(&ctx, "carol", at, -LOGTO_E_DENIED);
+                logto_attempts_finish(&ctx, "carol", at, -LOGTO_E_DENIED, NULL);
             }
             _exit(r == 0 ? 0 : r == -LOGTO_E_LOCKED ? 1 : 2);
         }
@@ -316,7 +316,7 @@ static void test_bad_files(void)
     CHECK(fd >= 0 && write(fd, ok, strlen(ok)) == (ssize_t)strlen(ok));
     close(fd);
     CHECK_INT(logto_attempts_begin(&ctx, "erin", &at, &err), 0);
-    logto_attempts_finish(&ctx, "erin", at, 0);
+    logto_attempts_finish(&ctx, "erin", at, 0, NULL);
     chmod(path, 0644);
     CHECK_INT(logto_attempts_begin(&ctx, "erin", &at, &err), -LOGTO_E_LOCKED);
     unlink(path);
@@ -372,18 +372,22 @@ static void test_verifier_removed(void)
     static const int kept[] = { 0, -LOGTO_E_UNREACHABLE, -LOGTO_E_PROTOCOL, -LOGTO_E_MFA };
     for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
         CHECK_INT(logto_attempts_begin(&ctx, "frank", &at, &err), 0);
-        logto_attempts_finish(&ctx, "frank", at, kept[i]);
+        logto_attempts_finish(&ctx, "frank", at, kept[i], "frank-pass-1");
         CHECK(has_verifier("frank"));
     }
+    /* Somebody else's wrong password: the verifier stays. */
+    CHECK_INT(logto_attempts_begin(&ctx, "frank", &at, &err), 0);
+    logto_attempts_finish(&ctx, "frank", at, -LOGTO_E_DENIED, "not-franks-password");
+    CHECK(has_verifier("frank"));
     log_text[0] = '\0';
     CHECK_INT(logto_attempts_begin(&ctx, "frank", &at, &err), 0);
-    logto_attempts_finish(&ctx, "frank", at, -LOGTO_E_DENIED);
+    logto_attempts_finish(&ctx, "frank", at, -LOGTO_E_DENIED, "frank-pass-1");
     CHECK(!has_verifier("frank"));
     CHECK_CONTAINS(log_text, "verifier-removed user=frank error=denied");
     /* Suspended or locked at the provider: removed as well. */
     save_record_with_verifier("frank", "frank-pass-1");
     CHECK_INT(logto_attempts_begin(&ctx, "frank", &at, &err), 0);
-    logto_attempts_finish(&ctx, "frank", at, -LOGTO_E_SUSPENDED);
+    logto_attempts_finish(&ctx, "frank", at, -LOGTO_E_SUSPENDED, "not-franks-password");
     CHECK(!has_verifier("frank"));
     logto_attempts_online(&ctx, "frank");
 }
@@ -438,7 +442,7 @@ static void test_offline_limits(void)
     CHECK_CONTAINS(log_text, "auth-offline-locked user=gina failures=10");
     /* An online sign-in turns it back on: with a password, or with the device flow. */
     CHECK_INT(logto_attempts_begin(&ctx, "gina", &at, &err), 0);
-    logto_attempts_finish(&ctx, "gina", at, 0);
+    logto_attempts_finish(&ctx, "gina", at, 0, NULL);
     CHECK_INT(load("gina", &a), 0);
     CHECK_INT(a.offline_failures, 0);
     CHECK_INT(a.n_failures, 0);
