@@ -64,18 +64,25 @@ int cli_cmd_publish(struct cli *cli, int argc, char **argv)
         return cli_fail(cli, r, &err);
     if (cli->json)
         return cli_print_json(json_pack(
-                   "{s:b,s:b,s:I,s:s,s:I,s:I,s:I,s:I}", "written", report.written, "object_written",
-                   report.object_written, "serial", (json_int_t)report.manifest.serial, "sha256",
-                   report.manifest.sha256, "size", (json_int_t)report.manifest.size, "not_after",
+                   "{s:b,s:b,s:I,s:s,s:I,s:I,s:I,s:I,s:b,s:I}", "written", report.written,
+                   "object_written", report.object_written, "serial",
+                   (json_int_t)report.manifest.serial, "sha256", report.manifest.sha256, "size",
+                   (json_int_t)report.manifest.size, "not_after",
                    (json_int_t)report.manifest.not_after, "users", (json_int_t)report.users,
-                   "refused", (json_int_t)report.refused)) < 0
+                   "refused", (json_int_t)report.refused, "delta_written", report.delta_written,
+                   "delta_size",
+                   (json_int_t)(report.manifest.has_delta ? report.manifest.delta_size : 0))) < 0
                    ? CLI_FAIL
                    : CLI_OK;
-    if (!cli->quiet)
+    if (!cli->quiet) {
         printf("%s serial %" PRId64 " (%s, %" PRIu64 " bytes, %zu users, %zu refused, valid "
                "until %" PRId64 ")\n",
                report.written ? "published" : "unchanged:", report.manifest.serial,
                report.manifest.object, report.manifest.size, report.users, report.refused,
                report.manifest.not_after);
+        if (report.manifest.has_delta)
+            printf("delta from the previous directory: %s, %" PRIu64 " bytes\n",
+                   report.manifest.delta_object, report.manifest.delta_size);
+    }
     return CLI_OK;
 }

@@ -192,9 +192,13 @@ static void print_report(const struct logto_sync_report *r, bool full)
     if (r->uids_to_persist || r->uids_persisted)
         printf("UIDs persisted to custom_data: %zu of %zu\n", r->uids_persisted,
                r->uids_to_persist);
-    printf("requests: %u Management API requests (%u token) in %.2f s (fetch %.2f s)\n",
-           r->requests, r->token_requests, (double)r->elapsed_ms / 1000.0,
-           (double)r->fetch_ms / 1000.0);
+    if (r->via)
+        printf("requests: %u to the relay (the directory: %s) in %.2f s\n", r->requests, r->via,
+               (double)r->elapsed_ms / 1000.0);
+    else
+        printf("requests: %u Management API requests (%u token) in %.2f s (fetch %.2f s)\n",
+               r->requests, r->token_requests, (double)r->elapsed_ms / 1000.0,
+               (double)r->fetch_ms / 1000.0);
     if (r->written)
         printf("written: %s\n", r->path);
     else if (r->unchanged)
@@ -313,6 +317,8 @@ static json_t *report_json(const struct logto_sync_report *r)
         json_object_set_new(doc, "not_admitted", json_integer((json_int_t)r->not_admitted));
     if (doc)
         json_object_set_new(doc, "unchanged", json_boolean(r->unchanged));
+    if (doc && r->via)
+        json_object_set_new(doc, "relay_via", json_string(r->via));
     if (doc)
         json_object_set_new(doc, "timing_ms",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "fetch",

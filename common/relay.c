@@ -114,21 +114,28 @@ static bool is_hex64(const char *s)
 /* Compression (zlib format, level 9: no timestamp or name in it, so the same JSON gives the same
  * bytes with the same zlib) */
 
-static int deflate_object(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
-                          struct logto_error *err)
+static int deflate_level(const char *in, size_t len, int level, unsigned char **ret,
+                         size_t *ret_len, struct logto_error *err)
 {
     uLongf n = compressBound((uLong)len);
     unsigned char *out = malloc(n);
 
     if (!out)
         return LOGTO_OOM(err);
-    if (compress2(out, &n, (const Bytef *)in, (uLong)len, 9) != Z_OK) {
+    if (compress2(out, &n, (const Bytef *)in, (uLong)len, level) != Z_OK) {
         free(out);
         return logto_error_set(err, LOGTO_E_INVAL, "compressing the directory failed");
     }
     *ret = out;
     *ret_len = n;
     return 0;
+}
+
+/* What is published: level 9, the same bytes for the same JSON (with the same zlib). */
+static int deflate_object(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
+                          struct logto_error *err)
+{
+    return deflate_level(in, len, 9, ret, ret_len, err);
 }
 
 /* Inflate one whole zlib stream of at most max bytes, nothing after it (a bomb stops at max). */
@@ -185,10 +192,57 @@ static int inflate_object(const unsigned char *in, size_t len, size_t max, char 
 
 static json_t *manifest_payload_json(const struct logto_relay_manifest *m)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:s,s:I,s:s}", "format", (json_int_t)m->format, "serial",
-                     (json_int_t)m->serial, "generated_at", (json_int_t)m->generated_at,
-                     "not_after", (json_int_t)m->not_after, "object", m->object, "size",
-                     (json_int_t)m->size, "sha256", m->sha256);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:s,s:I,s:s}", "format", (json_int_t)m->format,
+                          "serial", (json_int_t)m->serial, "generated_at",
+                          (json_int_t)m->generated_at, "not_after", (json_int_t)m->not_after,
+                          "object", m->object, "size", (json_int_t)m->size, "sha256", m->sha256);
+
+    if (o && m->json_sha256[0] &&
+        json_object_set_new(o, "json_sha256", json_string(m->json_sha256)) < 0)
+        goto fail;
+    if (o && m->has_delta &&
+        json_object_set_new(o, "delta",
+                            json_pack("{s:s,s:s,s:I,s:s}", "from", m->delta_from, "object",
+                                      m->delta_object, "size", (json_int_t)m->delta_size, "sha256",
+                                      m->delta_sha256)) < 0)
+        goto fail;
+    return o;
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+/* The optional "delta" member of a manifest's payload. */
+static int manifest_decode_delta(const json_t *doc, struct logto_relay_manifest *m,
+                                 struct logto_error *err)
+{
+    json_t *d = NULL;
+    const char *from = NULL, *object = NULL, *sha = NULL;
+    int64_t size = 0;
+    int r = logto_json_get_object(doc, "delta", 0, &d, err);
+
+    if (r < 0 || !d)
+        return r;
+    if ((r = logto_json_get_string(d, "from", LOGTO_JSON_REQUIRED, &from, err)) < 0 ||
+        (r = logto_json_get_string(d, "object", LOGTO_JSON_REQUIRED, &object, err)) < 0 ||
+        (r = logto_json_get_string(d, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
+        (r = logto_json_get_int(d, "size", LOGTO_JSON_REQUIRED, 1, (int64_t)LOGTO_RELAY_OBJECT_MAX,
+                                &size, err)) < 0)
+        return logto_error_prefix(err, "the manifest's delta"), r;
+    if (!is_hex64(from) || !is_hex64(sha))
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the manifest's delta: from or sha256 is not 64 hex digits");
+    memcpy(m->delta_from, from, 65);
+    memcpy(m->delta_sha256, sha, 65);
+    /* Named by its hash, like the object: nothing else is ever fetched. */
+    snprintf(m->delta_object, sizeof(m->delta_object), "%s%s" OBJECT_SUFFIX,
+             LOGTO_RELAY_DELTA_PREFIX, m->delta_sha256);
+    if (strcmp(object, m->delta_object) != 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's delta is not %s",
+                               m->delta_object);
+    m->delta_size = (uint64_t)size;
+    m->has_delta = true;
+    return 0;
 }
 
 int logto_relay_manifest_sign(const struct logto_relay_manifest *m, EVP_PKEY *key, char **ret,
@@ -222,9 +276,9 @@ int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_re
 {
     _cleanup_json_ json_t *doc = NULL;
     struct logto_relay_manifest m = { 0 };
-    const char *object = NULL, *sha = NULL;
+    const char *object = NULL, *sha = NULL, *json_sha = NULL;
     int64_t size = 0;
-    int r = logto_json_parse_object(payload, len, LOGTO_RELAY_MANIFEST_MAX, 2, "the manifest", &doc,
+    int r = logto_json_parse_object(payload, len, LOGTO_RELAY_MANIFEST_MAX, 3, "the manifest", &doc,
                                     err);
 
     if (r < 0)
@@ -240,7 +294,8 @@ int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_re
         (r = logto_json_get_int(doc, "size", LOGTO_JSON_REQUIRED, 1,
                                 (int64_t)LOGTO_RELAY_OBJECT_MAX, &size, err)) < 0 ||
         (r = logto_json_get_string(doc, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
-        (r = logto_json_get_string(doc, "object", LOGTO_JSON_REQUIRED, &object, err)) < 0)
+        (r = logto_json_get_string(doc, "object", LOGTO_JSON_REQUIRED, &object, err)) < 0 ||
+        (r = logto_json_get_string(doc, "json_sha256", 0, &json_sha, err)) < 0)
         return logto_error_prefix(err, "the manifest"), r;
     if (m.format != LOGTO_RELAY_FORMAT)
         return logto_error_set(err, LOGTO_E_PROTOCOL,
@@ -254,6 +309,16 @@ int logto_relay_manifest_decode(const char *payload, size_t len, struct logto_re
     if (strcmp(object, m.object) != 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "the manifest's object is not %s", m.object);
     m.size = (uint64_t)size;
+    if (json_sha && !is_hex64(json_sha))
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the manifest's json_sha256 is not 64 hex digits");
+    if (json_sha)
+        memcpy(m.json_sha256, json_sha, 65);
+    if ((r = manifest_decode_delta(doc, &m, err)) < 0)
+        return r;
+    if (m.has_delta && !m.json_sha256[0])
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the manifest has a delta but no json_sha256");
     *ret = m;
     return 0;
 }
@@ -532,6 +597,172 @@ fail:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Deltas */
+
+/* The users array of a canonical document, each entry an object with a string sub, strictly
+ * ascending by sub (canonical objects are sorted; anything else makes no delta). */
+static int sorted_users(const json_t *doc, const char *key, const char *what, json_t **ret,
+                        struct logto_error *err)
+{
+    bool subs = strcmp(key, "removed") == 0; /* an array of subs, not of entries */
+    json_t *arr = NULL;
+    const char *prev = NULL;
+    int r = logto_json_get_array(doc, key, LOGTO_JSON_REQUIRED, &arr, err);
+
+    if (r < 0)
+        return logto_error_prefix(err, "%s", what), r;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *e = json_array_get(arr, i);
+        const char *sub =
+            subs ? json_string_value(e) : json_string_value(json_object_get(e, "sub"));
+        if (!sub || (prev && strcmp(prev, sub) >= 0))
+            return logto_error_set(err, LOGTO_E_PROTOCOL, "%s: %s is not sorted by sub", what, key);
+        prev = sub;
+    }
+    *ret = arr;
+    return 0;
+}
+
+static const char *sub_of(const json_t *e)
+{
+    return json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "sub"));
+}
+
+static int parse_canonical(const char *buf, size_t len, const char *what, json_t **ret_doc,
+                           json_t **ret_users, struct logto_error *err)
+{
+    json_t *doc = NULL, *blocked = NULL;
+    int64_t format = 0;
+    int r =
+        logto_json_parse_object(buf, len, LOGTO_RELAY_OBJECT_MAX, OBJECT_MAX_DEPT, what, &doc, err);
+
+    if (r < 0)
+        return r;
+    r = logto_json_get_int(doc, "format", LOGTO_JSON_REQUIRED, 1, INT32_MAX, &format, err);
+    if (r >= 0 && format != LOGTO_RELAY_FORMAT)
+        r = logto_error_set(err, LOGTO_E_PROTOCOL, "%s has format %" PRId64, what, format);
+    if (r >= 0)
+        r = logto_json_get_object(doc, "blocked", LOGTO_JSON_REQUIRED, &blocked, err);
+    if (r >= 0)
+        r = sorted_users(doc, "users", what, ret_users, err);
+    if (r < 0) {
+        json_decref(doc);
+        return r;
+    }
+    *ret_doc = doc;
+    return 0;
+}
+
+static int dump_canonical(const json_t *doc, char **ret, size_t *ret_len, struct logto_error *err)
+{
+    char *text = logto_json_dump(doc);
+
+    if (!text)
+        return LOGTO_OOM(err);
+    *ret = text;
+    *ret_len = strlen(text);
+    return 0;
+}
+
+int logto_relay_delta_make(const char *old, size_t old_len, const char *new_obj, size_t new_len,
+                           char **ret, size_t *ret_len, struct logto_error *err)
+{
+    _cleanup_json_ json_t *od = NULL, *nd = NULL, *delta = NULL;
+    json_t *ou = NULL, *nu = NULL, *changed = json_array(), *removed = json_array();
+    char from[65];
+    size_t i = 0, j = 0;
+    int r;
+
+    delta = changed && removed ? json_object() : NULL;
+    if (!delta || json_object_set_new(delta, "users", changed) < 0 ||
+        json_object_set_new(delta, "removed", removed) < 0) {
+        if (!delta) {
+            json_decref(changed);
+            json_decref(removed);
+        }
+        return LOGTO_OOM(err);
+    }
+    if ((r = parse_canonical(old, old_len, "the previous directory", &od, &ou, err)) < 0 ||
+        (r = parse_canonical(new_obj, new_len, "the directory", &nd, &nu, err)) < 0)
+        return r;
+    if (sha256_hex(old, old_len, from) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
+    /* Both are sorted by sub: one merge walk. */
+    while (i < json_array_size(ou) || j < json_array_size(nu)) {
+        json_t *o = json_array_get(ou, i), *n = json_array_get(nu, j);
+        int c = !o ? 1 : !n ? -1 : strcmp(sub_of(o), sub_of(n));
+        if (c < 0)
+            r = json_array_append_new(removed, json_string(sub_of(o)));
+        else if (c > 0 || !json_equal(o, n))
+            r = json_array_append(changed, n);
+        else
+            r = 0;
+        if (r < 0)
+            return LOGTO_OOM(err);
+        i += c <= 0;
+        j += c >= 0;
+    }
+    if (json_object_set_new(delta, "format", json_integer(LOGTO_RELAY_FORMAT)) < 0 ||
+        json_object_set_new(delta, "from", json_string(from)) < 0 ||
+        json_object_set(delta, "blocked", json_object_get(nd, "blocked")) < 0)
+        return LOGTO_OOM(err);
+    return dump_canonical(delta, ret, ret_len, err);
+}
+
+int logto_relay_delta_apply(const char *old, size_t old_len, const char *delta, size_t delta_len,
+                            char **ret, size_t *ret_len, struct logto_error *err)
+{
+    _cleanup_json_ json_t *od = NULL, *dd = NULL, *out = NULL;
+    json_t *ou = NULL, *du = NULL, *removed = NULL, *blocked = NULL, *users = json_array();
+    const char *from = NULL;
+    char sha[65];
+    size_t i = 0, j = 0, k = 0;
+    int r;
+
+    out = users ? json_object() : NULL;
+    if (!out || json_object_set_new(out, "users", users) < 0) {
+        if (!out)
+            json_decref(users);
+        return LOGTO_OOM(err);
+    }
+    if ((r = parse_canonical(old, old_len, "the installed directory", &od, &ou, err)) < 0 ||
+        (r = parse_canonical(delta, delta_len, "the delta", &dd, &du, err)) < 0)
+        return r;
+    if ((r = sorted_users(dd, "removed", "the delta", &removed, err)) < 0 ||
+        (r = logto_json_get_string(dd, "from", LOGTO_JSON_REQUIRED, &from, err)) < 0 ||
+        (r = logto_json_get_object(dd, "blocked", LOGTO_JSON_REQUIRED, &blocked, err)) < 0)
+        return logto_error_prefix(err, "the delta"), r;
+    if (sha256_hex(old, old_len, sha) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
+    if (strcmp(sha, from) != 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the delta applies to another directory than the installed one");
+    /* Merge the two sorted lists; an entry of the delta replaces the installed one. */
+    while (i < json_array_size(ou) || j < json_array_size(du)) {
+        json_t *o = json_array_get(ou, i), *d = json_array_get(du, j);
+        int c = !o ? 1 : !d ? -1 : strcmp(sub_of(o), sub_of(d));
+        if (c < 0) {
+            while (k < json_array_size(removed) &&
+                   strcmp(sub_of(json_array_get(removed, k)), sub_of(o)) < 0)
+                k++;
+            bool gone = k < json_array_size(removed) &&
+                        strcmp(sub_of(json_array_get(removed, k)), sub_of(o)) == 0;
+            r = gone ? 0 : json_array_append(users, o);
+        } else {
+            r = json_array_append(users, d);
+        }
+        if (r < 0)
+            return LOGTO_OOM(err);
+        i += c <= 0;
+        j += c >= 0;
+    }
+    if (json_object_set_new(out, "format", json_integer(LOGTO_RELAY_FORMAT)) < 0 ||
+        json_object_set(out, "blocked", blocked) < 0)
+        return LOGTO_OOM(err);
+    return dump_canonical(out, ret, ret_len, err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* logtoctl publish */
 
 /* The manifest DIR holds now, if it is one this key signed. */
@@ -548,6 +779,65 @@ static bool previous_manifest(int dirfd, const char *dir, EVP_PKEY *key,
     return logto_relay_manifest_verify(buf, len, key, ret, &e) >= 0;
 }
 
+/*
+ * Write the delta from the directory old names (while DIR still holds its object) to json and
+ * fill m's delta members. A delta only saves bytes: when it cannot be made, or is no smaller
+ * than the object, the manifest has none. < 0 only for OOM or a failed write.
+ */
+static int publish_delta(const struct logto_ctx *ctx, int dirfd, const char *dir,
+                         const struct logto_relay_manifest *old, const char *json, size_t json_len,
+                         struct logto_relay_manifest *m, struct logto_error *err)
+{
+    _cleanup_free_ char *buf = NULL, *old_json = NULL, *delta = NULL, *path = NULL;
+    _cleanup_free_ unsigned char *z = NULL;
+    size_t len = 0, old_len = 0, delta_len = 0, z_len = 0;
+    struct logto_error e = { 0 };
+    struct stat st;
+    char sha[65];
+    int r;
+
+    path = logto_asprintf("%s/%s", dir, old->object);
+    if (!path)
+        return LOGTO_OOM(err);
+    r = logto_file_read_at(dirfd, old->object, path, LOGTO_FILE_PUBLIC, (size_t)old->size, &buf,
+                           &len, &e);
+    if (r >= 0 &&
+        (len != old->size || sha256_hex(buf, len, sha) < 0 || strcmp(sha, old->sha256) != 0))
+        r = logto_error_set(&e, LOGTO_E_PROTOCOL, "%s does not match its manifest", old->object);
+    if (r >= 0)
+        r = inflate_object((const unsigned char *)buf, len, INFLATED_MAX, &old_json, &old_len, &e);
+    if (r >= 0)
+        r = logto_relay_delta_make(old_json, old_len, json, json_len, &delta, &delta_len, &e);
+    if (r >= 0)
+        r = deflate_object(delta, delta_len, &z, &z_len, &e);
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(err);
+    if (r >= 0 && z_len >= m->size)
+        r = logto_error_set(&e, LOGTO_E_INVAL, "the delta is no smaller than the directory");
+    if (r < 0) {
+        logto_log(&ctx->log, LOG_NOTICE, "publish-no-delta reason=\"%s\"", e.message);
+        return 0;
+    }
+    if (sha256_hex(z, z_len, m->delta_sha256) < 0 ||
+        sha256_hex(old_json, old_len, m->delta_from) < 0)
+        return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
+    snprintf(m->delta_object, sizeof(m->delta_object), "%s%s" OBJECT_SUFFIX,
+             LOGTO_RELAY_DELTA_PREFIX, m->delta_sha256);
+    m->delta_size = z_len;
+    free(path);
+    path = logto_asprintf("%s/%s", dir, m->delta_object);
+    if (!path)
+        return LOGTO_OOM(err);
+    if (fstatat(dirfd, m->delta_object, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        (uint64_t)st.st_size != z_len) {
+        r = logto_file_write_at(dirfd, m->delta_object, path, z, z_len, 0644, err);
+        if (r < 0)
+            return r;
+    }
+    m->has_delta = true;
+    return 0;
+}
+
 int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
                         struct logto_relay_publish_report *report, struct logto_error *err)
 {
@@ -560,7 +850,7 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     _cleanup_close_ int dirfd = -1, lockfd = -1;
     struct logto_relay_manifest old = { 0 }, m = { .format = LOGTO_RELAY_FORMAT };
     bool have_old;
-    size_t len = 0;
+    size_t len = 0, json_len = 0;
     struct stat st;
     int64_t now = logto_now(ctx);
     int r;
@@ -604,13 +894,13 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
         for (size_t k = 0; t->refused[i] && t->users[i].id && k < sr->n_skipped; k++)
             if (strcmp(sr->skipped[k].sub, t->users[i].sub) == 0)
                 t->users[i].reason = sr->skipped[k].reason;
-    r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &json, &len, err);
+    r = logto_relay_object_encode(t->users, t->refused, t->n, sr->blocked, &json, &json_len, err);
     if (r < 0)
         return r;
-    r = deflate_object(json, len, &object, &len, err);
+    r = deflate_object(json, json_len, &object, &len, err);
     if (r < 0)
         return r;
-    if (sha256_hex(object, len, m.sha256) < 0)
+    if (sha256_hex(object, len, m.sha256) < 0 || sha256_hex(json, json_len, m.json_sha256) < 0)
         return logto_error_set(err, LOGTO_E_INVAL, "SHA-256 failed");
     snprintf(m.object, sizeof(m.object), "%s%s" OBJECT_SUFFIX, LOGTO_RELAY_OBJECT_PREFIX, m.sha256);
     m.size = len;
@@ -627,6 +917,19 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     m.serial = have_old && old.serial >= now ? old.serial + 1 : now;
     m.generated_at = now;
     m.not_after = now + cfg->publish_validity;
+    if (have_old && strcmp(old.sha256, m.sha256) == 0 && old.has_delta) {
+        /* The same directory signed again: hosts one change behind may still take its delta. */
+        m.has_delta = true;
+        memcpy(m.delta_from, old.delta_from, sizeof(m.delta_from));
+        memcpy(m.delta_sha256, old.delta_sha256, sizeof(m.delta_sha256));
+        memcpy(m.delta_object, old.delta_object, sizeof(m.delta_object));
+        m.delta_size = old.delta_size;
+    } else if (have_old && strcmp(old.sha256, m.sha256) != 0) {
+        r = publish_delta(ctx, dirfd, dir, &old, json, json_len, &m, err);
+        if (r < 0)
+            return r;
+        report->delta_written = m.has_delta;
+    }
 
     path = logto_asprintf("%s/%s", dir, m.object);
     if (!path)
@@ -651,8 +954,10 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
     report->written = true;
     report->manifest = m;
     logto_log(&ctx->log, LOG_INFO,
-              "publish-done serial=%" PRId64 " sha256=%s size=%" PRIu64 " users=%zu refused=%zu",
-              m.serial, m.sha256, m.size, report->users, report->refused);
+              "publish-done serial=%" PRId64 " sha256=%s size=%" PRIu64 " delta_size=%" PRIu64
+              " users=%zu refused=%zu",
+              m.serial, m.sha256, m.size, m.has_delta ? m.delta_size : 0, report->users,
+              report->refused);
     return 0;
 }
 
@@ -662,6 +967,7 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
 struct relay_state {
     int64_t serial;
     char sha256[65];
+    char json_sha256[65]; /* of the local copy's JSON ("": no usable copy) */
     char *etag;
 };
 
@@ -669,7 +975,7 @@ static int state_read(const struct logto_ctx *ctx, struct relay_state *st, struc
 {
     _cleanup_json_ json_t *doc = NULL;
     _cleanup_free_ char *path = NULL;
-    const char *sha = NULL, *etag = NULL;
+    const char *sha = NULL, *etag = NULL, *json_sha = NULL;
     int r = logto_state_doc_read(ctx, LOGTO_RELAY_STATE, 4096, 2, STATE_VERSION, &doc, &path, err);
 
     if (r == -LOGTO_E_NOTFOUND)
@@ -679,9 +985,13 @@ static int state_read(const struct logto_ctx *ctx, struct relay_state *st, struc
     if ((r = logto_json_get_int(doc, "serial", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &st->serial,
                                 err)) < 0 ||
         (r = logto_json_get_string(doc, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
-        (r = logto_json_get_string(doc, "etag", 0, &etag, err)) < 0 || !is_hex64(sha))
+        (r = logto_json_get_string(doc, "etag", 0, &etag, err)) < 0 ||
+        (r = logto_json_get_string(doc, "json_sha256", 0, &json_sha, err)) < 0 || !is_hex64(sha) ||
+        (json_sha && !is_hex64(json_sha)))
         return logto_state_doc_malformed(path, r < 0 ? r : -LOGTO_E_PROTOCOL, err);
     memcpy(st->sha256, sha, 65);
+    if (json_sha)
+        memcpy(st->json_sha256, json_sha, 65);
     st->etag = etag ? strdup(etag) : NULL;
     return etag && !st->etag ? LOGTO_OOM(err) : 0;
 }
@@ -690,8 +1000,9 @@ static int state_write(const struct logto_ctx *ctx, const struct relay_state *st
                        struct logto_error *err)
 {
     _cleanup_json_ json_t *doc =
-        json_pack("{s:i,s:I,s:s,s:s?}", "version", STATE_VERSION, "serial", (json_int_t)st->serial,
-                  "sha256", st->sha256, "etag", st->etag);
+        json_pack("{s:i,s:I,s:s,s:s?,s:s?}", "version", STATE_VERSION, "serial",
+                  (json_int_t)st->serial, "sha256", st->sha256, "etag", st->etag, "json_sha256",
+                  st->json_sha256[0] ? st->json_sha256 : NULL);
     return doc ? logto_state_doc_write(ctx, LOGTO_RELAY_STATE, doc, err) : LOGTO_OOM(err);
 }
 
@@ -733,7 +1044,7 @@ static int relay_refuse(const struct logto_ctx *ctx, int r, struct logto_error *
 }
 
 static int install(const struct logto_ctx *ctx, const struct logto_sync_options *opts, int statefd,
-                   const char *object, size_t len, struct logto_sync_report *report,
+                   const char *json, size_t json_len, struct logto_sync_report *report,
                    struct logto_error *err)
 {
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL, *old = NULL;
@@ -742,12 +1053,9 @@ static int install(const struct logto_ctx *ctx, const struct logto_sync_options 
     struct logto_sync_user *users = NULL;
     _cleanup_free_ bool *keep = NULL;
     struct logto_error e = { 0 };
-    _cleanup_free_ char *json = NULL;
-    size_t n = 0, json_len = 0;
-    int r = inflate_object((const unsigned char *)object, len, INFLATED_MAX, &json, &json_len, err);
+    size_t n = 0;
+    int r = logto_relay_object_decode(json, json_len, &users, &n, &blocked, err);
 
-    if (r >= 0)
-        r = logto_relay_object_decode(json, json_len, &users, &n, &blocked, err);
     if (r < 0)
         return r;
     keep = calloc(n + 1, sizeof(*keep));
@@ -796,6 +1104,107 @@ out:
     return r;
 }
 
+/* The installed directory's JSON, from the local copy, if its hash is the one relay.state
+ * records. */
+static int local_copy_read(int statefd, const struct logto_ctx *ctx, const char *want_sha,
+                           char **ret, size_t *ret_len, struct logto_error *err)
+{
+    _cleanup_free_ char *path =
+        logto_asprintf("%s/%s", ctx->cfg->state_dir, LOGTO_RELAY_LOCAL_COPY);
+    _cleanup_free_ char *buf = NULL, *json = NULL;
+    size_t len = 0, json_len = 0;
+    char sha[65];
+    int r;
+
+    if (!path)
+        return LOGTO_OOM(err);
+    r = logto_file_read_at(statefd, LOGTO_RELAY_LOCAL_COPY, path, LOGTO_FILE_PUBLIC,
+                           LOGTO_RELAY_OBJECT_MAX, &buf, &len, err);
+    if (r >= 0)
+        r = inflate_object((const unsigned char *)buf, len, INFLATED_MAX, &json, &json_len, err);
+    if (r < 0)
+        return r;
+    if (sha256_hex(json, json_len, sha) < 0 || strcmp(sha, want_sha) != 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is not the installed directory (SHA-256)",
+                               path);
+    *ret = TAKE_PTR(json);
+    *ret_len = json_len;
+    return 0;
+}
+
+/*
+ * The new directory's JSON from the local copy and the manifest's delta (*ret; NULL when the
+ * delta cannot be used: the caller fetches the object then). Each step is checked: the local
+ * copy against relay.state, the delta against the signed size and SHA-256, the result against
+ * the signed json_sha256. < 0 only for OOM.
+ */
+static int via_delta(const struct logto_ctx *ctx, struct logto_http *http, const char *base,
+                     int statefd, const struct relay_state *st,
+                     const struct logto_relay_manifest *m, char **ret, size_t *ret_len,
+                     struct logto_sync_report *report, struct logto_error *err)
+{
+    _cleanup_http_response_ struct logto_http_response resp = { 0 };
+    _cleanup_free_ char *old = NULL, *delta = NULL, *json = NULL;
+    size_t old_len = 0, delta_len = 0, json_len = 0;
+    struct logto_error e = { 0 };
+    char sha[65];
+    int r = local_copy_read(statefd, ctx, st->json_sha256, &old, &old_len, &e);
+
+    if (r >= 0) {
+        r = fetch(http, base, m->delta_object, NULL, (size_t)m->delta_size, &resp, &e);
+        report->requests++;
+    }
+    if (r >= 0 &&
+        (resp.body_len != m->delta_size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
+         strcmp(sha, m->delta_sha256) != 0))
+        r = logto_error_set(&e, LOGTO_E_PROTOCOL,
+                            "the relay's %s does not match the signed manifest (size or SHA-256)",
+                            m->delta_object);
+    if (r >= 0)
+        r = inflate_object((const unsigned char *)resp.body, resp.body_len, INFLATED_MAX, &delta,
+                           &delta_len, &e);
+    if (r >= 0)
+        r = logto_relay_delta_apply(old, old_len, delta, delta_len, &json, &json_len, &e);
+    if (r >= 0 && (sha256_hex(json, json_len, sha) < 0 || strcmp(sha, m->json_sha256) != 0))
+        r = logto_error_set(&e, LOGTO_E_PROTOCOL,
+                            "the directory rebuilt from the delta is not the signed one");
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(err);
+    if (r < 0) {
+        logto_log(&ctx->log, LOG_NOTICE, "relay-delta-unusable reason=\"%s\"", e.message);
+        return 0;
+    }
+    *ret = TAKE_PTR(json);
+    *ret_len = json_len;
+    return 0;
+}
+
+/* Keep the installed directory (the object as served, or else compressed here) as the base of
+ * the next delta, and its hash in st. Failing only costs the next change a whole object. */
+static void keep_local_copy(const struct logto_ctx *ctx, int statefd, const char *json,
+                            size_t json_len, const struct logto_http_response *object,
+                            struct relay_state *st)
+{
+    _cleanup_free_ char *path =
+        logto_asprintf("%s/%s", ctx->cfg->state_dir, LOGTO_RELAY_LOCAL_COPY);
+    _cleanup_free_ unsigned char *z = NULL;
+    struct logto_error e = { 0 };
+    size_t z_len = 0;
+    int r = path ? 0 : LOGTO_OOM(&e);
+
+    st->json_sha256[0] = '\0';
+    if (r >= 0 && !object)
+        r = deflate_level(json, json_len, 1, &z, &z_len, &e); /* fast: only this host reads it */
+    if (r >= 0)
+        r = logto_file_write_at(statefd, LOGTO_RELAY_LOCAL_COPY, path,
+                                object ? (const void *)object->body : z,
+                                object ? object->body_len : z_len, 0600, &e);
+    if (r >= 0 && sha256_hex(json, json_len, st->json_sha256) < 0)
+        st->json_sha256[0] = '\0';
+    if (r < 0)
+        logto_log(&ctx->log, LOG_WARNING, "relay-local-copy-failed reason=\"%s\"", e.message);
+}
+
 int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,
                      struct logto_sync_report **ret_report, struct logto_error *err)
 {
@@ -805,13 +1214,13 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
     _cleanup_http_ struct logto_http *http = NULL;
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
-    _cleanup_free_ char *base = NULL, *lockpath = NULL, *etag = NULL;
+    _cleanup_free_ char *base = NULL, *lockpath = NULL, *etag = NULL, *json = NULL;
     _cleanup_close_ int statefd = -1, lockfd = -1;
     struct relay_state st = { 0 };
     struct logto_relay_manifest m;
     char sha[65];
     int64_t t0 = logto_monotonic_ms();
-    size_t blen;
+    size_t blen, json_len = 0;
     int r;
 
     if (!report)
@@ -856,6 +1265,7 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     report->requests = 1;
     if (r < 0)
         goto refused;
+    report->via = "unchanged";
     if (resp.status == 304) {
         _cleanup_(logto_directory_freep) struct logto_directory *cur = NULL;
         struct logto_error e = { 0 };
@@ -885,26 +1295,54 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                             m.not_after);
         goto refused;
     }
+    report->via = "re-signed";
     if (strcmp(m.sha256, st.sha256) == 0 && access(report->path, F_OK) == 0)
         goto remember; /* the installed directory, signed again: only the serial moves */
+    report->via = "object";
 
-    /* 2. The object it names, no larger than announced, with that hash. */
-    r = fetch(http, base, m.object, NULL, (size_t)m.size, &resp, err);
-    report->requests = 2;
-    if (r < 0)
-        goto refused;
-    if (resp.body_len != m.size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
-        strcmp(sha, m.sha256) != 0) {
-        r = logto_error_set(err, LOGTO_E_PROTOCOL,
-                            "the relay's %s does not match the signed manifest (size or SHA-256)",
-                            m.object);
-        goto refused;
+    /* 2. The delta from the installed directory, if the manifest has one; else, or when it does
+     * not give exactly the signed directory, the object, no larger than announced, with that
+     * hash. */
+    if (m.has_delta && st.json_sha256[0] && strcmp(m.delta_from, st.json_sha256) == 0) {
+        r = via_delta(ctx, http, base, statefd, &st, &m, &json, &json_len, report, err);
+        if (r < 0)
+            goto refused;
+        if (json)
+            report->via = "delta";
     }
-    r = install(ctx, opts, statefd, resp.body, resp.body_len, report, err);
+    if (!json) {
+        r = fetch(http, base, m.object, NULL, (size_t)m.size, &resp, err);
+        report->requests++;
+        if (r < 0)
+            goto refused;
+        if (resp.body_len != m.size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
+            strcmp(sha, m.sha256) != 0) {
+            r = logto_error_set(err, LOGTO_E_PROTOCOL,
+                                "the relay's %s does not match the signed manifest (size or "
+                                "SHA-256)",
+                                m.object);
+            goto refused;
+        }
+        r = inflate_object((const unsigned char *)resp.body, resp.body_len, INFLATED_MAX, &json,
+                           &json_len, err);
+        if (r < 0)
+            goto refused;
+        if (sha256_hex(json, json_len, sha) < 0 ||
+            (m.json_sha256[0] && strcmp(sha, m.json_sha256) != 0)) {
+            r = logto_error_set(err, LOGTO_E_PROTOCOL,
+                                "the relay's %s inflates to another directory than the signed "
+                                "manifest's json_sha256",
+                                m.object);
+            goto refused;
+        }
+    }
+    r = install(ctx, opts, statefd, json, json_len, report, err);
     if (r < 0)
         goto refused;
     if (opts->dry_run)
         goto done;
+    keep_local_copy(ctx, statefd, json, json_len, strcmp(report->via, "delta") == 0 ? NULL : &resp,
+                    &st);
 remember:
     free(st.etag);
     st.etag = TAKE_PTR(etag);
@@ -914,9 +1352,10 @@ remember:
     if (r < 0)
         goto out;
     logto_log(&ctx->log, LOG_INFO,
-              "relay-sync-done serial=%" PRId64 " users=%zu groups=%zu written=%s requests=%u",
+              "relay-sync-done serial=%" PRId64
+              " users=%zu groups=%zu written=%s requests=%u via=%s",
               m.serial, report->users, report->groups, report->written ? "yes" : "no",
-              report->requests);
+              report->requests, report->via);
 done:
     report->elapsed_ms = logto_monotonic_ms() - t0;
     *ret_report = TAKE_PTR(report);

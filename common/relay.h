@@ -14,9 +14,16 @@
  *                             Compressed with zlib (zlib format, level 9: no timestamp), and
  *                             the hash is of the compressed bytes (what is served); a host
  *                             inflates at most 256 MiB.
+ *   delta-<sha256>.json.zz    after a change, while DIR still holds the previous object: the
+ *                             entries added or changed and the subs removed since it (see
+ *                             logto_relay_delta_make), compressed; only when smaller than the
+ *                             object.
  *   manifest.json             {"signed":"<payload>","signature":"<base64 Ed25519 over payload>"}
  *                             payload: {"format":1,"serial":N,"generated_at":S,"not_after":S,
- *                             "object":"directory-<sha256>.json.zz","size":N,"sha256":"<hex>"}
+ *                             "object":"directory-<sha256>.json.zz","size":N,"sha256":"<hex>",
+ *                             "json_sha256":"<hex of the inflated JSON>", optionally
+ *                             "delta":{"from":"<json_sha256 of the previous directory>",
+ *                             "object":"delta-<sha256>.json.zz","size":N,"sha256":"<hex>"}}
  *
  * both written atomically (the object first). serial = max(previous + 1, now): it only grows,
  * even from a new publisher. When the object is the one the manifest in DIR names and that
@@ -27,7 +34,9 @@
  * with If-None-Match (a 304 ends the run, nothing written), the signature checked against the
  * pinned public key, the serial not below the installed one (<state_dir>/relay.state), the
  * time not past not_after, then (unless its hash is the installed one: a directory signed again
- * only moves the serial) one GET of the object, capped at its announced size, its size and
+ * only moves the serial) one GET of the delta when its base is the installed directory (kept in
+ * <state_dir>/relay.object), else, or when the delta does not rebuild exactly the signed
+ * directory (json_sha256), of the object; each capped at its announced size, its size and
  * SHA-256 checked; then this host's part (admission, local accounts, groups) and today's
  * atomic snapshot write. Any failure leaves the snapshot as it was; logtoctl records the outcome
  * in sync.status like any sync.
@@ -53,12 +62,24 @@ typedef struct evp_pkey_st EVP_PKEY;
 #define LOGTO_RELAY_OBJECT_MAX    ((size_t)1 << 30)
 #define LOGTO_RELAY_STATE         "relay.state"
 #define LOGTO_RELAY_OBJECT_PREFIX "directory-"
+#define LOGTO_RELAY_DELTA_PREFIX  "delta-"
+/* A relay host's copy of the installed directory's JSON (zlib), the base of the next delta. */
+#define LOGTO_RELAY_LOCAL_COPY "relay.object"
 
 struct logto_relay_manifest {
     int64_t format, serial, generated_at, not_after;
     uint64_t size;
     char sha256[65];  /* lower-case hex */
     char object[128]; /* "directory-<sha256>.json.zz" */
+    /* SHA-256 of the object's JSON, inflated: what a host that rebuilt it from a delta checks.
+     * "" from a publisher older than deltas. */
+    char json_sha256[65];
+    /* Optional: a delta from the previous directory (json_sha256 delta_from) to this one. */
+    bool has_delta;
+    char delta_from[65];
+    char delta_sha256[65];  /* of the delta file as served */
+    uint64_t delta_size;    /* bytes, as served */
+    char delta_object[128]; /* "delta-<delta_sha256>.json.zz" */
 };
 
 /* The Ed25519 keys, from PEM files through the checked-file layer (private: root 0600). */
@@ -89,9 +110,22 @@ int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_use
                               struct logto_error *err);
 void logto_relay_users_free(struct logto_sync_user *users, size_t n);
 
+/*
+ * Deltas. A delta is the canonical JSON {"format":1,"from":"<json_sha256 of the old object>",
+ * "users":[every entry added or changed, sorted by sub],"removed":[subs, sorted],
+ * "blocked":{the new blocked list}}. make: from two canonical objects (old, new); apply: the
+ * canonical object that old + delta give (*ret, *ret_len; caller frees). Applying never trusts
+ * the result: the host compares its SHA-256 with the signed manifest's json_sha256.
+ */
+int logto_relay_delta_make(const char *old, size_t old_len, const char *new_obj, size_t new_len,
+                           char **ret, size_t *ret_len, struct logto_error *err);
+int logto_relay_delta_apply(const char *old, size_t old_len, const char *delta, size_t delta_len,
+                            char **ret, size_t *ret_len, struct logto_error *err);
+
 struct logto_relay_publish_report {
     bool written; /* a new manifest (and maybe object) was written */
     bool object_written;
+    bool delta_written; /* manifest.has_delta: a delta from the previous directory */
     struct logto_relay_manifest manifest; /* the one in DIR now */
     size_t users, refused;
     unsigned requests;

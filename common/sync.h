@@ -174,7 +174,9 @@ struct logto_sync_report {
     size_t previous_users, previous_groups; /* in the snapshot it replaces */
     char *previous_problem; /* why the old snapshot could not be read; NULL if read or absent */
 
-    unsigned requests;       /* Management API requests, token requests included */
+    unsigned requests;       /* Management API requests, token requests included; on a relay
+                              * host ("via" set): requests to the relay */
+    const char *via;         /* relay host: "object", "delta", "unchanged" or "re-signed" */
     unsigned token_requests; /* of which M2M token requests */
     int64_t fetch_ms, elapsed_ms;
     int64_t map_ms, build_ms, diff_ms, write_ms; /* the other steps (write: snapshot and keys) */

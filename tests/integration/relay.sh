@@ -50,6 +50,9 @@ public_key_file = $2
 [identity]
 email_domains = example.com
 ${3:-}"
+    # Under valgrind every TLS handshake is slow (and the 10 MB cases read a while): long timeouts.
+    [ -z "${LOGTO_TEST_WRAPPER:-}" ] ||
+        sed -i -e 's/^timeout = .*/timeout = 60s/' -e 's/^connect_timeout = .*/connect_timeout = 30s/' "$T/$1.conf"
 }
 host_config h1 "$T/sign.pub"
 # h2 has another id_range: the users and UIDs are still the publisher's (hosts never re-decide
@@ -101,15 +104,54 @@ assert_eq "$(idp_ctl GET /stats | jget 'd["total"]')" 0 "IdP requests of a relay
 assert_eq "$(checksum "$(hsnap h1)")" "$s1" "snapshot after a 304"
 echo "ok 304: one request, nothing written"
 
-# ---- a changed role shows up after the next publish + sync
+# ---- a changed role shows up after the next publish + sync, through a delta: the manifest and
+# the changed entries, two requests
+hsyncj() { wrap "$LOGTOCTL" --config "$T/$1.conf" sync --json 2>/dev/null; }
+relay_requests() { idp_ctl GET /stats | jget 'd["relay"]'; }
 idp_ctl PATCH /users/alice '{"roles":[]}' >/dev/null || fail "cannot change alice's roles"
 json=$(publish --json) || fail "publish after a change failed: $json"
 assert_eq "$(printf '%s' "$json" | jget 'd["written"]')" true "publish after a change"
-out=$(hsync h1) || fail "relay sync after a change failed: $out"
+assert_eq "$(printf '%s' "$json" | jget 'd["delta_written"]')" true "a delta published"
+assert_eq "$(printf '%s' "$json" | jget 'd["delta_size"] < d["size"]')" true "the delta is smaller than the object: $json"
+idp_ctl POST /stats/reset >/dev/null
+json=$(hsyncj h1) || fail "relay sync after a change failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["relay_via"]')" delta "h1 took the delta"
+assert_eq "$(relay_requests)" 2 "requests of a relay sync through a delta"
 assert_not_contains "$(dump "$(hsnap h1)" | grep 'logto-admin')" "alice" "alice left logto-admin on h1"
 out=$(ctl sync 2>&1) || fail "publisher's direct sync failed: $out"
 assert_eq "$(dump "$(hsnap h1)")" "$(dump "$SNAP")" "h1 after the change"
-echo "ok a changed role reaches the relay host after publish + sync"
+echo "ok a changed role reaches the relay host after publish + sync, through a delta"
+
+# ---- a delta that cannot be used costs the object, never the directory: a tampered delta, a
+# damaged local copy, a host more than one change behind
+flip() { python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$1"; }
+delta_file=$(ls "$PUB"/delta-*)
+flip "$delta_file"
+idp_ctl POST /stats/reset >/dev/null
+json=$(hsyncj h2) || fail "relay sync with a tampered delta failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["relay_via"]')" object "h2 with a tampered delta"
+assert_eq "$(relay_requests)" 3 "requests with a tampered delta (manifest, delta, object)"
+assert_eq "$(dump "$(hsnap h2)" | grep '^user:')" "$(dump "$SNAP" | grep '^user:')" "h2 after a tampered delta"
+flip "$delta_file"
+idp_ctl PATCH /users/bob '{"roles":["auditor"]}' >/dev/null || fail "cannot change bob's roles"
+json=$(publish --json) || fail "publish after a second change failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["delta_written"]')" true "a second delta"
+flip "$T/h2/state/relay.object"
+idp_ctl POST /stats/reset >/dev/null
+json=$(hsyncj h2) || fail "relay sync with a damaged local copy failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["relay_via"]')" object "h2 with a damaged local copy"
+assert_eq "$(relay_requests)" 2 "requests with a damaged local copy (manifest, object)"
+idp_ctl PATCH /users/bob '{"roles":[]}' >/dev/null || fail "cannot change bob's roles"
+publish >/dev/null || fail "publish after a third change failed"
+json=$(hsyncj h1) || fail "relay sync two changes behind failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["relay_via"]')" object "h1 two changes behind"
+json=$(hsyncj h2) || fail "relay sync one change behind failed: $json"
+assert_eq "$(printf '%s' "$json" | jget 'd["relay_via"]')" delta "h2 one change behind, after a fallback"
+out=$(ctl sync 2>&1) || fail "publisher's direct sync failed: $out"
+for h in h1 h2; do
+    assert_eq "$(dump "$(hsnap "$h")" | grep '^user:')" "$(dump "$SNAP" | grep '^user:')" "$h after three changes"
+done
+echo "ok an unusable delta (tampered, damaged base, older base) costs one object fetch, nothing else"
 
 # ---- tenant-wide decisions are the publisher's: a UID collision refuses both users on every
 # host, with the publisher's reason and blocked list
@@ -167,7 +209,6 @@ restore
 # host fetches no object whose hash it installed already, whatever the serial).
 host_config h5 "$T/sign.pub"
 cp "$(hsnap h1)" "$(hsnap h5)"
-flip() { python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$1"; }
 for f in "$PUB"/directory-*; do flip "$f"; done
 refused "tampered object" "does not match the signed manifest" h5
 restore
