@@ -19,6 +19,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || skip "nginx is not installed (tools/bootstrap installs it)"
 e2e_enter "$@"
 
+# shellcheck disable=SC2119 # the test IdP's defaults
 e2e_idp_start
 openssl genpkey -algorithm ed25519 -out /etc/logto/publish.key 2>/dev/null || fail "openssl genpkey"
 chmod 0600 /etc/logto/publish.key
@@ -26,9 +27,11 @@ openssl pkey -in /etc/logto/publish.key -pubout -out "$R/publish.pub" 2>/dev/nul
 e2e_config "[publish]
 sign_key_file = /etc/logto/publish.key"
 PUB=$R/www/relay # DIR: what `logtoctl publish` writes and nginx serves
-mkdir -p -m 0755 "$R/www" "$PUB"
-publish() { # [--config FILE] [DIR]
-    wrap "$LOGTOCTL" "$@" publish "${PUB_DIR:-$PUB}" >"$R/publish.out" 2>&1 ||
+mkdir -m 0755 "$R/www" "$PUB"
+publish() { # [DIR [logtoctl options]]: the publisher's `logtoctl publish` into DIR ($PUB)
+    d=${1:-$PUB}
+    [ $# -eq 0 ] || shift
+    wrap "$LOGTOCTL" "$@" publish "$d" >"$R/publish.out" 2>&1 ||
         { cat "$R/publish.out" >&2; fail "logtoctl publish failed"; }
 }
 
@@ -84,8 +87,16 @@ nginx_stop() {
 at_exit nginx_stop
 nginx_start
 : >"$N/access.log"
-# nginx_requests: the access log's lines so far ("METHOD URI STATUS").
-nginx_requests() { cat "$N/access.log"; }
+# requests_after N COUNT: the access log's lines ("METHOD URI STATUS") after its first N, once
+# there are COUNT (nginx logs a request after sending the answer: maybe after the client exits).
+requests_after() {
+    i=0
+    while [ "$(wc -l <"$N/access.log")" -lt $(($1 + $2)) ] && [ $i -lt 40 ]; do
+        i=$((i + 1))
+        sleep 0.05
+    done
+    tail -n +$(($1 + 1)) "$N/access.log"
+}
 
 # ---------------------------------------------------------------- the relay hosts
 # on_host NAME COMMAND...: COMMAND (under $LOGTO_TEST_WRAPPER) on relay host NAME: a mount
@@ -93,14 +104,16 @@ nginx_requests() { cat "$N/access.log"; }
 on_host() {
     host=$1
     shift
+    # shellcheck disable=SC2016 # expanded by the inner shell
     unshare --mount --propagation private -- /bin/sh -c 'h=$1; shift
         mount --bind "$h/etc" /etc/logto && mount --bind "$h/lib" /var/lib/logto &&
             mount --bind "$h/cache" /var/cache/logto && exec ${LOGTO_TEST_WRAPPER:-} "$@"' \
         on_host "$R/hosts/$host" "$@"
 }
+mkdir -m 0755 "$R/hosts"
 for h in h1 h2; do
     H=$R/hosts/$h
-    mkdir -p -m 0755 "$H/etc" "$H/lib" "$H/cache"
+    mkdir -m 0755 "$H" "$H/etc" "$H/lib" "$H/cache"
     cp /etc/logto/ca.pem "$R/publish.pub" "$H/etc/"
     cat >"$H/etc/logto.conf" <<EOF
 # a relay host: no [sync] section, no Management API credential
@@ -135,7 +148,10 @@ ref=$(view wrap)
 assert_contains "$ref" "alice:" "the publisher's getent passwd"
 assert_contains "$ref" "logto-admin:" "the publisher's getent group"
 for h in h1 h2; do
+    n=$(wc -l <"$N/access.log")
     out=$(hsync $h) || fail "relay sync on $h failed: $out"
+    assert_eq "$(requests_after "$n" 2 | sed 's/directory-[0-9a-f]*/OBJECT/')" "GET /relay/manifest.json 200
+GET /relay/OBJECT.json.zz 200" "nginx's log of $h's first sync"
     assert_eq "$(view on_host $h)" "$ref" "getent passwd/group and id on $h against the publisher's"
 done
 echo "ok 1 getent passwd/group and id on both relay hosts equal the publisher's"
@@ -146,9 +162,9 @@ echo "ok 1 getent passwd/group and id on both relay hosts equal the publisher's"
 # one), is rewritten by design.
 state() { find "$R/hosts/$1/lib" -mindepth 1 ! -name sync.status -printf '%p %i %s %T@\n' | LC_ALL=C sort; }
 before=$(state h1)
-n=$(nginx_requests | wc -l)
+n=$(wc -l <"$N/access.log")
 out=$(hsync h1) || fail "unchanged relay sync failed: $out"
-assert_eq "$(nginx_requests | tail -n +$((n + 1)))" "GET /relay/manifest.json 304" "nginx's log of an unchanged sync"
+assert_eq "$(requests_after "$n" 1)" "GET /relay/manifest.json 304" "nginx's log of an unchanged sync"
 assert_eq "$(state h1)" "$before" "h1's state directory after a 304"
 assert_contains "$(on_host h1 "$LOGTOCTL" status --offline 2>&1)" "last sync: OK" "h1's status after a 304"
 echo "ok 2 a sync with nothing published costs one request (304) and writes nothing"
@@ -190,7 +206,7 @@ sed 's|^sign_key_file = .*|sign_key_file = /etc/logto/other.key|' /etc/logto/log
 chmod 0644 /etc/logto/other.conf
 mkdir -m 0755 "$R/other"
 # A whole directory as a publisher holding another key writes it, served in place of ours.
-PUB_DIR=$R/other publish --config /etc/logto/other.conf
+publish "$R/other" --config /etc/logto/other.conf
 cp -p "$PUB/manifest.json" "$R/manifest.good"
 cp "$R/other/"* "$PUB/"
 out=$(hsync h1) && fail "a manifest signed by another key was accepted: $out"
