@@ -131,6 +131,7 @@ public_key_file = /etc/logto/publish.pub
 $(test_open_services "")
 EOF
     chmod 0644 "$H/etc/logto.conf"
+    assert_eq "$(cd "$H/etc" && echo *)" "ca.pem logto.conf publish.pub" "$h's /etc/logto (no M2M secret)"
 done
 hsync() { on_host "$1" "$LOGTOCTL" sync 2>&1; }
 hsnap() { echo "$R/hosts/$1/lib/directory.snapshot"; }
