@@ -951,6 +951,14 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
                             err);
     if (r < 0)
         return r;
+    /* Static servers derive the ETag from the modification time in seconds and the size (nginx,
+     * Apache), and a manifest's size rarely changes: its time is the serial, which only grows,
+     * so two publishes within one second still differ (uploads that keep times carry it). */
+    if (utimensat(
+            dirfd, LOGTO_RELAY_MANIFEST,
+            (struct timespec[2]){ { .tv_sec = (time_t)m.serial }, { .tv_sec = (time_t)m.serial } },
+            AT_SYMLINK_NOFOLLOW) < 0)
+        logto_log(&ctx->log, LOG_WARNING, "publish-mtime-failed path=%s errno=%d", path, errno);
     report->written = true;
     report->manifest = m;
     logto_log(&ctx->log, LOG_INFO,

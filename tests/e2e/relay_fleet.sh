@@ -171,16 +171,26 @@ assert_contains "$(on_host h1 "$LOGTOCTL" status --offline 2>&1)" "last sync: OK
 echo "ok 2 a sync with nothing published costs one request (304) and writes nothing"
 
 # ---------------------------------------------------------------- 3. a role change, a tampered object
-# nginx's ETag is the modification time (seconds) and size: a manifest published again in the
-# same second, of the same size, would look unchanged to the hosts until the next publish.
-while [ "$(date +%s)" -le "$(stat -c %Y "$PUB/manifest.json")" ]; do sleep 0.1; done
+# nginx's ETag is the modification time (seconds) and size: publish sets the manifest's time to
+# its serial, which only grows, so a manifest published again within the same second, of the
+# same size, still gets a new ETag.
+signed() { "$E2E_PY" -c 'import json, sys; print(eval(sys.argv[2], {"m": json.loads(json.load(open(sys.argv[1]))["signed"])}))' "$PUB/manifest.json" "$1"; }
+serial_before=$(signed 'm["serial"]')
 idp_ctl PATCH /users/alice '{"roles":[]}' >/dev/null || fail "cannot change alice's roles"
 publish
-obj=$PUB/$("$E2E_PY" -c 'import json, sys; print(json.loads(json.load(open(sys.argv[1]))["signed"])["object"])' "$PUB/manifest.json")
+assert_eq "$(stat -c %Y "$PUB/manifest.json")" "$(signed 'm["serial"]')" "the manifest's modification time"
+[ "$(signed 'm["serial"]')" -gt "$serial_before" ] || fail "the serial did not grow"
+obj=$PUB/$(signed 'm["object"]')
+delta=$PUB/$(signed 'm["delta"]["object"]')
+[ -f "$delta" ] || fail "no delta published after the role change"
 cp -p "$obj" "$R/object.good"
+cp -p "$delta" "$R/delta.good"
 keep=$(sha256sum <"$(hsnap h1)")
-# the same size, one byte changed in the middle
-"$E2E_PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$obj"
+# the same size, one byte changed in the middle, in the delta (the host falls back to the object)
+# and in the object
+for f in "$delta" "$obj"; do
+    "$E2E_PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' "$f"
+done
 out=$(hsync h1) && fail "a tampered object was installed: $out"
 assert_contains "$out" "does not match the signed manifest" "the refusal of a tampered object"
 assert_eq "$(sha256sum <"$(hsnap h1)")" "$keep" "h1's snapshot after a tampered object"
@@ -188,15 +198,17 @@ assert_contains "$(on_host h1 id alice)" "logto-admin" "alice's groups on h1 aft
 echo "ok 3a a tampered object is refused: $(echo "$out" | tail -n 1)"
 
 cp -p "$R/object.good" "$obj"
+cp -p "$R/delta.good" "$delta"
 e2e_sync
 ref=$(view wrap)
 assert_not_contains "$(wrap id alice)" "logto-admin" "alice's groups on the publisher"
 for h in h1 h2; do
     out=$(hsync $h) || fail "relay sync on $h after the role change failed: $out"
+    assert_contains "$out" "requests: 2 to the relay (the directory: delta)" "$h's relay sync after the role change"
     assert_not_contains "$(on_host $h id alice)" "logto-admin" "alice's groups on $h"
     assert_eq "$(view on_host $h)" "$ref" "$h after the role change against the publisher"
 done
-echo "ok 3b the role change reaches both relay hosts after publish + sync"
+echo "ok 3b the role change reaches both relay hosts after publish + sync, each through the delta"
 
 # ---------------------------------------------------------------- 4. another key
 keep1=$(sha256sum <"$(hsnap h1)")
