@@ -97,8 +97,9 @@ op_signin() { hard_pam pw bob authenticate bob-pass-1; pam_outcome auth-failed; 
 op_account() { hard_pam pw bob acct_mgmt; pam_outcome account-denied; }
 op_mgmt() { hard_pam mg erin authenticate erin-pass-1; pam_outcome auth-failed; }
 op_getent() {
+    n=$(wc -l <"$E2E_SYSLOG")
     if hard_getent passwd bob >"$H/getent.$CASES.out" 2>&1; then GOT=ok; else
-        GOT="refused: $(tail -n 1 "$E2E_SYSLOG" | grep -o 'snapshot-refused.*')"
+        GOT="refused: $(e2e_syslog_after "$n" 'snapshot-refused' | grep -o 'snapshot-refused.*')"
     fi
 }
 op_local() { # a local account resolves whatever happens to the snapshot

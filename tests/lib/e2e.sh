@@ -20,7 +20,7 @@
 #            too), pam_logto.so sits in the PAM module directory, nsswitch.conf says
 #            "passwd: files logto", logtoctl is at $E2E_SBIN/logtoctl (a root-only path, as
 #            sshd's AuthorizedKeysCommand demands), and a syslog sink on /dev/log records
-#            everything logged to $E2E_SYSLOG.
+#            everything logged to $E2E_SYSLOG (a moment later: e2e_syslog_after waits for a line).
 #
 # The namespace's init is the test shell: when it exits, every process started inside (sshd,
 # the test IdP, the syslog sink, a hung client) is killed by the kernel.
@@ -448,4 +448,17 @@ e2e_id_norm() {
         read -r u g gr || return 1
         printf '%s %s groups=%s\n' "$u" "$g" "$(echo "${gr#groups=}" | tr , '\n' | sort | paste -sd, -)"
     }
+}
+
+# e2e_syslog_after N PATTERN: the first line after line N of $E2E_SYSLOG that matches the
+# extended regular expression PATTERN. The sink writes what it receives a moment later, so this
+# waits for it (5 s at most, then fails).
+e2e_syslog_after() {
+    e2e_n=0
+    while [ $e2e_n -lt 50 ]; do
+        tail -n +$(($1 + 1)) "$E2E_SYSLOG" | grep -m1 -E "$2" && return 0
+        sleep 0.1
+        e2e_n=$((e2e_n + 1))
+    done
+    return 1
 }
