@@ -1192,15 +1192,16 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
         if ((r = logto_store_save(lock, rec, err)) < 0)
             return r;
         res->method = "mgmt-lookup";
-    } else if (!fresh && relay_host(ctx)) {
-        /* Nothing to refresh with: the signed directory decides, as for users without a record
-         * (the record is the holder's: record_of_holder). */
-        struct logto_holder h = { .kind = LOGTO_HOLDER_SUBJECT, .uid = rec->uid };
-        snprintf(h.sub, sizeof(h.sub), "%s", rec->sub);
-        return account_from_relay(ctx, svc, user, &h, res, err);
     } else if (!fresh && session_ended(rec)) {
         snprintf(res->reason, sizeof(res->reason), "%s", session_ended_text(ctx));
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    } else if (!fresh && relay_host(ctx)) {
+        /* Nothing to refresh with (a refused refresh, newer than any directory, ended above):
+         * the signed directory decides, as for users without a record (the record is the
+         * holder's: record_of_holder). */
+        struct logto_holder h = { .kind = LOGTO_HOLDER_SUBJECT, .uid = rec->uid };
+        snprintf(h.sub, sizeof(h.sub), "%s", rec->sub);
+        return account_from_relay(ctx, svc, user, &h, res, err);
     } else if (!fresh) {
         snprintf(res->reason, sizeof(res->reason),
                  "the cached %s claims are too old and cannot be refreshed: sign in again",

@@ -41,13 +41,17 @@ require_orgs = pbl95zlwkzx4
 [service logto-globex-admin]
 require_org_roles = qmmg1gvtd5ib:admin
 [service logto-carol]
-allow_users = carol"
+allow_users = carol
+[service logto-pw]
+flow = password
+require_roles = admin"
 grep -q '^\[sync\]' "$HCFG" && fail "the relay host's configuration has a [sync] section"
 PAM_DIR=$H
 mod="$LOGTO_PAM_MODULE config=$HCFG"
 for s in logto-admin logto-dev logto-acme logto-globex-admin logto-carol; do
     pam_service "$H/pam.d" "$s" "account required $mod"
 done
+pam_service "$H/pam.d" logto-pw "auth required $mod" "account required $mod"
 hctl() { wrap "$LOGTOCTL" --config "$HCFG" "$@"; }
 hsync() { out=$(hctl sync 2>&1) || fail "relay sync: $out"; }
 CLAIMS=$H/state/relay.claims
@@ -80,6 +84,29 @@ pam_try logto-carol carol acct_mgmt
 pam_expect PAM_ACCT_EXPIRED "carol (suspended)" "suspended"
 [ -e "$H/state/tokens/alice.json" ] && fail "the account phase wrote a token record"
 echo "ok account phase from the directory: roles, organizations, organization roles, suspension"
+
+# ---- a first password sign-in there: Logto's username (Grace_Hopper, case-sensitive at Logto)
+# comes from the directory. Her record then decides while fresh; once it cannot be refreshed the
+# directory does; a refused refresh (newer than any directory) is never overruled by it.
+pam_try logto-pw grace_hopper "authenticate acct_mgmt" grace-pass-1
+pam_expect_ok "grace_hopper's first password sign-in on the relay host"
+rec=$H/state/tokens/grace_hopper.json
+edit_rec() { # PYTHON-EXPR-ON-r
+    python3 - "$rec" "$1" <<'PY'
+import json, sys, time
+r = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+open(sys.argv[1], "w").write(json.dumps(r))
+PY
+}
+edit_rec 'r.pop("refresh_token", None); r["claims_at"] = int(time.time()) - 3600'
+pam_try logto-admin grace_hopper acct_mgmt
+pam_expect_ok "grace_hopper with stale claims and no refresh token"
+assert_logged "$F" "^account-ok user=grace_hopper service=logto-admin decided=relay$"
+edit_rec 'r["refresh_failed_at"] = int(time.time()); r["refresh_error"] = "denied"'
+pam_try logto-admin grace_hopper acct_mgmt
+pam_expect PAM_ACCT_EXPIRED "grace_hopper after a refused refresh, whatever the directory says"
+echo "ok password sign-in with the directory's username; records the IdP cannot refresh"
 
 # ---- revocation reaches the host after publish + sync, not before
 idp_ctl PATCH /users/alice '{"roles":[]}' >/dev/null || fail "cannot remove alice's roles"
