@@ -59,6 +59,11 @@ CLAIMS=$H/state/relay.claims
 publish
 hsync
 [ "$(stat -c '%a %U' "$CLAIMS")" = "600 root" ] || fail "relay.claims is $(stat -c '%a %U' "$CLAIMS")"
+if have_nss_wrapper; then
+    SNAP=$H/state/directory.snapshot
+    assert_contains "$(nss_getent passwd bob)" "bob:" "getent passwd bob on the relay host"
+    echo "ok getent on the relay host, for a user who never signed in there"
+fi
 
 # ---- logtoctl keys (sshd's AuthorizedKeysCommand) from the signed directory
 out=$(hctl keys erin 2>&1) || fail "keys erin: $out"
