@@ -83,7 +83,8 @@ int logto_relay_claims_write(const struct logto_ctx *ctx, const struct logto_rel
                              const struct logto_sync_user *users, size_t n, const bool *keep,
                              struct logto_error *err)
 {
-    _cleanup_free_ char *head = stamp_line(stamp), *text = NULL;
+    _cleanup_free_ char *text = NULL;
+    _cleanup_free_ char *head = stamp_line(stamp);
     size_t len = 0;
     FILE *f;
     bool ok;
@@ -117,18 +118,16 @@ int logto_relay_claims_write(const struct logto_ctx *ctx, const struct logto_rel
     return r < 0 ? r : 0;
 }
 
-/* The whole file, checked: root, 0600, one link, no NUL byte. */
-static int read_file(const struct logto_ctx *ctx, char **ret, size_t *ret_len, char **ret_path,
+/* The whole file at path (<state_dir>/relay.claims), checked: root, 0600, one link, no NUL
+ * byte, our header. */
+static int read_file(const struct logto_ctx *ctx, const char *path, char **ret, size_t *ret_len,
                      struct logto_error *err)
 {
-    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS), *buf = NULL;
+    _cleanup_free_ char *buf = NULL;
     _cleanup_close_ int dirfd = -1;
     size_t len = 0;
-    int r;
+    int r = logto_dir_open_trusted(state_dir_of(ctx), false, &dirfd, err);
 
-    if (!path)
-        return LOGTO_OOM(err);
-    r = logto_dir_open_trusted(state_dir_of(ctx), false, &dirfd, err);
     if (r == -LOGTO_E_NOTFOUND)
         return logto_error_set(err, LOGTO_E_NOTFOUND, "%s does not exist", path);
     if (r >= 0)
@@ -140,7 +139,6 @@ static int read_file(const struct logto_ctx *ctx, char **ret, size_t *ret_len, c
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s is not a relay claims file", path);
     *ret = TAKE_PTR(buf);
     *ret_len = len;
-    *ret_path = TAKE_PTR(path);
     return 0;
 }
 
@@ -174,24 +172,24 @@ static int parse_stamp(const char *buf, const char *path, struct logto_relay_sta
 int logto_relay_claims_restamp(const struct logto_ctx *ctx, const struct logto_relay_stamp *stamp,
                                struct logto_error *err)
 {
-    _cleanup_free_ char *buf = NULL, *path = NULL, *head = stamp_line(stamp), *text = NULL;
+    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS);
+    char *buf = NULL, *head = NULL, *text = NULL; /* freed by hand: gcc 12's analyzer loses
+                                                     cleanup variables here */
     struct logto_relay_stamp old;
-    struct logto_error e = { 0 };
-    const char *body;
     size_t len = 0;
-    int r;
+    int r = -LOGTO_E_NOTFOUND; /* anything unreadable: rebuilt from the object by the caller */
 
-    if (!head)
+    if (!path)
         return LOGTO_OOM(err);
-    /* Anything unreadable is rebuilt from the object by the caller. */
-    if (read_file(ctx, &buf, &len, &path, &e) < 0 || parse_stamp(buf, path, &old, &e) < 0 ||
-        strcmp(old.sha256, stamp->sha256) != 0)
-        return -LOGTO_E_NOTFOUND;
-    body = strchr(buf, '\n') + 1;
-    text = logto_asprintf("%s%s", head, body);
-    if (!text)
-        return LOGTO_OOM(err);
-    r = write_file(ctx, text, strlen(text), err);
+    if (read_file(ctx, path, &buf, &len, NULL) >= 0 && parse_stamp(buf, path, &old, NULL) >= 0 &&
+        strcmp(old.sha256, stamp->sha256) == 0) {
+        head = stamp_line(stamp);
+        text = head ? logto_asprintf("%s%s", head, strchr(buf, '\n') + 1) : NULL;
+        r = text ? write_file(ctx, text, strlen(text), err) : LOGTO_OOM(err);
+    }
+    free(buf);
+    free(head);
+    free(text);
     return r < 0 ? r : 0;
 }
 
@@ -265,16 +263,19 @@ int logto_relay_claims_find(const struct logto_ctx *ctx, const char *name,
                             struct logto_identity **ret, struct logto_relay_stamp *ret_stamp,
                             char **ret_username, struct logto_error *err)
 {
-    _cleanup_free_ char *buf = NULL, *path = NULL;
+    _cleanup_free_ char *buf = NULL;
+    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS);
     struct logto_relay_stamp s;
     const char *line, *end = NULL;
     int64_t now = logto_now(ctx);
     size_t len = 0;
     int r;
 
+    if (!path)
+        return LOGTO_OOM(err);
     if (!logto_name_valid(name))
         return logto_error_set(err, LOGTO_E_NOTFOUND, "not a valid user name");
-    r = read_file(ctx, &buf, &len, &path, err);
+    r = read_file(ctx, path, &buf, &len, err);
     if (r >= 0)
         r = parse_stamp(buf, path, &s, err);
     if (r < 0)

@@ -204,6 +204,7 @@ write_config "$L/logto.conf" "$L" "$RELAY_INI
 require_orgs = pbl95zlwkzx4"
 cp /etc/passwd "$L/passwd"
 echo "erin:x:4242:4242:local erin:/home/erin:/bin/sh" >>"$L/passwd"
+# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
 in_l() { unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/passwd && exec "$@"' "$L/passwd" "$@"; }
 # shellcheck disable=SC2086
 out=$(in_l ${LOGTO_TEST_WRAPPER:-} "$LOGTOCTL" --config "$L/logto.conf" sync 2>&1) || fail "sync on l: $out"
