@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "memory.h"
 #include "net.h"
 #include "password.h"
+#include "relayclaims.h"
 #include "authz.h"
 #include "owners.h"
 #include "slots.h"
@@ -563,6 +565,13 @@ static bool have_mgmt(const struct logto_ctx *ctx)
            ctx->cfg->m2m_client_secret_file;
 }
 
+/* A relay host holds no Management API credential (relay.h): the signed directory speaks for
+ * users who never signed in here (relayclaims.h). */
+static bool relay_host(const struct logto_ctx *ctx)
+{
+    return ctx->cfg->relay_url != NULL;
+}
+
 /* Claims from the Management API: the way to decide for users without a token record. */
 static int mgmt_claims(const struct logto_ctx *ctx, const char *user, json_t **ret_claims,
                        bool *ret_suspended, struct logto_error *err)
@@ -853,6 +862,20 @@ static void experience_login(const struct logto_ctx *ctx, const char *user, cons
         if (mgmt_claims(ctx, user, &claims, &suspended, NULL) < 0)
             claims = NULL;
     }
+    if (!claims && h.kind == LOGTO_HOLDER_SUBJECT && relay_host(ctx)) {
+        /* The signed directory has Logto's username of the holder (only an identifier: Logto
+         * checks the password). */
+        _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
+        struct logto_relay_stamp stamp;
+        char *username = NULL;
+        if (logto_relay_claims_find(ctx, user, &id, &stamp, &username, NULL) == 0 &&
+            strcmp(id->sub, h.sub) == 0 && username && username[0]) {
+            *ret_type = "username";
+            *ret_value = username;
+            return;
+        }
+        free(username);
+    }
     if (!claims)
         return;
     v = json_string_value(json_object_get(claims, "username"));
@@ -1115,7 +1138,12 @@ static int decide_offline(const struct logto_ctx *ctx, const struct logto_servic
     return decide(ctx, svc, res->identity, res, err);
 }
 
-/* A token record exists: fast path, refresh, or Management API, then decide. */
+static int account_from_relay(const struct logto_ctx *ctx, const struct logto_service *svc,
+                              const char *user, const struct logto_holder *holder,
+                              struct logto_auth_result *res, struct logto_error *err);
+
+/* A token record exists: fast path, refresh, the Management API or the relay's directory, then
+ * decide. */
 static int account_with_record(const struct logto_ctx *ctx, const struct logto_service *svc,
                                const char *user, const struct logto_store_lock *lock,
                                struct logto_record *rec, struct logto_auth_result *res,
@@ -1168,6 +1196,13 @@ static int account_with_record(const struct logto_ctx *ctx, const struct logto_s
     } else if (!fresh && session_ended(rec)) {
         snprintf(res->reason, sizeof(res->reason), "%s", session_ended_text(ctx));
         return logto_error_set(err, LOGTO_E_SUSPENDED, "%s", res->reason);
+    } else if (!fresh && relay_host(ctx)) {
+        /* Nothing to refresh with (a refused refresh, newer than any directory, ended above):
+         * the signed directory decides, as for users without a record (the record is the
+         * holder's: record_of_holder). */
+        struct logto_holder h = { .kind = LOGTO_HOLDER_SUBJECT, .uid = rec->uid };
+        snprintf(h.sub, sizeof(h.sub), "%s", rec->sub);
+        return account_from_relay(ctx, svc, user, &h, res, err);
     } else if (!fresh) {
         snprintf(res->reason, sizeof(res->reason),
                  "the cached %s claims are too old and cannot be refreshed: sign in again",
@@ -1222,8 +1257,51 @@ static bool record_of_holder(const struct logto_ctx *ctx, const struct logto_rec
     return false;
 }
 
-/* No token record of the holder (e.g. an SSH public-key login): only the Management API can
- * tell. */
+/*
+ * Decide from the signed directory's claims (relayclaims.h): only for the subject and UID the
+ * snapshot gives the name to, only while the directory is valid. A user the directory no longer
+ * has, or has under another subject or UID, is refused (the next sync settles the snapshot).
+ */
+static int account_from_relay(const struct logto_ctx *ctx, const struct logto_service *svc,
+                              const char *user, const struct logto_holder *holder,
+                              struct logto_auth_result *res, struct logto_error *err)
+{
+    struct logto_relay_stamp stamp = { 0 };
+    struct logto_error e = { 0 };
+    int r;
+
+    if (holder->kind != LOGTO_HOLDER_SUBJECT) {
+        snprintf(res->reason, sizeof(res->reason), "not a %s known on this host", idp_user(ctx));
+        return logto_error_set(err, LOGTO_E_NOTFOUND, "%s", res->reason);
+    }
+    logto_identity_free(res->identity);
+    res->identity = NULL;
+    r = logto_relay_claims_find(ctx, user, &res->identity, &stamp, NULL, &e);
+    if (r == -LOGTO_E_NOMEM)
+        return LOGTO_OOM(err);
+    if (r == 0 &&
+        (strcmp(res->identity->sub, holder->sub) != 0 || res->identity->uid != holder->uid)) {
+        r = logto_error_set(&e, LOGTO_E_NOTFOUND,
+                            "the relay directory gives %s to Logto user %s (uid %u), the snapshot "
+                            "to %s (uid %u): run logtoctl sync",
+                            user, res->identity->sub, res->identity->uid, holder->sub, holder->uid);
+    }
+    if (r < 0) {
+        /* Whatever the directory cannot vouch for is refused, never "unknown": the name is ours. */
+        snprintf(res->reason, sizeof(res->reason), "%.250s", e.message);
+        logto_log(&ctx->log, LOG_NOTICE, "account-relay-refused user=%s code=%s reason=\"%s\"",
+                  user, logto_errc_name(logto_errc_from(r)), e.message);
+        return logto_error_set(err, r == -LOGTO_E_EXPIRED ? LOGTO_E_EXPIRED : LOGTO_E_DENIED, "%s",
+                               res->reason);
+    }
+    res->method = "relay";
+    logto_log_debug(&ctx->log, "account-relay user=%s serial=%" PRId64 " age=%" PRId64, user,
+                    stamp.serial, logto_now(ctx) - stamp.generated_at);
+    return decide(ctx, svc, res->identity, res, err);
+}
+
+/* No token record of the holder (e.g. an SSH public-key login): only the Management API, or on
+ * a relay host the signed directory, can tell. */
 static int account_without_record(const struct logto_ctx *ctx, const struct logto_service *svc,
                                   const char *user, const struct logto_store_lock *lock,
                                   const struct logto_holder *holder, struct logto_auth_result *res,
@@ -1234,6 +1312,8 @@ static int account_without_record(const struct logto_ctx *ctx, const struct logt
     bool suspended = false;
     int r;
 
+    if (!have_mgmt(ctx) && relay_host(ctx))
+        return account_from_relay(ctx, svc, user, holder, res, err);
     if (!have_mgmt(ctx)) {
         if (!served_here(ctx, user)) {
             snprintf(res->reason, sizeof(res->reason), "not a %s known on this host",

@@ -1282,6 +1282,9 @@ static const char *method_problem(const struct logto_config *cfg, int64_t method
                      "or pat)";
     if (cfg->profile != LOGTO_PROFILE_LOGTO)
         return "experience, pat and management need profile logto (use grant)";
+    if (method == LOGTO_PW_MANAGEMENT && cfg->relay_url)
+        return "management checks passwords with the Management API's M2M secret, which a relay "
+               "host ([relay] url) never holds: use experience or pat";
     if (method == LOGTO_PW_MANAGEMENT && star)
         return "management bypasses MFA and must be enabled per service, never in [service *]";
     if (method == LOGTO_PW_MANAGEMENT && !cfg->m2m_client_id)
@@ -2024,6 +2027,16 @@ static int check_sync(struct parser *p)
         return diag_key(p, rule_index("relay", "url"), "needs public_key_file too");
     if (p->cfg->relay_public_key_file && !p->cfg->relay_url)
         return diag_key(p, rule_index("relay", "public_key_file"), "needs url too");
+    /* A relay host holds no fleet secret: root there must not become root everywhere. */
+    if (p->cfg->relay_url && (id || secret))
+        return diag_key(p, rule_index("sync", id ? "m2m_client_id" : "m2m_client_secret_file"),
+                        "a relay host ([relay] url) holds no Management API credential: remove "
+                        "m2m_client_id and m2m_client_secret_file (only the publisher needs "
+                        "them: they can rewrite any user of the tenant)");
+    if (p->cfg->relay_url && p->cfg->publish_sign_key_file)
+        return diag_key(p, rule_index("publish", "sign_key_file"),
+                        "a relay host ([relay] url) holds no signing key: it decides every relay "
+                        "host's users; keep it on the publisher only");
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "memory.h"
 #include "owners.h"
 #include "relay.h"
+#include "relayclaims.h"
 #include "statefile.h"
 #include "sync.h"
 #include "util.h"
@@ -1052,8 +1053,8 @@ static int relay_refuse(const struct logto_ctx *ctx, int r, struct logto_error *
 }
 
 static int install(const struct logto_ctx *ctx, const struct logto_sync_options *opts, int statefd,
-                   const char *json, size_t json_len, struct logto_sync_report *report,
-                   struct logto_error *err)
+                   const struct logto_relay_stamp *stamp, const char *json, size_t json_len,
+                   struct logto_sync_report *report, struct logto_error *err)
 {
     _cleanup_(logto_directory_freep) struct logto_directory *dir = NULL, *old = NULL;
     _cleanup_(logto_blocked_freep) struct logto_blocked *blocked = NULL;
@@ -1095,7 +1096,11 @@ static int install(const struct logto_ctx *ctx, const struct logto_sync_options 
         goto out;
     dir->generated_at = logto_now(ctx);
     logto_directory_set_enumerate(dir, !ctx->cfg->no_enumerate);
-    r = logto_blocked_write(ctx, report->blocked, err);
+    /* The claims first: a sync that dies before the snapshot leaves the old users, whose claims
+     * are then missing (refused), never the new users with old claims. */
+    r = logto_relay_claims_write(ctx, stamp, users, n, keep, err);
+    if (r >= 0)
+        r = logto_blocked_write(ctx, report->blocked, err);
     if (r >= 0)
         r = logto_snapshot_write(report->path, dir, err);
     if (r < 0)
@@ -1222,9 +1227,11 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     _cleanup_(pkey_freep) EVP_PKEY *key = NULL;
     _cleanup_http_ struct logto_http *http = NULL;
     _cleanup_http_response_ struct logto_http_response resp = { 0 };
-    _cleanup_free_ char *base = NULL, *lockpath = NULL, *etag = NULL, *json = NULL;
+    _cleanup_free_ char *base = NULL, *lockpath = NULL, *etag = NULL, *json = NULL,
+                        *claims_path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS);
     _cleanup_close_ int statefd = -1, lockfd = -1;
     struct relay_state st = { 0 };
+    struct logto_relay_stamp stamp;
     struct logto_relay_manifest m;
     char sha[65];
     int64_t t0 = logto_monotonic_ms();
@@ -1236,6 +1243,12 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     if (!cfg->state_dir || !cfg->relay_public_key_file)
         return logto_error_set(err, LOGTO_E_CONFIG,
                                "a relay sync needs [relay] public_key_file and [paths] state_dir");
+    if (opts->persist_uids || opts->keep_collisions)
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "--persist-uids and --no-persist-uids are for the publisher: this "
+                               "relay host takes every UID from the signed directory and holds no "
+                               "Management API credential to write one (the publisher's "
+                               "logtoctl sync --persist-uids does)");
     report->dry_run = opts->dry_run;
     report->path = opts->path ? strdup(opts->path)
                               : logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SNAPSHOT_NAME);
@@ -1266,9 +1279,13 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     if (r < 0)
         goto out;
 
-    /* 1. The manifest, conditionally: the ETag only counts while the snapshot is there. */
+    /* 1. The manifest, conditionally: the ETag only counts while the snapshot and the claims
+     * (relayclaims.h) are there. */
     r = fetch(http, base, LOGTO_RELAY_MANIFEST,
-              etag_ok(st.etag) && access(report->path, F_OK) == 0 ? st.etag : NULL,
+              etag_ok(st.etag) && access(report->path, F_OK) == 0 && claims_path &&
+                      access(claims_path, F_OK) == 0
+                  ? st.etag
+                  : NULL,
               LOGTO_RELAY_MANIFEST_MAX, &resp, err);
     report->requests = 1;
     if (r < 0)
@@ -1303,9 +1320,22 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                             m.not_after);
         goto refused;
     }
+    stamp = (struct logto_relay_stamp){ .serial = m.serial,
+                                        .generated_at = m.generated_at,
+                                        .not_after = m.not_after };
+    memcpy(stamp.sha256, m.sha256, sizeof(stamp.sha256));
     report->via = "re-signed";
-    if (strcmp(m.sha256, st.sha256) == 0 && access(report->path, F_OK) == 0)
-        goto remember; /* the installed directory, signed again: only the serial moves */
+    if (strcmp(m.sha256, st.sha256) == 0 && access(report->path, F_OK) == 0) {
+        /* The installed directory, signed again: only the serial and the claims' stamp move
+         * (claims of another object, or none, are rebuilt from the object). */
+        if (opts->dry_run)
+            goto done;
+        r = logto_relay_claims_restamp(ctx, &stamp, err);
+        if (r >= 0)
+            goto remember;
+        if (r != -LOGTO_E_NOTFOUND)
+            goto refused;
+    }
     report->via = "object";
 
     /* 2. The delta from the installed directory, if the manifest has one; else, or when it does
@@ -1344,7 +1374,7 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
             goto refused;
         }
     }
-    r = install(ctx, opts, statefd, json, json_len, report, err);
+    r = install(ctx, opts, statefd, &stamp, json, json_len, report, err);
     if (r < 0)
         goto refused;
     if (opts->dry_run)

@@ -38,8 +38,12 @@
  * <state_dir>/relay.object), else, or when the delta does not rebuild exactly the signed
  * directory (json_sha256), of the object; each capped at its announced size, its size and
  * SHA-256 checked; then this host's part (admission, local accounts, groups) and today's
- * atomic snapshot write. Any failure leaves the snapshot as it was; logtoctl records the outcome
- * in sync.status like any sync.
+ * atomic snapshot write, preceded by <state_dir>/relay.claims (relayclaims.h: what the account
+ * phase needs for users who never signed in on this host, stamped with the manifest; a directory
+ * signed again only restamps it). Any failure leaves the snapshot as it was; logtoctl records the
+ * outcome in sync.status like any sync. UID decisions are the publisher's: a relay sync refuses
+ * --persist-uids and --no-persist-uids, and the configuration refuses [sync] credentials on a
+ * relay host (conf.h).
  */
 #pragma once
 

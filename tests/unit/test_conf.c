@@ -355,14 +355,16 @@ static void test_every_key(void)
     /* The fixtures set every key of the schema, so a new key needs a case here. */
     _cleanup_free_ char *full = read_text(TEST_SRCDIR "/tests/data/conf/full.conf");
     _cleanup_free_ char *generic = read_text(TEST_SRCDIR "/tests/data/conf/generic.conf");
+    _cleanup_free_ char *relay = read_text(TEST_SRCDIR "/tests/data/conf/relay.conf");
     size_t n;
     const struct logto_config_key *keys = logto_config_keys(&n);
     for (size_t i = 0; i < n; i++) {
         char needle[96];
         snprintf(needle, sizeof(needle), "\n%s =", keys[i].name);
-        if (!strstr(full, needle) && !strstr(generic, needle))
+        bool set = strstr(full, needle) || strstr(generic, needle) || strstr(relay, needle);
+        if (!set)
             fprintf(stderr, "no fixture sets %s\n", keys[i].name);
-        CHECK(strstr(full, needle) || strstr(generic, needle));
+        CHECK(set);
     }
 
     CHECK_INT(cfg->profile, LOGTO_PROFILE_LOGTO);
@@ -1322,6 +1324,48 @@ static void test_management_opt_in(void)
     CHECK_INT(other ? other->password_method : 0, LOGTO_PW_EXPERIENCE);
 }
 
+/* A relay host (issue 18.5) holds no Management API credential and no signing key, and no
+ * password method needs them. */
+static void test_relay_host(void)
+{
+    struct fx f;
+    char text[1024], pub[256], secret[256], key[256];
+    _cleanup_(logto_config_freep) struct logto_config *cfg = load_fixture(&f, "relay.conf");
+    if (!cfg)
+        return;
+    CHECK_STR(cfg->relay_url, "https://mirror.example.org/logto");
+    CHECK(cfg->m2m_client_id == NULL && cfg->publish_sign_key_file == NULL);
+
+    fx_init(&f);
+    snprintf(pub, sizeof(pub), "%s/publish.pub", f.dir);
+    put_file(pub, "-----BEGIN PUBLIC KEY-----\n", 27, 0644);
+    snprintf(secret, sizeof(secret), "%s/m2m.secret", f.dir);
+    put_file(secret, "x\n", 2, 0600);
+    snprintf(key, sizeof(key), "%s/publish.key", f.dir);
+    put_file(key, "-----BEGIN PRIVATE KEY-----\n", 28, 0600);
+#define RELAY BASE "[relay]\nurl = https://m.example.org/\npublic_key_file = %s\n"
+    snprintf(text, sizeof(text), RELAY "[sync]\nm2m_client_id = m2m\nm2m_client_secret_file = %s\n",
+             pub, secret);
+    fx_put(&f, "logto.conf", text);
+    expect_error(&f, LOGTO_E_CONFIG, 8,
+                 "[sync] m2m_client_id: a relay host ([relay] url) holds no Management API "
+                 "credential: remove m2m_client_id and m2m_client_secret_file (only the publisher "
+                 "needs them: they can rewrite any user of the tenant)");
+    snprintf(text, sizeof(text), RELAY "[publish]\nsign_key_file = %s\n", pub, key);
+    fx_put(&f, "logto.conf", text);
+    expect_error(&f, LOGTO_E_CONFIG, 8,
+                 "[publish] sign_key_file: a relay host ([relay] url) holds no signing key: it "
+                 "decides every relay host's users; keep it on the publisher only");
+    snprintf(text, sizeof(text),
+             RELAY "[service sudo]\nflow = password\npassword_method = management\n", pub);
+    fx_put(&f, "logto.conf", text);
+    expect_error(&f, LOGTO_E_CONFIG, 9,
+                 "[service sudo] password_method: management checks passwords with the "
+                 "Management API's M2M secret, which a relay host ([relay] url) never holds: use "
+                 "experience or pat");
+#undef RELAY
+}
+
 static void test_dump(void)
 {
     struct fx f, g;
@@ -1870,5 +1914,5 @@ TEST_MAIN(TEST(test_defaults), TEST(test_generic_defaults), TEST(test_every_key)
           TEST(test_line_and_file_limits), TEST(test_dropins), TEST(test_unsafe_files),
           TEST(test_secret_files), TEST(test_read_secret), TEST(test_check_collects),
           TEST(test_system_checks), TEST(test_org_groups), TEST(test_service_resolution),
-          TEST(test_management_opt_in), TEST(test_dump), TEST(test_keys), TEST(test_sample),
-          TEST(test_cli), TEST(test_descriptors), TEST(test_locale))
+          TEST(test_management_opt_in), TEST(test_relay_host), TEST(test_dump), TEST(test_keys),
+          TEST(test_sample), TEST(test_cli), TEST(test_descriptors), TEST(test_locale))
