@@ -1249,6 +1249,11 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                                "relay host takes every UID from the signed directory and holds no "
                                "Management API credential to write one (the publisher's "
                                "logtoctl sync --persist-uids does)");
+    if (opts->user)
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "sync --user is for hosts that ask the Management API: this relay "
+                               "host installs the signed directory as a whole (run logtoctl sync; "
+                               "a change reaches it after the publisher's next publish)");
     report->dry_run = opts->dry_run;
     report->path = opts->path ? strdup(opts->path)
                               : logto_asprintf("%s/%s", cfg->state_dir, LOGTO_SNAPSHOT_NAME);

@@ -190,7 +190,9 @@ conf_refused "the publisher's signing key on a relay host" "[publish]
 sign_key_file = $T/sign.pem" "holds no signing key"
 out=$(hctl sync --persist-uids 2>&1) && fail "sync --persist-uids on a relay host succeeded"
 assert_contains "$out" "--persist-uids and --no-persist-uids are for the publisher" "sync --persist-uids"
-echo "ok sync --persist-uids is refused on a relay host"
+out=$(hctl sync --user alice 2>&1) && fail "sync --user on a relay host succeeded"
+assert_contains "$out" "installs the signed directory as a whole" "sync --user"
+echo "ok sync --persist-uids and --user are refused on a relay host"
 
 # ---- hostile: a directory entry named like a local account of the host is never served. On
 # host l (its own state), erin (SSH keys in Logto) is a local account: a private /etc/passwd in a
