@@ -139,12 +139,13 @@ echo "ok 4 vlock without the helper's socket: alice refused with the message; ba
 
 # ---------------------------------------------------------------- 5. the account phase
 # pt USER NAME PW WANT WHAT PHASES...: pamtester as USER for NAME on e2e-locker (PW on stdin);
-# its output in $R/pt.out; fail unless it exits WANT (0 or 1).
+# its output in $R/pt.out; fail unless it exits WANT (0 or 1; valgrind's errors: 99).
 pt() {
     pt_user=$1 pt_name=$2 pt_pw=$3 pt_want=$4 pt_what=$5
     shift 5
-    printf '%s\n' "$pt_pw" | e2e_as "$pt_user" pamtester -v e2e-locker "$pt_name" "$@" \
-        >"$R/pt.out" 2>&1
+    # shellcheck disable=SC2086
+    printf '%s\n' "$pt_pw" | e2e_as "$pt_user" ${LOGTO_TEST_WRAPPER:-} pamtester -v e2e-locker \
+        "$pt_name" "$@" >"$R/pt.out" 2>&1
     pt_rc=$?
     [ "$pt_rc" = "$pt_want" ] ||
         fail "$pt_what: pamtester exited $pt_rc, expected $pt_want: $(cat "$R/pt.out"); syslog: $(tail -n 8 "$E2E_SYSLOG")"
