@@ -8,7 +8,9 @@
  * user, anybody else gets only their own Logto user). What the command would print goes back to
  * the client, which prints it. Operation password: the caller's own password for a PAM service
  * (a screen locker running as the user asks through pam_logto), decided exactly as pam_logto
- * decides it as root; the answer is a verdict and one line of text, never a token.
+ * decides it as root; operation account: the account phase of such a program (its
+ * pam_acct_mgmt), decided as pam_logto decides it as root. Their answer is a verdict and one line
+ * of text, never a token.
  */
 #include "config.h"
 
@@ -154,11 +156,72 @@ static enum logto_helper_verdict verdict_of(int r)
     }
 }
 
+static const char *op_name(enum logto_helper_op op)
+{
+    return op == LOGTO_HELPER_OP_PASSWORD  ? "password"
+           : op == LOGTO_HELPER_OP_ACCOUNT ? "account"
+                                           : "token";
+}
+
 /*
- * op=password: the caller's own Logto user only (the snapshot's name for the UID; the sign-in's
- * identity must carry that UID too), for the service's configured method and rules (logto.conf
- * alone: a caller's module arguments never reach the helper). logto_auth_password counts the
- * failures, throttles and locks out as for pam_logto (attempts.h). msg gets the person's text.
+ * Whom an op=password or op=account request may be about: the caller's own Logto user (the
+ * snapshot's name for the UID), or for op=account, root naming any Logto user. The service's
+ * name goes into log lines and selects a section: a PAM service name only. -1 with name set
+ * when the request may go on, else the verdict, logged (helper-OP-refused) and its text in msg.
+ */
+static int check_caller(const struct logto_ctx *ctx, uid_t uid,
+                        const struct logto_helper_request *req,
+                        char name[static LOGTO_NAME_MAX + 1], char *msg, size_t n)
+{
+    const char *idp = logto_idp_name(ctx->cfg), *op = op_name(req->op);
+    struct logto_error err = { 0 };
+    struct logto_holder holder;
+    bool root = uid == 0 && req->op == LOGTO_HELPER_OP_ACCOUNT;
+    char shown[64];
+    int r;
+
+    if (strspn(req->service, SERVICE_CHARS) != strlen(req->service) || strlen(req->service) > 64) {
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "helper-%s-refused uid=%u service=\"%s\" reason=service-name", op, (unsigned)uid,
+                  logto_log_sanitize(shown, sizeof(shown), req->service));
+        snprintf(msg, n, "%s sign-in: that is not a PAM service name", idp);
+        return LOGTO_HELPER_UNAVAILABLE;
+    }
+    if (root && logto_name_valid(req->user)) {
+        r = logto_owner_holder(ctx, req->user, &holder, &err);
+        if (r == 0 && holder.kind != LOGTO_HOLDER_NONE) {
+            snprintf(name, LOGTO_NAME_MAX + 1, "%s", req->user);
+            return -1;
+        }
+        r = r < 0 ? r : -LOGTO_E_NOTFOUND;
+    } else if (root)
+        r = -LOGTO_E_NOTFOUND;
+    else
+        r = logto_owner_name_of_uid(ctx, (uint32_t)uid, name, LOGTO_NAME_MAX + 1, &err);
+    if (r == 0 && strcmp(name, req->user) == 0)
+        return -1;
+    /* A name nobody holds here is not ours: the rest of the stack decides (PAM_USER_UNKNOWN). */
+    if (!logto_name_valid(req->user) || (logto_owner_holder(ctx, req->user, &holder, &err) == 0 &&
+                                         holder.kind == LOGTO_HOLDER_NONE)) {
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "helper-%s-refused uid=%u user=\"%s\" service=%s reason=unknown-user", op,
+                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
+        snprintf(msg, n, "%s sign-in: not a user of this host", idp);
+        return LOGTO_HELPER_UNKNOWN;
+    }
+    logto_log(&ctx->log, LOG_NOTICE,
+              "helper-%s-refused uid=%u user=\"%s\" service=%s reason=not-own", op, (unsigned)uid,
+              logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
+    snprintf(msg, n, "%s sign-in: only your own %s can be checked here", idp,
+             req->op == LOGTO_HELPER_OP_PASSWORD ? "password" : "account");
+    return r < 0 && r != -LOGTO_E_NOTFOUND ? LOGTO_HELPER_UNAVAILABLE : LOGTO_HELPER_NOT_OWN;
+}
+
+/*
+ * op=password: the caller's own Logto user only (check_caller; the sign-in's identity must carry
+ * the caller's UID too), for the service's configured method and rules (logto.conf alone: a
+ * caller's module arguments never reach the helper). logto_auth_password counts the failures,
+ * throttles and locks out as for pam_logto (attempts.h). msg gets the person's text.
  */
 static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
                                                 const struct logto_helper_request *req, char *msg,
@@ -170,37 +233,12 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
     struct logto_ui ui = { .info = no_text, .error = no_text, .prompt = no_prompt };
     struct logto_error err = { 0 };
     const char *idp = logto_idp_name(ctx->cfg);
-    char name[LOGTO_NAME_MAX + 1], text[256], shown[64];
-    struct logto_holder holder;
+    char name[LOGTO_NAME_MAX + 1], text[256];
     enum logto_helper_verdict v;
-    int r;
+    int r = check_caller(ctx, uid, req, name, msg, n);
 
-    /* The service's name goes into log lines and selects a section: a PAM service name only. */
-    if (strspn(req->service, SERVICE_CHARS) != strlen(req->service) || strlen(req->service) > 64) {
-        logto_log(&ctx->log, LOG_NOTICE,
-                  "helper-password-refused uid=%u service=\"%s\" reason=service-name",
-                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->service));
-        snprintf(msg, n, "%s sign-in: that is not a PAM service name", idp);
-        return LOGTO_HELPER_UNAVAILABLE;
-    }
-    r = logto_owner_name_of_uid(ctx, (uint32_t)uid, name, sizeof(name), &err);
-    /* A name nobody holds here is not ours: the rest of the stack decides (PAM_USER_UNKNOWN). */
-    if ((r < 0 || strcmp(name, req->user) != 0) &&
-        (!logto_name_valid(req->user) || (logto_owner_holder(ctx, req->user, &holder, &err) == 0 &&
-                                          holder.kind == LOGTO_HOLDER_NONE))) {
-        logto_log(&ctx->log, LOG_NOTICE,
-                  "helper-password-refused uid=%u user=\"%s\" service=%s reason=unknown-user",
-                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
-        snprintf(msg, n, "%s sign-in: not a user of this host", idp);
-        return LOGTO_HELPER_UNKNOWN;
-    }
-    if (r < 0 || strcmp(name, req->user) != 0) {
-        logto_log(&ctx->log, LOG_NOTICE,
-                  "helper-password-refused uid=%u user=\"%s\" service=%s reason=not-own",
-                  (unsigned)uid, logto_log_sanitize(shown, sizeof(shown), req->user), req->service);
-        snprintf(msg, n, "%s sign-in: only your own password can be checked here", idp);
-        return r < 0 && r != -LOGTO_E_NOTFOUND ? LOGTO_HELPER_UNAVAILABLE : LOGTO_HELPER_NOT_OWN;
-    }
+    if (r >= 0)
+        return (enum logto_helper_verdict)r;
     r = logto_config_service(ctx->cfg, req->service, 0, NULL, &svc, &err);
     if (r == 0 && svc->flow == LOGTO_FLOW_DEVICE)
         r = logto_error_set(&err, LOGTO_E_CONFIG,
@@ -229,10 +267,58 @@ static enum logto_helper_verdict check_password(struct cli *cli, uid_t uid,
     return v;
 }
 
-static int password_op(struct cli *cli, int sock, uid_t uid, const struct logto_helper_request *req)
+/*
+ * op=account: pam_acct_mgmt of an unprivileged program (a screen locker after the password) for
+ * the caller's own Logto user (root: any), decided as pam_logto decides it as root
+ * (logto_auth_account: the service's rules from logto.conf, suspension, the cached decision
+ * within its grace). Yes or no and one line for the person; anything undecided is no.
+ */
+static enum logto_helper_verdict check_account(struct cli *cli, uid_t uid,
+                                               const struct logto_helper_request *req, char *msg,
+                                               size_t n)
+{
+    _cleanup_(logto_auth_result_freep) struct logto_auth_result *res = NULL;
+    _cleanup_(logto_service_freep) struct logto_service *svc = NULL;
+    const struct logto_ctx *ctx = &cli->ctx;
+    struct logto_error err = { 0 };
+    char name[LOGTO_NAME_MAX + 1], text[256];
+    const char *why;
+    int r = check_caller(ctx, uid, req, name, msg, n);
+
+    if (r >= 0)
+        return (enum logto_helper_verdict)r;
+    r = logto_config_service(ctx->cfg, req->service, 0, NULL, &svc, &err);
+    if (r == 0)
+        r = logto_auth_account(ctx, svc, name, &res, &err);
+    if (r < 0) {
+        why = res && res->reason[0] ? res->reason : err.message;
+        logto_log(&ctx->log, LOG_NOTICE,
+                  "account-denied user=%s service=%s uid=%u via=helper error=%s reason=\"%s\"",
+                  name, req->service, (unsigned)uid, logto_errc_name(logto_errc_from(r)), why);
+        snprintf(msg, n, "Access denied by %s: %s", logto_idp_name(ctx->cfg),
+                 logto_auth_public_reason(r, why, text, sizeof(text)));
+        switch (logto_errc_from(r)) {
+        case LOGTO_E_NOTFOUND:
+            return LOGTO_HELPER_UNKNOWN;
+        case LOGTO_E_SUSPENDED:
+            return LOGTO_HELPER_SUSPENDED;
+        default:
+            return LOGTO_HELPER_NO; /* rules, the IdP past the grace, anything: fail closed */
+        }
+    }
+    logto_log(&ctx->log, LOG_INFO, "account-ok user=%s service=%s decided=%s uid=%u via=helper%s",
+              name, req->service, res->method, (unsigned)uid, res->offline ? " offline=yes" : "");
+    msg[0] = '\0';
+    return LOGTO_HELPER_YES;
+}
+
+/* op=password and op=account: a verdict and the person's line. */
+static int verdict_op(struct cli *cli, int sock, uid_t uid, const struct logto_helper_request *req)
 {
     char msg[384];
-    enum logto_helper_verdict v = check_password(cli, uid, req, msg, sizeof(msg));
+    enum logto_helper_verdict v = req->op == LOGTO_HELPER_OP_PASSWORD
+                                      ? check_password(cli, uid, req, msg, sizeof(msg))
+                                      : check_account(cli, uid, req, msg, sizeof(msg));
     size_t len = strlen(msg);
 
     if (len > 0)
@@ -309,11 +395,11 @@ int main(int argc, char **argv)
 
     logto_net_builtin();
     syslog(LOG_AUTHPRIV | LOG_INFO, "helper-request uid=%u pid=%d op=%s", (unsigned)cred.uid,
-           (int)cred.pid, req.op == LOGTO_HELPER_OP_PASSWORD ? "password" : "token");
-    if (req.op == LOGTO_HELPER_OP_PASSWORD) {
+           (int)cred.pid, op_name(req.op));
+    if (req.op != LOGTO_HELPER_OP_TOKEN) {
         cli_audit_log(&cli); /* log lines to syslog, under our own name */
         openlog("logto-helper", LOG_PID, LOG_AUTHPRIV);
-        return password_op(&cli, sock, cred.uid, &req);
+        return verdict_op(&cli, sock, cred.uid, &req);
     }
     cli.json = req.json;
     status = cli_token_for(&cli, cred.uid,

@@ -12,6 +12,7 @@
 
 #include "helperproto.h"
 #include "memory.h"
+#include "util.h"
 
 #define VERSION_LINE "logto-helper 1"
 
@@ -113,6 +114,8 @@ static int parse_field(struct logto_helper_request *req, const char *line, size_
             req->op = LOGTO_HELPER_OP_TOKEN;
         else if (vlen == 8 && memcmp(v, "password", 8) == 0)
             req->op = LOGTO_HELPER_OP_PASSWORD;
+        else if (vlen == 7 && memcmp(v, "account", 7) == 0)
+            req->op = LOGTO_HELPER_OP_ACCOUNT;
         else
             return logto_error_set(err, LOGTO_E_INVAL, "request: unknown operation");
         return 0;
@@ -121,12 +124,13 @@ static int parse_field(struct logto_helper_request *req, const char *line, size_
         return logto_error_set(err, LOGTO_E_INVAL, "request: op must come first");
     if (KEY_IS("user"))
         return take(&req->user, "user", v, vlen, err);
-    if (req->op == LOGTO_HELPER_OP_PASSWORD) {
+    if (req->op == LOGTO_HELPER_OP_PASSWORD || req->op == LOGTO_HELPER_OP_ACCOUNT) {
         if (KEY_IS("service"))
             return take(&req->service, "service", v, vlen, err);
-        if (KEY_IS("password"))
+        if (KEY_IS("password") && req->op == LOGTO_HELPER_OP_PASSWORD)
             return take_password(&req->password, v, vlen, err);
-        return logto_error_set(err, LOGTO_E_INVAL, "request: unknown key for op=password");
+        return logto_error_set(err, LOGTO_E_INVAL, "request: unknown key for op=%s",
+                               req->op == LOGTO_HELPER_OP_PASSWORD ? "password" : "account");
     }
     if (KEY_IS("resource"))
         return take(&req->resource, "resource", v, vlen, err);
@@ -189,6 +193,8 @@ int logto_helper_request_parse(const char *buf, size_t len, struct logto_helper_
         (!req.user || !req.service || !req.password))
         r = logto_error_set(err, LOGTO_E_INVAL,
                             "request: op=password needs user, service and password");
+    if (r >= 0 && req.op == LOGTO_HELPER_OP_ACCOUNT && (!req.user || !req.service))
+        r = logto_error_set(err, LOGTO_E_INVAL, "request: op=account needs user and service");
     if (r < 0) {
         logto_helper_request_clear(&req);
         return r;
@@ -270,6 +276,21 @@ int logto_helper_password_request(const char *user, const char *service, const c
     *p++ = '\n';
     *ret = buf;
     *ret_len = (size_t)(p - buf);
+    return 0;
+}
+
+int logto_helper_account_request(const char *user, const char *service, char **ret, size_t *ret_len,
+                                 struct logto_error *err)
+{
+    *ret = NULL;
+    if (!value_ok(user, strlen(user)) || !value_ok(service, strlen(service)))
+        return logto_error_set(err, LOGTO_E_INVAL,
+                               "the user or service name is empty, too long or not printable");
+    /* Two values of at most LOGTO_HELPER_VALUE_MAX bytes: within LOGTO_HELPER_REQUEST_MAX. */
+    *ret = logto_asprintf(VERSION_LINE "\nop=account\nuser=%s\nservice=%s\n\n", user, service);
+    if (!*ret)
+        return LOGTO_OOM(err);
+    *ret_len = strlen(*ret);
     return 0;
 }
 

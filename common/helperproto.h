@@ -27,14 +27,23 @@
  *                             bytes, no NUL), so that any byte travels in a printable line
  *   (empty line)
  *
+ * or, to decide the account phase of the caller's own Logto user for a PAM service (a screen
+ * locker's pam_acct_mgmt; version 1 still):
+ *
+ *   logto-helper 1
+ *   op=account
+ *   user=NAME                 required: the caller's own Logto user (root may name any)
+ *   service=NAME              required: the PAM service whose rules apply
+ *   (empty line)
+ *
  * Values are 1..LOGTO_HELPER_VALUE_MAX bytes of printable ASCII (and space); a key at most once;
  * unknown keys, other bytes, a missing end or anything after it are refused.
  *
  * Response: a header line "logto-helper 1 status=S out=N err=M\n" (S: a logtoctl exit code
  * 0..255), then N bytes for the caller's stdout and M bytes for its stderr; N + M at most
- * LOGTO_HELPER_RESPONSE_MAX. For op=password, S is a verdict (enum logto_helper_verdict), out is
- * empty and err is one line for the person; a refused request keeps its logtoctl exit code
- * (2), which a password client reads as "unavailable".
+ * LOGTO_HELPER_RESPONSE_MAX. For op=password and op=account, S is a verdict (enum
+ * logto_helper_verdict), out is empty and err is one line for the person; a refused request keeps
+ * its logtoctl exit code (2), which a password client reads as "unavailable".
  */
 #pragma once
 
@@ -60,10 +69,11 @@ enum logto_helper_op {
     LOGTO_HELPER_OP_NONE,
     LOGTO_HELPER_OP_TOKEN,
     LOGTO_HELPER_OP_PASSWORD,
+    LOGTO_HELPER_OP_ACCOUNT,
 };
 
-/* The answer to op=password, as the response's status (numbers distinct from logtoctl's exit
- * codes 0..7, except yes). The PAM module maps them (pam_logto.c). */
+/* The answer to op=password and op=account, as the response's status (numbers distinct from
+ * logtoctl's exit codes 0..7, except yes). The PAM module maps them (pam_logto.c). */
 enum logto_helper_verdict {
     LOGTO_HELPER_YES = 0,          /* the password is right and the service's rules allow */
     LOGTO_HELPER_NO = 20,          /* wrong password, or the rules or the IdP refuse */
@@ -71,12 +81,13 @@ enum logto_helper_verdict {
     LOGTO_HELPER_UNAVAILABLE = 22, /* cannot be decided now (IdP down past the grace, config) */
     LOGTO_HELPER_NOT_OWN = 23,     /* not the caller's own Logto user */
     LOGTO_HELPER_UNKNOWN = 24,     /* no Logto user of this host has the name */
+    LOGTO_HELPER_SUSPENDED = 25,   /* op=account: the user is suspended at the provider */
 };
 
 struct logto_helper_request {
     enum logto_helper_op op;
     char *user, *resource, *organization, *scope; /* NULL when absent */
-    char *service;                                /* op=password */
+    char *service;                                /* op=password, op=account */
     char *password; /* op=password: decoded, NUL-terminated; wiped by _clear */
     bool json;
 };
@@ -102,6 +113,10 @@ int logto_helper_token_request(const char *user, const char *resource, const cha
  * LOGTO_HELPER_PASSWORD_MAX bytes). */
 int logto_helper_password_request(const char *user, const char *service, const char *password,
                                   char **ret, size_t *ret_len, struct logto_error *err);
+
+/* An account request as bytes (malloc'ed). -LOGTO_E_INVAL when a name would not parse back. */
+int logto_helper_account_request(const char *user, const char *service, char **ret, size_t *ret_len,
+                                 struct logto_error *err);
 
 /* Where the helper's socket is: LOGTO_HELPER_SOCKET_PATH, or LOGTO_HELPER_SOCKET for tests
  * (ignored in setuid/setgid programs: secure_getenv). */

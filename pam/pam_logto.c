@@ -490,19 +490,68 @@ static int helper_code(int verdict)
 }
 
 /*
- * Unprivileged: the password, for this service, goes to logto-helper (logto-helper(8)); its
- * verdict becomes the PAM code and its one line of text is shown. No device flow in a locker.
+ * Ask logto-helper (logto-helper(8)) on behalf of an unprivileged program: the request goes out,
+ * the verdict comes back in *ret_verdict and the helper's one line for the person in msg (empty
+ * when it has none). PHASE names the log events (auth, account). PAM_SUCCESS when an answer
+ * came, else the PAM code to return, logged and told.
+ */
+static int helper_ask(struct pam_logto *pl, const char *phase, const char *request,
+                      size_t request_len, int *ret_verdict, char *msg, size_t msg_size)
+{
+    const char *path = logto_helper_socket_path();
+    _cleanup_secret_ char *answer = NULL;
+    size_t len = 0, out_len, err_len, hlen, size = 1024;
+    bool auth = strcmp(phase, "auth") == 0;
+    int fd;
+
+    fd = logto_helper_connect(path);
+    if (fd < 0) {
+        logto_log(&pl->ctx.log, LOG_ERR,
+                  "%s-helper-unavailable user=%s service=%s socket=%s reason=\"%s\"", phase,
+                  pl->user, pl->service, path, strerror(errno));
+        tell_user(pl,
+                  "%s is not available here: this program runs without privileges and the "
+                  "sign-in helper (logto-helper.socket) is not running",
+                  auth ? "Sign-in" : "The account check");
+        return auth ? PAM_AUTHINFO_UNAVAIL : PAM_PERM_DENIED;
+    }
+    answer = calloc(1, size + 1);
+    if (!answer) {
+        close(fd);
+        return PAM_BUF_ERR;
+    }
+    if (logto_helper_exchange(fd, request, request_len, answer, size, &len) < 0 ||
+        logto_helper_response_header(answer, len, ret_verdict, &out_len, &err_len, &hlen) < 0 ||
+        hlen + out_len + err_len != len) {
+        logto_log(&pl->ctx.log, LOG_ERR, "%s-helper-failed user=%s service=%s socket=%s", phase,
+                  pl->user, pl->service, path);
+        tell_user(pl, "%s is not possible right now; the system log says why",
+                  auth ? "Sign-in" : "The account check");
+        return auth ? PAM_AUTHINFO_UNAVAIL : PAM_PERM_DENIED;
+    }
+    /* The helper's line for the person (conv_message cleans it like all text shown). */
+    answer[hlen + out_len + err_len] = '\0';
+    if (err_len > 0 && answer[hlen + out_len + err_len - 1] == '\n')
+        answer[hlen + out_len + err_len - 1] = '\0';
+    snprintf(msg, msg_size, "%s", answer + hlen + out_len);
+    return PAM_SUCCESS;
+}
+
+/*
+ * Unprivileged: the password, for this service, goes to logto-helper; its verdict becomes the
+ * PAM code and its one line of text is shown. No device flow in a locker.
  * The configuration is root's business here: the helper reads it (module arguments other than
  * the authtok ones do not reach it). Without it the profile is unknown: texts of our own name
  * no provider (the helper's do, by the profile).
  */
 static int helper_authenticate(struct pam_logto *pl)
 {
-    const char *path = logto_helper_socket_path(), *password = NULL;
-    _cleanup_secret_ char *request = NULL, *answer = NULL;
+    const char *password = NULL;
+    _cleanup_secret_ char *request = NULL;
     struct logto_error err = { 0 };
-    size_t request_len, len = 0, out_len, err_len, hlen, size = 1024;
-    int r, fd, verdict;
+    size_t request_len;
+    char msg[512];
+    int r, verdict;
 
     logto_log(&pl->ctx.log, LOG_INFO, "auth-unprivileged user=%s service=%s uid=%u via=helper",
               pl->user, pl->service, (unsigned)geteuid());
@@ -520,37 +569,14 @@ static int helper_authenticate(struct pam_logto *pl)
         tell_user(pl, "Sign-in failed: %s", err.message);
         return PAM_AUTH_ERR;
     }
-    fd = logto_helper_connect(path);
-    if (fd < 0) {
-        logto_log(&pl->ctx.log, LOG_ERR,
-                  "auth-helper-unavailable user=%s service=%s socket=%s reason=\"%s\"", pl->user,
-                  pl->service, path, strerror(errno));
-        tell_user(pl, "Sign-in is not available here: this program runs without "
-                      "privileges and the sign-in helper (logto-helper.socket) is not running");
-        return PAM_AUTHINFO_UNAVAIL;
-    }
-    answer = calloc(1, size + 1);
-    if (!answer) {
-        close(fd);
-        return PAM_BUF_ERR;
-    }
-    if (logto_helper_exchange(fd, request, request_len, answer, size, &len) < 0 ||
-        logto_helper_response_header(answer, len, &verdict, &out_len, &err_len, &hlen) < 0 ||
-        hlen + out_len + err_len != len) {
-        logto_log(&pl->ctx.log, LOG_ERR, "auth-helper-failed user=%s service=%s socket=%s",
-                  pl->user, pl->service, path);
-        tell_user(pl, "Sign-in is not possible right now; the system log says why");
-        return PAM_AUTHINFO_UNAVAIL;
-    }
+    r = helper_ask(pl, "auth", request, request_len, &verdict, msg, sizeof(msg));
+    if (r != PAM_SUCCESS)
+        return r;
     r = helper_code(verdict);
     if (r == PAM_USER_UNKNOWN)
         return r; /* not ours: the next module decides, nothing to tell */
-    /* The helper's line for the person (conv_message cleans it like all text shown). */
-    answer[hlen + out_len + err_len] = '\0';
-    if (err_len > 0 && answer[hlen + out_len + err_len - 1] == '\n')
-        answer[hlen + out_len + err_len - 1] = '\0';
-    if (err_len > 0 && r != PAM_SUCCESS)
-        tell_user(pl, "%s", answer + hlen + out_len);
+    if (msg[0] && r != PAM_SUCCESS)
+        tell_user(pl, "%s", msg);
     logto_log(&pl->ctx.log, r == PAM_SUCCESS ? LOG_NOTICE : LOG_INFO,
               "auth-%s user=%s service=%s via=helper verdict=%d",
               r == PAM_SUCCESS ? "ok" : "failed", pl->user, pl->service, verdict);
@@ -615,6 +641,48 @@ static int do_account(struct pam_logto *pl)
     return PAM_SUCCESS;
 }
 
+/*
+ * Unprivileged (a screen locker's pam_acct_mgmt after the password): the token store and the
+ * cached decisions are root's, so logto-helper decides the account phase for the caller's own
+ * user and this service, as do_account would as root. Anything but yes denies.
+ */
+static int helper_account(struct pam_logto *pl)
+{
+    _cleanup_free_ char *request = NULL;
+    struct logto_error err = { 0 };
+    size_t request_len;
+    char msg[512];
+    int r, verdict;
+
+    if (logto_helper_account_request(pl->user, pl->service, &request, &request_len, &err) < 0) {
+        logto_log(&pl->ctx.log, LOG_NOTICE, "account-denied user=%s service=%s reason=\"%s\"",
+                  pl->user, pl->service, err.message);
+        tell_user(pl, "Access denied: %s", err.message);
+        return PAM_PERM_DENIED;
+    }
+    r = helper_ask(pl, "account", request, request_len, &verdict, msg, sizeof(msg));
+    if (r != PAM_SUCCESS)
+        return r;
+    switch (verdict) {
+    case LOGTO_HELPER_YES:
+        r = PAM_SUCCESS;
+        break;
+    case LOGTO_HELPER_UNKNOWN:
+        return PAM_USER_UNKNOWN; /* not ours: the next module decides, nothing to tell */
+    case LOGTO_HELPER_SUSPENDED:
+        r = PAM_ACCT_EXPIRED;
+        break;
+    default:
+        r = PAM_PERM_DENIED; /* no, not own, unavailable, a refused request */
+    }
+    if (msg[0] && r != PAM_SUCCESS)
+        tell_user(pl, "%s", msg);
+    logto_log(&pl->ctx.log, r == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
+              "account-%s user=%s service=%s via=helper verdict=%d",
+              r == PAM_SUCCESS ? "ok" : "denied", pl->user, pl->service, verdict);
+    return r;
+}
+
 _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
     struct pam_logto pl;
@@ -624,6 +692,12 @@ _public_ int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const cha
         r = check_same_user(&pl, PAM_PERM_DENIED);
     if (r == PAM_SUCCESS)
         r = step_aside(&pl);
+    /* As for the password: root's state, asked of logto-helper (local users left above). */
+    if (r == PAM_SUCCESS && geteuid() != 0) {
+        r = helper_account(&pl);
+        pam_logto_end(&pl);
+        return r;
+    }
     if (r == PAM_SUCCESS) {
         r = load_config(&pl);
         if (r == PAM_SERVICE_ERR)

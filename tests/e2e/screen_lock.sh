@@ -12,7 +12,12 @@
 #  3. the local user unlocks through pam_unix as always;
 #  4. the socket absent: alice is refused with the message (PAM_AUTHINFO_UNAVAIL), the local
 #     user is not affected; the socket back: alice unlocks;
-#  5. a raw client running as alice asks to check bob's password: refused (not-own), a name
+#  5. the account phase (pam_acct_mgmt) of an unprivileged pamtester on a service whose rule
+#     admits alice only, decided by the helper (op=account): alice authenticates and passes it;
+#     bob (no rule admits him there) is refused at the account phase; alice naming bob is
+#     refused (not-own, logged); the socket absent: alice refused with the message, the local
+#     user passes as before;
+#  6. a raw client running as alice asks to check bob's password: refused (not-own), a name
 #     nobody holds: unknown (PAM_USER_UNKNOWN, left to the rest of the stack); malformed
 #     password requests (not hex, a NUL byte, a token key, too long): refused; a service
 #     name that forges a log field: refused; her own password: yes; wrong passwords count
@@ -29,10 +34,16 @@ e2e_idp_start
 e2e_config "[service vlock]
 allow_any_user = yes
 flow = password
-offline_grace = 60"
+offline_grace = 60
+
+[service e2e-locker]
+allow_users = alice
+flow = password"
 e2e_pam_auth_update logto
 printf '@include common-auth\n' >/etc/pam.d/vlock
-chmod 0644 /etc/pam.d/vlock
+# A locker that also runs the account phase (xscreensaver does): the common-* files.
+printf '@include common-auth\n@include common-account\n' >/etc/pam.d/e2e-locker
+chmod 0644 /etc/pam.d/vlock /etc/pam.d/e2e-locker
 e2e_sync
 e2e_local_user e2elocal 'local-Pass-1' 4242
 # Debian installs vlock-main setuid root (for -a and -n) and it then authenticates as root;
@@ -126,7 +137,43 @@ grep -q "auth-helper-unavailable user=alice service=vlock socket=$SOCK" "$E2E_SY
 echo "ok 3 vlock: the local user unlocks, with and without the helper"
 echo "ok 4 vlock without the helper's socket: alice refused with the message; back: unlocks"
 
-# ---------------------------------------------------------------- 5. another user's password
+# ---------------------------------------------------------------- 5. the account phase
+# pt USER NAME PW WANT WHAT PHASES...: pamtester as USER for NAME on e2e-locker (PW on stdin);
+# its output in $R/pt.out; fail unless it exits WANT (0 or 1; valgrind's errors: 99).
+pt() {
+    pt_user=$1 pt_name=$2 pt_pw=$3 pt_want=$4 pt_what=$5
+    shift 5
+    # shellcheck disable=SC2086
+    printf '%s\n' "$pt_pw" | e2e_as "$pt_user" ${LOGTO_TEST_WRAPPER:-} pamtester -v e2e-locker \
+        "$pt_name" "$@" >"$R/pt.out" 2>&1
+    pt_rc=$?
+    [ "$pt_rc" = "$pt_want" ] ||
+        fail "$pt_what: pamtester exited $pt_rc, expected $pt_want: $(cat "$R/pt.out"); syslog: $(tail -n 8 "$E2E_SYSLOG")"
+}
+pt alice alice "$ALICE_PW" 0 "alice's locker (authenticate, acct_mgmt)" authenticate acct_mgmt
+assert_contains "$(cat "$R/pt.out")" "account management done" "alice's acct_mgmt"
+grep -q 'account-ok user=alice service=e2e-locker decided=[a-z-]* uid=[0-9]* via=helper' \
+    "$E2E_SYSLOG" || fail "the helper did not decide alice's account phase"
+pt bob bob bob-pass-1 1 "bob's locker on a service that admits alice only" acct_mgmt
+assert_contains "$(cat "$R/pt.out")" "Permission denied" "bob's acct_mgmt"
+grep -q 'account-denied user=bob service=e2e-locker uid=[0-9]* via=helper' "$E2E_SYSLOG" ||
+    fail "no account-denied for bob through the helper"
+pt alice bob "" 1 "alice naming bob in acct_mgmt" acct_mgmt
+assert_contains "$(cat "$R/pt.out")" "only your own account can be checked here" "alice naming bob"
+grep -q 'helper-account-refused uid=[0-9]* user="bob" service=e2e-locker reason=not-own' \
+    "$E2E_SYSLOG" || fail "no helper-account-refused for alice naming bob"
+mv "$SOCK" "$SOCK.off"
+pt alice alice "" 1 "alice's acct_mgmt without the helper" acct_mgmt
+assert_contains "$(cat "$R/pt.out")" \
+    "The account check is not available here: this program runs without privileges and the sign-in helper (logto-helper.socket) is not running" \
+    "alice's acct_mgmt without the helper"
+grep -q "account-helper-unavailable user=alice service=e2e-locker socket=$SOCK" "$E2E_SYSLOG" ||
+    fail "no account-helper-unavailable for the absent socket"
+pt e2elocal e2elocal "$LOCAL_PW" 0 "the local user's locker without the helper" authenticate acct_mgmt
+mv "$SOCK.off" "$SOCK"
+echo "ok 5 acct_mgmt unprivileged: alice passes through the helper, bob refused by the rule, alice naming bob refused; no socket: alice refused, the local user passes"
+
+# ---------------------------------------------------------------- 6. another user's password
 ask='
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -180,7 +227,7 @@ done
 out=$(e2e_as alice "$E2E_PY" -c "$ask" "$SOCK" alice "$ALICE_PW" vlock)
 assert_contains "$out" "logto-helper 1 status=21 " "the right password after the host lockout"
 grep -q 'auth-host-lockout user=alice' "$E2E_SYSLOG" || fail "no auth-host-lockout for alice"
-echo "ok 5 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted; the host lockout applies"
+echo "ok 6 a raw client as alice: bob's password refused (not-own), a forged service name refused, her own accepted; the host lockout applies"
 
 if [ -n "${LOGTO_TEST_WRAPPER:-}" ]; then
     for f in "$R"/helper-vg.*; do

@@ -7,8 +7,9 @@
  * Oracles: an accepted request is within the size limit, has an operation, and every value it
  * returns is 1..LOGTO_HELPER_VALUE_MAX printable ASCII bytes (a password: 1..
  * LOGTO_HELPER_PASSWORD_MAX bytes, no NUL; user, service and password all present for
- * op=password, and no token key); formatted again (logto_helper_token_request or
- * logto_helper_password_request) it parses back to the same request. Refusal messages hold no
+ * op=password, and no token key; user and service for op=account, and no other key); formatted
+ * again (logto_helper_token_request, logto_helper_password_request or
+ * logto_helper_account_request) it parses back to the same request. Refusal messages hold no
  * control characters. An accepted response header keeps its lengths within the limit.
  */
 #include "config.h"
@@ -67,6 +68,29 @@ static void check_password(const struct logto_helper_request *req)
     logto_free_secret(text);
 }
 
+/* An accepted account request: user and service only, and it formats back to itself. */
+static void check_account(const struct logto_helper_request *req)
+{
+    struct logto_helper_request again;
+    struct logto_error err = { 0 };
+    char *text = NULL;
+    size_t text_len;
+
+    if (!req->user || !req->service || req->password || req->resource || req->organization ||
+        req->scope || req->json)
+        abort();
+    check_value(req->user);
+    check_value(req->service);
+    if (logto_helper_account_request(req->user, req->service, &text, &text_len, &err) < 0)
+        abort(); /* every accepted pair formats */
+    if (logto_helper_request_parse(text, text_len, &again, &err) < 0 ||
+        again.op != LOGTO_HELPER_OP_ACCOUNT || !same(req->user, again.user) ||
+        !same(req->service, again.service))
+        abort();
+    logto_helper_request_clear(&again);
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct logto_helper_request req, again;
@@ -87,6 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (req.op == LOGTO_HELPER_OP_PASSWORD) {
             check_password(&req);
+            logto_helper_request_clear(&req);
+            goto response;
+        }
+        if (req.op == LOGTO_HELPER_OP_ACCOUNT) {
+            check_account(&req);
             logto_helper_request_clear(&req);
             goto response;
         }

@@ -11,6 +11,8 @@
 #   - she asks for bob's token: nothing; bob gets his own; a local UID that is no Logto user and
 #     nobody get nothing; the SETENV attack (SUDO_UID, SUDO_USER in the client's environment)
 #     changes nothing;
+#   - op=account: malformed requests refused, a local UID asking about alice's account "not own",
+#     root naming her answered;
 #   - raw clients: another protocol version, unknown and repeated keys, control bytes, an
 #     oversized request, a disconnect midway, idle connections that hold the helper until its
 #     read timeout: each refused (the idle ones after 5 s, in the background), and the next
@@ -197,6 +199,18 @@ python3 -c 'import sys; sys.stdout.write("logto-helper 1\nop=token\nscope=" + "x
 refused "oversized" "the request is too long" <"$T/raw"
 printf 'logto-helper 1\nop=token\nuser=bob\n\n' | raw "$ALICE" send >"$T/raw"
 assert_contains "$(cat "$T/raw")" "logto-helper 1 status=5 out=0 err=" "alice's raw request for bob"
+# op=account (a locker's pam_acct_mgmt): no password or token key, user and service required;
+# a local UID asking about alice's account is "not own" (23), root may name her (0).
+printf 'logto-helper 1\nop=account\nuser=alice\nservice=login\npassword=61\n\n' | raw "$ALICE" send >"$T/raw"
+refused "account with a password" "unknown key for op=account" <"$T/raw"
+printf 'logto-helper 1\nop=account\nuser=alice\nresource=x\n\n' | raw "$ALICE" send >"$T/raw"
+refused "account with a token key" "unknown key for op=account" <"$T/raw"
+printf 'logto-helper 1\nop=account\nuser=alice\n\n' | raw "$ALICE" send >"$T/raw"
+refused "account without a service" "op=account needs user and service" <"$T/raw"
+printf 'logto-helper 1\nop=account\nuser=alice\nservice=login\n\n' | raw 4242 send >"$T/raw"
+assert_contains "$(cat "$T/raw")" "logto-helper 1 status=23 out=0 err=" "a local UID asking about alice's account"
+printf 'logto-helper 1\nop=account\nuser=alice\nservice=login\n\n' | raw 0 send >"$T/raw"
+assert_contains "$(cat "$T/raw")" "logto-helper 1 status=0 out=0 err=0" "root asking about alice's account"
 raw "$ALICE" half
 as "$ALICE" 0 "alice after the garbage" -- token
 remember_secret "$(record_refresh_token "$TOKENS/alice.json")"
