@@ -48,6 +48,19 @@ revoke_on_close = yes
 claims_max_age = 0
 offline_grace = 1h"
 hard_services dev pw mg refresh acct grace
+# cell_timeouts CONNECT TOTAL: the configuration's network timeouts, in seconds (each pamtester
+# and logtoctl reads the file anew). Only a hang cell waits for them: it gets hard_config's short
+# ones; everything else (the set-up steps, every other cell) long ones, so that a loaded machine
+# (the sanitizer stage runs two tests at once) is never taken for a hung IdP. Under valgrind
+# hard_config's long ones stay.
+cell_timeouts() {
+    hard_slow && return 0
+    sed -i -e "s/^connect_timeout = .*/connect_timeout = ${1}s/" -e "s/^timeout = .*/timeout = ${2}s/" \
+        "$CFG"
+}
+LONG_TIMEOUTS="10 30"
+# shellcheck disable=SC2086
+cell_timeouts $LONG_TIMEOUTS
 pam_service "$PAM_DIR/pam.d" close "auth required $LOGTO_PAM_MODULE" \
     "session required $LOGTO_PAM_MODULE"
 
@@ -151,14 +164,6 @@ inject() {
     fi
 }
 
-# cell_timeouts CONNECT TOTAL: the configuration's network timeouts, in seconds, for the next cell
-# (each pamtester and logtoctl reads the file anew). Under valgrind hard_config's long ones stay.
-cell_timeouts() {
-    hard_slow && return 0
-    sed -i -e "s/^connect_timeout = .*/connect_timeout = ${1}s/" -e "s/^timeout = .*/timeout = ${2}s/" \
-        "$CFG"
-}
-
 # cell OP ENDPOINT FAULT WANT [COUNT]: WANT is the PAM code (or sync exit code) expected.
 cell() {
     OP=$1 EP=$2 FAULT=$3 WANT=$4 COUNT=${5:-}
@@ -177,9 +182,7 @@ cell() {
     claims_before=$(record_field rita claims_at)
     rt_rita=$(record_field rita refresh_token)
     [ "$OP" = sync ] && snap_before=$(checksum "$SNAP") getent_before=$(hard_getent passwd | sort)
-    # Only a hang waits for the timeouts; every other cell runs with long ones, so that a loaded
-    # machine (the sanitizer stage runs two tests at once) is never taken for a hung IdP.
-    if [ "$FAULT" = hang ]; then cell_timeouts "$HARD_CONNECT" "$HARD_TIMEOUT"; else cell_timeouts 10 30; fi
+    [ "$FAULT" = hang ] && cell_timeouts "$HARD_CONNECT" "$HARD_TIMEOUT"
     inject
     # A hung request is cut at the configured timeout; should it not be, /down releases it after
     # twice the bound, and the cell fails on its time.
@@ -194,6 +197,8 @@ cell() {
     "op_$OP"
     kill $watchdog 2>/dev/null
     wait $watchdog 2>/dev/null
+    # shellcheck disable=SC2086
+    [ "$FAULT" = hang ] && cell_timeouts $LONG_TIMEOUTS
     [ "$FAULT" = down ] && { idp_ctl POST /up >/dev/null || fail "up"; }
     idp_ctl DELETE /faults >/dev/null
     if [ "$OP" = sync ]; then
