@@ -20,12 +20,13 @@
 #                                      users, 3 runs of each kind (a few minutes)
 #        bench/fleet-bench.sh --big    the host cost at 10,000 and 100,000 users too
 #        BUILD_DIR=/path/to/build HOSTS="1 100" TENANT_USERS=1000 SIZES="10000" RUNS=3 PARALLEL=2
+#        (HOSTS="": only part 2; SIZES="": only part 1)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 build=${BUILD_DIR:-$top}
 logtoctl=$build/cli/logtoctl
-hosts=${HOSTS:-1 100}
+hosts=${HOSTS-1 100}
 tenant_users=${TENANT_USERS:-1000}
 sizes=${SIZES:-10000}
 runs=${RUNS:-3}
@@ -76,9 +77,11 @@ echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1
     "$(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"), node $(node --version), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "build: $build ($(sed -n 's/^CFLAGS = //p' "$build/Makefile" 2>/dev/null || echo '?'))"
 echo
-echo "== 1. the tenant's load per sync period, direct vs relay"
-# shellcheck disable=SC2086 # HOSTS is a list
-phase tenant "$tenant_users" $hosts
+if [ -n "$hosts" ]; then
+    echo "== 1. the tenant's load per sync period, direct vs relay"
+    # shellcheck disable=SC2086 # HOSTS is a list
+    phase tenant "$tenant_users" $hosts
+fi
 for n in $sizes; do
     echo
     echo "== 2. the host-side cost of a relay sync, $n users"

@@ -26,6 +26,7 @@
 #include "memory.h"
 #include "owners.h"
 #include "relay.h"
+#include "snapshot.h"
 #include "statefile.h"
 #include "sync.h"
 #include "util.h"
@@ -873,11 +874,24 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     if (r < 0)
         goto refused;
     if (resp.status == 304) {
-        _cleanup_(logto_directory_freep) struct logto_directory *cur = NULL;
+        _cleanup_snapshot_ struct logto_snapshot *cur = NULL;
         struct logto_error e = { 0 };
-        if (logto_snapshot_read(report->path, &cur, &e) >= 0) {
-            report->users = report->previous_users = cur->n_users;
-            report->groups = report->previous_groups = cur->n_groups;
+        /* The relay still serves the installed manifest: past its not_after, the publisher has
+         * fallen silent, and the run fails as it would with the manifest itself (nothing is
+         * written; the installed snapshot stays). */
+        if (st.installed.not_after > 0 && st.installed.not_after < logto_now(ctx)) {
+            r = logto_error_set(err, LOGTO_E_EXPIRED,
+                                "the relay still serves the installed manifest (serial %" PRId64
+                                "), which expired (not_after %" PRId64
+                                " is past): the publisher has not published since",
+                                st.installed.serial, st.installed.not_after);
+            goto refused;
+        }
+        /* The counts for the report from the header (an O(1) open): reading the whole
+         * snapshot cost 0.8 s of CPU and 100 MB at 100,000 users (bench/fleet-bench.sh). */
+        if (logto_snapshot_open(report->path, &cur, &e) >= 0) {
+            report->users = report->previous_users = logto_snapshot_n_users(cur);
+            report->groups = report->previous_groups = logto_snapshot_n_groups(cur);
         }
         logto_log(&ctx->log, LOG_INFO, "relay-sync-unchanged serial=%" PRId64 " requests=1",
                   st.installed.serial);

@@ -24,7 +24,8 @@
  * left for the operator's upload tool to prune (a host may still be fetching one).
  *
  * A host with [relay] url makes logto_sync() call logto_relay_sync: one GET of manifest.json
- * with If-None-Match (a 304 ends the run, nothing written), the signature checked against the
+ * with If-None-Match (a 304 ends the run, nothing written: a failure while the installed
+ * manifest is past its not_after, the publisher silent), the signature checked against the
  * pinned public key, the serial not below the installed one (<state_dir>/relay.state: serial,
  * sha256, generated_at, not_after and the ETag of what is installed), the
  * time not past not_after, then (unless its hash is the installed one: a directory signed again

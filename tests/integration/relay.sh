@@ -256,4 +256,9 @@ out=$(rstatus h5) || rc=$?
 assert_contains "$out" "problem: relay: the installed directory (serial $(payload serial)) EXPIRED 2h 0m ago" "status text when expired"
 assert_contains "$out" "NOT healthy" "status text when expired"
 assert_eq "$(rstatus h5 --json 2>/dev/null | jget 'd["relay"]["expired"]')" true "status: relay expired"
+# the relay still serves that manifest (a 304): the sync fails too, and keeps the snapshot
+keep=$(checksum "$(hsnap h5)")
+idp_ctl POST /stats/reset >/dev/null
+refused "a 304 for the installed manifest past its not_after" "the relay still serves the installed manifest" h5
+assert_eq "$(idp_ctl GET /stats | jget 'd["relay"]')" 1 "requests of a relay sync answered 304"
 echo "ok status on a relay host: serial, generated_at, not_after, age; expired or failed is unhealthy"
