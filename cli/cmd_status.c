@@ -33,6 +33,7 @@
 #include "mgmt.h"
 #include "oidc.h"
 #include "owners.h"
+#include "relay.h"
 #include "snapshot.h"
 #include "store.h"
 #include "sync.h"
@@ -376,8 +377,9 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
 {
     _cleanup_(logto_sync_status_freep) struct logto_sync_status *s = NULL;
     struct logto_error err = { 0 };
-    bool configured = ctx->cfg && ctx->cfg->profile == LOGTO_PROFILE_LOGTO &&
-                      ctx->cfg->m2m_client_id && ctx->cfg->m2m_client_secret_file;
+    bool relay = ctx->cfg && ctx->cfg->relay_url;
+    bool configured = relay || (ctx->cfg && ctx->cfg->profile == LOGTO_PROFILE_LOGTO &&
+                                ctx->cfg->m2m_client_id && ctx->cfg->m2m_client_secret_file);
     int r = logto_sync_status_read(ctx, &s, &err);
 
     if (r == -LOGTO_E_NOTFOUND)
@@ -388,7 +390,8 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
                          err.message);
     }
     if (!s->ok)
-        problem(st, "sync: the last sync failed: %s", s->error_message ? s->error_message : "?");
+        problem(st, "sync: the last sync%s failed: %s", relay ? " from the relay" : "",
+                s->error_message ? s->error_message : "?");
     else if (s->skipped || s->collisions)
         problem(st,
                 "sync: the last sync left out %" PRIu64 " user%s (%" PRIu64
@@ -407,6 +410,57 @@ static json_t *sync_part(const struct logto_ctx *ctx, struct status *st)
                      s->ok ? json_null()
                            : json_pack("{s:s, s:s}", "code", s->error_code ? s->error_code : "",
                                        "message", s->error_message ? s->error_message : ""));
+}
+
+/* ---------------------------------------------------------------- the relay */
+
+/* A relay host ([relay] url): the published directory installed last (relay.state). A relay
+ * sync refuses a manifest past its not_after, so when the publisher falls silent or the relay
+ * cannot be fetched, the last one stays installed and ages: past not_after it is a problem. */
+static json_t *relay_part(const struct logto_ctx *ctx, struct status *st)
+{
+    struct logto_relay_installed in = { 0 };
+    struct logto_error err = { 0 };
+    char a[64];
+    json_t *out;
+    int r;
+
+    if (!ctx->cfg || !ctx->cfg->relay_url)
+        return json_null();
+    r = logto_relay_installed_read(ctx, &in, &err);
+    out = json_pack("{s:s, s:b}", "url", ctx->cfg->relay_url, "installed", r >= 0);
+    if (!out)
+        return NULL;
+    if (r == -LOGTO_E_NOTFOUND) {
+        warning(st, "relay: no directory published at %s is installed yet (run logtoctl sync)",
+                ctx->cfg->relay_url);
+        return out;
+    }
+    if (r < 0) {
+        problem(st, "relay: %s", err.message);
+        json_object_set_new(out, "problem", json_string(err.message));
+        return out;
+    }
+    json_object_update_new(
+        out, json_pack("{s:I, s:s, s:o, s:o, s:o, s:o}", "serial", (json_int_t)in.serial, "sha256",
+                       in.sha256, "generated_at", jtime(in.generated_at), "not_after",
+                       jtime(in.not_after), "age_s",
+                       in.generated_at > 0 ? json_integer(st->now - in.generated_at) : json_null(),
+                       "expired",
+                       in.not_after > 0 ? json_boolean(in.not_after < st->now) : json_null()));
+    if (in.not_after > 0 && in.not_after < st->now)
+        problem(st,
+                "relay: the installed directory (serial %" PRId64 ") EXPIRED %s (not_after %" PRId64
+                "): the publisher has not published since or this host cannot fetch it; users "
+                "still resolve from it",
+                in.serial, when_text(st, in.not_after, a, sizeof(a)), in.not_after);
+    else if (in.not_after > 0 && in.generated_at > 0 &&
+             in.not_after - st->now < (in.not_after - in.generated_at) / 4)
+        warning(st,
+                "relay: the installed directory (serial %" PRId64 ") expires %s; the publisher "
+                "publishes again at half its validity: check it and this host's syncs",
+                in.serial, when_text(st, in.not_after, a, sizeof(a)));
+    return out;
 }
 
 /* ---------------------------------------------------------------- blocked names and UIDs */
@@ -762,6 +816,28 @@ static void print_text(const struct status *st, const json_t *doc)
                                            ? " (run logtoctl sync, or enable logto-sync.timer)"
                                            : " ([sync] is not configured)");
 
+    item = json_object_get(doc, "relay");
+    if (json_is_object(item)) {
+        printf("relay: %s\n", jget_str(item, "url"));
+        if (jget_str(item, "problem"))
+            printf("  UNREADABLE: %s\n", jget_str(item, "problem"));
+        else if (!json_is_true(json_object_get(item, "installed")))
+            printf("  nothing installed yet\n");
+        else if (!jget_int(item, "not_after"))
+            printf("  installed serial %" PRId64 " (generated_at and not_after not recorded: "
+                   "the next sync that installs a directory records them)\n",
+                   jget_int(item, "serial"));
+        else
+            printf("  installed serial %" PRId64 ", generated %s (generated_at %" PRId64
+                   "), %s %s (not_after %" PRId64 ")\n",
+                   jget_int(item, "serial"),
+                   when_text(st, jget_int(item, "generated_at"), a, sizeof(a)),
+                   jget_int(item, "generated_at"),
+                   json_is_true(json_object_get(item, "expired")) ? "EXPIRED" : "valid until",
+                   when_text(st, jget_int(item, "not_after"), b, sizeof(b)),
+                   jget_int(item, "not_after"));
+    }
+
     if (!json_is_true(json_object_get(tok, "readable"))) {
         printf("token records (%s): %s\n", jget_str(tok, "dir"),
                jget_str(tok, "skipped") ? jget_str(tok, "skipped") : jget_str(tok, "problem"));
@@ -894,6 +970,7 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
     json_object_set_new(doc, "cache", cache_part(&ctx, &st));
     json_object_set_new(doc, "snapshot", snapshot_part(&ctx, &st));
     json_object_set_new(doc, "sync", sync_part(&ctx, &st));
+    json_object_set_new(doc, "relay", relay_part(&ctx, &st));
     json_object_set_new(doc, "blocked", blocked_part(&ctx, &st));
     json_object_set_new(doc, "tokens", tokens_part(&ctx, &st));
     json_object_set_new(doc, "m2m_token", m2m_part(&ctx, &st));

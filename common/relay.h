@@ -31,8 +31,10 @@
  * left for the operator's upload tool to prune (a host may still be fetching one).
  *
  * A host with [relay] url makes logto_sync() call logto_relay_sync: one GET of manifest.json
- * with If-None-Match (a 304 ends the run, nothing written), the signature checked against the
- * pinned public key, the serial not below the installed one (<state_dir>/relay.state), the
+ * with If-None-Match (a 304 ends the run, nothing written: a failure while the installed
+ * manifest is past its not_after, the publisher silent), the signature checked against the
+ * pinned public key, the serial not below the installed one (<state_dir>/relay.state: serial,
+ * sha256, generated_at, not_after and the ETag of what is installed), the
  * time not past not_after, then (unless its hash is the installed one: a directory signed again
  * only moves the serial) one GET of the delta when its base is the installed directory (kept in
  * <state_dir>/relay.object), else, or when the delta does not rebuild exactly the signed
@@ -138,6 +140,16 @@ struct logto_relay_publish_report {
 /* `logtoctl publish DIR`. */
 int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
                         struct logto_relay_publish_report *report, struct logto_error *err);
+
+/* What a relay host installed last (<state_dir>/relay.state), for `logtoctl status`.
+ * generated_at and not_after are 0 in a file written before they were recorded.
+ * LOGTO_E_NOTFOUND when this host never installed a published directory. */
+struct logto_relay_installed {
+    int64_t serial, generated_at, not_after;
+    char sha256[65];
+};
+int logto_relay_installed_read(const struct logto_ctx *ctx, struct logto_relay_installed *ret,
+                               struct logto_error *err);
 
 /* The relay half of logto_sync() (see the top). */
 int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_options *opts,

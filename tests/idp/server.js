@@ -130,7 +130,7 @@ async function main() {
     deviceInterval: intOpt(values, 'device-interval', { min: 1 }) ?? 5,
     cookieKeys: [randomBytes(32).toString('base64url')],
     internalSecret: randomBytes(24).toString('base64url'),
-    stats: { total: 0, byRoute: new Map() },
+    stats: { total: 0, byRoute: new Map(), bytes: { in: 0, out: 0 }, relayBytes: { in: 0, out: 0 } },
     hanging: new Set(),
     staticDir: values['static-dir'],
   };

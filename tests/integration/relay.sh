@@ -254,3 +254,52 @@ assert_eq "$(checksum "$(hsnap h1)")" "$keep" "snapshot after a re-signed direct
 resign "$T/sign.pem" 'p["serial"] -= 1'
 refused "the serial before the re-signed one" "rollback"
 echo "ok the relay hosts recover; a re-signed directory moves only the serial"
+
+# ---- logtoctl status on a relay host: the relay's URL, the installed serial, generated_at,
+# not_after and age; a failed relay sync, or an installed directory past not_after, is a problem
+# (exit non-zero). The expiry is injected in relay.state (what a host holds once the publisher
+# has been silent past not_after) instead of waiting for it.
+rstatus() {
+    h=$1
+    shift
+    wrap "$LOGTOCTL" --config "$T/$h.conf" status --offline "$@"
+}
+st=$(rstatus h1 --json 2>/dev/null) && fail "status healthy after a refused relay sync"
+assert_contains "$(printf '%s' "$st" | jget 'd["problems"]')" "the last sync from the relay failed" "status after a rollback"
+assert_contains "$(printf '%s' "$st" | jget 'd["problems"]')" "rollback" "status names the reason"
+# the collision undone, so that nothing else is wrong on h5
+idp_ctl PATCH /users/alice '{"custom_data":{}}' >/dev/null || fail "patch alice"
+idp_ctl PATCH /users/dave '{"custom_data":{}}' >/dev/null || fail "patch dave"
+json=$(publish --json) || fail "publish without the collision failed: $json"
+out=$(hsync h5) || fail "relay sync on h5: $out"
+payload() { python3 -c 'import json, sys; p = json.loads(json.load(open(sys.argv[1]))["signed"]); print(p[sys.argv[2]])' "$mfile" "$1"; }
+st=$(rstatus h5 --json) || fail "status on a healthy relay host: $st"
+for k in serial generated_at not_after; do
+    assert_eq "$(printf '%s' "$st" | jget "d['relay']['$k']")" "$(payload $k)" "status: relay $k"
+done
+assert_eq "$(printf '%s' "$st" | jget 'd["relay"]["url"]')" "$RELAY" "status: relay url"
+assert_eq "$(printf '%s' "$st" | jget 'd["relay"]["expired"]')" false "status: relay expired"
+age=$(printf '%s' "$st" | jget 'd["relay"]["age_s"]')
+[ "$age" -ge 0 ] && [ "$age" -lt 600 ] || fail "status: relay age_s $age"
+out=$(rstatus h5) || fail "status text on a healthy relay host: $out"
+assert_contains "$out" "relay: $RELAY" "status text"
+assert_contains "$out" "installed serial $(payload serial), generated " "status text"
+assert_contains "$out" "valid until in " "status text"
+python3 - "$T/h5/state/relay.state" <<'PY'
+import json, sys, time
+s = json.load(open(sys.argv[1]))
+s["generated_at"], s["not_after"] = int(time.time()) - 93600, int(time.time()) - 7200
+open(sys.argv[1], "w").write(json.dumps(s))
+PY
+rc=0
+out=$(rstatus h5) || rc=$?
+[ "$rc" != 0 ] || fail "status healthy with an expired relay directory: $out"
+assert_contains "$out" "problem: relay: the installed directory (serial $(payload serial)) EXPIRED 2h 0m ago" "status text when expired"
+assert_contains "$out" "NOT healthy" "status text when expired"
+assert_eq "$(rstatus h5 --json 2>/dev/null | jget 'd["relay"]["expired"]')" true "status: relay expired"
+# the relay still serves that manifest (a 304): the sync fails too, and keeps the snapshot
+keep=$(checksum "$(hsnap h5)")
+idp_ctl POST /stats/reset >/dev/null
+refused "a 304 for the installed manifest past its not_after" "the relay still serves the installed manifest" h5
+assert_eq "$(idp_ctl GET /stats | jget 'd["relay"]')" 1 "requests of a relay sync answered 304"
+echo "ok status on a relay host: serial, generated_at, not_after, age; expired or failed is unhealthy"

@@ -144,6 +144,29 @@ function serveStatic(idp, url, req, res) {
   res.end(body);
 }
 
+// Bytes of a request and its answer at the HTTP level (request line, headers, body as announced
+// by content-length; status line, headers, body as written), into bucket {in, out}: what the
+// tenant or the relay serves per sync, before TLS framing (bench/fleet-bench.sh).
+function countBytes(req, res, bucket) {
+  let n = req.method.length + req.url.length + 12;
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) n += req.rawHeaders[i].length + req.rawHeaders[i + 1].length + 4;
+  bucket.in += n + (Number(req.headers['content-length']) || 0);
+  let body = 0;
+  const size = (chunk, enc) => (chunk == null || typeof chunk === 'function' ? 0
+    : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? chunk.length
+      : Buffer.byteLength(String(chunk), typeof enc === 'string' ? enc : 'utf8'));
+  const { write, end } = res;
+  res.write = function countedWrite(chunk, enc, ...rest) {
+    body += size(chunk, enc);
+    return write.call(this, chunk, enc, ...rest);
+  };
+  res.end = function countedEnd(chunk, enc, ...rest) {
+    body += size(chunk, enc);
+    return end.call(this, chunk, enc, ...rest);
+  };
+  res.once('finish', () => { bucket.out += body + (res._header?.length ?? 0); });
+}
+
 export function createMainHandler(idp) {
   const harness = createHarness(idp);
   const mount = idp.profile === 'logto' ? '/oidc' : GENERIC_REALM_PATH;
@@ -163,6 +186,7 @@ export function createMainHandler(idp) {
   async function handle(req, res) {
     const url = new URL(req.url, 'https://placeholder');
     if (idp.staticDir && url.pathname.startsWith('/relay/')) {
+      countBytes(req, res, idp.stats.relayBytes);
       serveStatic(idp, url, req, res);
       return;
     }
@@ -170,6 +194,7 @@ export function createMainHandler(idp) {
     const internal = idp.internalSecret && req.headers['x-idp-internal'] === idp.internalSecret;
     if (!internal) {
       idp.stats.total += 1;
+      countBytes(req, res, idp.stats.bytes);
       idp.stats.byRoute.set(info.routeKey, (idp.stats.byRoute.get(info.routeKey) ?? 0) + 1);
       const rule = idp.faults.takeRule(info.endpoint, NETWORK_FAULTS);
       if (rule) {

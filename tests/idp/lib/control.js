@@ -375,12 +375,18 @@ export function createControlApp(idp) {
       total: idp.stats.total,
       by_route: Object.fromEntries(idp.stats.byRoute),
       relay: idp.stats.relay ?? 0,
+      bytes_in: idp.stats.bytes.in,
+      bytes_out: idp.stats.bytes.out,
+      relay_bytes_in: idp.stats.relayBytes.in,
+      relay_bytes_out: idp.stats.relayBytes.out,
     };
   });
   r.post('/stats/reset', async (ctx) => {
     idp.stats.total = 0;
     idp.stats.byRoute.clear();
     idp.stats.relay = 0;
+    idp.stats.bytes = { in: 0, out: 0 };
+    idp.stats.relayBytes = { in: 0, out: 0 };
     ctx.body = { ok: true };
   });
 

@@ -240,7 +240,7 @@ test('faults: validation, listing, DELETE', async () => {
 
 test('stats count main-listener requests by route; reset', async () => {
   await idp.ctlOk('POST', '/stats/reset');
-  assert.deepEqual(await idp.ctlOk('GET', '/stats'), { total: 0, by_route: {}, relay: 0 });
+  assert.deepEqual(await idp.ctlOk('GET', '/stats'), { total: 0, by_route: {}, relay: 0, bytes_in: 0, bytes_out: 0, relay_bytes_in: 0, relay_bytes_out: 0 });
   await idp.req('GET', '/oidc/jwks');
   await idp.req('GET', '/oidc/jwks');
   await idp.req('GET', '/api/users/e738g7numf03/roles');

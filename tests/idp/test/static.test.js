@@ -44,3 +44,23 @@ test('GET /relay/: missing files, dot files and paths outside the directory are 
     assert.equal(r.status, 404, p);
   }
 });
+
+test('/stats counts the bytes of the relay and of the IdP apart, headers included', async () => {
+  const { ca } = certs();
+  await idp.ctlOk('POST', '/stats/reset');
+  const r = await request('GET', `${idp.url}/relay/manifest.json`, { ca });
+  let stats = await idp.ctlOk('GET', '/stats');
+  assert.equal(stats.bytes_in, 0);
+  assert.equal(stats.bytes_out, 0);
+  // the body, and a status line and headers (etag, content-length, ...) of some tens of bytes
+  assert.ok(stats.relay_bytes_out > r.length + 60 && stats.relay_bytes_out < r.length + 400, String(stats.relay_bytes_out));
+  assert.ok(stats.relay_bytes_in > 30, String(stats.relay_bytes_in));
+  const d = await request('GET', `${idp.url}/oidc/.well-known/openid-configuration`, { ca });
+  assert.equal(d.status, 200);
+  stats = await idp.ctlOk('GET', '/stats');
+  assert.ok(stats.bytes_out > d.length && stats.bytes_out < d.length + 2000, String(stats.bytes_out));
+  assert.ok(stats.bytes_in > 0);
+  await idp.ctlOk('POST', '/stats/reset');
+  stats = await idp.ctlOk('GET', '/stats');
+  assert.deepEqual([stats.bytes_in, stats.bytes_out, stats.relay_bytes_in, stats.relay_bytes_out], [0, 0, 0, 0]);
+});
