@@ -781,6 +781,25 @@ static bool previous_manifest(int dirfd, const char *dir, EVP_PKEY *key,
     return logto_relay_manifest_verify(buf, len, key, ret, &e) >= 0;
 }
 
+/* Write a published file named by its hash into DIR unless it is there at that size already.
+ * *written says whether it was written. */
+static int write_published(int dirfd, const char *dir, const char *name, const void *data,
+                           size_t len, bool *written, struct logto_error *err)
+{
+    _cleanup_free_ char *path = logto_asprintf("%s/%s", dir, name);
+    struct stat st;
+    int r;
+
+    *written = false;
+    if (!path)
+        return LOGTO_OOM(err);
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (uint64_t)st.st_size == len)
+        return 0;
+    r = logto_file_write_at(dirfd, name, path, data, len, 0644, err);
+    *written = r >= 0;
+    return r;
+}
+
 /*
  * Write the delta from the directory old names (while DIR still holds its object) to json and
  * fill m's delta members. A delta only saves bytes: when it cannot be made, or is no smaller
@@ -794,7 +813,7 @@ static int publish_delta(const struct logto_ctx *ctx, int dirfd, const char *dir
     _cleanup_free_ unsigned char *z = NULL;
     size_t len = 0, old_len = 0, delta_len = 0, z_len = 0;
     struct logto_error e = { 0 };
-    struct stat st;
+    bool written;
     char sha[65];
     int r;
 
@@ -826,16 +845,9 @@ static int publish_delta(const struct logto_ctx *ctx, int dirfd, const char *dir
     snprintf(m->delta_object, sizeof(m->delta_object), "%s%s" OBJECT_SUFFIX,
              LOGTO_RELAY_DELTA_PREFIX, m->delta_sha256);
     m->delta_size = z_len;
-    free(path);
-    path = logto_asprintf("%s/%s", dir, m->delta_object);
-    if (!path)
-        return LOGTO_OOM(err);
-    if (fstatat(dirfd, m->delta_object, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        (uint64_t)st.st_size != z_len) {
-        r = logto_file_write_at(dirfd, m->delta_object, path, z, z_len, 0644, err);
-        if (r < 0)
-            return r;
-    }
+    r = write_published(dirfd, dir, m->delta_object, z, z_len, &written, err);
+    if (r < 0)
+        return r;
     m->has_delta = true;
     return 0;
 }
@@ -933,19 +945,12 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
         report->delta_written = m.has_delta;
     }
 
-    path = logto_asprintf("%s/%s", dir, m.object);
-    if (!path)
-        return LOGTO_OOM(err);
-    if (fstatat(dirfd, m.object, &st, AT_SYMLINK_NOFOLLOW) < 0 || (uint64_t)st.st_size != m.size) {
-        r = logto_file_write_at(dirfd, m.object, path, object, len, 0644, err);
-        if (r < 0)
-            return r;
-        report->object_written = true;
-    }
+    r = write_published(dirfd, dir, m.object, object, len, &report->object_written, err);
+    if (r < 0)
+        return r;
     r = logto_relay_manifest_sign(&m, key, &manifest, err);
     if (r < 0)
         return r;
-    free(path);
     path = logto_asprintf("%s/%s", dir, LOGTO_RELAY_MANIFEST);
     if (!path)
         return LOGTO_OOM(err);
@@ -1061,6 +1066,25 @@ static int fetch(struct logto_http *http, const char *base, const char *name, co
     return 0;
 }
 
+/* fetch, then the answer must have exactly the size and SHA-256 the signed manifest gives. */
+static int fetch_signed(struct logto_http *http, const char *base, const char *name, uint64_t size,
+                        const char *sha256, struct logto_http_response *resp,
+                        struct logto_error *err)
+{
+    char sha[65];
+    int r = fetch(http, base, name, NULL, (size_t)size, resp, err);
+
+    if (r < 0)
+        return r;
+    if (resp->body_len != size || sha256_hex(resp->body, resp->body_len, sha) < 0 ||
+        strcmp(sha, sha256) != 0)
+        return logto_error_set(err, LOGTO_E_PROTOCOL,
+                               "the relay's %s does not match the signed manifest (size or "
+                               "SHA-256)",
+                               name);
+    return 0;
+}
+
 static int relay_refuse(const struct logto_ctx *ctx, int r, struct logto_error *err)
 {
     logto_log(&ctx->log, LOG_ERR, "relay-sync-refused code=%s reason=\"%s\"",
@@ -1138,8 +1162,7 @@ out:
 static int local_copy_read(int statefd, const struct logto_ctx *ctx, const char *want_sha,
                            char **ret, size_t *ret_len, struct logto_error *err)
 {
-    _cleanup_free_ char *path =
-        logto_asprintf("%s/%s", ctx->cfg->state_dir, LOGTO_RELAY_LOCAL_COPY);
+    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_LOCAL_COPY);
     _cleanup_free_ char *buf = NULL, *json = NULL;
     size_t len = 0, json_len = 0;
     char sha[65];
@@ -1180,15 +1203,9 @@ static int via_delta(const struct logto_ctx *ctx, struct logto_http *http, const
     int r = local_copy_read(statefd, ctx, st->json_sha256, &old, &old_len, &e);
 
     if (r >= 0) {
-        r = fetch(http, base, m->delta_object, NULL, (size_t)m->delta_size, &resp, &e);
+        r = fetch_signed(http, base, m->delta_object, m->delta_size, m->delta_sha256, &resp, &e);
         report->requests++;
     }
-    if (r >= 0 &&
-        (resp.body_len != m->delta_size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
-         strcmp(sha, m->delta_sha256) != 0))
-        r = logto_error_set(&e, LOGTO_E_PROTOCOL,
-                            "the relay's %s does not match the signed manifest (size or SHA-256)",
-                            m->delta_object);
     if (r >= 0)
         r = inflate_object((const unsigned char *)resp.body, resp.body_len, INFLATED_MAX, &delta,
                            &delta_len, &e);
@@ -1214,8 +1231,7 @@ static void keep_local_copy(const struct logto_ctx *ctx, int statefd, const char
                             size_t json_len, const struct logto_http_response *object,
                             struct relay_state *st)
 {
-    _cleanup_free_ char *path =
-        logto_asprintf("%s/%s", ctx->cfg->state_dir, LOGTO_RELAY_LOCAL_COPY);
+    _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_LOCAL_COPY);
     _cleanup_free_ unsigned char *z = NULL;
     struct logto_error e = { 0 };
     size_t z_len = 0;
@@ -1383,18 +1399,10 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
             report->via = "delta";
     }
     if (!json) {
-        r = fetch(http, base, m.object, NULL, (size_t)m.size, &resp, err);
+        r = fetch_signed(http, base, m.object, m.size, m.sha256, &resp, err);
         report->requests++;
         if (r < 0)
             goto refused;
-        if (resp.body_len != m.size || sha256_hex(resp.body, resp.body_len, sha) < 0 ||
-            strcmp(sha, m.sha256) != 0) {
-            r = logto_error_set(err, LOGTO_E_PROTOCOL,
-                                "the relay's %s does not match the signed manifest (size or "
-                                "SHA-256)",
-                                m.object);
-            goto refused;
-        }
         r = inflate_object((const unsigned char *)resp.body, resp.body_len, INFLATED_MAX, &json,
                            &json_len, err);
         if (r < 0)
