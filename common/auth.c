@@ -863,18 +863,18 @@ static void experience_login(const struct logto_ctx *ctx, const char *user, cons
             claims = NULL;
     }
     if (!claims && h.kind == LOGTO_HOLDER_SUBJECT && relay_host(ctx)) {
-        /* The signed directory has Logto's username of the holder (only an identifier: Logto
-         * checks the password). */
+        /* The signed directory has Logto's username of the holder, or the e-mail of a holder
+         * without one (only an identifier: Logto checks the password). */
         _cleanup_(logto_identity_freep) struct logto_identity *id = NULL;
         struct logto_relay_stamp stamp;
-        char *username = NULL;
-        if (logto_relay_claims_find(ctx, user, &id, &stamp, &username, NULL) == 0 &&
-            strcmp(id->sub, h.sub) == 0 && username && username[0]) {
-            *ret_type = "username";
-            *ret_value = username;
+        struct logto_relay_login login = { 0 };
+        if (logto_relay_claims_find(ctx, user, &id, &stamp, &login, NULL) == 0 &&
+            strcmp(id->sub, h.sub) == 0 && login.value) {
+            *ret_type = login.type;
+            *ret_value = login.value;
             return;
         }
-        free(username);
+        free(login.value);
     }
     if (!claims)
         return;

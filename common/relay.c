@@ -436,6 +436,7 @@ int logto_relay_object_encode(const struct logto_sync_user *users, const bool *r
         json_t *o = refused[order[k].i] || !u->id ? json_object() : identity_json(u->id);
         if (!o || json_object_set_new(o, "sub", json_string(u->sub)) < 0 ||
             set_str(o, "username", u->username) < 0 ||
+            set_str(o, "login_email", u->login_email) < 0 ||
             json_object_set_new(o, "created_at", json_integer(u->created_at)) < 0 ||
             ((refused[order[k].i] || !u->id) &&
              json_object_set_new(o, "refused", json_string(u->reason ? u->reason : "refused")) <
@@ -459,6 +460,7 @@ void logto_relay_users_free(struct logto_sync_user *users, size_t n)
         logto_identity_free(users[i].id);
         free((void *)(uintptr_t)users[i].sub);
         free((void *)(uintptr_t)users[i].username);
+        free((void *)(uintptr_t)users[i].login_email);
         free((void *)(uintptr_t)users[i].reason);
     }
     free(users);
@@ -568,7 +570,7 @@ int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_use
         return LOGTO_OOM(err);
     for (size_t i = 0; i < n; i++) {
         const json_t *o = json_array_get(arr, i);
-        char *sub = NULL, *username = NULL, *reason = NULL;
+        char *sub = NULL, *username = NULL, *login_email = NULL, *reason = NULL;
         int64_t created = 0;
         if ((r = dup_str(o, "sub", LOGTO_JSON_REQUIRED, &sub, err)) < 0)
             break;
@@ -576,6 +578,9 @@ int logto_relay_object_decode(const char *buf, size_t len, struct logto_sync_use
         if ((r = dup_str(o, "username", 0, &username, err)) < 0)
             break;
         users[i].username = username;
+        if ((r = dup_str(o, "login_email", 0, &login_email, err)) < 0)
+            break;
+        users[i].login_email = login_email;
         if ((r = dup_str(o, "refused", 0, &reason, err)) < 0)
             break;
         users[i].reason = reason;

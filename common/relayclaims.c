@@ -2,10 +2,13 @@
 /* A relay host's per-user claims from the signed directory (relayclaims.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -22,6 +25,7 @@
 #define HEADER        "# logto-relay-claims v1 "
 #define USER_LINE_MAX (4 * 1024 * 1024) /* bytes of one user's line */
 #define LINE_DEPTH    3
+#define STAMP_MAX     1024 /* bytes of the header line */
 
 static const char *state_dir_of(const struct logto_ctx *ctx)
 {
@@ -66,7 +70,8 @@ static json_t *user_json(const struct logto_sync_user *u)
         char **v;
     } lists[] = { { "roles", id->roles }, { "orgs", id->orgs }, { "org_roles", id->org_roles } };
 
-    if (!o || (u->username && json_object_set_new(o, "username", json_string(u->username)) < 0))
+    if (!o || (u->username && json_object_set_new(o, "username", json_string(u->username)) < 0) ||
+        (u->login_email && json_object_set_new(o, "login_email", json_string(u->login_email)) < 0))
         goto fail;
     for (size_t k = 0; k < ELEMENTSOF(lists); k++)
         for (size_t i = 0; lists[k].v && lists[k].v[i]; i++)
@@ -79,34 +84,40 @@ fail:
     return NULL;
 }
 
+static int cmp_by_name(const void *a, const void *b)
+{
+    const struct logto_sync_user *const *x = a, *const *y = b;
+    return strcmp((*x)->id->name, (*y)->id->name);
+}
+
 int logto_relay_claims_write(const struct logto_ctx *ctx, const struct logto_relay_stamp *stamp,
                              const struct logto_sync_user *users, size_t n, const bool *keep,
                              struct logto_error *err)
 {
     _cleanup_free_ char *text = NULL;
     _cleanup_free_ char *head = stamp_line(stamp);
-    size_t len = 0;
+    _cleanup_free_ const struct logto_sync_user **sorted = calloc(n + 1, sizeof(*sorted));
+    size_t len = 0, m = 0;
     FILE *f;
     bool ok;
     int r;
 
-    if (!head)
+    if (!head || !sorted)
         return LOGTO_OOM(err);
+    /* A name is the line's key: only valid names (no tab, no newline) are ever written, sorted
+     * byte-wise, so that a lookup is a binary search (names are unique in the snapshot). */
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] && users[i].id && logto_name_valid(users[i].id->name))
+            sorted[m++] = &users[i];
+    qsort(sorted, m, sizeof(*sorted), cmp_by_name);
     f = open_memstream(&text, &len);
     if (!f)
         return LOGTO_OOM(err);
     ok = fputs(head, f) >= 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        _cleanup_json_ json_t *o = NULL;
-        _cleanup_free_ char *line = NULL;
-        if (!keep[i] || !users[i].id)
-            continue;
-        /* A name is the line's key: only valid names (no tab, no newline) are ever written. */
-        if (!logto_name_valid(users[i].id->name))
-            continue;
-        o = user_json(&users[i]);
-        line = o ? logto_json_dump(o) : NULL;
-        ok = line && fprintf(f, "%s\t%s\n", users[i].id->name, line) > 0;
+    for (size_t i = 0; ok && i < m; i++) {
+        _cleanup_json_ json_t *o = user_json(sorted[i]);
+        _cleanup_free_ char *line = o ? logto_json_dump(o) : NULL;
+        ok = line && fprintf(f, "%s\t%s\n", sorted[i]->id->name, line) > 0;
     }
     ok = fclose(f) == 0 && ok;
     if (!ok) {
@@ -118,37 +129,61 @@ int logto_relay_claims_write(const struct logto_ctx *ctx, const struct logto_rel
     return r < 0 ? r : 0;
 }
 
-/* The whole file at path (<state_dir>/relay.claims), checked: root, 0600, one link, no NUL
- * byte, our header. */
-static int read_file(const struct logto_ctx *ctx, const char *path, char **ret, size_t *ret_len,
-                     struct logto_error *err)
+/* The file at path (<state_dir>/relay.claims), checked (root, 0600, one link) and mapped
+ * read-only: a lookup reads the pages it searches, not the whole file. Like the snapshot, the
+ * file is only ever replaced by rename (logto_file_write_at). */
+struct claims_map {
+    char *base;
+    size_t len;
+};
+
+static void claims_unmap(struct claims_map *m)
 {
-    _cleanup_free_ char *buf = NULL;
-    _cleanup_close_ int dirfd = -1;
-    size_t len = 0;
+    if (m->base)
+        munmap(m->base, m->len);
+    m->base = NULL;
+}
+
+static int map_file(const struct logto_ctx *ctx, const char *path, struct claims_map *ret,
+                    struct logto_error *err)
+{
+    _cleanup_close_ int dirfd = -1, fd = -1;
+    struct stat st;
+    void *p;
     int r = logto_dir_open_trusted(state_dir_of(ctx), false, &dirfd, err);
 
     if (r == -LOGTO_E_NOTFOUND)
         return logto_error_set(err, LOGTO_E_NOTFOUND, "%s does not exist", path);
     if (r >= 0)
-        r = logto_file_read_at(dirfd, LOGTO_RELAY_CLAIMS, path, LOGTO_FILE_SECRET,
-                               LOGTO_RELAY_CLAIMS_MAX, &buf, &len, err);
+        r = logto_file_open_at(dirfd, LOGTO_RELAY_CLAIMS, path, LOGTO_FILE_SECRET,
+                               LOGTO_RELAY_CLAIMS_MAX, &fd, &st, err);
     if (r < 0)
         return r;
-    if (strlen(buf) != len || !logto_startswith(buf, HEADER) || !memchr(buf, '\n', len))
+    if (st.st_size <= (off_t)strlen(HEADER))
         return logto_error_set(err, LOGTO_E_CORRUPT, "%s is not a relay claims file", path);
-    *ret = TAKE_PTR(buf);
-    *ret_len = len;
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return logto_error_set(err, errno == ENOMEM ? LOGTO_E_NOMEM : LOGTO_E_IO,
+                               "cannot map %s: %s", path, strerror(errno));
+    *ret = (struct claims_map){ p, (size_t)st.st_size };
     return 0;
 }
 
-static int parse_stamp(const char *buf, const char *path, struct logto_relay_stamp *ret,
-                       struct logto_error *err)
+/* The stamp of the claims file buf (len bytes, any content); *ret_body: the first user line. */
+static int parse_stamp(const char *buf, size_t len, const char *path, struct logto_relay_stamp *ret,
+                       const char **ret_body, struct logto_error *err)
 {
-    const char *start = buf + strlen(HEADER), *end = strchr(start, '\n'), *sha = NULL;
+    const char *start = buf + strlen(HEADER), *end, *sha = NULL;
     _cleanup_json_ json_t *doc = NULL;
     struct logto_relay_stamp s = { 0 };
-    int r = logto_json_parse_object(start, (size_t)(end - start), 1024, 1, "the stamp", &doc, err);
+    size_t room = len > strlen(HEADER) ? len - strlen(HEADER) : 0;
+    int r;
+
+    if (room > STAMP_MAX)
+        room = STAMP_MAX;
+    if (!room || memcmp(buf, HEADER, strlen(HEADER)) != 0 || !(end = memchr(start, '\n', room)))
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s is not a relay claims file", path);
+    r = logto_json_parse_object(start, (size_t)(end - start), STAMP_MAX, 1, "the stamp", &doc, err);
 
     if (r >= 0)
         r = logto_json_get_int(doc, "serial", LOGTO_JSON_REQUIRED, 1, INT64_MAX, &s.serial, err);
@@ -166,6 +201,8 @@ static int parse_stamp(const char *buf, const char *path, struct logto_relay_sta
         return logto_state_doc_malformed(path, r, err);
     memcpy(s.sha256, sha, 65);
     *ret = s;
+    if (ret_body)
+        *ret_body = end + 1;
     return 0;
 }
 
@@ -173,50 +210,85 @@ int logto_relay_claims_restamp(const struct logto_ctx *ctx, const struct logto_r
                                struct logto_error *err)
 {
     _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS);
-    char *buf = NULL, *head = NULL, *text = NULL; /* freed by hand: gcc 12's analyzer loses
-                                                     cleanup variables here */
+    _cleanup_(claims_unmap) struct claims_map map = { 0 };
+    char *head = NULL, *text = NULL; /* freed by hand: gcc 12's analyzer loses cleanup
+                                        variables here */
     struct logto_relay_stamp old;
-    size_t len = 0;
+    const char *body = NULL;
+    size_t head_len, body_len;
     int r = -LOGTO_E_NOTFOUND; /* anything unreadable: rebuilt from the object by the caller */
 
     if (!path)
         return LOGTO_OOM(err);
-    if (read_file(ctx, path, &buf, &len, NULL) >= 0 && parse_stamp(buf, path, &old, NULL) >= 0 &&
+    if (map_file(ctx, path, &map, NULL) >= 0 &&
+        parse_stamp(map.base, map.len, path, &old, &body, NULL) >= 0 &&
         strcmp(old.sha256, stamp->sha256) == 0) {
         head = stamp_line(stamp);
-        text = head ? logto_asprintf("%s%s", head, strchr(buf, '\n') + 1) : NULL;
-        r = text ? write_file(ctx, text, strlen(text), err) : LOGTO_OOM(err);
+        head_len = head ? strlen(head) : 0;
+        body_len = map.len - (size_t)(body - map.base);
+        text = head ? malloc(head_len + body_len) : NULL;
+        if (text) {
+            memcpy(text, head, head_len);
+            memcpy(text + head_len, body, body_len);
+        }
+        r = text ? write_file(ctx, text, head_len + body_len, err) : LOGTO_OOM(err);
     }
-    free(buf);
     free(head);
     free(text);
     return r < 0 ? r : 0;
 }
 
-/* The line of name ("name\t{...}"), or NULL; *ret_end: its newline (or the end). */
-static const char *find_line(const char *buf, size_t len, const char *name, const char **ret_end)
+/* Compare name with the key (klen bytes) as strcmp would. */
+static int cmp_key(const char *name, size_t nlen, const char *key, size_t klen)
 {
-    _cleanup_free_ char *needle = logto_asprintf("\n%s\t", name);
-    const char *p, *end;
+    int c = memcmp(name, key, nlen < klen ? nlen : klen);
+    return c ? c : nlen < klen ? -1 : nlen > klen ? 1 : 0;
+}
 
-    if (!needle)
-        return NULL;
-    p = memmem(buf, len, needle, strlen(needle));
-    if (!p)
-        return NULL;
-    p += strlen(needle);
-    end = memchr(p, '\n', len - (size_t)(p - buf));
-    *ret_end = end ? end : buf + len;
-    return p;
+/*
+ * The line of name ("name\t{...}") among the user lines [body, end), sorted by name: a binary
+ * search over byte offsets, each probe backing up to the start of its line. 0 and *ret, *ret_end
+ * (the JSON after the tab, its newline or end), -LOGTO_E_NOTFOUND, or -LOGTO_E_CORRUPT for a
+ * line without a key.
+ */
+static int find_line(const char *body, const char *end, const char *name, const char **ret,
+                     const char **ret_end)
+{
+    size_t nlen = strlen(name);
+    const char *lo = body, *hi = end;
+
+    while (lo < hi) {
+        const char *start = lo + (hi - lo) / 2, *stop, *tab;
+        int c;
+        while (start > lo && start[-1] != '\n')
+            start--;
+        stop = memchr(start, '\n', (size_t)(end - start));
+        if (!stop)
+            stop = end;
+        tab = memchr(start, '\t', (size_t)(stop - start));
+        if (!tab)
+            return -LOGTO_E_CORRUPT;
+        c = cmp_key(name, nlen, start, (size_t)(tab - start));
+        if (c == 0) {
+            *ret = tab + 1;
+            *ret_end = stop;
+            return 0;
+        }
+        if (c < 0)
+            hi = start;
+        else
+            lo = stop < end ? stop + 1 : end;
+    }
+    return -LOGTO_E_NOTFOUND;
 }
 
 static int identity_from_line(const char *name, const char *line, size_t len, const char *path,
-                              struct logto_identity **ret, char **ret_username,
+                              struct logto_identity **ret, struct logto_relay_login *ret_login,
                               struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
     _cleanup_(logto_identity_freep) struct logto_identity *id = calloc(1, sizeof(*id));
-    const char *sub = NULL, *username = NULL;
+    const char *sub = NULL, *username = NULL, *email = NULL;
     int64_t uid = 0;
     int r =
         logto_json_parse_object(line, len, USER_LINE_MAX, LINE_DEPTH, "a user's claims", &doc, err);
@@ -227,6 +299,8 @@ static int identity_from_line(const char *name, const char *line, size_t len, co
         r = logto_json_get_string(doc, "sub", LOGTO_JSON_REQUIRED | LOGTO_JSON_NONEMPTY, &sub, err);
     if (r >= 0)
         r = logto_json_get_string(doc, "username", 0, &username, err);
+    if (r >= 0)
+        r = logto_json_get_string(doc, "login_email", 0, &email, err);
     if (r >= 0)
         r = logto_json_get_int(doc, "uid", LOGTO_JSON_REQUIRED, 1, UINT32_MAX - 1, &uid, err);
     if (r >= 0)
@@ -250,9 +324,10 @@ static int identity_from_line(const char *name, const char *line, size_t len, co
     id->sub = strdup(sub);
     if (!id->name || !id->sub)
         return LOGTO_OOM(err);
-    if (ret_username) {
-        *ret_username = username ? strdup(username) : NULL;
-        if (username && !*ret_username)
+    if (ret_login && ((username && username[0]) || (email && email[0]))) {
+        ret_login->type = username && username[0] ? "username" : "email";
+        ret_login->value = strdup(username && username[0] ? username : email);
+        if (!ret_login->value)
             return LOGTO_OOM(err);
     }
     *ret = TAKE_PTR(id);
@@ -261,23 +336,22 @@ static int identity_from_line(const char *name, const char *line, size_t len, co
 
 int logto_relay_claims_find(const struct logto_ctx *ctx, const char *name,
                             struct logto_identity **ret, struct logto_relay_stamp *ret_stamp,
-                            char **ret_username, struct logto_error *err)
+                            struct logto_relay_login *ret_login, struct logto_error *err)
 {
-    _cleanup_free_ char *buf = NULL;
+    _cleanup_(claims_unmap) struct claims_map map = { 0 };
     _cleanup_free_ char *path = logto_state_path(ctx, LOGTO_RELAY_CLAIMS);
     struct logto_relay_stamp s;
-    const char *line, *end = NULL;
+    const char *body = NULL, *line = NULL, *end = NULL;
     int64_t now = logto_now(ctx);
-    size_t len = 0;
     int r;
 
     if (!path)
         return LOGTO_OOM(err);
     if (!logto_name_valid(name))
         return logto_error_set(err, LOGTO_E_NOTFOUND, "not a valid user name");
-    r = read_file(ctx, path, &buf, &len, err);
+    r = map_file(ctx, path, &map, err);
     if (r >= 0)
-        r = parse_stamp(buf, path, &s, err);
+        r = parse_stamp(map.base, map.len, path, &s, &body, err);
     if (r < 0)
         return r;
     *ret_stamp = s;
@@ -293,8 +367,10 @@ int logto_relay_claims_find(const struct logto_ctx *ctx, const char *name,
                                "s ago): the publisher has not published since, or this host has "
                                "not synced (logtoctl status)",
                                now - s.not_after, s.serial, now - s.generated_at);
-    line = find_line(buf, len, name, &end);
-    if (!line)
+    r = find_line(body, map.base + map.len, name, &line, &end);
+    if (r == -LOGTO_E_NOTFOUND)
         return logto_error_set(err, LOGTO_E_NOTFOUND, "%s is not in the relay directory", name);
-    return identity_from_line(name, line, (size_t)(end - line), path, ret, ret_username, err);
+    if (r < 0)
+        return logto_error_set(err, LOGTO_E_CORRUPT, "%s: a line without a name", path);
+    return identity_from_line(name, line, (size_t)(end - line), path, ret, ret_login, err);
 }

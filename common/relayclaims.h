@@ -9,18 +9,19 @@
  * replaced atomically, read through the checked-file layer):
  *
  *   # logto-relay-claims v1 {"generated_at":S,"not_after":S,"serial":N,"sha256":"<hex>"}
- *   <name>\t{"orgs":[...],"org_roles":[...],"roles":[...],"sub":"...","suspended":B,"uid":N,
- *            "username":"..."}
+ *   <name>\t{"login_email":"...","orgs":[...],"org_roles":[...],"roles":[...],"sub":"...",
+ *            "suspended":B,"uid":N,"username":"..."}
  *   ...
  *
  * one line per user of this host's snapshot (suspended users included, refused and local
- * names never), stamped with the manifest it came from. A directory signed again (same object,
- * new serial) only restamps the file. The account phase (auth.c) looks one name up (one read,
- * one search, one line parsed) and decides from it only for the subject and UID that hold the
- * name in the snapshot, and only while the stamp is valid: its age is the manifest's
- * generation time, its limit the manifest's signed not_after (the publisher's [publish]
- * validity). Past it, or dated in the future beyond LOGTO_RELAY_CLAIMS_SKEW (a clock set
- * back), every such decision is refused, naming the dates. So a role removed or a user
+ * names never), sorted by name (byte-wise), stamped with the manifest it came from. A directory
+ * signed again (same object, new serial) only restamps the file. The account phase (auth.c)
+ * looks one name up (a binary search over the mapped file: O(log n) lines touched, one parsed)
+ * and decides from it only for the subject and UID that hold the name in the snapshot, and
+ * only while the stamp is valid: its age is the manifest's generation time, its limit the
+ * manifest's signed not_after (the publisher's [publish] validity). Past it, or dated in the
+ * future beyond LOGTO_RELAY_CLAIMS_SKEW (a clock set back), every such decision is refused,
+ * naming the dates. So a role removed or a user
  * suspended at the IdP reaches a relay host after the next publish and the host's next sync;
  * a publisher or a relay that stopped is noticed at not_after at the latest.
  */
@@ -56,13 +57,21 @@ int logto_relay_claims_write(const struct logto_ctx *ctx, const struct logto_rel
 int logto_relay_claims_restamp(const struct logto_ctx *ctx, const struct logto_relay_stamp *stamp,
                                struct logto_error *err);
 
+/* The Experience API identifier Logto stores for a user: type "username" (static) or "email",
+ * value owned (free it). */
+struct logto_relay_login {
+    const char *type;
+    char *value;
+};
+
 /*
  * The directory's claims of name as an identity (sub, name, uid, roles, orgs, org_roles,
- * suspended), *ret_stamp their stamp, *ret_username Logto's username (optional out, may be
- * NULL). -LOGTO_E_NOTFOUND: no file (not a relay host yet) or no such name;
- * -LOGTO_E_EXPIRED: the stamp is past not_after or dated in the future (the message says
- * which); -LOGTO_E_CORRUPT: a malformed file.
+ * suspended), *ret_stamp their stamp, *ret_login (optional, zeroed by the caller) Logto's
+ * username or, for a user without one, the e-mail (left empty when the directory has neither).
+ * -LOGTO_E_NOTFOUND: no file (not a relay host yet) or no such name; -LOGTO_E_EXPIRED: the stamp is
+ * past not_after or dated in the future (the message says which); -LOGTO_E_CORRUPT: a malformed
+ * file.
  */
 int logto_relay_claims_find(const struct logto_ctx *ctx, const char *name,
                             struct logto_identity **ret, struct logto_relay_stamp *ret_stamp,
-                            char **ret_username, struct logto_error *err);
+                            struct logto_relay_login *ret_login, struct logto_error *err);

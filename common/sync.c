@@ -1776,6 +1776,8 @@ static int map_users(const struct logto_ctx *ctx, const struct logto_mgmt_direct
             };
         users[i].sub = mu->id;
         users[i].username = json_is_string(uname) ? json_string_value(uname) : NULL;
+        if (!users[i].username || !users[i].username[0])
+            users[i].login_email = json_string_value(json_object_get(mu->user, "primaryEmail"));
         users[i].created_at = json_integer_value(json_object_get(mu->user, "createdAt"));
         r = logto_identity_from_mgmt(ctx, mu->user, (const char *const *)mu->roles, orgs,
                                      mu->n_orgs, &users[i].id, &e);

@@ -253,6 +253,9 @@ struct logto_sync_user {
     struct logto_identity *id; /* NULL: the user did not map (why in reason) */
     const char *sub;           /* Logto user ID */
     const char *username;      /* Logto's username, may be NULL */
+    const char *login_email;   /* Logto's primary e-mail of a user without a username (the
+                                  Experience API identifier then, logto-real-1.42.md D6), else
+                                  NULL */
     const char *reason;        /* id == NULL: why */
     int64_t created_at;        /* Logto's createdAt (ms); 0 when unknown (counts as newest) */
 };

@@ -44,14 +44,19 @@ require_org_roles = qmmg1gvtd5ib:admin
 allow_users = carol
 [service logto-pw]
 flow = password
-require_roles = admin"
+require_roles = admin
+[service logto-pw-frank]
+flow = password
+allow_users = frank"
 grep -q '^\[sync\]' "$HCFG" && fail "the relay host's configuration has a [sync] section"
 PAM_DIR=$H
 mod="$LOGTO_PAM_MODULE config=$HCFG"
 for s in logto-admin logto-dev logto-acme logto-globex-admin logto-carol; do
     pam_service "$H/pam.d" "$s" "account required $mod"
 done
-pam_service "$H/pam.d" logto-pw "auth required $mod" "account required $mod"
+for s in logto-pw logto-pw-frank; do
+    pam_service "$H/pam.d" "$s" "auth required $mod" "account required $mod"
+done
 hctl() { wrap "$LOGTOCTL" --config "$HCFG" "$@"; }
 hsync() { out=$(hctl sync 2>&1) || fail "relay sync: $out"; }
 CLAIMS=$H/state/relay.claims
@@ -111,7 +116,12 @@ assert_logged "$F" "^account-ok user=grace_hopper service=logto-admin decided=re
 edit_rec 'r["refresh_failed_at"] = int(time.time()); r["refresh_error"] = "denied"'
 pam_try logto-admin grace_hopper acct_mgmt
 pam_expect PAM_ACCT_EXPIRED "grace_hopper after a refused refresh, whatever the directory says"
-echo "ok password sign-in with the directory's username; records the IdP cannot refresh"
+# frank has no username at Logto (named by his e-mail): the directory gives his e-mail as the
+# identifier, never the Linux name.
+grep -q "$(printf '^frank\t.*"login_email":"frank@example.com"')" "$CLAIMS" || fail "frank's claims have no login_email"
+pam_try logto-pw-frank frank "authenticate acct_mgmt" frank-pass-1
+pam_expect_ok "frank's first password sign-in on the relay host (his e-mail as the identifier)"
+echo "ok password sign-in with the directory's username, or e-mail without one; records the IdP cannot refresh"
 
 # ---- revocation reaches the host after publish + sync, not before
 idp_ctl PATCH /users/alice '{"roles":[]}' >/dev/null || fail "cannot remove alice's roles"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -15,6 +16,7 @@
 #include "identity.h"
 #include "memory.h"
 #include "owners.h"
+#include "relayclaims.h"
 #include "sync.h"
 #include "util.h"
 
@@ -1112,7 +1114,117 @@ static void test_ssh_keys_cache(void)
     logto_identity_free(id);
 }
 
+/* relay.claims (relayclaims.h): written sorted by name whatever the order of the users, every
+ * kept user found by the binary search and nobody else (names before the first, after the last,
+ * between two, a prefix, a user not kept); the identifier: the username, else the e-mail. */
+static void test_relay_claims(void)
+{
+    static const char *names[] = { "mallory", "alice", "zed", "bob", "carol_x", "carol", "dave" };
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    struct logto_sync_user users[N] = { 0 };
+    bool keep[N];
+    char subs[N][16];
+    struct logto_relay_stamp stamp = { .serial = 7, .not_after = 0 }, got;
+    struct logto_error e = { 0 };
+    char path[512], head[256];
+    FILE *f;
+
+    setup();
+    stamp.generated_at = (int64_t)time(NULL);
+    stamp.not_after = stamp.generated_at + 3600;
+    memset(stamp.sha256, 'a', 64);
+    for (size_t i = 0; i < N; i++) {
+        struct logto_identity *id = calloc(1, sizeof(*id));
+        CHECK(id != NULL);
+        if (!id)
+            return;
+        snprintf(subs[i], sizeof(subs[i]), "sub%zu", i);
+        id->name = strdup(names[i]);
+        id->sub = strdup(subs[i]);
+        id->uid = id->gid = (uint32_t)(50000 + i);
+        users[i] = (struct logto_sync_user){ .id = id, .sub = subs[i] };
+        keep[i] = strcmp(names[i], "mallory") != 0;
+    }
+    users[1].username = "Alice";              /* alice: the stored username */
+    users[3].login_email = "bob@example.com"; /* bob: no username */
+    CHECK_INT(logto_relay_claims_write(&ctx, &stamp, users, N, keep, &e), 0);
+
+    for (size_t i = 0; i < N; i++) {
+        struct logto_identity *id = NULL;
+        struct logto_relay_login login = { 0 };
+        int r = logto_relay_claims_find(&ctx, names[i], &id, &got, &login, &e);
+        CHECK_INT(r, keep[i] ? 0 : -LOGTO_E_NOTFOUND);
+        if (r == 0) {
+            CHECK_STR(id->sub, subs[i]);
+            CHECK_INT(id->uid, 50000 + i);
+            CHECK_INT(got.serial, 7);
+        }
+        if (i == 1)
+            CHECK(login.value && strcmp(login.type, "username") == 0 &&
+                  strcmp(login.value, "Alice") == 0);
+        else if (i == 3)
+            CHECK(login.value && strcmp(login.type, "email") == 0 &&
+                  strcmp(login.value, "bob@example.com") == 0);
+        else
+            CHECK(login.value == NULL);
+        free(login.value);
+        logto_identity_free(id);
+    }
+    {
+        static const char *absent[] = { "aaron", "zzz", "caro", "carol_", "carolx", "d", "e" };
+        for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+            struct logto_identity *id = NULL;
+            CHECK_INT(logto_relay_claims_find(&ctx, absent[i], &id, &got, NULL, &e),
+                      -LOGTO_E_NOTFOUND);
+            CHECK(id == NULL);
+        }
+    }
+    /* A restamp keeps the users; a damaged file is refused, never read past its end. */
+    stamp.serial = 8;
+    CHECK_INT(logto_relay_claims_restamp(&ctx, &stamp, &e), 0);
+    {
+        struct logto_identity *id = NULL;
+        CHECK_INT(logto_relay_claims_find(&ctx, "zed", &id, &got, NULL, &e), 0);
+        CHECK_INT(got.serial, 8);
+        logto_identity_free(id);
+    }
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, LOGTO_RELAY_CLAIMS);
+    snprintf(head, sizeof(head),
+             "# logto-relay-claims v1 {\"generated_at\":%lld,\"not_after\":%lld,\"serial\":9,"
+             "\"sha256\":\"%s\"}\n",
+             (long long)stamp.generated_at, (long long)stamp.not_after, stamp.sha256);
+    {
+        /* Damaged stamps; then a valid stamp over damaged user lines: a line without a name,
+         * an entry that is not JSON, an entry without its fields. */
+        const char *damaged[][2] = { { "", "" },
+                                     { "# logto-relay-claims v1 ", "" },
+                                     { "# logto-relay-claims v1 {", "" },
+                                     { "# logto-relay-claims v1 {}\n", "alice\t{}\n" },
+                                     { head, "alice{}\n" },
+                                     { head, "alice\tnot json\n" },
+                                     { head, "alice\t{\"sub\":1}" } };
+        for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+            struct logto_identity *id = NULL;
+            unlink(path);
+            f = fopen(path, "w");
+            CHECK(f != NULL);
+            if (!f)
+                return;
+            fprintf(f, "%s%s", damaged[i][0], damaged[i][1]);
+            fclose(f);
+            chmod(path, 0600);
+            CHECK_INT(logto_relay_claims_find(&ctx, "alice", &id, &got, NULL, &e),
+                      -LOGTO_E_CORRUPT);
+            CHECK(id == NULL);
+        }
+    }
+    for (size_t i = 0; i < N; i++)
+        logto_identity_free(users[i].id);
+    unlink(path);
+}
+
 TEST_MAIN(TEST(test_merge_groups), TEST(test_collisions), TEST(test_name_owners),
           TEST(test_blocked_file), TEST(test_resolve_uids), TEST(test_local),
           TEST(test_group_clashes), TEST(test_chosen_ids), TEST(test_allocation_failures),
-          TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check), TEST(test_ssh_keys_cache))
+          TEST(test_unmapped), TEST(test_diff), TEST(test_ssh_key_check), TEST(test_ssh_keys_cache),
+          TEST(test_relay_claims))
