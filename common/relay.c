@@ -22,6 +22,8 @@
 #include "http.h"
 #include "identity.h"
 #include "json.h"
+#include "localdb.h"
+#include "localset.h"
 #include "log.h"
 #include "memory.h"
 #include "owners.h"
@@ -987,20 +989,73 @@ int logto_relay_publish(const struct logto_ctx *ctx, const char *dir,
 struct relay_state {
     struct logto_relay_installed installed;
     char json_sha256[65]; /* of the local copy's JSON ("": no usable copy) */
+    char host_sha256[65]; /* of this host's inputs when it was installed (host_inputs_sha256) */
     char *etag;
 };
+
+static int digest_file(EVP_MD_CTX *md, const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    char buf[8192];
+    ssize_t n;
+
+    if (EVP_DigestUpdate(md, path, strlen(path) + 1) != 1)
+        return -1;
+    if (fd < 0)
+        return errno == ENOENT && EVP_DigestUpdate(md, "", 1) == 1 ? 0 : -1;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+            return -1;
+    return n == 0 && EVP_DigestUpdate(md, "\n", 1) == 1 ? 0 : -1; /* "" (missing) != "\n" */
+}
+
+/*
+ * The SHA-256 of what this host's build of a directory depends on besides the directory: this
+ * version, the configuration files, the local account files, the login shells and
+ * base-passwd's reserved names. A relay sync that has nothing new from the relay still
+ * rebuilds from its local copy when it changed, so a service added to logto.conf or a local
+ * account added since takes effect at the next sync, as on a direct-sync host. "" when a file
+ * could not be read (which counts as a change).
+ */
+static void host_inputs_sha256(const struct logto_ctx *ctx, char out[65])
+{
+    const char *base = ctx->base_passwd_dir ? ctx->base_passwd_dir : LOGTO_BASE_PASSWD_DIR;
+    _cleanup_free_ char *passwd_master = logto_asprintf("%s/passwd.master", base);
+    _cleanup_free_ char *group_master = logto_asprintf("%s/group.master", base);
+    const char *files[] = { ctx->passwd_path ? ctx->passwd_path : LOGTO_PASSWD_PATH,
+                            ctx->group_path ? ctx->group_path : LOGTO_GROUP_PATH,
+                            ctx->shells_path ? ctx->shells_path : LOGTO_SHELLS_PATH, passwd_master,
+                            group_master };
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char d[32];
+    unsigned int dlen = 0;
+    bool ok = md && passwd_master && group_master &&
+              EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, PACKAGE_VERSION, sizeof(PACKAGE_VERSION)) == 1;
+
+    for (char **s = ctx->cfg->sources; ok && s && *s; s++)
+        ok = digest_file(md, *s) == 0;
+    for (size_t i = 0; ok && i < ELEMENTSOF(files); i++)
+        ok = digest_file(md, files[i]) == 0;
+    ok = ok && EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == sizeof(d);
+    EVP_MD_CTX_free(md);
+    out[0] = '\0';
+    for (size_t i = 0; ok && i < sizeof(d); i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
 
 static int state_read(const struct logto_ctx *ctx, struct relay_state *st, struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = NULL;
     _cleanup_free_ char *path = NULL;
     struct logto_relay_installed *in = &st->installed;
-    const char *sha = NULL, *etag = NULL, *json_sha = NULL;
+    const char *sha = NULL, *etag = NULL, *json_sha = NULL, *host_sha = NULL;
     int r = logto_state_doc_read(ctx, LOGTO_RELAY_STATE, 4096, 2, STATE_VERSION, &doc, &path, err);
 
     if (r < 0)
         return r;
-    /* generated_at, not_after and json_sha256: absent in files of older versions. */
+    /* generated_at, not_after, json_sha256 and host_sha256: absent in files of older
+     * versions. */
     if ((r = logto_json_get_int(doc, "serial", LOGTO_JSON_REQUIRED, 0, INT64_MAX, &in->serial,
                                 err)) < 0 ||
         (r = logto_json_get_int(doc, "generated_at", 0, 0, INT64_MAX, &in->generated_at, err)) <
@@ -1008,12 +1063,15 @@ static int state_read(const struct logto_ctx *ctx, struct relay_state *st, struc
         (r = logto_json_get_int(doc, "not_after", 0, 0, INT64_MAX, &in->not_after, err)) < 0 ||
         (r = logto_json_get_string(doc, "sha256", LOGTO_JSON_REQUIRED, &sha, err)) < 0 ||
         (r = logto_json_get_string(doc, "etag", 0, &etag, err)) < 0 ||
-        (r = logto_json_get_string(doc, "json_sha256", 0, &json_sha, err)) < 0 || !is_hex64(sha) ||
-        (json_sha && !is_hex64(json_sha)))
+        (r = logto_json_get_string(doc, "json_sha256", 0, &json_sha, err)) < 0 ||
+        (r = logto_json_get_string(doc, "host_sha256", 0, &host_sha, err)) < 0 || !is_hex64(sha) ||
+        (json_sha && !is_hex64(json_sha)) || (host_sha && !is_hex64(host_sha)))
         return logto_state_doc_malformed(path, r < 0 ? r : -LOGTO_E_PROTOCOL, err);
     memcpy(in->sha256, sha, 65);
     if (json_sha)
         memcpy(st->json_sha256, json_sha, 65);
+    if (host_sha)
+        memcpy(st->host_sha256, host_sha, 65);
     st->etag = etag ? strdup(etag) : NULL;
     return etag && !st->etag ? LOGTO_OOM(err) : 0;
 }
@@ -1034,10 +1092,11 @@ static int state_write(const struct logto_ctx *ctx, const struct relay_state *st
                        struct logto_error *err)
 {
     _cleanup_json_ json_t *doc = json_pack(
-        "{s:i,s:I,s:I,s:I,s:s,s:s?,s:s?}", "version", STATE_VERSION, "serial",
+        "{s:i,s:I,s:I,s:I,s:s,s:s?,s:s?,s:s?}", "version", STATE_VERSION, "serial",
         (json_int_t)st->installed.serial, "generated_at", (json_int_t)st->installed.generated_at,
         "not_after", (json_int_t)st->installed.not_after, "sha256", st->installed.sha256, "etag",
-        st->etag, "json_sha256", st->json_sha256[0] ? st->json_sha256 : NULL);
+        st->etag, "json_sha256", st->json_sha256[0] ? st->json_sha256 : NULL, "host_sha256",
+        st->host_sha256[0] ? st->host_sha256 : NULL);
     return doc ? logto_state_doc_write(ctx, LOGTO_RELAY_STATE, doc, err) : LOGTO_OOM(err);
 }
 
@@ -1270,7 +1329,8 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     struct relay_state st = { 0 };
     struct logto_relay_stamp stamp;
     struct logto_relay_manifest m;
-    char sha[65];
+    char sha[65], host[65];
+    bool host_changed;
     int64_t t0 = logto_monotonic_ms();
     size_t blen, json_len = 0;
     int r;
@@ -1317,14 +1377,16 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     r = state_read(ctx, &st, err);
     if (r < 0 && r != -LOGTO_E_NOTFOUND)
         return r;
+    host_inputs_sha256(ctx, host);
+    host_changed = !host[0] || strcmp(host, st.host_sha256) != 0;
     r = logto_http_new(ctx, 0, &http, err);
     if (r < 0)
         goto out;
 
     /* 1. The manifest, conditionally: the ETag only counts while the snapshot and the claims
-     * (relayclaims.h) are there. */
+     * (relayclaims.h) are there and this host's inputs are those they were built from. */
     r = fetch(http, base, LOGTO_RELAY_MANIFEST,
-              etag_ok(st.etag) && access(report->path, F_OK) == 0 && claims_path &&
+              etag_ok(st.etag) && !host_changed && access(report->path, F_OK) == 0 && claims_path &&
                       access(claims_path, F_OK) == 0
                   ? st.etag
                   : NULL,
@@ -1380,7 +1442,8 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                                         .not_after = m.not_after };
     memcpy(stamp.sha256, m.sha256, sizeof(stamp.sha256));
     report->via = "re-signed";
-    if (strcmp(m.sha256, st.installed.sha256) == 0 && access(report->path, F_OK) == 0) {
+    if (strcmp(m.sha256, st.installed.sha256) == 0 && access(report->path, F_OK) == 0 &&
+        !host_changed) {
         /* The installed directory, signed again: only the serial and the claims' stamp move
          * (claims of another object, or none, are rebuilt from the object). */
         if (opts->dry_run)
@@ -1390,13 +1453,27 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
             goto remember;
         if (r != -LOGTO_E_NOTFOUND)
             goto refused;
+    } else if (strcmp(m.sha256, st.installed.sha256) == 0 && st.json_sha256[0]) {
+        /* This host's configuration or local accounts changed: the installed directory again,
+         * from the local copy (the object when that is unusable), through this host's build. */
+        struct logto_error e = { 0 };
+        r = local_copy_read(statefd, ctx, st.json_sha256, &json, &json_len, &e);
+        if (r == -LOGTO_E_NOMEM) {
+            r = LOGTO_OOM(err);
+            goto refused;
+        }
+        if (r >= 0)
+            report->via = "rebuilt";
+        else
+            logto_log(&ctx->log, LOG_NOTICE, "relay-local-copy-unusable reason=\"%s\"", e.message);
     }
-    report->via = "object";
+    if (!json)
+        report->via = "object";
 
     /* 2. The delta from the installed directory, if the manifest has one; else, or when it does
      * not give exactly the signed directory, the object, no larger than announced, with that
      * hash. */
-    if (m.has_delta && st.json_sha256[0] && strcmp(m.delta_from, st.json_sha256) == 0) {
+    if (!json && m.has_delta && st.json_sha256[0] && strcmp(m.delta_from, st.json_sha256) == 0) {
         r = via_delta(ctx, http, base, statefd, &st, &m, &json, &json_len, report, err);
         if (r < 0)
             goto refused;
@@ -1426,8 +1503,10 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
         goto refused;
     if (opts->dry_run)
         goto done;
-    keep_local_copy(ctx, statefd, json, json_len, strcmp(report->via, "delta") == 0 ? NULL : &resp,
-                    &st);
+    if (strcmp(report->via, "rebuilt") != 0) /* else the local copy is already this one */
+        keep_local_copy(ctx, statefd, json, json_len,
+                        strcmp(report->via, "delta") == 0 ? NULL : &resp, &st);
+    memcpy(st.host_sha256, host, sizeof(st.host_sha256));
 remember:
     free(st.etag);
     st.etag = TAKE_PTR(etag);

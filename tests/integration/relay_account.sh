@@ -233,4 +233,25 @@ assert_eq "$out" "" "keys of the local erin"
 grep -q "$(printf '^erin\t')" "$CLAIMS" || fail "erin has no claims on h"
 echo "ok a directory entry named like a local account is not served (snapshot, claims, keys)"
 
+# ---- l's own inputs change while the relay has nothing new: the next sync rebuilds from the
+# local copy (no object fetched), as a direct-sync host would. A service added to logto.conf
+# admits grace_hopper (Globex); then alice becomes a local account of l.
+lsync() { # EXPECTED-VIA
+    # shellcheck disable=SC2086
+    out=$(in_l ${LOGTO_TEST_WRAPPER:-} "$LOGTOCTL" --config "$L/logto.conf" --json sync 2>"$T/lsync.err") || fail "sync on l: $out $(cat "$T/lsync.err")"
+    assert_eq "$(printf '%s' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["relay_via"])')" "$1" "l's sync"
+}
+lsync unchanged
+grep -q "$(printf '^grace_hopper\t')" "$L/state/relay.claims" && fail "grace_hopper has claims on l before her service"
+printf '[service logto-globex]\nrequire_orgs = qmmg1gvtd5ib\n' >>"$L/logto.conf"
+lsync rebuilt
+grep -q "$(printf '^grace_hopper\t')" "$L/state/relay.claims" || fail "grace_hopper has no claims on l after her service was added"
+assert_contains "$(wrap "$top_builddir/tests/lib/mksnapshot" --dump "$L/state/directory.snapshot")" "user:grace_hopper:" "l's snapshot after a service was added"
+echo "alice:x:4243:4243:local alice:/home/alice:/bin/sh" >>"$L/passwd"
+lsync rebuilt
+grep -q "$(printf '^alice\t')" "$L/state/relay.claims" && fail "alice, now a local account of l, still has claims there"
+assert_not_contains "$(wrap "$top_builddir/tests/lib/mksnapshot" --dump "$L/state/directory.snapshot")" "user:alice:" "l's snapshot after alice became local"
+lsync unchanged
+echo "ok a relay host applies its own configuration and local accounts at the next sync, with nothing new from the relay"
+
 pam_test_done "$H" m2m-secret
