@@ -11,8 +11,7 @@
 #include "memory.h"
 #include "util.h"
 
-/* Deepest nesting of [ and { outside strings; stops counting once over limit. */
-static unsigned json_depth(const char *buf, size_t len, unsigned limit)
+unsigned logto_json_depth(const char *buf, size_t len, unsigned limit)
 {
     unsigned depth = 0, max = 0;
     bool in_string = false, escaped = false;
@@ -49,7 +48,7 @@ int logto_json_parse_object(const char *buf, size_t len, size_t max_size, unsign
     if (len > max_size)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is too large (%zu bytes, limit %zu)",
                                what, len, max_size);
-    if (json_depth(buf, len, max_depth) > max_depth)
+    if (logto_json_depth(buf, len, max_depth) > max_depth)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s is nested deeper than %u levels", what,
                                max_depth);
     json = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -18,6 +18,10 @@
 /* Nesting deeper than this is refused before jansson builds anything. */
 #define LOGTO_JSON_MAX_DEPTH 32
 
+/* Deepest nesting of [ and { outside strings in buf (len bytes, need not be NUL-terminated);
+ * stops counting once over limit, so a refusal costs no more than limit levels of scanning. */
+unsigned logto_json_depth(const char *buf, size_t len, unsigned limit);
+
 /*
  * Parse buf (len bytes, need not be NUL-terminated) as one JSON object. Refused: more than
  * max_size bytes, nesting deeper than max_depth, duplicate keys, NUL characters in strings,

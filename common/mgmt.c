@@ -223,32 +223,6 @@ static int answer_error(const struct logto_http_response *resp, const char *what
 
 /* ------------------------------------------------------------------ JSON arrays */
 
-static unsigned json_depth(const char *buf, size_t len, unsigned limit)
-{
-    unsigned depth = 0, max = 0;
-    bool in_string = false, escaped = false;
-
-    for (size_t i = 0; i < len && max <= limit; i++) {
-        char c = buf[i];
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max)
-                max = depth;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return max;
-}
-
 /* The response body as a JSON array (json.h parses objects only), with the same limits. */
 static int parse_array(const struct logto_http_response *resp, const char *what, json_t **ret,
                        struct logto_error *err)
@@ -258,7 +232,7 @@ static int parse_array(const struct logto_http_response *resp, const char *what,
 
     if (!resp->body || resp->body_len == 0)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s: the answer is empty", what);
-    if (json_depth(resp->body, resp->body_len, LOGTO_JSON_MAX_DEPTH) > LOGTO_JSON_MAX_DEPTH)
+    if (logto_json_depth(resp->body, resp->body_len, LOGTO_JSON_MAX_DEPTH) > LOGTO_JSON_MAX_DEPTH)
         return logto_error_set(err, LOGTO_E_PROTOCOL, "%s: the answer is nested too deeply", what);
     json = json_loadb(resp->body, resp->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json)
