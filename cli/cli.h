@@ -65,9 +65,13 @@ int cli_helper_token(struct cli *cli, const struct cli_token_request *req);
  * (LOG_AUTHPRIV, ident logtoctl); stderr shows warnings and errors (everything with --debug).
  * cmd_login.c */
 void cli_audit_log(struct cli *cli);
-/* Print doc (taken) indented with sorted keys and a newline; 0, or -1 on failure. cmd_login.c */
+/* Print doc (taken) indented with sorted keys and a newline; 0, or -1 on failure. output.c */
 struct json_t;
 int cli_print_json(struct json_t *doc);
+/* For --json documents: s as a JSON string, or null when s is NULL; v (a NULL-terminated strv, or
+ * NULL for none) as an array of strings. NULL when out of memory. output.c */
+struct json_t *cli_json_string_or_null(const char *s);
+struct json_t *cli_json_strv(char *const *v);
 /* Remove user name from the directory snapshot (only the entry with this sub, when sub is not
  * NULL) under the sign-ins' update lock, and their SSH key cache. *ret_changed: the snapshot was
  * rewritten. cmd_cache.c */

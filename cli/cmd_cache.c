@@ -633,11 +633,10 @@ int cli_cmd_cache(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         json_t *items = json_array();
         for (size_t i = 0; items && i < rep.n; i++)
-            json_array_append_new(
-                items,
-                json_pack("{s:s, s:s, s:s, s:o}", "what", rep.items[i].what, "path",
-                          rep.items[i].path, "result", rep.items[i].result, "message",
-                          rep.items[i].message ? json_string(rep.items[i].message) : json_null()));
+            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:o}", "what",
+                                                   rep.items[i].what, "path", rep.items[i].path,
+                                                   "result", rep.items[i].result, "message",
+                                                   cli_json_string_or_null(rep.items[i].message)));
         if (cli_print_json(json_pack("{s:b, s:o}", "ok", !rep.failed, "cleared",
                                      items ? items : json_null())) < 0)
             status = CLI_FAIL;

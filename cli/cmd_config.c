@@ -44,14 +44,6 @@ static int print_json(json_t *doc)
     return r < 0 ? CLI_FAIL : CLI_OK;
 }
 
-static json_t *strv_to_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 /*
  * logto.conf holds no secret (secrets live in root-only *_secret_file files), so it is meant to
  * be readable by everyone: a file others cannot read is no error, but programs that run without
@@ -107,8 +99,7 @@ static json_t *services_json(const struct logto_authz_host *host)
         const struct logto_service *svc = host->services[i];
         json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:i}", "name", svc->name, "admits",
                                            admits_text(svc), "file",
-                                           svc->file ? json_string(svc->file) : json_null(), "line",
-                                           svc->line));
+                                           cli_json_string_or_null(svc->file), "line", svc->line));
     }
     return a;
 }
@@ -175,8 +166,8 @@ static int check_json(const struct logto_config *cfg, char *const *errors, char 
     if (cfg && logto_authz_host_new(cfg, &host, NULL) < 0)
         return CLI_FAIL;
     doc = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", cfg != NULL && status == CLI_OK,
-                    "files", strv_to_json(cfg ? cfg->sources : NULL), "errors",
-                    strv_to_json(errors), "notices", strv_to_json(notices), "services",
+                    "files", cli_json_strv(cfg ? cfg->sources : NULL), "errors",
+                    cli_json_strv(errors), "notices", cli_json_strv(notices), "services",
                     host ? services_json(host) : json_array(), "online",
                     online ? online : json_null());
     if (!doc)

@@ -67,37 +67,12 @@ void cli_audit_log(struct cli *cli)
 
 /* ---------------------------------------------------------------- JSON */
 
-static json_t *jstr(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *jstrv(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 static json_t *jerror(int r, const struct logto_error *err)
 {
     if (r >= 0)
         return json_null();
     return json_pack("{s:s, s:s}", "code", logto_errc_name(logto_errc_from(r)), "message",
                      err && err->message[0] ? err->message : logto_errc_name(logto_errc_from(r)));
-}
-
-int cli_print_json(json_t *doc)
-{
-    int r;
-
-    if (!doc)
-        return -1;
-    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-    json_decref(doc);
-    putchar('\n');
-    return r < 0 || fflush(stdout) != 0 ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- the terminal as a UI */
@@ -275,24 +250,29 @@ static json_t *identity_json(const struct logto_identity *id, const struct logto
 
     for (size_t i = 0; orgs && id->orgs && id->orgs[i]; i++)
         json_array_append_new(orgs, json_pack("{s:s, s:o}", "id", id->orgs[i], "name",
-                                              jstr(org_name(id, id->orgs[i]))));
+                                              cli_json_string_or_null(org_name(id, id->orgs[i]))));
     for (size_t i = 0; gs && i < n_groups; i++)
-        json_array_append_new(
-            gs, json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", groups[i].name, "gid",
-                          (json_int_t)groups[i].gid, "kind", logto_group_kind_name(groups[i].kind),
-                          "source", jstr(groups[i].source), "primary", groups[i].gid == id->gid));
-    doc = json_pack(
-        "{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name", id->name,
-        "sub", id->sub, "uid", (json_int_t)id->uid, "gid", (json_int_t)id->gid, "home", id->home,
-        "shell", id->shell, "gecos", id->gecos ? id->gecos : "", "suspended", id->suspended,
-        "roles", jstrv(id->roles), "organizations", orgs ? orgs : json_null(), "organization_roles",
-        jstrv(id->org_roles), "claim_groups", jstrv(id->groups), "groups", gs ? gs : json_null());
+        json_array_append_new(gs, json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", groups[i].name,
+                                            "gid", (json_int_t)groups[i].gid, "kind",
+                                            logto_group_kind_name(groups[i].kind), "source",
+                                            cli_json_string_or_null(groups[i].source), "primary",
+                                            groups[i].gid == id->gid));
+    doc =
+        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "name",
+                  id->name, "sub", id->sub, "uid", (json_int_t)id->uid, "gid", (json_int_t)id->gid,
+                  "home", id->home, "shell", id->shell, "gecos", id->gecos ? id->gecos : "",
+                  "suspended", id->suspended, "roles", cli_json_strv(id->roles), "organizations",
+                  orgs ? orgs : json_null(), "organization_roles", cli_json_strv(id->org_roles),
+                  "claim_groups", cli_json_strv(id->groups), "groups", gs ? gs : json_null());
     if (doc) {
         json_object_set_new(doc, "from",
-                            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "name", jstr(id->name_from),
-                                      "uid", jstr(id->uid_from), "gid", jstr(id->gid_from), "home",
-                                      jstr(id->home_from), "shell", jstr(id->shell_from), "gecos",
-                                      jstr(id->gecos_from)));
+                            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+                                      cli_json_string_or_null(id->name_from), "uid",
+                                      cli_json_string_or_null(id->uid_from), "gid",
+                                      cli_json_string_or_null(id->gid_from), "home",
+                                      cli_json_string_or_null(id->home_from), "shell",
+                                      cli_json_string_or_null(id->shell_from), "gecos",
+                                      cli_json_string_or_null(id->gecos_from)));
         json_object_set_new(doc, "origin", cli_origins_json(id));
     }
     return doc;
@@ -495,11 +475,13 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
     if (cli->json) {
         json_t *account = json_null();
         if (service)
-            account = json_pack("{s:s, s:b, s:o, s:o, s:b, s:o}", "service", service, "allowed",
-                                ar >= 0, "decided", jstr(acct ? acct->method : NULL), "reason",
-                                ar < 0 ? jstr(acct && acct->reason[0] ? acct->reason : aerr.message)
-                                       : json_null(),
-                                "offline", acct && acct->offline, "error", jerror(ar, &aerr));
+            account =
+                json_pack("{s:s, s:b, s:o, s:o, s:b, s:o}", "service", service, "allowed", ar >= 0,
+                          "decided", cli_json_string_or_null(acct ? acct->method : NULL), "reason",
+                          ar < 0 ? cli_json_string_or_null(acct && acct->reason[0] ? acct->reason
+                                                                                   : aerr.message)
+                                 : json_null(),
+                          "offline", acct && acct->offline, "error", jerror(ar, &aerr));
         if (cli_print_json(json_pack("{s:s, s:b, s:s, s:b, s:o, s:s, s:s, s:o, s:o}", "user", user,
                                      "ok", 1, "method", res->method, "offline", res->offline,
                                      "identity", identity_json(res->identity, groups, n_groups),
@@ -985,8 +967,9 @@ int cli_token_for(struct cli *cli, uid_t invoker, const struct cli_token_request
         json_t *doc =
             json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o}", "access_token", tokens.access_token,
                       "token_type", tokens.token_type ? tokens.token_type : "Bearer", "expires_in",
-                      (json_int_t)tokens.expires_in, "scope", jstr(tokens.scope), "user", user,
-                      "resource", jstr(resource), "organization_id", jstr(org));
+                      (json_int_t)tokens.expires_in, "scope", cli_json_string_or_null(tokens.scope),
+                      "user", user, "resource", cli_json_string_or_null(resource),
+                      "organization_id", cli_json_string_or_null(org));
         if (!doc)
             return cli_fail(cli, -LOGTO_E_NOMEM, NULL);
         text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);

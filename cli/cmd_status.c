@@ -74,11 +74,6 @@ static void warning(struct status *st, const char *fmt, ...)
     json_array_append_new(st->warnings, json_string(buf));
 }
 
-static json_t *jstr(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static json_t *jtime(int64_t t)
 {
     return t > 0 ? json_integer(t) : json_null();
@@ -283,7 +278,7 @@ static json_t *cache_file(const struct logto_ctx *ctx, int dirfd, const char *di
         json_array_foreach(keys, i, k)
         {
             const char *kid = json_string_value(json_object_get(k, "kid"));
-            json_array_append_new(kids, kid ? json_string(kid) : json_null());
+            json_array_append_new(kids, cli_json_string_or_null(kid));
         }
         json_object_set_new(out, "keys", json_integer((json_int_t)json_array_size(keys)));
         json_object_set_new(out, "kids", kids ? kids : json_null());
@@ -520,7 +515,8 @@ static json_t *record_json(const char *name, const struct logto_record *rec, int
                      rec->refresh_token != NULL, "refresh_token_at", jtime(rec->refresh_token_at),
                      "verifier", rec->verifier != NULL, "verifier_at", jtime(rec->verifier_at),
                      "suspended", rec->suspended, "refresh_failed_at",
-                     jtime(rec->refresh_failed_at), "refresh_error", jstr(rec->refresh_error));
+                     jtime(rec->refresh_failed_at), "refresh_error",
+                     cli_json_string_or_null(rec->refresh_error));
 }
 
 static json_t *tokens_part(const struct logto_ctx *ctx, struct status *st)

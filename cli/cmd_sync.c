@@ -243,19 +243,6 @@ static json_t *moves_json(const struct logto_sync_report *r)
     return a;
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *strv_json(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 static json_t *report_json(const struct logto_sync_report *r)
 {
     json_t *doc, *counts = json_object(), *changes = json_array(), *skipped = json_array(),
@@ -270,17 +257,19 @@ static json_t *report_json(const struct logto_sync_report *r)
         const struct logto_sync_change *c = &r->changes[i];
         json_array_append_new(changes, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "kind",
                                                  logto_sync_change_kind_name(c->kind), "name",
-                                                 str_or_null(c->name), "sub", str_or_null(c->sub),
-                                                 "group", str_or_null(c->group), "fields",
-                                                 c->fields ? strv_json(c->fields) : json_null(),
-                                                 "detail", str_or_null(c->detail)));
+                                                 cli_json_string_or_null(c->name), "sub",
+                                                 cli_json_string_or_null(c->sub), "group",
+                                                 cli_json_string_or_null(c->group), "fields",
+                                                 c->fields ? cli_json_strv(c->fields) : json_null(),
+                                                 "detail", cli_json_string_or_null(c->detail)));
     }
     for (size_t i = 0; i < r->n_skipped; i++) {
         const struct logto_sync_skip *s = &r->skipped[i];
-        json_array_append_new(skipped, json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
-                                                 logto_sync_skip_kind_name(s->kind), "sub", s->sub,
-                                                 "username", str_or_null(s->username), "name",
-                                                 str_or_null(s->name), "reason", s->reason));
+        json_array_append_new(skipped,
+                              json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
+                                        logto_sync_skip_kind_name(s->kind), "sub", s->sub,
+                                        "username", cli_json_string_or_null(s->username), "name",
+                                        cli_json_string_or_null(s->name), "reason", s->reason));
     }
     for (size_t i = 0; i < r->n_collisions; i++) {
         const struct logto_sync_collision *c = &r->collisions[i];
@@ -292,11 +281,12 @@ static json_t *report_json(const struct logto_sync_report *r)
     }
     for (size_t i = 0; i < r->n_groups_skipped; i++) {
         const struct logto_sync_group_skip *g = &r->groups_skipped[i];
-        json_array_append_new(
-            groups, json_pack("{s:o, s:o, s:s, s:s, s:I, s:s}", "name", str_or_null(g->name), "gid",
-                              g->gid ? json_integer(g->gid) : json_null(), "kind",
-                              logto_group_kind_name(g->kind), "source", g->source, "members",
-                              (json_int_t)g->members, "reason", g->reason));
+        json_array_append_new(groups,
+                              json_pack("{s:o, s:o, s:s, s:s, s:I, s:s}", "name",
+                                        cli_json_string_or_null(g->name), "gid",
+                                        g->gid ? json_integer(g->gid) : json_null(), "kind",
+                                        logto_group_kind_name(g->kind), "source", g->source,
+                                        "members", (json_int_t)g->members, "reason", g->reason));
     }
     doc = json_pack(
         "{s:b, s:b, s:b, s:s, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:o}, s:I, s:I, s:I, "
@@ -306,10 +296,10 @@ static json_t *report_json(const struct logto_sync_report *r)
         "organizations", (json_int_t)r->fetched_orgs, "users", (json_int_t)r->users, "groups",
         (json_int_t)r->groups, "suspended", (json_int_t)r->suspended, "previous", "users",
         (json_int_t)r->previous_users, "groups", (json_int_t)r->previous_groups, "problem",
-        str_or_null(r->previous_problem), "requests", (json_int_t)r->requests, "token_requests",
-        (json_int_t)r->token_requests, "fetch_ms", (json_int_t)r->fetch_ms, "elapsed_ms",
-        (json_int_t)r->elapsed_ms, "counts", counts, "changes", changes, "skipped", skipped,
-        "collisions", collisions, "groups_skipped", groups, "keys", "users",
+        cli_json_string_or_null(r->previous_problem), "requests", (json_int_t)r->requests,
+        "token_requests", (json_int_t)r->token_requests, "fetch_ms", (json_int_t)r->fetch_ms,
+        "elapsed_ms", (json_int_t)r->elapsed_ms, "counts", counts, "changes", changes, "skipped",
+        skipped, "collisions", collisions, "groups_skipped", groups, "keys", "users",
         (json_int_t)r->keys_users, "written", (json_int_t)r->keys_written, "removed",
         (json_int_t)r->keys_removed, "skipped", (json_int_t)r->keys_skipped, "uids", "to_persist",
         (json_int_t)r->uids_to_persist, "persisted", (json_int_t)r->uids_persisted);
@@ -350,18 +340,6 @@ oom:
     json_decref(collisions);
     json_decref(groups);
     return NULL;
-}
-
-static int print_json(json_t *doc)
-{
-    int r;
-
-    if (!doc)
-        return -1;
-    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-    json_decref(doc);
-    putchar('\n');
-    return r < 0 || fflush(stdout) != 0 ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- the command */
@@ -472,17 +450,17 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
     clear_line(&ui);
     if (r < 0) {
         if (cli->json)
-            (void)print_json(json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
-                                       logto_errc_name(logto_errc_from(r)), "message",
-                                       err.message));
+            (void)cli_print_json(json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
+                                           logto_errc_name(logto_errc_from(r)), "message",
+                                           err.message));
         return cli_fail(cli, r, &err);
     }
     if (cli->json) {
         json_t *doc = report_json(report);
         /* --user: the one name refreshed (null for a full sync). */
         if (doc)
-            json_object_set_new(doc, "user", opts.user ? json_string(opts.user) : json_null());
-        if (print_json(doc) < 0)
+            json_object_set_new(doc, "user", cli_json_string_or_null(opts.user));
+        if (cli_print_json(doc) < 0)
             return CLI_FAIL;
     } else if (!cli->quiet) {
         if (opts.user)

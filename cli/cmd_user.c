@@ -215,19 +215,6 @@ static int fetch_live(const struct logto_ctx *ctx, const char *name, const char 
 
 /* ---------------------------------------------------------------- logtoctl user */
 
-static json_t *jstr(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *jstrv(char *const *v)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && v && v[i]; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
 static json_t *groups_json(const struct logto_directory *dir, const struct logto_dir_user *u)
 {
     json_t *a = json_array();
@@ -236,10 +223,10 @@ static json_t *groups_json(const struct logto_directory *dir, const struct logto
         bool own = g->kind == LOGTO_GROUP_PRIVATE && logto_streq(g->source, u->sub);
         if (!own && !is_member(g, u->name))
             continue;
-        json_array_append_new(a,
-                              json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", g->name, "gid",
-                                        (json_int_t)g->gid, "kind", logto_group_kind_name(g->kind),
-                                        "source", jstr(g->source), "primary", g->gid == u->gid));
+        json_array_append_new(
+            a, json_pack("{s:s, s:I, s:s, s:o, s:b}", "name", g->name, "gid", (json_int_t)g->gid,
+                         "kind", logto_group_kind_name(g->kind), "source",
+                         cli_json_string_or_null(g->source), "primary", g->gid == u->gid));
     }
     return a;
 }
@@ -250,8 +237,9 @@ static json_t *override_json(const struct logto_user_override *o)
     if (!o)
         return json_null();
     _cleanup_free_ char *where = logto_asprintf("%s:%d", o->file, o->line);
-    return json_pack("{s:o, s:o, s:o, s:o}", "home", jstr(o->home), "shell", jstr(o->shell),
-                     "gecos", jstr(o->gecos), "section", jstr(where));
+    return json_pack("{s:o, s:o, s:o, s:o}", "home", cli_json_string_or_null(o->home), "shell",
+                     cli_json_string_or_null(o->shell), "gecos", cli_json_string_or_null(o->gecos),
+                     "section", cli_json_string_or_null(where));
 }
 
 static json_t *snapshot_json(const struct logto_directory *dir, const struct logto_dir_user *u)
@@ -321,14 +309,14 @@ static json_t *live_json(const struct live *l, const struct logto_dir_user *snap
         for (size_t k = 0; k < id->n_org_names; k++)
             if (strcmp(id->org_names[k].id, id->orgs[i]) == 0)
                 oname = id->org_names[k].name;
-        json_array_append_new(orgs,
-                              json_pack("{s:s, s:o}", "id", id->orgs[i], "name", jstr(oname)));
+        json_array_append_new(orgs, json_pack("{s:s, s:o}", "id", id->orgs[i], "name",
+                                              cli_json_string_or_null(oname)));
     }
     for (size_t i = 0; i < l->n_groups; i++)
         json_array_append_new(groups, json_pack("{s:s, s:I, s:s, s:o}", "name", l->groups[i].name,
                                                 "gid", (json_int_t)l->groups[i].gid, "kind",
                                                 logto_group_kind_name(l->groups[i].kind), "source",
-                                                jstr(l->groups[i].source)));
+                                                cli_json_string_or_null(l->groups[i].source)));
     doc = json_pack(
         "{s:s, s:o, s:b, s:o}", "sub", json_string_value(json_object_get(l->user, "id")),
         "username", json_is_string(uname) ? json_string(json_string_value(uname)) : json_null(),
@@ -346,14 +334,14 @@ static json_t *live_json(const struct live *l, const struct logto_dir_user *snap
                   "uid_from", id->uid_from, "gid", (json_int_t)id->gid, "gid_from", id->gid_from,
                   "home", id->home, "shell", id->shell, "shell_from", id->shell_from, "gecos",
                   id->gecos ? id->gecos : "", "gecos_from", id->gecos_from ? id->gecos_from : "",
-                  "suspended", id->suspended, "roles", jstrv(id->roles), "organizations", orgs,
-                  "organization_roles", jstrv(id->org_roles), "ssh_keys", "valid",
+                  "suspended", id->suspended, "roles", cli_json_strv(id->roles), "organizations",
+                  orgs, "organization_roles", cli_json_strv(id->org_roles), "ssh_keys", "valid",
                   (json_int_t)logto_strv_length(l->keys), "skipped", (json_int_t)l->keys_skipped,
                   "local_collision",
                   l->local.message[0] ? json_string(l->local.message) : json_null(), "groups",
-                  groups, "differs_from_snapshot", snap ? jstrv(diff) : json_null()));
-    json_object_set_new(doc, "admitted_by", jstrv(l->admitted_by));
-    json_object_set_new(doc, "home_from", jstr(id->home_from));
+                  groups, "differs_from_snapshot", snap ? cli_json_strv(diff) : json_null()));
+    json_object_set_new(doc, "admitted_by", cli_json_strv(l->admitted_by));
+    json_object_set_new(doc, "home_from", cli_json_string_or_null(id->home_from));
     json_object_set_new(doc, "origin", cli_origins_json(id));
     return doc;
 }
@@ -620,8 +608,8 @@ int cli_cmd_user(struct cli *cli, int argc, char **argv)
             "{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o}", "name", name, "local_account", local,
             "snapshot_path", path, "snapshot", u ? snapshot_json(dir, u) : json_null(),
             "snapshot_problem", snap_err.message[0] ? json_string(snap_err.message) : json_null(),
-            "live", live_ok ? live_json(&live, u) : json_null(), "live_skipped", jstr(skip_live),
-            "live_error",
+            "live", live_ok ? live_json(&live, u) : json_null(), "live_skipped",
+            cli_json_string_or_null(skip_live), "live_error",
             live_r < 0 && live_r != -LOGTO_E_NOTFOUND
                 ? json_pack("{s:s, s:s}", "code", logto_errc_name(logto_errc_from(live_r)),
                             "message", live_err.message)

@@ -141,6 +141,31 @@ void cli_print_passwd_fields(const struct logto_identity *id)
                logto_origin_name(f[i].origin), f[i].from ? f[i].from : "-");
 }
 
+json_t *cli_json_string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *cli_json_strv(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+int cli_print_json(json_t *doc)
+{
+    int r;
+
+    if (!doc)
+        return -1;
+    r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    json_decref(doc);
+    putchar('\n');
+    return r < 0 || fflush(stdout) != 0 ? -1 : 0;
+}
+
 json_t *cli_origins_json(const struct logto_identity *id)
 {
     return json_pack("{s:s, s:s, s:s}", "home", logto_origin_name(id->home_origin), "shell",
