@@ -53,21 +53,6 @@ struct logto_jwks {
 
 /* ------------------------------------------------------------------ strict base64url */
 
-static int b64u_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 /*
  * Decode base64url without padding (RFC 7515 2). Refused: other characters (padding, '+', '/',
  * whitespace), a length that leaves 6 stray bits, and unused bits that are not zero, so every
@@ -86,7 +71,7 @@ static int b64u_decode(const char *in, size_t len, unsigned char **ret, size_t *
     if (!out)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        int v = b64u_value(in[i]);
+        int v = logto_base64_value(in[i], '-', '_');
         if (v < 0) {
             logto_freezero(out, len / 4 * 3 + 3);
             return -1;

@@ -39,21 +39,6 @@ static const char *const key_types[] = {
     "sk-ecdsa-sha2-nistp256@openssh.com",
 };
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* Canonical base64 (padded, no whitespace) into out (at least len / 4 * 3 bytes). */
 static int b64_decode(const char *in, size_t len, uint8_t *out, size_t *ret_len)
 {
@@ -69,7 +54,7 @@ static int b64_decode(const char *in, size_t len, uint8_t *out, size_t *ret_len)
         int v[4];
         for (size_t k = 0; k < 4; k++) {
             bool padding = i + k >= len - pad;
-            v[k] = padding ? 0 : b64_value(in[i + k]);
+            v[k] = padding ? 0 : logto_base64_value(in[i + k], '+', '/');
             if (v[k] < 0 || (padding && in[i + k] != '='))
                 return -1;
         }
@@ -80,9 +65,9 @@ static int b64_decode(const char *in, size_t len, uint8_t *out, size_t *ret_len)
         out[o++] = (uint8_t)q;
     }
     /* Canonical: the bits under the padding are zero. */
-    if (pad == 1 && (b64_value(in[len - 2]) & 0x3) != 0)
+    if (pad == 1 && (logto_base64_value(in[len - 2], '+', '/') & 0x3) != 0)
         return -1;
-    if (pad == 2 && (b64_value(in[len - 3]) & 0xf) != 0)
+    if (pad == 2 && (logto_base64_value(in[len - 3], '+', '/') & 0xf) != 0)
         return -1;
     *ret_len = o - pad;
     return 0;

@@ -232,6 +232,21 @@ int logto_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
     return 0;
 }
 
+int logto_base64_value(char c, char c62, char c63)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == c62)
+        return 62;
+    if (c == c63)
+        return 63;
+    return -1;
+}
+
 int logto_parse_duration(const char *s, int64_t *ret_seconds)
 {
     char num[32];

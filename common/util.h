@@ -33,6 +33,10 @@ char *logto_strip(char *s);                                /* trims ASCII whites
 /* Parse a decimal unsigned integer with range check; 0 on success, -1 on error. */
 int logto_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 
+/* The 6-bit value of c in a base64 alphabet (RFC 4648): A-Z, a-z, 0-9, then c62 and c63 ('+' and
+ * '/' for base64, '-' and '_' for base64url); -1 for any other character. */
+int logto_base64_value(char c, char c62, char c63);
+
 /* Parse a duration: plain seconds, or a number with a suffix s/m/h/d ("7d", "300", "5m"). */
 int logto_parse_duration(const char *s, int64_t *ret_seconds);
 
