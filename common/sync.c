@@ -1495,6 +1495,34 @@ static int note_field(char ***fields, char **detail, const char *field, const ch
     return 0;
 }
 
+/* note_field for a numeric ID. */
+static int note_id(char ***fields, char **detail, const char *field, uint32_t old, uint32_t new)
+{
+    char a[32], b[32];
+
+    snprintf(a, sizeof(a), "%" PRIu32, old);
+    snprintf(b, sizeof(b), "%" PRIu32, new);
+    return note_field(fields, detail, field, a, b);
+}
+
+/* The change of kind that the fields noted make (r: what noting them returned; fields and detail
+ * are taken), or none when no field changed. */
+static int add_field_change(struct logto_sync_report *report, int r,
+                            enum logto_sync_change_kind kind, const char *name, const char *sub,
+                            char **fields, char *detail)
+{
+    if (r < 0) {
+        logto_strv_free(fields);
+        free(detail);
+        return -LOGTO_E_NOMEM;
+    }
+    if (!fields[0]) {
+        logto_strv_free(fields);
+        return 0;
+    }
+    return add_change(report, kind, name, NULL, sub, fields, detail);
+}
+
 static int user_changes(const struct logto_dir_user *o, const struct logto_dir_user *n,
                         struct logto_sync_report *report)
 {
@@ -1507,11 +1535,8 @@ static int user_changes(const struct logto_dir_user *o, const struct logto_dir_u
     if (r == 0 && !logto_streq(o->f, n->f))                                                        \
         r = note_field(&fields, &detail, #f, o->f, n->f);
 #define ID_FIELD(f)                                                                                \
-    if (r == 0 && o->f != n->f) {                                                                  \
-        snprintf(a, sizeof(a), "%" PRIu32, o->f);                                                  \
-        snprintf(b, sizeof(b), "%" PRIu32, n->f);                                                  \
-        r = note_field(&fields, &detail, #f, a, b);                                                \
-    }
+    if (r == 0 && o->f != n->f)                                                                    \
+        r = note_id(&fields, &detail, #f, o->f, n->f);
     STR_FIELD(name)
     ID_FIELD(uid)
     ID_FIELD(gid)
@@ -1529,16 +1554,7 @@ static int user_changes(const struct logto_dir_user *o, const struct logto_dir_u
         snprintf(b, sizeof(b), "0x%" PRIx32, n->flags);
         r = note_field(&fields, &detail, "flags", a, b);
     }
-    if (r < 0) {
-        logto_strv_free(fields);
-        free(detail);
-        return -LOGTO_E_NOMEM;
-    }
-    if (!fields[0]) {
-        logto_strv_free(fields);
-        return 0;
-    }
-    return add_change(report, LOGTO_SYNC_USER_CHANGED, n->name, NULL, n->sub, fields, detail);
+    return add_field_change(report, r, LOGTO_SYNC_USER_CHANGED, n->name, n->sub, fields, detail);
 }
 
 static int group_changes(const struct logto_dir_group *o, const struct logto_dir_group *n,
@@ -1546,29 +1562,16 @@ static int group_changes(const struct logto_dir_group *o, const struct logto_dir
 {
     char **fields = calloc(1, sizeof(char *));
     char *detail = NULL;
-    char a[32], b[32];
     int r = fields ? 0 : -1;
 
-    if (r == 0 && o->gid != n->gid) {
-        snprintf(a, sizeof(a), "%" PRIu32, o->gid);
-        snprintf(b, sizeof(b), "%" PRIu32, n->gid);
-        r = note_field(&fields, &detail, "gid", a, b);
-    }
+    if (r == 0 && o->gid != n->gid)
+        r = note_id(&fields, &detail, "gid", o->gid, n->gid);
     if (r == 0 && o->kind != n->kind)
         r = note_field(&fields, &detail, "kind", logto_group_kind_name(o->kind),
                        logto_group_kind_name(n->kind));
     if (r == 0 && !logto_streq(o->source, n->source))
         r = note_field(&fields, &detail, "source", o->source, n->source);
-    if (r < 0) {
-        logto_strv_free(fields);
-        free(detail);
-        return -LOGTO_E_NOMEM;
-    }
-    if (!fields[0]) {
-        logto_strv_free(fields);
-        return 0;
-    }
-    return add_change(report, LOGTO_SYNC_GROUP_CHANGED, n->name, NULL, NULL, fields, detail);
+    return add_field_change(report, r, LOGTO_SYNC_GROUP_CHANGED, n->name, NULL, fields, detail);
 }
 
 static struct pair *membership_pairs(const struct logto_directory *dir, size_t *ret_n)
