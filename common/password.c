@@ -454,6 +454,16 @@ static int expect_no_content(const struct experience *x, const char *step,
     return r;
 }
 
+/* A step Logto answers with 204: the call (body may be NULL) and expect_no_content. */
+static int experience_step(struct experience *x, const char *method, const char *path,
+                           const json_t *body, const char *step, struct logto_error *err)
+{
+    _cleanup_http_response_ struct logto_http_response resp = { 0 };
+    int r = experience_call(x, method, path, body, &resp, err);
+
+    return r < 0 ? r : expect_no_content(x, step, &resp, err);
+}
+
 /* Does a 403 session.mfa.require_mfa_verification answer offer TOTP? */
 static bool mfa_offers_totp(const struct logto_http_response *resp)
 {
@@ -498,12 +508,8 @@ static bool is_error_code(const struct logto_http_response *resp, long status, c
 static int experience_skip_mfa(struct experience *x, const struct logto_ui *ui,
                                struct logto_error *err)
 {
-    _cleanup_http_response_ struct logto_http_response resp = { 0 };
-    int r;
+    int r = experience_step(x, "POST", "/profile/mfa/mfa-skipped", NULL, "mfa-skipped", err);
 
-    r = experience_call(x, "POST", "/profile/mfa/mfa-skipped", NULL, &resp, err);
-    if (r >= 0)
-        r = expect_no_content(x, "mfa-skipped", &resp, err);
     if (r < 0)
         return r;
     logto_log(&x->ctx->log, LOG_NOTICE, "password-experience-mfa-skipped user=%s", x->user);
@@ -753,13 +759,10 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user,
         return r;
 
     {
-        _cleanup_http_response_ struct logto_http_response resp = { 0 };
         _cleanup_json_ json_t *body = json_pack("{s:s}", "interactionEvent", "SignIn");
         if (!body)
             return LOGTO_OOM(err);
-        r = experience_call(&x, "PUT", "", body, &resp, err);
-        if (r >= 0)
-            r = expect_no_content(&x, "start", &resp, err);
+        r = experience_step(&x, "PUT", "", body, "start", err);
         if (r < 0)
             return r;
     }
@@ -777,13 +780,10 @@ static int experience_signin(const struct logto_ctx *ctx, const char *user,
             return r;
     }
     {
-        _cleanup_http_response_ struct logto_http_response resp = { 0 };
         _cleanup_json_ json_t *body = json_pack("{s:s}", "verificationId", vid);
         if (!body)
             return LOGTO_OOM(err);
-        r = experience_call(&x, "POST", "/identification", body, &resp, err);
-        if (r >= 0)
-            r = expect_no_content(&x, "identification", &resp, err);
+        r = experience_step(&x, "POST", "/identification", body, "identification", err);
         if (r < 0)
             return r;
     }
