@@ -272,18 +272,24 @@ int logto_path_split_absolute(const char *path, const char *what, char **ret_dir
     return 0;
 }
 
+int logto_path_open_parent(const char *path, const char *what, int *ret_dirfd,
+                           const char **ret_base, struct logto_error *err)
+{
+    _cleanup_free_ char *dir = NULL;
+    int r = logto_path_split_absolute(path, what, &dir, ret_base, err);
+
+    if (r < 0)
+        return r;
+    return logto_dir_open_trusted(dir, false, ret_dirfd, err);
+}
+
 int logto_file_read_trusted(const char *path, enum logto_file_policy policy, size_t max_size,
                             char **ret_buf, size_t *ret_len, struct logto_error *err)
 {
-    _cleanup_free_ char *dir = NULL;
     _cleanup_close_ int dirfd = -1;
     const char *base;
-    int r;
+    int r = logto_path_open_parent(path, "path", &dirfd, &base, err);
 
-    r = logto_path_split_absolute(path, "path", &dir, &base, err);
-    if (r < 0)
-        return r;
-    r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;
     return logto_file_read_at(dirfd, base, path, policy, max_size, ret_buf, ret_len, err);
@@ -394,15 +400,10 @@ fail:
 int logto_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                             struct logto_error *err)
 {
-    _cleanup_free_ char *dir = NULL;
     _cleanup_close_ int dirfd = -1;
     const char *base;
-    int r;
+    int r = logto_path_open_parent(path, "path", &dirfd, &base, err);
 
-    r = logto_path_split_absolute(path, "path", &dir, &base, err);
-    if (r < 0)
-        return r;
-    r = logto_dir_open_trusted(dir, false, &dirfd, err);
     if (r < 0)
         return r;
     return logto_file_write_at(dirfd, base, path, data, len, mode, err);

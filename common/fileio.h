@@ -96,3 +96,8 @@ int logto_path_split(const char *path, char **ret_dir, const char **ret_base);
  * out of memory (which is not the caller's path's fault). */
 int logto_path_split_absolute(const char *path, const char *what, char **ret_dir,
                               const char **ret_base, struct logto_error *err);
+/* Open the directory that holds absolute path (it must pass logto_dir_open_trusted) into
+ * *ret_dirfd, and point *ret_base at path's last component (inside path). what names path in
+ * the error, as for logto_path_split_absolute. */
+int logto_path_open_parent(const char *path, const char *what, int *ret_dirfd,
+                           const char **ret_base, struct logto_error *err);

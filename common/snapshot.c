@@ -1271,16 +1271,12 @@ const char *logto_snapshot_nss_path(void)
 
 int logto_snapshot_open(const char *path, struct logto_snapshot **ret, struct logto_error *err)
 {
-    _cleanup_free_ char *dir = NULL;
     _cleanup_close_ int dirfd = -1, fd = -1;
     const char *base;
     struct stat st;
     int r;
 
-    r = logto_path_split_absolute(path, "snapshot path", &dir, &base, err);
-    if (r < 0)
-        return r;
-    r = logto_dir_open_trusted(dir, false, &dirfd, err);
+    r = logto_path_open_parent(path, "snapshot path", &dirfd, &base, err);
     if (r < 0)
         return r;
     r = open_checked(dirfd, base, path, &fd, &st, err);
