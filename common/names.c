@@ -36,6 +36,18 @@ bool logto_name_valid(const char *name)
     return logto_name_length(name) > 0;
 }
 
+/* The end of fold and sanitize: 0, or -1 with out emptied and *ret_reason set when reason. */
+static int name_result(const char *reason, char *out, size_t outlen, const char **ret_reason)
+{
+    if (!reason)
+        return 0;
+    if (outlen)
+        out[0] = '\0';
+    if (ret_reason)
+        *ret_reason = reason;
+    return -1;
+}
+
 int logto_name_fold(const char *in, char *out, size_t outlen, const char **ret_reason)
 {
     const char *reason = NULL;
@@ -55,14 +67,7 @@ int logto_name_fold(const char *in, char *out, size_t outlen, const char **ret_r
         if (!logto_name_valid(out))
             reason = "not a portable name ([a-z_][a-z0-9_.-]*)";
     }
-    if (reason) {
-        if (outlen)
-            out[0] = '\0';
-        if (ret_reason)
-            *ret_reason = reason;
-        return -1;
-    }
-    return 0;
+    return name_result(reason, out, outlen, ret_reason);
 }
 
 int logto_group_name_sanitize(const char *prefix, const char *in, char *out, size_t outlen,
@@ -89,14 +94,7 @@ int logto_group_name_sanitize(const char *prefix, const char *in, char *out, siz
         if (!logto_name_valid(out))
             reason = "not a portable name after sanitising";
     }
-    if (reason) {
-        if (outlen)
-            out[0] = '\0';
-        if (ret_reason)
-            *ret_reason = reason;
-        return -1;
-    }
-    return 0;
+    return name_result(reason, out, outlen, ret_reason);
 }
 
 /* The blocks of names.h, in order. */
