@@ -287,6 +287,18 @@ char *logto_http_basic_credentials(const char *user, const char *password)
 
 /* ------------------------------------------------------------------ responses */
 
+static void clear_captured_headers(struct logto_http_response *resp)
+{
+    free(resp->content_type);
+    free(resp->location);
+    free(resp->total_number);
+    free(resp->link);
+    free(resp->etag);
+    free(resp->retry_after);
+    resp->content_type = resp->location = resp->total_number = resp->link = resp->etag = NULL;
+    resp->retry_after = NULL;
+}
+
 void logto_http_response_clear(struct logto_http_response *resp)
 {
     if (!resp)
@@ -294,12 +306,7 @@ void logto_http_response_clear(struct logto_http_response *resp)
     if (resp->body)
         logto_erase(resp->body, resp->body_len);
     free(resp->body);
-    free(resp->content_type);
-    free(resp->location);
-    free(resp->total_number);
-    free(resp->link);
-    free(resp->etag);
-    free(resp->retry_after);
+    clear_captured_headers(resp);
     *resp = (struct logto_http_response){ 0 };
 }
 
@@ -321,18 +328,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     resp->body_len += n;
     resp->body[resp->body_len] = '\0';
     return n;
-}
-
-static void clear_captured_headers(struct logto_http_response *resp)
-{
-    free(resp->content_type);
-    free(resp->location);
-    free(resp->total_number);
-    free(resp->link);
-    free(resp->etag);
-    free(resp->retry_after);
-    resp->content_type = resp->location = resp->total_number = resp->link = resp->etag = NULL;
-    resp->retry_after = NULL;
 }
 
 /* The slot for a header we keep, or NULL. */
