@@ -213,26 +213,6 @@ static const char *state_dir(const struct logto_config *cfg)
     return cfg && cfg->state_dir ? cfg->state_dir : LOGTO_STATE_DIR;
 }
 
-/* The client that holds a refresh token: the app that got it (as in common/auth.c). */
-static int client_for(const struct logto_config *cfg, enum logto_auth_method method,
-                      struct logto_client *client, char **ret_secret, struct logto_error *err)
-{
-    *ret_secret = NULL;
-    *client = (struct logto_client){ .client_id = cfg->client_id };
-    if (method == LOGTO_AUTH_EXPERIENCE)
-        client->client_id = cfg->password_client_id;
-    else if (cfg->client_secret_file) {
-        int r = logto_config_read_secret(cfg->client_secret_file, ret_secret, err);
-        if (r < 0)
-            return r;
-        client->client_secret = *ret_secret;
-    }
-    if (!client->client_id)
-        return logto_error_set(err, LOGTO_E_CONFIG, "no client ID configured for %s sign-ins",
-                               logto_auth_method_name(method));
-    return 0;
-}
-
 /* ---------------------------------------------------------------- logtoctl login */
 
 static const char *org_name(const struct logto_identity *id, const char *org)
@@ -515,7 +495,7 @@ static int revoke_record(struct cli *cli, const struct logto_record *rec, struct
     struct logto_idp idp;
     int r;
 
-    r = client_for(cli->ctx.cfg, rec->auth_method, &client, &secret, err);
+    r = logto_refresh_client(cli->ctx.cfg, rec->auth_method, &client, &secret, err);
     if (r < 0)
         return r;
     r = logto_idp_open(&cli->ctx, &idp, err);
@@ -909,7 +889,7 @@ int cli_token_for(struct cli *cli, uid_t invoker, const struct cli_token_request
         return CLI_DENIED;
     }
 
-    r = client_for(cfg, rec->auth_method, &client, &secret, &err);
+    r = logto_refresh_client(cfg, rec->auth_method, &client, &secret, &err);
     if (r >= 0)
         r = logto_idp_open(&cli->ctx, &idp, &err);
     if (r >= 0) {

@@ -22,32 +22,6 @@
 #include "tokens.h"
 #include "util.h"
 
-/*
- * The client that holds a refresh token: refresh tokens are bound to the app that got them
- * (device flow: client_id; Experience API: password_client_id; password grant: client_id).
- */
-static int client_for(const struct logto_ctx *ctx, enum logto_auth_method method,
-                      struct logto_client *client, char **ret_secret, struct logto_error *err)
-{
-    const struct logto_config *cfg = ctx->cfg;
-    int r;
-
-    *ret_secret = NULL;
-    *client = (struct logto_client){ .client_id = cfg->client_id };
-    if (method == LOGTO_AUTH_EXPERIENCE)
-        client->client_id = cfg->password_client_id;
-    else if (cfg->client_secret_file) {
-        r = logto_config_read_secret(cfg->client_secret_file, ret_secret, err);
-        if (r < 0)
-            return r;
-        client->client_secret = *ret_secret;
-    }
-    if (!client->client_id)
-        return logto_error_set(err, LOGTO_E_CONFIG, "no client ID configured for %s sign-ins",
-                               logto_auth_method_name(method));
-    return 0;
-}
-
 /* Userinfo adds what the ID token lacks (Logto: custom_data, identities, organization_data). */
 static int add_userinfo(const struct logto_ctx *ctx, struct logto_idp *idp,
                         const char *access_token, json_t *claims, struct logto_error *err)
@@ -147,7 +121,7 @@ static int net_refresh(const struct logto_ctx *ctx, const struct logto_net_refre
     struct logto_idp idp = { 0 };
     int r;
 
-    r = client_for(ctx, req->method, &client, &secret, err);
+    r = logto_refresh_client(ctx->cfg, req->method, &client, &secret, err);
     if (r == 0)
         r = logto_idp_open(ctx, &idp, err);
     if (r == 0) {
@@ -291,7 +265,7 @@ static int net_revoke(const struct logto_ctx *ctx, enum logto_auth_method method
     struct logto_idp idp = { 0 };
     int r;
 
-    r = client_for(ctx, method, &client, &secret, err);
+    r = logto_refresh_client(ctx->cfg, method, &client, &secret, err);
     if (r == 0)
         r = logto_idp_open(ctx, &idp, err);
     if (r == 0)

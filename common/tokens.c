@@ -147,6 +147,25 @@ static int parse_token_fields(const json_t *doc, struct logto_json_secret *sec,
     return 0;
 }
 
+int logto_refresh_client(const struct logto_config *cfg, enum logto_auth_method method,
+                         struct logto_client *client, char **ret_secret, struct logto_error *err)
+{
+    *ret_secret = NULL;
+    *client = (struct logto_client){ .client_id = cfg->client_id };
+    if (method == LOGTO_AUTH_EXPERIENCE)
+        client->client_id = cfg->password_client_id;
+    else if (cfg->client_secret_file) {
+        int r = logto_config_read_secret(cfg->client_secret_file, ret_secret, err);
+        if (r < 0)
+            return r;
+        client->client_secret = *ret_secret;
+    }
+    if (!client->client_id)
+        return logto_error_set(err, LOGTO_E_CONFIG, "no client ID configured for %s sign-ins",
+                               logto_auth_method_name(method));
+    return 0;
+}
+
 int logto_tokens_from_response(const struct logto_ctx *ctx, const struct logto_http_response *resp,
                                const char *endpoint, struct logto_tokens *ret,
                                struct logto_oauth_error *oerr, struct logto_error *err)

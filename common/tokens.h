@@ -22,6 +22,7 @@
 #include "context.h"
 #include "error.h"
 #include "http.h"
+#include "store.h"
 
 struct json_t;
 struct logto_oidc;
@@ -57,6 +58,15 @@ struct logto_client {
     const char *client_id;
     const char *client_secret;
 };
+
+/*
+ * The client that holds a refresh token: refresh tokens are bound to the app that got them
+ * (device flow: client_id; Experience API: password_client_id; password grant: client_id). A
+ * confidential client's secret is read into *ret_secret (NULL when none), which the caller
+ * wipes and frees; client->client_secret points into it. LOGTO_E_CONFIG when the app has no ID.
+ */
+int logto_refresh_client(const struct logto_config *cfg, enum logto_auth_method method,
+                         struct logto_client *client, char **ret_secret, struct logto_error *err);
 
 /*
  * Parse a token endpoint answer: HTTP 200 with access_token and token_type Bearer (required),
