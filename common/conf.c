@@ -1387,23 +1387,24 @@ static int diag_key_code(struct parser *p, enum logto_errc code, size_t i, const
 
 #define diag_key(p, i, ...) diag_key_code((p), LOGTO_E_CONFIG, (i), __VA_ARGS__)
 
-/* Room for origins of n + 1 sections in *orig (parallel to cfg->services or user_overrides); the
- * new last one zeroed. */
-static int origins_grow(struct service_origins **orig, size_t n)
+/* Room for n + 1 elements of elem_size bytes in the array *arrayp (a section list, or the origins
+ * parallel to it), the new last one zeroed. On failure *arrayp is unchanged. */
+static int grow_by_one(void *arrayp, size_t n, size_t elem_size)
 {
-    struct service_origins *more = realloc(*orig, (n + 1) * sizeof(*more));
+    void *array, *more;
 
+    memcpy(&array, arrayp, sizeof(array));
+    more = realloc(array, (n + 1) * elem_size);
     if (!more)
         return -LOGTO_E_NOMEM;
-    memset(&more[n], 0, sizeof(*more));
-    *orig = more;
+    memset((char *)more + n * elem_size, 0, elem_size);
+    memcpy(arrayp, &more, sizeof(more));
     return 0;
 }
 
 static int service_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
-    struct logto_service **services;
     struct logto_service *svc;
 
     for (size_t i = 0; i < cfg->n_services; i++)
@@ -1417,13 +1418,8 @@ static int service_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     svc->line = p->line;
-    services = realloc(cfg->services, (cfg->n_services + 1) * sizeof(*services));
-    if (!services) {
-        logto_service_free(svc);
-        return -LOGTO_E_NOMEM;
-    }
-    cfg->services = services;
-    if (origins_grow(&p->svc_orig, cfg->n_services) < 0) {
+    if (grow_by_one(&cfg->services, cfg->n_services, sizeof(*cfg->services)) < 0 ||
+        grow_by_one(&p->svc_orig, cfg->n_services, sizeof(*p->svc_orig)) < 0) {
         logto_service_free(svc);
         return -LOGTO_E_NOMEM;
     }
@@ -1447,9 +1443,10 @@ static void user_override_free(struct logto_user_override *o)
 static int user_slot(struct parser *p, const char *name, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
-    struct logto_user_override **list, *o;
+    struct logto_user_override *o;
+    size_t n = cfg->n_user_overrides;
 
-    for (size_t i = 0; i < cfg->n_user_overrides; i++)
+    for (size_t i = 0; i < n; i++)
         if (strcmp(cfg->user_overrides[i]->name, name) == 0) {
             *ret = i;
             return 0;
@@ -1460,13 +1457,8 @@ static int user_slot(struct parser *p, const char *name, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     o->line = p->line;
-    list = realloc(cfg->user_overrides, (cfg->n_user_overrides + 1) * sizeof(*list));
-    if (!list) {
-        user_override_free(o);
-        return -LOGTO_E_NOMEM;
-    }
-    cfg->user_overrides = list;
-    if (origins_grow(&p->usr_orig, cfg->n_user_overrides) < 0) {
+    if (grow_by_one(&cfg->user_overrides, n, sizeof(*cfg->user_overrides)) < 0 ||
+        grow_by_one(&p->usr_orig, n, sizeof(*p->usr_orig)) < 0) {
         user_override_free(o);
         return -LOGTO_E_NOMEM;
     }
@@ -1487,8 +1479,7 @@ const struct logto_user_override *logto_config_user_override(const struct logto_
 static int org_slot(struct parser *p, const char *id, size_t *ret)
 {
     struct logto_config *cfg = p->cfg;
-    struct logto_org_group **orgs, *org;
-    struct origin *orig;
+    struct logto_org_group *org;
 
     for (size_t i = 0; i < cfg->n_org_groups; i++)
         if (strcmp(cfg->org_groups[i]->id, id) == 0) {
@@ -1501,19 +1492,11 @@ static int org_slot(struct parser *p, const char *id, size_t *ret)
         return -LOGTO_E_NOMEM;
     }
     org->line = p->line;
-    orgs = realloc(cfg->org_groups, (cfg->n_org_groups + 1) * sizeof(*orgs));
-    if (!orgs) {
+    if (grow_by_one(&cfg->org_groups, cfg->n_org_groups, sizeof(*cfg->org_groups)) < 0 ||
+        grow_by_one(&p->org_orig, cfg->n_org_groups, sizeof(*p->org_orig)) < 0) {
         org_group_free(org);
         return -LOGTO_E_NOMEM;
     }
-    cfg->org_groups = orgs;
-    orig = realloc(p->org_orig, (cfg->n_org_groups + 1) * sizeof(*orig));
-    if (!orig) {
-        org_group_free(org);
-        return -LOGTO_E_NOMEM;
-    }
-    p->org_orig = orig;
-    orig[cfg->n_org_groups] = (struct origin){ 0 };
     cfg->org_groups[cfg->n_org_groups] = org;
     *ret = cfg->n_org_groups++;
     return 0;
