@@ -136,32 +136,31 @@ int logto_json_get_bool(const json_t *obj, const char *key, unsigned flags, bool
     return 0;
 }
 
-int logto_json_get_object(const json_t *obj, const char *key, unsigned flags, json_t **ret,
-                          struct logto_error *err)
+/* A member that is an object or an array (type; type_name for the error), borrowed. */
+static int get_container(const json_t *obj, const char *key, unsigned flags, json_type type,
+                         const char *type_name, json_t **ret, struct logto_error *err)
 {
     json_t *v = NULL;
     int r = lookup(obj, key, flags, &v, err);
 
     if (r <= 0)
         return r;
-    if (!json_is_object(v))
-        return wrong_type(key, "an object", err);
+    if (json_typeof(v) != type)
+        return wrong_type(key, type_name, err);
     *ret = v;
     return 0;
+}
+
+int logto_json_get_object(const json_t *obj, const char *key, unsigned flags, json_t **ret,
+                          struct logto_error *err)
+{
+    return get_container(obj, key, flags, JSON_OBJECT, "an object", ret, err);
 }
 
 int logto_json_get_array(const json_t *obj, const char *key, unsigned flags, json_t **ret,
                          struct logto_error *err)
 {
-    json_t *v = NULL;
-    int r = lookup(obj, key, flags, &v, err);
-
-    if (r <= 0)
-        return r;
-    if (!json_is_array(v))
-        return wrong_type(key, "an array", err);
-    *ret = v;
-    return 0;
+    return get_container(obj, key, flags, JSON_ARRAY, "an array", ret, err);
 }
 
 int logto_json_get_strv(const json_t *obj, const char *key, unsigned flags, char ***ret,
