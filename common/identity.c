@@ -1095,6 +1095,16 @@ static int mgmt_profile(json_t *claims, const json_t *user)
     return r;
 }
 
+/* Set key to value (taken) in claims when r, the result so far, is 0; else drop value. */
+static int set_unless_failed(json_t *claims, const char *key, json_t *value, int r)
+{
+    if (r != 0) {
+        json_decref(value);
+        return r;
+    }
+    return json_object_set_new(claims, key, value);
+}
+
 static int mgmt_orgs(json_t *claims, const char *const *roles,
                      const struct logto_org_membership *orgs, size_t n_orgs)
 {
@@ -1119,23 +1129,10 @@ static int mgmt_orgs(json_t *claims, const char *const *roles,
             r = s ? json_array_append_new(jorg_roles, json_string(s)) : -1;
         }
     }
-    if (r == 0)
-        r = json_object_set_new(claims, "roles", jroles);
-    else
-        json_decref(jroles);
-    if (r == 0)
-        r = json_object_set_new(claims, "organizations", jorgs);
-    else
-        json_decref(jorgs);
-    if (r == 0)
-        r = json_object_set_new(claims, "organization_roles", jorg_roles);
-    else
-        json_decref(jorg_roles);
-    if (r == 0)
-        r = json_object_set_new(claims, "organization_data", jorg_data);
-    else
-        json_decref(jorg_data);
-    return r;
+    r = set_unless_failed(claims, "roles", jroles, r);
+    r = set_unless_failed(claims, "organizations", jorgs, r);
+    r = set_unless_failed(claims, "organization_roles", jorg_roles, r);
+    return set_unless_failed(claims, "organization_data", jorg_data, r);
 }
 
 int logto_identity_from_mgmt(const struct logto_ctx *ctx, const json_t *user,
