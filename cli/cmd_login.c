@@ -30,6 +30,7 @@
 #include "json.h"
 #include "memory.h"
 #include "names.h"
+#include "net.h"
 #include "oidc.h"
 #include "owners.h"
 #include "store.h"
@@ -487,24 +488,14 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
 
 /* ---------------------------------------------------------------- logtoctl logout */
 
-/* Revoke rec's refresh token at the IdP. 0: revoked; < 0: could not (err says why). */
+/* Revoke rec's refresh token at the IdP (the network half's revoke, as pam_logto does). 0:
+ * revoked; < 0: could not (err says why). */
 static int revoke_record(struct cli *cli, const struct logto_record *rec, struct logto_error *err)
 {
-    _cleanup_secret_ char *secret = NULL;
-    struct logto_client client;
-    struct logto_idp idp;
-    int r;
+    const struct logto_net_ops *net;
+    int r = logto_net_get(&cli->ctx, &net, err);
 
-    r = logto_refresh_client(cli->ctx.cfg, rec->auth_method, &client, &secret, err);
-    if (r < 0)
-        return r;
-    r = logto_idp_open(&cli->ctx, &idp, err);
-    if (r < 0)
-        return r;
-    r = logto_tokens_revoke(&cli->ctx, idp.http, idp.oidc, &client, rec->refresh_token,
-                            "refresh_token", err);
-    logto_idp_close(&idp);
-    return r;
+    return r < 0 ? r : net->revoke(&cli->ctx, rec->auth_method, rec->refresh_token, err);
 }
 
 static void logout_usage(FILE *out)
