@@ -210,9 +210,11 @@ static char *keys_text(const char *sub, char *const *keys)
 static int keys_store_at(int dirfd, const char *dirpath, const char *name, const char *sub,
                          char *const *keys, struct logto_error *err)
 {
-    _cleanup_free_ char *path = NULL, *text = NULL, *old = NULL;
+    _cleanup_free_ char *path = NULL, *text = NULL;
+    char *old = NULL; /* freed by hand: gcc 12's analyzer loses a third cleanup variable here */
     size_t old_len = 0;
     struct logto_error e = { 0 };
+    bool same;
     int r;
 
     if (!logto_name_valid(name))
@@ -234,7 +236,9 @@ static int keys_store_at(int dirfd, const char *dirpath, const char *name, const
         return LOGTO_OOM(err);
     r = logto_file_read_at(dirfd, name, path, LOGTO_FILE_SECRET, LOGTO_KEYS_FILE_MAX, &old,
                            &old_len, &e);
-    if (r >= 0 && old_len == strlen(text) && memcmp(old, text, old_len) == 0)
+    same = r >= 0 && old_len == strlen(text) && memcmp(old, text, old_len) == 0;
+    free(old);
+    if (same)
         return 0;
     r = logto_file_write_at(dirfd, name, path, text, strlen(text), 0600, err);
     return r < 0 ? r : 1;
