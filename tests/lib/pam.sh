@@ -80,8 +80,8 @@ at_exit "rm -f '$PAM_WRAPPER_ERRORS'"
 
 # pamtester_run DIR [-I item=value | -E var=value]... SERVICE USER OP...: run pamtester under
 # pam_wrapper with DIR as the service directory; stdin is the conversation input. Output is
-# line-buffered so tests can read the device code while the module polls. stdbuf runs outside
-# the wrapper, so valgrind checks pamtester itself (not stdbuf, which only execs it).
+# line-buffered so tests can read the device code while the module polls (stdbuf's library,
+# preloaded: valgrind checks pamtester itself).
 pamtester_run() {
     d=$1
     shift
@@ -91,9 +91,21 @@ pamtester_run() {
     # two pamtesters of parallel tests can pick the same one: the loser exits in pam_start with
     # "Failed to copy config files", or another one takes a directory just made (its pid file not
     # yet written) for stale and removes it ("error reading PAM configuration file", or a crash
-    # in pam_wrapper's constructor). Only a pamtester that never got past pam_start is retried:
-    # no module of the stack ran, nothing was asked or sent. stderr (where pamtester and
-    # misc_conv write) still streams; tee keeps a copy to look at.
+    # in pam_wrapper's constructor). A pamtester that never got past pam_start is retried (no
+    # module of the stack ran, nothing was asked or sent), and so is one whose pam_wrapper
+    # reported trouble with its directory (it took another one's, or removed one) and in which
+    # pam_logto logged no event (auth-failed, ...): its stack never ran either. stderr (where
+    # pamtester and misc_conv write) still streams; tee keeps a copy to look at.
+    # pamtester's output is line-buffered by stdbuf's library, preloaded into pamtester itself:
+    # a stdbuf process would load pam_wrapper too and leave its /tmp/pam.X behind at the exec,
+    # for a later pam_wrapper to clean up as stale while racing with fresh ones.
+    pr_pre=$PAM_WRAPPER_LIB pr_stdbuf="stdbuf -oL -e0"
+    for pr_lib in /usr/libexec/coreutils/libstdbuf.so /usr/lib/coreutils/libstdbuf.so; do
+        if [ -r "$pr_lib" ]; then
+            pr_pre="$PAM_WRAPPER_LIB $pr_lib" pr_stdbuf=
+            break
+        fi
+    done
     pr_err=$(mktemp "${TMPDIR:-/tmp}/logto-pamtester.XXXXXX") || fail "mktemp"
     pr_fifo=$pr_err.fifo
     pr_try=0
@@ -103,15 +115,17 @@ pamtester_run() {
         tee "$pr_err" <"$pr_fifo" >&2 &
         pr_tee=$!
         # shellcheck disable=SC2046,SC2086
-        LD_PRELOAD="$(module_preload "$PAM_WRAPPER_LIB${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
-            PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
-            PAM_WRAPPER_DEBUGLEVEL=2 stdbuf -oL -e0 ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@" \
+        LD_PRELOAD="$(module_preload "$pr_pre${PAM_EXTRA_PRELOAD:+ $PAM_EXTRA_PRELOAD}")" \
+            _STDBUF_O=L _STDBUF_E=0 PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$d" \
+            PAM_WRAPPER_DEBUGLEVEL=2 $pr_stdbuf ${LOGTO_TEST_WRAPPER:-} "$PAMTESTER" -v "$@" \
             2>"$pr_fifo"
         pr_rc=$?
         wait "$pr_tee"
         pr_try=$((pr_try + 1))
         if [ "$pr_rc" != 0 ] && [ "$pr_try" -lt 5 ] &&
-            ! grep -q 'pamtester: performing operation' "$pr_err"; then
+            { ! grep -q 'pamtester: performing operation' "$pr_err" ||
+                { grep -qE 'PWRAP_ERROR.*(config dir|parse pid|copy config|no default config)' "$pr_err" &&
+                    ! grep -qE 'SYSLOG\([0-9]+\): [a-z]+-[a-z-]+ ' "$pr_err"; }; }; then
             echo "pamtester_run: pam_wrapper lost a race for its /tmp/pam.X directory; again" >&2
             sleep "0.$(($$ % 7 + pr_try))"
             continue
