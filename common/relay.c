@@ -19,6 +19,7 @@
 
 #include "directory.h"
 #include "fileio.h"
+#include "hash.h"
 #include "http.h"
 #include "identity.h"
 #include "json.h"
@@ -993,20 +994,21 @@ struct relay_state {
     char *etag;
 };
 
-static int digest_file(EVP_MD_CTX *md, const char *path)
+static int digest_file(struct logto_sha256 *md, const char *path)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     char buf[8192];
     ssize_t n;
 
-    if (EVP_DigestUpdate(md, path, strlen(path) + 1) != 1)
-        return -1;
-    if (fd < 0)
-        return errno == ENOENT && EVP_DigestUpdate(md, "", 1) == 1 ? 0 : -1;
+    logto_sha256_update(md, path, strlen(path) + 1);
+    if (fd < 0) {
+        logto_sha256_update(md, "", 1);
+        return errno == ENOENT ? 0 : -1;
+    }
     while ((n = read(fd, buf, sizeof(buf))) > 0)
-        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
-            return -1;
-    return n == 0 && EVP_DigestUpdate(md, "\n", 1) == 1 ? 0 : -1; /* "" (missing) != "\n" */
+        logto_sha256_update(md, buf, (size_t)n);
+    logto_sha256_update(md, "\n", 1); /* "" (missing) != "\n" */
+    return n == 0 ? 0 : -1;
 }
 
 /*
@@ -1026,21 +1028,21 @@ static void host_inputs_sha256(const struct logto_ctx *ctx, char out[65])
                             ctx->group_path ? ctx->group_path : LOGTO_GROUP_PATH,
                             ctx->shells_path ? ctx->shells_path : LOGTO_SHELLS_PATH, passwd_master,
                             group_master };
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char d[32];
-    unsigned int dlen = 0;
-    bool ok = md && passwd_master && group_master &&
-              EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(md, PACKAGE_VERSION, sizeof(PACKAGE_VERSION)) == 1;
+    struct logto_sha256 md;
+    uint8_t d[LOGTO_SHA256_SIZE];
+    bool ok = passwd_master && group_master;
 
-    for (char **s = ctx->cfg->sources; ok && s && *s; s++)
-        ok = digest_file(md, *s) == 0;
-    for (size_t i = 0; ok && i < ELEMENTSOF(files); i++)
-        ok = digest_file(md, files[i]) == 0;
-    ok = ok && EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == sizeof(d);
-    EVP_MD_CTX_free(md);
     out[0] = '\0';
-    for (size_t i = 0; ok && i < sizeof(d); i++)
+    logto_sha256_init(&md);
+    logto_sha256_update(&md, PACKAGE_VERSION, sizeof(PACKAGE_VERSION));
+    for (char **s = ctx->cfg->sources; ok && s && *s; s++)
+        ok = digest_file(&md, *s) == 0;
+    for (size_t i = 0; ok && i < ELEMENTSOF(files); i++)
+        ok = digest_file(&md, files[i]) == 0;
+    if (!ok)
+        return;
+    logto_sha256_final(&md, d);
+    for (size_t i = 0; i < sizeof(d); i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
@@ -1330,7 +1332,7 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
     struct logto_relay_stamp stamp;
     struct logto_relay_manifest m;
     char sha[65], host[65];
-    bool host_changed;
+    bool host_changed, installed;
     int64_t t0 = logto_monotonic_ms();
     size_t blen, json_len = 0;
     int r;
@@ -1442,8 +1444,8 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
                                         .not_after = m.not_after };
     memcpy(stamp.sha256, m.sha256, sizeof(stamp.sha256));
     report->via = "re-signed";
-    if (strcmp(m.sha256, st.installed.sha256) == 0 && access(report->path, F_OK) == 0 &&
-        !host_changed) {
+    installed = strcmp(m.sha256, st.installed.sha256) == 0;
+    if (installed && access(report->path, F_OK) == 0 && !host_changed) {
         /* The installed directory, signed again: only the serial and the claims' stamp move
          * (claims of another object, or none, are rebuilt from the object). */
         if (opts->dry_run)
@@ -1453,7 +1455,7 @@ int logto_relay_sync(const struct logto_ctx *ctx, const struct logto_sync_option
             goto remember;
         if (r != -LOGTO_E_NOTFOUND)
             goto refused;
-    } else if (strcmp(m.sha256, st.installed.sha256) == 0 && st.json_sha256[0]) {
+    } else if (installed && st.json_sha256[0]) {
         /* This host's configuration or local accounts changed: the installed directory again,
          * from the local copy (the object when that is unusable), through this host's build. */
         struct logto_error e = { 0 };
